@@ -1,0 +1,2 @@
+//! Clients of the Azure REST APIs, and the pieces they share with the emulator.
+pub mod auth;

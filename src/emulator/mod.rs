@@ -1,0 +1,186 @@
+//! The embedded local Azure: a Batch and a Blob Storage service on loopback that speak the
+//! real REST APIs, so that batchdeck's clients and Microsoft's SDKs use them as they use Azure.
+//!
+//! `Emulator::start` opens both services on their data directories, binds two listeners
+//! (ports chosen by the OS unless given) and serves until `Emulator::shutdown`.
+
+pub mod batch;
+pub mod blob;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::azure::auth::SharedKeyCredential;
+
+/// The storage account every Azure storage emulator uses (Azurite's, documented by Microsoft).
+pub const DEV_STORAGE_ACCOUNT: &str = "devstoreaccount1";
+/// Its well-known key (public: it only ever protects local data).
+pub const DEV_STORAGE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+/// batchdeck's well-known local Batch account.
+pub const DEV_BATCH_ACCOUNT: &str = "devbatch";
+/// Its well-known key: base64 of `devbatchkey012345678901234567890123456789012`.
+pub const DEV_BATCH_KEY: &str = "ZGV2YmF0Y2hrZXkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI=";
+
+/// Errors starting or running the emulator.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("cannot listen on {addr}: {source}; choose another port or stop what uses it")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("emulator database {path}: {message}")]
+    Database { path: PathBuf, message: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How to run the emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Root of all state: `blob/` and `batch/` below it.
+    pub data_dir: PathBuf,
+    /// Address both listeners bind to; loopback unless told otherwise.
+    pub bind: IpAddr,
+    /// 0 lets the OS choose.
+    pub batch_port: u16,
+    pub blob_port: u16,
+    pub batch_account: SharedKeyCredential,
+    pub storage_account: SharedKeyCredential,
+    /// Time from a pool's resize to its nodes existing (allocation state `resizing`).
+    pub allocation_delay: Duration,
+    /// Time a node spends in `creating` and `starting` before its start task runs.
+    pub node_boot_delay: Duration,
+}
+
+impl EmulatorConfig {
+    /// Loopback, OS-chosen ports, the well-known accounts, and no delays.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            batch_port: 0,
+            blob_port: 0,
+            batch_account: SharedKeyCredential::new(DEV_BATCH_ACCOUNT, DEV_BATCH_KEY)
+                .expect("the well-known Batch key is valid base64"),
+            storage_account: SharedKeyCredential::new(DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY)
+                .expect("the well-known storage key is valid base64"),
+            allocation_delay: Duration::ZERO,
+            node_boot_delay: Duration::ZERO,
+        }
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blob")
+    }
+
+    pub fn batch_dir(&self) -> PathBuf {
+        self.data_dir.join("batch")
+    }
+}
+
+/// A running emulator. Drop without `shutdown` stops serving when the runtime ends.
+pub struct Emulator {
+    /// `http://127.0.0.1:PORT`: the Batch account URL.
+    pub batch_endpoint: String,
+    /// `http://127.0.0.1:PORT/devstoreaccount1`: the blob service URL (path style).
+    pub blob_endpoint: String,
+    pub config: EmulatorConfig,
+    batch: Arc<batch::BatchService>,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Opens the state in `config.data_dir`, binds both listeners and starts serving.
+    pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        for dir in [
+            config.data_dir.clone(),
+            config.blob_dir(),
+            config.batch_dir(),
+        ] {
+            std::fs::create_dir_all(&dir).map_err(|source| EmulatorError::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let blob_listener = bind(SocketAddr::new(config.bind, config.blob_port)).await?;
+        let batch_listener = bind(SocketAddr::new(config.bind, config.batch_port)).await?;
+        let host = |l: &tokio::net::TcpListener| -> Result<String, EmulatorError> {
+            let a = l.local_addr()?;
+            Ok(match a.ip() {
+                IpAddr::V6(ip) => format!("[{ip}]:{}", a.port()),
+                IpAddr::V4(ip) => format!("{ip}:{}", a.port()),
+            })
+        };
+        let blob_endpoint = format!(
+            "http://{}/{}",
+            host(&blob_listener)?,
+            config.storage_account.account()
+        );
+        let batch_endpoint = format!("http://{}", host(&batch_listener)?);
+
+        let blob = blob::BlobService::open(&config)?;
+        let batch = batch::BatchService::open(&config, &blob_endpoint).await?;
+
+        let (stop, stop_rx) = watch::channel(false);
+        let servers = vec![
+            serve(blob_listener, blob::router(blob), stop_rx.clone()),
+            serve(batch_listener, batch::router(batch.clone()), stop_rx),
+        ];
+        tracing::info!(%batch_endpoint, %blob_endpoint, "emulator listening");
+        Ok(Emulator {
+            batch_endpoint,
+            blob_endpoint,
+            config,
+            batch,
+            stop,
+            servers,
+        })
+    }
+
+    /// Stops accepting requests, ends the processes the nodes run and waits for all of it.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.batch.shutdown().await;
+        for s in self.servers {
+            let _ = s.await;
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, EmulatorError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| EmulatorError::Bind { addr, source })
+}
+
+fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "emulator listener failed");
+        }
+    })
+}

@@ -1,0 +1,8 @@
+//! batchdeck: drive and watch Azure Batch work from a terminal, against real Azure or an
+//! embedded local Azure (a Batch + Blob Storage emulator on loopback).
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod azure;
+pub mod emulator;
+pub mod util;
