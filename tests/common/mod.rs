@@ -1,0 +1,158 @@
+//! Shared helpers of the integration tests: the emulator as a child process, and Microsoft's
+//! Python SDKs in the venvs that `scripts/test` installs.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const STORAGE_ACCOUNT: &str = "devstoreaccount1";
+pub const STORAGE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+pub const BATCH_ACCOUNT: &str = "devbatch";
+pub const BATCH_KEY: &str = "ZGV2YmF0Y2hrZXkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI=";
+
+/// `batchdeck emulator` running as a child process on OS-chosen loopback ports.
+pub struct EmulatorProcess {
+    child: Option<Child>,
+    pub batch_endpoint: String,
+    pub blob_endpoint: String,
+    pub data_dir: PathBuf,
+}
+
+impl EmulatorProcess {
+    /// Starts the emulator on `data_dir` with zero delays plus `extra_args`, and waits for its
+    /// ready line.
+    pub fn start(data_dir: &Path, extra_args: &[&str]) -> EmulatorProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_batchdeck"))
+            .arg("emulator")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--allocation-delay", "0", "--node-boot-delay", "0"])
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start batchdeck emulator");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the child never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("emulator printed its ready line within 30 s");
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("ready line {line:?} has no {name}"))
+                .to_string()
+        };
+        assert!(line.starts_with("ready "), "unexpected first line {line:?}");
+        EmulatorProcess {
+            batch_endpoint: field("batch_endpoint"),
+            blob_endpoint: field("blob_endpoint"),
+            child: Some(child),
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// SIGKILL: no chance to flush anything that was not already durable.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("emulator still running");
+        let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = c.try_wait().expect("wait emulator") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("emulator did not exit within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Environment for the Python conformance scripts.
+    pub fn sdk_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("BATCH_ENDPOINT".into(), self.batch_endpoint.clone()),
+            ("BATCH_ACCOUNT".into(), BATCH_ACCOUNT.into()),
+            ("BATCH_KEY".into(), BATCH_KEY.into()),
+            ("BLOB_ENDPOINT".into(), self.blob_endpoint.clone()),
+            ("STORAGE_ACCOUNT".into(), STORAGE_ACCOUNT.into()),
+            ("STORAGE_KEY".into(), STORAGE_KEY.into()),
+        ]
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The Python interpreter of one of the SDK venvs (`sdk15`: azure-batch 15.x, `sdk14`:
+/// azure-batch 14.2.0; both with azure-storage-blob 12.x), installed by `scripts/test`.
+pub fn sdk_python(venv: &str) -> PathBuf {
+    let var = format!("BATCHDECK_PY_{}", venv.to_uppercase());
+    if let Ok(p) = std::env::var(&var) {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv")
+        .join(venv)
+        .join("bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/test (it installs the pinned SDKs), or set {var}",
+        p.display()
+    );
+    p
+}
+
+/// Runs `tests/conformance/<script>` with the venv's Python against `emu`; panics with the
+/// script's output unless it exits 0. Returns its output.
+pub fn run_sdk_script(venv: &str, script: &str, emu: &EmulatorProcess, args: &[&str]) -> Output {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/conformance")
+        .join(script);
+    let out = Command::new(sdk_python(venv))
+        .arg(&path)
+        .args(args)
+        .envs(emu.sdk_env())
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python");
+    if !out.status.success() {
+        panic!(
+            "{script} ({venv}) failed with {}\n--- stdout\n{}\n--- stderr\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
