@@ -4,5 +4,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod azure;
+pub mod config;
 pub mod emulator;
 pub mod util;

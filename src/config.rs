@@ -1,0 +1,638 @@
+//! Where batchdeck talks to, and where it keeps things.
+//!
+//! Resolution, first match wins: command-line flags; the Azure CLI's environment variables
+//! (`AZURE_BATCH_ACCOUNT`, `AZURE_BATCH_ACCESS_KEY`, `AZURE_BATCH_ENDPOINT`,
+//! `AZURE_STORAGE_ACCOUNT`, `AZURE_STORAGE_KEY`, `AZURE_STORAGE_CONNECTION_STRING`); a named
+//! profile of the config file (`--profile`, or the file's `default_profile`); and otherwise
+//! the embedded local Azure.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::azure::auth::{AuthError, SharedKeyCredential};
+use crate::emulator::{DEV_BATCH_ACCOUNT, DEV_BATCH_KEY, DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "{var} is set but {missing} is not: set both, or neither to use the embedded local Azure"
+    )]
+    Incomplete {
+        var: &'static str,
+        missing: &'static str,
+    },
+    #[error(
+        "{what} is not a valid URL ({value:?}): use e.g. https://myaccount.westeurope.batch.azure.com"
+    )]
+    BadUrl { what: &'static str, value: String },
+    #[error("{what}: {source}")]
+    BadKey {
+        what: &'static str,
+        source: AuthError,
+    },
+    #[error("storage connection string: {0}")]
+    ConnectionString(String),
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error(
+        "config file {path} holds account keys but is readable by other users (mode {mode:o}): run `chmod 600 {path}`"
+    )]
+    WorldReadable { path: PathBuf, mode: u32 },
+    #[error("profile {name:?} is not in {path}; profiles there: {known}")]
+    UnknownProfile {
+        name: String,
+        path: PathBuf,
+        known: String,
+    },
+    #[error("cannot find a home directory for batchdeck's files; set HOME or pass --data-dir")]
+    NoHome,
+}
+
+/// A service batchdeck talks to: the embedded emulator, or an endpoint with its credential.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// The in-process emulator, started on demand.
+    Embedded,
+    Remote {
+        url: Url,
+        credential: SharedKeyCredential,
+    },
+}
+
+impl Endpoint {
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Endpoint::Embedded)
+    }
+}
+
+/// Files and directories batchdeck uses.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub config_file: PathBuf,
+    pub data_dir: PathBuf,
+    pub log_dir: PathBuf,
+}
+
+impl Paths {
+    /// The OS's directories for batchdeck (XDG on Linux).
+    pub fn from_os() -> Result<Paths, ConfigError> {
+        let dirs =
+            directories::ProjectDirs::from("", "", "batchdeck").ok_or(ConfigError::NoHome)?;
+        Ok(Paths {
+            config_file: dirs.config_dir().join("config.toml"),
+            data_dir: dirs.data_dir().to_path_buf(),
+            log_dir: dirs.data_dir().join("logs"),
+        })
+    }
+
+    /// Where the embedded emulator keeps its state.
+    pub fn emulator_dir(&self) -> PathBuf {
+        self.data_dir.join("emulator")
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the settings came from: "embedded", "environment", "flags" or `profile NAME`.
+    pub source: String,
+    pub batch: Endpoint,
+    pub storage: Endpoint,
+    pub paths: Paths,
+}
+
+/// What the command line can say about targets.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub profile: Option<String>,
+    pub batch_endpoint: Option<String>,
+    pub storage_endpoint: Option<String>,
+}
+
+/// One profile of the config file. Keys may be omitted and come from the environment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub batch_account: Option<String>,
+    pub batch_key: Option<String>,
+    pub batch_endpoint: Option<String>,
+    pub storage_account: Option<String>,
+    pub storage_key: Option<String>,
+    pub storage_endpoint: Option<String>,
+    pub storage_connection_string: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    default_profile: Option<String>,
+    #[serde(default)]
+    profiles: BTreeMap<String, Profile>,
+}
+
+/// Environment lookups go through this so tests can supply their own.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Config {
+    /// Resolves flags, environment and config file into a configuration.
+    pub fn resolve(
+        overrides: &Overrides,
+        env: &dyn Env,
+        paths: Paths,
+    ) -> Result<Config, ConfigError> {
+        let file = load_file(&paths.config_file)?;
+        let env_profile = profile_from_env(env);
+        let (source, profile) = if let Some(name) = &overrides.profile {
+            (
+                format!("profile {name}"),
+                Some(pick(&file, name, &paths.config_file)?),
+            )
+        } else if env_profile.batch_account.is_some()
+            || env_profile.storage_account.is_some()
+            || env_profile.storage_connection_string.is_some()
+        {
+            ("environment".to_string(), Some(env_profile.clone()))
+        } else if let Some(name) = &file.default_profile {
+            (
+                format!("profile {name}"),
+                Some(pick(&file, name, &paths.config_file)?),
+            )
+        } else {
+            ("embedded".to_string(), None)
+        };
+        // A profile's missing keys may come from the environment.
+        let profile = profile.map(|p| merge(p, env_profile));
+
+        let mut batch = match &profile {
+            Some(p) => batch_endpoint(p)?,
+            None => Endpoint::Embedded,
+        };
+        let mut storage = match &profile {
+            Some(p) => storage_endpoint(p)?,
+            None => Endpoint::Embedded,
+        };
+        let mut source = source;
+        if let Some(u) = &overrides.batch_endpoint {
+            let url = parse_url("--batch-endpoint", u)?;
+            let credential = match batch {
+                Endpoint::Remote { credential, .. } => credential,
+                Endpoint::Embedded => dev_credential(DEV_BATCH_ACCOUNT, DEV_BATCH_KEY),
+            };
+            batch = Endpoint::Remote { url, credential };
+            source = format!("{source} + flags");
+        }
+        if let Some(u) = &overrides.storage_endpoint {
+            let url = parse_url("--storage-endpoint", u)?;
+            let credential = match storage {
+                Endpoint::Remote { credential, .. } => credential,
+                Endpoint::Embedded => dev_credential(DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY),
+            };
+            storage = Endpoint::Remote { url, credential };
+            if !source.ends_with("+ flags") {
+                source = format!("{source} + flags");
+            }
+        }
+        Ok(Config {
+            source,
+            batch,
+            storage,
+            paths,
+        })
+    }
+}
+
+fn dev_credential(account: &str, key: &str) -> SharedKeyCredential {
+    SharedKeyCredential::new(account, key).expect("well-known emulator keys are valid base64")
+}
+
+fn profile_from_env(env: &dyn Env) -> Profile {
+    Profile {
+        batch_account: env.var("AZURE_BATCH_ACCOUNT"),
+        batch_key: env.var("AZURE_BATCH_ACCESS_KEY"),
+        batch_endpoint: env.var("AZURE_BATCH_ENDPOINT"),
+        storage_account: env.var("AZURE_STORAGE_ACCOUNT"),
+        storage_key: env.var("AZURE_STORAGE_KEY"),
+        storage_endpoint: None,
+        storage_connection_string: env.var("AZURE_STORAGE_CONNECTION_STRING"),
+    }
+}
+
+fn merge(p: Profile, env: Profile) -> Profile {
+    Profile {
+        batch_account: p.batch_account.or(env.batch_account),
+        batch_key: p.batch_key.or(env.batch_key),
+        batch_endpoint: p.batch_endpoint.or(env.batch_endpoint),
+        storage_account: p.storage_account.or(env.storage_account),
+        storage_key: p.storage_key.or(env.storage_key),
+        storage_endpoint: p.storage_endpoint,
+        storage_connection_string: p
+            .storage_connection_string
+            .or(env.storage_connection_string),
+    }
+}
+
+fn pick(file: &FileConfig, name: &str, path: &Path) -> Result<Profile, ConfigError> {
+    file.profiles
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ConfigError::UnknownProfile {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            known: if file.profiles.is_empty() {
+                "none".to_string()
+            } else {
+                file.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+            },
+        })
+}
+
+fn parse_url(what: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim()).map_err(|_| ConfigError::BadUrl {
+        what,
+        value: value.to_string(),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(ConfigError::BadUrl {
+            what,
+            value: value.to_string(),
+        });
+    }
+    Ok(url)
+}
+
+fn batch_endpoint(p: &Profile) -> Result<Endpoint, ConfigError> {
+    let Some(account) = &p.batch_account else {
+        return Ok(Endpoint::Embedded);
+    };
+    let key = p.batch_key.as_deref().ok_or(ConfigError::Incomplete {
+        var: "AZURE_BATCH_ACCOUNT",
+        missing: "AZURE_BATCH_ACCESS_KEY",
+    })?;
+    let endpoint = p.batch_endpoint.as_deref().ok_or(ConfigError::Incomplete {
+        var: "AZURE_BATCH_ACCOUNT",
+        missing: "AZURE_BATCH_ENDPOINT",
+    })?;
+    let endpoint = if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("https://{endpoint}")
+    };
+    Ok(Endpoint::Remote {
+        url: parse_url("AZURE_BATCH_ENDPOINT", &endpoint)?,
+        credential: SharedKeyCredential::new(account.clone(), key).map_err(|source| {
+            ConfigError::BadKey {
+                what: "AZURE_BATCH_ACCESS_KEY",
+                source,
+            }
+        })?,
+    })
+}
+
+fn storage_endpoint(p: &Profile) -> Result<Endpoint, ConfigError> {
+    if let Some(cs) = &p.storage_connection_string {
+        let (url, credential) = parse_connection_string(cs)?;
+        return Ok(Endpoint::Remote { url, credential });
+    }
+    let Some(account) = &p.storage_account else {
+        return Ok(Endpoint::Embedded);
+    };
+    let key = p.storage_key.as_deref().ok_or(ConfigError::Incomplete {
+        var: "AZURE_STORAGE_ACCOUNT",
+        missing: "AZURE_STORAGE_KEY",
+    })?;
+    let url = match &p.storage_endpoint {
+        Some(e) => parse_url("storage_endpoint", e)?,
+        None => parse_url(
+            "AZURE_STORAGE_ACCOUNT",
+            &format!("https://{account}.blob.core.windows.net"),
+        )?,
+    };
+    Ok(Endpoint::Remote {
+        url,
+        credential: SharedKeyCredential::new(account.clone(), key).map_err(|source| {
+            ConfigError::BadKey {
+                what: "AZURE_STORAGE_KEY",
+                source,
+            }
+        })?,
+    })
+}
+
+/// Parses an Azure Storage connection string into the blob endpoint and the account key.
+pub fn parse_connection_string(cs: &str) -> Result<(Url, SharedKeyCredential), ConfigError> {
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    for part in cs.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').ok_or_else(|| {
+            ConfigError::ConnectionString(format!(
+                "a part has no '=' (expected Key=Value;...), near {:?}",
+                part.chars().take(20).collect::<String>()
+            ))
+        })?;
+        fields.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+    }
+    if fields
+        .get("usedevelopmentstorage")
+        .map(|v| v.eq_ignore_ascii_case("true"))
+        == Some(true)
+    {
+        let url = parse_url(
+            "connection string",
+            &format!("http://127.0.0.1:10000/{DEV_STORAGE_ACCOUNT}"),
+        )?;
+        return Ok((url, dev_credential(DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY)));
+    }
+    let account = fields
+        .get("accountname")
+        .ok_or_else(|| ConfigError::ConnectionString("AccountName is missing".to_string()))?;
+    let key = fields.get("accountkey").ok_or_else(|| {
+        ConfigError::ConnectionString(
+            "AccountKey is missing (SAS connection strings are not supported)".to_string(),
+        )
+    })?;
+    let url = match fields.get("blobendpoint") {
+        Some(e) => parse_url("BlobEndpoint", e)?,
+        None => {
+            let proto = fields
+                .get("defaultendpointsprotocol")
+                .map(String::as_str)
+                .unwrap_or("https");
+            let suffix = fields
+                .get("endpointsuffix")
+                .map(String::as_str)
+                .unwrap_or("core.windows.net");
+            parse_url(
+                "connection string",
+                &format!("{proto}://{account}.blob.{suffix}"),
+            )?
+        }
+    };
+    let credential =
+        SharedKeyCredential::new(account.clone(), key).map_err(|source| ConfigError::BadKey {
+            what: "AccountKey of AZURE_STORAGE_CONNECTION_STRING",
+            source,
+        })?;
+    Ok((url, credential))
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+        Err(e) => {
+            return Err(ConfigError::File {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            });
+        }
+    };
+    let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.to_path_buf(),
+        message: e.message().to_string(),
+    })?;
+    let holds_keys = file.profiles.values().any(|p| {
+        p.batch_key.is_some() || p.storage_key.is_some() || p.storage_connection_string.is_some()
+    });
+    if holds_keys {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| ConfigError::File {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(ConfigError::WorldReadable {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    Ok(file)
+}
+
+/// Writes a config file holding keys with mode 0600 from the start (never readable by others,
+/// not even briefly), atomically.
+pub fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".config-{}.tmp", uuid::Uuid::new_v4().simple()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    crate::util::sync_dir(dir)
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Embedded => write!(f, "embedded local Azure"),
+            Endpoint::Remote { url, credential } => {
+                write!(
+                    f,
+                    "{} (account {}, key redacted)",
+                    url,
+                    credential.account()
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(dir: &Path) -> Paths {
+        Paths {
+            config_file: dir.join("config.toml"),
+            data_dir: dir.join("data"),
+            log_dir: dir.join("logs"),
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const KEY: &str = "c2VjcmV0LWtleS1ieXRlcw==";
+
+    #[test]
+    fn nothing_configured_means_embedded() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Config::resolve(&Overrides::default(), &env(&[]), paths(d.path())).unwrap();
+        assert!(c.batch.is_embedded() && c.storage.is_embedded());
+        assert_eq!(c.source, "embedded");
+    }
+
+    #[test]
+    fn environment_selects_azure_and_names_what_is_missing() {
+        let d = tempfile::tempdir().unwrap();
+        let e = env(&[
+            ("AZURE_BATCH_ACCOUNT", "acct"),
+            ("AZURE_BATCH_ACCESS_KEY", KEY),
+            ("AZURE_BATCH_ENDPOINT", "acct.westeurope.batch.azure.com"),
+            ("AZURE_STORAGE_ACCOUNT", "store"),
+            ("AZURE_STORAGE_KEY", KEY),
+        ]);
+        let c = Config::resolve(&Overrides::default(), &e, paths(d.path())).unwrap();
+        match &c.batch {
+            Endpoint::Remote { url, credential } => {
+                assert_eq!(url.as_str(), "https://acct.westeurope.batch.azure.com/");
+                assert_eq!(credential.account(), "acct");
+            }
+            other => panic!("{other:?}"),
+        }
+        match &c.storage {
+            Endpoint::Remote { url, .. } => {
+                assert_eq!(url.as_str(), "https://store.blob.core.windows.net/")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{c:?}").contains(KEY));
+        assert!(!c.batch.to_string().contains(KEY));
+
+        let e = env(&[
+            ("AZURE_BATCH_ACCOUNT", "acct"),
+            ("AZURE_BATCH_ENDPOINT", "x.batch.azure.com"),
+        ]);
+        let err = Config::resolve(&Overrides::default(), &e, paths(d.path())).unwrap_err();
+        assert!(err.to_string().contains("AZURE_BATCH_ACCESS_KEY"), "{err}");
+
+        let e = env(&[
+            ("AZURE_BATCH_ACCOUNT", "acct"),
+            ("AZURE_BATCH_ACCESS_KEY", "not base64!"),
+            ("AZURE_BATCH_ENDPOINT", "x.batch.azure.com"),
+        ]);
+        let err = Config::resolve(&Overrides::default(), &e, paths(d.path())).unwrap_err();
+        assert!(
+            err.to_string().starts_with("AZURE_BATCH_ACCESS_KEY"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("not base64!"));
+    }
+
+    #[test]
+    fn connection_strings() {
+        let (u, c) = parse_connection_string(&format!(
+            "DefaultEndpointsProtocol=https;AccountName=store;AccountKey={KEY};EndpointSuffix=core.windows.net"
+        ))
+        .unwrap();
+        assert_eq!(u.as_str(), "https://store.blob.core.windows.net/");
+        assert_eq!(c.account(), "store");
+        let (u, c) = parse_connection_string(&format!(
+            "AccountName=devstoreaccount1;AccountKey={KEY};BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+        ))
+        .unwrap();
+        assert_eq!(u.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
+        assert_eq!(c.account(), "devstoreaccount1");
+        let (u, _) = parse_connection_string("UseDevelopmentStorage=true").unwrap();
+        assert_eq!(u.port(), Some(10000));
+        let err = parse_connection_string("AccountName=x").unwrap_err();
+        assert!(err.to_string().contains("AccountKey"));
+        assert!(parse_connection_string("garbage").is_err());
+    }
+
+    #[test]
+    fn profiles_from_file_and_overrides() {
+        let d = tempfile::tempdir().unwrap();
+        let p = paths(d.path());
+        write_private_file(
+            &p.config_file,
+            &format!(
+                "default_profile = \"work\"\n[profiles.work]\nbatch_account = \"wacct\"\nbatch_key = \"{KEY}\"\nbatch_endpoint = \"https://wacct.eastus.batch.azure.com\"\n"
+            ),
+        )
+        .unwrap();
+        let c = Config::resolve(&Overrides::default(), &env(&[]), p.clone()).unwrap();
+        assert_eq!(c.source, "profile work");
+        assert!(!c.batch.is_embedded());
+        assert!(c.storage.is_embedded());
+
+        let err = Config::resolve(
+            &Overrides {
+                profile: Some("home".into()),
+                ..Overrides::default()
+            },
+            &env(&[]),
+            p.clone(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("work"), "{err}");
+
+        // Flags point a service at any compatible endpoint; the embedded one keeps dev keys.
+        let o = Overrides {
+            storage_endpoint: Some("http://127.0.0.1:10000/devstoreaccount1".into()),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(&o, &env(&[]), p).unwrap();
+        match c.storage {
+            Endpoint::Remote { credential, .. } => {
+                assert_eq!(credential.account(), DEV_STORAGE_ACCOUNT)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_readable_key_file_is_refused_and_a_bad_one_explained() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = paths(d.path());
+        std::fs::write(
+            &p.config_file,
+            format!("[profiles.x]\nstorage_account = \"s\"\nstorage_key = \"{KEY}\"\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p.config_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Config::resolve(&Overrides::default(), &env(&[]), p.clone()).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        assert!(!err.to_string().contains(KEY));
+
+        std::fs::write(&p.config_file, "[profiles.x]\nbatch_acount = \"typo\"\n").unwrap();
+        let err = Config::resolve(&Overrides::default(), &env(&[]), p).unwrap_err();
+        assert!(err.to_string().contains("batch_acount"), "{err}");
+    }
+
+    #[test]
+    fn private_files_are_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("sub/config.toml");
+        write_private_file(&f, "x = 1\n").unwrap();
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
