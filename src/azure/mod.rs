@@ -1,2 +1,3 @@
 //! Clients of the Azure REST APIs, and the pieces they share with the emulator.
 pub mod auth;
+pub mod batch;
