@@ -7,3 +7,4 @@ pub mod azure;
 pub mod config;
 pub mod emulator;
 pub mod util;
+pub mod workflow;

@@ -1,0 +1,179 @@
+//! What the workflow and the monitor tell their consumers (the TUI, the headless printer).
+//! The views are the workflow's own small types, decoupled from the REST models.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The nine steps of the tutorial, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Step {
+    CreateContainers,
+    Upload,
+    CreatePool,
+    CreateJob,
+    AddTasks,
+    Monitor,
+    Download,
+    DeleteContainers,
+    Cleanup,
+}
+
+impl Step {
+    pub const ALL: [Step; 9] = [
+        Step::CreateContainers,
+        Step::Upload,
+        Step::CreatePool,
+        Step::CreateJob,
+        Step::AddTasks,
+        Step::Monitor,
+        Step::Download,
+        Step::DeleteContainers,
+        Step::Cleanup,
+    ];
+
+    pub fn number(self) -> usize {
+        Step::ALL.iter().position(|s| *s == self).unwrap_or(0) + 1
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::CreateContainers => "Create containers",
+            Step::Upload => "Upload script and inputs",
+            Step::CreatePool => "Create pool",
+            Step::CreateJob => "Create job",
+            Step::AddTasks => "Add tasks",
+            Step::Monitor => "Wait for tasks",
+            Step::Download => "Download outputs",
+            Step::DeleteContainers => "Delete containers",
+            Step::Cleanup => "Delete job and pool",
+        }
+    }
+}
+
+/// A node as the panels show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub id: String,
+    pub state: String,
+    pub start_task_state: Option<String>,
+    pub start_task_exit_code: Option<i32>,
+    pub start_task_retries: u32,
+    pub start_task_failure: Option<String>,
+    pub running_tasks: u32,
+}
+
+/// A pool as the panels show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolView {
+    pub id: String,
+    pub state: String,
+    pub allocation_state: String,
+    pub vm_size: String,
+    pub target_dedicated: u32,
+    pub current_dedicated: u32,
+    pub target_low_priority: u32,
+    pub current_low_priority: u32,
+}
+
+/// A task as the panels show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskView {
+    pub id: String,
+    pub state: String,
+    pub node_id: Option<String>,
+    pub exit_code: Option<i32>,
+    pub retries: u32,
+    pub requeues: u32,
+    pub result: Option<String>,
+    pub failure: Option<String>,
+    /// Milliseconds from start to end (or to now while running).
+    pub duration_ms: Option<u64>,
+}
+
+/// Totals from the service's task counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskCounts {
+    pub active: u64,
+    pub running: u64,
+    pub completed: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+}
+
+impl TaskCounts {
+    pub fn total(&self) -> u64 {
+        self.active + self.running + self.completed
+    }
+}
+
+/// A billable or stored resource that may still exist when the run ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    Pool(String),
+    Job(String),
+    Container(String),
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Resource::Pool(id) => write!(
+                f,
+                "pool {id} (compute nodes are billed until it is deleted)"
+            ),
+            Resource::Job(id) => write!(f, "job {id}"),
+            Resource::Container(c) => write!(f, "container {c} (storage is billed)"),
+        }
+    }
+}
+
+/// Everything the workflow and the monitor report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    StepStarted(Step),
+    StepFinished {
+        step: Step,
+        elapsed: Duration,
+        note: String,
+    },
+    StepFailed {
+        step: Step,
+        error: String,
+    },
+    /// Free-form progress line, e.g. "Creating pool [x]...".
+    Info(String),
+    UploadProgress {
+        file: String,
+        bytes_done: u64,
+        bytes_total: u64,
+    },
+    Uploaded {
+        file: String,
+        container: String,
+        blob: String,
+        bytes: u64,
+    },
+    Pool(PoolView),
+    Nodes(Vec<NodeView>),
+    /// Tasks that changed since the last report (or all of them the first time).
+    Tasks(Vec<TaskView>),
+    TaskCounts(TaskCounts),
+    Downloaded {
+        blob: String,
+        container: String,
+        path: PathBuf,
+        bytes: u64,
+    },
+    /// A task's output file (or stdout tail) for the preview pane.
+    Preview {
+        task_id: String,
+        text: String,
+    },
+    Deleted(Resource),
+    /// The run ended; `remaining` lists what still exists (and may cost money).
+    Finished {
+        ok: bool,
+        elapsed: Duration,
+        remaining: Vec<Resource>,
+    },
+}
