@@ -1,3 +1,4 @@
 //! Clients of the Azure REST APIs, and the pieces they share with the emulator.
 pub mod auth;
 pub mod batch;
+pub mod retry;
