@@ -1,4 +1,6 @@
 //! Clients of the Azure REST APIs, and the pieces they share with the emulator.
 pub mod auth;
 pub mod batch;
+pub mod models;
 pub mod retry;
+pub mod storage;

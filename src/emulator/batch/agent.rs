@@ -1,0 +1,727 @@
+//! The node agent: runs a start task or task as Batch does on a Linux node. Resource files are
+//! downloaded first, the command line is split into arguments and executed directly in its own
+//! process group (no shell unless the command line calls one), stdout/stderr go to files in the
+//! task directory, and output files are uploaded afterwards per their upload condition.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::azure::auth::redact_url;
+use crate::azure::models::{FailureInfo, NameValue, OutputFile, ResourceFile};
+
+/// The storage service version the agent speaks to blob endpoints.
+const STORAGE_VERSION: &str = "2023-11-03";
+
+/// Splits a command line as Batch does on Linux: shell-style words, no expansion.
+pub fn split_command_line(line: &str) -> Result<Vec<String>, String> {
+    let words = shell_words::split(line).map_err(|e| format!("{e}"))?;
+    if words.is_empty() {
+        return Err("the command line is empty".into());
+    }
+    Ok(words)
+}
+
+/// Everything one run needs.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub run_id: u64,
+    pub command_line: String,
+    /// The task directory (stdout.txt, stderr.txt) and its `wd`.
+    pub task_dir: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub resource_files: Vec<ResourceFile>,
+    pub output_files: Vec<OutputFile>,
+    pub max_wall_clock: Option<Duration>,
+    /// For autoStorageContainerName: the blob endpoint and a function of the container to a
+    /// SAS query (read + list).
+    pub blob_endpoint: String,
+    pub auto_storage_sas: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub exit_code: Option<i32>,
+    pub failure: Option<FailureInfo>,
+    pub killed: bool,
+}
+
+impl RunOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.failure.is_none() && self.exit_code == Some(0)
+    }
+}
+
+pub fn failure(code: &str, message: &str) -> FailureInfo {
+    FailureInfo {
+        category: "usererror".into(),
+        code: Some(code.into()),
+        message: Some(message.into()),
+        details: vec![NameValue {
+            name: "Message".into(),
+            value: message.into(),
+        }],
+    }
+}
+
+/// The process groups of what runs, by run id, so that they can be killed.
+#[derive(Default)]
+pub struct Procs {
+    groups: Mutex<HashMap<u64, i32>>,
+}
+
+impl Procs {
+    fn insert(&self, run: u64, pgid: i32) {
+        if let Ok(mut g) = self.groups.lock() {
+            g.insert(run, pgid);
+        }
+    }
+
+    fn remove(&self, run: u64) {
+        if let Ok(mut g) = self.groups.lock() {
+            g.remove(&run);
+        }
+    }
+
+    /// Kills the process group of a run, if it is running.
+    pub fn kill(&self, run: u64) {
+        let pgid = self.groups.lock().ok().and_then(|g| g.get(&run).copied());
+        if let Some(pgid) = pgid {
+            kill_group(pgid);
+        }
+    }
+
+    pub fn kill_all(&self) {
+        let all: Vec<i32> = self
+            .groups
+            .lock()
+            .map(|g| g.values().copied().collect())
+            .unwrap_or_default();
+        for pgid in all {
+            kill_group(pgid);
+        }
+    }
+}
+
+pub fn kill_group(pgid: i32) {
+    if pgid > 1 {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
+/// Runs `spec` to its end; `on_spawn` receives the process group id once it exists.
+pub async fn run(
+    spec: RunSpec,
+    http: &reqwest::Client,
+    procs: &Procs,
+    on_spawn: impl FnOnce(i32),
+) -> RunOutcome {
+    let wd = spec.task_dir.join("wd");
+    if let Err(e) = tokio::fs::create_dir_all(&wd).await {
+        return RunOutcome {
+            exit_code: None,
+            failure: Some(failure(
+                "DiskFull",
+                &format!("cannot create {}: {e}", wd.display()),
+            )),
+            killed: false,
+        };
+    }
+    for rf in &spec.resource_files {
+        if let Err(f) = download_resource_file(http, &spec, rf, &wd).await {
+            return RunOutcome {
+                exit_code: None,
+                failure: Some(f),
+                killed: false,
+            };
+        }
+    }
+    let outcome = execute(&spec, &wd, procs, on_spawn).await;
+    if outcome.killed && outcome.failure.is_none() {
+        return outcome;
+    }
+    let mut outcome = outcome;
+    if let Err(f) = upload_output_files(http, &spec, &wd, outcome.succeeded()).await {
+        if outcome.failure.is_none() {
+            outcome.failure = Some(f);
+        }
+    }
+    outcome
+}
+
+async fn execute(
+    spec: &RunSpec,
+    wd: &Path,
+    procs: &Procs,
+    on_spawn: impl FnOnce(i32),
+) -> RunOutcome {
+    let fail = |code: &str, msg: String| RunOutcome {
+        exit_code: None,
+        failure: Some(failure(code, &msg)),
+        killed: false,
+    };
+    let words = match split_command_line(&spec.command_line) {
+        Ok(w) => w,
+        Err(e) => {
+            return fail(
+                "CommandLineInvalid",
+                format!("The command line is invalid: {e}"),
+            );
+        }
+    };
+    let open = |name: &str| std::fs::File::create(spec.task_dir.join(name));
+    let (stdout, stderr) = match (open("stdout.txt"), open("stderr.txt")) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => return fail("DiskFull", format!("cannot create output: {e}")),
+    };
+    let mut cmd = tokio::process::Command::new(&words[0]);
+    cmd.args(&words[1..])
+        .current_dir(wd)
+        .env_clear()
+        .envs(
+            ["PATH", "LANG", "LC_ALL", "TZ"]
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
+        )
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return fail(
+                "CommandProgramNotFound",
+                format!("The specified command program is not found: {}", words[0]),
+            );
+        }
+        Err(e) => {
+            return fail(
+                "CommandProgramNotFound",
+                format!("cannot start {}: {e}", words[0]),
+            );
+        }
+    };
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    procs.insert(spec.run_id, pgid);
+    on_spawn(pgid);
+    let waited = match spec.max_wall_clock {
+        Some(limit) => tokio::time::timeout(limit, child.wait()).await.ok(),
+        None => Some(child.wait().await),
+    };
+    procs.remove(spec.run_id);
+    match waited {
+        None => {
+            kill_group(pgid);
+            let _ = child.wait().await;
+            RunOutcome {
+                exit_code: None,
+                failure: Some(failure(
+                    "MaxWallClockTimeExceeded",
+                    "The task exceeded its maximum wall clock time and was terminated",
+                )),
+                killed: true,
+            }
+        }
+        Some(Err(e)) => fail("TaskEnded", format!("waiting for the process failed: {e}")),
+        Some(Ok(status)) => {
+            use std::os::unix::process::ExitStatusExt;
+            // Kill what the command left behind in its group, as the node agent does.
+            kill_group(pgid);
+            match (status.code(), status.signal()) {
+                (Some(0), _) => RunOutcome {
+                    exit_code: Some(0),
+                    failure: None,
+                    killed: false,
+                },
+                (Some(code), _) => RunOutcome {
+                    exit_code: Some(code),
+                    failure: Some(failure(
+                        "FailureExitCode",
+                        "The task process exited with an unexpected exit code",
+                    )),
+                    killed: false,
+                },
+                (None, sig) => RunOutcome {
+                    exit_code: Some(128 + sig.unwrap_or(9)),
+                    failure: None,
+                    killed: true,
+                },
+            }
+        }
+    }
+}
+
+/// Resolves `rel` below `base`, refusing absolute paths and `..` that would leave it.
+pub fn safe_join(base: &Path, rel: &str) -> Option<PathBuf> {
+    let mut out = base.to_path_buf();
+    let mut depth = 0usize;
+    for c in Path::new(rel).components() {
+        match c {
+            Component::Normal(p) => {
+                out.push(p);
+                depth += 1;
+            }
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if depth == 0 {
+                    return None;
+                }
+                out.pop();
+                depth -= 1;
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+fn download_failure(msg: String) -> FailureInfo {
+    failure("BlobDownloadMiscError", &msg)
+}
+
+async fn download_resource_file(
+    http: &reqwest::Client,
+    spec: &RunSpec,
+    rf: &ResourceFile,
+    wd: &Path,
+) -> Result<(), FailureInfo> {
+    if let Some(url) = &rf.http_url {
+        let name = rf
+            .file_path
+            .clone()
+            .or_else(|| {
+                url::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.path_segments()?.next_back().map(str::to_string))
+            })
+            .unwrap_or_default();
+        let dest = safe_join(wd, &name)
+            .ok_or_else(|| download_failure(format!("invalid filePath {name:?}")))?;
+        return fetch_to(http, url, &dest, rf.file_mode.as_deref()).await;
+    }
+    let container_url = match (&rf.storage_container_url, &rf.auto_storage_container_name) {
+        (Some(u), _) => u.clone(),
+        (None, Some(c)) => format!(
+            "{}/{}?{}",
+            spec.blob_endpoint,
+            c,
+            spec.auto_storage_sas.clone().unwrap_or_default()
+        ),
+        (None, None) => {
+            return Err(download_failure(
+                "the resource file names no httpUrl, storageContainerUrl or autoStorageContainerName"
+                    .into(),
+            ));
+        }
+    };
+    let (base, query) = match container_url.split_once('?') {
+        Some((b, q)) => (b.trim_end_matches('/').to_string(), q.to_string()),
+        None => (
+            container_url.trim_end_matches('/').to_string(),
+            String::new(),
+        ),
+    };
+    let names = list_blobs(http, &base, &query, rf.blob_prefix.as_deref().unwrap_or("")).await?;
+    let dir = rf.file_path.clone().unwrap_or_default();
+    for name in names {
+        let rel = if dir.is_empty() {
+            name.clone()
+        } else {
+            format!("{dir}/{name}")
+        };
+        let dest = safe_join(wd, &rel)
+            .ok_or_else(|| download_failure(format!("invalid blob path {name:?}")))?;
+        let enc = percent_encoding::utf8_percent_encode(&name, BLOB_PATH).to_string();
+        let url = if query.is_empty() {
+            format!("{base}/{enc}")
+        } else {
+            format!("{base}/{enc}?{query}")
+        };
+        fetch_to(http, &url, &dest, rf.file_mode.as_deref()).await?;
+    }
+    Ok(())
+}
+
+const BLOB_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+async fn list_blobs(
+    http: &reqwest::Client,
+    base: &str,
+    query: &str,
+    prefix: &str,
+) -> Result<Vec<String>, FailureInfo> {
+    let mut names = Vec::new();
+    let mut marker = String::new();
+    loop {
+        let mut url = format!(
+            "{base}?restype=container&comp=list&prefix={}",
+            percent_encoding::utf8_percent_encode(prefix, percent_encoding::NON_ALPHANUMERIC)
+        );
+        if !marker.is_empty() {
+            url.push_str("&marker=");
+            url.push_str(
+                &percent_encoding::utf8_percent_encode(&marker, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string(),
+            );
+        }
+        if !query.is_empty() {
+            url.push('&');
+            url.push_str(query);
+        }
+        let resp = http
+            .get(&url)
+            .header("x-ms-version", STORAGE_VERSION)
+            .send()
+            .await
+            .map_err(|e| download_failure(format!("listing {}: {e}", redact_url(base))))?;
+        if !resp.status().is_success() {
+            return Err(download_failure(format!(
+                "listing {} answered {}",
+                redact_url(base),
+                resp.status()
+            )));
+        }
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| download_failure(format!("listing {}: {e}", redact_url(base))))?;
+        names.extend(xml_elements(&body, "Name"));
+        marker = xml_elements(&body, "NextMarker")
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        if marker.is_empty() {
+            return Ok(names);
+        }
+    }
+}
+
+/// The text of every `<tag>...</tag>` of a small XML document, unescaped.
+fn xml_elements(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let Some(j) = after.find(&close) else { break };
+        let raw = &after[..j];
+        out.push(
+            quick_xml::escape::unescape(raw)
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|_| raw.to_string()),
+        );
+        rest = &after[j + close.len()..];
+    }
+    out
+}
+
+async fn fetch_to(
+    http: &reqwest::Client,
+    url: &str,
+    dest: &Path,
+    mode: Option<&str>,
+) -> Result<(), FailureInfo> {
+    let shown = redact_url(url);
+    let resp = http
+        .get(url)
+        .header("x-ms-version", STORAGE_VERSION)
+        .send()
+        .await
+        .map_err(|e| download_failure(format!("downloading {shown}: {e}")))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let code = match status.as_u16() {
+            404 => "BlobNotFound",
+            403 => "BlobAccessDenied",
+            _ => "BlobDownloadMiscError",
+        };
+        return Err(failure(
+            code,
+            &format!("downloading {shown} answered {status}"),
+        ));
+    }
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| download_failure(format!("downloading {shown}: {e}")))?;
+    if let Some(parent) = dest.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| download_failure(format!("creating {}: {e}", parent.display())))?;
+    }
+    tokio::fs::write(dest, &bytes)
+        .await
+        .map_err(|e| download_failure(format!("writing {}: {e}", dest.display())))?;
+    let mode = mode
+        .and_then(|m| u32::from_str_radix(m.trim_start_matches("0o"), 8).ok())
+        .unwrap_or(0o770);
+    use std::os::unix::fs::PermissionsExt;
+    let _ = tokio::fs::set_permissions(dest, std::fs::Permissions::from_mode(mode)).await;
+    tracing::debug!(url = %shown, dest = %dest.display(), "resource file downloaded");
+    Ok(())
+}
+
+/// Matches a path (components joined with `/`) against a glob with `*`, `?` and `**`.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    fn seg_match(p: &[char], s: &[char]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some('*'), _) => seg_match(&p[1..], s) || (!s.is_empty() && seg_match(p, &s[1..])),
+            (Some('?'), Some(_)) => seg_match(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => seg_match(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    fn parts_match(p: &[&str], s: &[&str]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(&"**"), _) => {
+                parts_match(&p[1..], s) || (!s.is_empty() && parts_match(p, &s[1..]))
+            }
+            (Some(pp), Some(ss)) => {
+                let pc: Vec<char> = pp.chars().collect();
+                let sc: Vec<char> = ss.chars().collect();
+                seg_match(&pc, &sc) && parts_match(&p[1..], &s[1..])
+            }
+            _ => false,
+        }
+    }
+    let p: Vec<&str> = pattern.split('/').filter(|x| !x.is_empty()).collect();
+    let s: Vec<&str> = path.split('/').filter(|x| !x.is_empty()).collect();
+    parts_match(&p, &s)
+}
+
+/// The files an output file pattern names: (file, blob name suffix).
+pub fn expand_pattern(task_dir: &Path, wd: &Path, pattern: &str) -> Vec<(PathBuf, String)> {
+    let has_glob = |s: &str| s.contains(['*', '?', '[']);
+    // Resolve against the working directory, allowing `..` up to the task directory.
+    let rel_to_task = match Path::new(pattern).is_absolute() {
+        true => return Vec::new(),
+        false => {
+            let mut parts: Vec<String> = vec!["wd".into()];
+            for c in pattern.split('/') {
+                match c {
+                    "" | "." => {}
+                    ".." => {
+                        if parts.pop().is_none() {
+                            return Vec::new();
+                        }
+                    }
+                    other => parts.push(other.to_string()),
+                }
+            }
+            parts
+        }
+    };
+    let _ = wd;
+    let split = rel_to_task.iter().position(|p| has_glob(p));
+    match split {
+        None => {
+            let file = task_dir.join(rel_to_task.join("/"));
+            if file.is_file() {
+                let name = rel_to_task.last().cloned().unwrap_or_default();
+                vec![(file, name)]
+            } else {
+                Vec::new()
+            }
+        }
+        Some(i) => {
+            let root = task_dir.join(rel_to_task[..i].join("/"));
+            let glob = rel_to_task[i..].join("/");
+            let mut out = Vec::new();
+            walk(&root, &root, &mut |file, rel| {
+                if glob_match(&glob, rel) {
+                    out.push((file.to_path_buf(), rel.to_string()));
+                }
+            });
+            out.sort();
+            out
+        }
+    }
+}
+
+fn walk(root: &Path, dir: &Path, f: &mut dyn FnMut(&Path, &str)) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(root, &p, f);
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            f(&p, &rel.to_string_lossy());
+        }
+    }
+}
+
+async fn upload_output_files(
+    http: &reqwest::Client,
+    spec: &RunSpec,
+    wd: &Path,
+    succeeded: bool,
+) -> Result<(), FailureInfo> {
+    let mut log = String::new();
+    let mut first_error = None;
+    for of in &spec.output_files {
+        let wanted = match of
+            .upload_options
+            .upload_condition
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "tasksuccess" => succeeded,
+            "taskfailure" => !succeeded,
+            _ => true,
+        };
+        if !wanted {
+            continue;
+        }
+        let Some(dest) = &of.destination.container else {
+            continue;
+        };
+        let single = !of.file_pattern.contains(['*', '?', '[']);
+        for (file, suffix) in expand_pattern(&spec.task_dir, wd, &of.file_pattern) {
+            let blob = match (&dest.path, single) {
+                (Some(p), true) if !p.is_empty() => p.clone(),
+                (Some(p), false) if !p.is_empty() => {
+                    format!("{}/{}", p.trim_end_matches('/'), suffix)
+                }
+                _ => suffix.clone(),
+            };
+            match put_blob(http, &dest.container_url, &blob, &file).await {
+                Ok(()) => log.push_str(&format!("uploaded {} to {blob}\n", file.display())),
+                Err(e) => {
+                    log.push_str(&format!("failed to upload {}: {e}\n", file.display()));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
+    if !log.is_empty() {
+        let _ = tokio::fs::write(spec.task_dir.join("fileuploadout.txt"), &log).await;
+    }
+    match first_error {
+        None => Ok(()),
+        Some(e) => {
+            let _ = tokio::fs::write(spec.task_dir.join("fileuploaderr.txt"), &e).await;
+            Err(failure("FileUploadMiscError", &e))
+        }
+    }
+}
+
+async fn put_blob(
+    http: &reqwest::Client,
+    container_url: &str,
+    blob: &str,
+    file: &Path,
+) -> Result<(), String> {
+    let (base, query) = container_url.split_once('?').unwrap_or((container_url, ""));
+    let enc = percent_encoding::utf8_percent_encode(blob, BLOB_PATH).to_string();
+    let url = if query.is_empty() {
+        format!("{}/{enc}", base.trim_end_matches('/'))
+    } else {
+        format!("{}/{enc}?{query}", base.trim_end_matches('/'))
+    };
+    let shown = redact_url(&url);
+    let data = tokio::fs::read(file)
+        .await
+        .map_err(|e| format!("reading {}: {e}", file.display()))?;
+    let resp = http
+        .put(&url)
+        .header("x-ms-version", STORAGE_VERSION)
+        .header("x-ms-blob-type", "BlockBlob")
+        .header(
+            "x-ms-date",
+            crate::azure::auth::http_date(chrono::Utc::now()),
+        )
+        .body(data)
+        .send()
+        .await
+        .map_err(|e| format!("PUT {shown}: {e}"))?;
+    if resp.status().is_success() {
+        tracing::debug!(url = %shown, "output file uploaded");
+        Ok(())
+    } else {
+        Err(format!("PUT {shown} answered {}", resp.status()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_split_without_expansion() {
+        assert_eq!(
+            split_command_line("/bin/sh -c 'echo $AZ_BATCH_TASK_ID'").unwrap(),
+            vec!["/bin/sh", "-c", "echo $AZ_BATCH_TASK_ID"]
+        );
+        assert_eq!(
+            split_command_line("echo $AZ_BATCH_TASK_ID \"a b\"").unwrap(),
+            vec!["echo", "$AZ_BATCH_TASK_ID", "a b"]
+        );
+        assert_eq!(
+            split_command_line("python3 x.py --n 3 a\\ b").unwrap(),
+            vec!["python3", "x.py", "--n", "3", "a b"]
+        );
+        assert!(split_command_line("   ").is_err());
+        assert!(split_command_line("echo 'unterminated").is_err());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.txt", "a.txt"));
+        assert!(!glob_match("*.txt", "d/a.txt"));
+        assert!(glob_match("**/*.txt", "d/e/a.txt"));
+        assert!(glob_match("**/*.txt", "a.txt"));
+        assert!(glob_match("std???.txt", "stdout.txt"));
+        assert!(!glob_match("out/*", "a/b"));
+    }
+
+    #[test]
+    fn paths_stay_inside() {
+        let b = Path::new("/base");
+        assert_eq!(
+            safe_join(b, "wd/a.txt"),
+            Some(PathBuf::from("/base/wd/a.txt"))
+        );
+        assert_eq!(safe_join(b, "wd/../x"), Some(PathBuf::from("/base/x")));
+        assert_eq!(safe_join(b, "../x"), None);
+        assert_eq!(safe_join(b, "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn output_patterns_expand_relative_to_the_working_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let task = dir.path();
+        std::fs::create_dir_all(task.join("wd/out/sub")).unwrap();
+        std::fs::write(task.join("stdout.txt"), "o").unwrap();
+        std::fs::write(task.join("wd/out/a.txt"), "a").unwrap();
+        std::fs::write(task.join("wd/out/sub/b.txt"), "b").unwrap();
+        let wd = task.join("wd");
+        let names = |p: &str| {
+            expand_pattern(task, &wd, p)
+                .into_iter()
+                .map(|(_, n)| n)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names("../std*.txt"), vec!["stdout.txt"]);
+        assert_eq!(names("out/**/*.txt"), vec!["a.txt", "sub/b.txt"]);
+        assert_eq!(names("out/a.txt"), vec!["a.txt"]);
+        assert!(names("../../escape").is_empty());
+    }
+}

@@ -1,0 +1,267 @@
+//! Durable state: every pool, node, job and task as JSON in an embedded redb database, mirrored
+//! in memory. A change is committed (fsync) before the request that caused it is answered.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::azure::models::{ComputeNode, Job, Pool, Task};
+
+const POOLS: TableDefinition<&str, &[u8]> = TableDefinition::new("pools");
+const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
+const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
+const TASKS: TableDefinition<&str, &[u8]> = TableDefinition::new("tasks");
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+/// A pool and what the emulator needs to drive it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PoolRec {
+    pub pool: Pool,
+    /// When the current resize started (allocation delay counts from here).
+    #[serde(with = "crate::azure::models::timestamp")]
+    pub resize_since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeRec {
+    pub pool_key: String,
+    pub node: ComputeNode,
+    /// When the node entered its current boot phase.
+    #[serde(with = "crate::azure::models::timestamp")]
+    pub phase_since: DateTime<Utc>,
+    /// The start task run in flight, if any, and its process group.
+    #[serde(default)]
+    pub start_run: Option<u64>,
+    #[serde(default)]
+    pub start_pgid: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRec {
+    pub job: Job,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskRec {
+    pub job_key: String,
+    pub task: Task,
+    /// The node the task runs on: (pool key, node id).
+    #[serde(default)]
+    pub node: Option<(String, String)>,
+    /// The run in flight, if any, and its process group.
+    #[serde(default)]
+    pub run: Option<u64>,
+    #[serde(default)]
+    pub pgid: Option<i32>,
+    /// The task directory was removed after its retention time.
+    #[serde(default)]
+    pub files_removed: bool,
+}
+
+impl TaskRec {
+    pub fn state(&self) -> &str {
+        self.task.state.as_deref().unwrap_or("active")
+    }
+
+    pub fn slots(&self) -> i32 {
+        self.task.required_slots.unwrap_or(1).max(1)
+    }
+}
+
+/// Keys are lowercase ids: Batch ids are case-insensitive and case-preserving.
+pub fn key(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub pools: BTreeMap<String, PoolRec>,
+    pub nodes: BTreeMap<(String, String), NodeRec>,
+    pub jobs: BTreeMap<String, JobRec>,
+    pub tasks: BTreeMap<(String, String), TaskRec>,
+}
+
+enum Op {
+    Put(
+        TableDefinition<'static, &'static str, &'static [u8]>,
+        String,
+        Vec<u8>,
+    ),
+    Del(
+        TableDefinition<'static, &'static str, &'static [u8]>,
+        String,
+    ),
+}
+
+/// Changes to commit together.
+#[derive(Default)]
+pub struct Tx {
+    ops: Vec<Op>,
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serializing these plain structs to JSON cannot fail.
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+impl Tx {
+    pub fn pool(&mut self, k: &str, r: &PoolRec) {
+        self.ops.push(Op::Put(POOLS, k.to_string(), encode(r)));
+    }
+    pub fn del_pool(&mut self, k: &str) {
+        self.ops.push(Op::Del(POOLS, k.to_string()));
+    }
+    pub fn node(&mut self, k: &(String, String), r: &NodeRec) {
+        self.ops
+            .push(Op::Put(NODES, format!("{}/{}", k.0, k.1), encode(r)));
+    }
+    pub fn del_node(&mut self, k: &(String, String)) {
+        self.ops.push(Op::Del(NODES, format!("{}/{}", k.0, k.1)));
+    }
+    pub fn job(&mut self, k: &str, r: &JobRec) {
+        self.ops.push(Op::Put(JOBS, k.to_string(), encode(r)));
+    }
+    pub fn del_job(&mut self, k: &str) {
+        self.ops.push(Op::Del(JOBS, k.to_string()));
+    }
+    pub fn task(&mut self, k: &(String, String), r: &TaskRec) {
+        self.ops
+            .push(Op::Put(TASKS, format!("{}/{}", k.0, k.1), encode(r)));
+    }
+    pub fn del_task(&mut self, k: &(String, String)) {
+        self.ops.push(Op::Del(TASKS, format!("{}/{}", k.0, k.1)));
+    }
+}
+
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::create(path).map_err(err)?;
+        // Make sure every table exists so that reads never fail on a fresh file.
+        let w = db.begin_write().map_err(err)?;
+        for t in [POOLS, NODES, JOBS, TASKS] {
+            w.open_table(t).map_err(err)?;
+        }
+        w.commit().map_err(err)?;
+        Ok(Store { db })
+    }
+
+    /// Commits the changes durably.
+    pub fn commit(&self, tx: Tx) -> Result<(), StoreError> {
+        if tx.ops.is_empty() {
+            return Ok(());
+        }
+        let w = self.db.begin_write().map_err(err)?;
+        for op in &tx.ops {
+            match op {
+                Op::Put(t, k, v) => {
+                    w.open_table(*t)
+                        .map_err(err)?
+                        .insert(k.as_str(), v.as_slice())
+                        .map_err(err)?;
+                }
+                Op::Del(t, k) => {
+                    w.open_table(*t)
+                        .map_err(err)?
+                        .remove(k.as_str())
+                        .map_err(err)?;
+                }
+            }
+        }
+        w.commit().map_err(err)
+    }
+
+    fn load<T: DeserializeOwned>(
+        &self,
+        t: TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let r = self.db.begin_read().map_err(err)?;
+        let table = r.open_table(t).map_err(err)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(err)? {
+            let (k, v) = row.map_err(err)?;
+            let rec = serde_json::from_slice(v.value()).map_err(err)?;
+            out.push((k.value().to_string(), rec));
+        }
+        Ok(out)
+    }
+
+    pub fn load_all(&self) -> Result<State, StoreError> {
+        let split = |k: &str| -> (String, String) {
+            let (a, b) = k.split_once('/').unwrap_or((k, ""));
+            (a.to_string(), b.to_string())
+        };
+        let mut s = State::default();
+        for (k, v) in self.load::<PoolRec>(POOLS)? {
+            s.pools.insert(k, v);
+        }
+        for (k, v) in self.load::<NodeRec>(NODES)? {
+            s.nodes.insert(split(&k), v);
+        }
+        for (k, v) in self.load::<JobRec>(JOBS)? {
+            s.jobs.insert(k, v);
+        }
+        for (k, v) in self.load::<TaskRec>(TASKS)? {
+            s.tasks.insert(split(&k), v);
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_records_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            let mut tx = Tx::default();
+            let job = JobRec {
+                job: Job {
+                    id: "Job1".into(),
+                    ..Job::default()
+                },
+            };
+            tx.job("job1", &job);
+            let task = TaskRec {
+                job_key: "job1".into(),
+                task: Task {
+                    id: "t".into(),
+                    command_line: "true".into(),
+                    ..Task::default()
+                },
+                node: None,
+                run: None,
+                pgid: None,
+                files_removed: false,
+            };
+            tx.task(&("job1".into(), "t".into()), &task);
+            store.commit(tx).unwrap();
+            let mut tx = Tx::default();
+            tx.del_task(&("job1".into(), "t".into()));
+            tx.task(&("job1".into(), "u".into()), &task);
+            store.commit(tx).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let s = store.load_all().unwrap();
+        assert_eq!(s.jobs["job1"].job.id, "Job1");
+        assert_eq!(s.tasks.len(), 1);
+        assert!(s.tasks.contains_key(&("job1".to_string(), "u".to_string())));
+    }
+}
