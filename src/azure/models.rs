@@ -653,9 +653,6 @@ mod tests {
     /// The recorded bodies are the reference: every model reads them.
     #[test]
     fn models_read_recorded_responses() {
-        let pool: Pool = serde_json::from_value(fixture("pool_get.json")).unwrap();
-        assert!(!pool.id.is_empty());
-        assert!(pool.vm_size.is_some());
         let nodes: ListPage<ComputeNode> =
             serde_json::from_value(fixture("node_list.json")).unwrap();
         assert!(!nodes.value.is_empty());
@@ -665,17 +662,9 @@ mod tests {
         assert!(job.creation_time.is_some());
         let tasks: ListPage<Task> = serde_json::from_value(fixture("task_list.json")).unwrap();
         assert!(!tasks.value.is_empty());
-        let counts: TaskCountsResult = serde_json::from_value(fixture("task_counts.json")).unwrap();
-        assert!(counts.task_counts.active >= 0);
-        let added: TaskAddCollectionResult =
-            serde_json::from_value(fixture("addtaskcollection_result.json")).unwrap();
-        assert!(added.value.iter().any(|r| r.status == "success"));
         let err: ErrorBody = serde_json::from_value(fixture("error_body.json")).unwrap();
         assert!(!err.code.is_empty());
         assert_eq!(err.message.unwrap().lang, "en-US");
-        let files: ListPage<NodeFile> =
-            serde_json::from_value(fixture("task_file_list.json")).unwrap();
-        assert!(!files.value.is_empty());
     }
 
     #[test]

@@ -702,6 +702,11 @@ fn start_task_run(
 
     let mut env = node_env(svc, &pool.id, nk, node);
     env.push(("AZ_BATCH_JOB_ID".into(), job.id.clone()));
+    if let Some(common) = job.extra.get("commonEnvironmentSettings") {
+        let common: Vec<crate::azure::models::NameValue> =
+            serde_json::from_value(common.clone()).unwrap_or_default();
+        env.extend(common.into_iter().map(|e| (e.name, e.value)));
+    }
     env.push(("AZ_BATCH_TASK_ID".into(), t.task.id.clone()));
     env.push((
         "AZ_BATCH_TASK_DIR".into(),

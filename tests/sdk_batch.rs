@@ -1,0 +1,20 @@
+//! The Batch emulator driven by Microsoft's Python SDKs (azure-batch 15.x and 14.2.0).
+mod common;
+
+use common::{EmulatorProcess, run_sdk_script};
+
+#[test]
+fn azure_batch_15_drives_every_operation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let out = run_sdk_script("sdk15", "batch_sdk15.py", &emu, &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("all checks passed"));
+}
+
+#[test]
+fn azure_batch_14_drives_every_operation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let out = run_sdk_script("sdk14", "batch_sdk14.py", &emu, &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("all checks passed"));
+}
