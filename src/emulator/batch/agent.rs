@@ -147,10 +147,10 @@ pub async fn run(
         return outcome;
     }
     let mut outcome = outcome;
-    if let Err(f) = upload_output_files(http, &spec, &wd, outcome.succeeded()).await {
-        if outcome.failure.is_none() {
-            outcome.failure = Some(f);
-        }
+    if let Err(f) = upload_output_files(http, &spec, &wd, outcome.succeeded()).await
+        && outcome.failure.is_none()
+    {
+        outcome.failure = Some(f);
     }
     outcome
 }

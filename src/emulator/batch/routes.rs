@@ -216,10 +216,10 @@ async fn handle(State(svc): State<Arc<BatchService>>, req: Request) -> Response 
         h.insert("request-id", v);
     }
     h.insert("dataserviceversion", HeaderValue::from_static("3.0"));
-    if let (true, Some(c)) = (echo, client_request_id) {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            h.insert("client-request-id", v);
-        }
+    if let (true, Some(c)) = (echo, client_request_id)
+        && let Ok(v) = HeaderValue::from_str(&c)
+    {
+        h.insert("client-request-id", v);
     }
     resp
 }
@@ -403,8 +403,10 @@ fn render_job(base: &str, j: &JobRec) -> Value {
 fn render_task(base: &str, job_id: &str, t: &TaskRec) -> Value {
     let mut task = t.task.clone();
     let url = format!("{base}/jobs/{}/tasks/{}", seg(job_id), seg(&task.id));
-    if let Some(ni) = task.node_info.as_mut() {
-        if let (Some(p), Some(n)) = (&ni.pool_id, &ni.node_id) {
+    if let Some(ni) = task.node_info.as_mut()
+        && let (Some(p), Some(n)) = (&ni.pool_id, &ni.node_id)
+    {
+        {
             let node_url = format!("{base}/pools/{}/nodes/{}", seg(p), seg(n));
             ni.task_root_directory_url = ni
                 .task_root_directory
@@ -508,10 +510,10 @@ fn add_pool(svc: &Arc<BatchService>, c: &Ctx) -> Res {
     if pool.vm_size.as_deref().unwrap_or("").is_empty() {
         return Err(ApiError::missing_property("vmSize"));
     }
-    if let Some(st) = &pool.start_task {
-        if st.command_line.trim().is_empty() {
-            return Err(ApiError::missing_property("startTask.commandLine"));
-        }
+    if let Some(st) = &pool.start_task
+        && st.command_line.trim().is_empty()
+    {
+        return Err(ApiError::missing_property("startTask.commandLine"));
     }
     let now = Utc::now();
     let k = key(&pool.id);

@@ -489,9 +489,12 @@ fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Ef
             }
             "terminating" => {
                 for tk in &task_keys {
-                    if let Some(t) = st.tasks.get_mut(tk) {
-                        if t.state() != "completed" {
-                            if let Some(r) = t.run.take() {
+                    if let Some(t) = st.tasks.get_mut(tk)
+                        && t.state() != "completed"
+                        && let Some(r) = t.run.take()
+                    {
+                        {
+                            {
                                 fx.kills.push(r);
                                 end_task(
                                     t,
@@ -844,8 +847,10 @@ fn finish_task(svc: &BatchService, tk: &(String, String), run_id: u64, outcome: 
             return;
         };
         let success = outcome.succeeded();
-        if let Some(nk) = &t.node {
-            if let Some(n) = st.nodes.get_mut(nk) {
+        if let Some(nk) = &t.node
+            && let Some(n) = st.nodes.get_mut(nk)
+        {
+            {
                 n.node.running_tasks_count = (n.node.running_tasks_count - 1).max(0);
                 n.node.running_task_slots_count =
                     (n.node.running_task_slots_count - t.slots()).max(0);
