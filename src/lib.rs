@@ -6,5 +6,6 @@
 pub mod azure;
 pub mod config;
 pub mod emulator;
+pub mod headless;
 pub mod util;
 pub mod workflow;

@@ -10,8 +10,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use batchdeck::azure::auth::SharedKeyCredential;
+use batchdeck::config::{Config, Overrides, Paths, ProcessEnv};
 use batchdeck::emulator::{self, Emulator, EmulatorConfig};
 use batchdeck::util::parse_duration;
+use batchdeck::workflow::spec::{Disposal, WorkloadSpec};
+use batchdeck::workflow::{EmbeddedOptions, connect, steps};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -26,6 +29,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the tutorial workflow: containers, uploads, pool, job, tasks, wait, download, clean up.
+    Run(RunArgs),
+    /// Print every path and endpoint batchdeck would use (secrets redacted).
+    Info(TargetArgs),
     /// Serve the embedded local Azure (Batch + Blob Storage) on loopback until Ctrl-C.
     #[command(long_about = EMULATOR_HELP)]
     Emulator(EmulatorArgs),
@@ -85,6 +92,86 @@ struct EmulatorArgs {
     storage_key: String,
 }
 
+/// Where to talk to: flags override the environment and the config file.
+#[derive(clap::Args, Debug, Clone)]
+struct TargetArgs {
+    /// Named profile of the config file.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Batch account URL of any compatible service (e.g. `batchdeck emulator`'s).
+    #[arg(long)]
+    batch_endpoint: Option<String>,
+    /// Blob service URL of any compatible service (e.g. Azurite's http://127.0.0.1:10000/devstoreaccount1).
+    #[arg(long)]
+    storage_endpoint: Option<String>,
+    /// Directory for batchdeck's data (logs, the embedded emulator's state).
+    #[arg(long, env = "BATCHDECK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Plain log lines instead of the full-screen view (also when stdout is not a terminal).
+    #[arg(long)]
+    headless: bool,
+    /// Pool id.
+    #[arg(long, default_value = "PythonTutorialPool")]
+    pool_id: String,
+    /// Job id.
+    #[arg(long, default_value = "PythonTutorialJob")]
+    job_id: String,
+    /// Dedicated nodes in the pool.
+    #[arg(long, default_value_t = 2)]
+    nodes: u32,
+    /// VM size of the pool's nodes (Azure).
+    #[arg(long, default_value = "STANDARD_D2S_V3")]
+    vm_size: String,
+    /// Node agent SKU of the pool's image (Azure).
+    #[arg(long, default_value = "batch.node.ubuntu 22.04")]
+    node_agent_sku: String,
+    /// How many top words each task reports.
+    #[arg(long, default_value_t = 3)]
+    numwords: u32,
+    /// Input text files (default: data/*.txt).
+    #[arg(long = "input", value_name = "FILE")]
+    inputs: Vec<PathBuf>,
+    /// The task script (default: assets/topwords.py).
+    #[arg(long)]
+    task_script: Option<PathBuf>,
+    /// Where the outputs are downloaded.
+    #[arg(long, default_value = "batchdeck-output")]
+    output_dir: PathBuf,
+    /// Overwrite different files already in --output-dir.
+    #[arg(long)]
+    force: bool,
+    /// How long to wait for the tasks, e.g. 30m.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Run on an existing pool of --pool-id instead of failing.
+    #[arg(long)]
+    reuse_pool: bool,
+    /// Delete the job at the end without asking.
+    #[arg(long, conflicts_with = "keep_job")]
+    delete_job: bool,
+    /// Keep the job at the end without asking.
+    #[arg(long)]
+    keep_job: bool,
+    /// Delete the pool at the end without asking.
+    #[arg(long, conflicts_with = "keep_pool")]
+    delete_pool: bool,
+    /// Keep the pool at the end without asking.
+    #[arg(long)]
+    keep_pool: bool,
+    /// Embedded emulator: time a node takes to boot, e.g. 0 or 2s.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    node_boot_delay: Duration,
+    /// Embedded emulator: time a pool takes to allocate its nodes.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    allocation_delay: Duration,
+}
+
 fn default_data_dir() -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "batchdeck")
         .context("cannot find a home directory for batchdeck's data; pass --data-dir")?;
@@ -95,6 +182,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Emulator(args)) => run_emulator(args),
+        Some(Command::Run(args)) => run_workflow(args),
+        Some(Command::Info(args)) => info(args),
         None => {
             eprintln!("batchdeck: the terminal UI is not built yet; run `batchdeck emulator`");
             return std::process::ExitCode::from(2);
@@ -170,4 +259,134 @@ async fn wait_for_stop_signal() {
         _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
         _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
     }
+}
+
+fn resolve_config(t: &TargetArgs) -> Result<Config> {
+    let mut paths = Paths::from_os()?;
+    if let Some(d) = &t.data_dir {
+        paths.data_dir = d.clone();
+        paths.log_dir = d.join("logs");
+    }
+    let overrides = Overrides {
+        profile: t.profile.clone(),
+        batch_endpoint: t.batch_endpoint.clone(),
+        storage_endpoint: t.storage_endpoint.clone(),
+    };
+    Ok(Config::resolve(&overrides, &ProcessEnv, paths)?)
+}
+
+/// Logs go to a file, never to the terminal (the TUI owns it); secrets are never logged.
+fn init_file_logging(paths: &Paths) -> Result<PathBuf> {
+    std::fs::create_dir_all(&paths.log_dir)
+        .with_context(|| format!("creating the log directory {}", paths.log_dir.display()))?;
+    let file = paths.log_dir.join("batchdeck.log");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .with_context(|| format!("opening the log file {}", file.display()))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BATCHDECK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(f))
+        .init();
+    Ok(file)
+}
+
+fn info(t: TargetArgs) -> Result<()> {
+    let c = resolve_config(&t)?;
+    println!("configuration from: {}", c.source);
+    println!("config file:        {}", c.paths.config_file.display());
+    println!("data directory:     {}", c.paths.data_dir.display());
+    println!(
+        "log file:           {}",
+        c.paths.log_dir.join("batchdeck.log").display()
+    );
+    println!("emulator state:     {}", c.paths.emulator_dir().display());
+    println!("batch:              {}", c.batch);
+    println!("storage:            {}", c.storage);
+    Ok(())
+}
+
+fn run_workflow(args: RunArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    let config = resolve_config(&args.target)?;
+    let log_file = init_file_logging(&config.paths)?;
+    let root = std::env::current_dir().context("reading the current directory")?;
+    let mut spec = WorkloadSpec::tutorial(&root);
+    spec.pool_id = args.pool_id;
+    spec.job_id = args.job_id;
+    spec.node_count = args.nodes;
+    spec.vm_size = args.vm_size;
+    spec.image.node_agent_sku_id = args.node_agent_sku;
+    spec.num_words = args.numwords;
+    if !args.inputs.is_empty() {
+        spec.input_files = args.inputs;
+    }
+    if let Some(s) = args.task_script {
+        spec.task_script = s;
+    }
+    spec.output_dir = args.output_dir;
+    spec.force = args.force;
+    spec.timeout = args.timeout;
+    spec.reuse_pool = args.reuse_pool;
+    spec.delete_job = disposal(args.delete_job, args.keep_job);
+    spec.delete_pool = disposal(args.delete_pool, args.keep_pool);
+    // Fail on bad input before anything is created or started.
+    spec.validate()?;
+    tracing::info!(source = %config.source, batch = %config.batch, storage = %config.storage, "run starting");
+
+    let embedded_batch = config.batch.is_embedded();
+    let interactive = std::io::stdin().is_terminal();
+    let embedded = EmbeddedOptions {
+        allocation_delay: args.allocation_delay,
+        node_boot_delay: args.node_boot_delay,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let conn = connect(&config, &embedded).await?;
+        println!(
+            "{} batchdeck run: batch {}, storage {}, log {}",
+            chrono::Local::now().format("%H:%M:%S"),
+            conn.batch_label(),
+            conn.clients.storage.endpoint(),
+            log_file.display()
+        );
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let printer = tokio::spawn(batchdeck::headless::print_events(rx));
+        let ask: steps::Asker = Box::new(move |r| {
+            if interactive {
+                prompt_yes_no(&format!("Delete {r}? [Y/n] "))
+            } else {
+                // Nothing on the embedded emulator costs money: clean up so reruns work.
+                embedded_batch
+            }
+        });
+        let outcome = steps::run(&conn.clients, &spec, tx, ask).await;
+        let _ = printer.await;
+        conn.shutdown().await;
+        outcome.map(|_| ()).map_err(anyhow::Error::from)
+    })
+}
+
+fn disposal(delete: bool, keep: bool) -> Disposal {
+    match (delete, keep) {
+        (true, _) => Disposal::Delete,
+        (_, true) => Disposal::Keep,
+        _ => Disposal::Ask,
+    }
+}
+
+fn prompt_yes_no(question: &str) -> bool {
+    use std::io::BufRead;
+    print!("{question}");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    !matches!(line.trim().to_ascii_lowercase().as_str(), "n" | "no")
 }

@@ -16,6 +16,11 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::azure::auth::{RequestParts, Service, SharedKeyCredential, http_date};
+use crate::azure::models::{
+    ComputeNode, ErrorBody, Job, NodeFile, Pool, Task, TaskAddCollectionResult, TaskAddResult,
+    TaskCountsResult,
+};
+use crate::azure::retry::{RetryDecision, RetryPolicy, Retryable, parse_retry_after, with_retry};
 
 /// The REST API version batchdeck speaks (the one azure-batch 15.x uses).
 pub const API_VERSION: &str = "2025-06-01";
@@ -41,6 +46,8 @@ pub enum BatchError {
         status: u16,
         code: String,
         message: String,
+        /// The service's wait hint (Retry-After and friends), for the retry loop.
+        retry_after: Option<Duration>,
     },
     #[error(
         "cannot reach the Batch service at {endpoint} ({operation}): {message}; check AZURE_BATCH_ENDPOINT or --batch-endpoint and your network"
@@ -95,6 +102,20 @@ impl BatchError {
     }
 }
 
+impl Retryable for BatchError {
+    fn retry_decision(&self) -> RetryDecision {
+        match self {
+            BatchError::Service {
+                status,
+                retry_after,
+                ..
+            } => RetryDecision::for_status(*status, *retry_after),
+            BatchError::Transport { .. } => RetryDecision::Retry { retry_after: None },
+            BatchError::Decode { .. } => RetryDecision::Fail,
+        }
+    }
+}
+
 /// Counts of requests and response bytes, for benchmarks and the status line.
 #[derive(Debug, Default)]
 pub struct RequestStats {
@@ -117,6 +138,7 @@ pub struct BatchClient {
     http: reqwest::Client,
     base: Url,
     cred: SharedKeyCredential,
+    retry: RetryPolicy,
     pub stats: Arc<RequestStats>,
 }
 
@@ -148,8 +170,15 @@ impl BatchClient {
             http,
             base,
             cred,
+            retry: RetryPolicy::default(),
             stats: Arc::default(),
         })
+    }
+
+    /// Replaces the retry policy (tests use short delays).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     pub fn endpoint(&self) -> &Url {
@@ -233,17 +262,27 @@ impl BatchClient {
         body: Option<Vec<u8>>,
         extra_headers: &[(&str, String)],
     ) -> Result<reqwest::Response, BatchError> {
-        let resp = self
-            .send_raw(operation, method, url, body, extra_headers)
-            .await?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        Err(self.error_from(operation, resp).await)
+        with_retry(&self.retry, operation, |_| {
+            let (method, url, body) = (method.clone(), url.clone(), body.clone());
+            async move {
+                let resp = self
+                    .send_raw(operation, method, url, body, extra_headers)
+                    .await?;
+                if resp.status().is_success() {
+                    return Ok(resp);
+                }
+                Err(self.error_from(operation, resp).await)
+            }
+        })
+        .await
     }
 
     async fn error_from(&self, operation: &str, resp: reqwest::Response) -> BatchError {
         let status = resp.status().as_u16();
+        let retry_after = parse_retry_after(
+            |name| resp.headers().get(name).and_then(|v| v.to_str().ok()),
+            Utc::now(),
+        );
         let bytes = resp.bytes().await.unwrap_or_default();
         self.stats
             .response_bytes
@@ -266,6 +305,7 @@ impl BatchClient {
             status,
             code,
             message,
+            retry_after,
         }
     }
 
@@ -355,6 +395,342 @@ impl BatchClient {
     }
 }
 
+/// The outcome of a create that may find the entity already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Created,
+    AlreadyExisted,
+}
+
+/// The outcome of a delete that may find the entity already gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Deleted,
+    NotFound,
+}
+
+/// Most tasks the service accepts in one addtaskcollection call.
+pub const TASKS_PER_COLLECTION: usize = 100;
+/// Collections sent at once when adding many tasks.
+pub const COLLECTIONS_IN_FLIGHT: usize = 8;
+
+impl BatchClient {
+    async fn create(
+        &self,
+        operation: &str,
+        url: Url,
+        body: &impl Serialize,
+        exists_code: &str,
+    ) -> Result<Created, BatchError> {
+        match self.post_json(operation, url, body).await {
+            Ok(_) => Ok(Created::Created),
+            Err(e) if e.code() == Some(exists_code) => Ok(Created::AlreadyExisted),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete(&self, operation: &str, url: Url) -> Result<Deleted, BatchError> {
+        match self.send(operation, Method::DELETE, url, None, &[]).await {
+            Ok(_) => Ok(Deleted::Deleted),
+            Err(e) if e.is_not_found() => Ok(Deleted::NotFound),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds a pool; finding one of that id is reported, not an error.
+    pub async fn create_pool(&self, pool: &Pool) -> Result<Created, BatchError> {
+        let url = self.url(&["pools"], &[]);
+        self.create(&format!("create pool {}", pool.id), url, pool, "PoolExists")
+            .await
+    }
+
+    pub async fn get_pool(&self, id: &str, select: Option<&str>) -> Result<Pool, BatchError> {
+        let q: Vec<(&str, String)> = select
+            .map(|s| ("$select", s.to_string()))
+            .into_iter()
+            .collect();
+        self.get_json(&format!("get pool {id}"), self.url(&["pools", id], &q))
+            .await
+    }
+
+    pub async fn pool_exists(&self, id: &str) -> Result<bool, BatchError> {
+        let op = format!("check pool {id}");
+        match self
+            .send(&op, Method::HEAD, self.url(&["pools", id], &[]), None, &[])
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn delete_pool(&self, id: &str) -> Result<Deleted, BatchError> {
+        self.delete(&format!("delete pool {id}"), self.url(&["pools", id], &[]))
+            .await
+    }
+
+    pub async fn resize_pool(
+        &self,
+        id: &str,
+        target_dedicated: u32,
+        target_low_priority: u32,
+    ) -> Result<(), BatchError> {
+        let body = serde_json::json!({
+            "targetDedicatedNodes": target_dedicated,
+            "targetLowPriorityNodes": target_low_priority,
+        });
+        self.post_json(
+            &format!("resize pool {id}"),
+            self.url(&["pools", id, "resize"], &[]),
+            &body,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn list_nodes(
+        &self,
+        pool_id: &str,
+        select: Option<&str>,
+    ) -> Result<Vec<ComputeNode>, BatchError> {
+        let q: Vec<(&str, String)> = select
+            .map(|s| ("$select", s.to_string()))
+            .into_iter()
+            .collect();
+        self.list_all(
+            &format!("list nodes of pool {pool_id}"),
+            self.url(&["pools", pool_id, "nodes"], &q),
+        )
+        .await
+    }
+
+    pub async fn create_job(&self, job: &Job) -> Result<Created, BatchError> {
+        let url = self.url(&["jobs"], &[]);
+        self.create(&format!("create job {}", job.id), url, job, "JobExists")
+            .await
+    }
+
+    pub async fn get_job(&self, id: &str) -> Result<Job, BatchError> {
+        self.get_json(&format!("get job {id}"), self.url(&["jobs", id], &[]))
+            .await
+    }
+
+    pub async fn delete_job(&self, id: &str) -> Result<Deleted, BatchError> {
+        self.delete(&format!("delete job {id}"), self.url(&["jobs", id], &[]))
+            .await
+    }
+
+    /// Adds tasks in collections of at most 100, several collections at once. A task that
+    /// already exists (a retried add that had in fact succeeded, or a resumed run) counts as
+    /// added. Returns one result per task; client errors are returned, not raised.
+    pub async fn add_tasks(
+        &self,
+        job_id: &str,
+        tasks: &[Task],
+    ) -> Result<Vec<TaskAddResult>, BatchError> {
+        use futures::StreamExt;
+        let url = self.url(&["jobs", job_id, "addtaskcollection"], &[]);
+        let op = format!("add tasks to job {job_id}");
+        let chunks: Vec<&[Task]> = tasks.chunks(TASKS_PER_COLLECTION).collect();
+        let results: Vec<Result<TaskAddCollectionResult, BatchError>> =
+            futures::stream::iter(chunks)
+                .map(|chunk| {
+                    let (url, op) = (url.clone(), op.clone());
+                    async move {
+                        let body = serde_json::json!({ "value": chunk });
+                        let resp = self.post_json(&op, url, &body).await?;
+                        self.decode::<TaskAddCollectionResult>(&op, resp).await
+                    }
+                })
+                .buffer_unordered(COLLECTIONS_IN_FLIGHT)
+                .collect()
+                .await;
+        let mut out = Vec::with_capacity(tasks.len());
+        for r in results {
+            for mut one in r?.value {
+                if one.status != "success"
+                    && one.error.as_ref().is_some_and(|e| e.code == "TaskExists")
+                {
+                    one.status = "success".into();
+                    one.error = None;
+                }
+                out.push(one);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lists a job's tasks; `filter` and `select` are OData, e.g. `state eq 'completed'`.
+    pub async fn list_tasks(
+        &self,
+        job_id: &str,
+        filter: Option<&str>,
+        select: Option<&str>,
+    ) -> Result<Vec<Task>, BatchError> {
+        let mut q: Vec<(&str, String)> = Vec::new();
+        if let Some(f) = filter {
+            q.push(("$filter", f.to_string()));
+        }
+        if let Some(s) = select {
+            q.push(("$select", s.to_string()));
+        }
+        q.push(("maxresults", "1000".into()));
+        self.list_all(
+            &format!("list tasks of job {job_id}"),
+            self.url(&["jobs", job_id, "tasks"], &q),
+        )
+        .await
+    }
+
+    pub async fn get_task(&self, job_id: &str, task_id: &str) -> Result<Task, BatchError> {
+        self.get_json(
+            &format!("get task {task_id}"),
+            self.url(&["jobs", job_id, "tasks", task_id], &[]),
+        )
+        .await
+    }
+
+    pub async fn task_counts(&self, job_id: &str) -> Result<TaskCountsResult, BatchError> {
+        self.get_json(
+            &format!("get task counts of job {job_id}"),
+            self.url(&["jobs", job_id, "taskcounts"], &[]),
+        )
+        .await
+    }
+
+    pub async fn list_task_files(
+        &self,
+        job_id: &str,
+        task_id: &str,
+        recursive: bool,
+    ) -> Result<Vec<NodeFile>, BatchError> {
+        let q = [("recursive", recursive.to_string())];
+        self.list_all(
+            &format!("list files of task {task_id}"),
+            self.url(&["jobs", job_id, "tasks", task_id, "files"], &q),
+        )
+        .await
+    }
+
+    /// Length of a file (HEAD) at `segments` (a task's or a node's files API path).
+    async fn file_len(&self, op: String, segments: &[&str]) -> Result<u64, BatchError> {
+        let resp = self
+            .send(&op, Method::HEAD, self.url(segments, &[]), None, &[])
+            .await?;
+        resp.headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| BatchError::Decode {
+                operation: op,
+                path: "content-length".into(),
+                message: "missing".into(),
+            })
+    }
+
+    /// Reads a file, or the byte range `[start, end]` (inclusive) of it.
+    async fn file(
+        &self,
+        op: String,
+        segments: &[&str],
+        range: Option<(u64, u64)>,
+    ) -> Result<bytes::Bytes, BatchError> {
+        let headers: Vec<(&str, String)> = range
+            .map(|(a, b)| ("ocp-range", format!("bytes={a}-{b}")))
+            .into_iter()
+            .collect();
+        let resp = self
+            .send(&op, Method::GET, self.url(segments, &[]), None, &headers)
+            .await?;
+        let bytes = resp.bytes().await.map_err(|e| BatchError::Transport {
+            operation: op,
+            endpoint: self.base.to_string(),
+            message: transport_message(&e),
+        })?;
+        self.stats
+            .response_bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(bytes)
+    }
+
+    /// Length of a task file, e.g. to read only its tail.
+    pub async fn task_file_len(
+        &self,
+        job: &str,
+        task: &str,
+        path: &str,
+    ) -> Result<u64, BatchError> {
+        let op = format!("get properties of {path} of task {task}");
+        self.file_len(op, &["jobs", job, "tasks", task, "files", path])
+            .await
+    }
+
+    /// Reads a task file (`stdout.txt`, `wd/...`), or a byte range of it.
+    pub async fn task_file(
+        &self,
+        job: &str,
+        task: &str,
+        path: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<bytes::Bytes, BatchError> {
+        let op = format!("read {path} of task {task}");
+        self.file(op, &["jobs", job, "tasks", task, "files", path], range)
+            .await
+    }
+
+    /// Length of a node file (`startup/stderr.txt`, ...).
+    pub async fn node_file_len(
+        &self,
+        pool: &str,
+        node: &str,
+        path: &str,
+    ) -> Result<u64, BatchError> {
+        let op = format!("get properties of {path} of node {node}");
+        self.file_len(op, &["pools", pool, "nodes", node, "files", path])
+            .await
+    }
+
+    /// Reads a node file, or a byte range of it.
+    pub async fn node_file(
+        &self,
+        pool: &str,
+        node: &str,
+        path: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<bytes::Bytes, BatchError> {
+        let op = format!("read {path} of node {node}");
+        self.file(op, &["pools", pool, "nodes", node, "files", path], range)
+            .await
+    }
+
+    pub async fn terminate_task(&self, job_id: &str, task_id: &str) -> Result<(), BatchError> {
+        let op = format!("terminate task {task_id}");
+        self.send(
+            &op,
+            Method::POST,
+            self.url(&["jobs", job_id, "tasks", task_id, "terminate"], &[]),
+            Some(Vec::new()),
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn reactivate_task(&self, job_id: &str, task_id: &str) -> Result<(), BatchError> {
+        let op = format!("reactivate task {task_id}");
+        self.send(
+            &op,
+            Method::POST,
+            self.url(&["jobs", job_id, "tasks", task_id, "reactivate"], &[]),
+            Some(Vec::new()),
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
 fn transport_message(e: &reqwest::Error) -> String {
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(e);
@@ -363,20 +739,6 @@ fn transport_message(e: &reqwest::Error) -> String {
         src = s.source();
     }
     msg
-}
-
-/// The Batch service's JSON error body.
-#[derive(Debug, serde::Deserialize)]
-pub struct ErrorBody {
-    #[serde(default)]
-    pub code: String,
-    pub message: Option<ErrorMessage>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct ErrorMessage {
-    #[serde(default)]
-    pub value: String,
 }
 
 #[cfg(test)]
@@ -430,6 +792,7 @@ mod tests {
             status: 403,
             code: "AuthenticationFailed".into(),
             message: "Server failed to authenticate the request.\nRequestId:x".into(),
+            retry_after: None,
         };
         let s = e.to_string();
         assert!(

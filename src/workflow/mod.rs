@@ -1,4 +1,104 @@
 //! The tutorial workflow (steps 1-9) and the monitor that watches a job. Both only send
 //! `Event`s; they never touch the terminal.
 pub mod events;
+pub mod monitor;
 pub mod spec;
+pub mod steps;
+
+use std::time::Duration;
+
+use crate::azure::batch::{BatchClient, BatchError};
+use crate::azure::storage::{StorageClient, StorageError};
+use crate::config::{Config, Endpoint};
+use crate::emulator::{Emulator, EmulatorConfig, EmulatorError};
+use steps::Clients;
+
+/// How to start the embedded emulator when the configuration asks for it.
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    pub allocation_delay: Duration,
+    pub node_boot_delay: Duration,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions {
+            allocation_delay: Duration::from_millis(500),
+            node_boot_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("starting the embedded local Azure: {0}")]
+    Emulator(#[from] EmulatorError),
+    #[error("{0}")]
+    Batch(#[from] BatchError),
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+}
+
+/// The clients, and the embedded emulator when one was started for them.
+pub struct Connection {
+    pub clients: Clients,
+    pub emulator: Option<Emulator>,
+}
+
+impl Connection {
+    /// Where the Batch client talks to, for the status line.
+    pub fn batch_label(&self) -> String {
+        match &self.emulator {
+            Some(e)
+                if e.batch_endpoint
+                    == self.clients.batch.endpoint().as_str().trim_end_matches('/') =>
+            {
+                format!("{} (embedded local Azure)", e.batch_endpoint)
+            }
+            _ => self.clients.batch.endpoint().to_string(),
+        }
+    }
+
+    pub async fn shutdown(self) {
+        if let Some(e) = self.emulator {
+            e.shutdown().await;
+        }
+    }
+}
+
+/// Builds the clients for `config`, starting the embedded emulator if either service is
+/// embedded.
+pub async fn connect(
+    config: &Config,
+    embedded: &EmbeddedOptions,
+) -> Result<Connection, ConnectError> {
+    let emulator = if config.batch.is_embedded() || config.storage.is_embedded() {
+        let mut ec = EmulatorConfig::new(config.paths.emulator_dir());
+        ec.allocation_delay = embedded.allocation_delay;
+        ec.node_boot_delay = embedded.node_boot_delay;
+        Some(Emulator::start(ec).await?)
+    } else {
+        None
+    };
+    let (batch_url, batch_cred) = match (&config.batch, &emulator) {
+        (Endpoint::Remote { url, credential }, _) => (url.clone(), credential.clone()),
+        (Endpoint::Embedded, Some(e)) => (
+            url::Url::parse(&e.batch_endpoint).expect("the emulator's endpoint is a URL"),
+            e.config.batch_account.clone(),
+        ),
+        (Endpoint::Embedded, None) => unreachable!("an embedded endpoint starts the emulator"),
+    };
+    let (storage_url, storage_cred) = match (&config.storage, &emulator) {
+        (Endpoint::Remote { url, credential }, _) => (url.clone(), credential.clone()),
+        (Endpoint::Embedded, Some(e)) => (
+            url::Url::parse(&e.blob_endpoint).expect("the emulator's endpoint is a URL"),
+            e.config.storage_account.clone(),
+        ),
+        (Endpoint::Embedded, None) => unreachable!("an embedded endpoint starts the emulator"),
+    };
+    let clients = Clients {
+        batch: BatchClient::new(batch_url, batch_cred)?,
+        storage: StorageClient::new(storage_url, storage_cred)?,
+    };
+    Ok(Connection { clients, emulator })
+}

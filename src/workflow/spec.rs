@@ -132,9 +132,11 @@ impl WorkloadSpec {
             ));
         }
         check_text_file(&self.task_script, "task script")?;
+        check_file_name(&self.task_script, "task script")?;
         let mut names = std::collections::HashSet::new();
         for f in &self.input_files {
             check_text_file(f, "input file")?;
+            check_file_name(f, "input file")?;
             let name = blob_name(f);
             if !names.insert(name.clone()) {
                 return Err(SpecError(format!(
@@ -218,6 +220,24 @@ pub fn validate_container_name(name: &str) -> Result<(), SpecError> {
     } else {
         Err(SpecError(format!(
             "invalid container name {name:?}: use 3 to 63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit"
+        )))
+    }
+}
+
+/// File names go into blob names and command lines: keep them to a safe alphabet.
+fn check_file_name(path: &Path, what: &str) -> Result<(), SpecError> {
+    let name = blob_name(path);
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 200
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError(format!(
+            "{what} name {name:?} is not supported: use letters, digits, '.', '_' and '-' (rename or copy the file)"
         )))
     }
 }
@@ -326,6 +346,11 @@ mod tests {
         s.input_files = vec![bin];
         let e = s.validate().unwrap_err().0;
         assert!(e.contains("not UTF-8") && e.contains("160000"), "{e}");
+        // Names that would need quoting in a command line are refused.
+        let odd = d.path().join("it's.txt");
+        std::fs::write(&odd, "text").unwrap();
+        s.input_files = vec![odd];
+        assert!(s.validate().unwrap_err().0.contains("not supported"));
         // A multi-byte character split across read buffers is fine.
         let ok = d.path().join("ok.txt");
         let mut text = "a".repeat((1 << 16) - 1);

@@ -1,0 +1,202 @@
+//! Headless mode: the workflow's events as plain lines, in the spirit of the tutorial's
+//! console output. Used with `--headless` or when stdout is not a terminal.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use chrono::Local;
+
+use crate::workflow::events::{Event, Step};
+use crate::workflow::steps::fmt_duration;
+
+/// Formats events as lines; keeps just enough state to avoid flooding (progress per file is
+/// printed at most every 25%, task changes only when they complete or fail).
+#[derive(Debug, Default)]
+pub struct Printer {
+    upload_quarters: HashMap<String, u64>,
+    last_counts: Option<(u64, u64)>,
+}
+
+impl Printer {
+    /// The lines for one event (possibly none).
+    pub fn lines(&mut self, e: &Event) -> Vec<String> {
+        let ts = Local::now().format("%H:%M:%S");
+        let line = |s: String| vec![format!("{ts} {s}")];
+        match e {
+            Event::StepStarted(step) => line(format!("[{}/9] {}", step.number(), step.title())),
+            Event::StepFinished {
+                step,
+                elapsed,
+                note,
+            } => {
+                let note = if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {note}")
+                };
+                line(format!(
+                    "[{}/9] {} done in {:.1}s{note}",
+                    step.number(),
+                    step.title(),
+                    elapsed.as_secs_f64()
+                ))
+            }
+            Event::StepFailed { step, error } => line(format!(
+                "[{}/9] {} FAILED: {error}",
+                step.number(),
+                step.title()
+            )),
+            Event::Info(s) => line(s.clone()),
+            Event::UploadProgress {
+                file,
+                bytes_done,
+                bytes_total,
+            } => {
+                let q = if *bytes_total == 0 {
+                    4
+                } else {
+                    bytes_done * 4 / bytes_total
+                };
+                let last = self.upload_quarters.insert(file.clone(), q);
+                if q > 0 && q < 4 && last != Some(q) {
+                    line(format!("  {file}: {bytes_done} of {bytes_total} bytes"))
+                } else {
+                    Vec::new()
+                }
+            }
+            Event::Uploaded {
+                file,
+                container,
+                bytes,
+                ..
+            } => line(format!(
+                "  Uploaded {file} to container [{container}] ({bytes} bytes)"
+            )),
+            Event::Pool(p) => line(format!(
+                "  Pool [{}]: {}, allocation {}, {} of {} dedicated nodes",
+                p.id, p.state, p.allocation_state, p.current_dedicated, p.target_dedicated
+            )),
+            Event::Nodes(nodes) => {
+                let mut by_state: Vec<(String, usize)> = Vec::new();
+                for n in nodes {
+                    match by_state.iter_mut().find(|(s, _)| *s == n.state) {
+                        Some(x) => x.1 += 1,
+                        None => by_state.push((n.state.clone(), 1)),
+                    }
+                }
+                let desc = by_state
+                    .iter()
+                    .map(|(s, c)| format!("{c} {s}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                line(format!("  Nodes: {desc}"))
+            }
+            Event::Tasks(tasks) => tasks
+                .iter()
+                .filter(|t| t.state == "completed")
+                .map(|t| {
+                    format!(
+                        "{ts}   Task [{}] completed on {} with exit code {}{}",
+                        t.id,
+                        t.node_id.as_deref().unwrap_or("?"),
+                        t.exit_code
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        t.failure
+                            .as_ref()
+                            .map(|f| format!(" ({f})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect(),
+            Event::TaskCounts(c) => {
+                let key = (c.completed, c.total());
+                if self.last_counts == Some(key) {
+                    return Vec::new();
+                }
+                self.last_counts = Some(key);
+                line(format!(
+                    "  Tasks: {} active, {} running, {} completed ({} succeeded, {} failed)",
+                    c.active, c.running, c.completed, c.succeeded, c.failed
+                ))
+            }
+            Event::Downloaded { .. } | Event::Preview { .. } => Vec::new(),
+            Event::Deleted(r) => line(format!("  Deleted {r}")),
+            Event::Finished {
+                ok,
+                elapsed,
+                remaining,
+            } => {
+                let mut out = vec![format!(
+                    "{ts} {} Elapsed time: {}",
+                    if *ok { "Run complete." } else { "Run FAILED." },
+                    fmt_duration(*elapsed)
+                )];
+                if remaining.is_empty() {
+                    out.push(format!("{ts} Nothing the run created is left behind."));
+                } else {
+                    out.push(format!(
+                        "{ts} Still present (delete them when you no longer need them):"
+                    ));
+                    for r in remaining {
+                        out.push(format!("{ts}   {r}"));
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Prints every event until the channel closes.
+pub async fn print_events(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) {
+    let mut p = Printer::default();
+    while let Some(e) = rx.recv().await {
+        let mut out = std::io::stdout().lock();
+        for l in p.lines(&e) {
+            let _ = writeln!(out, "{l}");
+        }
+        let _ = out.flush();
+    }
+}
+
+/// The step titles, for `--help` text and tests.
+pub fn step_titles() -> Vec<&'static str> {
+    Step::ALL.iter().map(|s| s.title()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::events::{Resource, TaskCounts};
+    use std::time::Duration;
+
+    #[test]
+    fn progress_is_throttled_and_summary_lists_leftovers() {
+        let mut p = Printer::default();
+        let prog = |d| Event::UploadProgress {
+            file: "f".into(),
+            bytes_done: d,
+            bytes_total: 100,
+        };
+        assert_eq!(p.lines(&prog(10)).len(), 0);
+        assert_eq!(p.lines(&prog(30)).len(), 1);
+        assert_eq!(p.lines(&prog(40)).len(), 0);
+        assert_eq!(p.lines(&prog(100)).len(), 0);
+        let c = TaskCounts {
+            completed: 1,
+            active: 2,
+            ..TaskCounts::default()
+        };
+        assert_eq!(p.lines(&Event::TaskCounts(c)).len(), 1);
+        assert_eq!(p.lines(&Event::TaskCounts(c)).len(), 0);
+        let fin = p.lines(&Event::Finished {
+            ok: true,
+            elapsed: Duration::from_secs(62),
+            remaining: vec![Resource::Pool("p".into())],
+        });
+        assert!(fin[0].ends_with("Elapsed time: 0:01:02"), "{fin:?}");
+        assert!(fin.iter().any(|l| l.contains("pool p")));
+        assert_eq!(step_titles().len(), 9);
+    }
+}

@@ -1,0 +1,549 @@
+//! Steps 1-9 of the tutorial, run in order by one async task that reports `Event`s.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::azure::batch::{BatchClient, BatchError, Created, Deleted};
+use crate::azure::models::{
+    Job, OutputFile, OutputFileBlobContainerDestination, OutputFileDestination,
+    OutputFileUploadOptions, Pool, PoolInfo, ResourceFile, StartTask, Task,
+};
+use crate::azure::storage::{
+    ContainerCreated, MAX_SAS_TTL, SasPermissions, StorageClient, StorageError,
+};
+use crate::workflow::events::{Event, Resource, Step};
+use crate::workflow::monitor::{self, MonitorError, MonitorOptions};
+use crate::workflow::spec::{Disposal, WorkloadSpec, blob_name};
+
+/// How long the SAS URLs handed to the service stay valid: the run's timeout plus margin.
+fn sas_ttl(spec: &WorkloadSpec) -> Duration {
+    (spec.timeout + Duration::from_secs(60 * 60)).min(MAX_SAS_TTL)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("{0}")]
+    Spec(#[from] crate::workflow::spec::SpecError),
+    #[error("{0}")]
+    Batch(#[from] BatchError),
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Monitor(#[from] MonitorError),
+    #[error("pool {0} already exists: pass --reuse-pool to run on it, or choose another --pool-id")]
+    PoolExists(String),
+    #[error(
+        "job {0} already exists: delete it first (e.g. `batchdeck run --delete-job`), or choose another --job-id"
+    )]
+    JobExists(String),
+    #[error("{count} task(s) could not be added, first {task}: {code}: {message}")]
+    TasksRejected {
+        count: usize,
+        task: String,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "{path} exists and differs from blob {blob}: pass --force to overwrite, or choose another --output-dir"
+    )]
+    OutputExists { path: PathBuf, blob: String },
+}
+
+/// The clients the workflow uses.
+pub struct Clients {
+    pub batch: BatchClient,
+    pub storage: StorageClient,
+}
+
+/// What the run leaves behind and how it went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub ok: bool,
+    pub elapsed: Duration,
+    pub downloaded: Vec<PathBuf>,
+    pub remaining: Vec<Resource>,
+}
+
+/// Answers "delete the job/pool?" when the spec says `Ask`.
+pub type Asker = Box<dyn FnMut(&Resource) -> bool + Send>;
+
+struct Run<'a> {
+    clients: &'a Clients,
+    spec: &'a WorkloadSpec,
+    tx: mpsc::UnboundedSender<Event>,
+    /// Resources this run created or found, in creation order.
+    existing: Vec<Resource>,
+    downloaded: Vec<PathBuf>,
+}
+
+impl Run<'_> {
+    fn send(&self, e: Event) {
+        let _ = self.tx.send(e);
+    }
+
+    fn info(&self, s: impl Into<String>) {
+        self.send(Event::Info(s.into()));
+    }
+
+    async fn step<T, F>(&mut self, step: Step, f: F) -> Result<T, WorkflowError>
+    where
+        F: AsyncFnOnce(&mut Self) -> Result<(T, String), WorkflowError>,
+    {
+        self.send(Event::StepStarted(step));
+        let t = Instant::now();
+        match f(self).await {
+            Ok((v, note)) => {
+                self.send(Event::StepFinished {
+                    step,
+                    elapsed: t.elapsed(),
+                    note,
+                });
+                Ok(v)
+            }
+            Err(e) => {
+                self.send(Event::StepFailed {
+                    step,
+                    error: e.to_string(),
+                });
+                Err(e)
+            }
+        }
+    }
+
+    fn forget(&mut self, r: &Resource) {
+        self.existing.retain(|x| x != r);
+    }
+}
+
+/// Runs the whole tutorial. Whatever happens, the last event is `Finished` with what still
+/// exists, so nothing that costs money is left behind silently.
+pub async fn run(
+    clients: &Clients,
+    spec: &WorkloadSpec,
+    tx: mpsc::UnboundedSender<Event>,
+    ask: Asker,
+) -> Result<Summary, WorkflowError> {
+    let started = Instant::now();
+    let mut run = Run {
+        clients,
+        spec,
+        tx,
+        existing: Vec::new(),
+        downloaded: Vec::new(),
+    };
+    let result = run_steps(&mut run, ask).await;
+    let summary = Summary {
+        ok: result.is_ok(),
+        elapsed: started.elapsed(),
+        downloaded: run.downloaded.clone(),
+        remaining: run.existing.clone(),
+    };
+    run.send(Event::Finished {
+        ok: summary.ok,
+        elapsed: summary.elapsed,
+        remaining: summary.remaining.clone(),
+    });
+    result.map(|()| summary)
+}
+
+async fn run_steps(run: &mut Run<'_>, mut ask: Asker) -> Result<(), WorkflowError> {
+    let spec = run.spec;
+    spec.validate()?;
+    let storage = &run.clients.storage;
+    let batch = &run.clients.batch;
+
+    // 1. Containers.
+    run.step(Step::CreateContainers, async |run| {
+        for c in spec.containers.all() {
+            let created = storage.create_container(c).await?;
+            run.existing.push(Resource::Container(c.to_string()));
+            run.info(format!(
+                "Container [{c}] {}",
+                if created == ContainerCreated::Created {
+                    "created"
+                } else {
+                    "already existed"
+                }
+            ));
+        }
+        Ok(((), String::new()))
+    })
+    .await?;
+
+    // 2. Uploads.
+    let (script_url, input_urls) = run
+        .step(Step::Upload, async |run| {
+            let mut files: Vec<(&str, &Path)> =
+                vec![(&spec.containers.application, &spec.task_script)];
+            files.extend(
+                spec.input_files
+                    .iter()
+                    .map(|p| (spec.containers.input.as_str(), p.as_path())),
+            );
+            let mut urls = Vec::new();
+            let mut total = 0u64;
+            for (container, path) in files {
+                let name = blob_name(path);
+                run.info(format!(
+                    "Uploading file {} to container [{container}]...",
+                    path.display()
+                ));
+                let tx = run.tx.clone();
+                let file = name.clone();
+                let uploaded = storage
+                    .upload_file(container, &name, path, move |p| {
+                        let _ = tx.send(Event::UploadProgress {
+                            file: file.clone(),
+                            bytes_done: p.bytes_done,
+                            bytes_total: p.bytes_total,
+                        });
+                    })
+                    .await?;
+                total += uploaded.size;
+                run.send(Event::Uploaded {
+                    file: name.clone(),
+                    container: container.to_string(),
+                    blob: name.clone(),
+                    bytes: uploaded.size,
+                });
+                let url =
+                    storage.blob_sas_url(container, &name, SasPermissions::READ, sas_ttl(spec))?;
+                urls.push((path.to_path_buf(), name, url));
+            }
+            let script = urls.remove(0);
+            Ok(((script.2, urls), format!("{total} bytes")))
+        })
+        .await?;
+
+    // 3. Pool.
+    run.step(Step::CreatePool, async |run| {
+        run.info(format!("Creating pool [{}]...", spec.pool_id));
+        let pool = pool_body(spec, script_url.expose());
+        match batch.create_pool(&pool).await? {
+            Created::Created => {
+                run.existing.push(Resource::Pool(spec.pool_id.clone()));
+                Ok(((), "created".into()))
+            }
+            Created::AlreadyExisted if spec.reuse_pool => {
+                run.existing.push(Resource::Pool(spec.pool_id.clone()));
+                Ok(((), "reusing the existing pool".into()))
+            }
+            Created::AlreadyExisted => Err(WorkflowError::PoolExists(spec.pool_id.clone())),
+        }
+    })
+    .await?;
+
+    // 4. Job.
+    run.step(Step::CreateJob, async |run| {
+        run.info(format!("Creating job [{}]...", spec.job_id));
+        let job = Job {
+            id: spec.job_id.clone(),
+            pool_info: PoolInfo {
+                pool_id: Some(spec.pool_id.clone()),
+                ..PoolInfo::default()
+            },
+            ..Job::default()
+        };
+        match batch.create_job(&job).await? {
+            Created::Created => {
+                run.existing.push(Resource::Job(spec.job_id.clone()));
+                Ok(((), "created".into()))
+            }
+            Created::AlreadyExisted => Err(WorkflowError::JobExists(spec.job_id.clone())),
+        }
+    })
+    .await?;
+
+    // 5. Tasks.
+    let output_url = storage.container_sas_url(
+        &spec.containers.output,
+        SasPermissions::WRITE,
+        sas_ttl(spec),
+    )?;
+    run.step(Step::AddTasks, async |run| {
+        run.info(format!(
+            "Adding {} tasks to job [{}]...",
+            input_urls.len(),
+            spec.job_id
+        ));
+        let tasks: Vec<Task> = input_urls
+            .iter()
+            .map(|(path, name, url)| task_body(spec, path, name, url.expose(), output_url.expose()))
+            .collect();
+        let results = batch.add_tasks(&spec.job_id, &tasks).await?;
+        let failed: Vec<_> = results.iter().filter(|r| r.status != "success").collect();
+        if let Some(first) = failed.first() {
+            let (code, message) = first
+                .error
+                .as_ref()
+                .map(|e| {
+                    (
+                        e.code.clone(),
+                        e.message
+                            .as_ref()
+                            .map(|m| m.value.lines().next().unwrap_or("").to_string())
+                            .unwrap_or_default(),
+                    )
+                })
+                .unwrap_or_default();
+            return Err(WorkflowError::TasksRejected {
+                count: failed.len(),
+                task: first.task_id.clone(),
+                code,
+                message,
+            });
+        }
+        Ok(((), format!("{} tasks", results.len())))
+    })
+    .await?;
+
+    // 6. Monitor.
+    run.step(Step::Monitor, async |run| {
+        run.info(format!(
+            "Monitoring all tasks for 'Completed' state, timeout in {}...",
+            fmt_duration(spec.timeout)
+        ));
+        let opts = MonitorOptions {
+            job_id: spec.job_id.clone(),
+            pool_id: spec.pool_id.clone(),
+            timeout: spec.timeout,
+            ..MonitorOptions::default()
+        };
+        let outcome = monitor::wait_for_tasks(batch, &opts, &run.tx).await?;
+        run.info("  Success! All tasks reached the 'Completed' state within the specified timeout period.");
+        Ok(((), format!("{} succeeded, {} failed", outcome.succeeded, outcome.failed)))
+    })
+    .await?;
+
+    // 7. Downloads.
+    run.step(Step::Download, async |run| {
+        let container = &spec.containers.output;
+        run.info(format!(
+            "Downloading all files from container [{container}]..."
+        ));
+        std::fs::create_dir_all(&spec.output_dir).map_err(|e| {
+            WorkflowError::Spec(crate::workflow::spec::SpecError(format!(
+                "cannot create output directory {}: {e}",
+                spec.output_dir.display()
+            )))
+        })?;
+        let blobs = storage.list_blobs(container, None).await?;
+        // Refuse before writing anything if a different file is in the way.
+        let mut plan = BTreeMap::new();
+        for b in &blobs {
+            let dest = spec.output_dir.join(safe_file_name(&b.name));
+            if dest.exists()
+                && !spec.force
+                && !same_content(&dest, b.size, b.content_md5.as_deref())
+            {
+                return Err(WorkflowError::OutputExists {
+                    path: dest,
+                    blob: b.name.clone(),
+                });
+            }
+            plan.insert(b.name.clone(), dest);
+        }
+        for (name, dest) in plan {
+            let got = storage
+                .download_to_file(container, &name, &dest, true)
+                .await?;
+            run.send(Event::Downloaded {
+                blob: name.clone(),
+                container: container.clone(),
+                path: dest.clone(),
+                bytes: got.bytes,
+            });
+            run.info(format!(
+                "  Downloaded blob [{name}] from container [{container}] to {}",
+                dest.display()
+            ));
+            run.downloaded.push(dest);
+        }
+        run.info("  Download complete!");
+        Ok(((), format!("{} files", run.downloaded.len())))
+    })
+    .await?;
+
+    // 8. Containers.
+    run.step(Step::DeleteContainers, async |run| {
+        run.info("Deleting containers...");
+        for c in spec.containers.all() {
+            storage.delete_container(c).await?;
+            let r = Resource::Container(c.to_string());
+            run.forget(&r);
+            run.send(Event::Deleted(r));
+        }
+        Ok(((), String::new()))
+    })
+    .await?;
+
+    // 9. Job and pool.
+    run.step(Step::Cleanup, async |run| {
+        let mut notes = Vec::new();
+        for (r, disposal) in [
+            (Resource::Job(spec.job_id.clone()), spec.delete_job),
+            (Resource::Pool(spec.pool_id.clone()), spec.delete_pool),
+        ] {
+            if !run.existing.contains(&r) {
+                continue;
+            }
+            let delete = match disposal {
+                Disposal::Delete => true,
+                Disposal::Keep => false,
+                Disposal::Ask => ask(&r),
+            };
+            if !delete {
+                notes.push(format!("kept {r}"));
+                continue;
+            }
+            let outcome = match &r {
+                Resource::Job(id) => batch.delete_job(id).await?,
+                Resource::Pool(id) => batch.delete_pool(id).await?,
+                Resource::Container(_) => Deleted::NotFound,
+            };
+            let _ = outcome;
+            run.forget(&r);
+            run.send(Event::Deleted(r.clone()));
+            notes.push(format!("deleted {r}"));
+        }
+        Ok(((), notes.join("; ")))
+    })
+    .await?;
+    Ok(())
+}
+
+/// Only the last path component of a blob name, so a hostile name cannot leave the directory.
+fn safe_file_name(blob: &str) -> String {
+    let last = blob.rsplit(['/', '\\']).next().unwrap_or(blob);
+    match last {
+        "" | "." | ".." => "_".to_string(),
+        s => s.to_string(),
+    }
+}
+
+fn same_content(path: &Path, size: u64, md5_b64: Option<&str>) -> bool {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    if bytes.len() as u64 != size {
+        return false;
+    }
+    match md5_b64 {
+        Some(m) => base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&bytes)) == m,
+        None => false,
+    }
+}
+
+/// The pool of the tutorial: its start task copies the script to the node's shared directory.
+pub fn pool_body(spec: &WorkloadSpec, script_url: &str) -> Pool {
+    let image = &spec.image;
+    Pool {
+        id: spec.pool_id.clone(),
+        vm_size: Some(spec.vm_size.clone()),
+        target_dedicated_nodes: Some(spec.node_count as i32),
+        virtual_machine_configuration: Some(serde_json::json!({
+            "imageReference": {
+                "publisher": image.publisher,
+                "offer": image.offer,
+                "sku": image.sku,
+                "version": image.version,
+            },
+            "nodeAgentSKUId": image.node_agent_sku_id,
+        })),
+        start_task: Some(StartTask {
+            command_line: format!(
+                "/bin/bash -c 'cp -f \"$AZ_BATCH_TASK_WORKING_DIR/{0}\" \"$AZ_BATCH_NODE_SHARED_DIR/{0}\"'",
+                blob_name(&spec.task_script)
+            ),
+            resource_files: vec![ResourceFile {
+                http_url: Some(script_url.to_string()),
+                file_path: Some(blob_name(&spec.task_script)),
+                ..ResourceFile::default()
+            }],
+            wait_for_success: Some(true),
+            max_task_retry_count: Some(1),
+            ..StartTask::default()
+        }),
+        ..Pool::default()
+    }
+}
+
+/// One task per input: run the script on it; the service uploads the output file.
+pub fn task_body(
+    spec: &WorkloadSpec,
+    input: &Path,
+    name: &str,
+    input_url: &str,
+    output_container_url: &str,
+) -> Task {
+    let output = WorkloadSpec::output_name(input);
+    Task {
+        id: WorkloadSpec::task_id(input),
+        command_line: format!(
+            "/bin/bash -c 'python3 \"$AZ_BATCH_NODE_SHARED_DIR/{script}\" --filepath \"{name}\" --numwords {n} --output \"{output}\"'",
+            script = blob_name(&spec.task_script),
+            n = spec.num_words,
+        ),
+        resource_files: vec![ResourceFile {
+            http_url: Some(input_url.to_string()),
+            file_path: Some(name.to_string()),
+            ..ResourceFile::default()
+        }],
+        output_files: vec![OutputFile {
+            file_pattern: output.clone(),
+            destination: OutputFileDestination {
+                container: Some(OutputFileBlobContainerDestination {
+                    path: Some(output),
+                    container_url: output_container_url.to_string(),
+                    ..OutputFileBlobContainerDestination::default()
+                }),
+            },
+            upload_options: OutputFileUploadOptions {
+                upload_condition: "taskSuccess".into(),
+            },
+        }],
+        ..Task::default()
+    }
+}
+
+/// `0:20:00`, as the tutorial prints durations.
+pub fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_names_cannot_escape_the_output_directory() {
+        assert_eq!(safe_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_file_name("a\\..\\b"), "b");
+        assert_eq!(safe_file_name(".."), "_");
+        assert_eq!(safe_file_name("x_OUTPUT.txt"), "x_OUTPUT.txt");
+    }
+
+    #[test]
+    fn bodies_put_no_secret_in_command_lines() {
+        let spec = WorkloadSpec::tutorial(Path::new(env!("CARGO_MANIFEST_DIR")));
+        let t = task_body(
+            &spec,
+            Path::new("data/taskdata1.txt"),
+            "taskdata1.txt",
+            "http://h/input/taskdata1.txt?sig=SECRET1",
+            "http://h/output?sig=SECRET2",
+        );
+        assert!(!t.command_line.contains("SECRET"));
+        assert!(t.command_line.contains("--numwords 3"));
+        assert_eq!(t.id, "taskdata1");
+        let p = pool_body(&spec, "http://h/application/topwords.py?sig=SECRET3");
+        assert!(!p.start_task.unwrap().command_line.contains("SECRET"));
+        assert_eq!(fmt_duration(Duration::from_secs(1200)), "0:20:00");
+    }
+}
