@@ -139,7 +139,7 @@ impl Printer {
                         "{ts} Still present (delete them when you no longer need them):"
                     ));
                     for r in remaining {
-                        out.push(format!("{ts}   {r}"));
+                        out.push(format!("{ts}   {r} ({})", r.cost_note()));
                     }
                 }
                 out

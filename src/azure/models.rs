@@ -381,6 +381,7 @@ pub struct Job {
     pub max_parallel_tasks: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub constraints: Option<JobConstraints>,
+    #[serde(default)]
     pub pool_info: PoolInfo,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_info: Option<JobExecutionInfo>,
@@ -503,6 +504,7 @@ pub struct Task {
         skip_serializing_if = "Option::is_none"
     )]
     pub previous_state_transition_time: Option<DateTime<Utc>>,
+    #[serde(default)]
     pub command_line: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_files: Vec<ResourceFile>,

@@ -42,7 +42,7 @@ pub enum EmulatorError {
     },
     #[error("emulator database {path}: {message}")]
     Database { path: PathBuf, message: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 

@@ -117,12 +117,20 @@ pub enum Resource {
 impl std::fmt::Display for Resource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Resource::Pool(id) => write!(
-                f,
-                "pool {id} (compute nodes are billed until it is deleted)"
-            ),
+            Resource::Pool(id) => write!(f, "pool {id}"),
             Resource::Job(id) => write!(f, "job {id}"),
-            Resource::Container(c) => write!(f, "container {c} (storage is billed)"),
+            Resource::Container(c) => write!(f, "container {c}"),
+        }
+    }
+}
+
+impl Resource {
+    /// What keeping it costs, for the end-of-run summary.
+    pub fn cost_note(&self) -> &'static str {
+        match self {
+            Resource::Pool(_) => "compute nodes are billed until the pool is deleted",
+            Resource::Job(_) => "no charge, but it keeps its tasks and their files",
+            Resource::Container(_) => "storage is billed for its blobs",
         }
     }
 }

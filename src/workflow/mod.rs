@@ -33,9 +33,9 @@ impl Default for EmbeddedOptions {
 pub enum ConnectError {
     #[error("starting the embedded local Azure: {0}")]
     Emulator(#[from] EmulatorError),
-    #[error("{0}")]
+    #[error(transparent)]
     Batch(#[from] BatchError),
-    #[error("{0}")]
+    #[error(transparent)]
     Storage(#[from] StorageError),
 }
 

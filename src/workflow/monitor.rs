@@ -42,7 +42,7 @@ impl Default for MonitorOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
-    #[error("{0}")]
+    #[error(transparent)]
     Batch(#[from] BatchError),
     #[error(
         "ERROR: tasks did not reach 'Completed' state within the timeout of {timeout:?} ({completed} of {total} completed); raise --timeout or check the pool's nodes"

@@ -25,18 +25,18 @@ fn sas_ttl(spec: &WorkloadSpec) -> Duration {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
-    #[error("{0}")]
+    #[error(transparent)]
     Spec(#[from] crate::workflow::spec::SpecError),
-    #[error("{0}")]
+    #[error(transparent)]
     Batch(#[from] BatchError),
-    #[error("{0}")]
+    #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("{0}")]
+    #[error(transparent)]
     Monitor(#[from] MonitorError),
     #[error("pool {0} already exists: pass --reuse-pool to run on it, or choose another --pool-id")]
     PoolExists(String),
     #[error(
-        "job {0} already exists: delete it first (e.g. `batchdeck run --delete-job`), or choose another --job-id"
+        "job {0} already exists: delete it first, or choose another --job-id"
     )]
     JobExists(String),
     #[error("{count} task(s) could not be added, first {task}: {code}: {message}")]
@@ -252,7 +252,10 @@ async fn run_steps(run: &mut Run<'_>, mut ask: Asker) -> Result<(), WorkflowErro
                 run.existing.push(Resource::Job(spec.job_id.clone()));
                 Ok(((), "created".into()))
             }
-            Created::AlreadyExisted => Err(WorkflowError::JobExists(spec.job_id.clone())),
+            Created::AlreadyExisted => {
+                run.existing.push(Resource::Job(spec.job_id.clone()));
+                Err(WorkflowError::JobExists(spec.job_id.clone()))
+            }
         }
     })
     .await?;
