@@ -66,52 +66,48 @@ fn free_port() -> u16 {
 }
 
 impl Azurite {
+    /// Starts azurite-blob on port 0 and reads the port it chose from its ready line
+    /// ("... successfully listens on http://127.0.0.1:PORT"), so that parallel tests never
+    /// race for a port.
     fn start() -> Azurite {
+        use std::io::{BufRead, BufReader};
         static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
         let bin = BIN.get_or_init(azurite_bin);
-        // The free port may be taken before Azurite binds it: try a few.
-        for _ in 0..5 {
-            if let Some(az) = Azurite::try_start(bin) {
-                return az;
-            }
-        }
-        panic!("azurite-blob ({}) did not start", bin.display());
-    }
-
-    fn try_start(bin: &Path) -> Option<Azurite> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let child = Command::new(bin)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+        let mut child = Command::new(bin)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", "0"])
             .arg("--location")
             .arg(dir.path())
             .args(["--silent", "--skipApiVersionCheck", "--loose"])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start azurite-blob");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            for line in lines.by_ref() {
+                let Ok(line) = line else { break };
+                if let Some((_, url)) = line.split_once("successfully listens on ") {
+                    let _ = tx.send(url.trim().to_string());
+                    break;
+                }
+            }
+            // Keep draining so that Azurite never blocks on a full pipe.
+            for _ in lines {}
+        });
         let mut az = Azurite {
             child: Some(child),
-            endpoint: format!("http://127.0.0.1:{port}/devstoreaccount1"),
+            endpoint: String::new(),
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(az);
-            }
-            let exited = az
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-                .is_some();
-            if exited {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("azurite-blob printed its listening line within 60 s");
+        az.endpoint = format!("{}/devstoreaccount1", base.trim_end_matches('/'));
+        az
     }
 
     fn stop(&mut self) {
