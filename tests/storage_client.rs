@@ -888,3 +888,112 @@ async fn unreachable_endpoint_names_the_endpoint() {
     let line = e.to_string();
     assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
 }
+
+/// A blob server whose first download breaks off after `cut` bytes; later ranged requests are
+/// served whole. Records each GET's `range` and `if-match`.
+async fn breaking_blob_server(
+    data: Arc<Vec<u8>>,
+    cut: usize,
+) -> (String, Arc<Mutex<Vec<(String, Option<String>)>>>) {
+    use axum::body::Body;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    let seen2 = seen.clone();
+    let md5 = md5_b64(&data);
+    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let seen = seen2.clone();
+        let data = data.clone();
+        let md5 = md5.clone();
+        async move {
+            let h = |n: &str| {
+                headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let range = h("x-ms-range").or_else(|| h("range")).unwrap_or_default();
+            let first = {
+                let mut s = seen.lock().expect("lock");
+                s.push((range.clone(), h("if-match")));
+                s.len() == 1
+            };
+            let len = data.len();
+            let (start, end) = range
+                .strip_prefix("bytes=")
+                .and_then(|r| r.split_once('-'))
+                .map(|(a, b)| {
+                    let a: usize = a.parse().unwrap_or(0);
+                    let b: usize = b.parse().map(|b: usize| b.min(len - 1)).unwrap_or(len - 1);
+                    (a, b)
+                })
+                .unwrap_or((0, len - 1));
+            let slice = data[start..=end].to_vec();
+            let headers = [
+                ("content-range", format!("bytes {start}-{end}/{len}")),
+                ("content-length", slice.len().to_string()),
+                ("etag", "\"0xETAG\"".to_string()),
+                ("x-ms-blob-content-md5", md5),
+                ("x-ms-blob-type", "BlockBlob".to_string()),
+                ("last-modified", "Wed, 01 Jan 2025 00:00:00 GMT".to_string()),
+            ];
+            let body = if first {
+                let head = slice[..cut].to_vec();
+                let stream = futures::stream::iter(vec![
+                    Ok::<_, std::io::Error>(bytes::Bytes::from(head)),
+                    Err(std::io::Error::other("connection cut by the test")),
+                ]);
+                Body::from_stream(stream)
+            } else {
+                Body::from(slice)
+            };
+            (
+                StatusCode::PARTIAL_CONTENT,
+                headers.map(|(k, v)| (k, v)),
+                body,
+            )
+                .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/devstoreaccount1"), seen)
+}
+
+#[tokio::test]
+async fn download_resumes_after_the_body_breaks_off() {
+    let data = Arc::new(pseudo_random(3 * MIB as usize + 17, 11));
+    let cut = MIB as usize;
+    let (endpoint, seen) = breaking_blob_server(data.clone(), cut).await;
+    let cred = SharedKeyCredential::new(common::STORAGE_ACCOUNT, common::STORAGE_KEY).expect("key");
+    let client = StorageClient::new(Url::parse(&endpoint).expect("url"), cred)
+        .expect("client")
+        .with_retry_policy(fast_retries());
+    let dest = tempfile::tempdir().expect("tempdir");
+    let to = dest.path().join("blob");
+    let got = client
+        .download_to_file("c1x", "blob", &to, false)
+        .await
+        .expect("download resumes");
+    assert_eq!(got.bytes, data.len() as u64);
+    assert!(got.md5_verified);
+    assert_eq!(std::fs::read(&to).expect("read"), *data);
+    assert_eq!(entries(dest.path()), ["blob"]);
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].0.starts_with("bytes=0-"), "{seen:?}");
+    assert!(
+        seen[1].0.starts_with(&format!("bytes={cut}-")),
+        "resumed from the cut: {seen:?}"
+    );
+    assert_eq!(
+        seen[1].1.as_deref(),
+        Some("\"0xETAG\""),
+        "locked to the ETag"
+    );
+}

@@ -61,6 +61,8 @@ pub const DEV_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
 
 /// Azure's limit on the blocks of one block blob.
 const MAX_BLOCKS: u64 = 50_000;
+/// Largest range a download asks for at once.
+const DOWNLOAD_PARTITION_MAX: u64 = 4 * 1024 * 1024;
 /// Azure's limit on one block (4000 MiB).
 const MAX_BLOCK_SIZE: u64 = 4000 * 1024 * 1024;
 
@@ -1552,12 +1554,14 @@ impl StorageClient {
     ) -> Result<(), Attempt> {
         use tokio::io::AsyncWriteExt as _;
         let first = st.etag.is_none() && st.offset == 0;
-        let block = usize::try_from(self.transfer.block_size).unwrap_or(usize::MAX);
+        // The SDK buffers up to 2 × parallel partitions: keep them at 4 MiB at most.
+        let partition = self.transfer.block_size.min(DOWNLOAD_PARTITION_MAX);
+        let partition = usize::try_from(partition).unwrap_or(usize::MAX);
         let options = BlobClientDownloadOptions {
             range: (!first).then(|| (st.offset..).into()),
             if_match: st.etag.clone(),
             parallel: NonZero::new(self.transfer.parallel),
-            partition_size: NonZero::new(block),
+            partition_size: NonZero::new(partition),
             ..Default::default()
         };
         // The request itself was already retried by the pipeline: do not retry it again.
