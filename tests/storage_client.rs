@@ -889,16 +889,16 @@ async fn unreachable_endpoint_names_the_endpoint() {
     assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
 }
 
+/// `(range, if-match)` of each GET the breaking server saw.
+type SeenRanges = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// A blob server whose first download breaks off after `cut` bytes; later ranged requests are
 /// served whole. Records each GET's `range` and `if-match`.
-async fn breaking_blob_server(
-    data: Arc<Vec<u8>>,
-    cut: usize,
-) -> (String, Arc<Mutex<Vec<(String, Option<String>)>>>) {
+async fn breaking_blob_server(data: Arc<Vec<u8>>, cut: usize) -> (String, SeenRanges) {
     use axum::body::Body;
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    let seen: SeenRanges = Arc::default();
     let seen2 = seen.clone();
     let md5 = md5_b64(&data);
     let app = axum::Router::new().fallback(move |headers: HeaderMap| {
