@@ -1,16 +1,51 @@
-//! Blob Storage emulator (path style: `/<account>/<container>/<blob>`). Being built.
+//! Blob Storage emulator, path style: `http://host:port/<account>/<container>/<blob>`.
+//!
+//! Block blobs with Put Blob, Put Block / Put Block List, ranged reads, listings with
+//! prefixes, delimiters and paging, metadata and properties, conditional requests, and
+//! Shared Key / SAS authorisation as the service checks them. State lives under
+//! `EmulatorConfig::blob_dir()`: a redb index plus one content file per block or Put Blob
+//! body (see `store`).
+
+mod auth;
+mod content;
+mod error;
+mod names;
+mod ops;
+mod routes;
+mod store;
+mod xml;
+
 use std::sync::Arc;
 
 use super::{EmulatorConfig, EmulatorError};
+use crate::azure::auth::SharedKeyCredential;
 
-pub struct BlobService {}
+pub use error::BlobError;
+pub use routes::router;
 
-impl BlobService {
-    pub fn open(_config: &EmulatorConfig) -> Result<Arc<BlobService>, EmulatorError> {
-        Ok(Arc::new(BlobService {}))
-    }
+/// The Blob service of the emulator: its account credential and its durable store.
+pub struct BlobService {
+    credential: SharedKeyCredential,
+    store: store::Store,
 }
 
-pub fn router(_svc: Arc<BlobService>) -> axum::Router {
-    axum::Router::new()
+impl BlobService {
+    /// Opens (or creates) the state in `config.blob_dir()`, removing content files that no
+    /// acknowledged write refers to (left by a crash mid-upload).
+    pub fn open(config: &EmulatorConfig) -> Result<Arc<BlobService>, EmulatorError> {
+        let dir = config.blob_dir();
+        std::fs::create_dir_all(&dir).map_err(|source| EmulatorError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let store = store::Store::open(&dir)?;
+        Ok(Arc::new(BlobService {
+            credential: config.storage_account.clone(),
+            store,
+        }))
+    }
+
+    pub fn account(&self) -> &str {
+        self.credential.account()
+    }
 }
