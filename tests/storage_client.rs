@@ -701,11 +701,7 @@ macro_rules! backend_tests {
 }
 
 backend_tests!(azurite);
-// The emulator's blob service is being written in parallel; these run once it lands.
-backend_tests!(
-    emulator,
-    #[ignore = "the emulator's blob service has not landed yet"]
-);
+backend_tests!(emulator);
 
 // ---------------------------------------------------------------------------------------------
 // Retries and per-attempt signing, against a scripted server
