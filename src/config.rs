@@ -34,7 +34,7 @@ pub enum ConfigError {
         what: &'static str,
         source: AuthError,
     },
-    #[error("storage connection string: {0}")]
+    #[error("AZURE_STORAGE_CONNECTION_STRING: {0}")]
     ConnectionString(String),
     #[error("config file {path}: {message}")]
     File { path: PathBuf, message: String },
@@ -339,60 +339,28 @@ fn storage_endpoint(p: &Profile) -> Result<Endpoint, ConfigError> {
     })
 }
 
-/// Parses an Azure Storage connection string into the blob endpoint and the account key.
+/// Parses an Azure Storage connection string into the blob endpoint and the account key
+/// (the storage client's parser; SAS-only strings are not enough to create containers).
 pub fn parse_connection_string(cs: &str) -> Result<(Url, SharedKeyCredential), ConfigError> {
-    let mut fields: BTreeMap<String, String> = BTreeMap::new();
-    for part in cs.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').ok_or_else(|| {
-            ConfigError::ConnectionString(format!(
-                "a part has no '=' (expected Key=Value;...), near {:?}",
-                part.chars().take(20).collect::<String>()
-            ))
-        })?;
-        fields.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-    }
-    if fields
-        .get("usedevelopmentstorage")
-        .map(|v| v.eq_ignore_ascii_case("true"))
-        == Some(true)
-    {
-        let url = parse_url(
-            "connection string",
-            &format!("http://127.0.0.1:10000/{DEV_STORAGE_ACCOUNT}"),
-        )?;
-        return Ok((url, dev_credential(DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY)));
-    }
-    let account = fields
-        .get("accountname")
-        .ok_or_else(|| ConfigError::ConnectionString("AccountName is missing".to_string()))?;
-    let key = fields.get("accountkey").ok_or_else(|| {
-        ConfigError::ConnectionString(
-            "AccountKey is missing (SAS connection strings are not supported)".to_string(),
-        )
+    let parsed = crate::azure::storage::ConnectionString::parse(cs).map_err(|e| {
+        ConfigError::ConnectionString(match e {
+            crate::azure::storage::StorageError::Config(m) => m,
+            other => other.to_string(),
+        })
     })?;
-    let url = match fields.get("blobendpoint") {
-        Some(e) => parse_url("BlobEndpoint", e)?,
-        None => {
-            let proto = fields
-                .get("defaultendpointsprotocol")
-                .map(String::as_str)
-                .unwrap_or("https");
-            let suffix = fields
-                .get("endpointsuffix")
-                .map(String::as_str)
-                .unwrap_or("core.windows.net");
-            parse_url(
-                "connection string",
-                &format!("{proto}://{account}.blob.{suffix}"),
-            )?
-        }
-    };
-    let credential =
-        SharedKeyCredential::new(account.clone(), key).map_err(|source| ConfigError::BadKey {
+    let credential = parsed
+        .credential()
+        .ok_or_else(|| {
+            ConfigError::ConnectionString(
+                "AccountKey is missing (a SAS-only connection string cannot create containers)"
+                    .to_string(),
+            )
+        })?
+        .map_err(|source| ConfigError::BadKey {
             what: "AccountKey of AZURE_STORAGE_CONNECTION_STRING",
             source,
         })?;
-    Ok((url, credential))
+    Ok((parsed.blob_endpoint.clone(), credential))
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -610,6 +610,13 @@ impl ConnectionString {
         self.key.is_some()
     }
 
+    /// The account-key credential, when the string carries a key.
+    pub fn credential(&self) -> Option<Result<SharedKeyCredential, auth::AuthError>> {
+        self.key
+            .as_deref()
+            .map(|k| SharedKeyCredential::new(self.account.clone(), k))
+    }
+
     pub fn has_sas(&self) -> bool {
         self.sas.is_some()
     }
