@@ -815,6 +815,20 @@ mod tests {
             )
             .unwrap();
         }
+        // Block ids of one blob all have the same length.
+        let sg = seg(&s, b"c", None);
+        let e = s
+            .put_block(
+                "c1",
+                "x/y",
+                "QUJDRA==",
+                BlockRec {
+                    file: sg.file,
+                    len: 1,
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.code, "InvalidBlobOrBlock");
         let list = vec![
             (BlockKind::Latest, "Qg==".to_string()),
             (BlockKind::Uncommitted, "QQ==".to_string()),
