@@ -611,8 +611,8 @@ async fn shared_key_and_sas_are_enforced() {
             .unwrap(),
     )
     .await;
-    // Azure answers anonymous requests to private data 401 NoAuthenticationInformation.
-    r.assert_error(401, "NoAuthenticationInformation");
+    // No anonymous access: a request without Authorization or SAS is refused like a bad one.
+    r.assert_error(403, "AuthenticationFailed");
     let r = c
         .send_dated(
             Method::GET,

@@ -66,7 +66,7 @@ impl AuthRequest<'_> {
 }
 
 /// Authenticates the request: Shared Key if it has an `Authorization` header, else a SAS,
-/// else 401 NoAuthenticationInformation (as Azure answers anonymous requests).
+/// else 403 AuthenticationFailed (the emulator allows no anonymous access).
 pub fn authenticate(
     cred: &SharedKeyCredential,
     req: &AuthRequest<'_>,
@@ -474,12 +474,9 @@ mod tests {
     }
 
     #[test]
-    fn missing_auth_is_401_and_shared_key_needs_a_fresh_date() {
+    fn missing_auth_is_403_and_shared_key_needs_a_fresh_date() {
         let e = check("", Some("c"), None, "127.0.0.1").unwrap_err();
-        assert_eq!(
-            (e.status.as_u16(), e.code),
-            (401, "NoAuthenticationInformation")
-        );
+        assert_eq!((e.status.as_u16(), e.code), (403, "AuthenticationFailed"));
         let old = http_date(Utc::now() - chrono::Duration::minutes(20));
         let headers = vec![("x-ms-date", old.as_str()), ("x-ms-version", "2026-10-06")];
         let parts = RequestParts {

@@ -38,13 +38,10 @@ impl BlobError {
         .with("AuthenticationErrorDetail", detail)
     }
 
-    /// No `Authorization` header and no SAS. Azure answers 401 with this code.
+    /// No `Authorization` header and no SAS: 403 AuthenticationFailed, as for a wrong
+    /// signature (the emulator has no anonymous access and no Entra ID to point to).
     pub fn no_auth() -> BlobError {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "NoAuthenticationInformation",
-            "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.",
-        )
+        Self::auth_failed("The request has no Authorization header and no SAS.")
     }
 
     pub fn forbidden(code: &'static str, what: &str) -> BlobError {
