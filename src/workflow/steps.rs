@@ -35,9 +35,7 @@ pub enum WorkflowError {
     Monitor(#[from] MonitorError),
     #[error("pool {0} already exists: pass --reuse-pool to run on it, or choose another --pool-id")]
     PoolExists(String),
-    #[error(
-        "job {0} already exists: delete it first, or choose another --job-id"
-    )]
+    #[error("job {0} already exists: delete it first, or choose another --job-id")]
     JobExists(String),
     #[error("{count} task(s) could not be added, first {task}: {code}: {message}")]
     TasksRejected {
