@@ -104,7 +104,14 @@ pub struct Emulator {
 
 impl Emulator {
     /// Opens the state in `config.data_dir`, binds both listeners and starts serving.
-    pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+    pub async fn start(mut config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        // Node directories reach tasks as `AZ_BATCH_*` paths, which are absolute on Azure;
+        // a relative data directory would make them depend on each process's cwd.
+        config.data_dir =
+            std::path::absolute(&config.data_dir).map_err(|source| EmulatorError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
         for dir in [
             config.data_dir.clone(),
             config.blob_dir(),
