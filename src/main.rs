@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the tutorial workflow: containers, uploads, pool, job, tasks, wait, download, clean up.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print every path and endpoint batchdeck would use (secrets redacted).
     Info(TargetArgs),
     /// Serve the embedded local Azure (Batch + Blob Storage) on loopback until Ctrl-C.
@@ -140,6 +140,15 @@ struct RunArgs {
     /// The task script (default: assets/topwords.py).
     #[arg(long)]
     task_script: Option<PathBuf>,
+    /// Container for the task script.
+    #[arg(long, default_value = "application", help_heading = "Storage")]
+    application_container: String,
+    /// Container for the input files.
+    #[arg(long, default_value = "input", help_heading = "Storage")]
+    input_container: String,
+    /// Container the tasks' outputs are uploaded to.
+    #[arg(long, default_value = "output", help_heading = "Storage")]
+    output_container: String,
     /// Where the outputs are downloaded.
     #[arg(long, default_value = "batchdeck-output")]
     output_dir: PathBuf,
@@ -182,7 +191,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Emulator(args)) => run_emulator(args),
-        Some(Command::Run(args)) => run_workflow(args),
+        Some(Command::Run(args)) => run_workflow(*args),
         Some(Command::Info(args)) => info(args),
         None => {
             eprintln!("batchdeck: the terminal UI is not built yet; run `batchdeck emulator`");
@@ -192,10 +201,28 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("batchdeck: {e:#}");
+            eprintln!("batchdeck: {}", one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line. Library errors already include their cause's text,
+/// so a cause is added only when it says something new.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn run_emulator(args: EmulatorArgs) -> Result<()> {
@@ -316,7 +343,11 @@ fn run_workflow(args: RunArgs) -> Result<()> {
     let config = resolve_config(&args.target)?;
     let log_file = init_file_logging(&config.paths)?;
     let root = std::env::current_dir().context("reading the current directory")?;
-    let mut spec = WorkloadSpec::tutorial(&root);
+    let mut spec =
+        WorkloadSpec::tutorial_or_built_in(&root, &config.paths.data_dir.join("tutorial"))?;
+    spec.containers.application = args.application_container;
+    spec.containers.input = args.input_container;
+    spec.containers.output = args.output_container;
     spec.pool_id = args.pool_id;
     spec.job_id = args.job_id;
     spec.node_count = args.nodes;
@@ -358,12 +389,17 @@ fn run_workflow(args: RunArgs) -> Result<()> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(batchdeck::headless::print_events(rx));
         let ask: steps::Asker = Box::new(move |r| {
-            if interactive {
-                prompt_yes_no(&format!("Delete {r}? [Y/n] "))
-            } else {
-                // Nothing on the embedded emulator costs money: clean up so reruns work.
-                embedded_batch
-            }
+            Box::pin(async move {
+                if interactive {
+                    let q = format!("Delete {r}? [Y/n] ");
+                    tokio::task::spawn_blocking(move || prompt_yes_no(&q))
+                        .await
+                        .unwrap_or(false)
+                } else {
+                    // Nothing on the embedded emulator costs money: clean up so reruns work.
+                    embedded_batch
+                }
+            })
         });
         let outcome = steps::run(&conn.clients, &spec, tx, ask).await;
         let _ = printer.await;

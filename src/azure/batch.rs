@@ -731,14 +731,19 @@ impl BatchClient {
     }
 }
 
+/// What went wrong on the wire, without reqwest's wrapping (the endpoint is named by the
+/// caller): the innermost cause, e.g. "Connection refused (os error 111)".
 fn transport_message(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
+    if e.is_timeout() {
+        return "no answer in time".into();
+    }
+    let mut innermost = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
-        msg = format!("{msg}: {s}");
+        innermost = s.to_string();
         src = s.source();
     }
-    msg
+    innermost
 }
 
 #[cfg(test)]

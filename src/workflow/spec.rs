@@ -110,12 +110,37 @@ impl WorkloadSpec {
         }
     }
 
+    /// The tutorial as [`WorkloadSpec::tutorial`] finds it in `root` (a checkout has
+    /// `assets/topwords.py` and `data/*.txt`); anywhere else, the copies built into the binary,
+    /// written once under `scratch`, so that `batchdeck` runs from any directory.
+    pub fn tutorial_or_built_in(root: &Path, scratch: &Path) -> Result<WorkloadSpec, SpecError> {
+        let spec = WorkloadSpec::tutorial(root);
+        if spec.task_script.is_file() && !spec.input_files.is_empty() {
+            return Ok(spec);
+        }
+        for (rel, text) in BUILT_IN {
+            write_if_changed(&scratch.join(rel), text.as_bytes()).map_err(|e| {
+                SpecError(format!(
+                    "cannot write the built-in tutorial files to {}: {e}; pass --data-dir, or --task-script and --input",
+                    scratch.display()
+                ))
+            })?;
+        }
+        Ok(WorkloadSpec::tutorial(scratch))
+    }
+
     /// Checks every input before anything is created; the error says what to fix.
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_batch_id("pool id", &self.pool_id)?;
         validate_batch_id("job id", &self.job_id)?;
+        let mut seen = std::collections::HashSet::new();
         for c in self.containers.all() {
             validate_container_name(c)?;
+            if !seen.insert(c) {
+                return Err(SpecError(format!(
+                    "container {c:?} is named twice: the application, input and output containers must differ"
+                )));
+            }
         }
         if self.node_count == 0 || self.node_count > 1000 {
             return Err(SpecError(format!(
@@ -141,6 +166,14 @@ impl WorkloadSpec {
             if !names.insert(name.clone()) {
                 return Err(SpecError(format!(
                     "two input files are both named {name}: blob names must be unique; rename one"
+                )));
+            }
+            // Found now rather than after the whole Batch run: an output in the way.
+            let out = self.output_dir.join(WorkloadSpec::output_name(f));
+            if !self.force && out.exists() {
+                return Err(SpecError(format!(
+                    "{} already exists: pass --force to overwrite it, or choose another --output-dir",
+                    out.display()
                 )));
             }
         }
@@ -175,6 +208,41 @@ impl WorkloadSpec {
             .unwrap_or_default();
         format!("{stem}_OUTPUT.txt")
     }
+}
+
+/// The tutorial's task script and input texts, as the repository has them.
+const BUILT_IN: [(&str, &str); 4] = [
+    (
+        "assets/topwords.py",
+        include_str!("../../assets/topwords.py"),
+    ),
+    (
+        "data/taskdata1.txt",
+        include_str!("../../data/taskdata1.txt"),
+    ),
+    (
+        "data/taskdata2.txt",
+        include_str!("../../data/taskdata2.txt"),
+    ),
+    (
+        "data/taskdata3.txt",
+        include_str!("../../data/taskdata3.txt"),
+    ),
+];
+
+/// Writes `bytes` to `path` unless it already holds them: to a temporary file, then renamed,
+/// so that a crash never leaves half a file.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.tmp-{}", blob_name(path), std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// The blob name of a local file: its file name.
@@ -316,6 +384,30 @@ mod tests {
             WorkloadSpec::output_name(Path::new("data/taskdata1.txt")),
             "taskdata1_OUTPUT.txt"
         );
+    }
+
+    #[test]
+    fn the_built_in_tutorial_is_used_outside_a_checkout_and_matches_the_repository() {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let s = WorkloadSpec::tutorial_or_built_in(elsewhere.path(), scratch.path()).unwrap();
+        assert!(s.task_script.starts_with(scratch.path()));
+        assert_eq!(
+            s.input_files.len(),
+            WorkloadSpec::tutorial(&root()).input_files.len(),
+            "every data/*.txt is built in"
+        );
+        s.validate().unwrap();
+        for (rel, _) in BUILT_IN {
+            assert_eq!(
+                std::fs::read(scratch.path().join(rel)).unwrap(),
+                std::fs::read(root().join(rel)).unwrap(),
+                "{rel}"
+            );
+        }
+        // A checkout's own files win.
+        let s = WorkloadSpec::tutorial_or_built_in(&root(), scratch.path()).unwrap();
+        assert!(s.task_script.starts_with(root()));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::azure::batch::{BatchClient, BatchError, Created, Deleted};
+use crate::azure::batch::{BatchClient, BatchError, Created};
 use crate::azure::models::{
     Job, OutputFile, OutputFileBlobContainerDestination, OutputFileDestination,
     OutputFileUploadOptions, Pool, PoolInfo, ResourceFile, StartTask, Task,
@@ -65,8 +65,9 @@ pub struct Summary {
     pub remaining: Vec<Resource>,
 }
 
-/// Answers "delete the job/pool?" when the spec says `Ask`.
-pub type Asker = Box<dyn FnMut(&Resource) -> bool + Send>;
+/// Answers "delete the job/pool?" when the spec says `Ask`: a prompt on stdin in headless
+/// runs, a dialog in the TUI. Async so that the workflow never blocks a runtime thread on it.
+pub type Asker = Box<dyn FnMut(Resource) -> futures::future::BoxFuture<'static, bool> + Send>;
 
 struct Run<'a> {
     clients: &'a Clients,
@@ -132,7 +133,17 @@ pub async fn run(
         existing: Vec::new(),
         downloaded: Vec::new(),
     };
-    let result = run_steps(&mut run, ask).await;
+    let mut ask = ask;
+    let mut result = run_steps(&mut run).await;
+    if result.is_err() {
+        // A failed run still settles the job and the pool as the user asked, so that a
+        // failure never leaves billable nodes behind without a word.
+        if let Err(e) = cleanup(&mut run, &mut ask).await {
+            tracing::warn!(error = %e, "cleanup after a failed run failed too");
+        }
+    } else {
+        result = cleanup(&mut run, &mut ask).await;
+    }
     let summary = Summary {
         ok: result.is_ok(),
         elapsed: started.elapsed(),
@@ -147,14 +158,16 @@ pub async fn run(
     result.map(|()| summary)
 }
 
-async fn run_steps(run: &mut Run<'_>, mut ask: Asker) -> Result<(), WorkflowError> {
+async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
     let spec = run.spec;
     spec.validate()?;
     let storage = &run.clients.storage;
     let batch = &run.clients.batch;
 
-    // 1. Containers.
+    // 1. Containers, after checking that both accounts answer and that the pool and job ids
+    // are free, so that a wrong key or a taken id fails before anything is created.
     run.step(Step::CreateContainers, async |run| {
+        preflight(run).await?;
         for c in spec.containers.all() {
             let created = storage.create_container(c).await?;
             run.existing.push(Resource::Container(c.to_string()));
@@ -250,10 +263,8 @@ async fn run_steps(run: &mut Run<'_>, mut ask: Asker) -> Result<(), WorkflowErro
                 run.existing.push(Resource::Job(spec.job_id.clone()));
                 Ok(((), "created".into()))
             }
-            Created::AlreadyExisted => {
-                run.existing.push(Resource::Job(spec.job_id.clone()));
-                Err(WorkflowError::JobExists(spec.job_id.clone()))
-            }
+            // Someone else's job: not ours to clean up.
+            Created::AlreadyExisted => Err(WorkflowError::JobExists(spec.job_id.clone())),
         }
     })
     .await?;
@@ -381,6 +392,46 @@ async fn run_steps(run: &mut Run<'_>, mut ask: Asker) -> Result<(), WorkflowErro
     })
     .await?;
 
+    Ok(())
+}
+
+/// Both services answer with these credentials, and the ids are free (or the pool may be
+/// reused).
+async fn preflight(run: &mut Run<'_>) -> Result<(), WorkflowError> {
+    let spec = run.spec;
+    let (storage, batch) = (&run.clients.storage, &run.clients.batch);
+    run.info(format!(
+        "Checking access to storage account [{}] and Batch account [{}]...",
+        storage.account(),
+        batch.account()
+    ));
+    storage
+        .container_exists(&spec.containers.application)
+        .await?;
+    match batch.get_pool(&spec.pool_id, Some("id")).await {
+        Ok(_) if !spec.reuse_pool => return Err(WorkflowError::PoolExists(spec.pool_id.clone())),
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    match batch.get_job(&spec.job_id).await {
+        Ok(_) => Err(WorkflowError::JobExists(spec.job_id.clone())),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Step 9: the job and the pool, as the spec (or the user, when asked) decides.
+async fn cleanup(run: &mut Run<'_>, ask: &mut Asker) -> Result<(), WorkflowError> {
+    let spec = run.spec;
+    let batch = &run.clients.batch;
+    if !run
+        .existing
+        .iter()
+        .any(|r| matches!(r, Resource::Job(_) | Resource::Pool(_)))
+    {
+        return Ok(());
+    }
     // 9. Job and pool.
     run.step(Step::Cleanup, async |run| {
         let mut notes = Vec::new();
@@ -394,26 +445,24 @@ async fn run_steps(run: &mut Run<'_>, mut ask: Asker) -> Result<(), WorkflowErro
             let delete = match disposal {
                 Disposal::Delete => true,
                 Disposal::Keep => false,
-                Disposal::Ask => ask(&r),
+                Disposal::Ask => ask(r.clone()).await,
             };
             if !delete {
                 notes.push(format!("kept {r}"));
                 continue;
             }
-            let outcome = match &r {
+            match &r {
                 Resource::Job(id) => batch.delete_job(id).await?,
                 Resource::Pool(id) => batch.delete_pool(id).await?,
-                Resource::Container(_) => Deleted::NotFound,
+                Resource::Container(_) => continue,
             };
-            let _ = outcome;
             run.forget(&r);
             run.send(Event::Deleted(r.clone()));
             notes.push(format!("deleted {r}"));
         }
         Ok(((), notes.join("; ")))
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Only the last path component of a blob name, so a hostile name cannot leave the directory.

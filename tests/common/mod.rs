@@ -2,9 +2,12 @@
 //! Python SDKs in the venvs that `scripts/test` installs.
 #![allow(dead_code)]
 
+pub mod azurite;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const STORAGE_ACCOUNT: &str = "devstoreaccount1";
@@ -19,13 +22,24 @@ pub struct EmulatorProcess {
     pub batch_endpoint: String,
     pub blob_endpoint: String,
     pub data_dir: PathBuf,
+    /// Everything it wrote to stderr so far (also echoed to the test's stderr).
+    stderr: Arc<Mutex<String>>,
 }
 
 impl EmulatorProcess {
     /// Starts the emulator on `data_dir` with zero delays plus `extra_args`, and waits for its
     /// ready line.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> EmulatorProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_batchdeck"))
+        Self::start_with(
+            Command::new(env!("CARGO_BIN_EXE_batchdeck")),
+            data_dir,
+            extra_args,
+        )
+    }
+
+    /// As [`EmulatorProcess::start`], from a prepared command (working directory, environment).
+    pub fn start_with(mut cmd: Command, data_dir: &Path, extra_args: &[&str]) -> EmulatorProcess {
+        let mut child = cmd
             .arg("emulator")
             .arg("--data-dir")
             .arg(data_dir)
@@ -33,7 +47,7 @@ impl EmulatorProcess {
             .args(extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start batchdeck emulator");
         let stdout = child.stdout.take().expect("stdout piped");
@@ -45,6 +59,18 @@ impl EmulatorProcess {
             }
             // Keep draining so the child never blocks on a full pipe.
             for _ in lines {}
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("stderr piped");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("[emulator] {line}");
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+                s.push_str(&line);
+                s.push('\n');
+            }
         });
         let line = rx
             .recv_timeout(Duration::from_secs(30))
@@ -60,8 +86,17 @@ impl EmulatorProcess {
             batch_endpoint: field("batch_endpoint"),
             blob_endpoint: field("blob_endpoint"),
             child: Some(child),
-            data_dir: data_dir.to_path_buf(),
+            data_dir: PathBuf::from(field("data_dir")),
+            stderr,
         }
+    }
+
+    /// What the emulator wrote to stderr until now.
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// SIGKILL: no chance to flush anything that was not already durable.

@@ -1,0 +1,741 @@
+//! `batchdeck run --headless` end to end, as a user runs it: the real binary, on the embedded
+//! local Azure, and on `batchdeck emulator` with storage on Azurite; plus bad input, which must
+//! fail with one clear line before anything is created, and a check that no secret is printed
+//! or logged.
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use batchdeck::azure::auth::SharedKeyCredential;
+use batchdeck::azure::batch::BatchClient;
+use batchdeck::azure::storage::StorageClient;
+use common::azurite::Azurite;
+use common::{BATCH_ACCOUNT, BATCH_KEY, EmulatorProcess, STORAGE_ACCOUNT, STORAGE_KEY};
+use url::Url;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A sandbox for one run: its own home, config, data and working directories, and none of
+/// the developer's Azure settings.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for d in ["home", "work"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        Sandbox { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.path("data")
+    }
+
+    fn output_dir(&self) -> PathBuf {
+        self.path("out")
+    }
+
+    /// `batchdeck ARGS` in `work/`, with the sandbox's home and data directory.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_batchdeck"));
+        c.args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .current_dir(self.path("work"))
+            .env("HOME", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("home/.config"))
+            .env("XDG_DATA_HOME", self.path("home/.local/share"))
+            .env_remove("BATCHDECK_DATA_DIR")
+            .env_remove("BATCHDECK_LOG")
+            .stdin(Stdio::null());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AZURE_") {
+                c.env_remove(k);
+            }
+        }
+        c
+    }
+
+    /// A headless run with zero emulator delays, writing outputs to `out/`.
+    fn run(&self, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        let out = self.output_dir();
+        let mut args = vec![
+            "run",
+            "--headless",
+            "--node-boot-delay",
+            "0",
+            "--allocation-delay",
+            "0",
+            "--timeout",
+            "5m",
+            "--output-dir",
+            out.to_str().expect("utf-8 temp path"),
+        ];
+        args.extend_from_slice(extra);
+        let mut c = self.command(&args);
+        c.envs(env.iter().copied());
+        let started = Instant::now();
+        let o = c.output().expect("run batchdeck");
+        eprintln!(
+            "batchdeck {args:?} took {:.1}s, {}\n--- stdout\n{}\n--- stderr\n{}",
+            started.elapsed().as_secs_f64(),
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("logs/batchdeck.log")).unwrap_or_default()
+    }
+}
+
+/// The top words as the task defines them (lowercase runs of letters and digits, inner
+/// apostrophes allowed; most frequent first, ties alphabetical), computed here without the
+/// task's code.
+fn top_words(text: &str, n: usize) -> Vec<(String, usize)> {
+    let lower = text.to_lowercase();
+    let chars: Vec<char> = lower.chars().collect();
+    let word = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !word(chars[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        loop {
+            while i < chars.len() && word(chars[i]) {
+                i += 1;
+            }
+            if i + 1 < chars.len() && chars[i] == '\'' && word(chars[i + 1]) {
+                i += 1;
+                continue;
+            }
+            break;
+        }
+        *counts.entry(chars[start..i].iter().collect()).or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(n);
+    v
+}
+
+fn repo_inputs() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("data"))
+        .expect("data/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every input has its `<stem>_OUTPUT.txt` naming where it ran and the right top words.
+fn assert_outputs(out_dir: &Path, inputs: &[PathBuf], n: usize, job: &str, pool: &str) {
+    let mut expected_files: Vec<String> = Vec::new();
+    for input in inputs {
+        let stem = input.file_stem().unwrap().to_string_lossy().into_owned();
+        let name = format!("{stem}_OUTPUT.txt");
+        expected_files.push(name.clone());
+        let got =
+            std::fs::read_to_string(out_dir.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let lines: Vec<&str> = got.lines().collect();
+        assert!(
+            lines[0].starts_with("node tvmps_"),
+            "{name}: first line {:?}",
+            lines[0]
+        );
+        assert_eq!(lines[1], format!("task {stem}"), "{name}");
+        assert_eq!(lines[2], format!("job {job}"), "{name}");
+        assert_eq!(lines[3], format!("pool {pool}"), "{name}");
+        let want: Vec<String> = top_words(&std::fs::read_to_string(input).unwrap(), n)
+            .into_iter()
+            .map(|(w, c)| format!("{w} {c}"))
+            .collect();
+        assert_eq!(lines[4..].to_vec(), want, "{name}: word counts");
+    }
+    let mut present: Vec<String> = std::fs::read_dir(out_dir)
+        .expect("output dir")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    present.sort();
+    expected_files.sort();
+    assert_eq!(
+        present, expected_files,
+        "nothing else in the output directory"
+    );
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// What an emulator holds, through batchdeck's own clients.
+struct Inventory {
+    pools: Vec<String>,
+    jobs: Vec<String>,
+    containers: Vec<String>,
+}
+
+fn inventory(batch_endpoint: &str, blob_endpoint: &str) -> Inventory {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let batch = BatchClient::new(
+            Url::parse(batch_endpoint).unwrap(),
+            SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY).unwrap(),
+        )
+        .unwrap();
+        let pools: Vec<serde_json::Value> = batch
+            .list_all("list pools", batch.url(&["pools"], &[]))
+            .await
+            .unwrap();
+        let jobs: Vec<serde_json::Value> = batch
+            .list_all("list jobs", batch.url(&["jobs"], &[]))
+            .await
+            .unwrap();
+        let storage = StorageClient::new(
+            Url::parse(blob_endpoint).unwrap(),
+            SharedKeyCredential::new(STORAGE_ACCOUNT, STORAGE_KEY).unwrap(),
+        )
+        .unwrap();
+        let mut containers = Vec::new();
+        for c in ["application", "input", "output"] {
+            if storage.container_exists(c).await.unwrap() {
+                containers.push(c.to_string());
+            }
+        }
+        let ids = |v: Vec<serde_json::Value>| {
+            v.iter()
+                .map(|p| p["id"].as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        Inventory {
+            pools: ids(pools),
+            jobs: ids(jobs),
+            containers,
+        }
+    })
+}
+
+fn assert_empty(inv: &Inventory, why: &str) {
+    assert!(
+        inv.pools.is_empty() && inv.jobs.is_empty() && inv.containers.is_empty(),
+        "{why}: left pools {:?}, jobs {:?}, containers {:?}",
+        inv.pools,
+        inv.jobs,
+        inv.containers
+    );
+}
+
+#[test]
+fn embedded_default_run_produces_correct_counts_and_leaves_nothing() {
+    let sb = Sandbox::new();
+    // From a directory that is not a checkout: the built-in tutorial files are used.
+    let o = sb.run(&[], &[]);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    let out = stdout(&o);
+    for needle in [
+        "(embedded local Azure)",
+        "[1/9] Create containers",
+        "Uploading file",
+        "Monitoring all tasks for 'Completed' state",
+        "Downloaded blob [taskdata1_OUTPUT.txt]",
+        "[9/9] Delete job and pool done",
+        "Run complete. Elapsed time: 0:00:",
+        "Nothing the run created is left behind.",
+    ] {
+        assert!(out.contains(needle), "stdout lacks {needle:?}:\n{out}");
+    }
+    assert_outputs(
+        &sb.output_dir(),
+        &repo_inputs(),
+        3,
+        "PythonTutorialJob",
+        "PythonTutorialPool",
+    );
+    // The emulator's state on disk agrees: nothing was left behind.
+    let emu = EmulatorProcess::start(&sb.data_dir().join("emulator"), &[]);
+    assert_empty(
+        &inventory(&emu.batch_endpoint, &emu.blob_endpoint),
+        "after a complete run",
+    );
+}
+
+#[test]
+fn chosen_ids_word_count_and_inputs_are_honoured() {
+    let sb = Sandbox::new();
+    let input = sb.path("work/reeds.txt");
+    std::fs::write(
+        &input,
+        "Reeds bend; reeds don't break. The river's reeds, the river's stones, the river.\n",
+    )
+    .unwrap();
+    let o = sb.run(
+        &[
+            "--input",
+            "reeds.txt",
+            "--input",
+            &format!("{ROOT}/data/taskdata2.txt"),
+            "--numwords",
+            "5",
+            "--pool-id",
+            "p-1",
+            "--job-id",
+            "j_1",
+            "--nodes",
+            "1",
+            "--application-container",
+            "app-x",
+            "--input-container",
+            "in-x",
+            "--output-container",
+            "out-x",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    assert_outputs(
+        &sb.output_dir(),
+        &[input, Path::new(ROOT).join("data/taskdata2.txt")],
+        5,
+        "j_1",
+        "p-1",
+    );
+    // The counter above, checked by hand on a text with apostrophes and ties.
+    let reeds = std::fs::read_to_string(sb.output_dir().join("reeds_OUTPUT.txt")).unwrap();
+    assert!(
+        reeds.ends_with("\nreeds 3\nthe 3\nriver's 2\nbend 1\nbreak 1\n"),
+        "{reeds}"
+    );
+}
+
+#[test]
+fn storage_on_azurite_and_batch_on_the_emulator_process() {
+    let sb = Sandbox::new();
+    let azurite = Azurite::start();
+    // A relative --data-dir: node paths must still be absolute for the start task's cp.
+    let emu = {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_batchdeck"));
+        c.current_dir(sb.path("work"));
+        EmulatorProcess::start_with(c, Path::new("emu-state"), &[])
+    };
+    let o = sb.run(
+        &[
+            "--batch-endpoint",
+            &emu.batch_endpoint,
+            "--storage-endpoint",
+            &azurite.endpoint,
+            "--delete-job",
+            "--delete-pool",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("storage {}", azurite.endpoint)),
+        "{out}"
+    );
+    assert!(!out.contains("embedded"), "{out}");
+    assert_outputs(
+        &sb.output_dir(),
+        &repo_inputs(),
+        3,
+        "PythonTutorialJob",
+        "PythonTutorialPool",
+    );
+    // Nothing is left on Azurite or on the emulator's Batch service.
+    assert_empty(
+        &inventory(&emu.batch_endpoint, &azurite.endpoint),
+        "Azurite and the emulator's Batch",
+    );
+}
+
+/// A bad run fails with one line on stderr, a non-zero exit, and leaves nothing behind: no
+/// output directory and no container, pool or job on the service it talked to.
+fn assert_refused(o: &Output, needles: &[&str], sb: &Sandbox, emu: Option<&EmulatorProcess>) {
+    assert!(!o.status.success(), "expected a failure");
+    let err = stderr(o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got:\n{err}");
+    assert!(lines[0].starts_with("batchdeck: "), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+    assert!(!sb.output_dir().exists(), "output directory was created");
+    if let Some(emu) = emu {
+        assert_empty(
+            &inventory(&emu.batch_endpoint, &emu.blob_endpoint),
+            "after a refused run",
+        );
+    }
+}
+
+fn emulator(sb: &Sandbox) -> EmulatorProcess {
+    EmulatorProcess::start(&sb.path("emu"), &[])
+}
+
+#[test]
+fn a_wrong_batch_key_names_the_account_and_the_variable() {
+    let sb = Sandbox::new();
+    let emu = emulator(&sb);
+    let wrong = "d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nd3Jvbmc=";
+    let o = sb.run(
+        &["--storage-endpoint", &emu.blob_endpoint],
+        &[
+            ("AZURE_BATCH_ACCOUNT", BATCH_ACCOUNT),
+            ("AZURE_BATCH_ACCESS_KEY", wrong),
+            ("AZURE_BATCH_ENDPOINT", &emu.batch_endpoint),
+        ],
+    );
+    assert_refused(
+        &o,
+        &["'devbatch'", "403", "AZURE_BATCH_ACCESS_KEY"],
+        &sb,
+        Some(&emu),
+    );
+    assert!(!stderr(&o).contains(wrong));
+    assert!(!stdout(&o).contains(wrong));
+}
+
+#[test]
+fn a_wrong_storage_key_names_the_account_and_the_variable() {
+    let sb = Sandbox::new();
+    let emu = emulator(&sb);
+    let wrong = "d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nd3Jvbmc=";
+    let o = sb.run(
+        &[
+            "--storage-endpoint",
+            &emu.blob_endpoint,
+            "--batch-endpoint",
+            &emu.batch_endpoint,
+        ],
+        &[
+            ("AZURE_STORAGE_ACCOUNT", STORAGE_ACCOUNT),
+            ("AZURE_STORAGE_KEY", wrong),
+        ],
+    );
+    assert_refused(
+        &o,
+        &["'devstoreaccount1'", "403", "AZURE_STORAGE_KEY"],
+        &sb,
+        Some(&emu),
+    );
+    assert!(!stderr(&o).contains(wrong));
+}
+
+#[test]
+fn a_truncated_key_is_refused_before_any_request() {
+    let sb = Sandbox::new();
+    let o = sb.run(
+        &[],
+        &[
+            ("AZURE_BATCH_ACCOUNT", "acct"),
+            ("AZURE_BATCH_ACCESS_KEY", "ZGV2YmF0Y2hrZXkw"),
+            (
+                "AZURE_BATCH_ENDPOINT",
+                "https://acct.westeurope.batch.azure.com",
+            ),
+            ("AZURE_STORAGE_ACCOUNT", "acct"),
+            ("AZURE_STORAGE_KEY", "Eby8vdM02x!!"),
+        ],
+    );
+    assert_refused(&o, &["AZURE_STORAGE_KEY", "not valid base64"], &sb, None);
+    assert_eq!(
+        stderr(&o).matches("not valid base64").count(),
+        1,
+        "said once"
+    );
+    assert!(!stderr(&o).contains("Eby8vdM02x"));
+}
+
+#[test]
+fn an_unreachable_endpoint_is_named() {
+    let sb = Sandbox::new();
+    let emu = emulator(&sb);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dead = format!("http://127.0.0.1:{closed}");
+    let started = Instant::now();
+    let o = sb.run(
+        &[
+            "--batch-endpoint",
+            &dead,
+            "--storage-endpoint",
+            &emu.blob_endpoint,
+        ],
+        &[],
+    );
+    assert_refused(
+        &o,
+        &[
+            "cannot reach the Batch service",
+            &dead,
+            "Connection refused",
+            "--batch-endpoint",
+        ],
+        &sb,
+        Some(&emu),
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn bad_arguments_fail_before_anything_is_created() {
+    let sb = Sandbox::new();
+    let work = sb.path("work");
+    std::fs::write(work.join("latin1.txt"), b"caf\xe9 au lait\n").unwrap();
+    let long_id = "j".repeat(65);
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--input", "missing.txt"],
+            vec!["input file", "missing.txt", "No such file"],
+        ),
+        (
+            vec!["--input", "latin1.txt"],
+            vec!["latin1.txt", "not UTF-8", "offset 3"],
+        ),
+        (
+            vec!["--pool-id", "my pool"],
+            vec!["invalid pool id", "\"my pool\""],
+        ),
+        (vec!["--job-id", &long_id], vec!["invalid job id"]),
+        (
+            vec!["--output-container", "Outputs"],
+            vec!["invalid container name", "\"Outputs\"", "lowercase"],
+        ),
+        (
+            vec!["--input-container", "output"],
+            vec!["container \"output\" is named twice"],
+        ),
+        (vec!["--nodes", "0"], vec!["node count 0", "--nodes"]),
+        (vec!["--numwords", "0"], vec!["--numwords"]),
+        (
+            vec!["--task-script", "nope.py"],
+            vec!["task script", "nope.py"],
+        ),
+    ];
+    for (args, needles) in cases {
+        eprintln!("case {args:?}");
+        let o = sb.run(&args, &[]);
+        assert_refused(&o, &needles, &sb, None);
+        // Refused before the embedded emulator was even started.
+        assert!(
+            !sb.data_dir().join("emulator").exists(),
+            "{args:?} started the emulator"
+        );
+    }
+}
+
+#[test]
+fn an_output_in_the_way_is_kept_unless_forced() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.output_dir()).unwrap();
+    let mine = sb.output_dir().join("taskdata2_OUTPUT.txt");
+    std::fs::write(&mine, "my own notes\n").unwrap();
+    let o = sb.run(&[], &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("taskdata2_OUTPUT.txt already exists: pass --force"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my own notes\n");
+    assert!(!sb.data_dir().join("emulator").exists());
+    let o = sb.run(&["--force"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_outputs(
+        &sb.output_dir(),
+        &repo_inputs(),
+        3,
+        "PythonTutorialJob",
+        "PythonTutorialPool",
+    );
+}
+
+#[test]
+fn a_reused_pool_whose_start_task_fails_ends_the_run_at_once_and_is_still_cleaned_up() {
+    use batchdeck::azure::models::{Pool, StartTask};
+    let sb = Sandbox::new();
+    let emu = emulator(&sb);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let batch = BatchClient::new(
+            Url::parse(&emu.batch_endpoint).unwrap(),
+            SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY).unwrap(),
+        )
+        .unwrap();
+        let pool = Pool {
+            id: "brokenpool".into(),
+            vm_size: Some("STANDARD_D2S_V3".into()),
+            target_dedicated_nodes: Some(2),
+            start_task: Some(StartTask {
+                command_line: "/bin/sh -c 'echo disk quota exceeded >&2; exit 3'".into(),
+                wait_for_success: Some(true),
+                ..StartTask::default()
+            }),
+            ..Pool::default()
+        };
+        batch.create_pool(&pool).await.unwrap();
+    });
+    let started = Instant::now();
+    let o = sb.run(
+        &[
+            "--batch-endpoint",
+            &emu.batch_endpoint,
+            "--storage-endpoint",
+            &emu.blob_endpoint,
+            "--pool-id",
+            "brokenpool",
+            "--reuse-pool",
+            "--delete-job",
+            "--delete-pool",
+        ],
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the failure ends the wait, not the timeout"
+    );
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    for n in [
+        "start task failed on every node of pool brokenpool",
+        "exit code 3",
+        "disk quota exceeded",
+    ] {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+    let out = stdout(&o);
+    assert!(out.contains("Deleted job PythonTutorialJob"), "{out}");
+    assert!(out.contains("Deleted pool brokenpool"), "{out}");
+    assert!(out.contains("Run FAILED."), "{out}");
+    // What is left is said, not left silently: the containers with the uploaded inputs.
+    assert!(out.contains("Still present"), "{out}");
+    assert!(out.contains("container input (storage is billed"), "{out}");
+    let inv = inventory(&emu.batch_endpoint, &emu.blob_endpoint);
+    assert!(inv.jobs.is_empty(), "job left: {:?}", inv.jobs);
+    assert!(
+        inv.pools.is_empty() || rt.block_on(pool_is_deleting(&emu, "brokenpool")),
+        "pool left: {:?}",
+        inv.pools
+    );
+    assert_eq!(inv.containers, ["application", "input", "output"]);
+}
+
+/// A deleted pool may still be listed for a moment, in state `deleting`, as on Azure.
+async fn pool_is_deleting(emu: &EmulatorProcess, id: &str) -> bool {
+    let batch = BatchClient::new(
+        Url::parse(&emu.batch_endpoint).unwrap(),
+        SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY).unwrap(),
+    )
+    .unwrap();
+    match batch.get_pool(id, Some("id,state")).await {
+        Ok(p) => p.state.as_deref() == Some("deleting"),
+        Err(e) => e.is_not_found(),
+    }
+}
+
+/// Every log, stdout and stderr of a full run with non-default keys, and `batchdeck info`,
+/// are free of the account keys and of SAS signatures.
+#[test]
+fn no_secret_appears_in_output_or_logs() {
+    let sb = Sandbox::new();
+    let batch_key = "c2VjcmV0LWJhdGNoLWtleS1mb3ItdGhlLWxlYWstdGVzdA==";
+    let storage_key = "c2VjcmV0LXN0b3JhZ2Uta2V5LWZvci10aGUtbGVhay10ZXN0LTAxMjM0NQ==";
+    let emu_dir = sb.path("emu");
+    let mut emu_cmd = Command::new(env!("CARGO_BIN_EXE_batchdeck"));
+    emu_cmd.env("BATCHDECK_LOG", "trace");
+    let emu = EmulatorProcess::start_with(
+        emu_cmd,
+        &emu_dir,
+        &[
+            "--batch-account",
+            "leakbatch",
+            "--batch-key",
+            batch_key,
+            "--storage-account",
+            "leakstore",
+            "--storage-key",
+            storage_key,
+        ],
+    );
+    let env = [
+        ("AZURE_BATCH_ACCOUNT", "leakbatch"),
+        ("AZURE_BATCH_ACCESS_KEY", batch_key),
+        ("AZURE_BATCH_ENDPOINT", emu.batch_endpoint.as_str()),
+        ("AZURE_STORAGE_ACCOUNT", "leakstore"),
+        ("AZURE_STORAGE_KEY", storage_key),
+        ("BATCHDECK_LOG", "trace"),
+    ];
+    let o = sb.run(
+        &[
+            "--storage-endpoint",
+            &emu.blob_endpoint,
+            "--delete-job",
+            "--delete-pool",
+        ],
+        &env,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info = sb
+        .command(&["info", "--storage-endpoint", &emu.blob_endpoint])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(info.status.success());
+    let mut texts: BTreeMap<String, String> = BTreeMap::new();
+    texts.insert("run stdout".into(), stdout(&o));
+    texts.insert("run stderr".into(), stderr(&o));
+    texts.insert("info".into(), stdout(&info) + &stderr(&info));
+    texts.insert("log".into(), sb.log());
+    texts.insert("emulator stderr".into(), emu.stderr_so_far());
+    assert!(texts["log"].contains("run starting"), "the log was written");
+    assert!(texts["info"].contains("leakbatch"), "{}", texts["info"]);
+    let key_bytes = |k: &str| {
+        use base64::Engine as _;
+        String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(k).unwrap())
+            .into_owned()
+    };
+    for (what, text) in &texts {
+        for secret in [batch_key, storage_key] {
+            assert!(!text.contains(secret), "{what} contains an account key");
+            assert!(
+                !text.contains(&key_bytes(secret)),
+                "{what} contains a decoded account key"
+            );
+        }
+        for (i, _) in text.match_indices("sig=") {
+            let rest = &text[i + 4..];
+            let value: String = rest
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !matches!(c, '&' | '"' | '\'' | ')'))
+                .collect();
+            assert!(
+                value.is_empty() || value.contains("REDACTED") || value == "***",
+                "{what} contains a SAS signature: sig={value}"
+            );
+        }
+    }
+}
