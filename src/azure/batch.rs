@@ -549,6 +549,8 @@ impl BatchClient {
         let mut out = Vec::with_capacity(tasks.len());
         for r in results {
             for mut one in r?.value {
+                // The service writes `Success`, `ClientError`, `ServerError` (recorded).
+                one.status.make_ascii_lowercase();
                 if one.status != "success"
                     && one.error.as_ref().is_some_and(|e| e.code == "TaskExists")
                 {

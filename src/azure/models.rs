@@ -61,6 +61,29 @@ pub mod timestamp {
     }
 }
 
+/// Batch int64 fields: written as JSON strings, as the service does; read from a string or
+/// a number.
+pub mod int64_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Int64 {
+            Number(u64),
+            Text(String),
+        }
+        match Int64::deserialize(d)? {
+            Int64::Number(n) => Ok(n),
+            Int64::Text(t) => t.trim().parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NameValue {
     pub name: String,
@@ -142,6 +165,8 @@ pub struct StartTask {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pool {
+    /// Empty when a `$select` left it out: the service then omits it (recorded).
+    #[serde(default)]
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -585,6 +610,8 @@ pub struct FileProperties {
     pub creation_time: Option<DateTime<Utc>>,
     #[serde(with = "timestamp")]
     pub last_modified: DateTime<Utc>,
+    /// An int64 the service writes as a JSON string (`"contentLength":"1813"`).
+    #[serde(with = "int64_string")]
     pub content_length: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,

@@ -1073,7 +1073,12 @@ impl StorageClient {
                 raw_response,
             } => {
                 let status = u16::from(*status);
-                let mut code = error_code.clone().unwrap_or_default();
+                // Without `x-ms-error-code` the SDK puts the bare status here (it reads only
+                // JSON bodies): let the XML body's `<Code>` win over that.
+                let mut code = error_code
+                    .clone()
+                    .filter(|c| *c != status.to_string())
+                    .unwrap_or_default();
                 let mut message = String::new();
                 let mut retry_after = None;
                 if let Some(raw) = raw_response {
