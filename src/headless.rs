@@ -120,8 +120,18 @@ impl Printer {
                     c.active, c.running, c.completed, c.succeeded, c.failed
                 ))
             }
-            Event::Downloaded { .. } | Event::Preview { .. } => Vec::new(),
+            Event::Downloaded { .. }
+            | Event::Output { .. }
+            | Event::TaskFileTail { .. }
+            | Event::NodeStderr { .. }
+            | Event::Created(_) => Vec::new(),
+            Event::Deleting(r) => line(format!("  Deleting {r}...")),
             Event::Deleted(r) => line(format!("  Deleted {r}")),
+            Event::Resized { pool_id, target } => {
+                line(format!("  Pool [{pool_id}] resizing to {target} nodes"))
+            }
+            Event::Reactivated { task_id } => line(format!("  Task [{task_id}] reactivated")),
+            Event::CommandFailed { what, error } => line(format!("  {what} FAILED: {error}")),
             Event::Finished {
                 ok,
                 elapsed,

@@ -7,5 +7,6 @@ pub mod azure;
 pub mod config;
 pub mod emulator;
 pub mod headless;
+pub mod tui;
 pub mod util;
 pub mod workflow;

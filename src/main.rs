@@ -4,6 +4,8 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -22,9 +24,13 @@ use batchdeck::workflow::{EmbeddedOptions, connect, steps};
     version,
     about = "Drive and watch Azure Batch work from a terminal"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no subcommand, batchdeck runs the workflow (as `batchdeck run`).
+    #[command(flatten)]
+    run: Box<RunArgs>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,6 +122,10 @@ struct RunArgs {
     /// Plain log lines instead of the full-screen view (also when stdout is not a terminal).
     #[arg(long)]
     headless: bool,
+    /// Full-screen view without deleting, resizing or retrying (the run's own step 9 keeps
+    /// the job and pool unless --delete-job/--delete-pool say otherwise).
+    #[arg(long)]
+    readonly: bool,
     /// Pool id.
     #[arg(long, default_value = "PythonTutorialPool")]
     pool_id: String,
@@ -187,22 +197,19 @@ fn default_data_dir() -> Result<PathBuf> {
     Ok(dirs.data_dir().join("emulator"))
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Emulator(args)) => run_emulator(args),
+        Some(Command::Emulator(args)) => run_emulator(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Run(args)) => run_workflow(*args),
-        Some(Command::Info(args)) => info(args),
-        None => {
-            eprintln!("batchdeck: the terminal UI is not built yet; run `batchdeck emulator`");
-            return std::process::ExitCode::from(2);
-        }
+        Some(Command::Info(args)) => info(args).map(|()| ExitCode::SUCCESS),
+        None => run_workflow(*cli.run),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("batchdeck: {}", one_line(&e));
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
@@ -338,7 +345,7 @@ fn info(t: TargetArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_workflow(args: RunArgs) -> Result<()> {
+fn run_workflow(args: RunArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
     let config = resolve_config(&args.target)?;
     let log_file = init_file_logging(&config.paths)?;
@@ -370,8 +377,8 @@ fn run_workflow(args: RunArgs) -> Result<()> {
     spec.validate()?;
     tracing::info!(source = %config.source, batch = %config.batch, storage = %config.storage, "run starting");
 
-    let embedded_batch = config.batch.is_embedded();
-    let interactive = std::io::stdin().is_terminal();
+    let full_screen =
+        !args.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     let embedded = EmbeddedOptions {
         allocation_delay: args.allocation_delay,
         node_boot_delay: args.node_boot_delay,
@@ -379,32 +386,95 @@ fn run_workflow(args: RunArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let conn = connect(&config, &embedded).await?;
-        println!(
-            "{} batchdeck run: batch {}, storage {}, log {}",
-            chrono::Local::now().format("%H:%M:%S"),
-            conn.batch_label(),
-            conn.clients.storage.endpoint(),
-            log_file.display()
-        );
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let printer = tokio::spawn(batchdeck::headless::print_events(rx));
-        let ask: steps::Asker = Box::new(move |r| {
-            Box::pin(async move {
-                if interactive {
-                    let q = format!("Delete {r}? [Y/n] ");
-                    tokio::task::spawn_blocking(move || prompt_yes_no(&q))
-                        .await
-                        .unwrap_or(false)
-                } else {
-                    // Nothing on the embedded emulator costs money: clean up so reruns work.
-                    embedded_batch
-                }
-            })
-        });
-        let outcome = steps::run(&conn.clients, &spec, tx, ask).await;
-        let _ = printer.await;
+        let code = if full_screen {
+            run_tui(&conn, spec, args.readonly).await
+        } else {
+            run_headless(&conn, &spec, config.batch.is_embedded(), &log_file).await
+        };
         conn.shutdown().await;
-        outcome.map(|_| ()).map_err(anyhow::Error::from)
+        code
+    })
+}
+
+async fn run_headless(
+    conn: &batchdeck::workflow::Connection,
+    spec: &WorkloadSpec,
+    embedded_batch: bool,
+    log_file: &std::path::Path,
+) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let interactive = std::io::stdin().is_terminal();
+    println!(
+        "{} batchdeck run: batch {}, storage {}, log {}",
+        chrono::Local::now().format("%H:%M:%S"),
+        conn.batch_label(),
+        conn.clients.storage.endpoint(),
+        log_file.display()
+    );
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(batchdeck::headless::print_events(rx));
+    let ask: steps::Asker = Box::new(move |r| {
+        Box::pin(async move {
+            if interactive {
+                let q = format!("Delete {r}? [Y/n] ");
+                tokio::task::spawn_blocking(move || prompt_yes_no(&q))
+                    .await
+                    .unwrap_or(false)
+            } else {
+                // Nothing on the embedded emulator costs money: clean up so reruns work.
+                embedded_batch
+            }
+        })
+    });
+    let outcome = steps::run(&conn.clients, spec, tx, ask).await;
+    let _ = printer.await;
+    outcome?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_tui(
+    conn: &batchdeck::workflow::Connection,
+    spec: WorkloadSpec,
+    readonly: bool,
+) -> Result<ExitCode> {
+    use batchdeck::tui;
+    let target = tui::app::Target {
+        batch_endpoint: conn
+            .clients
+            .batch
+            .endpoint()
+            .as_str()
+            .trim_end_matches('/')
+            .to_string(),
+        storage_endpoint: conn.clients.storage.endpoint().to_string(),
+        embedded: conn.batch_is_embedded(),
+    };
+    let clients = Arc::new(conn.clients.clone());
+    let report = tui::run(clients, spec, target, tui::Options { readonly }).await?;
+    // The terminal is back: say how it ended and what is still there.
+    if report.remaining.is_empty() {
+        println!("batchdeck: nothing the run created is left behind.");
+    } else {
+        let place = if conn.batch_is_embedded() {
+            " (on the embedded local Azure: nothing is billed)"
+        } else {
+            ""
+        };
+        println!("batchdeck: still present{place}:");
+        for r in &report.remaining {
+            println!("  {r}: {}", r.cost_note());
+        }
+    }
+    if let Some(e) = report.error {
+        anyhow::bail!("{e}");
+    }
+    Ok(match (report.interrupted, report.finished) {
+        (true, _) => {
+            eprintln!("batchdeck: interrupted before the run finished");
+            ExitCode::from(130)
+        }
+        (false, Some(true)) => ExitCode::SUCCESS,
+        (false, _) => ExitCode::FAILURE,
     })
 }
 

@@ -135,6 +135,22 @@ impl Resource {
     }
 }
 
+/// The files of a task that can be tailed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskFile {
+    Stdout,
+    Stderr,
+}
+
+impl TaskFile {
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskFile::Stdout => "stdout.txt",
+            TaskFile::Stderr => "stderr.txt",
+        }
+    }
+}
+
 /// Everything the workflow and the monitor report.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -172,12 +188,46 @@ pub enum Event {
         path: PathBuf,
         bytes: u64,
     },
-    /// A task's output file (or stdout tail) for the preview pane.
-    Preview {
+    /// The beginning of a task's downloaded output file, for the preview pane.
+    Output {
         task_id: String,
+        path: PathBuf,
         text: String,
     },
+    /// Bytes appended to a task's `stdout.txt` or `stderr.txt` since `from`, read by range.
+    TaskFileTail {
+        task_id: String,
+        file: TaskFile,
+        from: u64,
+        /// The file's length when it was read: where the next read starts.
+        len: u64,
+        text: String,
+    },
+    /// The end of a node's start task stderr (read when its start task failed).
+    NodeStderr {
+        node_id: String,
+        text: String,
+    },
+    /// The run created (or adopted) a resource that may cost money until it is deleted.
+    Created(Resource),
+    /// The service accepted a delete; the resource is going away (pools and jobs take a while).
+    Deleting(Resource),
+    /// The resource is gone.
     Deleted(Resource),
+    /// A pool resize was accepted.
+    Resized {
+        pool_id: String,
+        target: u32,
+    },
+    /// A failed task was put back in the queue.
+    Reactivated {
+        task_id: String,
+    },
+    /// Something the user asked for failed; `what` says what it was.
+    CommandFailed {
+        what: String,
+        error: String,
+    },
     /// The run ended; `remaining` lists what still exists (and may cost money).
     Finished {
         ok: bool,

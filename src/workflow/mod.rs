@@ -1,5 +1,6 @@
 //! The tutorial workflow (steps 1-9) and the monitor that watches a job. Both only send
 //! `Event`s; they never touch the terminal.
+pub mod controller;
 pub mod events;
 pub mod monitor;
 pub mod spec;
@@ -46,13 +47,17 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Whether the Batch client talks to the embedded emulator.
+    pub fn batch_is_embedded(&self) -> bool {
+        self.emulator.as_ref().is_some_and(|e| {
+            e.batch_endpoint == self.clients.batch.endpoint().as_str().trim_end_matches('/')
+        })
+    }
+
     /// Where the Batch client talks to, for the status line.
     pub fn batch_label(&self) -> String {
         match &self.emulator {
-            Some(e)
-                if e.batch_endpoint
-                    == self.clients.batch.endpoint().as_str().trim_end_matches('/') =>
-            {
+            Some(e) if self.batch_is_embedded() => {
                 format!("{} (embedded local Azure)", e.batch_endpoint)
             }
             _ => self.clients.batch.endpoint().to_string(),

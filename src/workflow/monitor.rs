@@ -19,7 +19,7 @@ use crate::workflow::events::{Event, NodeView, PoolView, TaskCounts, TaskView};
 /// Properties the task panel needs.
 pub const TASK_SELECT: &str = "id,state,stateTransitionTime,executionInfo,nodeInfo";
 const NODE_SELECT: &str = "id,state,startTaskInfo,runningTasksCount";
-const POOL_SELECT: &str = "id,state,allocationState,vmSize,currentDedicatedNodes,targetDedicatedNodes,currentLowPriorityNodes,targetLowPriorityNodes";
+pub const POOL_SELECT: &str = "id,state,allocationState,vmSize,currentDedicatedNodes,targetDedicatedNodes,currentLowPriorityNodes,targetLowPriorityNodes";
 
 #[derive(Debug, Clone)]
 pub struct MonitorOptions {
@@ -266,10 +266,10 @@ pub async fn wait_for_tasks(
             if let Some(code) = node.start_task_exit_code {
                 failure = format!("exit code {code}, {failure}");
             }
-            if let Ok(tail) = node_stderr_tail(batch, &opts.pool_id, &node.id).await
-                && !tail.is_empty()
+            if let Ok(tail) = node_stderr_tail(batch, &opts.pool_id, &node.id, 512).await
+                && let Some(last) = tail.lines().rev().map(str::trim).find(|l| !l.is_empty())
             {
-                failure = format!("{failure}; stderr: {tail}");
+                failure = format!("{failure}; stderr: {last}");
             }
             return Err(MonitorError::StartTaskFailed {
                 pool: opts.pool_id.clone(),
@@ -292,29 +292,23 @@ pub async fn wait_for_tasks(
     }
 }
 
-/// The last line or so of a node's start task stderr, read by byte range.
-async fn node_stderr_tail(
+/// The end (at most `max` bytes) of a node's start task stderr, read by byte range.
+pub async fn node_stderr_tail(
     batch: &BatchClient,
     pool: &str,
     node: &str,
+    max: u64,
 ) -> Result<String, BatchError> {
     let path = "startup/stderr.txt";
     let len = batch.node_file_len(pool, node, path).await?;
     if len == 0 {
         return Ok(String::new());
     }
-    let start = len.saturating_sub(512);
+    let start = len.saturating_sub(max);
     let bytes = batch
         .node_file(pool, node, path, Some((start, len - 1)))
         .await?;
-    let text = String::from_utf8_lossy(&bytes);
-    Ok(text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-        .to_string())
+    Ok(String::from_utf8_lossy(&bytes).trim_end().to_string())
 }
 
 #[cfg(test)]

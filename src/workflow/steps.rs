@@ -51,6 +51,7 @@ pub enum WorkflowError {
 }
 
 /// The clients the workflow uses.
+#[derive(Clone)]
 pub struct Clients {
     pub batch: BatchClient,
     pub storage: StorageClient,
@@ -112,6 +113,12 @@ impl Run<'_> {
         }
     }
 
+    /// Records a resource the run created or adopted, and says so.
+    fn created(&mut self, r: Resource) {
+        self.send(Event::Created(r.clone()));
+        self.existing.push(r);
+    }
+
     fn forget(&mut self, r: &Resource) {
         self.existing.retain(|x| x != r);
     }
@@ -170,7 +177,7 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
         preflight(run).await?;
         for c in spec.containers.all() {
             let created = storage.create_container(c).await?;
-            run.existing.push(Resource::Container(c.to_string()));
+            run.created(Resource::Container(c.to_string()));
             run.info(format!(
                 "Container [{c}] {}",
                 if created == ContainerCreated::Created {
@@ -235,11 +242,11 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
         let pool = pool_body(spec, script_url.expose());
         match batch.create_pool(&pool).await? {
             Created::Created => {
-                run.existing.push(Resource::Pool(spec.pool_id.clone()));
+                run.created(Resource::Pool(spec.pool_id.clone()));
                 Ok(((), "created".into()))
             }
             Created::AlreadyExisted if spec.reuse_pool => {
-                run.existing.push(Resource::Pool(spec.pool_id.clone()));
+                run.created(Resource::Pool(spec.pool_id.clone()));
                 Ok(((), "reusing the existing pool".into()))
             }
             Created::AlreadyExisted => Err(WorkflowError::PoolExists(spec.pool_id.clone())),
@@ -260,7 +267,7 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
         };
         match batch.create_job(&job).await? {
             Created::Created => {
-                run.existing.push(Resource::Job(spec.job_id.clone()));
+                run.created(Resource::Job(spec.job_id.clone()));
                 Ok(((), "created".into()))
             }
             // Someone else's job: not ours to clean up.
@@ -343,6 +350,11 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
             )))
         })?;
         let blobs = storage.list_blobs(container, None).await?;
+        let task_of_output: BTreeMap<String, String> = spec
+            .input_files
+            .iter()
+            .map(|f| (WorkloadSpec::output_name(f), WorkloadSpec::task_id(f)))
+            .collect();
         // Refuse before writing anything if a different file is in the way.
         let mut plan = BTreeMap::new();
         for b in &blobs {
@@ -372,6 +384,13 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
                 "  Downloaded blob [{name}] from container [{container}] to {}",
                 dest.display()
             ));
+            if let Some(task_id) = task_of_output.get(name.as_str()) {
+                run.send(Event::Output {
+                    task_id: task_id.clone(),
+                    path: dest.clone(),
+                    text: read_head(&dest, PREVIEW_BYTES),
+                });
+            }
             run.downloaded.push(dest);
         }
         run.info("  Download complete!");
@@ -447,8 +466,12 @@ async fn cleanup(run: &mut Run<'_>, ask: &mut Asker) -> Result<(), WorkflowError
                 Disposal::Keep => false,
                 Disposal::Ask => ask(r.clone()).await,
             };
+            let what = match r {
+                Resource::Job(_) => "job",
+                _ => "pool",
+            };
             if !delete {
-                notes.push(format!("kept {r}"));
+                notes.push(format!("{what} kept"));
                 continue;
             }
             match &r {
@@ -458,11 +481,24 @@ async fn cleanup(run: &mut Run<'_>, ask: &mut Asker) -> Result<(), WorkflowError
             };
             run.forget(&r);
             run.send(Event::Deleted(r.clone()));
-            notes.push(format!("deleted {r}"));
+            notes.push(format!("{what} deleted"));
         }
-        Ok(((), notes.join("; ")))
+        Ok(((), notes.join(", ")))
     })
     .await
+}
+
+/// How much of an output file the preview shows.
+const PREVIEW_BYTES: usize = 16 * 1024;
+
+/// The first `max` bytes of a text file (lossy UTF-8); empty if it cannot be read.
+fn read_head(path: &Path, max: usize) -> String {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(max as u64).read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Only the last path component of a blob name, so a hostile name cannot leave the directory.

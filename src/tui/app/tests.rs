@@ -1,0 +1,544 @@
+//! `App::update` without a terminal: keys in, actions out.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+use crate::tui::testing::*;
+
+fn press(app: &mut App, c: KeyCode) -> Vec<Action> {
+    app.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
+}
+
+fn shift(app: &mut App, c: char) -> Vec<Action> {
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::SHIFT,
+    )))
+}
+
+fn ch(app: &mut App, c: char) -> Vec<Action> {
+    press(app, KeyCode::Char(c))
+}
+
+fn dialog(app: &App) -> &Dialog {
+    match &app.overlay {
+        Some(Overlay::Dialog(d)) => d,
+        other => panic!("expected a dialog, got {other:?}"),
+    }
+}
+
+fn pool_r() -> Resource {
+    Resource::Pool("PythonTutorialPool".into())
+}
+
+fn job_r() -> Resource {
+    Resource::Job("PythonTutorialJob".into())
+}
+
+#[test]
+fn delete_dialogs_start_on_cancel_and_only_an_explicit_choice_deletes() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    assert!(shift(&mut app, 'P').is_empty(), "a key alone never deletes");
+    let d = dialog(&app);
+    assert_eq!(d.focused, 0);
+    assert_eq!(d.buttons[0].outcome, Outcome::Cancel);
+    // Enter takes the focused button: Cancel.
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.overlay.is_none());
+    // Esc and q cancel too.
+    shift(&mut app, 'P');
+    assert!(press(&mut app, KeyCode::Esc).is_empty());
+    shift(&mut app, 'P');
+    assert!(ch(&mut app, 'q').is_empty());
+    assert!(
+        app.overlay.is_none(),
+        "q in a dialog cancels it, it does not quit"
+    );
+    // Moving to Delete and pressing Enter deletes; so does y.
+    shift(&mut app, 'P');
+    press(&mut app, KeyCode::Right);
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Action::Run(Command::DeletePool(
+            "PythonTutorialPool".into()
+        ))]
+    );
+    shift(&mut app, 'J');
+    assert_eq!(
+        ch(&mut app, 'y'),
+        vec![Action::Run(Command::DeleteJob("PythonTutorialJob".into()))]
+    );
+    shift(&mut app, 'C');
+    assert_eq!(
+        ch(&mut app, 'y'),
+        vec![Action::Run(Command::DeleteContainers(vec![
+            "application".into(),
+            "input".into(),
+            "output".into()
+        ]))]
+    );
+    // Containers being deleted are not offered again.
+    shift(&mut app, 'C');
+    assert!(app.overlay.is_none());
+    assert!(
+        app.notices
+            .back()
+            .unwrap()
+            .text
+            .contains("No containers to delete")
+    );
+}
+
+#[test]
+fn readonly_sessions_refuse_every_change() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    app.readonly = true;
+    for c in ['J', 'P', 'C', 'R'] {
+        assert!(shift(&mut app, c).is_empty());
+        assert!(
+            app.overlay.is_none() && app.entry.is_none(),
+            "{c} opened something"
+        );
+        assert!(app.notices.back().unwrap().text.contains("--readonly"));
+    }
+    at(
+        &mut app,
+        t0,
+        6.0,
+        Event::Tasks(vec![task(1, "completed", Some(2))]),
+    );
+    assert!(ch(&mut app, 'r').is_empty());
+    // The run's own question is answered "keep" at once.
+    assert_eq!(app.update(Msg::Ask(pool_r())), vec![Action::Answer(false)]);
+    // Quitting offers no deletion.
+    ch(&mut app, 'q');
+    assert!(
+        dialog(&app)
+            .buttons
+            .iter()
+            .all(|b| b.outcome != Outcome::QuitDelete)
+    );
+}
+
+#[test]
+fn deleting_nothing_says_so() {
+    let t0 = Instant::now();
+    let mut app = new_app(t0);
+    shift(&mut app, 'P');
+    assert!(app.overlay.is_none());
+    assert!(
+        app.notices
+            .back()
+            .unwrap()
+            .text
+            .contains("No pool to delete")
+    );
+}
+
+#[test]
+fn the_workflow_question_is_asked_with_keep_first_and_answered() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    assert!(app.update(Msg::Ask(job_r())).is_empty());
+    assert_eq!(dialog(&app).buttons[0].outcome, Outcome::Answer(false));
+    assert_eq!(press(&mut app, KeyCode::Enter), vec![Action::Answer(false)]);
+    app.update(Msg::Ask(pool_r()));
+    assert_eq!(ch(&mut app, 'y'), vec![Action::Answer(true)]);
+    // A question about something already deleted by hand needs no dialog.
+    at(&mut app, t0, 7.0, Event::Deleted(job_r()));
+    assert_eq!(app.update(Msg::Ask(job_r())), vec![Action::Answer(true)]);
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn a_question_waits_until_the_help_is_closed() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    ch(&mut app, '?');
+    app.update(Msg::Ask(pool_r()));
+    assert_eq!(app.overlay, Some(Overlay::Help));
+    press(&mut app, KeyCode::Esc);
+    assert!(matches!(app.overlay, Some(Overlay::Dialog(_))));
+}
+
+#[test]
+fn quitting_with_resources_left_asks_and_keep_quits_at_once() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    assert!(ch(&mut app, 'q').is_empty());
+    let d = dialog(&app);
+    assert_eq!(d.buttons[0].outcome, Outcome::Cancel);
+    assert!(
+        d.lines
+            .iter()
+            .any(|l| l.contains("pool PythonTutorialPool"))
+    );
+    assert!(d.lines[0].contains("step 6/9"), "{:?}", d.lines);
+    assert_eq!(
+        ch(&mut app, 'k'),
+        vec![Action::CancelWorkflow, Action::Quit]
+    );
+    assert!(app.quit);
+}
+
+#[test]
+fn delete_and_quit_waits_for_every_deletion_to_be_accepted() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    ch(&mut app, 'q');
+    let actions = ch(&mut app, 'd');
+    assert_eq!(actions[0], Action::CancelWorkflow);
+    assert_eq!(
+        actions[1..].to_vec(),
+        vec![
+            Action::Run(Command::DeleteJob("PythonTutorialJob".into())),
+            Action::Run(Command::DeletePool("PythonTutorialPool".into())),
+            Action::Run(Command::DeleteContainers(vec![
+                "application".into(),
+                "input".into(),
+                "output".into()
+            ])),
+        ]
+    );
+    assert!(!app.quit);
+    at(&mut app, t0, 7.0, Event::Deleting(job_r()));
+    at(&mut app, t0, 7.0, Event::Deleting(pool_r()));
+    assert!(!app.quit, "containers are not gone yet");
+    for c in ["application", "input", "output"] {
+        app.clock(t0 + Duration::from_secs(8));
+        let a = app.update(Msg::Event(Event::Deleted(Resource::Container(c.into()))));
+        if c == "output" {
+            assert_eq!(a, vec![Action::Quit]);
+        }
+    }
+    assert!(app.quit);
+}
+
+#[test]
+fn a_failed_deletion_cancels_the_quit() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    ch(&mut app, 'q');
+    ch(&mut app, 'd');
+    at(
+        &mut app,
+        t0,
+        7.0,
+        Event::CommandFailed {
+            what: "delete pool PythonTutorialPool".into(),
+            error: "403 AuthorizationFailure".into(),
+        },
+    );
+    assert!(app.quit_after.is_none() && !app.quit);
+    assert!(app.notices.iter().any(|n| n.text.contains("Not quitting")));
+}
+
+#[test]
+fn quitting_after_everything_is_gone_needs_no_dialog() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    at(
+        &mut app,
+        t0,
+        9.0,
+        Event::Finished {
+            ok: true,
+            elapsed: Duration::from_secs(9),
+            remaining: Vec::new(),
+        },
+    );
+    assert!(app.present().is_empty());
+    assert_eq!(ch(&mut app, 'q'), vec![Action::Quit]);
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_quits_at_once_even_while_typing() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    ch(&mut app, '/');
+    let a = app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )));
+    assert_eq!(a, vec![Action::CancelWorkflow, Action::Quit]);
+    assert!(app.quit && app.interrupted);
+}
+
+#[test]
+fn filter_sort_and_selection() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    let tasks = (1..=30)
+        .map(|i| {
+            task(
+                i,
+                if i % 3 == 0 { "completed" } else { "running" },
+                (i % 3 == 0).then_some(i as i32 % 2),
+            )
+        })
+        .collect();
+    at(&mut app, t0, 6.0, Event::Tasks(tasks));
+    app.prepare();
+    assert_eq!(app.tasks.order.len(), 30);
+    // Natural order: task2 before task10.
+    let ids: Vec<&str> = app
+        .tasks
+        .order
+        .iter()
+        .map(|&i| app.tasks.rows[i].id.as_str())
+        .collect();
+    assert_eq!(&ids[..3], ["task1", "task2", "task3"]);
+    // Typing filters as you go; Esc clears.
+    ch(&mut app, '/');
+    for c in "task2".chars() {
+        ch(&mut app, c);
+    }
+    app.prepare();
+    assert_eq!(app.tasks.order.len(), 11, "task2 and task20-29");
+    press(&mut app, KeyCode::Esc);
+    app.prepare();
+    assert_eq!(app.tasks.order.len(), 30);
+    // "failed" finds failed tasks.
+    ch(&mut app, '/');
+    for c in "failed".chars() {
+        ch(&mut app, c);
+    }
+    press(&mut app, KeyCode::Enter);
+    app.prepare();
+    assert!(
+        app.tasks
+            .order
+            .iter()
+            .all(|&i| task_failed(&app.tasks.rows[i]))
+    );
+    assert_eq!(app.tasks.order.len(), 5);
+    press(&mut app, KeyCode::Esc);
+    // Sort by state, then reverse.
+    ch(&mut app, 's');
+    assert_eq!(app.sort, SortKey::State);
+    app.prepare();
+    assert_eq!(app.tasks.rows[app.tasks.order[0]].state, "running");
+    ch(&mut app, 'S');
+    app.prepare();
+    assert_eq!(app.tasks.rows[app.tasks.order[0]].state, "completed");
+    // The selection follows the task, not the row, when the order changes.
+    press(&mut app, KeyCode::Home);
+    let first = app.selected_task.clone();
+    ch(&mut app, 'S');
+    app.prepare();
+    assert_eq!(app.selected_task, first);
+    assert_eq!(app.selected_index(), Some(29));
+    // j/k and End move within bounds.
+    press(&mut app, KeyCode::End);
+    ch(&mut app, 'j');
+    assert_eq!(app.selected_index(), Some(29));
+    ch(&mut app, 'k');
+    assert_eq!(app.selected_index(), Some(28));
+}
+
+#[test]
+fn selecting_a_task_reads_its_files_by_range_and_tails_only_new_bytes() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    // task1 (completed, no output file yet) is selected; moving to task2 (running) asks for
+    // both of its files from byte 0.
+    let a = ch(&mut app, 'j');
+    let tails: Vec<&Action> = a
+        .iter()
+        .filter(|a| matches!(a, Action::Run(Command::TailTaskFile { .. })))
+        .collect();
+    assert_eq!(tails.len(), 2, "{a:?}");
+    assert!(matches!(
+        tails[0],
+        Action::Run(Command::TailTaskFile { task_id, file: TaskFile::Stdout, from: 0, .. }) if task_id == "task2"
+    ));
+    at(
+        &mut app,
+        t0,
+        12.5,
+        Event::TaskFileTail {
+            task_id: "task2".into(),
+            file: TaskFile::Stdout,
+            from: 0,
+            len: 6,
+            text: "hello\n".into(),
+        },
+    );
+    // While it runs, a tick after the refresh interval asks again, from where it stopped.
+    let a = app.update(Msg::Tick(t0 + Duration::from_secs(15)));
+    assert!(
+        a.contains(&Action::Run(Command::TailTaskFile {
+            job_id: "PythonTutorialJob".into(),
+            task_id: "task2".into(),
+            file: TaskFile::Stdout,
+            from: 6,
+        })),
+        "{a:?}"
+    );
+    at(
+        &mut app,
+        t0,
+        15.5,
+        Event::TaskFileTail {
+            task_id: "task2".into(),
+            file: TaskFile::Stdout,
+            from: 6,
+            len: 12,
+            text: "world\n".into(),
+        },
+    );
+    assert_eq!(app.previews["task2"].stdout.text, "hello\nworld\n");
+    // No new request before the interval.
+    assert!(
+        app.update(Msg::Tick(t0 + Duration::from_secs(16)))
+            .is_empty()
+    );
+    // Once the output file is downloaded it is shown instead, and the tailing stops.
+    at(
+        &mut app,
+        t0,
+        16.5,
+        Event::Output {
+            task_id: "task2".into(),
+            path: "out/task2_OUTPUT.txt".into(),
+            text: "the 3\n".into(),
+        },
+    );
+    assert!(
+        app.update(Msg::Tick(t0 + Duration::from_secs(30)))
+            .is_empty()
+    );
+}
+
+#[test]
+fn tails_stay_bounded_and_survive_gaps() {
+    let mut t = Tail::default();
+    let chunk = "x".repeat(10_000);
+    let mut at = 0;
+    for _ in 0..10 {
+        t.append(at, at + 10_000, &chunk);
+        at += 10_000;
+    }
+    assert!(t.text.len() as u64 <= TAIL_BYTES);
+    assert_eq!(t.len, 100_000);
+    // A read that does not start where the last one ended replaces the text.
+    t.append(150_000, 150_005, "fresh");
+    assert_eq!(t.text, "fresh");
+    // Multi-byte text is cut on a character boundary.
+    let mut u = Tail::default();
+    u.append(0, 3 * 20_000, &"é".repeat(20_000));
+    assert!(u.text.chars().all(|c| c == 'é'));
+}
+
+#[test]
+fn a_failed_start_task_fetches_its_stderr_once() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    app.clock(t0 + Duration::from_secs(13));
+    let a = app.update(Msg::Event(Event::Nodes(vec![
+        node(0, "starttaskfailed"),
+        node(1, "idle"),
+    ])));
+    assert_eq!(
+        a,
+        vec![Action::Run(Command::NodeStderr {
+            pool_id: "PythonTutorialPool".into(),
+            node_id: node(0, "x").id,
+        })]
+    );
+    let again = app.update(Msg::Event(Event::Nodes(vec![node(0, "starttaskfailed")])));
+    assert!(again.is_empty());
+}
+
+#[test]
+fn retry_only_failed_tasks() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    // task1 succeeded.
+    assert!(ch(&mut app, 'r').is_empty());
+    at(
+        &mut app,
+        t0,
+        6.0,
+        Event::Tasks(vec![task(1, "completed", Some(3))]),
+    );
+    assert_eq!(
+        ch(&mut app, 'r'),
+        vec![Action::Run(Command::ReactivateTask {
+            job_id: "PythonTutorialJob".into(),
+            task_id: "task1".into(),
+        })]
+    );
+}
+
+#[test]
+fn resize_takes_a_number() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    shift(&mut app, 'R');
+    for c in ['x', '1', '2'] {
+        ch(&mut app, c);
+    }
+    assert_eq!(
+        app.entry,
+        Some(Entry::Resize("12".into())),
+        "letters are ignored"
+    );
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Action::Run(Command::ResizePool {
+            pool_id: "PythonTutorialPool".into(),
+            target: 12,
+        })]
+    );
+    shift(&mut app, 'R');
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.notices.back().unwrap().error);
+}
+
+#[test]
+fn idle_ticks_do_not_ask_for_frames() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    at(
+        &mut app,
+        t0,
+        9.0,
+        Event::Finished {
+            ok: true,
+            elapsed: Duration::from_secs(9),
+            remaining: vec![pool_r()],
+        },
+    );
+    app.update(Msg::Tick(t0 + Duration::from_secs(60)));
+    app.dirty = false;
+    assert!(!app.wants_ticks(), "nothing moves: no ticks needed");
+    app.update(Msg::Tick(t0 + Duration::from_secs(61)));
+    assert!(!app.dirty, "a tick that changes nothing draws nothing");
+    // While running, the clock redraws once a second, not on every tick.
+    let mut running = mid_run(t0);
+    running.update(Msg::Tick(t0 + Duration::from_millis(20_100)));
+    running.dirty = false;
+    running.update(Msg::Tick(t0 + Duration::from_millis(20_350)));
+    assert!(!running.dirty);
+    running.update(Msg::Tick(t0 + Duration::from_millis(21_000)));
+    assert!(running.dirty);
+}
+
+#[test]
+fn natural_order_of_ids() {
+    let mut v = vec![
+        "task10", "task9", "task1", "a", "task010", "task2b", "task2a",
+    ];
+    v.sort_by(|a, b| natural_cmp(a, b));
+    assert_eq!(
+        v,
+        [
+            "a", "task1", "task2a", "task2b", "task9", "task10", "task010"
+        ]
+    );
+}

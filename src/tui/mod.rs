@@ -1,0 +1,352 @@
+//! The full-screen session: one loop `select!`s over terminal input, the workflow's and the
+//! controller's events, the workflow's questions, signals and a slow tick; it drains what is
+//! ready, updates the state, and draws at most one frame per 16 ms, and only when something
+//! changed. The terminal is restored on every way out: quit, error, panic, Ctrl-C, SIGTERM,
+//! SIGINT, SIGHUP, and a terminal that goes away.
+
+pub mod app;
+pub mod keys;
+#[cfg(test)]
+pub mod testing;
+pub mod theme;
+pub mod views;
+
+use std::io::{self, Stdout};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event as TermEvent, EventStream};
+use crossterm::{cursor, execute, terminal};
+use futures::StreamExt as _;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::workflow::controller::Controller;
+use crate::workflow::events::Resource;
+use crate::workflow::spec::WorkloadSpec;
+use crate::workflow::steps::{self, Asker, Clients};
+use app::{Action, App, Msg, RunIds, Target};
+
+/// Shortest time between two frames.
+const FRAME: Duration = Duration::from_millis(16);
+/// How often time moves the screen while something runs (the clock, the spinner).
+const TICK: Duration = Duration::from_millis(250);
+
+/// Session options.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// No deleting, resizing or retrying from the keyboard.
+    pub readonly: bool,
+}
+
+/// How the session ended, for what `main` prints once the terminal is back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// `Some(ok)` if the workflow ran to its end.
+    pub finished: Option<bool>,
+    /// The workflow's error, if it failed.
+    pub error: Option<String>,
+    /// A signal or Ctrl-C ended the session.
+    pub interrupted: bool,
+    /// What still exists, checked against the services after the session.
+    pub remaining: Vec<Resource>,
+}
+
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// Restores the terminal: cooked mode, the main screen, a visible cursor. Safe to call twice.
+pub fn restore_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
+}
+
+/// Owns the terminal's raw mode and alternate screen; dropping it restores both.
+struct TerminalGuard {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    fn enter() -> io::Result<TerminalGuard> {
+        install_panic_hook();
+        terminal::enable_raw_mode()?;
+        let guard = |e: io::Error| {
+            restore_terminal();
+            e
+        };
+        execute!(io::stdout(), terminal::EnterAlternateScreen, cursor::Hide).map_err(guard)?;
+        let terminal = Terminal::new(CrosstermBackend::new(io::stdout())).map_err(guard)?;
+        Ok(TerminalGuard { terminal })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// A panic anywhere (the loop, the workflow, the controller) first gives the terminal back,
+/// then reports as usual; the loop sees the flag and ends.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICKED.store(true, Ordering::SeqCst);
+            restore_terminal();
+            previous(info);
+        }));
+    });
+}
+
+/// The workflow's questions, answered by the session's dialogs.
+fn asker(tx: mpsc::UnboundedSender<(Resource, oneshot::Sender<bool>)>) -> Asker {
+    Box::new(move |r| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            if tx.send((r, reply)).is_err() {
+                return false;
+            }
+            answer.await.unwrap_or(false)
+        })
+    })
+}
+
+/// Runs the workflow in a full-screen session until the user quits.
+pub async fn run(
+    clients: Arc<Clients>,
+    spec: WorkloadSpec,
+    target: Target,
+    opts: Options,
+) -> io::Result<Report> {
+    let ids = RunIds {
+        pool_id: spec.pool_id.clone(),
+        job_id: spec.job_id.clone(),
+        containers: spec
+            .containers
+            .all()
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+    };
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let (ask_tx, mut ask_rx) = mpsc::unbounded_channel();
+    let controller = Controller::new(clients.clone(), ev_tx.clone());
+
+    let mut guard = TerminalGuard::enter()?;
+    // The workflow is polled by this loop (not spawned): cancelling it is dropping it.
+    let mut workflow = Some(Box::pin(steps::run(&clients, &spec, ev_tx, asker(ask_tx))));
+
+    let mut app = App::new(target, ids.clone(), opts.readonly, Instant::now());
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut signals = Signals::new();
+    let mut pending_answer: Option<oneshot::Sender<bool>> = None;
+    let mut report = Report {
+        finished: None,
+        error: None,
+        interrupted: false,
+        remaining: Vec::new(),
+    };
+    let mut last_draw: Option<Instant> = None;
+
+    loop {
+        if PANICKED.load(Ordering::SeqCst) {
+            break;
+        }
+        let mut frame_wait = None;
+        if app.dirty {
+            let since = last_draw.map_or(FRAME, |t| t.elapsed());
+            if since >= FRAME {
+                app.prepare();
+                guard.terminal.draw(|f| views::render(&app, f))?;
+                app.dirty = false;
+                last_draw = Some(Instant::now());
+            } else {
+                frame_wait = Some(FRAME - since);
+            }
+        }
+        if app.quit {
+            break;
+        }
+        let msgs: Vec<Msg> = tokio::select! {
+            _ = signals.next() => {
+                report.interrupted = true;
+                break;
+            }
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) => vec![Msg::Key(k)],
+                Some(Ok(TermEvent::Resize(..))) => vec![Msg::Resize],
+                Some(Ok(_)) => Vec::new(),
+                // The terminal went away: nobody is left to ask.
+                Some(Err(_)) | None => {
+                    report.interrupted = true;
+                    break;
+                }
+            },
+            Some(e) = ev_rx.recv() => {
+                let mut v = vec![Msg::Event(e)];
+                while v.len() < 4096 {
+                    match ev_rx.try_recv() {
+                        Ok(e) => v.push(Msg::Event(e)),
+                        Err(_) => break,
+                    }
+                }
+                v
+            }
+            Some((r, reply)) = ask_rx.recv() => {
+                pending_answer = Some(reply);
+                vec![Msg::Ask(r)]
+            }
+            done = poll_some(&mut workflow) => {
+                workflow = None;
+                match done {
+                    Ok(summary) => report.finished = Some(summary.ok),
+                    Err(e) => {
+                        report.finished = Some(false);
+                        report.error = Some(e.to_string());
+                    }
+                }
+                Vec::new()
+            }
+            _ = tick.tick(), if app.wants_ticks() => vec![Msg::Tick(Instant::now())],
+            _ = tokio::time::sleep(frame_wait.unwrap_or(FRAME)), if frame_wait.is_some() => Vec::new(),
+        };
+        app.clock(Instant::now());
+        for m in msgs {
+            for a in app.update(m) {
+                match a {
+                    Action::Run(c) => controller.submit(c),
+                    Action::Answer(yes) => {
+                        if let Some(reply) = pending_answer.take() {
+                            let _ = reply.send(yes);
+                        }
+                    }
+                    Action::CancelWorkflow => {
+                        if workflow.take().is_some() {
+                            // A question it was waiting on has nobody to answer it now.
+                            pending_answer = None;
+                        }
+                    }
+                    Action::Quit => {}
+                }
+            }
+        }
+    }
+    drop(workflow);
+    drop(guard);
+    report.interrupted |= app.interrupted;
+    if PANICKED.load(Ordering::SeqCst) {
+        return Err(io::Error::other(
+            "batchdeck panicked; the terminal was restored",
+        ));
+    }
+    report.remaining = remaining(&clients, &app, &ids).await;
+    Ok(report)
+}
+
+/// What still exists, asked of the services (the session may have been cut off in the middle
+/// of a create): the job, the pool and the containers the session knew of or may have made.
+async fn remaining(clients: &Clients, app: &App, ids: &RunIds) -> Vec<Resource> {
+    use crate::tui::app::Presence;
+    let known = |r: &Resource| app.presence(r).is_some_and(|p| p != Presence::Gone);
+    let job = Resource::Job(ids.job_id.clone());
+    let pool = Resource::Pool(ids.pool_id.clone());
+    let reached = |step: crate::workflow::events::Step| {
+        app.steps
+            .iter()
+            .any(|(s, st)| *s == step && *st != app::StepState::Pending)
+    };
+    let check = async {
+        let mut out = Vec::new();
+        if known(&job)
+            || (reached(crate::workflow::events::Step::CreateJob) && app.presence(&job).is_none())
+        {
+            match clients.batch.get_job(&ids.job_id).await {
+                Ok(j) if j.state.as_deref() != Some("deleting") => out.push(job.clone()),
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(_) => out.push(job.clone()),
+            }
+        }
+        if known(&pool)
+            || (reached(crate::workflow::events::Step::CreatePool) && app.presence(&pool).is_none())
+        {
+            match clients.batch.get_pool(&ids.pool_id, Some("id,state")).await {
+                Ok(p) if p.state.as_deref() != Some("deleting") => out.push(pool.clone()),
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(_) => out.push(pool.clone()),
+            }
+        }
+        for c in &ids.containers {
+            let r = Resource::Container(c.clone());
+            if known(&r)
+                || (reached(crate::workflow::events::Step::CreateContainers)
+                    && app.presence(&r).is_none())
+            {
+                match clients.storage.container_exists(c).await {
+                    Ok(false) => {}
+                    _ => out.push(r),
+                }
+            }
+        }
+        out
+    };
+    // The services may be unreachable: then say what the session believed.
+    match tokio::time::timeout(Duration::from_secs(15), check).await {
+        Ok(v) => v,
+        Err(_) => app
+            .resources
+            .iter()
+            .filter(|(_, p)| *p != Presence::Gone)
+            .map(|(r, _)| r.clone())
+            .collect(),
+    }
+}
+
+/// The output of `f` when there is one to poll; otherwise never.
+async fn poll_some<F: std::future::Future + Unpin>(f: &mut Option<F>) -> F::Output {
+    match f {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP (Ctrl-C in raw mode arrives as a key instead).
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+            hup: signal(SignalKind::hangup()).ok(),
+        }
+    }
+
+    async fn next(&mut self) {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.term) => {}
+            _ = recv(&mut self.int) => {}
+            _ = recv(&mut self.hup) => {}
+        }
+    }
+}

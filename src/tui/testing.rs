@@ -1,0 +1,193 @@
+//! Deterministic states for the TUI's tests: fixed ids, sizes and times.
+
+use std::time::{Duration, Instant};
+
+use crate::tui::app::{App, Msg, RunIds, Target};
+use crate::workflow::events::{Event, NodeView, PoolView, Resource, Step, TaskCounts, TaskView};
+
+pub fn ids() -> RunIds {
+    RunIds {
+        pool_id: "PythonTutorialPool".into(),
+        job_id: "PythonTutorialJob".into(),
+        containers: vec!["application".into(), "input".into(), "output".into()],
+    }
+}
+
+pub fn new_app(t0: Instant) -> App {
+    App::new(
+        Target {
+            batch_endpoint: "http://127.0.0.1:40123".into(),
+            storage_endpoint: "http://127.0.0.1:40124/devstoreaccount1".into(),
+            embedded: true,
+        },
+        ids(),
+        false,
+        t0,
+    )
+}
+
+pub fn at(app: &mut App, t0: Instant, secs: f64, e: Event) {
+    app.clock(t0 + Duration::from_secs_f64(secs));
+    app.update(Msg::Event(e));
+}
+
+pub fn node(i: usize, state: &str) -> NodeView {
+    let failed = state == "starttaskfailed";
+    NodeView {
+        id: format!("tvmps_{i:08x}aaaaaaaaaaaaaaaaaaaaaaaa_d"),
+        state: state.into(),
+        start_task_state: Some(
+            if state == "waitingforstarttask" {
+                "running"
+            } else {
+                "completed"
+            }
+            .into(),
+        ),
+        start_task_exit_code: Some(if failed { 3 } else { 0 }),
+        start_task_retries: u32::from(failed),
+        start_task_failure: failed
+            .then(|| "FailureExitCode The task process exited with an unexpected exit code".into()),
+        running_tasks: u32::from(state == "running"),
+    }
+}
+
+pub fn task(i: usize, state: &str, exit: Option<i32>) -> TaskView {
+    TaskView {
+        id: format!("task{i}"),
+        state: state.into(),
+        node_id: (state != "active").then(|| node(i % 2, "idle").id),
+        exit_code: exit,
+        retries: 0,
+        requeues: 0,
+        result: exit.map(|c| if c == 0 { "success" } else { "failure" }.into()),
+        failure: exit.filter(|c| *c != 0).map(|_| {
+            "FailureExitCode: The task process exited with an unexpected exit code".into()
+        }),
+        duration_ms: (state != "active").then_some(1200 + i as u64 * 10),
+    }
+}
+
+pub fn pool(current: u32, target: u32) -> PoolView {
+    PoolView {
+        id: "PythonTutorialPool".into(),
+        state: "active".into(),
+        allocation_state: if current == target {
+            "steady"
+        } else {
+            "resizing"
+        }
+        .into(),
+        vm_size: "STANDARD_D2S_V3".into(),
+        target_dedicated: target,
+        current_dedicated: current,
+        target_low_priority: 0,
+        current_low_priority: 0,
+    }
+}
+
+/// A run in the middle of step 6: uploads done, two nodes, three tasks in three states.
+/// Events arrive in time order, as they do from the workflow.
+pub fn mid_run(t0: Instant) -> App {
+    let mut app = new_app(t0);
+    let done = |step| Event::StepFinished {
+        step,
+        elapsed: Duration::from_millis(500),
+        note: String::new(),
+    };
+    at(
+        &mut app,
+        t0,
+        0.0,
+        Event::StepStarted(Step::CreateContainers),
+    );
+    for c in ["application", "input", "output"] {
+        at(
+            &mut app,
+            t0,
+            0.2,
+            Event::Created(Resource::Container(c.into())),
+        );
+    }
+    at(&mut app, t0, 0.5, done(Step::CreateContainers));
+    at(&mut app, t0, 1.0, Event::StepStarted(Step::Upload));
+    let files = [
+        ("topwords.py", 2256u64, "application"),
+        ("taskdata1.txt", 1397, "input"),
+        ("taskdata2.txt", 1341, "input"),
+        ("taskdata3.txt", 1450, "input"),
+    ];
+    for (i, (file, size, container)) in files.into_iter().enumerate() {
+        let s = 1.0 + i as f64 * 0.1;
+        let progress = |d| Event::UploadProgress {
+            file: file.into(),
+            bytes_done: d,
+            bytes_total: size,
+        };
+        at(&mut app, t0, s, progress(0));
+        at(&mut app, t0, s + 0.05, progress(size / 2));
+        at(
+            &mut app,
+            t0,
+            s + 0.1,
+            Event::Uploaded {
+                file: file.into(),
+                container: container.into(),
+                blob: file.into(),
+                bytes: size,
+            },
+        );
+    }
+    at(&mut app, t0, 1.5, done(Step::Upload));
+    at(&mut app, t0, 2.0, Event::StepStarted(Step::CreatePool));
+    at(
+        &mut app,
+        t0,
+        2.1,
+        Event::Created(Resource::Pool("PythonTutorialPool".into())),
+    );
+    at(&mut app, t0, 2.5, done(Step::CreatePool));
+    at(&mut app, t0, 3.0, Event::StepStarted(Step::CreateJob));
+    at(
+        &mut app,
+        t0,
+        3.1,
+        Event::Created(Resource::Job("PythonTutorialJob".into())),
+    );
+    at(&mut app, t0, 3.5, done(Step::CreateJob));
+    at(&mut app, t0, 4.0, Event::StepStarted(Step::AddTasks));
+    at(&mut app, t0, 4.5, done(Step::AddTasks));
+    at(&mut app, t0, 5.0, Event::StepStarted(Step::Monitor));
+    at(&mut app, t0, 5.1, Event::Pool(pool(2, 2)));
+    at(
+        &mut app,
+        t0,
+        5.1,
+        Event::Nodes(vec![node(0, "running"), node(1, "idle")]),
+    );
+    at(
+        &mut app,
+        t0,
+        5.2,
+        Event::Tasks(vec![
+            task(1, "completed", Some(0)),
+            task(2, "running", None),
+            task(3, "active", None),
+        ]),
+    );
+    at(
+        &mut app,
+        t0,
+        5.2,
+        Event::TaskCounts(TaskCounts {
+            active: 1,
+            running: 1,
+            completed: 1,
+            succeeded: 1,
+            failed: 0,
+        }),
+    );
+    app.clock(t0 + Duration::from_secs(12));
+    app.prepare();
+    app
+}

@@ -1,0 +1,192 @@
+//! Overlays: the help, confirmation dialogs, details of a node or task, and the resize prompt.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use crate::tui::app::{App, DetailsOf, Dialog, Entry, Overlay};
+use crate::tui::keys;
+use crate::tui::theme;
+use crate::tui::views::{centered, fmt_dur};
+
+pub fn render_overlay(app: &App, f: &mut Frame, area: Rect) {
+    match &app.overlay {
+        Some(Overlay::Help) => help(f, area),
+        Some(Overlay::Dialog(d)) => dialog(d, f, area),
+        Some(Overlay::Details(what)) => details(app, what, f, area),
+        None => {}
+    }
+    if let Some(Entry::Resize(text)) = &app.entry {
+        let r = centered(area, 52, 5);
+        f.render_widget(Clear, r);
+        let lines = vec![
+            Line::from(format!(
+                "Target dedicated nodes of pool {} (now {}):",
+                app.ids.pool_id,
+                app.pool.as_ref().map_or(0, |p| p.target_dedicated)
+            )),
+            Line::from(vec![
+                Span::styled("> ", Style::new().fg(theme::ACCENT)),
+                Span::raw(text.clone()),
+                Span::styled("█", Style::new().fg(theme::ACCENT)),
+            ]),
+            Line::styled("Enter resize · Esc cancel", theme::dim()),
+        ];
+        f.render_widget(
+            Paragraph::new(lines).block(overlay_block(" Resize pool ", false)),
+            r,
+        );
+    }
+}
+
+fn overlay_block(title: &str, danger: bool) -> Block<'_> {
+    Block::bordered()
+        .title(Span::styled(title, theme::title()))
+        .border_style(Style::new().fg(if danger { theme::BAD } else { theme::ACCENT }))
+}
+
+fn help(f: &mut Frame, area: Rect) {
+    let rows: Vec<&keys::Binding> = keys::help_rows().collect();
+    let r = centered(area, 72, rows.len() as u16 + 4);
+    f.render_widget(Clear, r);
+    let mut lines: Vec<Line> = rows
+        .iter()
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(format!("{:>10}  ", b.label), Style::new().fg(theme::ACCENT)),
+                Span::raw(b.help),
+            ])
+        })
+        .collect();
+    lines.push(Line::styled(
+        "Deleting asks first; its dialog starts on Cancel. Esc closes this help.",
+        theme::dim(),
+    ));
+    f.render_widget(
+        Paragraph::new(lines).block(overlay_block(" Keys ", false)),
+        r,
+    );
+}
+
+fn dialog(d: &Dialog, f: &mut Frame, area: Rect) {
+    let width = d
+        .lines
+        .iter()
+        .map(|l| l.chars().count())
+        .chain(std::iter::once(
+            d.buttons.iter().map(|b| b.label.len() + 8).sum::<usize>(),
+        ))
+        .max()
+        .unwrap_or(20)
+        .clamp(30, area.width.saturating_sub(4) as usize) as u16
+        + 4;
+    let r = centered(area, width, d.lines.len() as u16 + 5);
+    f.render_widget(Clear, r);
+    let mut lines: Vec<Line> = d.lines.iter().map(|l| Line::raw(l.clone())).collect();
+    lines.push(Line::raw(""));
+    let mut buttons = Vec::new();
+    for (i, b) in d.buttons.iter().enumerate() {
+        let style = if i == d.focused {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        buttons.push(Span::styled(format!(" [{}] {} ", b.key, b.label), style));
+        buttons.push(Span::raw("  "));
+    }
+    lines.push(Line::from(buttons));
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(overlay_block(&format!(" {} ", d.title), d.danger)),
+        r,
+    );
+}
+
+fn kv<'a>(k: &str, v: String) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!("{k:>16}  "), theme::dim()),
+        Span::raw(v),
+    ])
+}
+
+fn details(app: &App, what: &DetailsOf, f: &mut Frame, area: Rect) {
+    let dash = || "-".to_string();
+    let (title, lines) = match what {
+        DetailsOf::Task(id) => {
+            let mut lines = Vec::new();
+            if let Some(t) = app.tasks.get(id) {
+                lines.push(kv("task", t.id.clone()));
+                lines.push(kv("state", t.state.clone()));
+                lines.push(kv("result", t.result.clone().unwrap_or_else(dash)));
+                lines.push(kv(
+                    "exit code",
+                    t.exit_code.map(|c| c.to_string()).unwrap_or_else(dash),
+                ));
+                lines.push(kv("node", t.node_id.clone().unwrap_or_else(dash)));
+                lines.push(kv(
+                    "duration",
+                    t.duration_ms
+                        .map(|ms| fmt_dur(std::time::Duration::from_millis(ms)))
+                        .unwrap_or_else(dash),
+                ));
+                lines.push(kv("retries", t.retries.to_string()));
+                lines.push(kv("requeues", t.requeues.to_string()));
+                lines.push(kv("failure", t.failure.clone().unwrap_or_else(dash)));
+                lines.push(kv("job", app.ids.job_id.clone()));
+            } else {
+                lines.push(Line::raw("this task is no longer listed"));
+            }
+            (format!(" Task {id} "), lines)
+        }
+        DetailsOf::Node(id) => {
+            let mut lines = Vec::new();
+            if let Some(n) = app.nodes.iter().find(|n| &n.id == id) {
+                lines.push(kv("node", n.id.clone()));
+                lines.push(kv("state", n.state.clone()));
+                lines.push(kv("running tasks", n.running_tasks.to_string()));
+                lines.push(kv(
+                    "start task",
+                    n.start_task_state.clone().unwrap_or_else(dash),
+                ));
+                lines.push(kv(
+                    "exit code",
+                    n.start_task_exit_code
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(dash),
+                ));
+                lines.push(kv("retries", n.start_task_retries.to_string()));
+                lines.push(kv(
+                    "failure",
+                    n.start_task_failure.clone().unwrap_or_else(dash),
+                ));
+                if let Some(tail) = app.node_stderr.get(id).filter(|t| !t.is_empty()) {
+                    lines.push(Line::styled("start task stderr (end):", theme::dim()));
+                    let tail: Vec<&str> = tail.lines().collect();
+                    for l in &tail[tail.len().saturating_sub(8)..] {
+                        lines.push(Line::styled(l.to_string(), theme::error()));
+                    }
+                }
+            } else {
+                lines.push(Line::raw("this node is no longer listed"));
+            }
+            (" Node ".to_string(), lines)
+        }
+    };
+    let r = centered(
+        area,
+        area.width.saturating_sub(10).min(100),
+        lines.len() as u16 + 3,
+    );
+    f.render_widget(Clear, r);
+    let mut lines = lines;
+    lines.push(Line::styled("Esc back", theme::dim()));
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(overlay_block(&title, false)),
+        r,
+    );
+}

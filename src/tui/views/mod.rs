@@ -1,0 +1,153 @@
+//! Drawing: `render(&App, &mut Frame)` lays out the panels and overlays. Views read the state
+//! and never change it (the task table's scroll offset is a `Cell` the view keeps current).
+
+mod dialog;
+mod pool;
+mod preview;
+mod status;
+mod steps;
+mod tasks;
+mod uploads;
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use crate::tui::app::App;
+use crate::tui::theme;
+
+/// The smallest terminal the layout works in.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+/// Draws the whole screen.
+pub fn render(app: &App, f: &mut Frame) {
+    let area = f.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(f, area);
+        return;
+    }
+    let preview_h = (area.height / 4).clamp(5, 14);
+    let [top, middle, bottom, status_area] = Layout::vertical([
+        Constraint::Length(11),
+        Constraint::Fill(1),
+        Constraint::Length(preview_h),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    // The left column (steps, uploads) gives way on narrow screens.
+    let left = (area.width * 3 / 10).clamp(30, 38);
+    let [steps_area, pool_area] =
+        Layout::horizontal([Constraint::Length(left), Constraint::Fill(1)]).areas(top);
+    let [uploads_area, tasks_area] =
+        Layout::horizontal([Constraint::Length(left), Constraint::Fill(1)]).areas(middle);
+
+    steps::render(app, f, steps_area);
+    pool::render(app, f, pool_area);
+    uploads::render(app, f, uploads_area);
+    tasks::render(app, f, tasks_area);
+    preview::render(app, f, bottom);
+    status::render(app, f, status_area);
+    dialog::render_overlay(app, f, area);
+}
+
+fn too_small(f: &mut Frame, area: Rect) {
+    let text = vec![
+        Line::from(Span::styled("Terminal too small", theme::title())),
+        Line::from(format!(
+            "{}x{}: batchdeck needs at least {MIN_WIDTH}x{MIN_HEIGHT}.",
+            area.width, area.height
+        )),
+        Line::from("Enlarge the window; q quits."),
+    ];
+    f.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().border_style(theme::border(false))),
+        area,
+    );
+}
+
+/// `1.4 KB`, `12.0 MB`.
+pub fn fmt_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `0.4s`, `12s`, `3m05s`, `2h01m`.
+pub fn fmt_dur(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 10 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, (s / 60) % 60)
+    }
+}
+
+/// `h:mm:ss`, as the tutorial prints elapsed time.
+pub fn fmt_clock(d: Duration) -> String {
+    crate::workflow::steps::fmt_duration(d)
+}
+
+/// Cuts `s` to `width` characters, marking the cut with `…`.
+pub fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
+/// A short form of a node id for tables: Azure's are long (`tvmps_<64 hex>_d`).
+pub fn short_node(id: &str) -> String {
+    match id.strip_prefix("tvmps_") {
+        Some(rest) if rest.len() > 12 => {
+            let suffix = rest.rsplit_once('_').map(|(_, s)| s).unwrap_or("");
+            format!("tvmps_{}…{suffix}", &rest[..8])
+        }
+        _ => id.to_string(),
+    }
+}
+
+/// A panel's frame: its title, focused or not.
+pub fn panel<'a>(title: Line<'a>, focused: bool) -> Block<'a> {
+    Block::bordered()
+        .title(title)
+        .border_style(theme::border(focused))
+}
+
+/// A rectangle of `w` x `h` centred in `area` (clipped to it).
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,263 @@
+//! Executes what the user asks for (delete the job, the pool or the containers, resize the pool,
+//! reactivate a task, tail a file) against the clients, and reports the results as `Event`s.
+//!
+//! Requests are coalesced per target: while one is in flight for a target, a second tail of the
+//! same file replaces any waiting one (at most one waits), and a second delete of the same
+//! resource is dropped. Nothing here touches the terminal.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::azure::batch::BatchError;
+use crate::workflow::events::{Event, Resource, TaskFile};
+use crate::workflow::monitor::{self, node_stderr_tail, pool_view};
+use crate::workflow::steps::Clients;
+
+/// Most bytes read from the end of a task file at once.
+pub const TAIL_BYTES: u64 = 16 * 1024;
+
+/// Something the user asked the services to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    DeleteJob(String),
+    DeletePool(String),
+    DeleteContainers(Vec<String>),
+    ResizePool {
+        pool_id: String,
+        target: u32,
+    },
+    ReactivateTask {
+        job_id: String,
+        task_id: String,
+    },
+    /// Read what was appended to a task's file since `from`.
+    TailTaskFile {
+        job_id: String,
+        task_id: String,
+        file: TaskFile,
+        from: u64,
+    },
+    /// Read the end of a node's start task stderr.
+    NodeStderr {
+        pool_id: String,
+        node_id: String,
+    },
+}
+
+impl Command {
+    /// Requests with the same key are coalesced.
+    fn key(&self) -> String {
+        match self {
+            Command::DeleteJob(id) => format!("job {id}"),
+            Command::DeletePool(id) => format!("pool {id}"),
+            Command::DeleteContainers(_) => "containers".into(),
+            Command::ResizePool { pool_id, .. } => format!("resize {pool_id}"),
+            Command::ReactivateTask { task_id, .. } => format!("reactivate {task_id}"),
+            Command::TailTaskFile { task_id, file, .. } => {
+                format!("tail {task_id} {}", file.name())
+            }
+            Command::NodeStderr { node_id, .. } => format!("stderr {node_id}"),
+        }
+    }
+
+    /// Whether a newer request replaces a waiting one (reads) or is dropped (changes).
+    fn replaces(&self) -> bool {
+        matches!(
+            self,
+            Command::TailTaskFile { .. } | Command::NodeStderr { .. }
+        )
+    }
+
+    /// What it is, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Command::DeleteJob(id) => format!("delete job {id}"),
+            Command::DeletePool(id) => format!("delete pool {id}"),
+            Command::DeleteContainers(c) => format!("delete containers {}", c.join(", ")),
+            Command::ResizePool { pool_id, target } => {
+                format!("resize pool {pool_id} to {target} nodes")
+            }
+            Command::ReactivateTask { task_id, .. } => format!("reactivate task {task_id}"),
+            Command::TailTaskFile { task_id, file, .. } => {
+                format!("read {} of task {task_id}", file.name())
+            }
+            Command::NodeStderr { node_id, .. } => {
+                format!("read the start task's stderr of node {node_id}")
+            }
+        }
+    }
+}
+
+/// Runs commands in the background.
+#[derive(Clone)]
+pub struct Controller {
+    clients: Arc<Clients>,
+    tx: mpsc::UnboundedSender<Event>,
+    /// Keys in flight, each with the one request waiting behind it, if any.
+    slots: Arc<Mutex<HashMap<String, Option<Command>>>>,
+    /// How often a deleted pool or job is checked until it is gone.
+    pub gone_poll: Duration,
+}
+
+impl Controller {
+    pub fn new(clients: Arc<Clients>, tx: mpsc::UnboundedSender<Event>) -> Controller {
+        Controller {
+            clients,
+            tx,
+            slots: Arc::default(),
+            gone_poll: Duration::from_secs(2),
+        }
+    }
+
+    /// How many targets have work in flight (for the spinner).
+    pub fn busy(&self) -> usize {
+        self.slots.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Starts `cmd`, or queues/drops it behind one in flight for the same target.
+    pub fn submit(&self, cmd: Command) {
+        let key = cmd.key();
+        {
+            let Ok(mut slots) = self.slots.lock() else {
+                return;
+            };
+            if let Some(waiting) = slots.get_mut(&key) {
+                if cmd.replaces() {
+                    *waiting = Some(cmd);
+                }
+                return;
+            }
+            slots.insert(key.clone(), None);
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut next = Some(cmd);
+            while let Some(cmd) = next.take() {
+                this.execute(&cmd).await;
+                next = match this.slots.lock() {
+                    Ok(mut slots) => match slots.get_mut(&key).and_then(Option::take) {
+                        Some(c) => Some(c),
+                        None => {
+                            slots.remove(&key);
+                            None
+                        }
+                    },
+                    Err(_) => None,
+                };
+            }
+        });
+    }
+
+    fn send(&self, e: Event) {
+        let _ = self.tx.send(e);
+    }
+
+    async fn execute(&self, cmd: &Command) {
+        if let Err(error) = self.try_execute(cmd).await {
+            tracing::warn!(command = %cmd.describe(), %error, "command failed");
+            self.send(Event::CommandFailed {
+                what: cmd.describe(),
+                error: error.to_string(),
+            });
+        }
+    }
+
+    async fn try_execute(
+        &self,
+        cmd: &Command,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let batch = &self.clients.batch;
+        match cmd {
+            Command::DeleteJob(id) => {
+                batch.delete_job(id).await?;
+                let r = Resource::Job(id.clone());
+                self.send(Event::Deleting(r.clone()));
+                while batch.get_job(id).await.map(|_| true).or_else(gone)? {
+                    tokio::time::sleep(self.gone_poll).await;
+                }
+                self.send(Event::Deleted(r));
+            }
+            Command::DeletePool(id) => {
+                batch.delete_pool(id).await?;
+                let r = Resource::Pool(id.clone());
+                self.send(Event::Deleting(r.clone()));
+                loop {
+                    match batch.get_pool(id, Some(monitor::POOL_SELECT)).await {
+                        Ok(p) => self.send(Event::Pool(pool_view(&p))),
+                        Err(e) if e.is_not_found() => break,
+                        Err(e) => return Err(e.into()),
+                    }
+                    tokio::time::sleep(self.gone_poll).await;
+                }
+                self.send(Event::Deleted(r));
+            }
+            Command::DeleteContainers(names) => {
+                for c in names {
+                    self.clients.storage.delete_container(c).await?;
+                    self.send(Event::Deleted(Resource::Container(c.clone())));
+                }
+            }
+            Command::ResizePool { pool_id, target } => {
+                batch.resize_pool(pool_id, *target, 0).await?;
+                self.send(Event::Resized {
+                    pool_id: pool_id.clone(),
+                    target: *target,
+                });
+            }
+            Command::ReactivateTask { job_id, task_id } => {
+                batch.reactivate_task(job_id, task_id).await?;
+                self.send(Event::Reactivated {
+                    task_id: task_id.clone(),
+                });
+            }
+            Command::TailTaskFile {
+                job_id,
+                task_id,
+                file,
+                from,
+            } => {
+                let (start, len, text) =
+                    match batch.task_file_len(job_id, task_id, file.name()).await {
+                        // Not written yet (the task has not started on a node).
+                        Err(e) if e.is_not_found() => (*from, *from, String::new()),
+                        Err(e) => return Err(e.into()),
+                        Ok(len) if len <= *from => (len.min(*from), len, String::new()),
+                        Ok(len) => {
+                            let start = (*from).max(len.saturating_sub(TAIL_BYTES));
+                            let bytes = batch
+                                .task_file(job_id, task_id, file.name(), Some((start, len - 1)))
+                                .await?;
+                            (
+                                start,
+                                start + bytes.len() as u64,
+                                String::from_utf8_lossy(&bytes).into_owned(),
+                            )
+                        }
+                    };
+                self.send(Event::TaskFileTail {
+                    task_id: task_id.clone(),
+                    file: *file,
+                    from: start,
+                    len,
+                    text,
+                });
+            }
+            Command::NodeStderr { pool_id, node_id } => {
+                let text = node_stderr_tail(batch, pool_id, node_id, 4096).await?;
+                self.send(Event::NodeStderr {
+                    node_id: node_id.clone(),
+                    text,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A 404 means the entity is gone; anything else is an error.
+fn gone(e: BatchError) -> Result<bool, BatchError> {
+    if e.is_not_found() { Ok(false) } else { Err(e) }
+}
