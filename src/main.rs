@@ -469,10 +469,11 @@ async fn run_tui(
         anyhow::bail!("{e}");
     }
     Ok(match (report.interrupted, report.finished) {
-        (true, _) => {
+        (true, None) => {
             eprintln!("batchdeck: interrupted before the run finished");
             ExitCode::from(130)
         }
+        (true, Some(_)) => ExitCode::from(130),
         (false, Some(true)) => ExitCode::SUCCESS,
         (false, _) => ExitCode::FAILURE,
     })

@@ -151,6 +151,9 @@ pub struct Tasks {
     /// Indices into `rows`, filtered and sorted; valid when `stale` is false.
     pub order: Vec<usize>,
     stale: bool,
+    /// Each row's place in natural id order (ids never change: recomputed only when rows are
+    /// added), so that sorting compares integers.
+    id_rank: Vec<u32>,
 }
 
 impl Tasks {
@@ -172,32 +175,58 @@ impl Tasks {
     fn reorder(&mut self, key: SortKey, descending: bool, filter: &str) {
         let needle = filter.to_lowercase();
         let rows = &self.rows;
-        self.order = (0..rows.len())
-            .filter(|&i| {
-                needle.is_empty() || {
-                    let t = &rows[i];
-                    t.id.to_lowercase().contains(&needle)
-                        || t.state.contains(&needle)
-                        || t.node_id
-                            .as_deref()
-                            .is_some_and(|n| n.to_lowercase().contains(&needle))
-                        || (needle == "failed" && task_failed(t))
+        let keep = |i: usize| {
+            needle.is_empty() || {
+                let t = &rows[i];
+                t.id.to_lowercase().contains(&needle)
+                    || t.state.contains(&needle)
+                    || t.node_id
+                        .as_deref()
+                        .is_some_and(|n| n.to_lowercase().contains(&needle))
+                    || (needle == "failed" && task_failed(t))
+            }
+        };
+        // Start from the last order (plus new rows): after a few changes it is nearly sorted,
+        // which the stable sort handles in close to linear time.
+        let mut seen = vec![false; rows.len()];
+        let mut order: Vec<usize> = Vec::with_capacity(rows.len());
+        for &i in &self.order {
+            if i < rows.len() && !seen[i] {
+                seen[i] = true;
+                if keep(i) {
+                    order.push(i);
                 }
-            })
-            .collect();
-        self.order.sort_by(|&a, &b| {
+            }
+        }
+        order.extend((0..rows.len()).filter(|&i| !seen[i] && keep(i)));
+        if self.id_rank.len() != rows.len() {
+            let mut by_id: Vec<usize> = (0..rows.len()).collect();
+            by_id.sort_by(|&a, &b| natural_cmp(&rows[a].id, &rows[b].id));
+            self.id_rank = vec![0; rows.len()];
+            for (rank, &i) in by_id.iter().enumerate() {
+                self.id_rank[i] = rank as u32;
+            }
+        }
+        let id_rank = &self.id_rank;
+        // The state's rank costs string comparisons: once per row, not once per comparison.
+        let ranks: Vec<u8> = match key {
+            SortKey::State => rows.iter().map(state_rank).collect(),
+            _ => Vec::new(),
+        };
+        order.sort_by(|&a, &b| {
             let (x, y) = (&rows[a], &rows[b]);
             let o = match key {
-                SortKey::Id => natural_cmp(&x.id, &y.id),
-                SortKey::State => state_rank(x).cmp(&state_rank(y)),
+                SortKey::Id => std::cmp::Ordering::Equal,
+                SortKey::State => ranks[a].cmp(&ranks[b]),
                 SortKey::Node => x.node_id.cmp(&y.node_id),
                 SortKey::ExitCode => x.exit_code.cmp(&y.exit_code),
                 SortKey::Duration => x.duration_ms.cmp(&y.duration_ms),
                 SortKey::Retries => (x.retries + x.requeues).cmp(&(y.retries + y.requeues)),
             }
-            .then_with(|| natural_cmp(&x.id, &y.id));
+            .then_with(|| id_rank[a].cmp(&id_rank[b]));
             if descending { o.reverse() } else { o }
         });
+        self.order = order;
         self.stale = false;
     }
 }
@@ -221,25 +250,30 @@ fn state_rank(t: &TaskView) -> u8 {
     }
 }
 
-/// Compares ids so that `task9` sorts before `task10`.
+/// Compares ids so that `task9` sorts before `task10` (numbers by value, then by length, so
+/// `task10` < `task010`), without allocating.
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
     let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
     loop {
         match (x.first(), y.first()) {
-            (None, None) => return std::cmp::Ordering::Equal,
-            (None, _) => return std::cmp::Ordering::Less,
-            (_, None) => return std::cmp::Ordering::Greater,
+            (None, None) => return Ordering::Equal,
+            (None, _) => return Ordering::Less,
+            (_, None) => return Ordering::Greater,
             (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
                 let n = x.iter().take_while(|c| c.is_ascii_digit()).count();
                 let m = y.iter().take_while(|c| c.is_ascii_digit()).count();
-                let (p, q) = (&x[..n], &y[..m]);
-                let strip = |s: &[u8]| {
+                let trim = |s: &[u8]| {
                     let z = s.iter().take_while(|c| **c == b'0').count();
-                    s[z..].to_vec()
+                    s.len() - z
                 };
-                let (ps, qs) = (strip(p), strip(q));
-                let o = ps.len().cmp(&qs.len()).then_with(|| ps.cmp(&qs));
-                if o != std::cmp::Ordering::Equal {
+                let (p, q) = (&x[n - trim(&x[..n])..n], &y[m - trim(&y[..m])..m]);
+                let o = p
+                    .len()
+                    .cmp(&q.len())
+                    .then_with(|| p.cmp(q))
+                    .then_with(|| n.cmp(&m));
+                if o != Ordering::Equal {
                     return o;
                 }
                 x = &x[n..];

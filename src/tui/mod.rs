@@ -153,6 +153,7 @@ pub async fn run(
         remaining: Vec::new(),
     };
     let mut last_draw: Option<Instant> = None;
+    let mut frames: u64 = 0;
 
     loop {
         if PANICKED.load(Ordering::SeqCst) {
@@ -166,6 +167,8 @@ pub async fn run(
                 guard.terminal.draw(|f| views::render(&app, f))?;
                 app.dirty = false;
                 last_draw = Some(Instant::now());
+                frames += 1;
+                tracing::trace!(target: "batchdeck::tui::frames", frames, "frame drawn");
             } else {
                 frame_wait = Some(FRAME - since);
             }
@@ -239,6 +242,7 @@ pub async fn run(
     }
     drop(workflow);
     drop(guard);
+    tracing::info!(frames, "session ended");
     report.interrupted |= app.interrupted;
     if PANICKED.load(Ordering::SeqCst) {
         return Err(io::Error::other(

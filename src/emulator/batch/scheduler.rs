@@ -116,7 +116,9 @@ pub fn recover(state: &mut State, now: DateTime<Utc>) -> Tx {
     tx
 }
 
-/// The scheduler loop: runs a pass whenever something changed, and at least every 200 ms.
+/// The scheduler loop: runs a pass whenever something changed, every 200 ms while anything
+/// is in motion (allocation, boot, tasks, deletions), and every few seconds when all is idle
+/// (for retention), so that an idle emulator costs no CPU.
 pub async fn run(svc: Arc<BatchService>) {
     let mut stop = svc.stop.subscribe();
     loop {
@@ -124,12 +126,41 @@ pub async fn run(svc: Arc<BatchService>) {
             return;
         }
         tick(&svc);
+        let pause = if in_motion(&svc.lock()) {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(5)
+        };
         tokio::select! {
             _ = svc.wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = stop.changed() => {}
         }
     }
+}
+
+/// Whether a later pass may change something without anyone asking: a pool resizing or being
+/// deleted, a node booting or working, a task waiting or running, a job being deleted or
+/// terminated.
+fn in_motion(st: &State) -> bool {
+    st.pools.values().any(|p| {
+        p.pool.allocation_state.as_deref() == Some("resizing")
+            || p.pool.state.as_deref() == Some("deleting")
+    }) || st.nodes.values().any(|n| {
+        !matches!(
+            n.node.state.as_str(),
+            "idle" | "starttaskfailed" | "unusable" | "offline"
+        )
+    }) || st
+        .tasks
+        .values()
+        .any(|t| matches!(t.state(), "active" | "preparing" | "running"))
+        || st.jobs.values().any(|j| {
+            matches!(
+                j.job.state.as_deref(),
+                Some("deleting" | "terminating" | "disabling")
+            )
+        })
 }
 
 enum Launch {

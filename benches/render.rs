@@ -1,0 +1,157 @@
+//! One frame of the full-screen view with 10,000 tasks and 100 nodes: the time to build and
+//! diff it (ratatui's TestBackend, 200x60), for an unchanged state, after 1% of the tasks
+//! changed (re-sort included), and while scrolling. Prints figures; asserts nothing.
+//!
+//! cargo bench --bench render
+
+use std::time::{Duration, Instant};
+
+use batchdeck::tui::app::{App, Msg, RunIds, Target};
+use batchdeck::tui::views::render;
+use batchdeck::workflow::events::{Event, NodeView, PoolView, Step, TaskCounts, TaskView};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const TASKS: usize = 10_000;
+const NODES: usize = 100;
+
+fn node(i: usize) -> NodeView {
+    let states = ["idle", "running", "running", "starting"];
+    NodeView {
+        id: format!("tvmps_{i:032x}_d"),
+        state: states[i % 4].into(),
+        start_task_state: Some("completed".into()),
+        start_task_exit_code: Some(0),
+        start_task_retries: 0,
+        start_task_failure: None,
+        running_tasks: u32::from(!i.is_multiple_of(4)),
+    }
+}
+
+fn task(i: usize, round: usize) -> TaskView {
+    let state = match (i + round) % 10 {
+        0..=5 => "completed",
+        6..=7 => "running",
+        _ => "active",
+    };
+    TaskView {
+        id: format!("task-{i:05}"),
+        state: state.into(),
+        node_id: (state != "active").then(|| node(i % NODES).id),
+        exit_code: (state == "completed").then_some(i32::from(i.is_multiple_of(17))),
+        retries: 0,
+        requeues: 0,
+        result: None,
+        failure: None,
+        duration_ms: (state != "active").then_some(1000 + i as u64),
+    }
+}
+
+fn big_app() -> App {
+    let t0 = Instant::now();
+    let mut app = App::new(
+        Target {
+            batch_endpoint: "http://127.0.0.1:40123".into(),
+            storage_endpoint: "http://127.0.0.1:40124/devstoreaccount1".into(),
+            embedded: true,
+        },
+        RunIds {
+            pool_id: "BigPool".into(),
+            job_id: "BigJob".into(),
+            containers: vec!["application".into(), "input".into(), "output".into()],
+        },
+        false,
+        t0,
+    );
+    let mut send = |e| {
+        app.update(Msg::Event(e));
+    };
+    send(Event::StepStarted(Step::Monitor));
+    send(Event::Pool(PoolView {
+        id: "BigPool".into(),
+        state: "active".into(),
+        allocation_state: "steady".into(),
+        vm_size: "STANDARD_D2S_V3".into(),
+        target_dedicated: NODES as u32,
+        current_dedicated: NODES as u32,
+        target_low_priority: 0,
+        current_low_priority: 0,
+    }));
+    send(Event::Nodes((0..NODES).map(node).collect()));
+    send(Event::Tasks((0..TASKS).map(|i| task(i, 0)).collect()));
+    send(Event::TaskCounts(TaskCounts {
+        active: 2000,
+        running: 2000,
+        completed: 6000,
+        succeeded: 5600,
+        failed: 400,
+    }));
+    app
+}
+
+fn frame(term: &mut Terminal<TestBackend>, app: &mut App) -> Duration {
+    let t = Instant::now();
+    app.prepare();
+    term.draw(|f| render(app, f)).expect("draw");
+    t.elapsed()
+}
+
+fn report(what: &str, mut v: Vec<Duration>) {
+    v.sort();
+    let n = v.len();
+    let mean = v.iter().sum::<Duration>() / n as u32;
+    let pct = |p: f64| v[((n as f64 * p) as usize).min(n - 1)];
+    println!(
+        "{what:<44} n={n:<5} mean {:>8.3} ms  p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms",
+        mean.as_secs_f64() * 1e3,
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        v[n - 1].as_secs_f64() * 1e3
+    );
+}
+
+fn main() {
+    let mut app = big_app();
+    let mut term = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
+    for _ in 0..20 {
+        frame(&mut term, &mut app);
+    }
+    println!("render: {TASKS} tasks, {NODES} nodes, 200x60 cells");
+
+    let v = (0..500).map(|_| frame(&mut term, &mut app)).collect();
+    report("frame, nothing changed", v);
+
+    // 1% of the tasks change state between frames (re-sorted by state).
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::NONE,
+    )));
+    let mut v = Vec::new();
+    for round in 1..=200 {
+        let changed = (0..TASKS / 100)
+            .map(|k| task((k * 97 + round * 13) % TASKS, round))
+            .collect();
+        app.update(Msg::Event(Event::Tasks(changed)));
+        v.push(frame(&mut term, &mut app));
+    }
+    report("frame after 1% of tasks changed (sorted)", v);
+
+    // Scrolling: one row down per frame, then page down.
+    let down = KeyEvent::new(KeyCode::Down, KeyModifiers::NONE);
+    let v = (0..500)
+        .map(|_| {
+            app.update(Msg::Key(down));
+            frame(&mut term, &mut app)
+        })
+        .collect();
+    report("frame per row scrolled", v);
+    let pgdn = KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE);
+    let v = (0..200)
+        .map(|_| {
+            app.update(Msg::Key(pgdn));
+            frame(&mut term, &mut app)
+        })
+        .collect();
+    report("frame per page scrolled", v);
+}

@@ -1,0 +1,376 @@
+//! The real binary in a real terminal (tmux, which `scripts/test` installs), on the embedded
+//! local Azure: the tutorial runs to its end on screen, the job and the pool are deleted with
+//! their keys, an idle session draws nothing, and every way out (Ctrl-C, SIGTERM, SIGHUP)
+//! gives the terminal back as it was.
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use batchdeck::azure::auth::SharedKeyCredential;
+use batchdeck::azure::batch::BatchClient;
+use common::{BATCH_ACCOUNT, BATCH_KEY};
+use url::Url;
+
+/// A tmux server of our own (its own socket), killed when the test ends.
+struct Tmux {
+    socket: String,
+    dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn new(tag: &str) -> Tmux {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for d in ["home", "work"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        Tmux {
+            socket: format!("batchdeck-{tag}-{}", std::process::id()),
+            dir,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg("/dev/null")
+            .args(args)
+            .output()
+            .expect("tmux is installed (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts `script` under `sh` in a 140x45 window, with the sandbox's home and no Azure
+    /// settings, so the session runs on the embedded local Azure.
+    fn start(&self, script: &str) {
+        let env = format!(
+            "cd {work} && env -u AZURE_BATCH_ACCOUNT -u AZURE_STORAGE_ACCOUNT -u AZURE_STORAGE_CONNECTION_STRING HOME={home} XDG_CONFIG_HOME={home}/.config XDG_DATA_HOME={home}/.local/share TERM=xterm-256color BATCHDECK_LOG=info,batchdeck::tui::frames=trace",
+            work = self.path("work").display(),
+            home = self.path("home").display(),
+        );
+        self.tmux(&[
+            "new-session",
+            "-d",
+            "-x",
+            "140",
+            "-y",
+            "45",
+            "-s",
+            "main",
+            &format!("{env} sh -c '{script}; sleep 600'"),
+        ]);
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "main"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn display(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "main", format])
+            .trim()
+            .to_string()
+    }
+
+    /// Waits until the screen shows `needle`; panics with the screen after `secs`.
+    fn wait_for(&self, needle: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} on screen within {secs} s:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The batchdeck process of this session: by its command line, which names our data dir.
+    fn batchdeck_pid(&self) -> i32 {
+        let marker = self.path("data").display().to_string();
+        for e in std::fs::read_dir("/proc").expect("/proc") {
+            let Ok(e) = e else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if comm.trim() == "batchdeck" && String::from_utf8_lossy(&cmd).contains(&marker) {
+                return pid;
+            }
+        }
+        panic!("no batchdeck process for {marker}");
+    }
+
+    /// The command line of a session; nodes boot at once unless `extra` says otherwise.
+    fn batchdeck_command(&self, extra: &str) -> String {
+        let boot = if extra.contains("--node-boot-delay") {
+            ""
+        } else {
+            "--node-boot-delay 0"
+        };
+        format!(
+            "{bin} --data-dir {data} {boot} --allocation-delay 0 --output-dir {out} {extra}",
+            bin = env!("CARGO_BIN_EXE_batchdeck"),
+            data = self.path("data").display(),
+            out = self.path("out").display(),
+        )
+    }
+
+    fn frames_logged(&self) -> usize {
+        std::fs::read_to_string(self.path("data/logs/batchdeck.log"))
+            .unwrap_or_default()
+            .matches("frame drawn")
+            .count()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+/// CPU time (user + system, in clock ticks) a process has used.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+fn endpoint_on(screen: &str) -> String {
+    let line = screen
+        .lines()
+        .find(|l| l.contains("embedded local Azure"))
+        .expect("status line");
+    let start = line.find("http://").expect("endpoint on the status line");
+    line[start..]
+        .split_whitespace()
+        .next()
+        .expect("url")
+        .to_string()
+}
+
+fn gone(batch: &BatchClient, rt: &tokio::runtime::Runtime, what: &str) -> bool {
+    rt.block_on(async {
+        let r = match what {
+            "job" => batch.get_job("PythonTutorialJob").await.map(|_| ()),
+            _ => batch
+                .get_pool("PythonTutorialPool", Some("id"))
+                .await
+                .map(|_| ()),
+        };
+        matches!(r, Err(e) if e.is_not_found())
+    })
+}
+
+fn wait_gone(batch: &BatchClient, rt: &tokio::runtime::Runtime, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !gone(batch, rt, what) {
+        assert!(Instant::now() < deadline, "{what} still exists after 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_tutorial_runs_on_screen_and_keys_delete_the_job_and_the_pool() {
+    let t = Tmux::new("e2e");
+    t.start(&format!(
+        "{}; echo EXIT=$?",
+        t.batchdeck_command("--keep-job --keep-pool")
+    ));
+    let screen = t.wait_for("run complete", 90);
+    for needle in [
+        "✓ 7 Download outputs",
+        "completed 3 (✓3 ✗0)",
+        "taskdata1",
+        "Uploads 4/4 files",
+        "idle",
+        "job kept, pool kept",
+    ] {
+        assert!(
+            screen.contains(needle),
+            "{needle:?} not on screen:\n{screen}"
+        );
+    }
+    // The selected task's output file, as downloaded.
+    assert!(screen.contains("task taskdata1"), "{screen}");
+    for f in ["taskdata1", "taskdata2", "taskdata3"] {
+        assert!(t.path(&format!("out/{f}_OUTPUT.txt")).exists(), "{f}");
+    }
+
+    let endpoint = endpoint_on(&screen);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let batch = BatchClient::new(
+        Url::parse(&endpoint).unwrap(),
+        SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY).unwrap(),
+    )
+    .unwrap();
+    assert!(!gone(&batch, &rt, "job") && !gone(&batch, &rt, "pool"));
+
+    // Idle: nothing moves, so nothing is drawn and (almost) no CPU is used.
+    std::thread::sleep(Duration::from_secs(9)); // the last notice expires after 8 s
+    let pid = t.batchdeck_pid();
+    let (frames, ticks) = (t.frames_logged(), cpu_ticks(pid));
+    std::thread::sleep(Duration::from_secs(5));
+    let (frames2, ticks2) = (t.frames_logged(), cpu_ticks(pid));
+    assert_eq!(
+        frames2,
+        frames,
+        "an idle session drew {} frames",
+        frames2 - frames
+    );
+    assert!(
+        ticks2 - ticks <= 5,
+        "an idle session used {} CPU ticks in 5 s",
+        ticks2 - ticks
+    );
+
+    // J opens a dialog that starts on Cancel: Enter keeps the job.
+    t.keys(&["J"]);
+    t.wait_for("Delete the job?", 10);
+    t.keys(&["Enter"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!gone(&batch, &rt, "job"), "Enter alone deleted the job");
+    // J, then y, deletes it.
+    t.keys(&["J"]);
+    t.wait_for("Delete the job?", 10);
+    t.keys(&["y"]);
+    wait_gone(&batch, &rt, "job");
+    t.wait_for("Deleted job PythonTutorialJob", 10);
+    // P, Right, Enter deletes the pool.
+    t.keys(&["P"]);
+    t.wait_for("Delete the pool?", 10);
+    t.keys(&["Right", "Enter"]);
+    wait_gone(&batch, &rt, "pool");
+    t.wait_for("the pool is deleted", 10);
+
+    // Nothing is left: q quits without asking, and the summary says so.
+    t.keys(&["q"]);
+    let end = t.wait_for("EXIT=", 30);
+    assert!(
+        end.contains("nothing the run created is left behind"),
+        "{end}"
+    );
+    assert!(end.contains("EXIT=0"), "{end}");
+}
+
+/// Runs the session between two `stty -g`, ends it with `end`, and checks the terminal
+/// settings, the screen and the cursor are as before.
+fn leaves_the_terminal_as_it_was(tag: &str, end: impl FnOnce(&Tmux)) -> String {
+    let t = Tmux::new(tag);
+    let before = t.path("stty.before");
+    let after = t.path("stty.after");
+    t.start(&format!(
+        "stty -g > {b}; echo shell-before; {cmd}; echo EXIT=$?; stty -g > {a}",
+        b = before.display(),
+        a = after.display(),
+        // Nodes take a minute to boot: the session is ended in the middle of the run.
+        cmd = t.batchdeck_command("--keep-job --keep-pool --node-boot-delay 60s"),
+    ));
+    t.wait_for("▶ 6 Wait for tasks", 30);
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "1",
+        "the session uses the alternate screen"
+    );
+    end(&t);
+    let screen = t.wait_for("EXIT=", 30);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !after.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "stty -g did not run after batchdeck"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&before).unwrap(),
+        std::fs::read_to_string(&after).unwrap(),
+        "terminal settings changed"
+    );
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "0",
+        "still on the alternate screen"
+    );
+    assert_eq!(t.display("#{cursor_flag}"), "1", "the cursor is hidden");
+    // The main screen is back, with what was there before the session.
+    assert!(screen.contains("shell-before"), "{screen}");
+    assert!(!screen.contains("┌ Steps"), "{screen}");
+    screen
+}
+
+#[test]
+fn ctrl_c_restores_the_terminal_and_says_what_remains() {
+    let screen = leaves_the_terminal_as_it_was("ctrlc", |t| t.keys(&["C-c"]));
+    for needle in [
+        "batchdeck: still present (on the embedded local Azure: nothing is billed):",
+        "pool PythonTutorialPool: compute nodes are billed",
+        "job PythonTutorialJob",
+        "container input",
+        "interrupted before the run finished",
+        "EXIT=130",
+    ] {
+        assert!(screen.contains(needle), "{needle:?} missing:\n{screen}");
+    }
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let screen = leaves_the_terminal_as_it_was("term", |t| {
+        let pid = nix::unistd::Pid::from_raw(t.batchdeck_pid());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    });
+    assert!(screen.contains("EXIT=130"), "{screen}");
+}
+
+#[test]
+fn sighup_restores_the_terminal() {
+    leaves_the_terminal_as_it_was("hup", |t| {
+        let pid = nix::unistd::Pid::from_raw(t.batchdeck_pid());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    });
+}
+
+#[test]
+fn a_small_terminal_gets_a_clear_message_and_resizing_back_restores_the_panels() {
+    let t = Tmux::new("small");
+    t.start(&format!(
+        "{}; echo EXIT=$?",
+        t.batchdeck_command("--keep-job --keep-pool")
+    ));
+    t.wait_for("Steps", 30);
+    t.tmux(&["resize-window", "-t", "main", "-x", "60", "-y", "15"]);
+    t.wait_for("Terminal too small", 10);
+    t.tmux(&["resize-window", "-t", "main", "-x", "140", "-y", "45"]);
+    t.wait_for("┌ Steps", 10);
+    t.keys(&["C-c"]);
+    t.wait_for("EXIT=", 30);
+}
