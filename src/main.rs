@@ -162,7 +162,7 @@ struct RunArgs {
     /// Where the outputs are downloaded.
     #[arg(long, default_value = "batchdeck-output")]
     output_dir: PathBuf,
-    /// Overwrite different files already in --output-dir.
+    /// Overwrite outputs already in --output-dir (without it, batchdeck refuses to start).
     #[arg(long)]
     force: bool,
     /// How long to wait for the tasks, e.g. 30m.

@@ -24,9 +24,9 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                     Style::new().fg(theme::ACCENT),
                     fmt_dur(app.now.saturating_duration_since(*since)),
                 ),
-                // The last step says what it did with the job and pool.
-                StepState::Done { note, .. } if *step == Step::Cleanup && !note.is_empty() => {
-                    ("✓", Style::new().fg(theme::OK), note.clone())
+                // The last step says when it kept something (the pool panel shows what).
+                StepState::Done { note, .. } if *step == Step::Cleanup && note.contains("kept") => {
+                    ("✓", Style::new().fg(theme::WARN), "kept".to_string())
                 }
                 StepState::Done { elapsed, .. } => {
                     ("✓", Style::new().fg(theme::OK), fmt_dur(*elapsed))
