@@ -212,7 +212,7 @@ fn the_tutorial_runs_on_screen_and_keys_delete_the_job_and_the_pool() {
         "taskdata1",
         "Uploads 4/4 files",
         "idle",
-        "job kept, pool kept",
+        "9 Delete job and pool         kept",
     ] {
         assert!(
             screen.contains(needle),
