@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 use batchdeck::azure::auth::SharedKeyCredential;
 use batchdeck::config::{Config, Overrides, Paths, ProcessEnv};
+use batchdeck::emulator::faults::FaultSpec;
 use batchdeck::emulator::{self, Emulator, EmulatorConfig};
 use batchdeck::util::parse_duration;
 use batchdeck::workflow::spec::{Disposal, WorkloadSpec};
@@ -96,6 +97,14 @@ struct EmulatorArgs {
     /// Storage account key (base64).
     #[arg(long, env = "BATCHDECK_EMULATOR_STORAGE_KEY", hide_env_values = true, hide_default_value = true, default_value = emulator::DEV_STORAGE_KEY)]
     storage_key: String,
+    /// Faults to inject, e.g. error=0.1,reset=0.1,latency=20ms,node-death=0.1,start-task=0.2,seed=7
+    /// (error: 500/503/429 answers; reset: responses cut off; shares between 0 and 1).
+    #[arg(long, env = "BATCHDECK_EMULATOR_FAULTS", value_parser = parse_faults)]
+    faults: Option<FaultSpec>,
+}
+
+fn parse_faults(s: &str) -> Result<FaultSpec, String> {
+    s.parse()
 }
 
 /// Where to talk to: flags override the environment and the config file.
@@ -250,6 +259,10 @@ fn run_emulator(args: EmulatorArgs) -> Result<()> {
     config.blob_port = args.blob_port;
     config.allocation_delay = args.allocation_delay;
     config.node_boot_delay = args.node_boot_delay;
+    if let Some(f) = args.faults {
+        eprintln!("batchdeck: warning: injecting faults: {f}");
+        config.faults = f;
+    }
     config.batch_account = SharedKeyCredential::new(args.batch_account, &args.batch_key)
         .context("--batch-key (or BATCHDECK_EMULATOR_BATCH_KEY)")?;
     config.storage_account = SharedKeyCredential::new(args.storage_account, &args.storage_key)
@@ -371,6 +384,7 @@ fn run_workflow(args: RunArgs) -> Result<ExitCode> {
     spec.force = args.force;
     spec.timeout = args.timeout;
     spec.reuse_pool = args.reuse_pool;
+    spec.journal_dir = Some(config.paths.data_dir.join("runs"));
     spec.delete_job = disposal(args.delete_job, args.keep_job);
     spec.delete_pool = disposal(args.delete_pool, args.keep_pool);
     // Fail on bad input before anything is created or started.
@@ -379,9 +393,16 @@ fn run_workflow(args: RunArgs) -> Result<ExitCode> {
 
     let full_screen =
         !args.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let faults = match std::env::var("BATCHDECK_EMULATOR_FAULTS") {
+        Ok(s) if !s.trim().is_empty() => s
+            .parse()
+            .map_err(|e| anyhow::anyhow!("BATCHDECK_EMULATOR_FAULTS: {e}"))?,
+        _ => FaultSpec::default(),
+    };
     let embedded = EmbeddedOptions {
         allocation_delay: args.allocation_delay,
         node_boot_delay: args.node_boot_delay,
+        faults,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

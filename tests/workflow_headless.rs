@@ -4,7 +4,7 @@
 //! or logged.
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use batchdeck::azure::auth::SharedKeyCredential;
 use batchdeck::azure::batch::BatchClient;
 use batchdeck::azure::storage::StorageClient;
 use common::azurite::Azurite;
+use common::outputs::{assert_outputs, repo_inputs};
 use common::{BATCH_ACCOUNT, BATCH_KEY, EmulatorProcess, STORAGE_ACCOUNT, STORAGE_KEY};
 use url::Url;
 
@@ -99,85 +100,6 @@ impl Sandbox {
     fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir().join("logs/batchdeck.log")).unwrap_or_default()
     }
-}
-
-/// The top words as the task defines them (lowercase runs of letters and digits, inner
-/// apostrophes allowed; most frequent first, ties alphabetical), computed here without the
-/// task's code.
-fn top_words(text: &str, n: usize) -> Vec<(String, usize)> {
-    let lower = text.to_lowercase();
-    let chars: Vec<char> = lower.chars().collect();
-    let word = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if !word(chars[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        loop {
-            while i < chars.len() && word(chars[i]) {
-                i += 1;
-            }
-            if i + 1 < chars.len() && chars[i] == '\'' && word(chars[i + 1]) {
-                i += 1;
-                continue;
-            }
-            break;
-        }
-        *counts.entry(chars[start..i].iter().collect()).or_default() += 1;
-    }
-    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.truncate(n);
-    v
-}
-
-fn repo_inputs() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("data"))
-        .expect("data/")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    v.sort();
-    v
-}
-
-/// Every input has its `<stem>_OUTPUT.txt` naming where it ran and the right top words.
-fn assert_outputs(out_dir: &Path, inputs: &[PathBuf], n: usize, job: &str, pool: &str) {
-    let mut expected_files: Vec<String> = Vec::new();
-    for input in inputs {
-        let stem = input.file_stem().unwrap().to_string_lossy().into_owned();
-        let name = format!("{stem}_OUTPUT.txt");
-        expected_files.push(name.clone());
-        let got =
-            std::fs::read_to_string(out_dir.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let lines: Vec<&str> = got.lines().collect();
-        assert!(
-            lines[0].starts_with("node tvmps_"),
-            "{name}: first line {:?}",
-            lines[0]
-        );
-        assert_eq!(lines[1], format!("task {stem}"), "{name}");
-        assert_eq!(lines[2], format!("job {job}"), "{name}");
-        assert_eq!(lines[3], format!("pool {pool}"), "{name}");
-        let want: Vec<String> = top_words(&std::fs::read_to_string(input).unwrap(), n)
-            .into_iter()
-            .map(|(w, c)| format!("{w} {c}"))
-            .collect();
-        assert_eq!(lines[4..].to_vec(), want, "{name}: word counts");
-    }
-    let mut present: Vec<String> = std::fs::read_dir(out_dir)
-        .expect("output dir")
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    present.sort();
-    expected_files.sort();
-    assert_eq!(
-        present, expected_files,
-        "nothing else in the output directory"
-    );
 }
 
 fn stdout(o: &Output) -> String {

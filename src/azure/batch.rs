@@ -132,6 +132,14 @@ pub struct Page<T> {
     pub next_link: Option<String>,
 }
 
+/// A successful answer, read to its end.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
 /// A Batch account's data-plane client.
 #[derive(Clone)]
 pub struct BatchClient {
@@ -253,7 +261,8 @@ impl BatchClient {
         })
     }
 
-    /// Sends a request and fails on a non-success status with the service's error.
+    /// Sends a request and reads the whole answer, retrying transient failures (a body that
+    /// breaks off included); fails on a non-success status with the service's error.
     pub async fn send(
         &self,
         operation: &str,
@@ -261,17 +270,30 @@ impl BatchClient {
         url: Url,
         body: Option<Vec<u8>>,
         extra_headers: &[(&str, String)],
-    ) -> Result<reqwest::Response, BatchError> {
+    ) -> Result<Answer, BatchError> {
         with_retry(&self.retry, operation, |_| {
             let (method, url, body) = (method.clone(), url.clone(), body.clone());
             async move {
                 let resp = self
                     .send_raw(operation, method, url, body, extra_headers)
                     .await?;
-                if resp.status().is_success() {
-                    return Ok(resp);
+                if !resp.status().is_success() {
+                    return Err(self.error_from(operation, resp).await);
                 }
-                Err(self.error_from(operation, resp).await)
+                let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+                let body = resp.bytes().await.map_err(|e| BatchError::Transport {
+                    operation: operation.to_string(),
+                    endpoint: self.base.to_string(),
+                    message: transport_message(&e),
+                })?;
+                self.stats
+                    .response_bytes
+                    .fetch_add(body.len() as u64, Ordering::Relaxed);
+                Ok(Answer {
+                    status,
+                    headers,
+                    body,
+                })
             }
         })
         .await
@@ -315,17 +337,17 @@ impl BatchClient {
         operation: &str,
         url: Url,
     ) -> Result<T, BatchError> {
-        let resp = self.send(operation, Method::GET, url, None, &[]).await?;
-        self.decode(operation, resp).await
+        let answer = self.send(operation, Method::GET, url, None, &[]).await?;
+        self.decode(operation, &answer.body)
     }
 
-    /// POST a JSON body; returns the response for the caller to inspect.
+    /// POST a JSON body; returns the answer for the caller to inspect.
     pub async fn post_json<B: Serialize>(
         &self,
         operation: &str,
         url: Url,
         body: &B,
-    ) -> Result<reqwest::Response, BatchError> {
+    ) -> Result<Answer, BatchError> {
         let bytes = serde_json::to_vec(body).map_err(|e| BatchError::Decode {
             operation: operation.to_string(),
             path: ".".into(),
@@ -335,20 +357,13 @@ impl BatchClient {
             .await
     }
 
-    pub async fn decode<T: DeserializeOwned>(
+    /// Decodes a JSON body; errors name the JSON path that did not fit.
+    pub fn decode<T: DeserializeOwned>(
         &self,
         operation: &str,
-        resp: reqwest::Response,
+        body: &[u8],
     ) -> Result<T, BatchError> {
-        let bytes = resp.bytes().await.map_err(|e| BatchError::Transport {
-            operation: operation.to_string(),
-            endpoint: self.base.to_string(),
-            message: transport_message(&e),
-        })?;
-        self.stats
-            .response_bytes
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        let de = &mut serde_json::Deserializer::from_slice(body);
         serde_path_to_error::deserialize(de).map_err(|e| BatchError::Decode {
             operation: operation.to_string(),
             path: e.path().to_string(),
@@ -415,6 +430,58 @@ pub const TASKS_PER_COLLECTION: usize = 100;
 pub const COLLECTIONS_IN_FLIGHT: usize = 8;
 
 impl BatchClient {
+    /// Sends a create or delete under the retry policy and remembers whether an attempt may
+    /// have taken effect without us hearing so: a response cut off, a timeout, or a server
+    /// error (which Azure may return after committing). A throttled (429) or refused
+    /// connection was not applied.
+    async fn send_noting_ambiguity(
+        &self,
+        operation: &str,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> (Result<(), BatchError>, bool) {
+        let ambiguous = std::sync::atomic::AtomicBool::new(false);
+        let r = with_retry(&self.retry, operation, |_| {
+            let (method, url, body, ambiguous) = (method.clone(), url.clone(), body.clone(), &ambiguous);
+            async move {
+                let resp = match self.send_raw(operation, method, url, body, &[]).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if !matches!(&e, BatchError::Transport { message, .. } if message.contains("refused")) {
+                            ambiguous.store(true, Ordering::Relaxed);
+                        }
+                        return Err(e);
+                    }
+                };
+                if resp.status().is_success() {
+                    // Read the body: a response cut off mid-way is an ambiguous failure.
+                    return match resp.bytes().await {
+                        Ok(_) => Ok(()),
+                        Err(e) => {
+                            ambiguous.store(true, Ordering::Relaxed);
+                            Err(BatchError::Transport {
+                                operation: operation.to_string(),
+                                endpoint: self.base.to_string(),
+                                message: transport_message(&e),
+                            })
+                        }
+                    };
+                }
+                let e = self.error_from(operation, resp).await;
+                if e.status().is_some_and(|s| s >= 500) {
+                    ambiguous.store(true, Ordering::Relaxed);
+                }
+                Err(e)
+            }
+        })
+        .await;
+        (r, ambiguous.load(Ordering::Relaxed))
+    }
+
+    /// A create that finds the entity already there reports it, unless an earlier attempt of
+    /// this same call may have created it: then the entity is ours, and it counts as created
+    /// (a retried add that finds the entity is a success).
     async fn create(
         &self,
         operation: &str,
@@ -422,18 +489,41 @@ impl BatchClient {
         body: &impl Serialize,
         exists_code: &str,
     ) -> Result<Created, BatchError> {
-        match self.post_json(operation, url, body).await {
-            Ok(_) => Ok(Created::Created),
-            Err(e) if e.code() == Some(exists_code) => Ok(Created::AlreadyExisted),
-            Err(e) => Err(e),
+        let bytes = serde_json::to_vec(body).map_err(|e| BatchError::Decode {
+            operation: operation.to_string(),
+            path: ".".into(),
+            message: e.to_string(),
+        })?;
+        match self
+            .send_noting_ambiguity(operation, Method::POST, url, Some(bytes))
+            .await
+        {
+            (Ok(()), _) => Ok(Created::Created),
+            (Err(e), true) if e.code() == Some(exists_code) => {
+                tracing::info!(%operation, "an earlier attempt created it");
+                Ok(Created::Created)
+            }
+            (Err(e), false) if e.code() == Some(exists_code) => Ok(Created::AlreadyExisted),
+            (Err(e), _) => Err(e),
         }
     }
 
+    /// A delete of something already gone, or already being deleted, is done.
     async fn delete(&self, operation: &str, url: Url) -> Result<Deleted, BatchError> {
-        match self.send(operation, Method::DELETE, url, None, &[]).await {
-            Ok(_) => Ok(Deleted::Deleted),
-            Err(e) if e.is_not_found() => Ok(Deleted::NotFound),
-            Err(e) => Err(e),
+        match self
+            .send_noting_ambiguity(operation, Method::DELETE, url, None)
+            .await
+        {
+            (Ok(()), _) => Ok(Deleted::Deleted),
+            (Err(e), _) if matches!(e.code(), Some("PoolBeingDeleted" | "JobBeingDeleted")) => {
+                Ok(Deleted::Deleted)
+            }
+            (Err(e), ambiguous) if e.is_not_found() => Ok(if ambiguous {
+                Deleted::Deleted
+            } else {
+                Deleted::NotFound
+            }),
+            (Err(e), _) => Err(e),
         }
     }
 
@@ -539,8 +629,8 @@ impl BatchClient {
                     let (url, op) = (url.clone(), op.clone());
                     async move {
                         let body = serde_json::json!({ "value": chunk });
-                        let resp = self.post_json(&op, url, &body).await?;
-                        self.decode::<TaskAddCollectionResult>(&op, resp).await
+                        let answer = self.post_json(&op, url, &body).await?;
+                        self.decode::<TaskAddCollectionResult>(&op, &answer.body)
                     }
                 })
                 .buffer_unordered(COLLECTIONS_IN_FLIGHT)
@@ -556,6 +646,7 @@ impl BatchClient {
                 {
                     one.status = "success".into();
                     one.error = None;
+                    one.already_existed = true;
                 }
                 out.push(one);
             }
@@ -617,10 +708,11 @@ impl BatchClient {
 
     /// Length of a file (HEAD) at `segments` (a task's or a node's files API path).
     async fn file_len(&self, op: String, segments: &[&str]) -> Result<u64, BatchError> {
-        let resp = self
+        let answer = self
             .send(&op, Method::HEAD, self.url(segments, &[]), None, &[])
             .await?;
-        resp.headers()
+        answer
+            .headers
             .get("content-length")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
@@ -642,18 +734,10 @@ impl BatchClient {
             .map(|(a, b)| ("ocp-range", format!("bytes={a}-{b}")))
             .into_iter()
             .collect();
-        let resp = self
+        let answer = self
             .send(&op, Method::GET, self.url(segments, &[]), None, &headers)
             .await?;
-        let bytes = resp.bytes().await.map_err(|e| BatchError::Transport {
-            operation: op,
-            endpoint: self.base.to_string(),
-            message: transport_message(&e),
-        })?;
-        self.stats
-            .response_bytes
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        Ok(bytes)
+        Ok(answer.body)
     }
 
     /// Length of a task file, e.g. to read only its tail.

@@ -576,6 +576,10 @@ pub struct TaskAddResult {
     pub location: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
+    /// Set by the client, not the service: the task was already there (a retried add that had
+    /// in fact succeeded, or a resumed run), which counts as added.
+    #[serde(skip)]
+    pub already_existed: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

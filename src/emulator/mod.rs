@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod blob;
+pub mod faults;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -62,6 +63,8 @@ pub struct EmulatorConfig {
     pub allocation_delay: Duration,
     /// Time a node spends in `creating` and `starting` before its start task runs.
     pub node_boot_delay: Duration,
+    /// Faults to inject (none by default).
+    pub faults: faults::FaultSpec,
 }
 
 impl EmulatorConfig {
@@ -78,6 +81,7 @@ impl EmulatorConfig {
                 .expect("the well-known storage key is valid base64"),
             allocation_delay: Duration::ZERO,
             node_boot_delay: Duration::ZERO,
+            faults: faults::FaultSpec::default(),
         }
     }
 
@@ -122,8 +126,16 @@ impl Emulator {
                 source,
             })?;
         }
-        let blob_listener = bind(SocketAddr::new(config.bind, config.blob_port)).await?;
-        let batch_listener = bind(SocketAddr::new(config.bind, config.batch_port)).await?;
+        // Ports the OS chose last time are taken again when free, so that the URLs the state
+        // holds (SAS URLs of resource files in pools and tasks) stay valid across restarts.
+        let last = RememberedPorts::load(&config.data_dir);
+        let blob_listener = bind_preferring(config.bind, config.blob_port, last.blob).await?;
+        let batch_listener = bind_preferring(config.bind, config.batch_port, last.batch).await?;
+        RememberedPorts {
+            batch: batch_listener.local_addr()?.port(),
+            blob: blob_listener.local_addr()?.port(),
+        }
+        .save(&config.data_dir);
         let host = |l: &tokio::net::TcpListener| -> Result<String, EmulatorError> {
             let a = l.local_addr()?;
             Ok(match a.ip() {
@@ -139,13 +151,35 @@ impl Emulator {
         let batch_endpoint = format!("http://{}", host(&batch_listener)?);
 
         let blob = blob::BlobService::open(&config)?;
-        let batch = batch::BatchService::open(&config, &blob_endpoint).await?;
+        let injector = Arc::new(faults::Faults::new(config.faults.clone()));
+        let batch = batch::BatchService::open(&config, &blob_endpoint, injector.clone()).await?;
 
         let (stop, stop_rx) = watch::channel(false);
+        let with_faults = |router: axum::Router, service| {
+            if config.faults.is_off() {
+                router
+            } else {
+                router.layer(axum::middleware::from_fn_with_state(
+                    (injector.clone(), service),
+                    faults::inject,
+                ))
+            }
+        };
         let servers = vec![
-            serve(blob_listener, blob::router(blob), stop_rx.clone()),
-            serve(batch_listener, batch::router(batch.clone()), stop_rx),
+            serve(
+                blob_listener,
+                with_faults(blob::router(blob), faults::Service::Blob),
+                stop_rx.clone(),
+            ),
+            serve(
+                batch_listener,
+                with_faults(batch::router(batch.clone()), faults::Service::Batch),
+                stop_rx,
+            ),
         ];
+        if !config.faults.is_off() {
+            tracing::warn!(faults = %config.faults, "emulator injects faults");
+        }
         tracing::info!(%batch_endpoint, %blob_endpoint, "emulator listening");
         Ok(Emulator {
             batch_endpoint,
@@ -165,6 +199,49 @@ impl Emulator {
             let _ = s.await;
         }
     }
+}
+
+/// The ports of the last start, in `<data dir>/ports.json`.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct RememberedPorts {
+    batch: u16,
+    blob: u16,
+}
+
+impl RememberedPorts {
+    fn path(dir: &std::path::Path) -> PathBuf {
+        dir.join("ports.json")
+    }
+
+    fn load(dir: &std::path::Path) -> RememberedPorts {
+        std::fs::read(Self::path(dir))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, dir: &std::path::Path) {
+        if let Ok(b) = serde_json::to_vec(self)
+            && let Err(e) = crate::util::write_atomic(&Self::path(dir), &b)
+        {
+            tracing::warn!(error = %e, "cannot remember the emulator's ports");
+        }
+    }
+}
+
+/// Binds `port`; when it is 0 (any), tries `remembered` first and falls back to any port.
+async fn bind_preferring(
+    ip: IpAddr,
+    port: u16,
+    remembered: u16,
+) -> Result<tokio::net::TcpListener, EmulatorError> {
+    if port == 0
+        && remembered != 0
+        && let Ok(l) = tokio::net::TcpListener::bind(SocketAddr::new(ip, remembered)).await
+    {
+        return Ok(l);
+    }
+    bind(SocketAddr::new(ip, port)).await
 }
 
 async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, EmulatorError> {

@@ -2,6 +2,7 @@
 //! `Event`s; they never touch the terminal.
 pub mod controller;
 pub mod events;
+pub mod journal;
 pub mod monitor;
 pub mod spec;
 pub mod steps;
@@ -19,6 +20,8 @@ use steps::Clients;
 pub struct EmbeddedOptions {
     pub allocation_delay: Duration,
     pub node_boot_delay: Duration,
+    /// Faults the embedded emulator injects (`BATCHDECK_EMULATOR_FAULTS`; none by default).
+    pub faults: crate::emulator::faults::FaultSpec,
 }
 
 impl Default for EmbeddedOptions {
@@ -26,6 +29,7 @@ impl Default for EmbeddedOptions {
         EmbeddedOptions {
             allocation_delay: Duration::from_millis(500),
             node_boot_delay: Duration::from_secs(1),
+            faults: Default::default(),
         }
     }
 }
@@ -81,6 +85,7 @@ pub async fn connect(
         let mut ec = EmulatorConfig::new(config.paths.emulator_dir());
         ec.allocation_delay = embedded.allocation_delay;
         ec.node_boot_delay = embedded.node_boot_delay;
+        ec.faults = embedded.faults.clone();
         Some(Emulator::start(ec).await?)
     } else {
         None
@@ -101,9 +106,14 @@ pub async fn connect(
         ),
         (Endpoint::Embedded, None) => unreachable!("an embedded endpoint starts the emulator"),
     };
+    let service = match (&config.batch, &emulator) {
+        (Endpoint::Embedded, Some(e)) => format!("embedded {}", e.config.data_dir.display()),
+        _ => batch_url.to_string(),
+    };
     let clients = Clients {
         batch: BatchClient::new(batch_url, batch_cred)?,
         storage: StorageClient::new(storage_url, storage_cred)?,
+        service,
     };
     Ok(Connection { clients, emulator })
 }

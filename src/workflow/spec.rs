@@ -76,6 +76,8 @@ pub struct WorkloadSpec {
     pub timeout: Duration,
     /// Use an existing pool of `pool_id` instead of failing when it exists.
     pub reuse_pool: bool,
+    /// Where runs keep their journals (see `journal`); none: no resuming.
+    pub journal_dir: Option<PathBuf>,
     pub delete_job: Disposal,
     pub delete_pool: Disposal,
 }
@@ -105,6 +107,7 @@ impl WorkloadSpec {
             force: false,
             timeout: Duration::from_secs(30 * 60),
             reuse_pool: false,
+            journal_dir: None,
             delete_job: Disposal::Ask,
             delete_pool: Disposal::Ask,
         }

@@ -15,6 +15,7 @@ use crate::azure::storage::{
     ContainerCreated, MAX_SAS_TTL, SasPermissions, StorageClient, StorageError,
 };
 use crate::workflow::events::{Event, Resource, Step};
+use crate::workflow::journal::Journal;
 use crate::workflow::monitor::{self, MonitorError, MonitorOptions};
 use crate::workflow::spec::{Disposal, WorkloadSpec, blob_name};
 
@@ -55,6 +56,9 @@ pub enum WorkflowError {
 pub struct Clients {
     pub batch: BatchClient,
     pub storage: StorageClient,
+    /// What the Batch service is, independent of the port it listens on this time: its URL,
+    /// or the embedded emulator's data directory. Run journals are kept per service.
+    pub service: String,
 }
 
 /// What the run leaves behind and how it went.
@@ -77,6 +81,9 @@ struct Run<'a> {
     /// Resources this run created or found, in creation order.
     existing: Vec<Resource>,
     downloaded: Vec<PathBuf>,
+    journal: Option<Journal>,
+    /// The pool and job of an interrupted run this run carries on with.
+    adopted: Vec<Resource>,
 }
 
 impl Run<'_> {
@@ -119,6 +126,49 @@ impl Run<'_> {
         self.existing.push(r);
     }
 
+    /// Notes in the journal, before the request goes out, that this run creates `r`.
+    fn intend(&mut self, r: &Resource) {
+        let Some(j) = &mut self.journal else { return };
+        if let Err(e) = j.record(r) {
+            let path = j.path().display().to_string();
+            tracing::warn!(error = %e, %path, "cannot write the run journal");
+            self.info(format!(
+                "Warning: cannot write the run journal {path}: {e} (a killed run could not be resumed)"
+            ));
+        }
+    }
+
+    /// Carries on with what the interrupted run created.
+    fn adopt(&mut self, r: Resource) {
+        let since = self
+            .journal
+            .as_ref()
+            .and_then(|j| j.previous.as_ref())
+            .map(|p| {
+                p.started
+                    .with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        self.info(format!(
+            "Resuming: {r} was created by the run started at {since}, which did not finish"
+        ));
+        if let Some(j) = &mut self.journal
+            && let Err(e) = j.adopt(&r)
+        {
+            tracing::warn!(error = %e, "cannot write the run journal");
+        }
+        self.adopted.push(r);
+    }
+
+    /// Whether the interrupted run before this one created `r`.
+    fn resumes(&self, r: &Resource) -> bool {
+        self.journal
+            .as_ref()
+            .is_some_and(|j| j.previously_created(r))
+    }
+
     fn forget(&mut self, r: &Resource) {
         self.existing.retain(|x| x != r);
     }
@@ -133,12 +183,23 @@ pub async fn run(
     ask: Asker,
 ) -> Result<Summary, WorkflowError> {
     let started = Instant::now();
+    let journal = spec.journal_dir.as_ref().map(|dir| {
+        Journal::open(
+            dir,
+            &clients.service,
+            clients.batch.account(),
+            &spec.pool_id,
+            &spec.job_id,
+        )
+    });
     let mut run = Run {
         clients,
         spec,
         tx,
         existing: Vec::new(),
         downloaded: Vec::new(),
+        journal,
+        adopted: Vec::new(),
     };
     let mut ask = ask;
     let mut result = run_steps(&mut run).await;
@@ -150,6 +211,11 @@ pub async fn run(
         }
     } else {
         result = cleanup(&mut run, &mut ask).await;
+    }
+    if let Some(j) = &mut run.journal
+        && let Err(e) = j.finish(&run.existing)
+    {
+        tracing::warn!(error = %e, "cannot update the run journal");
     }
     let summary = Summary {
         ok: result.is_ok(),
@@ -176,6 +242,7 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
     run.step(Step::CreateContainers, async |run| {
         preflight(run).await?;
         for c in spec.containers.all() {
+            run.intend(&Resource::Container(c.to_string()));
             let created = storage.create_container(c).await?;
             run.created(Resource::Container(c.to_string()));
             run.info(format!(
@@ -238,11 +305,17 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
 
     // 3. Pool.
     run.step(Step::CreatePool, async |run| {
+        let r = Resource::Pool(spec.pool_id.clone());
+        if run.adopted.contains(&r) {
+            run.created(r);
+            return Ok(((), "carried on with the interrupted run's pool".into()));
+        }
         run.info(format!("Creating pool [{}]...", spec.pool_id));
+        run.intend(&r);
         let pool = pool_body(spec, script_url.expose());
         match batch.create_pool(&pool).await? {
             Created::Created => {
-                run.created(Resource::Pool(spec.pool_id.clone()));
+                run.created(r);
                 Ok(((), "created".into()))
             }
             Created::AlreadyExisted if spec.reuse_pool => {
@@ -256,7 +329,13 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
 
     // 4. Job.
     run.step(Step::CreateJob, async |run| {
+        let r = Resource::Job(spec.job_id.clone());
+        if run.adopted.contains(&r) {
+            run.created(r);
+            return Ok(((), "carried on with the interrupted run's job".into()));
+        }
         run.info(format!("Creating job [{}]...", spec.job_id));
+        run.intend(&r);
         let job = Job {
             id: spec.job_id.clone(),
             pool_info: PoolInfo {
@@ -315,7 +394,15 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
                 message,
             });
         }
-        Ok(((), format!("{} tasks", results.len())))
+        let existed = results.iter().filter(|r| r.already_existed).count();
+        Ok((
+            (),
+            if existed > 0 {
+                format!("{} tasks ({existed} were already there)", results.len())
+            } else {
+                format!("{} tasks", results.len())
+            },
+        ))
     })
     .await?;
 
@@ -427,13 +514,33 @@ async fn preflight(run: &mut Run<'_>) -> Result<(), WorkflowError> {
     storage
         .container_exists(&spec.containers.application)
         .await?;
-    match batch.get_pool(&spec.pool_id, Some("id")).await {
+    let (pool, job) = (
+        Resource::Pool(spec.pool_id.clone()),
+        Resource::Job(spec.job_id.clone()),
+    );
+    // What an interrupted run of these ids created is this run's to carry on with.
+    match batch.get_pool(&spec.pool_id, Some("id,state")).await {
+        Ok(p) if p.state.as_deref() == Some("deleting") => {
+            return Err(WorkflowError::PoolExists(format!(
+                "{} (being deleted: wait until it is gone)",
+                spec.pool_id
+            )));
+        }
+        Ok(_) if run.resumes(&pool) => run.adopt(pool),
         Ok(_) if !spec.reuse_pool => return Err(WorkflowError::PoolExists(spec.pool_id.clone())),
         Ok(_) => {}
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e.into()),
     }
     match batch.get_job(&spec.job_id).await {
+        Ok(j) if j.state.as_deref() == Some("deleting") => Err(WorkflowError::JobExists(format!(
+            "{} (being deleted: wait until it is gone)",
+            spec.job_id
+        ))),
+        Ok(_) if run.resumes(&job) => {
+            run.adopt(job);
+            Ok(())
+        }
         Ok(_) => Err(WorkflowError::JobExists(spec.job_id.clone())),
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(e.into()),
@@ -552,7 +659,8 @@ pub fn pool_body(spec: &WorkloadSpec, script_url: &str) -> Pool {
                 ..ResourceFile::default()
             }],
             wait_for_success: Some(true),
-            max_task_retry_count: Some(1),
+            // A start task that fails now and then (a busy mirror, a slow disk) is retried.
+            max_task_retry_count: Some(3),
             ..StartTask::default()
         }),
         ..Pool::default()

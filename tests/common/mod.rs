@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod azurite;
+pub mod outputs;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -43,7 +44,7 @@ impl EmulatorProcess {
             .arg("emulator")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--allocation-delay", "0", "--node-boot-delay", "0"])
+            .args(zero_delays_unless_given(extra_args))
             .args(extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -145,6 +146,17 @@ impl Drop for EmulatorProcess {
             let _ = c.wait();
         }
     }
+}
+
+/// `--allocation-delay 0 --node-boot-delay 0`, but for the ones `args` set themselves.
+fn zero_delays_unless_given(args: &[&str]) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for flag in ["--allocation-delay", "--node-boot-delay"] {
+        if !args.contains(&flag) {
+            out.extend([flag, "0"]);
+        }
+    }
+    out
 }
 
 /// The Python interpreter of one of the SDK venvs (`sdk15`: azure-batch 15.x, `sdk14`:

@@ -155,7 +155,7 @@ def main():
             )
         )
     result = client.create_tasks(job_id, tasks)
-    check(len(result.result_values) == 130 and all(r.status == "success" for r in result.result_values),
+    check(len(result.result_values) == 130 and all(str(r.status).lower() == "success" for r in result.result_values),
           "create_tasks: 130 tasks in two addtaskcollection calls")
     client.create_task(job_id, m.BatchTaskCreateOptions(id="literal", command_line="echo $AZ_BATCH_TASK_ID"))
     client.create_task(job_id, m.BatchTaskCreateOptions(id="fails", command_line="/bin/sh -c 'exit 3'"))

@@ -14,9 +14,67 @@ use nix::unistd::Pid;
 
 use crate::azure::auth::redact_url;
 use crate::azure::models::{FailureInfo, NameValue, OutputFile, ResourceFile};
+use crate::azure::retry::{RetryDecision, RetryPolicy, Retryable, parse_retry_after, with_retry};
 
 /// The storage service version the agent speaks to blob endpoints.
 const STORAGE_VERSION: &str = "2023-11-03";
+
+/// A storage request that failed: by status (with the service's wait hint) or on the wire.
+#[derive(Debug)]
+enum HttpFailure {
+    Status(u16, Option<Duration>),
+    Transport(String),
+}
+
+impl std::fmt::Display for HttpFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpFailure::Status(s, _) => write!(f, "answered {s}"),
+            HttpFailure::Transport(m) => f.write_str(m),
+        }
+    }
+}
+
+impl Retryable for HttpFailure {
+    fn retry_decision(&self) -> RetryDecision {
+        match self {
+            HttpFailure::Status(s, after) => RetryDecision::for_status(*s, *after),
+            HttpFailure::Transport(_) => RetryDecision::Retry { retry_after: None },
+        }
+    }
+}
+
+/// Sends the request `make` builds and reads its whole body, retrying throttling, server
+/// errors and broken connections (a body cut off included), as the node agent does.
+async fn send_with_retry(
+    what: &str,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<bytes::Bytes, HttpFailure> {
+    let policy = RetryPolicy {
+        base: Duration::from_millis(200),
+        cap: Duration::from_secs(5),
+        max_attempts: 8,
+        max_retry_after: Duration::from_secs(60),
+    };
+    with_retry(&policy, what, |_| async {
+        let resp = make()
+            .send()
+            .await
+            .map_err(|e| HttpFailure::Transport(e.without_url().to_string()))?;
+        let status = resp.status().as_u16();
+        if !resp.status().is_success() {
+            let after = parse_retry_after(
+                |n| resp.headers().get(n).and_then(|v| v.to_str().ok()),
+                chrono::Utc::now(),
+            );
+            return Err(HttpFailure::Status(status, after));
+        }
+        resp.bytes()
+            .await
+            .map_err(|e| HttpFailure::Transport(e.without_url().to_string()))
+    })
+    .await
+}
 
 /// Splits a command line as Batch does on Linux: shell-style words, no expansion.
 pub fn split_command_line(line: &str) -> Result<Vec<String>, String> {
@@ -382,23 +440,13 @@ async fn list_blobs(
             url.push('&');
             url.push_str(query);
         }
-        let resp = http
-            .get(&url)
-            .header("x-ms-version", STORAGE_VERSION)
-            .send()
-            .await
-            .map_err(|e| download_failure(format!("listing {}: {e}", redact_url(base))))?;
-        if !resp.status().is_success() {
-            return Err(download_failure(format!(
-                "listing {} answered {}",
-                redact_url(base),
-                resp.status()
-            )));
-        }
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| download_failure(format!("listing {}: {e}", redact_url(base))))?;
+        let shown = redact_url(base);
+        let body = send_with_retry(&format!("list {shown}"), || {
+            http.get(&url).header("x-ms-version", STORAGE_VERSION)
+        })
+        .await
+        .map_err(|e| download_failure(format!("listing {shown}: {e}")))?;
+        let body = String::from_utf8_lossy(&body);
         names.extend(xml_elements(&body, "Name"));
         marker = xml_elements(&body, "NextMarker")
             .into_iter()
@@ -436,28 +484,18 @@ async fn fetch_to(
     mode: Option<&str>,
 ) -> Result<(), FailureInfo> {
     let shown = redact_url(url);
-    let resp = http
-        .get(url)
-        .header("x-ms-version", STORAGE_VERSION)
-        .send()
-        .await
-        .map_err(|e| download_failure(format!("downloading {shown}: {e}")))?;
-    let status = resp.status();
-    if !status.is_success() {
-        let code = match status.as_u16() {
-            404 => "BlobNotFound",
-            403 => "BlobAccessDenied",
+    let bytes = send_with_retry(&format!("download {shown}"), || {
+        http.get(url).header("x-ms-version", STORAGE_VERSION)
+    })
+    .await
+    .map_err(|e| {
+        let code = match e {
+            HttpFailure::Status(404, _) => "BlobNotFound",
+            HttpFailure::Status(403, _) => "BlobAccessDenied",
             _ => "BlobDownloadMiscError",
         };
-        return Err(failure(
-            code,
-            &format!("downloading {shown} answered {status}"),
-        ));
-    }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| download_failure(format!("downloading {shown}: {e}")))?;
+        failure(code, &format!("downloading {shown}: {e}"))
+    })?;
     if let Some(parent) = dest.parent() {
         tokio::fs::create_dir_all(parent)
             .await
@@ -637,27 +675,25 @@ async fn put_blob(
         format!("{}/{enc}?{query}", base.trim_end_matches('/'))
     };
     let shown = redact_url(&url);
-    let data = tokio::fs::read(file)
-        .await
-        .map_err(|e| format!("reading {}: {e}", file.display()))?;
-    let resp = http
-        .put(&url)
-        .header("x-ms-version", STORAGE_VERSION)
-        .header("x-ms-blob-type", "BlockBlob")
-        .header(
-            "x-ms-date",
-            crate::azure::auth::http_date(chrono::Utc::now()),
-        )
-        .body(data)
-        .send()
-        .await
-        .map_err(|e| format!("PUT {shown}: {e}"))?;
-    if resp.status().is_success() {
-        tracing::debug!(url = %shown, "output file uploaded");
-        Ok(())
-    } else {
-        Err(format!("PUT {shown} answered {}", resp.status()))
-    }
+    let data = bytes::Bytes::from(
+        tokio::fs::read(file)
+            .await
+            .map_err(|e| format!("reading {}: {e}", file.display()))?,
+    );
+    send_with_retry(&format!("upload {shown}"), || {
+        http.put(&url)
+            .header("x-ms-version", STORAGE_VERSION)
+            .header("x-ms-blob-type", "BlockBlob")
+            .header(
+                "x-ms-date",
+                crate::azure::auth::http_date(chrono::Utc::now()),
+            )
+            .body(data.clone())
+    })
+    .await
+    .map_err(|e| format!("PUT {shown}: {e}"))?;
+    tracing::debug!(url = %shown, "output file uploaded");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@
 //! - `files`: the task and node file APIs.
 
 mod agent;
-mod error;
+pub(crate) mod error;
 mod files;
-mod odata;
-mod routes;
+pub(crate) mod odata;
+pub(crate) mod routes;
 mod scheduler;
 mod state;
 
@@ -44,6 +44,8 @@ pub struct BatchService {
     next_run: AtomicU64,
     /// The account URL clients use (learned from their Host header), for AZ_BATCH_ACCOUNT_URL.
     account_url: Mutex<String>,
+    /// Node deaths and start task failures to inject (off by default).
+    faults: Arc<super::faults::Faults>,
 }
 
 impl BatchService {
@@ -52,6 +54,7 @@ impl BatchService {
     pub async fn open(
         config: &EmulatorConfig,
         blob_endpoint: &str,
+        faults: Arc<super::faults::Faults>,
     ) -> Result<Arc<BatchService>, EmulatorError> {
         let root = config.batch_dir();
         std::fs::create_dir_all(root.join("nodes")).map_err(|source| EmulatorError::DataDir {
@@ -85,6 +88,7 @@ impl BatchService {
             scheduler: Mutex::new(None),
             next_run: AtomicU64::new(1),
             account_url: Mutex::new(String::new()),
+            faults,
         });
         let handle = tokio::spawn(scheduler::run(svc.clone()));
         if let Ok(mut s) = svc.scheduler.lock() {

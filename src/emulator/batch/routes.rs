@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::odata::{self, Filter};
-use super::scheduler::{requeue, set_node_state, set_task_state};
+use super::scheduler::{self, set_task_state};
 use super::state::{JobRec, PoolRec, TaskRec, Tx, key};
 use super::{BatchService, etag, files};
 use crate::azure::auth::{RequestParts, Service, decode_query, http_date, parse_http_date};
@@ -71,10 +71,15 @@ impl Ctx {
     }
 
     fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        let de = &mut serde_json::Deserializer::from_slice(&self.body);
-        serde_path_to_error::deserialize(de)
-            .map_err(|e| ApiError::bad_body(format!("{} at {}", e.inner(), e.path())))
+        parse_json_body(&self.body)
     }
+}
+
+/// Reads a JSON request body as `T`; the error names the path of the bad property.
+pub(crate) fn parse_json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| ApiError::bad_body(format!("{} at {}", e.inner(), e.path())))
 }
 
 /// A successful answer.
@@ -696,39 +701,13 @@ fn get_node(svc: &Arc<BatchService>, c: &Ctx, p: &str, n: &str) -> Res {
 }
 
 fn reboot_node(svc: &Arc<BatchService>, p: &str, n: &str) -> Res {
-    let now = Utc::now();
     let nk = (key(p), n.to_string());
-    let mut kills = Vec::new();
-    let mut tx = Tx::default();
-    {
-        let mut guard = svc.lock();
-        let st = &mut *guard;
-        st.pools.get(&nk.0).ok_or_else(ApiError::pool_not_found)?;
-        let node = st.nodes.get_mut(&nk).ok_or_else(ApiError::node_not_found)?;
-        if let Some(r) = node.start_run.take() {
-            kills.push(r);
-        }
-        node.start_pgid = None;
-        set_node_state(&mut node.node, "rebooting", now);
-        node.phase_since = now;
-        node.node.running_tasks_count = 0;
-        node.node.running_task_slots_count = 0;
-        tx.node(&nk, node);
-        for (tk, t) in st.tasks.iter_mut() {
-            if t.node.as_ref() == Some(&nk) {
-                if let Some(r) = t.run {
-                    kills.push(r);
-                }
-                requeue(t, now);
-                tx.task(tk, t);
-            }
-        }
-        svc.commit(tx)?;
+    if !svc.lock().pools.contains_key(&nk.0) {
+        return Err(ApiError::pool_not_found());
     }
-    for r in kills {
-        svc.procs.kill(r);
+    if !scheduler::reboot(svc, &nk)? {
+        return Err(ApiError::node_not_found());
     }
-    svc.wake.notify_one();
     Ok(accepted(None))
 }
 
@@ -981,7 +960,7 @@ fn task_counts(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
 // Tasks
 
 /// Validates a task add body and fills the service's defaults; `Err` is the client error.
-fn new_task(job: &Job, v: Value, now: DateTime<Utc>) -> Result<Task, ApiError> {
+pub(crate) fn new_task(job: &Job, v: Value, now: DateTime<Utc>) -> Result<Task, ApiError> {
     let mut task: Task = serde_path_to_error::deserialize(v)
         .map_err(|e| ApiError::bad_body(format!("{} at {}", e.inner(), e.path())))?;
     if task.id.is_empty() {
@@ -1126,7 +1105,8 @@ fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
         match outcome {
             Ok((tk, task)) => {
                 results.push(TaskAddResult {
-                    status: "success".into(),
+                    // The service's spelling (recorded): Success, ClientError, ServerError.
+                    status: "Success".into(),
                     task_id: task.id.clone(),
                     e_tag: task.e_tag.clone(),
                     last_modified: Some(now),
@@ -1137,6 +1117,7 @@ fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
                         seg(&task.id)
                     )),
                     error: None,
+                    already_existed: false,
                 });
                 let rec = TaskRec {
                     job_key: jk.clone(),
@@ -1154,9 +1135,9 @@ fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
                 body.odata_metadata = None;
                 results.push(TaskAddResult {
                     status: if e.status.is_server_error() {
-                        "servererror"
+                        "ServerError"
                     } else {
-                        "clienterror"
+                        "ClientError"
                     }
                     .into(),
                     task_id: id,
@@ -1164,6 +1145,7 @@ fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
                     last_modified: None,
                     location: None,
                     error: Some(body),
+                    already_existed: false,
                 })
             }
         }

@@ -87,6 +87,46 @@ pub fn requeue(rec: &mut TaskRec, now: DateTime<Utc>) {
     set_task_state(rec, "active", now);
 }
 
+/// Reboots a node, as a reboot request or a node failure does: what runs on it is killed, its
+/// tasks are requeued (`requeueCount` + 1) and it boots again, start task included. Returns
+/// false if there is no such node.
+pub fn reboot(svc: &BatchService, nk: &(String, String)) -> Result<bool, super::error::ApiError> {
+    let now = Utc::now();
+    let mut kills = Vec::new();
+    let mut tx = Tx::default();
+    {
+        let mut guard = svc.lock();
+        let st = &mut *guard;
+        let Some(node) = st.nodes.get_mut(nk) else {
+            return Ok(false);
+        };
+        if let Some(r) = node.start_run.take() {
+            kills.push(r);
+        }
+        node.start_pgid = None;
+        set_node_state(&mut node.node, "rebooting", now);
+        node.phase_since = now;
+        node.node.running_tasks_count = 0;
+        node.node.running_task_slots_count = 0;
+        tx.node(nk, node);
+        for (tk, t) in st.tasks.iter_mut() {
+            if t.node.as_ref() == Some(nk) {
+                if let Some(r) = t.run {
+                    kills.push(r);
+                }
+                requeue(t, now);
+                tx.task(tk, t);
+            }
+        }
+        svc.commit(tx)?;
+    }
+    for r in kills {
+        svc.procs.kill(r);
+    }
+    svc.wake.notify_one();
+    Ok(true)
+}
+
 /// After a restart: processes of the previous run are gone (or are killed now), running tasks
 /// are requeued and every node reboots, so that its start task runs again.
 pub fn recover(state: &mut State, now: DateTime<Utc>) -> Tx {
@@ -820,6 +860,9 @@ fn launch(svc: Arc<BatchService>, l: Launch) {
         match l {
             Launch::Task(tk, spec) => {
                 let run_id = spec.run_id;
+                if svc.faults.roll(svc.faults.spec.node_death) {
+                    tokio::spawn(node_dies_during(svc.clone(), tk.clone(), run_id));
+                }
                 let s2 = svc.clone();
                 let k2 = tk.clone();
                 let outcome = agent::run(spec, &svc.http, &svc.procs, move |pgid| {
@@ -830,17 +873,59 @@ fn launch(svc: Arc<BatchService>, l: Launch) {
             }
             Launch::Start(nk, spec) => {
                 let run_id = spec.run_id;
-                let s2 = svc.clone();
-                let k2 = nk.clone();
-                let outcome = agent::run(spec, &svc.http, &svc.procs, move |pgid| {
-                    record_start_pgid(&s2, &k2, run_id, pgid)
-                })
-                .await;
+                let outcome = if svc.faults.roll(svc.faults.spec.start_task) {
+                    injected_start_failure(&spec).await
+                } else {
+                    let s2 = svc.clone();
+                    let k2 = nk.clone();
+                    agent::run(spec, &svc.http, &svc.procs, move |pgid| {
+                        record_start_pgid(&s2, &k2, run_id, pgid)
+                    })
+                    .await
+                };
                 finish_start(&svc, &nk, run_id, outcome);
             }
         }
         svc.wake.notify_one();
     });
+}
+
+/// Fault injection: the node running `tk` dies a moment after the task started (if it still
+/// runs that task), and reboots; the task is requeued.
+async fn node_dies_during(svc: Arc<BatchService>, tk: (String, String), run_id: u64) {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let node = {
+        let st = svc.lock();
+        st.tasks
+            .get(&tk)
+            .filter(|t| t.run == Some(run_id))
+            .and_then(|t| t.node.clone())
+    };
+    if let Some(nk) = node {
+        tracing::info!(node = %nk.1, task = %tk.1, "fault: node dies while its task runs");
+        if let Err(e) = reboot(&svc, &nk) {
+            tracing::error!(error = ?e, "fault: node death not recorded");
+        }
+    }
+}
+
+/// Fault injection: a start task attempt that fails as a failing command would.
+async fn injected_start_failure(spec: &RunSpec) -> RunOutcome {
+    let _ = tokio::fs::create_dir_all(&spec.task_dir).await;
+    let _ = tokio::fs::write(
+        spec.task_dir.join("stderr.txt"),
+        "injected fault: the start task failed\n",
+    )
+    .await;
+    let _ = tokio::fs::write(spec.task_dir.join("stdout.txt"), "").await;
+    RunOutcome {
+        exit_code: Some(1),
+        failure: Some(agent::failure(
+            "FailureExitCode",
+            "The task process exited with an unexpected exit code",
+        )),
+        killed: false,
+    }
 }
 
 fn record_task_pgid(svc: &BatchService, tk: &(String, String), run_id: u64, pgid: i32) {

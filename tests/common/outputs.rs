@@ -1,0 +1,113 @@
+//! What a tutorial run must produce, checked independently of the task script.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The top words as the task defines them (lowercase runs of letters and digits, inner
+/// apostrophes allowed; most frequent first, ties alphabetical), computed here without the
+/// task's code.
+pub fn top_words(text: &str, n: usize) -> Vec<(String, usize)> {
+    let lower = text.to_lowercase();
+    let chars: Vec<char> = lower.chars().collect();
+    let word = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !word(chars[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        loop {
+            while i < chars.len() && word(chars[i]) {
+                i += 1;
+            }
+            if i + 1 < chars.len() && chars[i] == '\'' && word(chars[i + 1]) {
+                i += 1;
+                continue;
+            }
+            break;
+        }
+        *counts.entry(chars[start..i].iter().collect()).or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(n);
+    v
+}
+
+pub fn repo_inputs() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("data"))
+        .expect("data/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every input has its `<stem>_OUTPUT.txt` naming where it ran and the right top words, and
+/// nothing else is in `out_dir`.
+pub fn check_outputs(
+    out_dir: &Path,
+    inputs: &[PathBuf],
+    n: usize,
+    job: &str,
+    pool: &str,
+) -> Result<(), String> {
+    let mut expected_files: Vec<String> = Vec::new();
+    for input in inputs {
+        let stem = input.file_stem().unwrap().to_string_lossy().into_owned();
+        let name = format!("{stem}_OUTPUT.txt");
+        expected_files.push(name.clone());
+        let got =
+            std::fs::read_to_string(out_dir.join(&name)).map_err(|e| format!("{name}: {e}"))?;
+        let lines: Vec<&str> = got.lines().collect();
+        let header = [
+            format!("task {stem}"),
+            format!("job {job}"),
+            format!("pool {pool}"),
+        ];
+        if lines.len() < 4
+            || !lines[0].starts_with("node tvmps_")
+            || lines[1..4] != header.iter().map(String::as_str).collect::<Vec<_>>()[..]
+        {
+            return Err(format!(
+                "{name}: unexpected header {:?}",
+                &lines[..lines.len().min(4)]
+            ));
+        }
+        let text =
+            std::fs::read_to_string(input).map_err(|e| format!("{}: {e}", input.display()))?;
+        let want: Vec<String> = top_words(&text, n)
+            .into_iter()
+            .map(|(w, c)| format!("{w} {c}"))
+            .collect();
+        if lines[4..] != want.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            return Err(format!(
+                "{name}: word counts {:?}, expected {want:?}",
+                &lines[4..]
+            ));
+        }
+    }
+    let mut present: Vec<String> = std::fs::read_dir(out_dir)
+        .map_err(|e| format!("{}: {e}", out_dir.display()))?
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    present.sort();
+    expected_files.sort();
+    if present != expected_files {
+        return Err(format!(
+            "output directory holds {present:?}, expected {expected_files:?}"
+        ));
+    }
+    Ok(())
+}
+
+pub fn assert_outputs(out_dir: &Path, inputs: &[PathBuf], n: usize, job: &str, pool: &str) {
+    if let Err(e) = check_outputs(out_dir, inputs, n, job, pool) {
+        panic!("{e}");
+    }
+}
