@@ -17,9 +17,26 @@ import sys
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 
 
-def top_words(text, n):
-    counts = collections.Counter(WORD.findall(text.lower()))
+def count_words(lines, counts):
+    """Adds the words of each line to counts (memory grows with the vocabulary, not the file)."""
+    for line in lines:
+        counts.update(WORD.findall(line.lower()))
+    return counts
+
+
+def top(counts, n):
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+def utf8_lines(f, path):
+    """The lines of a binary file as text; exits naming the byte offset of bad UTF-8."""
+    offset = 0
+    for raw in f:
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            sys.exit(f"topwords: {path} is not UTF-8 text ({e.reason} at byte {offset + e.start})")
+        offset += len(raw)
 
 
 def main(argv=None):
@@ -32,10 +49,8 @@ def main(argv=None):
         parser.error("--numwords must be at least 1")
 
     try:
-        with open(args.filepath, encoding="utf-8") as f:
-            text = f.read()
-    except UnicodeDecodeError as e:
-        sys.exit(f"topwords: {args.filepath} is not UTF-8 text ({e.reason} at byte {e.start})")
+        with open(args.filepath, "rb") as f:
+            counts = count_words(utf8_lines(f, args.filepath), collections.Counter())
     except OSError as e:
         sys.exit(f"topwords: cannot read {args.filepath}: {e.strerror}")
 
@@ -48,7 +63,7 @@ def main(argv=None):
         f"job {env('AZ_BATCH_JOB_ID', '-')}",
         f"pool {env('AZ_BATCH_POOL_ID', '-')}",
     ]
-    lines += [f"{word} {count}" for word, count in top_words(text, args.numwords)]
+    lines += [f"{word} {count}" for word, count in top(counts, args.numwords)]
     tmp = output + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::azure::auth::{AuthError, SharedKeyCredential};
@@ -114,21 +114,29 @@ pub struct Overrides {
 }
 
 /// One profile of the config file. Keys may be omitted and come from the environment.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_connection_string: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
     default_profile: Option<String>,
     #[serde(default)]
     profiles: BTreeMap<String, Profile>,
@@ -401,6 +409,58 @@ fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     Ok(file)
 }
 
+/// Saves what the environment (and the endpoint flags) configure as profile `name` of the
+/// config file, written with mode 0600; `make_default` also makes it the default profile. The
+/// profile is checked first (keys must be base64, endpoints URLs), so nothing broken is saved.
+pub fn save_profile(
+    paths: &Paths,
+    name: &str,
+    env: &dyn Env,
+    overrides: &Overrides,
+    make_default: bool,
+) -> Result<PathBuf, ConfigError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ConfigError::File {
+            path: paths.config_file.clone(),
+            message: format!(
+                "profile name {name:?} is not valid: use letters, digits, '-' and '_'"
+            ),
+        });
+    }
+    let mut profile = profile_from_env(env);
+    profile.batch_endpoint = overrides.batch_endpoint.clone().or(profile.batch_endpoint);
+    profile.storage_endpoint = overrides.storage_endpoint.clone();
+    if profile.batch_account.is_none()
+        && profile.storage_account.is_none()
+        && profile.storage_connection_string.is_none()
+    {
+        return Err(ConfigError::File {
+            path: paths.config_file.clone(),
+            message: "nothing to save: set AZURE_BATCH_ACCOUNT, AZURE_BATCH_ACCESS_KEY and AZURE_BATCH_ENDPOINT (and AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY, or AZURE_STORAGE_CONNECTION_STRING) first".into(),
+        });
+    }
+    batch_endpoint(&profile)?;
+    storage_endpoint(&profile)?;
+    let mut file = load_file(&paths.config_file)?;
+    file.profiles.insert(name.to_string(), profile);
+    if make_default {
+        file.default_profile = Some(name.to_string());
+    }
+    let text = toml::to_string(&file).map_err(|e| ConfigError::File {
+        path: paths.config_file.clone(),
+        message: e.to_string(),
+    })?;
+    write_private_file(&paths.config_file, &text).map_err(|e| ConfigError::File {
+        path: paths.config_file.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(paths.config_file.clone())
+}
+
 /// Writes a config file holding keys with mode 0600 from the start (never readable by others,
 /// not even briefly), atomically.
 pub fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
@@ -456,6 +516,54 @@ mod tests {
     }
 
     const KEY: &str = "c2VjcmV0LWtleS1ieXRlcw==";
+
+    #[test]
+    fn profiles_are_saved_private_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        let e = env(&[
+            ("AZURE_BATCH_ACCOUNT", "acct"),
+            ("AZURE_BATCH_ACCESS_KEY", KEY),
+            ("AZURE_BATCH_ENDPOINT", "acct.westeurope.batch.azure.com"),
+            ("AZURE_STORAGE_ACCOUNT", "store"),
+            ("AZURE_STORAGE_KEY", KEY),
+        ]);
+        let saved = save_profile(&p, "work", &e, &Overrides::default(), true).unwrap();
+        let mode = std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // A second profile keeps the first; the default stays unless asked.
+        let e2 = env(&[
+            ("AZURE_STORAGE_ACCOUNT", "other"),
+            ("AZURE_STORAGE_KEY", KEY),
+        ]);
+        save_profile(&p, "play", &e2, &Overrides::default(), false).unwrap();
+        let c = Config::resolve(&Overrides::default(), &env(&[]), p.clone()).unwrap();
+        assert_eq!(c.source, "profile work");
+        assert!(c.batch.to_string().contains("account acct, key redacted"));
+        assert!(!c.batch.to_string().contains(KEY));
+        let o = Overrides {
+            profile: Some("play".into()),
+            ..Overrides::default()
+        };
+        assert!(
+            Config::resolve(&o, &env(&[]), p.clone())
+                .unwrap()
+                .storage
+                .to_string()
+                .contains("other")
+        );
+        // Nothing configured, a bad key or a bad name: refused, nothing written.
+        let before = std::fs::read_to_string(&saved).unwrap();
+        assert!(save_profile(&p, "x", &env(&[]), &Overrides::default(), false).is_err());
+        let bad = env(&[
+            ("AZURE_STORAGE_ACCOUNT", "s"),
+            ("AZURE_STORAGE_KEY", "not base64!"),
+        ]);
+        assert!(save_profile(&p, "x", &bad, &Overrides::default(), false).is_err());
+        assert!(save_profile(&p, "a b", &e2, &Overrides::default(), false).is_err());
+        assert_eq!(std::fs::read_to_string(&saved).unwrap(), before);
+    }
 
     #[test]
     fn nothing_configured_means_embedded() {

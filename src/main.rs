@@ -43,6 +43,24 @@ enum Command {
     /// Serve the embedded local Azure (Batch + Blob Storage) on loopback until Ctrl-C.
     #[command(long_about = EMULATOR_HELP)]
     Emulator(EmulatorArgs),
+    /// Manage the named profiles of the config file.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ProfileCommand {
+    /// Save what the Azure CLI's environment variables (and the endpoint flags) configure as a
+    /// named profile, in a config file only you can read (mode 0600). Keys are never printed.
+    Save {
+        /// The profile's name.
+        name: String,
+        /// Also make it the default profile.
+        #[arg(long)]
+        default: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
 }
 
 const EMULATOR_HELP: &str = "\
@@ -212,6 +230,11 @@ fn main() -> ExitCode {
         Some(Command::Emulator(args)) => run_emulator(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Run(args)) => run_workflow(*args),
         Some(Command::Info(args)) => info(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Profile(ProfileCommand::Save {
+            name,
+            default,
+            target,
+        })) => save_profile(&name, default, &target).map(|()| ExitCode::SUCCESS),
         None => run_workflow(*cli.run),
     };
     match result {
@@ -341,6 +364,26 @@ fn init_file_logging(paths: &Paths) -> Result<PathBuf> {
         .with_writer(std::sync::Mutex::new(f))
         .init();
     Ok(file)
+}
+
+fn save_profile(name: &str, make_default: bool, t: &TargetArgs) -> Result<()> {
+    let mut paths = Paths::from_os()?;
+    if let Some(d) = &t.data_dir {
+        paths.data_dir = d.clone();
+    }
+    let overrides = Overrides {
+        profile: None,
+        batch_endpoint: t.batch_endpoint.clone(),
+        storage_endpoint: t.storage_endpoint.clone(),
+    };
+    let path =
+        batchdeck::config::save_profile(&paths, name, &ProcessEnv, &overrides, make_default)?;
+    println!(
+        "saved profile {name}{} to {} (mode 0600; keys not shown)",
+        if make_default { " (the default)" } else { "" },
+        path.display()
+    );
+    Ok(())
 }
 
 fn info(t: TargetArgs) -> Result<()> {

@@ -5,167 +5,19 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use batchdeck::azure::auth::SharedKeyCredential;
 use batchdeck::azure::batch::BatchClient;
-use batchdeck::azure::storage::StorageClient;
 use common::azurite::Azurite;
 use common::outputs::{assert_outputs, repo_inputs};
-use common::{BATCH_ACCOUNT, BATCH_KEY, EmulatorProcess, STORAGE_ACCOUNT, STORAGE_KEY};
+use common::sandbox::{Sandbox, assert_empty, assert_refused, emulator, inventory, stderr, stdout};
+use common::{BATCH_ACCOUNT, BATCH_KEY, EmulatorProcess, STORAGE_ACCOUNT};
 use url::Url;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-/// A sandbox for one run: its own home, config, data and working directories, and none of
-/// the developer's Azure settings.
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for d in ["home", "work"] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
-        Sandbox { dir }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.path("data")
-    }
-
-    fn output_dir(&self) -> PathBuf {
-        self.path("out")
-    }
-
-    /// `batchdeck ARGS` in `work/`, with the sandbox's home and data directory.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_batchdeck"));
-        c.args(args)
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .current_dir(self.path("work"))
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("home/.config"))
-            .env("XDG_DATA_HOME", self.path("home/.local/share"))
-            .env_remove("BATCHDECK_DATA_DIR")
-            .env_remove("BATCHDECK_LOG")
-            .stdin(Stdio::null());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AZURE_") {
-                c.env_remove(k);
-            }
-        }
-        c
-    }
-
-    /// A headless run with zero emulator delays, writing outputs to `out/`.
-    fn run(&self, extra: &[&str], env: &[(&str, &str)]) -> Output {
-        let out = self.output_dir();
-        let mut args = vec![
-            "run",
-            "--headless",
-            "--node-boot-delay",
-            "0",
-            "--allocation-delay",
-            "0",
-            "--timeout",
-            "5m",
-            "--output-dir",
-            out.to_str().expect("utf-8 temp path"),
-        ];
-        args.extend_from_slice(extra);
-        let mut c = self.command(&args);
-        c.envs(env.iter().copied());
-        let started = Instant::now();
-        let o = c.output().expect("run batchdeck");
-        eprintln!(
-            "batchdeck {args:?} took {:.1}s, {}\n--- stdout\n{}\n--- stderr\n{}",
-            started.elapsed().as_secs_f64(),
-            o.status,
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        o
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir().join("logs/batchdeck.log")).unwrap_or_default()
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// What an emulator holds, through batchdeck's own clients.
-struct Inventory {
-    pools: Vec<String>,
-    jobs: Vec<String>,
-    containers: Vec<String>,
-}
-
-fn inventory(batch_endpoint: &str, blob_endpoint: &str) -> Inventory {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let batch = BatchClient::new(
-            Url::parse(batch_endpoint).unwrap(),
-            SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY).unwrap(),
-        )
-        .unwrap();
-        let pools: Vec<serde_json::Value> = batch
-            .list_all("list pools", batch.url(&["pools"], &[]))
-            .await
-            .unwrap();
-        let jobs: Vec<serde_json::Value> = batch
-            .list_all("list jobs", batch.url(&["jobs"], &[]))
-            .await
-            .unwrap();
-        let storage = StorageClient::new(
-            Url::parse(blob_endpoint).unwrap(),
-            SharedKeyCredential::new(STORAGE_ACCOUNT, STORAGE_KEY).unwrap(),
-        )
-        .unwrap();
-        let mut containers = Vec::new();
-        for c in ["application", "input", "output"] {
-            if storage.container_exists(c).await.unwrap() {
-                containers.push(c.to_string());
-            }
-        }
-        let ids = |v: Vec<serde_json::Value>| {
-            v.iter()
-                .map(|p| p["id"].as_str().unwrap_or_default().to_string())
-                .collect()
-        };
-        Inventory {
-            pools: ids(pools),
-            jobs: ids(jobs),
-            containers,
-        }
-    })
-}
-
-fn assert_empty(inv: &Inventory, why: &str) {
-    assert!(
-        inv.pools.is_empty() && inv.jobs.is_empty() && inv.containers.is_empty(),
-        "{why}: left pools {:?}, jobs {:?}, containers {:?}",
-        inv.pools,
-        inv.jobs,
-        inv.containers
-    );
-}
 
 #[test]
 fn embedded_default_run_produces_correct_counts_and_leaves_nothing() {
@@ -289,30 +141,6 @@ fn storage_on_azurite_and_batch_on_the_emulator_process() {
         &inventory(&emu.batch_endpoint, &azurite.endpoint),
         "Azurite and the emulator's Batch",
     );
-}
-
-/// A bad run fails with one line on stderr, a non-zero exit, and leaves nothing behind: no
-/// output directory and no container, pool or job on the service it talked to.
-fn assert_refused(o: &Output, needles: &[&str], sb: &Sandbox, emu: Option<&EmulatorProcess>) {
-    assert!(!o.status.success(), "expected a failure");
-    let err = stderr(o);
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "one line on stderr, got:\n{err}");
-    assert!(lines[0].starts_with("batchdeck: "), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
-    }
-    assert!(!sb.output_dir().exists(), "output directory was created");
-    if let Some(emu) = emu {
-        assert_empty(
-            &inventory(&emu.batch_endpoint, &emu.blob_endpoint),
-            "after a refused run",
-        );
-    }
-}
-
-fn emulator(sb: &Sandbox) -> EmulatorProcess {
-    EmulatorProcess::start(&sb.path("emu"), &[])
 }
 
 #[test]

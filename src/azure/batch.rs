@@ -305,6 +305,12 @@ impl BatchClient {
             |name| resp.headers().get(name).and_then(|v| v.to_str().ok()),
             Utc::now(),
         );
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let bytes = resp.bytes().await.unwrap_or_default();
         self.stats
             .response_bytes
@@ -318,7 +324,20 @@ impl BatchClient {
                     .and_then(|s| s.canonical_reason())
                     .unwrap_or("Error")
                     .replace(' ', ""),
-                String::new(),
+                // Something answered, but not as the Batch service does.
+                if bytes.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "the answer is not a Batch service error ({}): is {} the Batch account URL?",
+                        if content_type.is_empty() {
+                            "no content type"
+                        } else {
+                            &content_type
+                        },
+                        self.base.as_str().trim_end_matches('/')
+                    )
+                },
             ),
         };
         BatchError::Service {

@@ -161,7 +161,9 @@ impl WorkloadSpec {
         }
         check_text_file(&self.task_script, "task script")?;
         check_file_name(&self.task_script, "task script")?;
+        check_output_dir(&self.output_dir)?;
         let mut names = std::collections::HashSet::new();
+        let mut task_ids = std::collections::HashMap::new();
         for f in &self.input_files {
             check_text_file(f, "input file")?;
             check_file_name(f, "input file")?;
@@ -169,6 +171,13 @@ impl WorkloadSpec {
             if !names.insert(name.clone()) {
                 return Err(SpecError(format!(
                     "two input files are both named {name}: blob names must be unique; rename one"
+                )));
+            }
+            // One task per input: two inputs must not make the same task id (a.txt, a.log).
+            if let Some(other) = task_ids.insert(WorkloadSpec::task_id(f), name.clone()) {
+                return Err(SpecError(format!(
+                    "input files {other} and {name} would both be task {}: task ids come from file names without their extension; rename one",
+                    WorkloadSpec::task_id(f)
                 )));
             }
             // Found now rather than after the whole Batch run: an output in the way.
@@ -292,6 +301,36 @@ pub fn validate_container_name(name: &str) -> Result<(), SpecError> {
         Err(SpecError(format!(
             "invalid container name {name:?}: use 3 to 63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit"
         )))
+    }
+}
+
+/// The outputs can be written: `dir` is a directory, or can be made in the nearest existing
+/// one, which must be writable. Nothing is created here.
+fn check_output_dir(dir: &Path) -> Result<(), SpecError> {
+    let mut at = dir;
+    loop {
+        match std::fs::metadata(at) {
+            Ok(m) if m.is_dir() => {
+                return nix::unistd::access(at, nix::unistd::AccessFlags::W_OK).map_err(|e| {
+                    SpecError(format!(
+                        "cannot write the outputs to {}: {} is not writable ({e}); choose another --output-dir",
+                        dir.display(),
+                        at.display()
+                    ))
+                });
+            }
+            Ok(_) => {
+                return Err(SpecError(format!(
+                    "cannot write the outputs to {}: {} is a file, not a directory; choose another --output-dir",
+                    dir.display(),
+                    at.display()
+                )));
+            }
+            Err(_) => match at.parent() {
+                Some(p) if !p.as_os_str().is_empty() => at = p,
+                _ => return Ok(()),
+            },
+        }
     }
 }
 

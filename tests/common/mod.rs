@@ -4,6 +4,7 @@
 
 pub mod azurite;
 pub mod outputs;
+pub mod sandbox;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -19,18 +19,20 @@ use crate::azure::retry::{RetryDecision, RetryPolicy, Retryable, parse_retry_aft
 /// The storage service version the agent speaks to blob endpoints.
 const STORAGE_VERSION: &str = "2023-11-03";
 
-/// A storage request that failed: by status (with the service's wait hint) or on the wire.
+/// A storage request that failed: by status (with the service's wait hint), on the wire, or
+/// on this side (a file that cannot be written: not worth another try).
 #[derive(Debug)]
 enum HttpFailure {
     Status(u16, Option<Duration>),
     Transport(String),
+    Local(String),
 }
 
 impl std::fmt::Display for HttpFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HttpFailure::Status(s, _) => write!(f, "answered {s}"),
-            HttpFailure::Transport(m) => f.write_str(m),
+            HttpFailure::Transport(m) | HttpFailure::Local(m) => f.write_str(m),
         }
     }
 }
@@ -40,16 +42,27 @@ impl Retryable for HttpFailure {
         match self {
             HttpFailure::Status(s, after) => RetryDecision::for_status(*s, *after),
             HttpFailure::Transport(_) => RetryDecision::Retry { retry_after: None },
+            HttpFailure::Local(_) => RetryDecision::Fail,
         }
     }
 }
 
-/// Sends the request `make` builds and reads its whole body, retrying throttling, server
-/// errors and broken connections (a body cut off included), as the node agent does.
-async fn send_with_retry(
+fn transport(e: reqwest::Error) -> HttpFailure {
+    HttpFailure::Transport(e.without_url().to_string())
+}
+
+/// Sends the request `make` builds and hands a successful response to `read`, retrying
+/// throttling, server errors and broken connections (a body cut off included), as the node
+/// agent does.
+async fn request_with_retry<T, R, RFut>(
     what: &str,
     make: impl Fn() -> reqwest::RequestBuilder,
-) -> Result<bytes::Bytes, HttpFailure> {
+    read: R,
+) -> Result<T, HttpFailure>
+where
+    R: Fn(reqwest::Response) -> RFut,
+    RFut: std::future::Future<Output = Result<T, HttpFailure>>,
+{
     let policy = RetryPolicy {
         base: Duration::from_millis(200),
         cap: Duration::from_secs(5),
@@ -57,22 +70,29 @@ async fn send_with_retry(
         max_retry_after: Duration::from_secs(60),
     };
     with_retry(&policy, what, |_| async {
-        let resp = make()
-            .send()
-            .await
-            .map_err(|e| HttpFailure::Transport(e.without_url().to_string()))?;
-        let status = resp.status().as_u16();
+        let resp = make().send().await.map_err(transport)?;
         if !resp.status().is_success() {
             let after = parse_retry_after(
                 |n| resp.headers().get(n).and_then(|v| v.to_str().ok()),
                 chrono::Utc::now(),
             );
-            return Err(HttpFailure::Status(status, after));
+            return Err(HttpFailure::Status(resp.status().as_u16(), after));
         }
-        resp.bytes()
-            .await
-            .map_err(|e| HttpFailure::Transport(e.without_url().to_string()))
+        read(resp).await
     })
+    .await
+}
+
+/// [`request_with_retry`] for small answers, read whole.
+async fn send_with_retry(
+    what: &str,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<bytes::Bytes, HttpFailure> {
+    request_with_retry(
+        what,
+        make,
+        |r| async move { r.bytes().await.map_err(transport) },
+    )
     .await
 }
 
@@ -477,31 +497,57 @@ fn xml_elements(xml: &str, tag: &str) -> Vec<String> {
     out
 }
 
+/// Downloads `url` to `dest`, streaming (a resource file may be bigger than memory) into a
+/// temporary file that is renamed when complete; a broken-off download starts again.
 async fn fetch_to(
     http: &reqwest::Client,
     url: &str,
     dest: &Path,
     mode: Option<&str>,
 ) -> Result<(), FailureInfo> {
+    use futures::StreamExt as _;
+    use tokio::io::AsyncWriteExt as _;
     let shown = redact_url(url);
-    let bytes = send_with_retry(&format!("download {shown}"), || {
-        http.get(url).header("x-ms-version", STORAGE_VERSION)
-    })
-    .await
-    .map_err(|e| {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| download_failure(format!("creating {}: {e}", dir.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.download",
+        dest.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let local = |what: &str, e: std::io::Error| {
+        HttpFailure::Local(format!("{what} {}: {e}", tmp.display()))
+    };
+    let fetched = request_with_retry(
+        &format!("download {shown}"),
+        || http.get(url).header("x-ms-version", STORAGE_VERSION),
+        |resp| async {
+            let mut f = tokio::fs::File::create(&tmp)
+                .await
+                .map_err(|e| local("creating", e))?;
+            let mut body = resp.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                f.write_all(&chunk.map_err(transport)?)
+                    .await
+                    .map_err(|e| local("writing", e))?;
+            }
+            f.flush().await.map_err(|e| local("writing", e))
+        },
+    )
+    .await;
+    if let Err(e) = fetched {
+        let _ = tokio::fs::remove_file(&tmp).await;
         let code = match e {
             HttpFailure::Status(404, _) => "BlobNotFound",
             HttpFailure::Status(403, _) => "BlobAccessDenied",
             _ => "BlobDownloadMiscError",
         };
-        failure(code, &format!("downloading {shown}: {e}"))
-    })?;
-    if let Some(parent) = dest.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(|e| download_failure(format!("creating {}: {e}", parent.display())))?;
+        return Err(failure(code, &format!("downloading {shown}: {e}")));
     }
-    tokio::fs::write(dest, &bytes)
+    tokio::fs::rename(&tmp, dest)
         .await
         .map_err(|e| download_failure(format!("writing {}: {e}", dest.display())))?;
     let mode = mode
