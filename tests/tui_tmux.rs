@@ -77,10 +77,15 @@ impl Tmux {
         self.tmux(&["capture-pane", "-p", "-t", "main"])
     }
 
+    /// Types `keys` one at a time: an Escape followed at once by more bytes would read as an
+    /// Alt-key sequence, as in any terminal.
     fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "main"];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            self.tmux(&["send-keys", "-t", "main", k]);
+        }
     }
 
     fn display(&self, format: &str) -> String {
@@ -373,4 +378,81 @@ fn a_small_terminal_gets_a_clear_message_and_resizing_back_restores_the_panels()
     t.wait_for("┌ Steps", 10);
     t.keys(&["C-c"]);
     t.wait_for("EXIT=", 30);
+}
+
+#[test]
+fn the_session_survives_injected_faults_and_shows_no_secret() {
+    // Non-default keys, on a separately started emulator that injects faults into 20% of the
+    // requests, kills nodes and fails start tasks.
+    let batch_key = "dHVpLXNlY3JldC1iYXRjaC1rZXktMDEyMzQ1Njc4OQ==";
+    let storage_key = "dHVpLXNlY3JldC1zdG9yYWdlLWtleS0wMTIzNDU2Nzg5";
+    let t = Tmux::new("faults");
+    let emu = common::EmulatorProcess::start(
+        &t.path("emu"),
+        &[
+            "--faults",
+            "error=0.1,reset=0.1,node-death=0.2,start-task=0.2",
+            "--batch-account",
+            "tuibatch",
+            "--batch-key",
+            batch_key,
+            "--storage-account",
+            "tuistore",
+            "--storage-key",
+            storage_key,
+        ],
+    );
+    let env = format!(
+        "AZURE_BATCH_ACCOUNT=tuibatch AZURE_BATCH_ACCESS_KEY={batch_key} AZURE_BATCH_ENDPOINT={} AZURE_STORAGE_ACCOUNT=tuistore AZURE_STORAGE_KEY={storage_key}",
+        emu.batch_endpoint
+    );
+    t.start(&format!(
+        "clear; {env} {} --storage-endpoint {}; echo EXIT=$?",
+        t.batchdeck_command("--keep-job --keep-pool"),
+        emu.blob_endpoint
+    ));
+    let mut screens = vec![t.wait_for("Steps", 30)];
+    screens.push(t.wait_for("run complete", 120));
+    let end = screens.last().unwrap().clone();
+    assert!(end.contains("completed 3 (✓3 ✗0)"), "{end}");
+    assert!(
+        end.contains(" Batch service "),
+        "not embedded, not Azure: {end}"
+    );
+    for f in ["taskdata1", "taskdata2", "taskdata3"] {
+        let text = std::fs::read_to_string(t.path(&format!("out/{f}_OUTPUT.txt"))).unwrap();
+        assert!(text.contains(&format!("task {f}\n")), "{text}");
+    }
+    // Everywhere a secret could show: details of a task and a node, the help, the quit dialog.
+    t.keys(&["Enter"]);
+    screens.push(t.wait_for("Esc back", 10));
+    t.keys(&["Escape", "BTab", "Enter"]);
+    screens.push(t.wait_for("Esc back", 10));
+    t.keys(&["Escape", "?"]);
+    screens.push(t.wait_for("Keys", 10));
+    t.keys(&["Escape", "q"]);
+    screens.push(t.wait_for("Quit batchdeck?", 10));
+    t.keys(&["d"]);
+    screens.push(t.wait_for("EXIT=", 60));
+    let log = std::fs::read_to_string(t.path("data/logs/batchdeck.log")).unwrap();
+    assert!(
+        screens.last().unwrap().contains("EXIT=0"),
+        "{}",
+        screens.last().unwrap()
+    );
+    for (i, text) in screens.iter().chain(std::iter::once(&log)).enumerate() {
+        for secret in [batch_key, storage_key] {
+            assert!(!text.contains(secret), "text {i} shows an account key");
+        }
+        for (at, _) in text.match_indices("sig=") {
+            let value: String = text[at + 4..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "%+/=".contains(*c))
+                .collect();
+            assert!(
+                value.is_empty() || value == "REDACTED",
+                "text {i} shows a SAS signature"
+            );
+        }
+    }
 }
