@@ -6,6 +6,9 @@
 pub mod azure;
 pub mod config;
 pub mod emulator;
+/// The fuzz targets' logic, shared by `fuzz/` and `tests/fuzz_corpus.rs`.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod headless;
 pub mod tui;
 pub mod util;

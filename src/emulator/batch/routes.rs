@@ -77,9 +77,12 @@ impl Ctx {
 
 /// Reads a JSON request body as `T`; the error names the path of the bad property.
 pub(crate) fn parse_json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de)
-        .map_err(|e| ApiError::bad_body(format!("{} at {}", e.inner(), e.path())))
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| ApiError::bad_body(format!("{} at {}", e.inner(), e.path())))?;
+    // Nothing but whitespace may follow the document (`{"id":"p"} x` is not a body).
+    de.end().map_err(|e| ApiError::bad_body(e.to_string()))?;
+    Ok(value)
 }
 
 /// A successful answer.

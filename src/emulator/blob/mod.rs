@@ -6,14 +6,14 @@
 //! `EmulatorConfig::blob_dir()`: a redb index plus one content file per block or Put Blob
 //! body (see `store`).
 
-mod auth;
+pub(crate) mod auth;
 mod content;
 mod error;
-mod names;
-mod ops;
-mod routes;
+pub(crate) mod names;
+pub(crate) mod ops;
+pub(crate) mod routes;
 mod store;
-mod xml;
+pub(crate) mod xml;
 
 use std::sync::Arc;
 

@@ -238,7 +238,9 @@ async fn drain(body: Body, headers: &HeaderMap) {
 }
 
 /// `/account[/container[/blob...]]`, decoded; empty parts are `None`.
-fn split_path(raw_path: &str) -> Result<(String, Option<String>, Option<String>), BlobError> {
+pub(crate) fn split_path(
+    raw_path: &str,
+) -> Result<(String, Option<String>, Option<String>), BlobError> {
     let decode = |s: &str| -> Result<String, BlobError> {
         percent_decode_str(s)
             .decode_utf8()
