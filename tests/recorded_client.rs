@@ -47,6 +47,7 @@ fn fast_retries() -> RetryPolicy {
         base: Duration::from_millis(1),
         cap: Duration::from_millis(5),
         max_attempts: 2,
+        max_connect_attempts: 2,
         max_retry_after: Duration::from_secs(1),
     }
 }

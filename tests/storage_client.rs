@@ -87,6 +87,7 @@ fn fast_retries() -> RetryPolicy {
         base: Duration::from_millis(20),
         cap: Duration::from_millis(200),
         max_attempts: 3,
+        max_connect_attempts: 3,
         max_retry_after: Duration::from_secs(5),
     }
 }
@@ -715,6 +716,7 @@ async fn retries_honour_retry_after_and_sign_every_attempt() {
             base: Duration::from_millis(1),
             cap: Duration::from_millis(5),
             max_attempts: 4,
+            max_connect_attempts: 4,
             max_retry_after: Duration::from_secs(5),
         });
     let created = client
@@ -752,6 +754,7 @@ async fn retries_stop_at_max_attempts_with_a_clear_error() {
             base: Duration::from_millis(1),
             cap: Duration::from_millis(5),
             max_attempts: 3,
+            max_connect_attempts: 3,
             max_retry_after: Duration::from_secs(5),
         });
     let e = client
@@ -780,6 +783,7 @@ async fn unreachable_endpoint_names_the_endpoint() {
         base: Duration::from_millis(1),
         cap: Duration::from_millis(2),
         max_attempts: 2,
+        max_connect_attempts: 2,
         max_retry_after: Duration::from_secs(1),
     });
     let e = client

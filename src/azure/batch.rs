@@ -56,6 +56,8 @@ pub enum BatchError {
         operation: String,
         endpoint: String,
         message: String,
+        /// No connection could be made at all (refused, no such host).
+        connect: bool,
     },
     #[error("unexpected response to {operation}: {path}: {message}")]
     Decode {
@@ -110,6 +112,7 @@ impl Retryable for BatchError {
                 retry_after,
                 ..
             } => RetryDecision::for_status(*status, *retry_after),
+            BatchError::Transport { connect: true, .. } => RetryDecision::RetryConnect,
             BatchError::Transport { .. } => RetryDecision::Retry { retry_after: None },
             BatchError::Decode { .. } => RetryDecision::Fail,
         }
@@ -173,6 +176,7 @@ impl BatchClient {
                 operation: "create HTTP client".into(),
                 endpoint: base.to_string(),
                 message: e.to_string(),
+                connect: false,
             })?;
         Ok(BatchClient {
             http,
@@ -258,6 +262,7 @@ impl BatchClient {
             operation: operation.to_string(),
             endpoint: self.base.to_string(),
             message: transport_message(&e),
+            connect: e.is_connect(),
         })
     }
 
@@ -285,6 +290,7 @@ impl BatchClient {
                     operation: operation.to_string(),
                     endpoint: self.base.to_string(),
                     message: transport_message(&e),
+                    connect: false,
                 })?;
                 self.stats
                     .response_bytes
@@ -462,12 +468,14 @@ impl BatchClient {
     ) -> (Result<(), BatchError>, bool) {
         let ambiguous = std::sync::atomic::AtomicBool::new(false);
         let r = with_retry(&self.retry, operation, |_| {
-            let (method, url, body, ambiguous) = (method.clone(), url.clone(), body.clone(), &ambiguous);
+            let (method, url, body, ambiguous) =
+                (method.clone(), url.clone(), body.clone(), &ambiguous);
             async move {
                 let resp = match self.send_raw(operation, method, url, body, &[]).await {
                     Ok(r) => r,
                     Err(e) => {
-                        if !matches!(&e, BatchError::Transport { message, .. } if message.contains("refused")) {
+                        // No connection: nothing was sent, so nothing can have landed.
+                        if !matches!(&e, BatchError::Transport { connect: true, .. }) {
                             ambiguous.store(true, Ordering::Relaxed);
                         }
                         return Err(e);
@@ -483,6 +491,7 @@ impl BatchClient {
                                 operation: operation.to_string(),
                                 endpoint: self.base.to_string(),
                                 message: transport_message(&e),
+                                connect: false,
                             })
                         }
                     };

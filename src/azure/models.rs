@@ -14,10 +14,11 @@ pub mod timestamp {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn format(t: &DateTime<Utc>) -> String {
+        // In a leap second (`:60`) chrono counts the nanoseconds from 1_000_000_000 on.
         format!(
             "{}.{:07}Z",
             t.format("%Y-%m-%dT%H:%M:%S"),
-            t.timestamp_subsec_nanos() / 100
+            t.timestamp_subsec_nanos() % 1_000_000_000 / 100
         )
     }
 
@@ -706,5 +707,9 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(timestamp::format(&t), "2024-10-24T01:15:18.9955081Z");
+        let leap = DateTime::parse_from_rfc3339("2016-12-31T23:59:60.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(timestamp::format(&leap), "2016-12-31T23:59:60.5000000Z");
     }
 }

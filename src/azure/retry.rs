@@ -38,6 +38,9 @@ pub struct RetryPolicy {
     pub cap: Duration,
     /// Total attempts, the first included (1 = never retry).
     pub max_attempts: u32,
+    /// Attempts that could not connect at all (refused, no such host) end the retrying
+    /// sooner: an endpoint that is not there is reported in seconds, not minutes.
+    pub max_connect_attempts: u32,
     /// A service asking for a longer wait than this is not retried: the error is returned
     /// at once so that the caller can tell the user instead of hanging.
     pub max_retry_after: Duration,
@@ -48,7 +51,9 @@ impl Default for RetryPolicy {
         Self {
             base: Duration::from_millis(250),
             cap: Duration::from_secs(20),
-            max_attempts: 6,
+            // As azure-core's default (10 retries): a busy service gets time to recover.
+            max_attempts: 11,
+            max_connect_attempts: 4,
             max_retry_after: Duration::from_secs(120),
         }
     }
@@ -61,6 +66,8 @@ pub enum RetryDecision {
     Fail,
     /// Transient: retry after the backoff, or at least `retry_after` when the service said so.
     Retry { retry_after: Option<Duration> },
+    /// Could not connect at all: retried, up to `max_connect_attempts`.
+    RetryConnect,
 }
 
 /// Errors that know whether they are transient.
@@ -84,7 +91,9 @@ impl Retryable for reqwest::Error {
         if let Some(status) = self.status() {
             return RetryDecision::for_status(status.as_u16(), None);
         }
-        if self.is_connect() || self.is_timeout() || self.is_request() || self.is_body() {
+        if self.is_connect() {
+            RetryDecision::RetryConnect
+        } else if self.is_timeout() || self.is_request() || self.is_body() {
             RetryDecision::Retry { retry_after: None }
         } else {
             RetryDecision::Fail
@@ -168,6 +177,7 @@ where
 {
     let max_attempts = policy.max_attempts.max(1);
     let mut attempt = 1u32;
+    let mut connect_failures = 0u32;
     loop {
         let err = match f(attempt).await {
             Ok(v) => return Ok(v),
@@ -176,6 +186,14 @@ where
         let retry_after = match err.retry_decision() {
             RetryDecision::Fail => return Err(err),
             RetryDecision::Retry { retry_after } => retry_after,
+            RetryDecision::RetryConnect => {
+                connect_failures += 1;
+                if connect_failures >= policy.max_connect_attempts.max(1) {
+                    tracing::warn!(op = op_name, attempts = attempt, error = %err, "cannot connect; giving up");
+                    return Err(err);
+                }
+                None
+            }
         };
         if attempt >= max_attempts {
             tracing::warn!(op = op_name, attempts = attempt, error = %err, "giving up after retries");
@@ -286,6 +304,10 @@ mod tests {
 
     impl Retryable for FakeError {
         fn retry_decision(&self) -> RetryDecision {
+            // Status 0 stands for a connection that could not be made.
+            if self.status == 0 {
+                return RetryDecision::RetryConnect;
+            }
             RetryDecision::for_status(self.status, self.retry_after)
         }
     }
@@ -295,6 +317,7 @@ mod tests {
             base: Duration::from_millis(100),
             cap: Duration::from_secs(1),
             max_attempts: 4,
+            max_connect_attempts: 4,
             max_retry_after: Duration::from_secs(30),
         }
     }
@@ -480,6 +503,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_endpoint_that_cannot_be_reached_is_given_up_on_sooner() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            max_connect_attempts: 3,
+            ..fast()
+        };
+        let refused = || FakeError {
+            status: 0,
+            retry_after: None,
+        };
+        let (r, calls, _) = run(&policy, (0..10).map(|_| Err(refused())).collect()).await;
+        assert!(r.is_err());
+        assert_eq!(calls, 3);
+        // Server errors still get every attempt.
+        let busy = || FakeError {
+            status: 503,
+            retry_after: None,
+        };
+        let (r, calls, _) = run(&policy, (0..10).map(|_| Err(busy())).collect()).await;
+        assert!(r.is_err());
+        assert_eq!(calls, 10);
+    }
+
+    #[tokio::test]
     async fn gives_up_when_asked_to_wait_too_long() {
         let outcomes = vec![Err(FakeError {
             status: 503,
@@ -497,6 +544,7 @@ mod tests {
             base: Duration::from_millis(1),
             cap: Duration::from_millis(2),
             max_attempts: 3,
+            max_connect_attempts: 3,
             max_retry_after: Duration::from_secs(1),
         };
         let calls = Mutex::new(0);

@@ -59,6 +59,8 @@ pub const DEV_KEY: &str =
 /// Azurite's default blob endpoint, used by `UseDevelopmentStorage=true`.
 pub const DEV_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
 
+/// Files uploaded at once by `upload_files` (each with its own block parallelism).
+const FILES_IN_FLIGHT: usize = 4;
 /// Azure's limit on the blocks of one block blob.
 const MAX_BLOCKS: u64 = 50_000;
 /// Largest range a download asks for at once.
@@ -1208,6 +1210,36 @@ impl StorageClient {
     }
 
     // ----- upload
+
+    /// Uploads several files (`(blob name, path)`) into `container`, a few at once, each as
+    /// [`StorageClient::upload_file`] does; `progress` hears each file's progress by blob name,
+    /// and `done` each finished upload, as it finishes. Stops at the first failure.
+    pub async fn upload_files<P, D>(
+        &self,
+        container: &str,
+        files: &[(String, PathBuf)],
+        progress: P,
+        mut done: D,
+    ) -> Result<Vec<UploadedBlob>>
+    where
+        P: Fn(&str, UploadProgress) + Send + Sync,
+        D: FnMut(&UploadedBlob),
+    {
+        use futures::StreamExt as _;
+        let progress = &progress;
+        let mut uploads = futures::stream::iter(files.iter().map(|(name, path)| async move {
+            self.upload_file(container, name, path, move |p| progress(name, p))
+                .await
+        }))
+        .buffer_unordered(FILES_IN_FLIGHT);
+        let mut out = Vec::with_capacity(files.len());
+        while let Some(r) = uploads.next().await {
+            let u = r?;
+            done(&u);
+            out.push(u);
+        }
+        Ok(out)
+    }
 
     /// Uploads the file at `path` as block blob `container/blob_name`, calling `progress`
     /// as bytes reach the service. Small files go up in one request; larger ones in blocks of

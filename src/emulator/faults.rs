@@ -113,7 +113,7 @@ pub struct Faults {
     rng: Mutex<rand::rngs::StdRng>,
 }
 
-/// Which service a fault answers for (its error body's format).
+/// Which service a request reached (a fault's error body follows its format).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Batch,

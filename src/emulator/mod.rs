@@ -94,6 +94,65 @@ impl EmulatorConfig {
     }
 }
 
+/// What one service answered: requests, and bytes of response bodies (as declared by their
+/// `Content-Length`), for benchmarks and the request counts they compare.
+#[derive(Debug, Default)]
+pub struct ServiceStats {
+    pub requests: std::sync::atomic::AtomicU64,
+    pub response_bytes: std::sync::atomic::AtomicU64,
+}
+
+impl ServiceStats {
+    /// (requests, response bytes) so far.
+    pub fn snapshot(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.requests.load(Relaxed),
+            self.response_bytes.load(Relaxed),
+        )
+    }
+}
+
+/// Counters of both services.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub batch: ServiceStats,
+    pub blob: ServiceStats,
+}
+
+async fn count(
+    axum::extract::State(stats): axum::extract::State<Arc<Stats>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let batch = req.extensions().get::<faults::Service>() == Some(&faults::Service::Batch);
+    let resp = next.run(req).await;
+    let s = if batch { &stats.batch } else { &stats.blob };
+    s.requests.fetch_add(1, Relaxed);
+    use axum::body::HttpBody as _;
+    // The declared length, else the body's known size (hyper adds the header later).
+    let len = resp
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .or_else(|| resp.body().size_hint().exact())
+        .unwrap_or(0);
+    s.response_bytes.fetch_add(len, Relaxed);
+    resp
+}
+
+/// Tags requests with the service they reached (for the counters).
+async fn tag(
+    axum::extract::State(service): axum::extract::State<faults::Service>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    req.extensions_mut().insert(service);
+    next.run(req).await
+}
+
 /// A running emulator. Drop without `shutdown` stops serving when the runtime ends.
 pub struct Emulator {
     /// `http://127.0.0.1:PORT`: the Batch account URL.
@@ -101,6 +160,8 @@ pub struct Emulator {
     /// `http://127.0.0.1:PORT/devstoreaccount1`: the blob service URL (path style).
     pub blob_endpoint: String,
     pub config: EmulatorConfig,
+    /// Requests and response bytes per service since the start.
+    pub stats: Arc<Stats>,
     batch: Arc<batch::BatchService>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
@@ -155,15 +216,20 @@ impl Emulator {
         let batch = batch::BatchService::open(&config, &blob_endpoint, injector.clone()).await?;
 
         let (stop, stop_rx) = watch::channel(false);
+        let stats = Arc::new(Stats::default());
         let with_faults = |router: axum::Router, service| {
-            if config.faults.is_off() {
+            // Outermost first: tag, count what the client gets, then inject faults.
+            let router = if config.faults.is_off() {
                 router
             } else {
                 router.layer(axum::middleware::from_fn_with_state(
                     (injector.clone(), service),
                     faults::inject,
                 ))
-            }
+            };
+            router
+                .layer(axum::middleware::from_fn_with_state(stats.clone(), count))
+                .layer(axum::middleware::from_fn_with_state(service, tag))
         };
         let servers = vec![
             serve(
@@ -185,6 +251,7 @@ impl Emulator {
             batch_endpoint,
             blob_endpoint,
             config,
+            stats,
             batch,
             stop,
             servers,

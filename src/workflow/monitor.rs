@@ -72,7 +72,9 @@ pub struct Outcome {
 /// Keeps what was last seen, and turns service snapshots into deltas.
 #[derive(Debug, Default)]
 pub struct Watcher {
-    tasks: HashMap<String, TaskView>,
+    /// A fingerprint of the last view of each task: enough to tell what changed, at a tenth
+    /// of the memory of the views themselves (the session keeps those).
+    tasks: HashMap<String, u64>,
     newest_transition: Option<DateTime<Utc>>,
     counts: Option<TaskCounts>,
     /// Set when the service refuses the transition-time filter: list with `$select` only.
@@ -133,17 +135,44 @@ impl Watcher {
                 self.newest_transition = Some(ts);
             }
             let v = task_view(t);
-            if self.tasks.get(&v.id) != Some(&v) {
-                self.tasks.insert(v.id.clone(), v.clone());
+            let print = fingerprint(&v);
+            if self.tasks.get(&v.id) != Some(&print) {
+                self.tasks.insert(v.id.clone(), print);
                 changed.push(v);
             }
         }
         changed
     }
 
-    pub fn tasks(&self) -> impl Iterator<Item = &TaskView> {
-        self.tasks.values()
+    /// How many tasks have been seen.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
+/// A hash of everything a view shows, except its running duration (which moves on its own).
+fn fingerprint(v: &TaskView) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &v.state,
+        &v.node_id,
+        v.exit_code,
+        v.retries,
+        v.requeues,
+        &v.result,
+        &v.failure,
+    )
+        .hash(&mut h);
+    // A completed task's duration is final; a running one's is not worth a report.
+    if v.state == "completed" {
+        v.duration_ms.hash(&mut h);
+    }
+    h.finish()
 }
 
 pub fn task_view(t: &Task) -> TaskView {

@@ -261,42 +261,54 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
     // 2. Uploads.
     let (script_url, input_urls) = run
         .step(Step::Upload, async |run| {
-            let mut files: Vec<(&str, &Path)> =
-                vec![(&spec.containers.application, &spec.task_script)];
-            files.extend(
-                spec.input_files
-                    .iter()
-                    .map(|p| (spec.containers.input.as_str(), p.as_path())),
-            );
+            // The script, then the inputs, several at once.
+            let groups = [
+                (
+                    spec.containers.application.as_str(),
+                    std::slice::from_ref(&spec.task_script),
+                ),
+                (spec.containers.input.as_str(), spec.input_files.as_slice()),
+            ];
             let mut urls = Vec::new();
             let mut total = 0u64;
-            for (container, path) in files {
-                let name = blob_name(path);
-                run.info(format!(
-                    "Uploading file {} to container [{container}]...",
-                    path.display()
-                ));
+            for (container, paths) in groups {
+                let files: Vec<(String, PathBuf)> =
+                    paths.iter().map(|p| (blob_name(p), p.clone())).collect();
+                for (_, path) in &files {
+                    run.info(format!(
+                        "Uploading file {} to container [{container}]...",
+                        path.display()
+                    ));
+                }
                 let tx = run.tx.clone();
-                let file = name.clone();
+                let progress = move |file: &str, p: crate::azure::storage::UploadProgress| {
+                    let _ = tx.send(Event::UploadProgress {
+                        file: file.to_string(),
+                        bytes_done: p.bytes_done,
+                        bytes_total: p.bytes_total,
+                    });
+                };
+                let run_ref: &Run<'_> = run;
                 let uploaded = storage
-                    .upload_file(container, &name, path, move |p| {
-                        let _ = tx.send(Event::UploadProgress {
-                            file: file.clone(),
-                            bytes_done: p.bytes_done,
-                            bytes_total: p.bytes_total,
-                        });
+                    .upload_files(container, &files, progress, |u| {
+                        run_ref.send(Event::Uploaded {
+                            file: u.name.clone(),
+                            container: container.to_string(),
+                            blob: u.name.clone(),
+                            bytes: u.size,
+                        })
                     })
                     .await?;
-                total += uploaded.size;
-                run.send(Event::Uploaded {
-                    file: name.clone(),
-                    container: container.to_string(),
-                    blob: name.clone(),
-                    bytes: uploaded.size,
-                });
-                let url =
-                    storage.blob_sas_url(container, &name, SasPermissions::READ, sas_ttl(spec))?;
-                urls.push((path.to_path_buf(), name, url));
+                total += uploaded.iter().map(|u| u.size).sum::<u64>();
+                for (name, path) in files {
+                    let url = storage.blob_sas_url(
+                        container,
+                        &name,
+                        SasPermissions::READ,
+                        sas_ttl(spec),
+                    )?;
+                    urls.push((path, name, url));
+                }
             }
             let script = urls.remove(0);
             Ok(((script.2, urls), format!("{total} bytes")))

@@ -66,7 +66,8 @@ where
     let policy = RetryPolicy {
         base: Duration::from_millis(200),
         cap: Duration::from_secs(5),
-        max_attempts: 8,
+        max_attempts: 10,
+        max_connect_attempts: 4,
         max_retry_after: Duration::from_secs(60),
     };
     with_retry(&policy, what, |_| async {

@@ -1084,7 +1084,6 @@ fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
         )
         .with("MaxLimit", "100"));
     }
-    let now = Utc::now();
     let jk = key(j);
     let mut st = svc.lock();
     let job = job_for_tasks(&st, &jk)?;
@@ -1092,6 +1091,9 @@ fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
     let mut added = Vec::new();
     let mut tx = Tx::default();
     for v in body.value {
+        // Each task gets its own creation time, as the service adds them one after the other:
+        // a `stateTransitionTime ge` filter then returns only tasks that are new to it.
+        let now = Utc::now();
         let id = v
             .get("id")
             .and_then(Value::as_str)

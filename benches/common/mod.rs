@@ -1,0 +1,98 @@
+//! Shared by the benchmarks: an in-process emulator with request counters, the pinned SDK
+//! venvs as peers, and the result lines `bench/run` collects into bench/RESULTS.md.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use batchdeck::azure::batch::BatchClient;
+use batchdeck::azure::storage::StorageClient;
+use batchdeck::emulator::{Emulator, EmulatorConfig};
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Whether cargo runs this as a benchmark (`cargo bench`) rather than as a smoke test
+/// (`cargo test --all-targets` runs bench targets without `--bench`).
+pub fn benchmarking() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// The embedded emulator on a fresh data directory, with zero delays.
+pub async fn emulator(dir: &Path) -> Emulator {
+    Emulator::start(EmulatorConfig::new(dir))
+        .await
+        .expect("start the emulator")
+}
+
+pub fn batch_client(emu: &Emulator) -> BatchClient {
+    BatchClient::new(
+        url::Url::parse(&emu.batch_endpoint).expect("url"),
+        emu.config.batch_account.clone(),
+    )
+    .expect("batch client")
+}
+
+pub fn storage_client(endpoint: &str, emu: &Emulator) -> StorageClient {
+    StorageClient::new(
+        url::Url::parse(endpoint).expect("url"),
+        emu.config.storage_account.clone(),
+    )
+    .expect("storage client")
+}
+
+/// The Python of a pinned SDK venv (`sdk15`, `sdk14`), installed by `scripts/install-test-deps`.
+pub fn python(venv: &str) -> PathBuf {
+    let p = Path::new(ROOT).join(".venv").join(venv).join("bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-test-deps (bench/run does)",
+        p.display()
+    );
+    p
+}
+
+/// Environment for the Python peers: endpoints and the well-known keys of the emulator.
+pub fn peer_env(emu: &Emulator) -> Vec<(String, String)> {
+    use batchdeck::emulator::{
+        DEV_BATCH_ACCOUNT, DEV_BATCH_KEY, DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY,
+    };
+    vec![
+        ("BATCH_ENDPOINT".into(), emu.batch_endpoint.clone()),
+        ("BATCH_ACCOUNT".into(), DEV_BATCH_ACCOUNT.into()),
+        ("BATCH_KEY".into(), DEV_BATCH_KEY.into()),
+        ("BLOB_ENDPOINT".into(), emu.blob_endpoint.clone()),
+        ("STORAGE_ACCOUNT".into(), DEV_STORAGE_ACCOUNT.into()),
+        ("STORAGE_KEY".into(), DEV_STORAGE_KEY.into()),
+    ]
+}
+
+/// Prints a figure line, and the `RESULT|...` line bench/run collects:
+/// target, what was measured, batchdeck's figure, the peer's, the ratio, the goal, met or not.
+pub fn result(
+    target: &str,
+    what: &str,
+    ours: String,
+    peer: String,
+    ratio: f64,
+    goal: &str,
+    met: bool,
+) {
+    println!(
+        "{what}: batchdeck {ours}, peer {peer}, ratio {ratio:.2} (goal {goal}): {}",
+        if met { "met" } else { "NOT met" }
+    );
+    println!(
+        "RESULT|{target}|{what}|{ours}|{peer}|{ratio:.2}|{goal}|{}",
+        if met { "yes" } else { "no" }
+    );
+}
+
+pub fn secs(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+/// The median of a few timings.
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
