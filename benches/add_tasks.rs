@@ -9,20 +9,6 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use batchdeck::azure::models::{Job, Pool, PoolInfo, Task};
-
-fn job(batch: &batchdeck::azure::batch::BatchClient, rt: &tokio::runtime::Runtime, id: &str) {
-    rt.block_on(batch.create_job(&Job {
-        id: id.into(),
-        pool_info: PoolInfo {
-            pool_id: Some("addpool".into()),
-            ..PoolInfo::default()
-        },
-        ..Job::default()
-    }))
-    .unwrap();
-}
-
 fn main() {
     let (n, runs) = if common::benchmarking() {
         (10_000, 3)
@@ -33,25 +19,13 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let emu = rt.block_on(common::emulator(dir.path()));
     let batch = common::batch_client(&emu);
-    rt.block_on(batch.create_pool(&Pool {
-        id: "addpool".into(),
-        vm_size: Some("STANDARD_D2S_V3".into()),
-        target_dedicated_nodes: Some(0),
-        ..Pool::default()
-    }))
-    .unwrap();
-
-    let tasks: Vec<Task> = (0..n)
-        .map(|i| Task {
-            id: format!("t{i:05}"),
-            command_line: "/bin/true".into(),
-            ..Task::default()
-        })
-        .collect();
+    // No nodes: only adding is timed.
+    rt.block_on(common::pool_and_job(&batch, "addpool", "", 0, 1));
+    let tasks = common::trivial_tasks(n);
     let mut ours = Vec::new();
     for r in 0..runs {
         let id = format!("ours{r}");
-        job(&batch, &rt, &id);
+        rt.block_on(common::create_job(&batch, "addpool", &id));
         let t = Instant::now();
         let added = rt.block_on(batch.add_tasks(&id, &tasks)).unwrap();
         ours.push(t.elapsed());
@@ -61,37 +35,14 @@ fn main() {
         let mut v = Vec::new();
         for r in 0..runs {
             let id = format!("sdk{concurrency}x{r}");
-            job(&batch, &rt, &id);
-            // The emulator serves from this process's runtime while the peer runs.
-            let out = rt.block_on(async {
-                tokio::task::spawn_blocking({
-                    let env = common::peer_env(&emu);
-                    move || {
-                        Command::new(common::python("sdk15"))
-                            .arg(format!("{}/bench/peers/add_tasks.py", common::ROOT))
-                            .envs(env)
-                            .env("JOB_ID", &id)
-                            .env("TASKS", n.to_string())
-                            .env("CONCURRENCY", concurrency.to_string())
-                            .output()
-                            .expect("run the Python peer")
-                    }
-                })
-                .await
-                .unwrap()
-            });
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let secs: f64 = String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .strip_prefix("seconds ")
-                .expect("the peer prints its time")
-                .parse()
-                .unwrap();
-            v.push(Duration::from_secs_f64(secs));
+            rt.block_on(common::create_job(&batch, "addpool", &id));
+            let mut cmd = Command::new(common::python("sdk15"));
+            cmd.arg(format!("{}/bench/peers/add_tasks.py", common::ROOT))
+                .envs(common::peer_env(&emu))
+                .env("JOB_ID", &id)
+                .env("TASKS", n.to_string())
+                .env("CONCURRENCY", concurrency.to_string());
+            v.push(common::run_peer(&rt, cmd));
         }
         common::median(v)
     };

@@ -8,8 +8,6 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use batchdeck::azure::models::{Job, Pool, PoolInfo, Task};
-
 fn main() {
     let n = if common::benchmarking() { 10_000 } else { 64 };
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -17,16 +15,7 @@ fn main() {
     let emu = rt.block_on(common::emulator(dir.path()));
     let batch = common::batch_client(&emu);
     let elapsed = rt.block_on(async {
-        batch
-            .create_pool(&Pool {
-                id: "runpool".into(),
-                vm_size: Some("STANDARD_D8S_V3".into()),
-                target_dedicated_nodes: Some(4),
-                task_slots_per_node: Some(8),
-                ..Pool::default()
-            })
-            .await
-            .unwrap();
+        common::pool_and_job(&batch, "runpool", "", 4, 8).await;
         // Wait for the nodes, so that only running the tasks is timed.
         loop {
             let nodes = batch.list_nodes("runpool", Some("id,state")).await.unwrap();
@@ -35,24 +24,8 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        batch
-            .create_job(&Job {
-                id: "runjob".into(),
-                pool_info: PoolInfo {
-                    pool_id: Some("runpool".into()),
-                    ..PoolInfo::default()
-                },
-                ..Job::default()
-            })
-            .await
-            .unwrap();
-        let tasks: Vec<Task> = (0..n)
-            .map(|i| Task {
-                id: format!("t{i:05}"),
-                command_line: "/bin/true".into(),
-                ..Task::default()
-            })
-            .collect();
+        common::create_job(&batch, "runpool", "runjob").await;
+        let tasks = common::trivial_tasks(n);
         let t = Instant::now();
         batch.add_tasks("runjob", &tasks).await.unwrap();
         loop {

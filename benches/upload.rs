@@ -119,23 +119,7 @@ fn peer(
         .envs(env)
         .env("BLOB_ENDPOINT", endpoint)
         .env("CONTAINER", container);
-    let out = rt.block_on(async {
-        tokio::task::spawn_blocking(move || cmd.output().expect("run the Python peer"))
-            .await
-            .unwrap()
-    });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let secs: f64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .strip_prefix("seconds ")
-        .expect("the peer prints its time")
-        .parse()
-        .unwrap();
-    Duration::from_secs_f64(secs)
+    common::run_peer(rt, cmd)
 }
 
 /// A plain copy of the files into `dest`, optionally fsyncing each.

@@ -10,7 +10,6 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use batchdeck::azure::models::{Job, Pool, PoolInfo, Task};
 use batchdeck::workflow::monitor::Watcher;
 
 const TASKS: usize = 10_000;
@@ -28,33 +27,8 @@ fn main() {
     let batch = common::batch_client(&emu);
     rt.block_on(async {
         // No nodes: the tasks stay active until the benchmark terminates them.
-        batch
-            .create_pool(&Pool {
-                id: "watchpool".into(),
-                vm_size: Some("STANDARD_D2S_V3".into()),
-                target_dedicated_nodes: Some(0),
-                ..Pool::default()
-            })
-            .await
-            .unwrap();
-        batch
-            .create_job(&Job {
-                id: "watchjob".into(),
-                pool_info: PoolInfo {
-                    pool_id: Some("watchpool".into()),
-                    ..PoolInfo::default()
-                },
-                ..Job::default()
-            })
-            .await
-            .unwrap();
-        let all: Vec<Task> = (0..tasks)
-            .map(|i| Task {
-                id: format!("task{i:05}"),
-                command_line: "/bin/true".into(),
-                ..Task::default()
-            })
-            .collect();
+        common::pool_and_job(&batch, "watchpool", "watchjob", 0, 1).await;
+        let all = common::trivial_tasks(tasks);
         batch.add_tasks("watchjob", &all).await.unwrap();
     });
 
@@ -102,7 +76,7 @@ fn main() {
     for round in 0..rounds {
         rt.block_on(async {
             for k in 0..changed {
-                let id = format!("task{:05}", round * changed + k);
+                let id = format!("t{:05}", round * changed + k);
                 batch.terminate_task("watchjob", &id).await.unwrap();
             }
         });

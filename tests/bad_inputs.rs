@@ -8,12 +8,9 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 use std::time::Duration;
 
-use batchdeck::azure::auth::SharedKeyCredential;
-use batchdeck::azure::batch::BatchClient;
 use batchdeck::azure::models::{ResourceFile, Task};
 use common::outputs::assert_outputs;
 use common::sandbox::{Sandbox, assert_refused, emulator, stderr, stdout};
-use common::{BATCH_ACCOUNT, BATCH_KEY};
 use url::Url;
 
 const KEY: &str = "c2VjcmV0LWtleS1mb3ItYmFkLWlucHV0LXRlc3Rz";
@@ -171,11 +168,7 @@ fn a_taken_pool_id_or_a_non_batch_endpoint_is_refused_with_nothing_created() {
     let sb = Sandbox::new();
     let emu = emulator(&sb);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let batch = BatchClient::new(
-        Url::parse(&emu.batch_endpoint).unwrap(),
-        SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY).unwrap(),
-    )
-    .unwrap();
+    let batch = common::batch_client(&emu.batch_endpoint);
     rt.block_on(batch.create_pool(&batchdeck::azure::models::Pool {
         id: "taken".into(),
         vm_size: Some("STANDARD_D2S_V3".into()),
@@ -263,11 +256,7 @@ fn the_emulator_refuses_traversal_oversized_requests_and_reports_bad_resource_pa
     let sb = Sandbox::new();
     let emu = emulator(&sb);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let batch = BatchClient::new(
-        Url::parse(&emu.batch_endpoint).unwrap(),
-        SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY).unwrap(),
-    )
-    .unwrap();
+    let batch = common::batch_client(&emu.batch_endpoint);
     rt.block_on(async {
         batch
             .create_pool(&batchdeck::azure::models::Pool {

@@ -91,12 +91,7 @@ fn a_run_killed_while_it_waits_for_its_tasks_is_resumed_by_the_next() {
     // The emulator's state agrees: nothing is left, and the journal is gone.
     let emu = EmulatorProcess::start(&d.join("data/emulator"), &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let batch = batchdeck::azure::batch::BatchClient::new(
-        url::Url::parse(&emu.batch_endpoint).unwrap(),
-        batchdeck::azure::auth::SharedKeyCredential::new(common::BATCH_ACCOUNT, common::BATCH_KEY)
-            .unwrap(),
-    )
-    .unwrap();
+    let batch = common::batch_client(&emu.batch_endpoint);
     let pools: Vec<serde_json::Value> = rt
         .block_on(batch.list_all("list pools", batch.url(&["pools"], &[])))
         .unwrap();
@@ -141,12 +136,7 @@ fn a_run_killed_after_its_tasks_were_added_does_not_add_them_twice() {
     );
     // Each task ran to completion once per add: no duplicates, none requeued twice.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let batch = batchdeck::azure::batch::BatchClient::new(
-        url::Url::parse(&emu.batch_endpoint).unwrap(),
-        batchdeck::azure::auth::SharedKeyCredential::new(common::BATCH_ACCOUNT, common::BATCH_KEY)
-            .unwrap(),
-    )
-    .unwrap();
+    let batch = common::batch_client(&emu.batch_endpoint);
     let tasks = rt
         .block_on(batch.list_tasks("PythonTutorialJob", None, None))
         .unwrap();

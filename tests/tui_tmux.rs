@@ -8,10 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use batchdeck::azure::auth::SharedKeyCredential;
 use batchdeck::azure::batch::BatchClient;
-use common::{BATCH_ACCOUNT, BATCH_KEY};
-use url::Url;
 
 /// A tmux server of our own (its own socket), killed when the test ends.
 struct Tmux {
@@ -232,11 +229,7 @@ fn the_tutorial_runs_on_screen_and_keys_delete_the_job_and_the_pool() {
 
     let endpoint = endpoint_on(&screen);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let batch = BatchClient::new(
-        Url::parse(&endpoint).unwrap(),
-        SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY).unwrap(),
-    )
-    .unwrap();
+    let batch = common::batch_client(&endpoint);
     assert!(!gone(&batch, &rt, "job") && !gone(&batch, &rt, "pool"));
 
     // Idle: nothing moves, so nothing is drawn and (almost) no CPU is used.

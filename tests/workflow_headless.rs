@@ -9,13 +9,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use batchdeck::azure::auth::SharedKeyCredential;
-use batchdeck::azure::batch::BatchClient;
 use common::azurite::Azurite;
 use common::outputs::{assert_outputs, repo_inputs};
 use common::sandbox::{Sandbox, assert_empty, assert_refused, emulator, inventory, stderr, stdout};
-use common::{BATCH_ACCOUNT, BATCH_KEY, EmulatorProcess, STORAGE_ACCOUNT};
-use url::Url;
+use common::{BATCH_ACCOUNT, EmulatorProcess, STORAGE_ACCOUNT};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -330,11 +327,7 @@ fn a_reused_pool_whose_start_task_fails_ends_the_run_at_once_and_is_still_cleane
     let emu = emulator(&sb);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let batch = BatchClient::new(
-            Url::parse(&emu.batch_endpoint).unwrap(),
-            SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY).unwrap(),
-        )
-        .unwrap();
+        let batch = common::batch_client(&emu.batch_endpoint);
         let pool = Pool {
             id: "brokenpool".into(),
             vm_size: Some("STANDARD_D2S_V3".into()),
@@ -396,11 +389,7 @@ fn a_reused_pool_whose_start_task_fails_ends_the_run_at_once_and_is_still_cleane
 
 /// A deleted pool may still be listed for a moment, in state `deleting`, as on Azure.
 async fn pool_is_deleting(emu: &EmulatorProcess, id: &str) -> bool {
-    let batch = BatchClient::new(
-        Url::parse(&emu.batch_endpoint).unwrap(),
-        SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY).unwrap(),
-    )
-    .unwrap();
+    let batch = common::batch_client(&emu.batch_endpoint);
     match batch.get_pool(id, Some("id,state")).await {
         Ok(p) => p.state.as_deref() == Some("deleting"),
         Err(e) => e.is_not_found(),

@@ -96,3 +96,69 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
+
+/// Runs a Python peer to its end while this process's runtime keeps serving the emulator, and
+/// returns the seconds it reported (`seconds N` on stdout; interpreter start-up excluded).
+pub fn run_peer(rt: &tokio::runtime::Runtime, mut cmd: std::process::Command) -> Duration {
+    let out = rt.block_on(async {
+        tokio::task::spawn_blocking(move || cmd.output().expect("run the Python peer"))
+            .await
+            .expect("the peer's thread")
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secs: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .strip_prefix("seconds ")
+        .expect("the peer prints its time")
+        .parse()
+        .expect("seconds");
+    Duration::from_secs_f64(secs)
+}
+
+/// A pool of `nodes` nodes with `slots` task slots each, and its job.
+pub async fn pool_and_job(batch: &BatchClient, pool: &str, job: &str, nodes: i32, slots: i32) {
+    use batchdeck::azure::models::Pool;
+    batch
+        .create_pool(&Pool {
+            id: pool.into(),
+            vm_size: Some("STANDARD_D8S_V3".into()),
+            target_dedicated_nodes: Some(nodes),
+            task_slots_per_node: Some(slots),
+            ..Pool::default()
+        })
+        .await
+        .expect("create the pool");
+    if !job.is_empty() {
+        create_job(batch, pool, job).await;
+    }
+}
+
+pub async fn create_job(batch: &BatchClient, pool: &str, job: &str) {
+    use batchdeck::azure::models::{Job, PoolInfo};
+    batch
+        .create_job(&Job {
+            id: job.into(),
+            pool_info: PoolInfo {
+                pool_id: Some(pool.into()),
+                ..PoolInfo::default()
+            },
+            ..Job::default()
+        })
+        .await
+        .expect("create the job");
+}
+
+/// `n` trivial tasks (`/bin/true`) with ids of a fixed width.
+pub fn trivial_tasks(n: usize) -> Vec<batchdeck::azure::models::Task> {
+    (0..n)
+        .map(|i| batchdeck::azure::models::Task {
+            id: format!("t{i:05}"),
+            command_line: "/bin/true".into(),
+            ..Default::default()
+        })
+        .collect()
+}

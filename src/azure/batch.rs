@@ -819,24 +819,24 @@ impl BatchClient {
     }
 
     pub async fn terminate_task(&self, job_id: &str, task_id: &str) -> Result<(), BatchError> {
-        let op = format!("terminate task {task_id}");
-        self.send(
-            &op,
-            Method::POST,
-            self.url(&["jobs", job_id, "tasks", task_id, "terminate"], &[]),
-            Some(Vec::new()),
-            &[],
-        )
-        .await
-        .map(|_| ())
+        self.task_action(job_id, task_id, "terminate").await
     }
 
     pub async fn reactivate_task(&self, job_id: &str, task_id: &str) -> Result<(), BatchError> {
-        let op = format!("reactivate task {task_id}");
+        self.task_action(job_id, task_id, "reactivate").await
+    }
+
+    /// `POST /jobs/{job}/tasks/{task}/{action}` with an empty body.
+    async fn task_action(
+        &self,
+        job_id: &str,
+        task_id: &str,
+        action: &str,
+    ) -> Result<(), BatchError> {
         self.send(
-            &op,
+            &format!("{action} task {task_id}"),
             Method::POST,
-            self.url(&["jobs", job_id, "tasks", task_id, "reactivate"], &[]),
+            self.url(&["jobs", job_id, "tasks", task_id, action], &[]),
             Some(Vec::new()),
             &[],
         )

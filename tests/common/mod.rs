@@ -93,6 +93,11 @@ impl EmulatorProcess {
         }
     }
 
+    /// batchdeck's Batch client for this emulator, with the well-known account.
+    pub fn batch_client(&self) -> batchdeck::azure::batch::BatchClient {
+        batch_client(&self.batch_endpoint)
+    }
+
     /// What the emulator wrote to stderr until now.
     pub fn stderr_so_far(&self) -> String {
         self.stderr
@@ -147,6 +152,16 @@ impl Drop for EmulatorProcess {
             let _ = c.wait();
         }
     }
+}
+
+/// batchdeck's Batch client for `endpoint`, with the well-known account.
+pub fn batch_client(endpoint: &str) -> batchdeck::azure::batch::BatchClient {
+    batchdeck::azure::batch::BatchClient::new(
+        url::Url::parse(endpoint).expect("endpoint URL"),
+        batchdeck::azure::auth::SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY)
+            .expect("well-known key"),
+    )
+    .expect("batch client")
 }
 
 /// `--allocation-delay 0 --node-boot-delay 0`, but for the ones `args` set themselves.

@@ -6,11 +6,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
 use batchdeck::azure::auth::SharedKeyCredential;
-use batchdeck::azure::batch::BatchClient;
 use batchdeck::azure::storage::StorageClient;
 use url::Url;
 
-use super::{BATCH_ACCOUNT, BATCH_KEY, EmulatorProcess, STORAGE_ACCOUNT, STORAGE_KEY};
+use super::{EmulatorProcess, STORAGE_ACCOUNT, STORAGE_KEY};
 
 /// A sandbox for one run: its own home, config, data and working directories, and none of
 /// the developer's Azure settings.
@@ -113,11 +112,7 @@ pub struct Inventory {
 pub fn inventory(batch_endpoint: &str, blob_endpoint: &str) -> Inventory {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let batch = BatchClient::new(
-            Url::parse(batch_endpoint).unwrap(),
-            SharedKeyCredential::new(BATCH_ACCOUNT, BATCH_KEY).unwrap(),
-        )
-        .unwrap();
+        let batch = super::batch_client(batch_endpoint);
         let pools: Vec<serde_json::Value> = batch
             .list_all("list pools", batch.url(&["pools"], &[]))
             .await

@@ -71,22 +71,6 @@ fn too_small(f: &mut Frame, area: Rect) {
     );
 }
 
-/// `1.4 KB`, `12.0 MB`.
-pub fn fmt_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// `0.4s`, `12s`, `3m05s`, `2h01m`.
 pub fn fmt_dur(d: Duration) -> String {
     let s = d.as_secs();
