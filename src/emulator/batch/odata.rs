@@ -33,10 +33,16 @@ pub enum Op {
 pub enum Filter {
     Cmp(Operand, Op, Operand),
     StartsWith(Operand, Operand),
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
+    /// `a and b and ...`: one node however long the chain, so that nothing recurses along it.
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
     Not(Box<Filter>),
 }
+
+/// How deep `not` and parentheses may nest. Deeper filters are refused: parsing and
+/// evaluating recurse once per level, and a `$filter` of thousands of `(` would otherwise
+/// overflow the stack of the thread serving the request and abort the emulator.
+pub const MAX_NESTING: usize = 100;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -131,6 +137,17 @@ fn quoted(chars: &[char], mut i: usize) -> Result<(String, usize), FilterError> 
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    /// `not`s and parentheses open around the current position.
+    depth: usize,
+}
+
+/// `terms` joined by `and`/`or` (`many`), or the single term itself.
+fn chain(mut terms: Vec<Filter>, many: fn(Vec<Filter>) -> Filter) -> Filter {
+    if terms.len() == 1 {
+        terms.swap_remove(0)
+    } else {
+        many(terms)
+    }
 }
 
 impl Parser {
@@ -156,32 +173,48 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.keyword("or") {
             self.pos += 1;
-            left = Filter::Or(Box::new(left), Box::new(self.and()?));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(chain(terms, Filter::Or))
     }
 
     fn and(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.unary()?;
+        let mut terms = vec![self.unary()?];
         while self.keyword("and") {
             self.pos += 1;
-            left = Filter::And(Box::new(left), Box::new(self.unary()?));
+            terms.push(self.unary()?);
         }
-        Ok(left)
+        Ok(chain(terms, Filter::And))
+    }
+
+    /// Enters one more level of `not` or parentheses.
+    fn nest(&mut self) -> Result<(), FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(FilterError(format!(
+                "the filter nests not and parentheses more than {MAX_NESTING} deep"
+            )));
+        }
+        Ok(())
     }
 
     fn unary(&mut self) -> Result<Filter, FilterError> {
         if self.keyword("not") {
             self.pos += 1;
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+            self.nest()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Filter::Not(Box::new(inner)));
         }
         if self.peek() == Some(&Tok::LParen) {
             self.pos += 1;
+            self.nest()?;
             let inner = self.or()?;
             self.expect(Tok::RParen)?;
+            self.depth -= 1;
             return Ok(inner);
         }
         if self.keyword("startswith") {
@@ -244,7 +277,11 @@ pub fn parse_filter(s: &str) -> Result<Filter, FilterError> {
     if toks.is_empty() {
         return Err(FilterError("empty filter".into()));
     }
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let f = p.or()?;
     if p.pos != p.toks.len() {
         return Err(FilterError(format!(
@@ -307,8 +344,8 @@ impl Filter {
     pub fn matches(&self, v: &Value) -> bool {
         use std::cmp::Ordering::*;
         match self {
-            Filter::And(a, b) => a.matches(v) && b.matches(v),
-            Filter::Or(a, b) => a.matches(v) || b.matches(v),
+            Filter::And(all) => all.iter().all(|f| f.matches(v)),
+            Filter::Or(any) => any.iter().any(|f| f.matches(v)),
             Filter::Not(a) => !a.matches(v),
             Filter::StartsWith(a, b) => match (resolve(a, v), resolve(b, v)) {
                 (Operand::Str(x), Operand::Str(y)) => x.starts_with(&y),
@@ -421,6 +458,19 @@ mod tests {
         assert!(parse_filter("state eq 'x").is_err());
         assert!(parse_filter("(state eq 'x'").is_err());
         assert!(parse_filter("").is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_and_long_chains_are_flat() {
+        let deep = |n: usize| format!("{}id eq 'a'{}", "(".repeat(n), ")".repeat(n));
+        assert!(parse_filter(&deep(MAX_NESTING)).is_ok());
+        let e = parse_filter(&deep(MAX_NESTING + 1)).unwrap_err();
+        assert!(e.0.contains("deep"), "{e}");
+        assert!(parse_filter(&"(".repeat(100_000)).is_err());
+        assert!(parse_filter(&"not ".repeat(100_000)).is_err());
+        let long = vec!["id eq 'b'"; 20_000].join(" or ") + " or id eq 'a'";
+        assert!(m(&long, &json!({"id": "a"})));
+        assert!(matches!(parse_filter(&long).unwrap(), Filter::Or(v) if v.len() == 20_001));
     }
 
     #[test]
