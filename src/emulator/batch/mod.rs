@@ -46,6 +46,8 @@ pub struct BatchService {
     account_url: Mutex<String>,
     /// Node deaths and start task failures to inject (off by default).
     faults: Arc<super::faults::Faults>,
+    /// When the scheduler last looked for task files past their retention time.
+    last_retention_pass: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl BatchService {
@@ -89,6 +91,7 @@ impl BatchService {
             next_run: AtomicU64::new(1),
             account_url: Mutex::new(String::new()),
             faults,
+            last_retention_pass: Mutex::new(None),
         });
         let handle = tokio::spawn(scheduler::run(svc.clone()));
         if let Ok(mut s) = svc.scheduler.lock() {

@@ -156,6 +156,9 @@ pub fn recover(state: &mut State, now: DateTime<Utc>) -> Tx {
     tx
 }
 
+/// How long a pass waits after being woken, so that changes arriving together share it.
+const PASS_GATHER: Duration = Duration::from_millis(2);
+
 /// The scheduler loop: runs a pass whenever something changed, every 200 ms while anything
 /// is in motion (allocation, boot, tasks, deletions), and every few seconds when all is idle
 /// (for retention), so that an idle emulator costs no CPU.
@@ -172,7 +175,11 @@ pub async fn run(svc: Arc<BatchService>) {
             Duration::from_secs(5)
         };
         tokio::select! {
-            _ = svc.wake.notified() => {}
+            _ = svc.wake.notified() => {
+                // Let a burst of changes (many tasks ending at once) gather into one pass:
+                // a pass costs time in the number of tasks, not in the number of changes.
+                tokio::time::sleep(PASS_GATHER).await;
+            }
             _ = tokio::time::sleep(pause) => {}
             _ = stop.changed() => {}
         }
@@ -229,7 +236,9 @@ fn tick(svc: &Arc<BatchService>) {
         schedule_step(svc, st, now, &mut fx);
         retention_step(svc, st, now, &mut fx);
     }
-    if let Err(e) = svc.store.commit(fx.tx) {
+    // One durable commit per pass, which also makes durable what processes recorded lazily
+    // since the last one.
+    if let Err(e) = svc.store.commit(fx.tx).and_then(|()| svc.store.flush()) {
         tracing::error!(error = %e, "scheduler could not commit");
     }
     for r in fx.kills {
@@ -530,15 +539,16 @@ fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Ef
         let Some(state) = st.jobs.get(&jk).and_then(|j| j.job.state.clone()) else {
             continue;
         };
-        let task_keys: Vec<(String, String)> = st
-            .tasks
-            .range((jk.clone(), String::new())..)
-            .take_while(|(k, _)| k.0 == jk)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let job_tasks = |st: &State| -> Vec<(String, String)> {
+            st.tasks
+                .range((jk.clone(), String::new())..)
+                .take_while(|(k, _)| k.0 == jk)
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
         match state.as_str() {
             "deleting" => {
-                for tk in &task_keys {
+                for tk in &job_tasks(st) {
                     if let Some(t) = st.tasks.remove(tk) {
                         if let Some(r) = t.run {
                             fx.kills.push(r);
@@ -559,7 +569,7 @@ fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Ef
                 fx.tx.del_job(&jk);
             }
             "terminating" => {
-                for tk in &task_keys {
+                for tk in &job_tasks(st) {
                     if let Some(t) = st.tasks.get_mut(tk)
                         && t.state() != "completed"
                         && let Some(r) = t.run.take()
@@ -584,16 +594,22 @@ fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Ef
                 complete_job(st, &jk, now, None, fx);
             }
             "active" => {
-                let all_done = !task_keys.is_empty()
-                    && task_keys
-                        .iter()
-                        .all(|k| st.tasks.get(k).is_some_and(|t| t.state() == "completed"));
                 let terminate = st
                     .jobs
                     .get(&jk)
                     .and_then(|j| j.job.on_all_tasks_complete.as_deref())
                     == Some("terminatejob");
-                if all_done && terminate {
+                if !terminate {
+                    continue;
+                }
+                let mut tasks = st
+                    .tasks
+                    .range((jk.clone(), String::new())..)
+                    .take_while(|(k, _)| k.0 == jk)
+                    .peekable();
+                let all_done =
+                    tasks.peek().is_some() && tasks.all(|(_, t)| t.state() == "completed");
+                if all_done {
                     complete_job(st, &jk, now, Some("AllTasksComplete"), fx);
                 }
             }
@@ -700,12 +716,19 @@ fn schedule_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mu
             continue;
         };
         let limit = job.max_parallel_tasks.unwrap_or(-1);
+        // No more candidates than there are free slots in the job's pool.
+        let room: i32 = free
+            .iter()
+            .filter(|(k, _)| k.0 == pool_key)
+            .map(|(_, f)| (*f).max(0))
+            .sum();
         let task_keys: Vec<(String, String)> = st
             .tasks
             .range((jk.clone(), String::new())..)
             .take_while(|(k, _)| k.0 == jk)
             .filter(|(_, t)| t.state() == "active" && t.run.is_none())
             .map(|(k, _)| k.clone())
+            .take(room.max(0) as usize)
             .collect();
         for tk in task_keys {
             if limit > 0 && per_job_running.get(&jk).copied().unwrap_or(0) >= limit {
@@ -820,6 +843,17 @@ fn start_task_run(
 }
 
 fn retention_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Effects) {
+    // Retention times are minutes to days: once a second is often enough to look.
+    {
+        let mut last = svc
+            .last_retention_pass
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| now - t < chrono::Duration::seconds(1)) {
+            return;
+        }
+        *last = Some(now);
+    }
     for (tk, t) in st.tasks.iter_mut() {
         if t.files_removed || t.state() != "completed" {
             continue;
@@ -937,7 +971,7 @@ fn record_task_pgid(svc: &BatchService, tk: &(String, String), run_id: u64, pgid
             tx.task(tk, t);
         }
     }
-    let _ = svc.store.commit(tx);
+    let _ = svc.store.commit_lazy(tx);
 }
 
 fn record_start_pgid(svc: &BatchService, nk: &(String, String), run_id: u64, pgid: i32) {
@@ -949,7 +983,7 @@ fn record_start_pgid(svc: &BatchService, nk: &(String, String), run_id: u64, pgi
             tx.node(nk, n);
         }
     }
-    let _ = svc.store.commit(tx);
+    let _ = svc.store.commit_lazy(tx);
 }
 
 /// Records how a task run ended: retried while retries remain, otherwise completed.
@@ -1011,7 +1045,7 @@ fn finish_task(svc: &BatchService, tk: &(String, String), run_id: u64, outcome: 
         }
         tx.task(tk, t);
     }
-    if let Err(e) = svc.store.commit(tx) {
+    if let Err(e) = svc.store.commit_lazy(tx) {
         tracing::error!(error = %e, "cannot record a task's end");
     }
 }
@@ -1065,7 +1099,7 @@ fn finish_start(svc: &Arc<BatchService>, nk: &(String, String), run_id: u64, out
         }
         tx.node(nk, rec);
     }
-    if let Err(e) = svc.store.commit(tx) {
+    if let Err(e) = svc.store.commit_lazy(tx) {
         tracing::error!(error = %e, "cannot record a start task's end");
     }
     if let Some(l) = relaunch {

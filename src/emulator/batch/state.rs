@@ -145,6 +145,8 @@ impl Tx {
 
 pub struct Store {
     db: Database,
+    /// Changes were committed lazily (`commit_lazy`) and are not on disk yet.
+    dirty: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -156,15 +158,49 @@ impl Store {
             w.open_table(t).map_err(err)?;
         }
         w.commit().map_err(err)?;
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            dirty: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
-    /// Commits the changes durably.
+    /// Commits the changes durably (with everything committed lazily before them). What the
+    /// service acknowledges to a client goes through here before the answer is sent.
     pub fn commit(&self, tx: Tx) -> Result<(), StoreError> {
         if tx.ops.is_empty() {
             return Ok(());
         }
-        let w = self.db.begin_write().map_err(err)?;
+        self.write(tx, redb::Durability::Immediate)?;
+        self.dirty.store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Commits the changes without waiting for the disk: for what the scheduler and the node
+    /// agent record on their own (a process started or ended). They reach the disk with the
+    /// next durable commit, at the latest with the scheduler's next pass (`flush`); a crash
+    /// before that loses them, and recovery then treats those tasks as still running (they are
+    /// requeued, as after a node failure).
+    pub fn commit_lazy(&self, tx: Tx) -> Result<(), StoreError> {
+        if tx.ops.is_empty() {
+            return Ok(());
+        }
+        self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.write(tx, redb::Durability::None)
+    }
+
+    /// Makes lazily committed changes durable, if there are any.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        if !self.dirty.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut w = self.db.begin_write().map_err(err)?;
+        w.set_durability(redb::Durability::Immediate).map_err(err)?;
+        w.commit().map_err(err)
+    }
+
+    fn write(&self, tx: Tx, durability: redb::Durability) -> Result<(), StoreError> {
+        let mut w = self.db.begin_write().map_err(err)?;
+        w.set_durability(durability).map_err(err)?;
         for op in &tx.ops {
             match op {
                 Op::Put(t, k, v) => {
@@ -224,6 +260,27 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lazy_commits_are_visible_at_once_and_durable_after_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            let mut tx = Tx::default();
+            tx.ops.push(Op::Put(JOBS, "j".into(), b"{}".to_vec()));
+            store.commit_lazy(tx).unwrap();
+            assert!(store.dirty.load(std::sync::atomic::Ordering::SeqCst));
+            store.flush().unwrap();
+            assert!(!store.dirty.load(std::sync::atomic::Ordering::SeqCst));
+            // Nothing pending: no commit at all.
+            store.flush().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let r = store.db.begin_read().unwrap();
+        let t = r.open_table(JOBS).unwrap();
+        assert!(t.get("j").unwrap().is_some());
+    }
 
     #[test]
     fn committed_records_survive_reopening() {
