@@ -166,6 +166,8 @@ fn main() {
     let (_az, az_endpoint) = azurite(az_dir.path());
     let env = common::peer_env(&emu);
 
+    // BATCHDECK_BENCH_ONLY=emulator (or Azurite) measures one service, e.g. for a profile.
+    let only = std::env::var("BATCHDECK_BENCH_ONLY").ok();
     for (set, files) in [("256 x 4 MiB files", &many), ("one 1 GiB file", &big)] {
         let set = if common::benchmarking() {
             set.to_string()
@@ -185,6 +187,9 @@ fn main() {
             ("emulator", emu.blob_endpoint.clone()),
             ("Azurite", az_endpoint.clone()),
         ] {
+            if only.as_deref().is_some_and(|o| o != service) {
+                continue;
+            }
             let client = common::storage_client(&endpoint, &emu);
             let tag = if files.len() > 1 { "many" } else { "big" };
             let o = ours(&rt, &client, &format!("ours-{tag}"), files);

@@ -29,8 +29,8 @@ use azure_core::http::{
     new_http_client,
 };
 use azure_storage_blob::models::{
-    BlobClientDownloadOptions, BlockBlobClientCommitBlockListOptions,
-    BlockBlobClientStageBlockOptions, BlockBlobClientUploadOptions, BlockListType, BlockLookupList,
+    BlobClientDownloadOptions, BlockBlobClientCommitBlockListOptions, BlockBlobClientUploadOptions,
+    BlockListType, BlockLookupList,
 };
 use azure_storage_blob::{
     BlobClient, BlobContainerClient, BlobContainerClientOptions, BlockBlobClient,
@@ -1344,10 +1344,10 @@ impl StorageClient {
             async move {
                 let len = block_size.min(size - index * block_size);
                 let joined = tokio::task::spawn_blocking(move || {
-                    let mut r = reader
+                    reader
                         .lock()
-                        .map_err(|_| std::io::Error::other("block reader poisoned"))?;
-                    r.read_block(len)
+                        .map_err(|_| std::io::Error::other("block reader poisoned"))?
+                        .read_block(len)
                 })
                 .await
                 .map_err(|e| StorageError::File {
@@ -1356,7 +1356,7 @@ impl StorageClient {
                     source: std::io::Error::other(e.to_string()),
                 })?;
                 match joined {
-                    Ok((data, block_md5)) => Ok((index, data, block_md5)),
+                    Ok(data) => Ok((index, data)),
                     Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                         Err(StorageError::FileChanged {
                             path: path_buf,
@@ -1377,7 +1377,7 @@ impl StorageClient {
         let op_ref = &op;
         let staged = reads
             .map(|read| async move {
-                let (index, data, block_md5) = read?;
+                let (index, data) = read?;
                 let id = ids_ref.id(index);
                 let len = data.len() as u64;
                 if existing_ref
@@ -1386,12 +1386,11 @@ impl StorageClient {
                 {
                     return Ok::<_, StorageError>((len, true));
                 }
-                let options = BlockBlobClientStageBlockOptions {
-                    transactional_content_md5: Some(block_md5),
-                    ..Default::default()
-                };
+                // No per-block MD5: hashing each block again would cost a third of the
+                // upload's CPU. The bytes travel over TCP (TLS on Azure), and the blob's
+                // Content-MD5, from the whole file, is checked on every download.
                 client_ref
-                    .stage_block(&id, len, data.into(), Some(options))
+                    .stage_block(&id, len, data.into(), None)
                     .await
                     .map_err(|e| self.sdk_error(op_ref, e))?;
                 Ok((len, false))
@@ -1799,14 +1798,14 @@ struct BlockReader {
 
 impl BlockReader {
     /// Reads the next `len` bytes; returns them and their MD5, and feeds the whole-file MD5.
-    fn read_block(&mut self, len: u64) -> std::io::Result<(azure_core::Bytes, Vec<u8>)> {
+    /// The next block of the file, added to the whole file's hash.
+    fn read_block(&mut self, len: u64) -> std::io::Result<azure_core::Bytes> {
         use std::io::Read as _;
         let len = usize::try_from(len).map_err(|_| std::io::Error::other("block too large"))?;
         let mut buf = vec![0u8; len];
         self.file.read_exact(&mut buf)?;
         self.whole.update(&buf);
-        let md5 = Md5::digest(&buf).to_vec();
-        Ok((azure_core::Bytes::from(buf), md5))
+        Ok(azure_core::Bytes::from(buf))
     }
 }
 
