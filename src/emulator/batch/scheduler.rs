@@ -395,6 +395,9 @@ fn remove_node(
 
 fn nodes_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Effects) {
     let half = chrono::Duration::from_std(svc.config.node_boot_delay / 2).unwrap_or_default();
+    if st.nodes.is_empty() {
+        return;
+    }
     // Running task counts, from the tasks.
     let mut running: std::collections::HashMap<(String, String), (i32, i32)> = Default::default();
     for t in st.tasks.values() {
@@ -687,6 +690,9 @@ fn schedule_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mu
                 pool.pool.task_slots_per_node.unwrap_or(1).max(1),
             );
         }
+    }
+    if free.is_empty() {
+        return;
     }
     let mut per_job_running: std::collections::HashMap<String, i32> = Default::default();
     for t in st.tasks.values() {
