@@ -1290,15 +1290,15 @@ impl StorageClient {
                     expected: size,
                 });
             }
-            let md5 = Md5::digest(&data).to_vec();
+            // One Put Blob: the service computes the blob's Content-MD5 from what it received
+            // (as Azure does for Put Blob), so this side does not hash it a second time.
             let options = BlockBlobClientUploadOptions {
-                blob_content_md5: Some(md5.clone()),
                 partition_size: NonZero::new(size.max(1)),
                 ..Default::default()
             };
             let content: RequestContent<azure_core::Bytes, azure_core::http::NoFormat> =
                 azure_core::Bytes::from(data).into();
-            client
+            let put = client
                 .upload(content, Some(options))
                 .await
                 .map_err(|e| self.sdk_error(&op, e))?;
@@ -1309,7 +1309,7 @@ impl StorageClient {
             return Ok(UploadedBlob {
                 name: blob_name.to_string(),
                 size,
-                md5: Some(B64.encode(md5)),
+                md5: put.content_md5.map(|m| B64.encode(m)),
                 blocks: 0,
                 blocks_reused: 0,
             });
