@@ -443,18 +443,19 @@ fn text_file(path: &std::path::Path, mib: usize) {
 #[test]
 fn a_large_input_is_streamed_in_constant_memory() {
     // Memory is bounded by the transfer buffers (8 MiB blocks, 4 at once), not by the file:
-    // past that size, three times the input takes no more memory.
+    // five times the input may take a little more (the allocator's arenas settle, measured
+    // +6 to +17 MiB, flat from there to 600 MiB), never a share of the input's growth.
     let sb = Sandbox::new();
     text_file(&sb.path("work/medium.txt"), 40);
-    text_file(&sb.path("work/large.txt"), 120);
+    text_file(&sb.path("work/large.txt"), 200);
     let medium = peak_rss_of_run(&sb, "medium.txt", "out-medium");
     let large = peak_rss_of_run(&sb, "large.txt", "out-large");
-    eprintln!("peak RSS: {medium} KiB with a 40 MiB input, {large} KiB with a 120 MiB input");
+    eprintln!("peak RSS: {medium} KiB with a 40 MiB input, {large} KiB with a 200 MiB input");
     assert!(
-        large < medium + 16 * 1024,
-        "peak RSS grew from {medium} KiB to {large} KiB with the input"
+        large < medium + 40 * 1024,
+        "peak RSS grew from {medium} KiB to {large} KiB with the input (160 MiB more)"
     );
     let out = std::fs::read_to_string(sb.path("work/out-large/large_OUTPUT.txt")).unwrap();
-    let lines = (120usize << 20) / 63;
+    let lines = (200usize << 20) / 63;
     assert!(out.contains(&format!("the {}\n", lines * 3)), "{out}");
 }

@@ -16,10 +16,12 @@ use super::store::Segment;
 
 /// Chunks handed from the request to the writer thread at once (bounded: back-pressure).
 const WRITE_QUEUE: usize = 16;
-/// Write buffer of the content file.
-const WRITE_BUFFER: usize = 1 << 20;
-/// Read size when streaming content out.
-const READ_CHUNK: usize = 512 * 1024;
+/// Write buffer of the content file. Buffers here stay under glibc's initial mmap threshold
+/// (128 KiB): larger ones, allocated per request on many threads, scattered freed memory over
+/// the allocator's arenas and raised a run's resident memory with the size of its blobs.
+const WRITE_BUFFER: usize = 64 << 10;
+/// Read size when streaming content out (kept small for the same reason).
+const READ_CHUNK: usize = 64 << 10;
 
 /// A content file written, fsynced and ready to be referenced by the index.
 #[derive(Debug, Clone)]
