@@ -203,7 +203,10 @@ fn runs_under_injected_faults_all_pass_with_nothing_left_behind() {
     for (i, r, _) in &failed {
         eprintln!("run {i} FAILED: {}", r.as_ref().unwrap_err());
     }
-    println!(
+    // Straight to stderr, not through the test harness's capture: CI's log shows the figure.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
         "soak: {} passed, {} failed ({runs} runs, {parallel} at once, faults {FAULTS}, {requeues} tasks requeued by node deaths, slowest run {:.1}s, {:.1}s in all)",
         results.len() - failed.len(),
         failed.len(),
