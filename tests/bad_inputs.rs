@@ -442,9 +442,10 @@ fn text_file(path: &std::path::Path, mib: usize) {
 
 #[test]
 fn a_large_input_is_streamed_in_constant_memory() {
-    // Memory is bounded by the transfer buffers (8 MiB blocks, 4 at once), not by the file:
-    // five times the input may take a little more (the allocator's arenas settle, measured
-    // +6 to +17 MiB, flat from there to 600 MiB), never a share of the input's growth.
+    // Memory is bounded by the transfer buffers (8 MiB blocks, 4 at once), not by the file.
+    // Peak RSS of one size varies between runs by up to ~20 MiB (the allocator's per-thread
+    // arenas; measured 72-90 MiB for every input from 40 to 600 MiB), so the bound allows
+    // 64 MiB of noise: holding the input in memory would add 160 MiB or more.
     let sb = Sandbox::new();
     text_file(&sb.path("work/medium.txt"), 40);
     text_file(&sb.path("work/large.txt"), 200);
@@ -456,7 +457,7 @@ fn a_large_input_is_streamed_in_constant_memory() {
         "peak RSS: {medium} KiB with a 40 MiB input, {large} KiB with a 200 MiB input"
     );
     assert!(
-        large < medium + 40 * 1024,
+        large < medium + 64 * 1024,
         "peak RSS grew from {medium} KiB to {large} KiB with the input (160 MiB more)"
     );
     let out = std::fs::read_to_string(sb.path("work/out-large/large_OUTPUT.txt")).unwrap();

@@ -495,6 +495,39 @@ async fn blobs_blocks_ranges_conditions_and_listings() {
     )
     .await
     .assert_error(400, "InvalidQueryParameterValue");
+    // A block's Content-MD5: checked and returned when sent, neither when not (as the
+    // service does since 2019-02-02).
+    let (id, bytes) = (b64("block-md5"), data(70_000, 9));
+    let q = format!("comp=block&blockid={}", id.replace('=', "%3D"));
+    let md5 = {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&bytes))
+    };
+    let r = c
+        .send(
+            Method::PUT,
+            "data/b",
+            &q,
+            &[("content-md5", &md5)],
+            bytes.clone(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("content-md5")),
+        (201, Some(md5.as_str()))
+    );
+    c.send(
+        Method::PUT,
+        "data/b",
+        &q,
+        &[("content-md5", "AAAAAAAAAAAAAAAAAAAAAA==")],
+        bytes.clone(),
+    )
+    .await
+    .assert_error(400, "Md5Mismatch");
+    let r = c.send(Method::PUT, "data/b", &q, &[], bytes).await;
+    assert_eq!((r.status, r.header("content-md5")), (201, None));
 
     // Listings: prefix, delimiter, paging.
     for i in 0..5 {

@@ -28,18 +28,25 @@ const READ_CHUNK: usize = 64 << 10;
 pub struct Written {
     pub file: String,
     pub len: u64,
-    pub md5: [u8; 16],
+    /// The body's MD5, when it was asked for.
+    pub md5: Option<[u8; 16]>,
 }
 
 impl Written {
-    pub fn md5_b64(&self) -> String {
-        B64.encode(self.md5)
+    pub fn md5_b64(&self) -> Option<String> {
+        self.md5.map(|m| B64.encode(m))
     }
 }
 
-/// Streams `body` into a new file in `dir`, computing its MD5; fails with 413 past `cap`
-/// bytes. The file and `dir` are fsynced before this returns; on any error the file is gone.
-pub async fn write_body(dir: PathBuf, body: Body, cap: u64) -> Result<Written, BlobError> {
+/// Streams `body` into a new file in `dir`, computing its MD5 if `hash`; fails with 413 past
+/// `cap` bytes. The file and `dir` are fsynced before this returns; on any error the file is
+/// gone.
+pub async fn write_body(
+    dir: PathBuf,
+    body: Body,
+    cap: u64,
+    hash: bool,
+) -> Result<Written, BlobError> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let path = dir.join(&id);
     let file = std::fs::OpenOptions::new()
@@ -49,22 +56,25 @@ pub async fn write_body(dir: PathBuf, body: Body, cap: u64) -> Result<Written, B
         .map_err(|e| BlobError::internal(format!("create {}: {e}", path.display())))?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
     let writer_path = path.clone();
-    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, [u8; 16])> {
-        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-        let mut md5 = Md5::new();
-        let mut len = 0u64;
-        while let Some(chunk) = rx.blocking_recv() {
-            md5.update(&chunk);
-            out.write_all(&chunk)?;
-            len += chunk.len() as u64;
-        }
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        if let Some(dir) = writer_path.parent() {
-            crate::util::sync_dir(dir)?;
-        }
-        Ok((len, md5.finalize().into()))
-    });
+    let writer =
+        tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Option<[u8; 16]>)> {
+            let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+            let mut md5 = hash.then(Md5::new);
+            let mut len = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                if let Some(md5) = md5.as_mut() {
+                    md5.update(&chunk);
+                }
+                out.write_all(&chunk)?;
+                len += chunk.len() as u64;
+            }
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            if let Some(dir) = writer_path.parent() {
+                crate::util::sync_dir(dir)?;
+            }
+            Ok((len, md5.map(|m| m.finalize().into())))
+        });
 
     let mut stream = body.into_data_stream();
     let mut total = 0u64;
@@ -336,11 +346,28 @@ mod tests {
     async fn bodies_round_trip_through_files() {
         let d = tempfile::tempdir().unwrap();
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        let w = write_body(d.path().to_path_buf(), Body::from(data.clone()), 10_000_000)
-            .await
-            .unwrap();
+        let w = write_body(
+            d.path().to_path_buf(),
+            Body::from(data.clone()),
+            10_000_000,
+            true,
+        )
+        .await
+        .unwrap();
         assert_eq!(w.len, data.len() as u64);
-        assert_eq!(w.md5_b64(), md5_b64(&data));
+        assert_eq!(w.md5_b64(), Some(md5_b64(&data)));
+        // Not asked for: no hash, the same bytes.
+        let unhashed = write_body(
+            d.path().to_path_buf(),
+            Body::from(data.clone()),
+            10_000_000,
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(unhashed.md5, None);
+        assert_eq!(std::fs::read(d.path().join(&unhashed.file)).unwrap(), data);
+        std::fs::remove_file(d.path().join(&unhashed.file)).unwrap();
         let segs = [Segment {
             file: w.file.clone(),
             len: w.len,
@@ -359,7 +386,7 @@ mod tests {
         let got = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         assert_eq!(&got[..], &data[100..=2_000_000]);
         // Over the cap: 413 and no file left behind.
-        let e = write_body(d.path().to_path_buf(), Body::from(vec![0u8; 11]), 10)
+        let e = write_body(d.path().to_path_buf(), Body::from(vec![0u8; 11]), 10, true)
             .await
             .unwrap_err();
         assert_eq!(e.code, "RequestBodyTooLarge");
