@@ -92,8 +92,8 @@ fn one_run(i: usize, emu: &EmulatorProcess, dir: &Path, clients: &Clients) -> Re
             String::from_utf8_lossy(&o.stderr).trim()
         ));
     }
-    check_outputs(&out, &repo_inputs(), 3, &job, &pool)?;
-    // The job was kept: exactly one task per input, each completed once with exit code 0.
+    // The job was kept: exactly one task per input, each completed once with exit code 0
+    // (checked first: it says more about a failure than a missing output does).
     let tasks: Vec<Task> = clients
         .rt
         .block_on(clients.batch.list_tasks(&job, None, None))
@@ -108,12 +108,24 @@ fn one_run(i: usize, emu: &EmulatorProcess, dir: &Path, clients: &Clients) -> Re
         let e = t.execution_info.as_ref().ok_or("no execution info")?;
         if t.state.as_deref() != Some("completed") || e.exit_code != Some(0) {
             return Err(format!(
-                "task {} is {:?} with {:?}",
-                t.id, t.state, e.exit_code
+                "task {} is {:?} with exit code {:?}, result {:?}, failure {:?}, {} requeues, {} retries",
+                t.id,
+                t.state,
+                e.exit_code,
+                e.result,
+                e.failure_info,
+                e.requeue_count,
+                e.retry_count
             ));
         }
         requeues += e.requeue_count.max(0) as u32;
     }
+    check_outputs(&out, &repo_inputs(), 3, &job, &pool).map_err(|e| {
+        format!(
+            "{e}; the run printed:\n{}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })?;
     clients
         .rt
         .block_on(clients.batch.delete_job(&job))

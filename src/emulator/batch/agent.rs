@@ -149,39 +149,103 @@ pub fn failure(code: &str, message: &str) -> FailureInfo {
     }
 }
 
-/// The process groups of what runs, by run id, so that they can be killed.
+/// The runs (task and start task attempts) that are live, by run id: their process group once
+/// it exists, and whether they were killed. A run is killed in any phase, also before its
+/// process exists (while its resource files download): it then stops at its next step, so a
+/// run whose node died never goes on beside the attempt that replaced it.
 #[derive(Default)]
 pub struct Procs {
-    groups: Mutex<HashMap<u64, i32>>,
+    runs: Mutex<HashMap<u64, RunEntry>>,
+}
+
+struct RunEntry {
+    pgid: Option<i32>,
+    killed: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for RunEntry {
+    fn default() -> Self {
+        RunEntry {
+            pgid: None,
+            killed: tokio::sync::watch::Sender::new(false),
+        }
+    }
 }
 
 impl Procs {
-    fn insert(&self, run: u64, pgid: i32) {
-        if let Ok(mut g) = self.groups.lock() {
-            g.insert(run, pgid);
-        }
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<u64, RunEntry>) -> T) -> T {
+        // Every change is one assignment: a poisoned lock still holds consistent data.
+        f(&mut self.runs.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn remove(&self, run: u64) {
-        if let Ok(mut g) = self.groups.lock() {
-            g.remove(&run);
-        }
+    /// A run starts to exist (its id was handed out): from now on it can be killed.
+    pub fn begin(&self, run: u64) {
+        self.with(|r| r.insert(run, RunEntry::default()));
     }
 
-    /// Kills the process group of a run, if it is running.
+    /// A run is over.
+    pub fn end(&self, run: u64) {
+        self.with(|r| r.remove(&run));
+    }
+
+    /// Records a run's process group; false if the run was killed meanwhile (the caller kills
+    /// the group it just started).
+    fn set_pgid(&self, run: u64, pgid: i32) -> bool {
+        self.with(|r| match r.get_mut(&run) {
+            Some(e) => {
+                e.pgid = Some(pgid);
+                !*e.killed.borrow()
+            }
+            None => true,
+        })
+    }
+
+    fn clear_pgid(&self, run: u64) {
+        self.with(|r| {
+            if let Some(e) = r.get_mut(&run) {
+                e.pgid = None;
+            }
+        });
+    }
+
+    /// Whether a run was killed.
+    pub fn killed(&self, run: u64) -> bool {
+        self.with(|r| r.get(&run).is_some_and(|e| *e.killed.borrow()))
+    }
+
+    /// Resolves once a run is killed (never, for a run that is not live).
+    async fn until_killed(&self, run: u64) {
+        let rx = self.with(|r| r.get(&run).map(|e| e.killed.subscribe()));
+        if let Some(mut rx) = rx
+            && rx.wait_for(|k| *k).await.is_ok()
+        {
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+
+    /// Kills a run: its process group if it has one, and whatever step it would take next.
     pub fn kill(&self, run: u64) {
-        let pgid = self.groups.lock().ok().and_then(|g| g.get(&run).copied());
+        let pgid = self.with(|r| {
+            r.get_mut(&run).and_then(|e| {
+                e.killed.send_replace(true);
+                e.pgid
+            })
+        });
         if let Some(pgid) = pgid {
             kill_group(pgid);
         }
     }
 
     pub fn kill_all(&self) {
-        let all: Vec<i32> = self
-            .groups
-            .lock()
-            .map(|g| g.values().copied().collect())
-            .unwrap_or_default();
+        let all: Vec<i32> = self.with(|r| {
+            r.values_mut()
+                .filter_map(|e| {
+                    e.killed.send_replace(true);
+                    e.pgid
+                })
+                .collect()
+        });
         for pgid in all {
             kill_group(pgid);
         }
@@ -201,7 +265,15 @@ pub async fn run(
     procs: &Procs,
     on_spawn: impl FnOnce(i32),
 ) -> RunOutcome {
+    let killed = RunOutcome {
+        exit_code: None,
+        failure: None,
+        killed: true,
+    };
     let wd = spec.task_dir.join("wd");
+    if procs.killed(spec.run_id) {
+        return killed;
+    }
     if let Err(e) = tokio::fs::create_dir_all(&wd).await {
         return RunOutcome {
             exit_code: None,
@@ -212,21 +284,45 @@ pub async fn run(
             killed: false,
         };
     }
-    for rf in &spec.resource_files {
-        if let Err(f) = download_resource_file(http, &spec, rf, &wd).await {
-            return RunOutcome {
-                exit_code: None,
-                failure: Some(f),
-                killed: false,
-            };
+    // Downloads (and uploads, below) stop where they are when the run is killed: a run whose
+    // node died must not write beside the attempt that replaced it.
+    let downloads = async {
+        for rf in &spec.resource_files {
+            download_resource_file(http, &spec, rf, &wd).await?;
+        }
+        Ok(())
+    };
+    tokio::select! {
+        biased;
+        () = procs.until_killed(spec.run_id) => return killed,
+        fetched = downloads => {
+            if let Err(f) = fetched {
+                return RunOutcome {
+                    exit_code: None,
+                    failure: Some(f),
+                    killed: false,
+                };
+            }
         }
     }
+    if procs.killed(spec.run_id) {
+        return killed;
+    }
     let outcome = execute(&spec, &wd, procs, on_spawn).await;
+    if procs.killed(spec.run_id) {
+        // Its node died, or it was terminated or deleted: it uploads nothing.
+        return killed;
+    }
     if outcome.killed && outcome.failure.is_none() {
         return outcome;
     }
     let mut outcome = outcome;
-    if let Err(f) = upload_output_files(http, &spec, &wd, outcome.succeeded()).await
+    let uploaded = tokio::select! {
+        biased;
+        () = procs.until_killed(spec.run_id) => return killed,
+        uploaded = upload_output_files(http, &spec, &wd, outcome.succeeded()) => uploaded,
+    };
+    if let Err(f) = uploaded
         && outcome.failure.is_none()
     {
         outcome.failure = Some(f);
@@ -290,13 +386,16 @@ async fn execute(
         }
     };
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-    procs.insert(spec.run_id, pgid);
+    if !procs.set_pgid(spec.run_id, pgid) {
+        // Killed while the process was being started: it ends at once.
+        kill_group(pgid);
+    }
     on_spawn(pgid);
     let waited = match spec.max_wall_clock {
         Some(limit) => tokio::time::timeout(limit, child.wait()).await.ok(),
         None => Some(child.wait().await),
     };
-    procs.remove(spec.run_id);
+    procs.clear_pgid(spec.run_id);
     match waited {
         None => {
             kill_group(pgid);
@@ -385,7 +484,7 @@ async fn download_resource_file(
             .unwrap_or_default();
         let dest = safe_join(wd, &name)
             .ok_or_else(|| download_failure(format!("invalid filePath {name:?}")))?;
-        return fetch_to(http, url, &dest, rf.file_mode.as_deref()).await;
+        return fetch_to(http, spec.run_id, url, &dest, rf.file_mode.as_deref()).await;
     }
     let container_url = match (&rf.storage_container_url, &rf.auto_storage_container_name) {
         (Some(u), _) => u.clone(),
@@ -425,7 +524,7 @@ async fn download_resource_file(
         } else {
             format!("{base}/{enc}?{query}")
         };
-        fetch_to(http, &url, &dest, rf.file_mode.as_deref()).await?;
+        fetch_to(http, spec.run_id, &url, &dest, rf.file_mode.as_deref()).await?;
     }
     Ok(())
 }
@@ -502,6 +601,7 @@ fn xml_elements(xml: &str, tag: &str) -> Vec<String> {
 /// temporary file that is renamed when complete; a broken-off download starts again.
 async fn fetch_to(
     http: &reqwest::Client,
+    run_id: u64,
     url: &str,
     dest: &Path,
     mode: Option<&str>,
@@ -513,8 +613,9 @@ async fn fetch_to(
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| download_failure(format!("creating {}: {e}", dir.display())))?;
+    // Named by the run, so that no other attempt of the task can touch it.
     let tmp = dir.join(format!(
-        ".{}.download",
+        ".{}.{run_id}.download",
         dest.file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default()
@@ -763,6 +864,88 @@ mod tests {
         );
         assert!(split_command_line("   ").is_err());
         assert!(split_command_line("echo 'unterminated").is_err());
+    }
+
+    /// A run killed while its resource file downloads (as when its node dies) neither starts
+    /// its command nor leaves the download behind it: it must not go on beside the attempt
+    /// that replaces it, in the same task directory.
+    #[tokio::test]
+    async fn a_run_killed_before_its_process_starts_stops_there() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let dir = tempfile::tempdir().unwrap();
+        // A file server that answers only when told to.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/input.txt", listener.local_addr().unwrap());
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel::<()>();
+        let (asked_tx, asked_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let _ = asked_tx.send(());
+            let _ = answer_rx.await;
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
+                .await;
+        });
+        let procs = Procs::default();
+        let run_id = 7;
+        procs.begin(run_id);
+        let spec = RunSpec {
+            run_id,
+            command_line: "/bin/sh -c 'echo ran > ran.txt'".into(),
+            task_dir: dir.path().join("task"),
+            env: Vec::new(),
+            resource_files: vec![ResourceFile {
+                auto_storage_container_name: None,
+                storage_container_url: None,
+                http_url: Some(url),
+                blob_prefix: None,
+                file_path: Some("input.txt".into()),
+                file_mode: None,
+                extra: Default::default(),
+            }],
+            output_files: Vec::new(),
+            max_wall_clock: None,
+            blob_endpoint: String::new(),
+            auto_storage_sas: None,
+        };
+        let http = reqwest::Client::new();
+        let spawned = std::sync::atomic::AtomicBool::new(false);
+        let run = run(spec, &http, &procs, |_| {
+            spawned.store(true, std::sync::atomic::Ordering::SeqCst)
+        });
+        let killer = async {
+            asked_rx.await.unwrap();
+            procs.kill(run_id);
+            answer_tx.send(()).unwrap();
+        };
+        let (outcome, ()) = tokio::join!(run, killer);
+        assert!(outcome.killed, "{outcome:?}");
+        assert_eq!(outcome.exit_code, None);
+        assert!(!spawned.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(!dir.path().join("task/wd/ran.txt").exists());
+        procs.end(run_id);
+        assert!(!procs.killed(run_id));
+
+        // Killed before it began at all: nothing is created.
+        let procs = Procs::default();
+        procs.begin(8);
+        procs.kill(8);
+        let spec = RunSpec {
+            run_id: 8,
+            command_line: "/bin/sh -c 'echo ran > ran.txt'".into(),
+            task_dir: dir.path().join("task8"),
+            env: Vec::new(),
+            resource_files: Vec::new(),
+            output_files: Vec::new(),
+            max_wall_clock: None,
+            blob_endpoint: String::new(),
+            auto_storage_sas: None,
+        };
+        let outcome = super::run(spec, &http, &procs, |_| {}).await;
+        assert!(outcome.killed);
+        assert!(!dir.path().join("task8").exists());
     }
 
     #[test]

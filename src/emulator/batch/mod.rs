@@ -127,8 +127,12 @@ impl BatchService {
         &self.config.batch_account
     }
 
+    /// A new run's id. The run can be killed from this moment on (its state records the id
+    /// under the same lock), before its process exists.
     fn next_run_id(&self) -> u64 {
-        self.next_run.fetch_add(1, Ordering::Relaxed)
+        let id = self.next_run.fetch_add(1, Ordering::Relaxed);
+        self.procs.begin(id);
+        id
     }
 
     fn node_dir(&self, pool_key: &str, node_id: &str) -> PathBuf {

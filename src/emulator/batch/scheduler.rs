@@ -909,6 +909,7 @@ fn launch(svc: Arc<BatchService>, l: Launch) {
                     record_task_pgid(&s2, &k2, run_id, pgid)
                 })
                 .await;
+                svc.procs.end(run_id);
                 finish_task(&svc, &tk, run_id, outcome);
             }
             Launch::Start(nk, spec) => {
@@ -923,6 +924,7 @@ fn launch(svc: Arc<BatchService>, l: Launch) {
                     })
                     .await
                 };
+                svc.procs.end(run_id);
                 finish_start(&svc, &nk, run_id, outcome);
             }
         }
