@@ -492,8 +492,18 @@ async fn run_headless(
     });
     let outcome = steps::run(&conn.clients, spec, tx, ask).await;
     let _ = printer.await;
-    outcome?;
-    Ok(ExitCode::SUCCESS)
+    // Every step ran, but a script must not carry on as if the tasks had succeeded.
+    match outcome?.tasks {
+        Some(t) if t.failed > 0 => {
+            eprintln!(
+                "batchdeck: {} of {} tasks failed; their stdout.txt and stderr.txt tell why (keep the job, with --keep-job, to read them)",
+                t.failed,
+                t.failed + t.succeeded
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 async fn run_tui(

@@ -51,6 +51,52 @@ fn embedded_default_run_produces_correct_counts_and_leaves_nothing() {
 }
 
 #[test]
+fn a_failed_task_still_runs_every_step_but_the_exit_says_so() {
+    let sb = Sandbox::new();
+    // Like the tutorial's script, but one input makes it fail.
+    let script = sb.path("work/picky.py");
+    std::fs::write(
+        &script,
+        r#"import sys
+args = sys.argv
+name, output = args[args.index("--filepath") + 1], args[args.index("--output") + 1]
+if "taskdata2" in name:
+    sys.stderr.write("refusing " + name + "\n")
+    sys.exit(3)
+with open(output, "w") as f:
+    f.write("ok\n")
+"#,
+    )
+    .unwrap();
+    let o = sb.run(&["--task-script", "picky.py"], &[]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("Task [taskdata2] completed on") && out.contains("with exit code 3"),
+        "{out}"
+    );
+    assert!(
+        err.contains("batchdeck: 1 of 3 tasks failed"),
+        "stderr: {err}"
+    );
+    // The other tasks' outputs were downloaded, and the run cleaned up as usual.
+    for t in ["taskdata1", "taskdata3"] {
+        let got = std::fs::read_to_string(sb.output_dir().join(format!("{t}_OUTPUT.txt")));
+        assert_eq!(got.ok().as_deref(), Some("ok\n"), "{t}");
+    }
+    assert!(!sb.output_dir().join("taskdata2_OUTPUT.txt").exists());
+    assert!(
+        out.contains("Nothing the run created is left behind."),
+        "{out}"
+    );
+    let emu = EmulatorProcess::start(&sb.data_dir().join("emulator"), &[]);
+    assert_empty(
+        &inventory(&emu.batch_endpoint, &emu.blob_endpoint),
+        "after a run with a failed task",
+    );
+}
+
+#[test]
 fn chosen_ids_word_count_and_inputs_are_honoured() {
     let sb = Sandbox::new();
     let input = sb.path("work/reeds.txt");

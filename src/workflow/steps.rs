@@ -16,7 +16,7 @@ use crate::azure::storage::{
 };
 use crate::workflow::events::{Event, Resource, Step};
 use crate::workflow::journal::Journal;
-use crate::workflow::monitor::{self, MonitorError, MonitorOptions};
+use crate::workflow::monitor::{self, MonitorError, MonitorOptions, Outcome};
 use crate::workflow::spec::{Disposal, WorkloadSpec, blob_name};
 
 /// How long the SAS URLs handed to the service stay valid: the run's timeout plus margin.
@@ -68,6 +68,8 @@ pub struct Summary {
     pub elapsed: Duration,
     pub downloaded: Vec<PathBuf>,
     pub remaining: Vec<Resource>,
+    /// How the tasks ended, once every one completed (None if the run stopped before).
+    pub tasks: Option<Outcome>,
 }
 
 /// Answers "delete the job/pool?" when the spec says `Ask`: a prompt on stdin in headless
@@ -81,6 +83,7 @@ struct Run<'a> {
     /// Resources this run created or found, in creation order.
     existing: Vec<Resource>,
     downloaded: Vec<PathBuf>,
+    tasks: Option<Outcome>,
     journal: Option<Journal>,
     /// The pool and job of an interrupted run this run carries on with.
     adopted: Vec<Resource>,
@@ -198,6 +201,7 @@ pub async fn run(
         tx,
         existing: Vec::new(),
         downloaded: Vec::new(),
+        tasks: None,
         journal,
         adopted: Vec::new(),
     };
@@ -222,6 +226,7 @@ pub async fn run(
         elapsed: started.elapsed(),
         downloaded: run.downloaded.clone(),
         remaining: run.existing.clone(),
+        tasks: run.tasks,
     };
     run.send(Event::Finished {
         ok: summary.ok,
@@ -431,6 +436,7 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
             ..MonitorOptions::default()
         };
         let outcome = monitor::wait_for_tasks(batch, &opts, &run.tx).await?;
+        run.tasks = Some(outcome);
         run.info("  Success! All tasks reached the 'Completed' state within the specified timeout period.");
         Ok(((), format!("{} succeeded, {} failed", outcome.succeeded, outcome.failed)))
     })
