@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod azurite;
+pub mod batch_raw;
 pub mod outputs;
 pub mod sandbox;
 
