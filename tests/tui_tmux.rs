@@ -1,7 +1,7 @@
 //! The real binary in a real terminal (tmux, which `scripts/test` installs), on the embedded
 //! local Azure: the tutorial runs to its end on screen, the job and the pool are deleted with
-//! their keys, an idle session draws nothing, and every way out (Ctrl-C, SIGTERM, SIGHUP)
-//! gives the terminal back as it was.
+//! their keys, an idle session draws nothing, and every way out (Ctrl-C, SIGTERM, SIGHUP, a
+//! panic) gives the terminal back as it was.
 mod common;
 
 use std::path::PathBuf;
@@ -282,11 +282,16 @@ fn the_tutorial_runs_on_screen_and_keys_delete_the_job_and_the_pool() {
 /// Runs the session between two `stty -g`, ends it with `end`, and checks the terminal
 /// settings, the screen and the cursor are as before.
 fn leaves_the_terminal_as_it_was(tag: &str, end: impl FnOnce(&Tmux)) -> String {
+    leaves_the_terminal_as_it_was_with(tag, "", end)
+}
+
+/// The same, with `env` (e.g. `NAME=value `) before the command.
+fn leaves_the_terminal_as_it_was_with(tag: &str, env: &str, end: impl FnOnce(&Tmux)) -> String {
     let t = Tmux::new(tag);
     let before = t.path("stty.before");
     let after = t.path("stty.after");
     t.start(&format!(
-        "stty -g > {b}; echo shell-before; {cmd}; echo EXIT=$?; stty -g > {a}",
+        "stty -g > {b}; echo shell-before; {env}{cmd}; echo EXIT=$?; stty -g > {a}",
         b = before.display(),
         a = after.display(),
         // Nodes take a minute to boot: the session is ended in the middle of the run.
@@ -347,6 +352,28 @@ fn sigterm_restores_the_terminal() {
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     });
     assert!(screen.contains("EXIT=130"), "{screen}");
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_is_reported() {
+    // Debug builds panic on F12 when BATCHDECK_TEST_PANIC is set (src/tui/mod.rs).
+    let env = "RUST_BACKTRACE=0 BATCHDECK_TEST_PANIC=1 ";
+    let screen = leaves_the_terminal_as_it_was_with("panic", env, |t| t.keys(&["F12"]));
+    // The message is on the main screen, and what follows is printed below it, not over it
+    // (restoring the terminal twice would move the cursor back up).
+    let line = |needle: &str| screen.lines().position(|l| l.contains(needle));
+    let (message, exit) = (
+        line("panic injected by BATCHDECK_TEST_PANIC"),
+        line("EXIT=101"),
+    );
+    assert!(
+        message.is_some() && exit.is_some() && message < exit,
+        "{screen}"
+    );
+    assert!(
+        screen.lines().any(|l| l.starts_with("EXIT=101")),
+        "{screen}"
+    );
 }
 
 #[test]

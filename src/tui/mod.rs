@@ -56,10 +56,17 @@ pub struct Report {
 
 static PANICKED: AtomicBool = AtomicBool::new(false);
 
-/// Restores the terminal: cooked mode, the main screen, a visible cursor. Safe to call twice.
+/// Whether the session holds the terminal (raw mode, alternate screen).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Restores the terminal: cooked mode, the main screen, a visible cursor. Does it once: a
+/// second "leave the alternate screen" would move the cursor back to where the session
+/// started, and what is printed next (a panic's message) would be written over.
 pub fn restore_terminal() {
-    let _ = terminal::disable_raw_mode();
-    let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = terminal::disable_raw_mode();
+        let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
+    }
 }
 
 /// Owns the terminal's raw mode and alternate screen; dropping it restores both.
@@ -71,6 +78,7 @@ impl TerminalGuard {
     fn enter() -> io::Result<TerminalGuard> {
         install_panic_hook();
         terminal::enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
         let guard = |e: io::Error| {
             restore_terminal();
             e
@@ -99,6 +107,17 @@ fn install_panic_hook() {
             previous(info);
         }));
     });
+}
+
+/// Debug builds only: with `BATCHDECK_TEST_PANIC` set, F12 panics inside the session, so that
+/// the terminal tests can show that a panic gives the terminal back.
+#[cfg(debug_assertions)]
+fn test_panic(k: &crossterm::event::KeyEvent) {
+    if k.code == crossterm::event::KeyCode::F(12)
+        && std::env::var_os("BATCHDECK_TEST_PANIC").is_some()
+    {
+        panic!("panic injected by BATCHDECK_TEST_PANIC");
+    }
 }
 
 /// The workflow's questions, answered by the session's dialogs.
@@ -182,7 +201,11 @@ pub async fn run(
                 break;
             }
             ev = input.next() => match ev {
-                Some(Ok(TermEvent::Key(k))) => vec![Msg::Key(k)],
+                Some(Ok(TermEvent::Key(k))) => {
+                    #[cfg(debug_assertions)]
+                    test_panic(&k);
+                    vec![Msg::Key(k)]
+                }
                 Some(Ok(TermEvent::Resize(..))) => vec![Msg::Resize],
                 Some(Ok(_)) => Vec::new(),
                 // The terminal went away: nobody is left to ask.
