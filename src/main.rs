@@ -492,17 +492,26 @@ async fn run_headless(
     });
     let outcome = steps::run(&conn.clients, spec, tx, ask).await;
     let _ = printer.await;
-    // Every step ran, but a script must not carry on as if the tasks had succeeded.
-    match outcome?.tasks {
+    Ok(if tasks_failed(outcome?.tasks) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Every step ran, but a script must not carry on as if the tasks had succeeded: says how many
+/// failed, if any.
+fn tasks_failed(tasks: Option<batchdeck::workflow::monitor::Outcome>) -> bool {
+    match tasks {
         Some(t) if t.failed > 0 => {
             eprintln!(
                 "batchdeck: {} of {} tasks failed; their stdout.txt and stderr.txt tell why (keep the job, with --keep-job, to read them)",
                 t.failed,
                 t.failed + t.succeeded
             );
-            Ok(ExitCode::FAILURE)
+            true
         }
-        _ => Ok(ExitCode::SUCCESS),
+        _ => false,
     }
 }
 
@@ -548,6 +557,7 @@ async fn run_tui(
             ExitCode::from(130)
         }
         (true, Some(_)) => ExitCode::from(130),
+        (false, Some(true)) if tasks_failed(report.tasks) => ExitCode::FAILURE,
         (false, Some(true)) => ExitCode::SUCCESS,
         (false, _) => ExitCode::FAILURE,
     })

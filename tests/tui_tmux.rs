@@ -279,6 +279,37 @@ fn the_tutorial_runs_on_screen_and_keys_delete_the_job_and_the_pool() {
     assert!(end.contains("EXIT=0"), "{end}");
 }
 
+#[test]
+fn a_failed_task_is_shown_and_the_exit_after_quitting_says_so() {
+    let t = Tmux::new("failed");
+    let script = t.path("picky.py");
+    std::fs::write(
+        &script,
+        r#"import sys
+args = sys.argv
+name, output = args[args.index("--filepath") + 1], args[args.index("--output") + 1]
+if "taskdata2" in name:
+    sys.exit(3)
+with open(output, "w") as f:
+    f.write("ok\n")
+"#,
+    )
+    .unwrap();
+    t.start(&format!(
+        "{}; echo EXIT=$?",
+        t.batchdeck_command(&format!(
+            "--delete-job --delete-pool --task-script {}",
+            script.display()
+        ))
+    ));
+    let screen = t.wait_for("run complete", 90);
+    assert!(screen.contains("completed 3 (✓2 ✗1)"), "{screen}");
+    t.keys(&["q"]);
+    let end = t.wait_for("EXIT=", 30);
+    assert!(end.contains("batchdeck: 1 of 3 tasks failed"), "{end}");
+    assert!(end.contains("EXIT=1"), "{end}");
+}
+
 /// Runs the session between two `stty -g`, ends it with `end`, and checks the terminal
 /// settings, the screen and the cursor are as before.
 fn leaves_the_terminal_as_it_was(tag: &str, end: impl FnOnce(&Tmux)) -> String {

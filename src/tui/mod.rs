@@ -48,6 +48,8 @@ pub struct Report {
     pub finished: Option<bool>,
     /// The workflow's error, if it failed.
     pub error: Option<String>,
+    /// How the tasks ended, if the workflow watched them to the end.
+    pub tasks: Option<crate::workflow::monitor::Outcome>,
     /// A signal or Ctrl-C ended the session.
     pub interrupted: bool,
     /// What still exists, checked against the services after the session.
@@ -168,6 +170,7 @@ pub async fn run(
     let mut report = Report {
         finished: None,
         error: None,
+        tasks: None,
         interrupted: false,
         remaining: Vec::new(),
     };
@@ -231,7 +234,10 @@ pub async fn run(
             done = poll_some(&mut workflow) => {
                 workflow = None;
                 match done {
-                    Ok(summary) => report.finished = Some(summary.ok),
+                    Ok(summary) => {
+                        report.finished = Some(summary.ok);
+                        report.tasks = summary.tasks;
+                    }
                     Err(e) => {
                         report.finished = Some(false);
                         report.error = Some(e.to_string());
