@@ -283,18 +283,7 @@ fn the_tutorial_runs_on_screen_and_keys_delete_the_job_and_the_pool() {
 fn a_failed_task_is_shown_and_the_exit_after_quitting_says_so() {
     let t = Tmux::new("failed");
     let script = t.path("picky.py");
-    std::fs::write(
-        &script,
-        r#"import sys
-args = sys.argv
-name, output = args[args.index("--filepath") + 1], args[args.index("--output") + 1]
-if "taskdata2" in name:
-    sys.exit(3)
-with open(output, "w") as f:
-    f.write("ok\n")
-"#,
-    )
-    .unwrap();
+    common::outputs::write_script_failing_on(&script, "taskdata2");
     t.start(&format!(
         "{}; echo EXIT=$?",
         t.batchdeck_command(&format!(

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::azurite::Azurite;
-use common::outputs::{assert_outputs, repo_inputs};
+use common::outputs::{assert_outputs, repo_inputs, write_script_failing_on};
 use common::sandbox::{Sandbox, assert_empty, assert_refused, emulator, inventory, stderr, stdout};
 use common::{BATCH_ACCOUNT, EmulatorProcess, STORAGE_ACCOUNT};
 
@@ -54,20 +54,7 @@ fn embedded_default_run_produces_correct_counts_and_leaves_nothing() {
 fn a_failed_task_still_runs_every_step_but_the_exit_says_so() {
     let sb = Sandbox::new();
     // Like the tutorial's script, but one input makes it fail.
-    let script = sb.path("work/picky.py");
-    std::fs::write(
-        &script,
-        r#"import sys
-args = sys.argv
-name, output = args[args.index("--filepath") + 1], args[args.index("--output") + 1]
-if "taskdata2" in name:
-    sys.stderr.write("refusing " + name + "\n")
-    sys.exit(3)
-with open(output, "w") as f:
-    f.write("ok\n")
-"#,
-    )
-    .unwrap();
+    write_script_failing_on(&sb.path("work/picky.py"), "taskdata2");
     let o = sb.run(&["--task-script", "picky.py"], &[]);
     let (out, err) = (stdout(&o), stderr(&o));
     assert_eq!(o.status.code(), Some(1), "stdout:\n{out}\nstderr:\n{err}");

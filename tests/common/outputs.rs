@@ -111,3 +111,21 @@ pub fn assert_outputs(out_dir: &Path, inputs: &[PathBuf], n: usize, job: &str, p
         panic!("{e}");
     }
 }
+
+/// Writes a task script that takes the tutorial's arguments and fails (exit code 3, a line on
+/// stderr) for the input whose name contains `failing`; for the others it writes "ok" to the
+/// output file.
+pub fn write_script_failing_on(path: &Path, failing: &str) {
+    let script = format!(
+        r#"import sys
+args = sys.argv
+name, output = args[args.index("--filepath") + 1], args[args.index("--output") + 1]
+if {failing:?} in name:
+    sys.stderr.write("refusing " + name + "\n")
+    sys.exit(3)
+with open(output, "w") as f:
+    f.write("ok\n")
+"#
+    );
+    std::fs::write(path, script).expect("write the task script");
+}

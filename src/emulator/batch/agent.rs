@@ -888,39 +888,44 @@ mod tests {
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
                 .await;
         });
-        let procs = Procs::default();
-        let run_id = 7;
-        procs.begin(run_id);
-        let spec = RunSpec {
+        // A run that would leave ran.txt in its working directory.
+        let spec = |run_id, task_dir: PathBuf, resource_files| RunSpec {
             run_id,
             command_line: "/bin/sh -c 'echo ran > ran.txt'".into(),
-            task_dir: dir.path().join("task"),
+            task_dir,
             env: Vec::new(),
-            resource_files: vec![ResourceFile {
-                auto_storage_container_name: None,
-                storage_container_url: None,
-                http_url: Some(url),
-                blob_prefix: None,
-                file_path: Some("input.txt".into()),
-                file_mode: None,
-                extra: Default::default(),
-            }],
+            resource_files,
             output_files: Vec::new(),
             max_wall_clock: None,
             blob_endpoint: String::new(),
             auto_storage_sas: None,
         };
+        let procs = Procs::default();
+        let run_id = 7;
+        procs.begin(run_id);
+        let input = ResourceFile {
+            auto_storage_container_name: None,
+            storage_container_url: None,
+            http_url: Some(url),
+            blob_prefix: None,
+            file_path: Some("input.txt".into()),
+            file_mode: None,
+            extra: Default::default(),
+        };
         let http = reqwest::Client::new();
         let spawned = std::sync::atomic::AtomicBool::new(false);
-        let run = run(spec, &http, &procs, |_| {
-            spawned.store(true, std::sync::atomic::Ordering::SeqCst)
-        });
+        let attempt = run(
+            spec(run_id, dir.path().join("task"), vec![input]),
+            &http,
+            &procs,
+            |_| spawned.store(true, std::sync::atomic::Ordering::SeqCst),
+        );
         let killer = async {
             asked_rx.await.unwrap();
             procs.kill(run_id);
             answer_tx.send(()).unwrap();
         };
-        let (outcome, ()) = tokio::join!(run, killer);
+        let (outcome, ()) = tokio::join!(attempt, killer);
         assert!(outcome.killed, "{outcome:?}");
         assert_eq!(outcome.exit_code, None);
         assert!(!spawned.load(std::sync::atomic::Ordering::SeqCst));
@@ -932,18 +937,13 @@ mod tests {
         let procs = Procs::default();
         procs.begin(8);
         procs.kill(8);
-        let spec = RunSpec {
-            run_id: 8,
-            command_line: "/bin/sh -c 'echo ran > ran.txt'".into(),
-            task_dir: dir.path().join("task8"),
-            env: Vec::new(),
-            resource_files: Vec::new(),
-            output_files: Vec::new(),
-            max_wall_clock: None,
-            blob_endpoint: String::new(),
-            auto_storage_sas: None,
-        };
-        let outcome = super::run(spec, &http, &procs, |_| {}).await;
+        let outcome = run(
+            spec(8, dir.path().join("task8"), Vec::new()),
+            &http,
+            &procs,
+            |_| {},
+        )
+        .await;
         assert!(outcome.killed);
         assert!(!dir.path().join("task8").exists());
     }
