@@ -6,6 +6,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::tui::testing::*;
+use crate::workflow::controller::TAIL_BYTES;
+use crate::workflow::events::TaskFile;
 
 fn press(app: &mut App, c: KeyCode) -> Vec<Action> {
     app.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))

@@ -1,0 +1,178 @@
+//! The workflow's and the controller's events, applied to the state.
+
+use crate::tui::app::{Action, App, Presence, StepState, Upload};
+use crate::workflow::controller::Command;
+use crate::workflow::events::{Event, Resource, Step, TaskFile};
+
+impl App {
+    pub(super) fn apply(&mut self, e: Event, actions: &mut Vec<Action>) {
+        let now = self.now;
+        match e {
+            Event::StepStarted(step) => self.set_step(step, StepState::Running { since: now }),
+            Event::StepFinished {
+                step,
+                elapsed,
+                note,
+            } => self.set_step(step, StepState::Done { elapsed, note }),
+            Event::StepFailed { step, error } => {
+                self.notify(format!("{} failed: {error}", step.title()), true);
+                self.set_step(step, StepState::Failed { error });
+            }
+            Event::Info(_) => {}
+            Event::UploadProgress {
+                file,
+                bytes_done,
+                bytes_total,
+            } => {
+                let u = self.upload(&file);
+                u.done = bytes_done;
+                u.total = bytes_total;
+            }
+            Event::Uploaded {
+                file,
+                container,
+                bytes,
+                ..
+            } => {
+                let u = self.upload(&file);
+                u.container = container;
+                u.done = bytes;
+                u.total = bytes;
+                u.finished = Some(now);
+            }
+            Event::Pool(p) => self.pool = Some(p),
+            Event::Nodes(nodes) => {
+                for n in &nodes {
+                    if n.state == "starttaskfailed" && !self.node_stderr.contains_key(&n.id) {
+                        self.node_stderr.insert(n.id.clone(), String::new());
+                        actions.push(Action::Run(Command::NodeStderr {
+                            pool_id: self.ids.pool_id.clone(),
+                            node_id: n.id.clone(),
+                        }));
+                    }
+                }
+                self.nodes = nodes;
+            }
+            Event::Tasks(tasks) => {
+                for t in tasks {
+                    self.tasks.upsert(t);
+                }
+                self.refresh_preview(actions, false);
+            }
+            Event::TaskCounts(c) => {
+                let last = self.completions.last().map(|x| x.1);
+                if last != Some(c.completed) {
+                    self.completions
+                        .push((now.duration_since(self.started), c.completed));
+                }
+                self.counts = Some(c);
+            }
+            Event::Downloaded { .. } => {}
+            Event::Output {
+                task_id,
+                path,
+                text,
+            } => {
+                self.previews.entry(task_id).or_default().output = Some((path, text));
+            }
+            Event::TaskFileTail {
+                task_id,
+                file,
+                from,
+                len,
+                text,
+            } => {
+                let p = self.previews.entry(task_id).or_default();
+                match file {
+                    TaskFile::Stdout => p.stdout.append(from, len, &text),
+                    TaskFile::Stderr => p.stderr.append(from, len, &text),
+                }
+            }
+            Event::NodeStderr { node_id, text } => {
+                self.node_stderr.insert(node_id, text);
+            }
+            Event::Created(r) => self.set_presence(r, Presence::Present),
+            Event::Deleting(r) => {
+                self.notify(format!("Deleting {r}..."), false);
+                if let (Resource::Pool(_), Some(p)) = (&r, &mut self.pool) {
+                    p.state = "deleting".into();
+                }
+                self.set_presence(r, Presence::Deleting);
+            }
+            Event::Deleted(r) => {
+                self.notify(format!("Deleted {r}"), false);
+                if matches!(r, Resource::Pool(_)) {
+                    if let Some(p) = &mut self.pool {
+                        p.state = "deleted".into();
+                        p.current_dedicated = 0;
+                        p.current_low_priority = 0;
+                    }
+                    self.nodes.clear();
+                }
+                self.set_presence(r, Presence::Gone);
+            }
+            Event::Resized { pool_id, target } => {
+                self.notify(format!("Pool {pool_id} resizing to {target} nodes"), false);
+            }
+            Event::Reactivated { task_id } => {
+                self.notify(format!("Task {task_id} reactivated"), false);
+            }
+            Event::CommandFailed { what, error } => {
+                if self.quit_after.take().is_some() {
+                    self.notify("Not quitting: a deletion failed", true);
+                }
+                self.notify(format!("{what} failed: {error}"), true);
+            }
+            Event::Finished {
+                ok,
+                elapsed,
+                remaining,
+            } => {
+                self.finished = Some((ok, elapsed));
+                for (r, p) in &mut self.resources {
+                    if *p == Presence::Present && !remaining.contains(r) {
+                        *p = Presence::Gone;
+                    }
+                }
+                for r in remaining {
+                    if self.presence(&r).is_none() {
+                        self.set_presence(r, Presence::Present);
+                    }
+                }
+                self.notify(
+                    if ok {
+                        "Run complete: browse, clean up with J/P/C, q to quit"
+                    } else {
+                        "Run FAILED: see the steps; clean up with J/P/C, q to quit"
+                    },
+                    !ok,
+                );
+            }
+        }
+    }
+
+    pub(super) fn set_step(&mut self, step: Step, state: StepState) {
+        if let Some(s) = self.steps.iter_mut().find(|(s, _)| *s == step) {
+            s.1 = state;
+        }
+    }
+
+    fn upload(&mut self, file: &str) -> &mut Upload {
+        let now = self.now;
+        let i = match self.uploads.iter().position(|u| u.file == file) {
+            Some(i) => i,
+            None => {
+                self.uploads.push(Upload {
+                    file: file.to_string(),
+                    container: String::new(),
+                    done: 0,
+                    total: 0,
+                    started: now,
+                    finished: None,
+                });
+                self.uploads.len() - 1
+            }
+        };
+        &mut self.uploads[i]
+    }
+}

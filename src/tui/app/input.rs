@@ -1,0 +1,260 @@
+//! Keys: text entry (the filter, the resize prompt), the main keymap's inputs, moving the
+//! selection.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::tui::app::{Action, App, DetailsOf, Overlay, Panel, Presence, SortKey, task_failed};
+use crate::tui::keys::{self, Input};
+use crate::workflow::controller::Command;
+use crate::workflow::events::Resource;
+
+/// A line of text being typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Filter(String),
+    Resize(String),
+}
+
+impl App {
+    pub(super) fn key(&mut self, k: KeyEvent, actions: &mut Vec<Action>) {
+        if k.kind == crossterm::event::KeyEventKind::Release {
+            return;
+        }
+        if let Some(entry) = self.entry.take() {
+            self.key_entry(entry, k, actions);
+            return;
+        }
+        let input = keys::lookup(&k);
+        if input == Some(Input::QuitNow) {
+            self.quit_now(actions);
+            return;
+        }
+        match self.overlay.take() {
+            Some(Overlay::Dialog(d)) => self.key_dialog(d, k, input, actions),
+            Some(Overlay::Help) => {
+                if !matches!(input, Some(Input::Back | Input::Help | Input::Quit)) {
+                    self.overlay = Some(Overlay::Help);
+                }
+            }
+            Some(Overlay::Details(what)) => match input {
+                Some(Input::Back | Input::Details) => {}
+                Some(Input::Quit) => self.ask_quit(actions),
+                _ => self.overlay = Some(Overlay::Details(what)),
+            },
+            None => {
+                if let Some(i) = input {
+                    self.key_main(i, actions);
+                }
+            }
+        }
+    }
+
+    /// Ctrl-C: stop the run where it is and leave, keeping everything.
+    fn quit_now(&mut self, actions: &mut Vec<Action>) {
+        if self.running() {
+            actions.push(Action::CancelWorkflow);
+        }
+        actions.push(Action::Quit);
+        self.quit = true;
+        self.interrupted = true;
+    }
+
+    fn key_entry(&mut self, entry: Entry, k: KeyEvent, actions: &mut Vec<Action>) {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        let (mut text, is_filter) = match entry {
+            Entry::Filter(t) => (t, true),
+            Entry::Resize(t) => (t, false),
+        };
+        match k.code {
+            KeyCode::Esc => {
+                if is_filter {
+                    self.set_filter(String::new());
+                }
+                return;
+            }
+            KeyCode::Enter => {
+                if is_filter {
+                    self.set_filter(text);
+                } else {
+                    self.submit_resize(&text, actions);
+                }
+                return;
+            }
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char('c') if ctrl => {
+                self.quit_now(actions);
+                return;
+            }
+            KeyCode::Char('u') if ctrl => text.clear(),
+            KeyCode::Char(c) if !ctrl && (is_filter || c.is_ascii_digit()) && text.len() < 64 => {
+                text.push(c)
+            }
+            _ => {}
+        }
+        if is_filter {
+            // Filter as you type.
+            self.set_filter(text.clone());
+            self.entry = Some(Entry::Filter(text));
+        } else {
+            self.entry = Some(Entry::Resize(text));
+        }
+    }
+
+    pub(super) fn set_filter(&mut self, f: String) {
+        if self.filter != f {
+            self.filter = f;
+            self.tasks.stale = true;
+            self.task_offset.set(0);
+        }
+    }
+
+    fn submit_resize(&mut self, text: &str, actions: &mut Vec<Action>) {
+        match text.parse::<u32>() {
+            Ok(n) if n <= 1000 => actions.push(Action::Run(Command::ResizePool {
+                pool_id: self.ids.pool_id.clone(),
+                target: n,
+            })),
+            _ => self.notify(
+                format!("{text:?} is not a node count: type 0 to 1000, then Enter"),
+                true,
+            ),
+        }
+    }
+
+    fn key_main(&mut self, input: Input, actions: &mut Vec<Action>) {
+        match input {
+            Input::Help => self.overlay = Some(Overlay::Help),
+            Input::Quit => self.ask_quit(actions),
+            Input::QuitNow => {}
+            Input::NextPanel => self.focus = self.focus.step(1),
+            Input::PrevPanel => self.focus = self.focus.step(-1),
+            Input::Up => self.move_by(-1, actions),
+            Input::Down => self.move_by(1, actions),
+            Input::PageUp => self.move_by(-(self.page.get().max(1) as isize), actions),
+            Input::PageDown => self.move_by(self.page.get().max(1) as isize, actions),
+            Input::Top => self.move_by(isize::MIN / 2, actions),
+            Input::Bottom => self.move_by(isize::MAX / 2, actions),
+            Input::Details => match self.focus {
+                Panel::Nodes => {
+                    if let Some(n) = self.selected_node_view() {
+                        self.overlay = Some(Overlay::Details(DetailsOf::Node(n.id.clone())));
+                    }
+                }
+                Panel::Tasks | Panel::Preview => {
+                    if let Some(t) = &self.selected_task {
+                        self.overlay = Some(Overlay::Details(DetailsOf::Task(t.clone())));
+                    }
+                }
+            },
+            Input::Back => {
+                if !self.filter.is_empty() {
+                    self.set_filter(String::new());
+                }
+            }
+            Input::Filter => {
+                self.focus = Panel::Tasks;
+                self.entry = Some(Entry::Filter(self.filter.clone()));
+            }
+            Input::Sort => {
+                let i = SortKey::ALL
+                    .iter()
+                    .position(|k| *k == self.sort)
+                    .unwrap_or(0);
+                self.sort = SortKey::ALL[(i + 1) % SortKey::ALL.len()];
+                self.tasks.stale = true;
+            }
+            Input::Reverse => {
+                self.descending = !self.descending;
+                self.tasks.stale = true;
+            }
+            Input::DeleteJob => {
+                self.confirm_delete("job", vec![Resource::Job(self.ids.job_id.clone())])
+            }
+            Input::DeletePool => {
+                self.confirm_delete("pool", vec![Resource::Pool(self.ids.pool_id.clone())])
+            }
+            Input::DeleteContainers => {
+                let rs = self
+                    .ids
+                    .containers
+                    .iter()
+                    .map(|c| Resource::Container(c.clone()))
+                    .collect();
+                self.confirm_delete("containers", rs)
+            }
+            Input::ResizePool => {
+                if self.readonly {
+                    self.notify("Read-only session (--readonly): resizing is disabled", true);
+                } else if self.presence(&Resource::Pool(self.ids.pool_id.clone()))
+                    != Some(Presence::Present)
+                {
+                    self.notify("No pool to resize", true);
+                } else {
+                    self.entry = Some(Entry::Resize(String::new()));
+                }
+            }
+            Input::RetryTask => self.retry_selected(actions),
+            Input::Left | Input::Right | Input::Yes | Input::No => {}
+        }
+    }
+
+    fn retry_selected(&mut self, actions: &mut Vec<Action>) {
+        if self.readonly {
+            self.notify("Read-only session (--readonly): retrying is disabled", true);
+            return;
+        }
+        match self.selected_task_view() {
+            Some(t) if task_failed(t) => {
+                let task_id = t.id.clone();
+                actions.push(Action::Run(Command::ReactivateTask {
+                    job_id: self.ids.job_id.clone(),
+                    task_id,
+                }));
+            }
+            Some(t) => {
+                let msg = format!(
+                    "Task {} did not fail: only failed tasks can be retried",
+                    t.id
+                );
+                self.notify(msg, true)
+            }
+            None => self.notify("No task selected", true),
+        }
+    }
+
+    fn move_by(&mut self, by: isize, actions: &mut Vec<Action>) {
+        match self.focus {
+            Panel::Nodes => {
+                let n = self.nodes.len();
+                if n > 0 {
+                    self.selected_node = clamp_add(self.selected_node, by, n);
+                }
+            }
+            Panel::Tasks => {
+                self.prepare();
+                let n = self.tasks.order.len();
+                if n == 0 {
+                    return;
+                }
+                let cur = self.selected_index().unwrap_or(0);
+                let next = clamp_add(cur, by, n);
+                let id = self.tasks.rows[self.tasks.order[next]].id.clone();
+                if self.selected_task.as_deref() != Some(&id) {
+                    self.selected_task = Some(id);
+                    self.preview_scroll = 0;
+                    self.refresh_preview(actions, true);
+                }
+            }
+            Panel::Preview => {
+                let v = self.preview_scroll as isize + by;
+                self.preview_scroll = v.clamp(0, u16::MAX as isize) as u16;
+            }
+        }
+    }
+}
+
+fn clamp_add(cur: usize, by: isize, len: usize) -> usize {
+    (cur as isize).saturating_add(by).clamp(0, len as isize - 1) as usize
+}

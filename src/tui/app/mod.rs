@@ -1,0 +1,366 @@
+//! The TUI's state and `App::update`: plain code with no I/O. Messages come in (keys, the
+//! workflow's events, questions, ticks); actions go out (commands for the controller, answers
+//! to the workflow, quit). `views` draws the state.
+//!
+//! `update` dispatches: keys to [`input`], the workflow's events to [`events`], questions and
+//! confirmations to [`dialogs`]; the task table's model is [`tasks`], the preview's [`preview`].
+
+mod dialogs;
+mod events;
+mod input;
+mod preview;
+mod tasks;
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crossterm::event::KeyEvent;
+
+use crate::workflow::controller::Command;
+use crate::workflow::events::{Event, NodeView, PoolView, Resource, Step, TaskCounts, TaskView};
+
+pub use dialogs::{Button, DetailsOf, Dialog, Outcome, Overlay};
+pub use input::Entry;
+pub use preview::{Preview, Tail};
+pub use tasks::{SortKey, Tasks, natural_cmp, task_failed};
+
+/// A message to the state.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Event(Event),
+    /// The workflow asks whether to delete a resource at the end of the run (step 9); the
+    /// answer goes back as [`Action::Answer`].
+    Ask(Resource),
+    /// Time passes (only sent while something on screen moves with it).
+    Tick(Instant),
+    Resize,
+}
+
+/// What the state asks the main loop to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Run(Command),
+    /// Answer the workflow's pending question.
+    Answer(bool),
+    /// Stop the workflow where it is (the user quits while it runs).
+    CancelWorkflow,
+    Quit,
+}
+
+/// Where the session talks to, for the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub batch_endpoint: String,
+    pub storage_endpoint: String,
+    /// The embedded local Azure (nothing costs money) rather than Azure or another service.
+    pub embedded: bool,
+}
+
+/// Ids of what the run works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunIds {
+    pub pool_id: String,
+    pub job_id: String,
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepState {
+    Pending,
+    Running { since: Instant },
+    Done { elapsed: Duration, note: String },
+    Failed { error: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upload {
+    pub file: String,
+    pub container: String,
+    pub done: u64,
+    pub total: u64,
+    pub started: Instant,
+    pub finished: Option<Instant>,
+}
+
+impl Upload {
+    /// Bytes per second so far.
+    pub fn rate(&self, now: Instant) -> f64 {
+        let end = self.finished.unwrap_or(now);
+        let secs = end.duration_since(self.started).as_secs_f64();
+        if secs <= 0.0 {
+            0.0
+        } else {
+            self.done as f64 / secs
+        }
+    }
+}
+
+/// Whether a resource is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Present,
+    Deleting,
+    Gone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Panel {
+    Nodes,
+    Tasks,
+    Preview,
+}
+
+impl Panel {
+    const ORDER: [Panel; 3] = [Panel::Nodes, Panel::Tasks, Panel::Preview];
+
+    fn step(self, by: isize) -> Panel {
+        let i = Panel::ORDER.iter().position(|p| *p == self).unwrap_or(0) as isize;
+        Panel::ORDER[(i + by).rem_euclid(3) as usize]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub at: Instant,
+    pub text: String,
+    pub error: bool,
+}
+
+/// How long a notice stays on the status line.
+pub const NOTICE_TTL: Duration = Duration::from_secs(8);
+
+/// The whole view state.
+pub struct App {
+    pub target: Target,
+    pub ids: RunIds,
+    pub readonly: bool,
+    pub started: Instant,
+    pub now: Instant,
+    pub steps: Vec<(Step, StepState)>,
+    pub uploads: Vec<Upload>,
+    pub pool: Option<PoolView>,
+    pub nodes: Vec<NodeView>,
+    pub node_stderr: HashMap<String, String>,
+    pub tasks: Tasks,
+    pub counts: Option<TaskCounts>,
+    /// (time since start, tasks completed then), one entry per change.
+    pub completions: Vec<(Duration, u64)>,
+    pub previews: HashMap<String, Preview>,
+    pub resources: Vec<(Resource, Presence)>,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub filter: String,
+    pub entry: Option<Entry>,
+    pub focus: Panel,
+    pub overlay: Option<Overlay>,
+    pub selected_task: Option<String>,
+    pub selected_node: usize,
+    /// First visible row of the task table (kept by the view so the selection stays visible).
+    pub task_offset: Cell<usize>,
+    pub preview_scroll: u16,
+    /// Rows the task table showed last frame (for page up/down).
+    pub page: Cell<usize>,
+    pub notices: VecDeque<Notice>,
+    /// The run ended: whether it succeeded and how long it took.
+    pub finished: Option<(bool, Duration)>,
+    /// The workflow asked about this resource and waits for the answer.
+    pub asking: Option<Resource>,
+    /// Quitting once these deletions were accepted.
+    pub quit_after: Option<Vec<Resource>>,
+    pub quit: bool,
+    /// The user left with Ctrl-C (everything kept, the run stopped where it was).
+    pub interrupted: bool,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+    /// The whole second of elapsed time last drawn (the clock redraws once a second).
+    drawn_second: u64,
+}
+
+impl App {
+    pub fn new(target: Target, ids: RunIds, readonly: bool, now: Instant) -> App {
+        App {
+            target,
+            ids,
+            readonly,
+            started: now,
+            now,
+            steps: Step::ALL.iter().map(|s| (*s, StepState::Pending)).collect(),
+            uploads: Vec::new(),
+            pool: None,
+            nodes: Vec::new(),
+            node_stderr: HashMap::new(),
+            tasks: Tasks::default(),
+            counts: None,
+            completions: Vec::new(),
+            previews: HashMap::new(),
+            resources: Vec::new(),
+            sort: SortKey::Id,
+            descending: false,
+            filter: String::new(),
+            entry: None,
+            focus: Panel::Tasks,
+            overlay: None,
+            selected_task: None,
+            selected_node: 0,
+            task_offset: Cell::new(0),
+            preview_scroll: 0,
+            page: Cell::new(10),
+            notices: VecDeque::new(),
+            finished: None,
+            asking: None,
+            quit_after: None,
+            quit: false,
+            interrupted: false,
+            dirty: true,
+            drawn_second: 0,
+        }
+    }
+
+    /// Moves the clock without redrawing (the main loop calls it before each batch of
+    /// messages, so that events are stamped with the time they arrived).
+    pub fn clock(&mut self, now: Instant) {
+        self.now = now.max(self.now);
+    }
+
+    /// Time since the session started, frozen when the run ended.
+    pub fn elapsed(&self) -> Duration {
+        match self.finished {
+            Some((_, d)) => d,
+            None => self.now.duration_since(self.started),
+        }
+    }
+
+    pub fn running(&self) -> bool {
+        self.finished.is_none()
+    }
+
+    /// The step running now, if any.
+    pub fn current_step(&self) -> Option<Step> {
+        self.steps
+            .iter()
+            .find(|(_, s)| matches!(s, StepState::Running { .. }))
+            .map(|(s, _)| *s)
+    }
+
+    /// Resources that still exist (present or on their way out).
+    pub fn present(&self) -> Vec<&Resource> {
+        self.resources
+            .iter()
+            .filter(|(_, p)| *p == Presence::Present)
+            .map(|(r, _)| r)
+            .collect()
+    }
+
+    pub fn presence(&self, r: &Resource) -> Option<Presence> {
+        self.resources.iter().find(|(x, _)| x == r).map(|(_, p)| *p)
+    }
+
+    fn set_presence(&mut self, r: Resource, p: Presence) {
+        match self.resources.iter_mut().find(|(x, _)| *x == r) {
+            Some(e) => e.1 = p,
+            None => self.resources.push((r, p)),
+        }
+    }
+
+    /// Whether the main loop should send ticks (something on screen moves with time).
+    pub fn wants_ticks(&self) -> bool {
+        self.running()
+            || !self.notices.is_empty()
+            || self.quit_after.is_some()
+            || self.previewed_task_is_running()
+    }
+
+    /// Brings derived state up to date before a frame: the task order and the selection.
+    pub fn prepare(&mut self) {
+        if self.tasks.stale {
+            self.tasks.reorder(self.sort, self.descending, &self.filter);
+        }
+        if self.selected_task.is_none()
+            && let Some(&i) = self.tasks.order.first()
+        {
+            self.selected_task = Some(self.tasks.rows[i].id.clone());
+        }
+        self.selected_node = self.selected_node.min(self.nodes.len().saturating_sub(1));
+    }
+
+    /// Position of the selected task in the shown order.
+    pub fn selected_index(&self) -> Option<usize> {
+        let id = self.selected_task.as_deref()?;
+        let &row = self.tasks.index.get(id)?;
+        self.tasks.order.iter().position(|&i| i == row)
+    }
+
+    pub fn selected_task_view(&self) -> Option<&TaskView> {
+        self.tasks.get(self.selected_task.as_deref()?)
+    }
+
+    pub fn selected_node_view(&self) -> Option<&NodeView> {
+        self.nodes.get(self.selected_node)
+    }
+
+    pub fn notify(&mut self, text: impl Into<String>, error: bool) {
+        self.notices.push_back(Notice {
+            at: self.now,
+            text: text.into(),
+            error,
+        });
+        while self.notices.len() > 4 {
+            self.notices.pop_front();
+        }
+    }
+
+    /// Handles one message; returns what the main loop must do.
+    pub fn update(&mut self, msg: Msg) -> Vec<Action> {
+        let mut actions = Vec::new();
+        match msg {
+            Msg::Tick(now) => {
+                self.now = now;
+                let before = self.notices.len();
+                self.notices
+                    .retain(|n| now.duration_since(n.at) < NOTICE_TTL);
+                let second = self.elapsed().as_secs();
+                if second != self.drawn_second || before != self.notices.len() {
+                    self.drawn_second = second;
+                    self.dirty = true;
+                }
+                self.refresh_preview(&mut actions, false);
+            }
+            Msg::Resize => self.dirty = true,
+            Msg::Event(e) => {
+                self.apply(e, &mut actions);
+                self.dirty = true;
+            }
+            Msg::Ask(r) => {
+                self.dirty = true;
+                if self.presence(&r) != Some(Presence::Present) {
+                    // Already deleted by hand: the answer changes nothing.
+                    actions.push(Action::Answer(self.presence(&r).is_some()));
+                } else if self.readonly {
+                    actions.push(Action::Answer(false));
+                } else {
+                    self.asking = Some(r);
+                }
+            }
+            Msg::Key(k) => {
+                self.dirty = true;
+                self.key(k, &mut actions);
+            }
+        }
+        self.surface_question();
+        if let Some(waiting) = &self.quit_after
+            && waiting
+                .iter()
+                .all(|r| self.presence(r) != Some(Presence::Present))
+        {
+            self.quit_after = None;
+            self.quit = true;
+            actions.push(Action::Quit);
+        }
+        actions
+    }
+}
+
+#[cfg(test)]
+mod tests;
