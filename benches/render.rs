@@ -68,6 +68,7 @@ fn app_with(tasks: usize) -> App {
         false,
         t0,
     );
+    app.update(Msg::Resize(200, 60));
     let mut send = |e| {
         app.update(Msg::Event(e));
     };
@@ -94,9 +95,12 @@ fn app_with(tasks: usize) -> App {
     app
 }
 
-fn frame(term: &mut Terminal<TestBackend>, app: &mut App) -> Duration {
+/// Handles `msg` (which brings the task order and scroll up to date) and draws a frame.
+fn frame(term: &mut Terminal<TestBackend>, app: &mut App, msg: Option<Msg>) -> Duration {
     let t = Instant::now();
-    app.prepare();
+    if let Some(m) = msg {
+        app.update(m);
+    }
     term.draw(|f| render(app, f)).expect("draw");
     t.elapsed()
 }
@@ -138,7 +142,7 @@ fn main() {
     let mut term = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
     // `cargo test --all-targets` runs this too (without --bench): one frame as a smoke test.
     if !std::env::args().any(|a| a == "--bench") {
-        frame(&mut term, &mut big_app());
+        frame(&mut term, &mut big_app(), None);
         return;
     }
     // Memory first, in a fresh process: 100,000 tasks held by the monitor (its last view of
@@ -161,7 +165,7 @@ fn main() {
         watcher.absorb(&page);
     }
     let mut huge = app_with(100_000);
-    frame(&mut term, &mut huge);
+    frame(&mut term, &mut huge, None);
     let (rss, peak) = rss_kib();
     println!(
         "memory with 100000 tasks (monitor + session): RSS {} MiB (peak {} MiB; {} MiB before)",
@@ -181,11 +185,11 @@ fn main() {
     drop(watcher);
     let mut app = big_app();
     for _ in 0..20 {
-        frame(&mut term, &mut app);
+        frame(&mut term, &mut app, None);
     }
     println!("render: {TASKS} tasks, {NODES} nodes, 200x60 cells");
 
-    let v = (0..500).map(|_| frame(&mut term, &mut app)).collect();
+    let v = (0..500).map(|_| frame(&mut term, &mut app, None)).collect();
     report("frame, nothing changed", v);
 
     // 1% of the tasks change state between frames (re-sorted by state).
@@ -198,8 +202,8 @@ fn main() {
         let changed = (0..TASKS / 100)
             .map(|k| task((k * 97 + round * 13) % TASKS, round))
             .collect();
-        app.update(Msg::Event(Event::Tasks(changed)));
-        v.push(frame(&mut term, &mut app));
+        let msg = Msg::Event(Event::Tasks(changed));
+        v.push(frame(&mut term, &mut app, Some(msg)));
     }
     let mean = v.iter().sum::<Duration>() / v.len() as u32;
     report("frame after 1% of tasks changed (sorted)", v);
@@ -215,18 +219,12 @@ fn main() {
     // Scrolling: one row down per frame, then page down.
     let down = KeyEvent::new(KeyCode::Down, KeyModifiers::NONE);
     let v = (0..500)
-        .map(|_| {
-            app.update(Msg::Key(down));
-            frame(&mut term, &mut app)
-        })
+        .map(|_| frame(&mut term, &mut app, Some(Msg::Key(down))))
         .collect();
     report("frame per row scrolled", v);
     let pgdn = KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE);
     let v = (0..200)
-        .map(|_| {
-            app.update(Msg::Key(pgdn));
-            frame(&mut term, &mut app)
-        })
+        .map(|_| frame(&mut term, &mut app, Some(Msg::Key(pgdn))))
         .collect();
     report("frame per page scrolled", v);
 }

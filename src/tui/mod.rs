@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod keys;
+pub mod layout;
 #[cfg(test)]
 pub mod testing;
 pub mod theme;
@@ -162,6 +163,8 @@ pub async fn run(
     let mut workflow = Some(Box::pin(steps::run(&clients, &spec, ev_tx, asker(ask_tx))));
 
     let mut app = App::new(target, ids.clone(), opts.readonly, Instant::now());
+    let size = guard.terminal.size()?;
+    app.update(Msg::Resize(size.width, size.height));
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -185,7 +188,6 @@ pub async fn run(
         if app.dirty {
             let since = last_draw.map_or(FRAME, |t| t.elapsed());
             if since >= FRAME {
-                app.prepare();
                 guard.terminal.draw(|f| views::render(&app, f))?;
                 app.dirty = false;
                 last_draw = Some(Instant::now());
@@ -209,7 +211,7 @@ pub async fn run(
                     test_panic(&k);
                     vec![Msg::Key(k)]
                 }
-                Some(Ok(TermEvent::Resize(..))) => vec![Msg::Resize],
+                Some(Ok(TermEvent::Resize(w, h))) => vec![Msg::Resize(w, h)],
                 Some(Ok(_)) => Vec::new(),
                 // The terminal went away: nobody is left to ask.
                 Some(Err(_)) | None => {

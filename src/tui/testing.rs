@@ -188,6 +188,5 @@ pub fn mid_run(t0: Instant) -> App {
         }),
     );
     app.clock(t0 + Duration::from_secs(12));
-    app.prepare();
     app
 }

@@ -106,7 +106,7 @@ impl App {
         if self.filter != f {
             self.filter = f;
             self.tasks.stale = true;
-            self.task_offset.set(0);
+            self.task_offset = 0;
         }
     }
 
@@ -132,8 +132,8 @@ impl App {
             Input::PrevPanel => self.focus = self.focus.step(-1),
             Input::Up => self.move_by(-1, actions),
             Input::Down => self.move_by(1, actions),
-            Input::PageUp => self.move_by(-(self.page.get().max(1) as isize), actions),
-            Input::PageDown => self.move_by(self.page.get().max(1) as isize, actions),
+            Input::PageUp => self.move_by(-(self.page().max(1) as isize), actions),
+            Input::PageDown => self.move_by(self.page().max(1) as isize, actions),
             Input::Top => self.move_by(isize::MIN / 2, actions),
             Input::Bottom => self.move_by(isize::MAX / 2, actions),
             Input::Details => match self.focus {
@@ -233,7 +233,7 @@ impl App {
                 }
             }
             Panel::Tasks => {
-                self.prepare();
+                self.settle();
                 let n = self.tasks.order.len();
                 if n == 0 {
                     return;

@@ -11,12 +11,13 @@ mod input;
 mod preview;
 mod tasks;
 
-use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
 
+use crate::tui::layout;
 use crate::workflow::controller::Command;
 use crate::workflow::events::{Event, NodeView, PoolView, Resource, Step, TaskCounts, TaskView};
 
@@ -35,7 +36,8 @@ pub enum Msg {
     Ask(Resource),
     /// Time passes (only sent while something on screen moves with it).
     Tick(Instant),
-    Resize,
+    /// The terminal's size (columns, rows): sent once at the start and on every change.
+    Resize(u16, u16),
 }
 
 /// What the state asks the main loop to do.
@@ -157,11 +159,11 @@ pub struct App {
     pub overlay: Option<Overlay>,
     pub selected_task: Option<String>,
     pub selected_node: usize,
-    /// First visible row of the task table (kept by the view so the selection stays visible).
-    pub task_offset: Cell<usize>,
+    /// First visible row of the task table, kept by `update` so that the selection is in view.
+    pub task_offset: usize,
     pub preview_scroll: u16,
-    /// Rows the task table showed last frame (for page up/down).
-    pub page: Cell<usize>,
+    /// The terminal's last known size (the layout is computed from it).
+    pub area: Rect,
     pub notices: VecDeque<Notice>,
     /// The run ended: whether it succeeded and how long it took.
     pub finished: Option<(bool, Duration)>,
@@ -204,9 +206,9 @@ impl App {
             overlay: None,
             selected_task: None,
             selected_node: 0,
-            task_offset: Cell::new(0),
+            task_offset: 0,
             preview_scroll: 0,
-            page: Cell::new(10),
+            area: Rect::default(),
             notices: VecDeque::new(),
             finished: None,
             asking: None,
@@ -272,8 +274,9 @@ impl App {
             || self.previewed_task_is_running()
     }
 
-    /// Brings derived state up to date before a frame: the task order and the selection.
-    pub fn prepare(&mut self) {
+    /// Brings derived state up to date (`update` does it after every message, so that a
+    /// frame can be drawn at any time): the task order, the selection, the table's scroll.
+    pub(super) fn settle(&mut self) {
         if self.tasks.stale {
             self.tasks.reorder(self.sort, self.descending, &self.filter);
         }
@@ -283,6 +286,20 @@ impl App {
             self.selected_task = Some(self.tasks.rows[i].id.clone());
         }
         self.selected_node = self.selected_node.min(self.nodes.len().saturating_sub(1));
+        self.task_offset = layout::scroll_into_view(
+            self.task_offset,
+            self.selected_index(),
+            self.page(),
+            self.tasks.order.len(),
+        );
+    }
+
+    /// Task rows the table shows in the last known terminal size (what page up/down move by).
+    pub fn page(&self) -> usize {
+        let filtering = matches!(self.entry, Some(Entry::Filter(_)));
+        layout::screen(self.area).map_or(0, |s| {
+            layout::task_rows(layout::tasks_panel(s.tasks, filtering).table)
+        })
     }
 
     /// Position of the selected task in the shown order.
@@ -327,7 +344,10 @@ impl App {
                 }
                 self.refresh_preview(&mut actions, false);
             }
-            Msg::Resize => self.dirty = true,
+            Msg::Resize(width, height) => {
+                self.area = Rect::new(0, 0, width, height);
+                self.dirty = true;
+            }
             Msg::Event(e) => {
                 self.apply(e, &mut actions);
                 self.dirty = true;
@@ -358,6 +378,7 @@ impl App {
             self.quit = true;
             actions.push(Action::Quit);
         }
+        self.settle();
         actions
     }
 }

@@ -284,7 +284,6 @@ fn filter_sort_and_selection() {
         })
         .collect();
     at(&mut app, t0, 6.0, Event::Tasks(tasks));
-    app.prepare();
     assert_eq!(app.tasks.order.len(), 30);
     // Natural order: task2 before task10.
     let ids: Vec<&str> = app
@@ -299,10 +298,8 @@ fn filter_sort_and_selection() {
     for c in "task2".chars() {
         ch(&mut app, c);
     }
-    app.prepare();
     assert_eq!(app.tasks.order.len(), 11, "task2 and task20-29");
     press(&mut app, KeyCode::Esc);
-    app.prepare();
     assert_eq!(app.tasks.order.len(), 30);
     // "failed" finds failed tasks.
     ch(&mut app, '/');
@@ -310,7 +307,6 @@ fn filter_sort_and_selection() {
         ch(&mut app, c);
     }
     press(&mut app, KeyCode::Enter);
-    app.prepare();
     assert!(
         app.tasks
             .order
@@ -322,16 +318,13 @@ fn filter_sort_and_selection() {
     // Sort by state, then reverse.
     ch(&mut app, 's');
     assert_eq!(app.sort, SortKey::State);
-    app.prepare();
     assert_eq!(app.tasks.rows[app.tasks.order[0]].state, "running");
     ch(&mut app, 'S');
-    app.prepare();
     assert_eq!(app.tasks.rows[app.tasks.order[0]].state, "completed");
     // The selection follows the task, not the row, when the order changes.
     press(&mut app, KeyCode::Home);
     let first = app.selected_task.clone();
     ch(&mut app, 'S');
-    app.prepare();
     assert_eq!(app.selected_task, first);
     assert_eq!(app.selected_index(), Some(29));
     // j/k and End move within bounds.
@@ -543,4 +536,28 @@ fn natural_order_of_ids() {
             "a", "task1", "task2a", "task2b", "task9", "task10", "task010"
         ]
     );
+}
+
+#[test]
+fn the_table_scroll_and_page_follow_the_terminal_size() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    let tasks = (1..=100).map(|i| task(i, "running", None)).collect();
+    at(&mut app, t0, 6.0, Event::Tasks(tasks));
+    app.update(Msg::Resize(120, 36));
+    let page = app.page();
+    assert!(page > 5, "{page} rows at 120x36");
+    // Page down moves by the rows the table shows, and the offset keeps the selection in view.
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(app.selected_index(), Some(page));
+    assert_eq!(app.task_offset, 1);
+    press(&mut app, KeyCode::End);
+    assert_eq!(app.task_offset, 100 - page);
+    // A taller terminal shows more rows: the offset moves back so that the last page is full.
+    app.update(Msg::Resize(120, 60));
+    assert!(app.page() > page);
+    assert_eq!(app.task_offset, 100 - app.page());
+    // Too small: no table, nothing to page by.
+    app.update(Msg::Resize(60, 20));
+    assert_eq!(app.page(), 0);
 }

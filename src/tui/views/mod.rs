@@ -1,5 +1,6 @@
-//! Drawing: `render(&App, &mut Frame)` lays out the panels and overlays. Views read the state
-//! and never change it (the task table's scroll offset is a `Cell` the view keeps current).
+//! Drawing: `render(&App, &mut Frame)` draws the panels and overlays into the rectangles of
+//! [`layout`](crate::tui::layout). Views read the state and never change it: what must be
+//! remembered between frames (the task table's scroll offset) is kept by `App::update`.
 
 mod dialog;
 mod pool;
@@ -12,45 +13,27 @@ mod uploads;
 use std::time::Duration;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::tui::app::App;
+use crate::tui::layout::{self, MIN_HEIGHT, MIN_WIDTH};
 use crate::tui::theme;
-
-/// The smallest terminal the layout works in.
-pub const MIN_WIDTH: u16 = 80;
-pub const MIN_HEIGHT: u16 = 24;
 
 /// Draws the whole screen.
 pub fn render(app: &App, f: &mut Frame) {
     let area = f.area();
-    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+    let Some(s) = layout::screen(area) else {
         too_small(f, area);
         return;
-    }
-    let preview_h = (area.height / 4).clamp(5, 14);
-    let [top, middle, bottom, status_area] = Layout::vertical([
-        Constraint::Length(11),
-        Constraint::Fill(1),
-        Constraint::Length(preview_h),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    // The left column (steps, uploads) gives way on narrow screens.
-    let left = (area.width * 3 / 10).clamp(30, 38);
-    let [steps_area, pool_area] =
-        Layout::horizontal([Constraint::Length(left), Constraint::Fill(1)]).areas(top);
-    let [uploads_area, tasks_area] =
-        Layout::horizontal([Constraint::Length(left), Constraint::Fill(1)]).areas(middle);
-
-    steps::render(app, f, steps_area);
-    pool::render(app, f, pool_area);
-    uploads::render(app, f, uploads_area);
-    tasks::render(app, f, tasks_area);
-    preview::render(app, f, bottom);
-    status::render(app, f, status_area);
+    };
+    steps::render(app, f, s.steps);
+    pool::render(app, f, s.pool);
+    uploads::render(app, f, s.uploads);
+    tasks::render(app, f, s.tasks);
+    preview::render(app, f, s.preview);
+    status::render(app, f, s.status);
     dialog::render_overlay(app, f, area);
 }
 

@@ -11,6 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 
 use crate::tui::app::{App, Entry, Panel, SortKey};
+use crate::tui::layout;
 use crate::tui::theme;
 use crate::tui::views::{fmt_dur, panel, short_node, truncate};
 
@@ -55,20 +56,11 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             Style::new().fg(theme::WARN),
         ));
     }
-    let block = panel(Line::from(title), focused);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    f.render_widget(panel(Line::from(title), focused), area);
+    let inside = layout::tasks_panel(area, matches!(app.entry, Some(Entry::Filter(_))));
 
-    let entry_h = u16::from(matches!(app.entry, Some(Entry::Filter(_))));
-    let [spark_area, table_area, entry_area] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Fill(1),
-        Constraint::Length(entry_h),
-    ])
-    .areas(inner);
-
-    sparkline(app, f, spark_area);
-    table(app, f, table_area, focused);
+    sparkline(app, f, inside.spark);
+    table(app, f, inside.table, focused);
     if let Some(Entry::Filter(text)) = &app.entry {
         f.render_widget(
             Paragraph::new(Line::from(vec![
@@ -77,7 +69,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 Span::styled("█", Style::new().fg(theme::ACCENT)),
                 Span::styled("  Enter keep · Esc clear", theme::dim()),
             ])),
-            entry_area,
+            inside.entry,
         );
     }
 }
@@ -111,19 +103,11 @@ fn sparkline(app: &App, f: &mut Frame, area: Rect) {
 }
 
 fn table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
-    let visible = area.height.saturating_sub(1) as usize;
-    app.page.set(visible.max(1));
+    let visible = layout::task_rows(area);
     let total = app.tasks.order.len();
     let selected = app.selected_index();
-    let mut offset = app.task_offset.get().min(total.saturating_sub(visible));
-    if let Some(s) = selected {
-        if s < offset {
-            offset = s;
-        } else if visible > 0 && s >= offset + visible {
-            offset = s + 1 - visible;
-        }
-    }
-    app.task_offset.set(offset);
+    // Kept by `App::update` for this area (it cannot pass the end of a shorter list).
+    let offset = app.task_offset.min(total);
 
     // Narrow screens drop the node and retries columns.
     let wide = area.width >= 70;

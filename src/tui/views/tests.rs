@@ -14,7 +14,7 @@ use crate::tui::views::render;
 use crate::workflow::events::{Event, Resource, Step, TaskCounts, TaskFile};
 
 fn screen(app: &mut App, w: u16, h: u16) -> String {
-    app.prepare();
+    app.update(Msg::Resize(w, h));
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
     t.draw(|f| render(app, f)).expect("draw");
     t.backend().to_string()
