@@ -29,7 +29,12 @@ fn main() {
         let t = Instant::now();
         let added = rt.block_on(batch.add_tasks(&id, &tasks)).unwrap();
         ours.push(t.elapsed());
-        assert!(added.iter().all(|a| a.status == "success") && added.len() == n);
+        assert!(
+            added
+                .iter()
+                .all(|a| a.status == batchdeck::azure::models::TaskAddStatus::Success)
+                && added.len() == n
+        );
     }
     let peer = |concurrency: u32| -> Duration {
         let mut v = Vec::new();

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use batchdeck::azure::models::{AllocationState, NodeState, PoolState, StartTaskState, TaskState};
 use batchdeck::tui::app::{App, Msg, RunIds, Target};
 use batchdeck::tui::views::render;
 use batchdeck::workflow::events::{Event, NodeView, PoolView, Step, TaskCounts, TaskView};
@@ -17,11 +18,16 @@ const TASKS: usize = 10_000;
 const NODES: usize = 100;
 
 fn node(i: usize) -> NodeView {
-    let states = ["idle", "running", "running", "starting"];
+    let states = [
+        NodeState::Idle,
+        NodeState::Running,
+        NodeState::Running,
+        NodeState::Starting,
+    ];
     NodeView {
         id: format!("tvmps_{i:032x}_d"),
-        state: states[i % 4].into(),
-        start_task_state: Some("completed".into()),
+        state: states[i % 4].clone(),
+        start_task_state: Some(StartTaskState::Completed),
         start_task_exit_code: Some(0),
         start_task_retries: 0,
         start_task_failure: None,
@@ -31,20 +37,21 @@ fn node(i: usize) -> NodeView {
 
 fn task(i: usize, round: usize) -> TaskView {
     let state = match (i + round) % 10 {
-        0..=5 => "completed",
-        6..=7 => "running",
-        _ => "active",
+        0..=5 => TaskState::Completed,
+        6..=7 => TaskState::Running,
+        _ => TaskState::Active,
     };
+    let (queued, done) = (state == TaskState::Active, state == TaskState::Completed);
     TaskView {
         id: format!("task-{i:06}"),
-        state: state.into(),
-        node_id: (state != "active").then(|| node(i % NODES).id),
-        exit_code: (state == "completed").then_some(i32::from(i.is_multiple_of(17))),
+        state,
+        node_id: (!queued).then(|| node(i % NODES).id),
+        exit_code: done.then_some(i32::from(i.is_multiple_of(17))),
         retries: 0,
         requeues: 0,
         result: None,
         failure: None,
-        duration_ms: (state != "active").then_some(1000 + i as u64),
+        duration_ms: (!queued).then_some(1000 + i as u64),
     }
 }
 
@@ -75,8 +82,8 @@ fn app_with(tasks: usize) -> App {
     send(Event::StepStarted(Step::Monitor));
     send(Event::Pool(PoolView {
         id: "BigPool".into(),
-        state: "active".into(),
-        allocation_state: "steady".into(),
+        state: PoolState::Active,
+        allocation_state: AllocationState::Steady,
         vm_size: "STANDARD_D2S_V3".into(),
         target_dedicated: NODES as u32,
         current_dedicated: NODES as u32,

@@ -18,7 +18,11 @@ fn emulator_run(n: usize, dir: &std::path::Path) -> Duration {
         // Wait for the nodes, so that only running the tasks is timed.
         loop {
             let nodes = batch.list_nodes("runpool", Some("id,state")).await.unwrap();
-            if nodes.len() == 4 && nodes.iter().all(|n| n.state == "idle") {
+            if nodes.len() == 4
+                && nodes
+                    .iter()
+                    .all(|n| n.state == batchdeck::azure::models::NodeState::Idle)
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use chrono::Local;
 
+use crate::azure::models::{NodeState, TaskState};
 use crate::workflow::events::{Event, Step};
 use crate::workflow::steps::fmt_duration;
 
@@ -77,11 +78,11 @@ impl Printer {
                 p.id, p.state, p.allocation_state, p.current_dedicated, p.target_dedicated
             )),
             Event::Nodes(nodes) => {
-                let mut by_state: Vec<(String, usize)> = Vec::new();
+                let mut by_state: Vec<(&NodeState, usize)> = Vec::new();
                 for n in nodes {
-                    match by_state.iter_mut().find(|(s, _)| *s == n.state) {
+                    match by_state.iter_mut().find(|(s, _)| **s == n.state) {
                         Some(x) => x.1 += 1,
-                        None => by_state.push((n.state.clone(), 1)),
+                        None => by_state.push((&n.state, 1)),
                     }
                 }
                 let desc = by_state
@@ -93,7 +94,7 @@ impl Printer {
             }
             Event::Tasks(tasks) => tasks
                 .iter()
-                .filter(|t| t.state == "completed")
+                .filter(|t| t.state == TaskState::Completed)
                 .map(|t| {
                     format!(
                         "{ts}   Task [{}] completed on {} with exit code {}{}",

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 use std::time::Duration;
 
-use batchdeck::azure::models::{ResourceFile, Task};
+use batchdeck::azure::models::{ResourceFile, Task, TaskAddStatus, TaskState};
 use common::outputs::assert_outputs;
 use common::sandbox::{Sandbox, assert_refused, emulator, stderr, stdout};
 use url::Url;
@@ -291,11 +291,11 @@ fn the_emulator_refuses_traversal_oversized_requests_and_reports_bad_resource_pa
             ..Default::default()
         };
         let added = batch.add_tasks("j", &[task]).await.unwrap();
-        assert_eq!(added[0].status, "success");
+        assert_eq!(added[0].status, TaskAddStatus::Success);
         let mut done = None;
         for _ in 0..200 {
             let t = batch.get_task("j", "escape").await.unwrap();
-            if t.state.as_deref() == Some("completed") {
+            if t.state == Some(TaskState::Completed) {
                 done = Some(t);
                 break;
             }

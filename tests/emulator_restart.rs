@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 
 use batchdeck::azure::auth::SharedKeyCredential;
 use batchdeck::azure::batch::BatchClient;
-use batchdeck::azure::models::{Job, NameValue, Pool, PoolInfo, StartTask, Task};
+use batchdeck::azure::models::{
+    AllocationState, ErrorCategory, Job, JobState, NameValue, NodeState, OnAllTasksComplete,
+    OnTaskFailure, Pool, PoolInfo, PoolState, SchedulingState, StartTask, StartTaskState, Task,
+    TaskAddStatus, TaskExecutionResult, TaskState, UploadCondition,
+};
 use batchdeck::azure::storage::StorageClient;
 
 fn clients(emu: &common::EmulatorProcess) -> (BatchClient, StorageClient) {
@@ -128,7 +132,7 @@ async fn kill_9_mid_job_loses_nothing_acknowledged() {
         )
         .await
         .unwrap();
-    assert!(added.iter().all(|r| r.status == "success"));
+    assert!(added.iter().all(|r| r.status == TaskAddStatus::Success));
 
     wait_for(
         "quick to complete and both long tasks to run",
@@ -138,9 +142,9 @@ async fn kill_9_mid_job_loses_nothing_acknowledged() {
                 let b = b.clone();
                 async move { b.get_task("j", id).await.unwrap().state.unwrap_or_default() }
             };
-            state("quick").await == "completed"
-                && state("long1").await == "running"
-                && state("long2").await == "running"
+            state("quick").await == TaskState::Completed
+                && state("long1").await == TaskState::Running
+                && state("long2").await == TaskState::Running
                 && markers.join("long1.pid").exists()
                 && markers.join("long2.pid").exists()
         },
@@ -181,7 +185,7 @@ async fn kill_9_mid_job_loses_nothing_acknowledged() {
     assert_eq!(b.get_pool("p", None).await.unwrap().id, "p");
     assert_eq!(b.get_job("j").await.unwrap().id, "j");
     let q = b.get_task("j", "quick").await.unwrap();
-    assert_eq!(q.state.as_deref(), Some("completed"));
+    assert_eq!(q.state, Some(TaskState::Completed));
     let qe = q.execution_info.unwrap();
     assert_eq!(qe.exit_code, Some(0));
     assert_eq!(qe.requeue_count, 0);
@@ -193,7 +197,7 @@ async fn kill_9_mid_job_loses_nothing_acknowledged() {
         wait_for(
             &format!("{id} to complete after the restart"),
             Duration::from_secs(60),
-            || async { b.get_task("j", id).await.unwrap().state.as_deref() == Some("completed") },
+            || async { b.get_task("j", id).await.unwrap().state == Some(TaskState::Completed) },
         )
         .await;
         let t = b.get_task("j", id).await.unwrap();
@@ -211,4 +215,127 @@ async fn kill_9_mid_job_loses_nothing_acknowledged() {
             String::from_utf8_lossy(&out)
         );
     }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A data directory written by the emulator when states were strings (see the fixture's
+/// README) opens: every state reads back typed, and the emulator carries on with it (the
+/// nodes reboot and rerun their start tasks, a new job runs a task on the good pool).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_written_with_string_states_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("emu");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/emulator-data-string-states"),
+        &data,
+    );
+    let emu = common::EmulatorProcess::start(&data, &[]);
+    let (b, _) = clients(&emu);
+
+    let done = b.get_job("donejob").await.unwrap();
+    assert_eq!(done.state, Some(JobState::Completed));
+    assert_eq!(done.previous_state, Some(JobState::Active));
+    assert_eq!(
+        done.on_all_tasks_complete,
+        Some(OnAllTasksComplete::TerminateJob)
+    );
+    let waiting = b.get_job("waitjob").await.unwrap();
+    assert_eq!(waiting.state, Some(JobState::Active));
+    assert_eq!(
+        waiting.on_task_failure,
+        Some(OnTaskFailure::PerformExitOptionsJobAction)
+    );
+    let ok = b.get_task("donejob", "ok").await.unwrap();
+    assert_eq!(ok.state, Some(TaskState::Completed));
+    assert_eq!(ok.previous_state, Some(TaskState::Running));
+    assert_eq!(
+        ok.execution_info.unwrap().result,
+        Some(TaskExecutionResult::Success)
+    );
+    assert_eq!(
+        ok.output_files[0].upload_options.upload_condition,
+        UploadCondition::TaskFailure
+    );
+    let bad = b.get_task("donejob", "bad").await.unwrap();
+    let x = bad.execution_info.unwrap();
+    assert_eq!(
+        (x.result, x.failure_info.map(|f| f.category)),
+        (
+            Some(TaskExecutionResult::Failure),
+            Some(ErrorCategory::UserError)
+        )
+    );
+    let queued = b.get_task("waitjob", "queued").await.unwrap();
+    assert_eq!(queued.state, Some(TaskState::Active));
+    let pool = b.get_pool("okpool", None).await.unwrap();
+    assert_eq!(
+        (pool.state, pool.allocation_state),
+        (Some(PoolState::Active), Some(AllocationState::Steady))
+    );
+
+    // After the restart every node boots again: the good one ends idle, the bad one fails its
+    // start task again.
+    for (pool, want) in [
+        ("okpool", NodeState::Idle),
+        ("badpool", NodeState::StartTaskFailed),
+    ] {
+        wait_for(
+            &format!("{pool}'s node {want}"),
+            Duration::from_secs(30),
+            || {
+                let (b, want) = (b.clone(), want.clone());
+                async move {
+                    let nodes = b.list_nodes(pool, None).await.unwrap();
+                    nodes.len() == 1
+                        && nodes[0].state == want
+                        && nodes[0].scheduling_state == Some(SchedulingState::Enabled)
+                        && nodes[0]
+                            .start_task_info
+                            .as_ref()
+                            .is_some_and(|i| i.state == StartTaskState::Completed)
+                }
+            },
+        )
+        .await;
+    }
+    b.create_job(&Job {
+        id: "again".into(),
+        pool_info: PoolInfo {
+            pool_id: Some("okpool".into()),
+            ..PoolInfo::default()
+        },
+        ..Job::default()
+    })
+    .await
+    .unwrap();
+    let added = b
+        .add_tasks(
+            "again",
+            &[Task {
+                id: "t".into(),
+                command_line: "/bin/true".into(),
+                ..Task::default()
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(added[0].status, TaskAddStatus::Success);
+    wait_for(
+        "the new task to complete",
+        Duration::from_secs(30),
+        || async { b.get_task("again", "t").await.unwrap().state == Some(TaskState::Completed) },
+    )
+    .await;
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use batchdeck::azure::auth::SharedKeyCredential;
 use batchdeck::azure::batch::BatchClient;
-use batchdeck::azure::models::{Job, Pool, PoolInfo, StartTask, Task};
+use batchdeck::azure::models::{
+    Job, NodeState, Pool, PoolInfo, StartTask, Task, TaskAddStatus, TaskState,
+};
 use batchdeck::workflow::events::Event;
 use batchdeck::workflow::monitor::{MonitorError, MonitorOptions, wait_for_tasks};
 
@@ -96,7 +98,7 @@ async fn a_start_task_failing_everywhere_ends_the_wait_at_once_with_its_failure(
     let mut saw_failed_node = false;
     while let Some(e) = rx.recv().await {
         if let Event::Nodes(nodes) = e {
-            saw_failed_node |= nodes.iter().any(|n| n.state == "starttaskfailed");
+            saw_failed_node |= nodes.iter().any(|n| n.state == NodeState::StartTaskFailed);
         }
     }
     assert!(saw_failed_node);
@@ -119,10 +121,10 @@ async fn a_job_is_watched_to_completion_and_each_task_is_reported_once_per_chang
         .collect();
     let added = b.add_tasks("j", &tasks).await.unwrap();
     assert_eq!(added.len(), 40);
-    assert!(added.iter().all(|r| r.status == "success"));
+    assert!(added.iter().all(|r| r.status == TaskAddStatus::Success));
     // Adding the same tasks again (a retried or resumed run) is not an error.
     let again = b.add_tasks("j", &tasks).await.unwrap();
-    assert!(again.iter().all(|r| r.status == "success"));
+    assert!(again.iter().all(|r| r.status == TaskAddStatus::Success));
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let opts = MonitorOptions {
@@ -137,7 +139,7 @@ async fn a_job_is_watched_to_completion_and_each_task_is_reported_once_per_chang
     let mut completed = std::collections::BTreeMap::new();
     while let Some(e) = rx.recv().await {
         if let Event::Tasks(ts) = e {
-            for t in ts.into_iter().filter(|t| t.state == "completed") {
+            for t in ts.into_iter().filter(|t| t.state == TaskState::Completed) {
                 assert!(
                     completed.insert(t.id.clone(), t.exit_code).is_none(),
                     "task {} reported completed twice",

@@ -11,7 +11,11 @@ use std::time::Duration;
 
 use batchdeck::azure::auth::SharedKeyCredential;
 use batchdeck::azure::batch::{BatchClient, BatchError};
-use batchdeck::azure::models::{ErrorBody, Task, TaskAddCollectionResult};
+use batchdeck::azure::models::{
+    AllocationState, ErrorBody, ErrorCategory, JobState, NodeState, OnAllTasksComplete,
+    OnTaskFailure, PoolState, SchedulingState, StartTaskState, Task, TaskAddCollectionResult,
+    TaskAddStatus, TaskExecutionResult, TaskState,
+};
 use batchdeck::azure::retry::RetryPolicy;
 use batchdeck::azure::storage::{
     ContainerCreated, ContainerDeleted, DEV_ACCOUNT, DEV_KEY, StorageClient, StorageError,
@@ -217,8 +221,8 @@ async fn get_pool_decodes_recorded_pools() {
         .expect("recorded pool decodes");
     assert_eq!(p.id, "azure-cli-test-json");
     assert_eq!(p.e_tag.as_deref(), Some("0x8D85FD91CD035F6"));
-    assert_eq!(p.state.as_deref(), Some("active"));
-    assert_eq!(p.allocation_state.as_deref(), Some("resizing"));
+    assert_eq!(p.state, Some(PoolState::Active));
+    assert_eq!(p.allocation_state, Some(AllocationState::Resizing));
     assert_eq!(p.vm_size.as_deref(), Some("small"));
     assert_eq!(p.resize_timeout.as_deref(), Some("PT15M"));
     assert_eq!(p.current_dedicated_nodes, Some(0));
@@ -255,14 +259,14 @@ async fn get_pool_decodes_recorded_pools() {
         .await
         .expect("a $select'ed pool without id decodes");
     assert_eq!(p.id, "");
-    assert_eq!(p.allocation_state.as_deref(), Some("resizing"));
+    assert_eq!(p.allocation_state, Some(AllocationState::Resizing));
     assert_eq!(p.target_low_priority_nodes, Some(5));
     assert_eq!(p.vm_size, None);
 
     // The REST spec's example of the current API version: a VM configuration pool.
     let p = batch.get_pool("pool", None).await.expect("example pool");
     assert_eq!(p.id, "pool");
-    assert_eq!(p.allocation_state.as_deref(), Some("steady"));
+    assert_eq!(p.allocation_state, Some(AllocationState::Steady));
     assert_eq!(p.vm_size.as_deref(), Some("standard_a1"));
     assert_eq!(p.task_slots_per_node, Some(1));
     assert_eq!(
@@ -299,7 +303,7 @@ async fn get_job_decodes_recorded_jobs() {
     let j = batch.get_job("cli-test-job-1").await.expect("recorded job");
     assert_eq!(j.id, "cli-test-job-1");
     assert_eq!(j.e_tag.as_deref(), Some("0x8DCF3C953387E09"));
-    assert_eq!(j.state.as_deref(), Some("active"));
+    assert_eq!(j.state, Some(JobState::Active));
     assert_eq!(j.priority, Some(0));
     assert_eq!(j.max_parallel_tasks, Some(-1));
     assert_eq!(j.creation_time, Some(t("2024-10-24T01:15:18.9635052Z")));
@@ -315,14 +319,14 @@ async fn get_job_decodes_recorded_jobs() {
     assert_eq!(e.start_time, t("2024-10-24T01:15:18.9955081Z"));
     assert_eq!(e.pool_id.as_deref(), Some("xplatJobForTaskTests"));
     assert_eq!(e.end_time, None);
-    assert_eq!(j.on_all_tasks_complete.as_deref(), Some("noaction"));
-    assert_eq!(j.on_task_failure.as_deref(), Some("noaction"));
+    assert_eq!(j.on_all_tasks_complete, Some(OnAllTasksComplete::NoAction));
+    assert_eq!(j.on_task_failure, Some(OnTaskFailure::NoAction));
     assert_eq!(j.extra["jobManagerTask"]["id"], "JobManager");
     assert_eq!(j.extra["metadata"][0]["name"], "test");
 
     let j = batch.get_job("jobId").await.expect("example completed job");
-    assert_eq!(j.state.as_deref(), Some("completed"));
-    assert_eq!(j.previous_state.as_deref(), Some("active"));
+    assert_eq!(j.state, Some(JobState::Completed));
+    assert_eq!(j.previous_state, Some(JobState::Active));
     assert_eq!(
         j.previous_state_transition_time,
         Some(t("2016-11-19T00:05:27.2137716Z"))
@@ -373,7 +377,7 @@ async fn list_tasks_follows_next_link_across_recorded_pages() {
         Some("https://account.region.batch.azure.com/jobs/jobId/tasks/task1")
     );
     assert_eq!(t1.e_tag.as_deref(), Some("0x8D4125FD1A825A4"));
-    assert_eq!(t1.state.as_deref(), Some("active"));
+    assert_eq!(t1.state, Some(TaskState::Active));
     assert_eq!(t1.command_line, "cmd /c echo task1");
     assert_eq!(t1.required_slots, Some(2));
     assert_eq!(t1.creation_time, Some(t("2016-11-21T22:43:31.4733476Z")));
@@ -428,8 +432,8 @@ async fn get_task_decodes_a_recorded_failed_task() {
         .await
         .expect("recorded task");
     assert_eq!(task.id, "test_task");
-    assert_eq!(task.state.as_deref(), Some("completed"));
-    assert_eq!(task.previous_state.as_deref(), Some("running"));
+    assert_eq!(task.state, Some(TaskState::Completed));
+    assert_eq!(task.previous_state, Some(TaskState::Running));
     assert_eq!(
         task.state_transition_time,
         Some(t("2020-11-23T23:23:57.666447Z"))
@@ -440,10 +444,11 @@ async fn get_task_decodes_a_recorded_failed_task() {
     assert_eq!(x.start_time, Some(t("2020-11-23T23:23:57.597786Z")));
     assert_eq!(x.end_time, Some(t("2020-11-23T23:23:57.666447Z")));
     assert_eq!(x.exit_code, None, "the program never started");
-    assert_eq!(x.result.as_deref(), Some("failure"));
+    assert_eq!(x.result, Some(TaskExecutionResult::Failure));
     assert_eq!((x.retry_count, x.requeue_count), (0, 0));
     let f = x.failure_info.as_ref().expect("failureInfo");
-    assert_eq!(f.category, "UserError");
+    // The service wrote `UserError` here (recorded); the spec's value is `usererror`.
+    assert_eq!(f.category, ErrorCategory::UserError);
     assert_eq!(f.code.as_deref(), Some("CommandProgramNotFound"));
     assert_eq!(
         f.message.as_deref(),
@@ -530,8 +535,8 @@ async fn list_nodes_decodes_recorded_nodes() {
         b.id,
         "tvmps_912d3d05da2649f1fb103acdd76b2856e3029cc9c53802e0c7e68accd0239f6a_d"
     );
-    assert_eq!((a.state.as_str(), b.state.as_str()), ("idle", "idle"));
-    assert_eq!(a.scheduling_state.as_deref(), Some("enabled"));
+    assert_eq!((&a.state, &b.state), (&NodeState::Idle, &NodeState::Idle));
+    assert_eq!(a.scheduling_state, Some(SchedulingState::Enabled));
     assert_eq!(a.ip_address.as_deref(), Some("10.0.0.5"));
     assert_eq!(b.ip_address.as_deref(), Some("10.0.0.4"));
     assert_eq!(a.vm_size.as_deref(), Some("standard_d1_v2"));
@@ -576,7 +581,7 @@ async fn list_nodes_decodes_recorded_nodes() {
         Some("cmd /c echo hello")
     );
     let sti = n.start_task_info.as_ref().expect("startTaskInfo");
-    assert_eq!(sti.state, "completed");
+    assert_eq!(sti.state, StartTaskState::Completed);
     assert_eq!(sti.exit_code, Some(0));
     assert_eq!(sti.retry_count, 0);
     assert_eq!(sti.start_time, t("2025-11-22T22:22:27.2236818Z"));
@@ -614,7 +619,7 @@ async fn add_tasks_reads_recorded_collection_results() {
     .await;
     let batch = server.batch_client();
 
-    // The service writes "Success" (recorded); the client reports "success".
+    // The service writes "Success" (recorded): TaskAddStatus::Success.
     let results = batch
         .add_tasks(
             "xplatJobForTaskTests",
@@ -622,16 +627,17 @@ async fn add_tasks_reads_recorded_collection_results() {
         )
         .await
         .expect("recorded collection result");
-    let got: Vec<(&str, &str, Option<&str>)> = results
+    let got: Vec<(&str, &TaskAddStatus, Option<&str>)> = results
         .iter()
-        .map(|r| (r.task_id.as_str(), r.status.as_str(), r.e_tag.as_deref()))
+        .map(|r| (r.task_id.as_str(), &r.status, r.e_tag.as_deref()))
         .collect();
+    let ok = &TaskAddStatus::Success;
     assert_eq!(
         got,
         [
-            ("xplatTask2", "success", Some("0x8DB77E9635B0BE3")),
-            ("xplatTask3", "success", Some("0x8DB77E9635B3303")),
-            ("xplatTask1", "success", Some("0x8DB77E9635B5A11")),
+            ("xplatTask2", ok, Some("0x8DB77E9635B0BE3")),
+            ("xplatTask3", ok, Some("0x8DB77E9635B3303")),
+            ("xplatTask1", ok, Some("0x8DB77E9635B5A11")),
         ]
     );
     assert!(results.iter().all(|r| r.error.is_none()));
@@ -660,8 +666,8 @@ async fn add_tasks_reads_recorded_collection_results() {
         serde_json::from_value(fixture_json("task_add_collection_mixed.json")).expect("decodes");
     let third = &raw.value[2];
     assert_eq!(
-        (third.task_id.as_str(), third.status.as_str()),
-        ("mytask3", "ClientError")
+        (third.task_id.as_str(), &third.status),
+        ("mytask3", &TaskAddStatus::ClientError)
     );
     let err: &ErrorBody = third.error.as_ref().expect("error");
     assert_eq!(err.code, "TaskExists");
@@ -676,16 +682,17 @@ async fn add_tasks_reads_recorded_collection_results() {
         .add_tasks("testjob", &tasks_to_add(&["mytask1", "mytask2", "mytask3"]))
         .await
         .expect("documented collection result");
-    let got: Vec<(&str, &str, bool)> = results
+    let got: Vec<(&str, &TaskAddStatus, bool)> = results
         .iter()
-        .map(|r| (r.task_id.as_str(), r.status.as_str(), r.error.is_none()))
+        .map(|r| (r.task_id.as_str(), &r.status, r.error.is_none()))
         .collect();
+    let ok = &TaskAddStatus::Success;
     assert_eq!(
         got,
         [
-            ("mytask2", "success", true),
-            ("mytask1", "success", true),
-            ("mytask3", "success", true),
+            ("mytask2", ok, true),
+            ("mytask1", ok, true),
+            ("mytask3", ok, true)
         ]
     );
 }

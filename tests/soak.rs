@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use batchdeck::azure::auth::SharedKeyCredential;
 use batchdeck::azure::batch::BatchClient;
-use batchdeck::azure::models::Task;
+use batchdeck::azure::models::{Task, TaskState};
 use batchdeck::azure::storage::StorageClient;
 use common::outputs::{check_outputs, repo_inputs};
 use common::{BATCH_ACCOUNT, BATCH_KEY, EmulatorProcess, STORAGE_ACCOUNT, STORAGE_KEY};
@@ -106,7 +106,7 @@ fn one_run(i: usize, emu: &EmulatorProcess, dir: &Path, clients: &Clients) -> Re
     let mut requeues = 0;
     for t in &tasks {
         let e = t.execution_info.as_ref().ok_or("no execution info")?;
-        if t.state.as_deref() != Some("completed") || e.exit_code != Some(0) {
+        if t.state != Some(TaskState::Completed) || e.exit_code != Some(0) {
             return Err(format!(
                 "task {} is {:?} with exit code {:?}, result {:?}, failure {:?}, {} requeues, {} retries",
                 t.id,

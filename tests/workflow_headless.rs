@@ -424,7 +424,7 @@ fn a_reused_pool_whose_start_task_fails_ends_the_run_at_once_and_is_still_cleane
 async fn pool_is_deleting(emu: &EmulatorProcess, id: &str) -> bool {
     let batch = common::batch_client(&emu.batch_endpoint);
     match batch.get_pool(id, Some("id,state")).await {
-        Ok(p) => p.state.as_deref() == Some("deleting"),
+        Ok(p) => p.state == Some(batchdeck::azure::models::PoolState::Deleting),
         Err(e) => e.is_not_found(),
     }
 }

@@ -18,7 +18,7 @@ use url::Url;
 use crate::azure::auth::{RequestParts, Service, SharedKeyCredential, http_date};
 use crate::azure::models::{
     ComputeNode, ErrorBody, Job, NodeFile, Pool, Task, TaskAddCollectionResult, TaskAddResult,
-    TaskCountsResult,
+    TaskAddStatus, TaskCountsResult,
 };
 use crate::azure::retry::{RetryDecision, RetryPolicy, Retryable, parse_retry_after, with_retry};
 
@@ -667,12 +667,12 @@ impl BatchClient {
         let mut out = Vec::with_capacity(tasks.len());
         for r in results {
             for mut one in r?.value {
-                // The service writes `Success`, `ClientError`, `ServerError` (recorded).
-                one.status.make_ascii_lowercase();
-                if one.status != "success"
+                // The service writes `Success`, `ClientError`, `ServerError` (recorded), which
+                // `TaskAddStatus` reads whatever their case.
+                if one.status != TaskAddStatus::Success
                     && one.error.as_ref().is_some_and(|e| e.code == "TaskExists")
                 {
-                    one.status = "success".into();
+                    one.status = TaskAddStatus::Success;
                     one.error = None;
                     one.already_existed = true;
                 }

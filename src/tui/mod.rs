@@ -24,6 +24,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::azure::models::{JobState, PoolState};
 use crate::workflow::controller::Controller;
 use crate::workflow::events::Resource;
 use crate::workflow::spec::WorkloadSpec;
@@ -302,7 +303,7 @@ async fn remaining(clients: &Clients, app: &App, ids: &RunIds) -> Vec<Resource> 
             || (reached(crate::workflow::events::Step::CreateJob) && app.presence(&job).is_none())
         {
             match clients.batch.get_job(&ids.job_id).await {
-                Ok(j) if j.state.as_deref() != Some("deleting") => out.push(job.clone()),
+                Ok(j) if j.state != Some(JobState::Deleting) => out.push(job.clone()),
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => {}
                 Err(_) => out.push(job.clone()),
@@ -312,7 +313,7 @@ async fn remaining(clients: &Clients, app: &App, ids: &RunIds) -> Vec<Resource> 
             || (reached(crate::workflow::events::Step::CreatePool) && app.presence(&pool).is_none())
         {
             match clients.batch.get_pool(&ids.pool_id, Some("id,state")).await {
-                Ok(p) if p.state.as_deref() != Some("deleting") => out.push(pool.clone()),
+                Ok(p) if p.state != Some(PoolState::Deleting) => out.push(pool.clone()),
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => {}
                 Err(_) => out.push(pool.clone()),

@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::azure::models::{
+    AllocationState, NodeState, PoolState, StartTaskState, TaskExecutionResult, TaskState,
+};
 use crate::tui::app::{App, Msg, RunIds, Target};
 use crate::workflow::events::{Event, NodeView, PoolView, Resource, Step, TaskCounts, TaskView};
 
@@ -31,53 +34,56 @@ pub fn at(app: &mut App, t0: Instant, secs: f64, e: Event) {
     app.update(Msg::Event(e));
 }
 
-pub fn node(i: usize, state: &str) -> NodeView {
-    let failed = state == "starttaskfailed";
+pub fn node(i: usize, state: NodeState) -> NodeView {
+    let failed = state == NodeState::StartTaskFailed;
     NodeView {
         id: format!("tvmps_{i:08x}aaaaaaaaaaaaaaaaaaaaaaaa_d"),
-        state: state.into(),
-        start_task_state: Some(
-            if state == "waitingforstarttask" {
-                "running"
-            } else {
-                "completed"
-            }
-            .into(),
-        ),
+        start_task_state: Some(if state == NodeState::WaitingForStartTask {
+            StartTaskState::Running
+        } else {
+            StartTaskState::Completed
+        }),
         start_task_exit_code: Some(if failed { 3 } else { 0 }),
         start_task_retries: u32::from(failed),
         start_task_failure: failed
             .then(|| "FailureExitCode The task process exited with an unexpected exit code".into()),
-        running_tasks: u32::from(state == "running"),
+        running_tasks: u32::from(state == NodeState::Running),
+        state,
     }
 }
 
-pub fn task(i: usize, state: &str, exit: Option<i32>) -> TaskView {
+pub fn task(i: usize, state: TaskState, exit: Option<i32>) -> TaskView {
+    let queued = state == TaskState::Active;
     TaskView {
         id: format!("task{i}"),
-        state: state.into(),
-        node_id: (state != "active").then(|| node(i % 2, "idle").id),
+        state,
+        node_id: (!queued).then(|| node(i % 2, NodeState::Idle).id),
         exit_code: exit,
         retries: 0,
         requeues: 0,
-        result: exit.map(|c| if c == 0 { "success" } else { "failure" }.into()),
+        result: exit.map(|c| {
+            if c == 0 {
+                TaskExecutionResult::Success
+            } else {
+                TaskExecutionResult::Failure
+            }
+        }),
         failure: exit.filter(|c| *c != 0).map(|_| {
             "FailureExitCode: The task process exited with an unexpected exit code".into()
         }),
-        duration_ms: (state != "active").then_some(1200 + i as u64 * 10),
+        duration_ms: (!queued).then_some(1200 + i as u64 * 10),
     }
 }
 
 pub fn pool(current: u32, target: u32) -> PoolView {
     PoolView {
         id: "PythonTutorialPool".into(),
-        state: "active".into(),
+        state: PoolState::Active,
         allocation_state: if current == target {
-            "steady"
+            AllocationState::Steady
         } else {
-            "resizing"
-        }
-        .into(),
+            AllocationState::Resizing
+        },
         vm_size: "STANDARD_D2S_V3".into(),
         target_dedicated: target,
         current_dedicated: current,
@@ -163,16 +169,16 @@ pub fn mid_run(t0: Instant) -> App {
         &mut app,
         t0,
         5.1,
-        Event::Nodes(vec![node(0, "running"), node(1, "idle")]),
+        Event::Nodes(vec![node(0, NodeState::Running), node(1, NodeState::Idle)]),
     );
     at(
         &mut app,
         t0,
         5.2,
         Event::Tasks(vec![
-            task(1, "completed", Some(0)),
-            task(2, "running", None),
-            task(3, "active", None),
+            task(1, TaskState::Completed, Some(0)),
+            task(2, TaskState::Running, None),
+            task(3, TaskState::Active, None),
         ]),
     );
     at(

@@ -2,6 +2,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
+use crate::azure::models::{NodeState, PoolState, StartTaskState, TaskState};
 use crate::workflow::events::TaskView;
 
 pub const ACCENT: Color = Color::Cyan;
@@ -34,35 +35,48 @@ pub fn error() -> Style {
     Style::new().fg(BAD)
 }
 
-/// The colour of a compute node state.
-pub fn node_state(state: &str) -> Color {
+/// The colour of a pool's state; `deleted` is the session's own knowledge (the pool is gone).
+pub fn pool_state(state: &PoolState, deleted: bool) -> Color {
     match state {
-        "idle" => OK,
-        "running" => ACCENT,
-        "creating" | "starting" | "waitingforstarttask" | "rebooting" | "reimaging" => WARN,
-        "starttaskfailed" | "unusable" | "unknown" => BAD,
-        "leavingpool" | "offline" | "preempted" | "deallocated" | "deallocating" => Color::Magenta,
-        _ => DIM,
+        _ if deleted => WARN,
+        PoolState::Active => OK,
+        PoolState::Deleting => WARN,
+        PoolState::Unknown(_) => DIM,
+    }
+}
+
+/// The colour of a compute node state.
+pub fn node_state(state: &NodeState) -> Color {
+    use NodeState as N;
+    match state {
+        N::Idle => OK,
+        N::Running => ACCENT,
+        N::Creating | N::Starting | N::WaitingForStartTask | N::Rebooting | N::Reimaging => WARN,
+        N::StartTaskFailed | N::Unusable | N::LostContact => BAD,
+        N::LeavingPool | N::Offline | N::Preempted | N::Deallocated | N::Deallocating => {
+            Color::Magenta
+        }
+        N::UpgradingOs | N::Unknown(_) => DIM,
     }
 }
 
 /// The colour of a task's state (failed tasks in red).
 pub fn task_state(t: &TaskView) -> Color {
-    match t.state.as_str() {
-        "active" => WARN,
-        "preparing" | "running" => ACCENT,
-        "completed" if crate::tui::app::task_failed(t) => BAD,
-        "completed" => OK,
-        _ => DIM,
+    match t.state {
+        TaskState::Active => WARN,
+        TaskState::Preparing | TaskState::Running => ACCENT,
+        TaskState::Completed if crate::tui::app::task_failed(t) => BAD,
+        TaskState::Completed => OK,
+        TaskState::Unknown(_) => DIM,
     }
 }
 
 /// The colour of a start task's state.
-pub fn start_task_state(state: Option<&str>, exit_code: Option<i32>) -> Color {
+pub fn start_task_state(state: Option<&StartTaskState>, exit_code: Option<i32>) -> Color {
     match (state, exit_code) {
-        (Some("completed"), Some(0)) => OK,
-        (Some("completed"), _) => BAD,
-        (Some("running"), _) => ACCENT,
+        (Some(StartTaskState::Completed), Some(0)) => OK,
+        (Some(StartTaskState::Completed), _) => BAD,
+        (Some(StartTaskState::Running), _) => ACCENT,
         _ => DIM,
     }
 }

@@ -4,6 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::azure::models::{
+    AllocationState, NodeState, PoolState, StartTaskState, TaskExecutionResult, TaskState,
+};
+
 /// The nine steps of the tutorial, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Step {
@@ -54,8 +58,8 @@ impl Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeView {
     pub id: String,
-    pub state: String,
-    pub start_task_state: Option<String>,
+    pub state: NodeState,
+    pub start_task_state: Option<StartTaskState>,
     pub start_task_exit_code: Option<i32>,
     pub start_task_retries: u32,
     pub start_task_failure: Option<String>,
@@ -66,8 +70,9 @@ pub struct NodeView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolView {
     pub id: String,
-    pub state: String,
-    pub allocation_state: String,
+    /// Empty (`Unknown("")`) when the service left it out.
+    pub state: PoolState,
+    pub allocation_state: AllocationState,
     pub vm_size: String,
     pub target_dedicated: u32,
     pub current_dedicated: u32,
@@ -79,12 +84,12 @@ pub struct PoolView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskView {
     pub id: String,
-    pub state: String,
+    pub state: TaskState,
     pub node_id: Option<String>,
     pub exit_code: Option<i32>,
     pub retries: u32,
     pub requeues: u32,
-    pub result: Option<String>,
+    pub result: Option<TaskExecutionResult>,
     pub failure: Option<String>,
     /// Milliseconds from start to end (or to now while running).
     pub duration_ms: Option<u64>,

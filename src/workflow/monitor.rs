@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::azure::batch::{BatchClient, BatchError};
-use crate::azure::models::{ComputeNode, Pool, Task};
+use crate::azure::models::{AllocationState, ComputeNode, NodeState, Pool, Task, TaskState};
 use crate::workflow::events::{Event, NodeView, PoolView, TaskCounts, TaskView};
 
 /// Properties the task panel needs.
@@ -169,7 +169,7 @@ fn fingerprint(v: &TaskView) -> u64 {
     )
         .hash(&mut h);
     // A completed task's duration is final; a running one's is not worth a report.
-    if v.state == "completed" {
+    if v.state == TaskState::Completed {
         v.duration_ms.hash(&mut h);
     }
     h.finish()
@@ -238,7 +238,7 @@ pub fn pool_view(p: &Pool) -> PoolView {
 
 /// Whether a node can never run tasks without someone acting on it.
 fn node_is_stuck(n: &NodeView) -> bool {
-    matches!(n.state.as_str(), "starttaskfailed" | "unusable")
+    matches!(n.state, NodeState::StartTaskFailed | NodeState::Unusable)
 }
 
 /// Polls until every task completed, the timeout passes, or the start task failed on every
@@ -283,7 +283,7 @@ pub async fn wait_for_tasks(
         }
         let target = (pool.target_dedicated + pool.target_low_priority) as usize;
         if target > 0
-            && pool.allocation_state == "steady"
+            && pool.allocation_state == AllocationState::Steady
             && nodes.len() >= target
             && nodes.iter().all(node_is_stuck)
         {
@@ -344,10 +344,10 @@ pub async fn node_stderr_tail(
 mod tests {
     use super::*;
 
-    fn task(id: &str, state: &str, at: &str) -> Task {
+    fn task(id: &str, state: TaskState, at: &str) -> Task {
         Task {
             id: id.into(),
-            state: Some(state.into()),
+            state: Some(state),
             state_transition_time: Some(
                 DateTime::parse_from_rfc3339(at)
                     .unwrap()
@@ -361,15 +361,15 @@ mod tests {
     fn watcher_reports_only_changes_and_tracks_the_newest_transition() {
         let mut w = Watcher::default();
         let first = w.absorb(&[
-            task("a", "active", "2026-01-01T00:00:01Z"),
-            task("b", "active", "2026-01-01T00:00:02Z"),
+            task("a", TaskState::Active, "2026-01-01T00:00:01Z"),
+            task("b", TaskState::Active, "2026-01-01T00:00:02Z"),
         ]);
         assert_eq!(first.len(), 2);
-        let again = w.absorb(&[task("b", "active", "2026-01-01T00:00:02Z")]);
+        let again = w.absorb(&[task("b", TaskState::Active, "2026-01-01T00:00:02Z")]);
         assert!(again.is_empty());
-        let moved = w.absorb(&[task("b", "running", "2026-01-01T00:00:05Z")]);
+        let moved = w.absorb(&[task("b", TaskState::Running, "2026-01-01T00:00:05Z")]);
         assert_eq!(moved.len(), 1);
-        assert_eq!(moved[0].state, "running");
+        assert_eq!(moved[0].state, TaskState::Running);
         assert_eq!(
             w.newest_transition.unwrap().to_rfc3339(),
             "2026-01-01T00:00:05+00:00"

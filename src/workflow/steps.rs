@@ -8,8 +8,9 @@ use tokio::sync::mpsc;
 
 use crate::azure::batch::{BatchClient, BatchError, Created};
 use crate::azure::models::{
-    Job, OutputFile, OutputFileBlobContainerDestination, OutputFileDestination,
-    OutputFileUploadOptions, Pool, PoolInfo, ResourceFile, StartTask, Task,
+    Job, JobState, OutputFile, OutputFileBlobContainerDestination, OutputFileDestination,
+    OutputFileUploadOptions, Pool, PoolInfo, PoolState, ResourceFile, StartTask, Task,
+    TaskAddStatus, UploadCondition,
 };
 use crate::azure::storage::{
     ContainerCreated, MAX_SAS_TTL, SasPermissions, StorageClient, StorageError,
@@ -389,7 +390,10 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
             .map(|(path, name, url)| task_body(spec, path, name, url.expose(), output_url.expose()))
             .collect();
         let results = batch.add_tasks(&spec.job_id, &tasks).await?;
-        let failed: Vec<_> = results.iter().filter(|r| r.status != "success").collect();
+        let failed: Vec<_> = results
+            .iter()
+            .filter(|r| r.status != TaskAddStatus::Success)
+            .collect();
         if let Some(first) = failed.first() {
             let (code, message) = first
                 .error
@@ -538,7 +542,7 @@ async fn preflight(run: &mut Run<'_>) -> Result<(), WorkflowError> {
     );
     // What an interrupted run of these ids created is this run's to carry on with.
     match batch.get_pool(&spec.pool_id, Some("id,state")).await {
-        Ok(p) if p.state.as_deref() == Some("deleting") => {
+        Ok(p) if p.state == Some(PoolState::Deleting) => {
             return Err(WorkflowError::PoolExists(format!(
                 "{} (being deleted: wait until it is gone)",
                 spec.pool_id
@@ -551,7 +555,7 @@ async fn preflight(run: &mut Run<'_>) -> Result<(), WorkflowError> {
         Err(e) => return Err(e.into()),
     }
     match batch.get_job(&spec.job_id).await {
-        Ok(j) if j.state.as_deref() == Some("deleting") => Err(WorkflowError::JobExists(format!(
+        Ok(j) if j.state == Some(JobState::Deleting) => Err(WorkflowError::JobExists(format!(
             "{} (being deleted: wait until it is gone)",
             spec.job_id
         ))),
@@ -716,7 +720,7 @@ pub fn task_body(
                 }),
             },
             upload_options: OutputFileUploadOptions {
-                upload_condition: "taskSuccess".into(),
+                upload_condition: UploadCondition::TaskSuccess,
             },
         }],
         ..Task::default()

@@ -13,7 +13,9 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use crate::azure::auth::redact_url;
-use crate::azure::models::{FailureInfo, NameValue, OutputFile, ResourceFile};
+use crate::azure::models::{
+    ErrorCategory, FailureInfo, NameValue, OutputFile, ResourceFile, UploadCondition,
+};
 use crate::azure::retry::{RetryDecision, RetryPolicy, Retryable, parse_retry_after, with_retry};
 
 /// The storage service version the agent speaks to blob endpoints.
@@ -139,7 +141,7 @@ impl RunOutcome {
 
 pub fn failure(code: &str, message: &str) -> FailureInfo {
     FailureInfo {
-        category: "usererror".into(),
+        category: ErrorCategory::UserError,
         code: Some(code.into()),
         message: Some(message.into()),
         details: vec![NameValue {
@@ -763,14 +765,9 @@ async fn upload_output_files(
     let mut log = String::new();
     let mut first_error = None;
     for of in &spec.output_files {
-        let wanted = match of
-            .upload_options
-            .upload_condition
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "tasksuccess" => succeeded,
-            "taskfailure" => !succeeded,
+        let wanted = match of.upload_options.upload_condition {
+            UploadCondition::TaskSuccess => succeeded,
+            UploadCondition::TaskFailure => !succeeded,
             _ => true,
         };
         if !wanted {

@@ -20,8 +20,9 @@ use super::state::{JobRec, PoolRec, TaskRec, Tx, key};
 use super::{BatchService, etag, files};
 use crate::azure::auth::{RequestParts, Service, decode_query, http_date, parse_http_date};
 use crate::azure::models::{
-    self, Job, JobConstraints, JobExecutionInfo, Pool, Task, TaskAddResult, TaskConstraints,
-    TaskCounts, TaskExecutionInfo,
+    self, AllocationState, Job, JobConstraints, JobExecutionInfo, JobState, OnAllTasksComplete,
+    OnTaskFailure, Pool, PoolState, Task, TaskAddResult, TaskAddStatus, TaskConstraints,
+    TaskCounts, TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
 
 /// API versions the emulator answers: azure-batch 15.x and 14.2.0, and the ones between.
@@ -538,11 +539,15 @@ fn add_pool(svc: &Arc<BatchService>, c: &Ctx) -> Res {
     pool.e_tag = Some(tag.clone());
     pool.last_modified = Some(now);
     pool.creation_time = Some(now);
-    pool.state = Some("active".into());
+    pool.state = Some(PoolState::Active);
     pool.state_transition_time = Some(now);
     let targets =
         pool.target_dedicated_nodes.unwrap_or(0) + pool.target_low_priority_nodes.unwrap_or(0);
-    pool.allocation_state = Some(if targets > 0 { "resizing" } else { "steady" }.into());
+    pool.allocation_state = Some(if targets > 0 {
+        AllocationState::Resizing
+    } else {
+        AllocationState::Steady
+    });
     pool.allocation_state_transition_time = Some(now);
     pool.target_dedicated_nodes.get_or_insert(0);
     pool.target_low_priority_nodes.get_or_insert(0);
@@ -599,14 +604,14 @@ fn delete_pool(svc: &Arc<BatchService>, p: &str) -> Res {
     let k = key(p);
     let mut st = svc.lock();
     let rec = st.pools.get_mut(&k).ok_or_else(ApiError::pool_not_found)?;
-    if rec.pool.state.as_deref() == Some("deleting") {
+    if rec.pool.state == Some(PoolState::Deleting) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "PoolBeingDeleted",
             "The specified pool has been marked for deletion and is being reclaimed.",
         ));
     }
-    rec.pool.state = Some("deleting".into());
+    rec.pool.state = Some(PoolState::Deleting);
     rec.pool.state_transition_time = Some(now);
     rec.pool.last_modified = Some(now);
     rec.pool.e_tag = Some(etag(now));
@@ -632,7 +637,7 @@ fn resize_pool(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
     let k = key(p);
     let mut st = svc.lock();
     let rec = st.pools.get_mut(&k).ok_or_else(ApiError::pool_not_found)?;
-    if rec.pool.state.as_deref() == Some("deleting") {
+    if rec.pool.state == Some(PoolState::Deleting) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "PoolBeingDeleted",
@@ -656,7 +661,7 @@ fn resize_pool(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
     if let Some(t) = body.resize_timeout {
         rec.pool.resize_timeout = Some(t);
     }
-    rec.pool.allocation_state = Some("resizing".into());
+    rec.pool.allocation_state = Some(AllocationState::Resizing);
     rec.pool.allocation_state_transition_time = Some(now);
     rec.pool.last_modified = Some(now);
     rec.pool.e_tag = Some(etag(now));
@@ -743,7 +748,7 @@ fn add_job(svc: &Arc<BatchService>, c: &Ctx) -> Res {
     job.e_tag = Some(tag.clone());
     job.last_modified = Some(now);
     job.creation_time = Some(now);
-    job.state = Some("active".into());
+    job.state = Some(JobState::Active);
     job.state_transition_time = Some(now);
     job.priority.get_or_insert(0);
     job.max_parallel_tasks.get_or_insert(-1);
@@ -757,8 +762,8 @@ fn add_job(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         ..JobExecutionInfo::default()
     });
     job.on_all_tasks_complete
-        .get_or_insert_with(|| "noaction".into());
-    job.on_task_failure.get_or_insert_with(|| "noaction".into());
+        .get_or_insert(OnAllTasksComplete::NoAction);
+    job.on_task_failure.get_or_insert(OnTaskFailure::NoAction);
     for (name, v) in [
         ("usesTaskDependencies", false),
         ("allowTaskPreemption", false),
@@ -809,7 +814,7 @@ fn update_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
     let rec = st.jobs.get_mut(&k).ok_or_else(ApiError::job_not_found)?;
     let job = &mut rec.job;
     if let Some(v) = body.get("onAllTasksComplete").and_then(Value::as_str) {
-        job.on_all_tasks_complete = Some(v.to_ascii_lowercase());
+        job.on_all_tasks_complete = Some(OnAllTasksComplete::parse(v));
     }
     if let Some(v) = body.get("priority").and_then(Value::as_i64) {
         job.priority = Some(v as i32);
@@ -847,7 +852,7 @@ fn delete_job(svc: &Arc<BatchService>, j: &str) -> Res {
     let k = key(j);
     let mut st = svc.lock();
     let rec = st.jobs.get_mut(&k).ok_or_else(ApiError::job_not_found)?;
-    if rec.job.state.as_deref() == Some("deleting") {
+    if rec.job.state == Some(JobState::Deleting) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "JobBeingDeleted",
@@ -857,7 +862,7 @@ fn delete_job(svc: &Arc<BatchService>, j: &str) -> Res {
     let job = &mut rec.job;
     job.previous_state = job.state.take();
     job.previous_state_transition_time = job.state_transition_time;
-    job.state = Some("deleting".into());
+    job.state = Some(JobState::Deleting);
     job.state_transition_time = Some(now);
     job.last_modified = Some(now);
     job.e_tag = Some(etag(now));
@@ -882,15 +887,15 @@ fn terminate_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
     let k = key(j);
     let mut st = svc.lock();
     let rec = st.jobs.get_mut(&k).ok_or_else(ApiError::job_not_found)?;
-    match rec.job.state.as_deref() {
-        Some("completed") | Some("terminating") => {
+    match rec.job.state {
+        Some(JobState::Completed | JobState::Terminating) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "JobCompleted",
                 "The specified job is already in a completed state.",
             ));
         }
-        Some("deleting") => {
+        Some(JobState::Deleting) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "JobBeingDeleted",
@@ -902,7 +907,7 @@ fn terminate_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
     let job = &mut rec.job;
     job.previous_state = job.state.take();
     job.previous_state_transition_time = job.state_transition_time;
-    job.state = Some("terminating".into());
+    job.state = Some(JobState::Terminating);
     job.state_transition_time = Some(now);
     job.last_modified = Some(now);
     job.e_tag = Some(etag(now));
@@ -931,21 +936,21 @@ fn task_counts(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
     {
         let n = t.slots();
         let bump = |c: &mut TaskCounts, n: i32| match t.state() {
-            "completed" => {
+            TaskState::Completed => {
                 c.completed += n;
                 let ok = t
                     .task
                     .execution_info
                     .as_ref()
-                    .and_then(|i| i.result.as_deref())
-                    == Some("success");
+                    .and_then(|i| i.result.as_ref())
+                    == Some(&TaskExecutionResult::Success);
                 if ok {
                     c.succeeded += n;
                 } else {
                     c.failed += n;
                 }
             }
-            "running" | "preparing" => c.running += n,
+            TaskState::Running | TaskState::Preparing => c.running += n,
             _ => c.active += n,
         };
         bump(&mut counts, 1);
@@ -1001,7 +1006,7 @@ pub(crate) fn new_task(job: &Job, v: Value, now: DateTime<Utc>) -> Result<Task, 
     task.creation_time = Some(now);
     task.last_modified = Some(now);
     task.e_tag = Some(etag(now));
-    task.state = Some("active".into());
+    task.state = Some(TaskState::Active);
     task.state_transition_time = Some(now);
     task.previous_state = None;
     task.execution_info = Some(TaskExecutionInfo::default());
@@ -1011,13 +1016,13 @@ pub(crate) fn new_task(job: &Job, v: Value, now: DateTime<Utc>) -> Result<Task, 
 
 fn job_for_tasks(st: &super::state::State, jk: &str) -> Result<Job, ApiError> {
     let job = st.jobs.get(jk).ok_or_else(ApiError::job_not_found)?;
-    match job.job.state.as_deref() {
-        Some("completed") | Some("terminating") => Err(ApiError::new(
+    match job.job.state {
+        Some(JobState::Completed | JobState::Terminating) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "JobCompleted",
             "The specified job is already in a completed state.",
         )),
-        Some("deleting") => Err(ApiError::new(
+        Some(JobState::Deleting) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "JobBeingDeleted",
             "The specified job has been marked for deletion and is being garbage collected.",
@@ -1110,8 +1115,7 @@ fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
         match outcome {
             Ok((tk, task)) => {
                 results.push(TaskAddResult {
-                    // The service's spelling (recorded): Success, ClientError, ServerError.
-                    status: "Success".into(),
+                    status: TaskAddStatus::Success,
                     task_id: task.id.clone(),
                     e_tag: task.e_tag.clone(),
                     last_modified: Some(now),
@@ -1140,11 +1144,10 @@ fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
                 body.odata_metadata = None;
                 results.push(TaskAddResult {
                     status: if e.status.is_server_error() {
-                        "ServerError"
+                        TaskAddStatus::ServerError
                     } else {
-                        "ClientError"
-                    }
-                    .into(),
+                        TaskAddStatus::ClientError
+                    },
                     task_id: id,
                     e_tag: None,
                     last_modified: None,
@@ -1227,7 +1230,7 @@ fn terminate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
         let mut st = svc.lock();
         st.jobs.get(&tk.0).ok_or_else(ApiError::job_not_found)?;
         let rec = st.tasks.get_mut(&tk).ok_or_else(ApiError::task_not_found)?;
-        if rec.state() == "completed" {
+        if *rec.state() == TaskState::Completed {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "TaskCompleted",
@@ -1240,14 +1243,14 @@ fn terminate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
             .execution_info
             .get_or_insert_with(TaskExecutionInfo::default);
         info.end_time = Some(now);
-        info.result = Some("failure".into());
+        info.result = Some(TaskExecutionResult::Failure);
         info.failure_info = Some(super::agent::failure(
             "TaskEnded",
             "Task Was Ended by User Request",
         ));
         rec.pgid = None;
         rec.node = None;
-        set_task_state(rec, "completed", now);
+        set_task_state(rec, TaskState::Completed, now);
         let mut tx = Tx::default();
         tx.task(&tk, rec);
         svc.commit(tx)?;
@@ -1266,13 +1269,13 @@ fn reactivate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
     let mut st = svc.lock();
     st.jobs.get(&tk.0).ok_or_else(ApiError::job_not_found)?;
     let rec = st.tasks.get_mut(&tk).ok_or_else(ApiError::task_not_found)?;
-    let failed = rec.state() == "completed"
+    let failed = *rec.state() == TaskState::Completed
         && rec
             .task
             .execution_info
             .as_ref()
-            .and_then(|i| i.result.as_deref())
-            == Some("failure");
+            .and_then(|i| i.result.as_ref())
+            == Some(&TaskExecutionResult::Failure);
     if !failed {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -1287,7 +1290,7 @@ fn reactivate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
         info.result = None;
         info.end_time = None;
     }
-    set_task_state(rec, "active", now);
+    set_task_state(rec, TaskState::Active, now);
     let mut tx = Tx::default();
     tx.task(&tk, rec);
     svc.commit(tx)?;

@@ -11,7 +11,9 @@ use super::agent::{self, RunOutcome, RunSpec};
 use super::state::{NodeRec, State, TaskRec, Tx};
 use super::{BatchService, etag};
 use crate::azure::models::{
-    ComputeNode, FailureInfo, StartTask, StartTaskInfo, TaskExecutionInfo, TaskNodeInfo,
+    AllocationState, ComputeNode, FailureInfo, JobState, NodeState, OnAllTasksComplete, PoolState,
+    SchedulingState, StartTask, StartTaskInfo, StartTaskState, TaskExecutionInfo,
+    TaskExecutionResult, TaskNodeInfo, TaskState,
 };
 
 /// Parses an ISO 8601 duration (`PT1H30M`, `P7D`, `P10675199DT2H48M5.4775807S`).
@@ -54,21 +56,21 @@ fn wall_clock(limit: Option<&str>) -> Option<Duration> {
 }
 
 /// Moves an entity's state, keeping the previous one as the service does.
-pub fn set_task_state(rec: &mut TaskRec, new: &str, now: DateTime<Utc>) {
+pub fn set_task_state(rec: &mut TaskRec, new: TaskState, now: DateTime<Utc>) {
     let t = &mut rec.task;
-    if t.state.as_deref() != Some(new) {
+    if t.state.as_ref() != Some(&new) {
         t.previous_state = t.state.take();
         t.previous_state_transition_time = t.state_transition_time;
-        t.state = Some(new.to_string());
+        t.state = Some(new);
         t.state_transition_time = Some(now);
     }
     t.last_modified = Some(now);
     t.e_tag = Some(etag(now));
 }
 
-pub fn set_node_state(node: &mut ComputeNode, new: &str, now: DateTime<Utc>) {
+pub fn set_node_state(node: &mut ComputeNode, new: NodeState, now: DateTime<Utc>) {
     if node.state != new {
-        node.state = new.to_string();
+        node.state = new;
         node.state_transition_time = Some(now);
     }
 }
@@ -84,7 +86,7 @@ pub fn requeue(rec: &mut TaskRec, now: DateTime<Utc>) {
     rec.node = None;
     rec.run = None;
     rec.pgid = None;
-    set_task_state(rec, "active", now);
+    set_task_state(rec, TaskState::Active, now);
 }
 
 /// Reboots a node, as a reboot request or a node failure does: what runs on it is killed, its
@@ -104,7 +106,7 @@ pub fn reboot(svc: &BatchService, nk: &(String, String)) -> Result<bool, super::
             kills.push(r);
         }
         node.start_pgid = None;
-        set_node_state(&mut node.node, "rebooting", now);
+        set_node_state(&mut node.node, NodeState::Rebooting, now);
         node.phase_since = now;
         node.node.running_tasks_count = 0;
         node.node.running_task_slots_count = 0;
@@ -135,7 +137,7 @@ pub fn recover(state: &mut State, now: DateTime<Utc>) -> Tx {
         if let Some(pgid) = rec.pgid {
             agent::kill_group(pgid);
         }
-        if rec.run.is_some() || matches!(rec.state(), "running" | "preparing") {
+        if rec.run.is_some() || matches!(rec.state(), TaskState::Running | TaskState::Preparing) {
             requeue(rec, now);
             tx.task(k, rec);
         }
@@ -147,8 +149,8 @@ pub fn recover(state: &mut State, now: DateTime<Utc>) -> Tx {
         rec.start_run = None;
         rec.node.running_tasks_count = 0;
         rec.node.running_task_slots_count = 0;
-        if rec.node.state != "creating" {
-            set_node_state(&mut rec.node, "rebooting", now);
+        if rec.node.state != NodeState::Creating {
+            set_node_state(&mut rec.node, NodeState::Rebooting, now);
         }
         rec.phase_since = now;
         tx.node(k, rec);
@@ -191,23 +193,24 @@ pub async fn run(svc: Arc<BatchService>) {
 /// terminated.
 fn in_motion(st: &State) -> bool {
     st.pools.values().any(|p| {
-        p.pool.allocation_state.as_deref() == Some("resizing")
-            || p.pool.state.as_deref() == Some("deleting")
+        p.pool.allocation_state == Some(AllocationState::Resizing)
+            || p.pool.state == Some(PoolState::Deleting)
     }) || st.nodes.values().any(|n| {
         !matches!(
-            n.node.state.as_str(),
-            "idle" | "starttaskfailed" | "unusable" | "offline"
+            n.node.state,
+            NodeState::Idle | NodeState::StartTaskFailed | NodeState::Unusable | NodeState::Offline
         )
-    }) || st
-        .tasks
-        .values()
-        .any(|t| matches!(t.state(), "active" | "preparing" | "running"))
-        || st.jobs.values().any(|j| {
-            matches!(
-                j.job.state.as_deref(),
-                Some("deleting" | "terminating" | "disabling")
-            )
-        })
+    }) || st.tasks.values().any(|t| {
+        matches!(
+            t.state(),
+            TaskState::Active | TaskState::Preparing | TaskState::Running
+        )
+    }) || st.jobs.values().any(|j| {
+        matches!(
+            j.job.state,
+            Some(JobState::Deleting | JobState::Terminating | JobState::Disabling)
+        )
+    })
 }
 
 enum Launch {
@@ -271,8 +274,8 @@ fn new_node(
         affinity_id: Some(format!("TVM:{id}")),
         id,
         url: None,
-        state: "creating".into(),
-        scheduling_state: Some("enabled".into()),
+        state: NodeState::Creating,
+        scheduling_state: Some(SchedulingState::Enabled),
         state_transition_time: Some(now),
         last_boot_time: None,
         allocation_time: Some(now),
@@ -292,7 +295,7 @@ fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut E
         };
         let node_keys: Vec<(String, String)> =
             st.nodes.keys().filter(|(p, _)| *p == pk).cloned().collect();
-        if prec.pool.state.as_deref() == Some("deleting") {
+        if prec.pool.state == Some(PoolState::Deleting) {
             for nk in &node_keys {
                 remove_node(svc, st, nk, now, fx);
             }
@@ -301,7 +304,7 @@ fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut E
             fx.tx.del_pool(&pk);
             continue;
         }
-        if prec.pool.allocation_state.as_deref() != Some("resizing") {
+        if prec.pool.allocation_state != Some(AllocationState::Resizing) {
             continue;
         }
         let delay = chrono::Duration::from_std(svc.config.allocation_delay).unwrap_or_default();
@@ -360,7 +363,7 @@ fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut E
             };
             prec.pool.current_dedicated_nodes = Some(count(true));
             prec.pool.current_low_priority_nodes = Some(count(false));
-            prec.pool.allocation_state = Some("steady".into());
+            prec.pool.allocation_state = Some(AllocationState::Steady);
             prec.pool.allocation_state_transition_time = Some(now);
             fx.tx.pool(&pk, prec);
         }
@@ -412,12 +415,12 @@ fn nodes_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut E
             continue;
         };
         let before = serde_json::to_string(&rec.node).unwrap_or_default();
-        match rec.node.state.as_str() {
-            "creating" if now >= rec.phase_since + half => {
-                set_node_state(&mut rec.node, "starting", now);
+        match rec.node.state {
+            NodeState::Creating if now >= rec.phase_since + half => {
+                set_node_state(&mut rec.node, NodeState::Starting, now);
                 rec.phase_since = now;
             }
-            "starting" | "rebooting" if now >= rec.phase_since + half => {
+            NodeState::Starting | NodeState::Rebooting if now >= rec.phase_since + half => {
                 rec.node.last_boot_time = Some(now);
                 rec.node.start_task = pool.pool.start_task.clone();
                 match pool.pool.start_task.clone() {
@@ -425,26 +428,34 @@ fn nodes_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut E
                         let wait = start.wait_for_success.unwrap_or(true);
                         set_node_state(
                             &mut rec.node,
-                            if wait { "waitingforstarttask" } else { "idle" },
+                            if wait {
+                                NodeState::WaitingForStartTask
+                            } else {
+                                NodeState::Idle
+                            },
                             now,
                         );
                         rec.node.start_task_info = Some(StartTaskInfo {
-                            state: "running".into(),
+                            state: StartTaskState::Running,
                             start_time: now,
                             ..StartTaskInfo::default()
                         });
                         launch_start(svc, nk, rec, &start, &pool.pool.id, fx);
                     }
-                    None => set_node_state(&mut rec.node, "idle", now),
+                    None => set_node_state(&mut rec.node, NodeState::Idle, now),
                 }
             }
-            "idle" | "running" => {
+            NodeState::Idle | NodeState::Running => {
                 let (count, slots) = running.get(nk).copied().unwrap_or((0, 0));
                 rec.node.running_tasks_count = count;
                 rec.node.running_task_slots_count = slots;
                 set_node_state(
                     &mut rec.node,
-                    if count > 0 { "running" } else { "idle" },
+                    if count > 0 {
+                        NodeState::Running
+                    } else {
+                        NodeState::Idle
+                    },
                     now,
                 );
             }
@@ -549,8 +560,8 @@ fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Ef
                 .map(|(k, _)| k.clone())
                 .collect()
         };
-        match state.as_str() {
-            "deleting" => {
+        match state {
+            JobState::Deleting => {
                 for tk in &job_tasks(st) {
                     if let Some(t) = st.tasks.remove(tk) {
                         if let Some(r) = t.run {
@@ -571,10 +582,10 @@ fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Ef
                 st.jobs.remove(&jk);
                 fx.tx.del_job(&jk);
             }
-            "terminating" => {
+            JobState::Terminating => {
                 for tk in &job_tasks(st) {
                     if let Some(t) = st.tasks.get_mut(tk)
-                        && t.state() != "completed"
+                        && *t.state() != TaskState::Completed
                         && let Some(r) = t.run.take()
                     {
                         {
@@ -596,12 +607,12 @@ fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Ef
                 }
                 complete_job(st, &jk, now, None, fx);
             }
-            "active" => {
+            JobState::Active => {
                 let terminate = st
                     .jobs
                     .get(&jk)
-                    .and_then(|j| j.job.on_all_tasks_complete.as_deref())
-                    == Some("terminatejob");
+                    .and_then(|j| j.job.on_all_tasks_complete.as_ref())
+                    == Some(&OnAllTasksComplete::TerminateJob);
                 if !terminate {
                     continue;
                 }
@@ -610,8 +621,8 @@ fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Ef
                     .range((jk.clone(), String::new())..)
                     .take_while(|(k, _)| k.0 == jk)
                     .peekable();
-                let all_done =
-                    tasks.peek().is_some() && tasks.all(|(_, t)| t.state() == "completed");
+                let all_done = tasks.peek().is_some()
+                    && tasks.all(|(_, t)| *t.state() == TaskState::Completed);
                 if all_done {
                     complete_job(st, &jk, now, Some("AllTasksComplete"), fx);
                 }
@@ -632,7 +643,7 @@ fn complete_job(
         let job = &mut j.job;
         job.previous_state = job.state.take();
         job.previous_state_transition_time = job.state_transition_time;
-        job.state = Some("completed".into());
+        job.state = Some(JobState::Completed);
         job.state_transition_time = Some(now);
         job.last_modified = Some(now);
         job.e_tag = Some(etag(now));
@@ -659,19 +670,16 @@ fn end_task(
         .get_or_insert_with(TaskExecutionInfo::default);
     info.end_time = Some(now);
     info.exit_code = exit_code;
-    info.result = Some(
-        if failure.is_none() {
-            "success"
-        } else {
-            "failure"
-        }
-        .into(),
-    );
+    info.result = Some(if failure.is_none() {
+        TaskExecutionResult::Success
+    } else {
+        TaskExecutionResult::Failure
+    });
     info.failure_info = failure;
     t.run = None;
     t.pgid = None;
     t.node = None;
-    set_task_state(t, "completed", now);
+    set_task_state(t, TaskState::Completed, now);
 }
 
 fn schedule_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Effects) {
@@ -681,9 +689,9 @@ fn schedule_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mu
         let Some(pool) = st.pools.get(&nk.0) else {
             continue;
         };
-        let ready = matches!(n.node.state.as_str(), "idle" | "running")
-            && n.node.scheduling_state.as_deref() != Some("disabled")
-            && pool.pool.state.as_deref() == Some("active");
+        let ready = matches!(n.node.state, NodeState::Idle | NodeState::Running)
+            && n.node.scheduling_state != Some(SchedulingState::Disabled)
+            && pool.pool.state == Some(PoolState::Active);
         if ready {
             free.insert(
                 nk.clone(),
@@ -709,7 +717,7 @@ fn schedule_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mu
     let mut jobs: Vec<(i32, String)> = st
         .jobs
         .iter()
-        .filter(|(_, j)| j.job.state.as_deref() == Some("active"))
+        .filter(|(_, j)| j.job.state == Some(JobState::Active))
         .map(|(k, j)| (-j.job.priority.unwrap_or(0), k.clone()))
         .collect();
     jobs.sort();
@@ -732,7 +740,7 @@ fn schedule_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mu
             .tasks
             .range((jk.clone(), String::new())..)
             .take_while(|(k, _)| k.0 == jk)
-            .filter(|(_, t)| t.state() == "active" && t.run.is_none())
+            .filter(|(_, t)| *t.state() == TaskState::Active && t.run.is_none())
             .map(|(k, _)| k.clone())
             .take(room.max(0) as usize)
             .collect();
@@ -796,11 +804,11 @@ fn start_task_run(
         task_root_directory: Some(format!("workitems/{}/job-1/{}", job.id, t.task.id)),
         task_root_directory_url: None,
     });
-    set_task_state(t, "running", now);
+    set_task_state(t, TaskState::Running, now);
     fx.tx.task(tk, t);
     node.node.running_tasks_count += 1;
     node.node.running_task_slots_count += t.slots();
-    set_node_state(&mut node.node, "running", now);
+    set_node_state(&mut node.node, NodeState::Running, now);
     fx.tx.node(nk, node);
 
     let mut env = node_env(svc, &pool.id, nk, node);
@@ -861,7 +869,7 @@ fn retention_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &m
         *last = Some(now);
     }
     for (tk, t) in st.tasks.iter_mut() {
-        if t.files_removed || t.state() != "completed" {
+        if t.files_removed || *t.state() != TaskState::Completed {
             continue;
         }
         let retention = t
@@ -1016,8 +1024,8 @@ fn finish_task(svc: &BatchService, tk: &(String, String), run_id: u64, outcome: 
                 if success {
                     n.node.total_tasks_succeeded += 1;
                 }
-                if n.node.running_tasks_count == 0 && n.node.state == "running" {
-                    set_node_state(&mut n.node, "idle", now);
+                if n.node.running_tasks_count == 0 && n.node.state == NodeState::Running {
+                    set_node_state(&mut n.node, NodeState::Idle, now);
                 }
                 tx.node(nk, n);
             }
@@ -1043,11 +1051,11 @@ fn finish_task(svc: &BatchService, tk: &(String, String), run_id: u64, outcome: 
             info.last_retry_time = Some(now);
             info.exit_code = outcome.exit_code;
             info.failure_info = outcome.failure;
-            info.result = Some("failure".into());
+            info.result = Some(TaskExecutionResult::Failure);
             t.run = None;
             t.pgid = None;
             t.node = None;
-            set_task_state(t, "active", now);
+            set_task_state(t, TaskState::Active, now);
         } else {
             end_task(t, outcome.exit_code, outcome.failure, now);
         }
@@ -1092,15 +1100,19 @@ fn finish_start(svc: &Arc<BatchService>, nk: &(String, String), run_id: u64, out
             launch_start(svc, nk, rec, &start, &pool_id, &mut fx);
             relaunch = fx.launches.pop();
         } else {
-            info.state = "completed".into();
+            info.state = StartTaskState::Completed;
             info.end_time = Some(now);
-            info.result = Some(if success { "success" } else { "failure" }.into());
+            info.result = Some(if success {
+                TaskExecutionResult::Success
+            } else {
+                TaskExecutionResult::Failure
+            });
             info.failure_info = outcome.failure;
-            if rec.node.state == "waitingforstarttask" {
+            if rec.node.state == NodeState::WaitingForStartTask {
                 let next = if success || !wait {
-                    "idle"
+                    NodeState::Idle
                 } else {
-                    "starttaskfailed"
+                    NodeState::StartTaskFailed
                 };
                 set_node_state(&mut rec.node, next, now);
             }
@@ -1130,12 +1142,12 @@ mod tests {
         assert_eq!(wall_clock(Some("PT2S")), Some(Duration::from_secs(2)));
     }
 
-    fn task(state: &str) -> TaskRec {
+    fn task(state: TaskState) -> TaskRec {
         TaskRec {
             job_key: "j".into(),
             task: crate::azure::models::Task {
                 id: "t".into(),
-                state: Some(state.into()),
+                state: Some(state),
                 command_line: "true".into(),
                 ..Default::default()
             },
@@ -1149,10 +1161,10 @@ mod tests {
     #[test]
     fn requeue_returns_a_running_task_to_active() {
         let now = Utc::now();
-        let mut t = task("running");
+        let mut t = task(TaskState::Running);
         requeue(&mut t, now);
-        assert_eq!(t.state(), "active");
-        assert_eq!(t.task.previous_state.as_deref(), Some("running"));
+        assert_eq!(*t.state(), TaskState::Active);
+        assert_eq!(t.task.previous_state, Some(TaskState::Running));
         assert_eq!(t.task.execution_info.as_ref().unwrap().requeue_count, 1);
         assert!(t.run.is_none() && t.node.is_none());
     }
@@ -1160,24 +1172,26 @@ mod tests {
     #[test]
     fn end_task_records_result() {
         let now = Utc::now();
-        let mut t = task("running");
+        let mut t = task(TaskState::Running);
         end_task(
             &mut t,
             Some(3),
             Some(agent::failure("FailureExitCode", "x")),
             now,
         );
-        assert_eq!(t.state(), "completed");
+        assert_eq!(*t.state(), TaskState::Completed);
         let info = t.task.execution_info.unwrap();
-        assert_eq!(info.result.as_deref(), Some("failure"));
+        assert_eq!(info.result, Some(TaskExecutionResult::Failure));
         assert_eq!(info.exit_code, Some(3));
     }
 
     #[test]
     fn recovery_requeues_running_tasks_and_reboots_nodes() {
         let mut st = State::default();
-        st.tasks.insert(("j".into(), "t".into()), task("running"));
-        st.tasks.insert(("j".into(), "u".into()), task("completed"));
+        st.tasks
+            .insert(("j".into(), "t".into()), task(TaskState::Running));
+        st.tasks
+            .insert(("j".into(), "u".into()), task(TaskState::Completed));
         if let Some(t) = st.tasks.get_mut(&("j".to_string(), "u".to_string())) {
             t.run = None;
         }
@@ -1187,7 +1201,7 @@ mod tests {
                 pool_key: "p".into(),
                 node: ComputeNode {
                     id: "n".into(),
-                    state: "idle".into(),
+                    state: NodeState::Idle,
                     ..Default::default()
                 },
                 phase_since: Utc::now(),
@@ -1197,16 +1211,16 @@ mod tests {
         );
         recover(&mut st, Utc::now());
         assert_eq!(
-            st.tasks[&("j".to_string(), "t".to_string())].state(),
-            "active"
+            *st.tasks[&("j".to_string(), "t".to_string())].state(),
+            TaskState::Active
         );
         assert_eq!(
-            st.tasks[&("j".to_string(), "u".to_string())].state(),
-            "completed"
+            *st.tasks[&("j".to_string(), "u".to_string())].state(),
+            TaskState::Completed
         );
         assert_eq!(
             st.nodes[&("p".to_string(), "n".to_string())].node.state,
-            "rebooting"
+            NodeState::Rebooting
         );
     }
 }

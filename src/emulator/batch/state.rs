@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::azure::models::{ComputeNode, Job, Pool, Task};
+use crate::azure::models::{ComputeNode, Job, Pool, Task, TaskState};
 
 const POOLS: TableDefinition<&str, &[u8]> = TableDefinition::new("pools");
 const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
@@ -69,8 +69,10 @@ pub struct TaskRec {
 }
 
 impl TaskRec {
-    pub fn state(&self) -> &str {
-        self.task.state.as_deref().unwrap_or("active")
+    /// The task's state; a record without one (none are written so) counts as active.
+    pub fn state(&self) -> &TaskState {
+        const ACTIVE: &TaskState = &TaskState::Active;
+        self.task.state.as_ref().unwrap_or(ACTIVE)
     }
 
     pub fn slots(&self) -> i32 {
@@ -280,6 +282,77 @@ mod tests {
         let r = store.db.begin_read().unwrap();
         let t = r.open_table(JOBS).unwrap();
         assert!(t.get("j").unwrap().is_some());
+    }
+
+    /// A database written before states were typed (by 4af40f0, with string fields; see
+    /// `tests/fixtures/emulator-data-string-states/README.md`) loads into the typed records,
+    /// and each record written back is the very JSON that was stored.
+    #[test]
+    fn a_database_written_with_string_states_loads_and_writes_back_the_same() {
+        use crate::azure::models::{JobState, NodeState, StartTaskState, TaskExecutionResult};
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/emulator-data-string-states/batch/batch.redb");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.redb");
+        std::fs::copy(&fixture, &path).unwrap();
+        let store = Store::open(&path).unwrap();
+        let s = store.load_all().unwrap();
+
+        let node = |pool: &str| {
+            s.nodes
+                .iter()
+                .find(|(k, _)| k.0 == pool)
+                .map(|(_, n)| &n.node)
+                .unwrap()
+        };
+        assert_eq!(node("okpool").state, NodeState::Idle);
+        let bad = node("badpool");
+        assert_eq!(bad.state, NodeState::StartTaskFailed);
+        let info = bad.start_task_info.as_ref().unwrap();
+        assert_eq!(info.state, StartTaskState::Completed);
+        assert_eq!(info.result, Some(TaskExecutionResult::Failure));
+        assert_eq!(s.jobs["donejob"].job.state, Some(JobState::Completed));
+        assert_eq!(s.jobs["waitjob"].job.state, Some(JobState::Active));
+        let task = |j: &str, t: &str| &s.tasks[&(j.to_string(), t.to_string())];
+        assert_eq!(*task("donejob", "ok").state(), TaskState::Completed);
+        assert_eq!(*task("waitjob", "queued").state(), TaskState::Active);
+        let states = |j: &str, t: &str| {
+            let x = task(j, t).task.execution_info.as_ref().unwrap();
+            (
+                x.result.clone(),
+                x.failure_info.as_ref().map(|f| f.category.clone()),
+            )
+        };
+        assert_eq!(
+            states("donejob", "bad"),
+            (
+                Some(TaskExecutionResult::Failure),
+                Some(crate::azure::models::ErrorCategory::UserError)
+            )
+        );
+        assert_eq!(
+            states("donejob", "ok"),
+            (Some(TaskExecutionResult::Success), None)
+        );
+
+        // Written back, every record is what was stored, states as the same strings.
+        fn same<T: Serialize + DeserializeOwned>(store: &Store, t: TableDefinition<&str, &[u8]>) {
+            let r = store.db.begin_read().unwrap();
+            let table = r.open_table(t).unwrap();
+            let mut n = 0;
+            for row in table.iter().unwrap() {
+                let (k, v) = row.unwrap();
+                let stored: serde_json::Value = serde_json::from_slice(v.value()).unwrap();
+                let rec: T = serde_json::from_slice(v.value()).unwrap();
+                assert_eq!(serde_json::to_value(&rec).unwrap(), stored, "{}", k.value());
+                n += 1;
+            }
+            assert!(n > 0);
+        }
+        same::<PoolRec>(&store, POOLS);
+        same::<NodeRec>(&store, NODES);
+        same::<JobRec>(&store, JOBS);
+        same::<TaskRec>(&store, TASKS);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The workflow's and the controller's events, applied to the state.
 
+use crate::azure::models::{NodeState, PoolState};
 use crate::tui::app::{Action, App, Presence, StepState, Upload};
 use crate::workflow::controller::Command;
 use crate::workflow::events::{Event, Resource, Step, TaskFile};
@@ -40,10 +41,15 @@ impl App {
                 u.total = bytes;
                 u.finished = Some(now);
             }
-            Event::Pool(p) => self.pool = Some(p),
+            Event::Pool(p) => {
+                self.pool = Some(p);
+                self.pool_deleted = false;
+            }
             Event::Nodes(nodes) => {
                 for n in &nodes {
-                    if n.state == "starttaskfailed" && !self.node_stderr.contains_key(&n.id) {
+                    if n.state == NodeState::StartTaskFailed
+                        && !self.node_stderr.contains_key(&n.id)
+                    {
                         self.node_stderr.insert(n.id.clone(), String::new());
                         actions.push(Action::Run(Command::NodeStderr {
                             pool_id: self.ids.pool_id.clone(),
@@ -95,7 +101,7 @@ impl App {
             Event::Deleting(r) => {
                 self.notify(format!("Deleting {r}..."), false);
                 if let (Resource::Pool(_), Some(p)) = (&r, &mut self.pool) {
-                    p.state = "deleting".into();
+                    p.state = PoolState::Deleting;
                 }
                 self.set_presence(r, Presence::Deleting);
             }
@@ -103,7 +109,7 @@ impl App {
                 self.notify(format!("Deleted {r}"), false);
                 if matches!(r, Resource::Pool(_)) {
                     if let Some(p) = &mut self.pool {
-                        p.state = "deleted".into();
+                        self.pool_deleted = true;
                         p.current_dedicated = 0;
                         p.current_low_priority = 0;
                     }

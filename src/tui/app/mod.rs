@@ -143,6 +143,8 @@ pub struct App {
     pub steps: Vec<(Step, StepState)>,
     pub uploads: Vec<Upload>,
     pub pool: Option<PoolView>,
+    /// The pool was deleted since the last `Event::Pool` (the service no longer lists it).
+    pub pool_deleted: bool,
     pub nodes: Vec<NodeView>,
     pub node_stderr: HashMap<String, String>,
     pub tasks: Tasks,
@@ -191,6 +193,7 @@ impl App {
             steps: Step::ALL.iter().map(|s| (*s, StepState::Pending)).collect(),
             uploads: Vec::new(),
             pool: None,
+            pool_deleted: false,
             nodes: Vec::new(),
             node_stderr: HashMap::new(),
             tasks: Tasks::default(),

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::azure::models::TaskState;
 use crate::tui::app::{Action, App};
 use crate::workflow::controller::{Command, TAIL_BYTES};
 use crate::workflow::events::TaskFile;
@@ -51,7 +52,7 @@ const TAIL_EVERY: Duration = Duration::from_secs(2);
 impl App {
     pub(super) fn previewed_task_is_running(&self) -> bool {
         self.selected_task_view()
-            .is_some_and(|t| t.state == "running" && self.preview_output(&t.id).is_none())
+            .is_some_and(|t| t.state == TaskState::Running && self.preview_output(&t.id).is_none())
     }
 
     pub(super) fn preview_output(&self, task: &str) -> Option<&(PathBuf, String)> {
@@ -63,10 +64,10 @@ impl App {
         let Some(t) = self.selected_task_view() else {
             return;
         };
-        if t.state == "active" || self.preview_output(&t.id).is_some() {
+        if t.state == TaskState::Active || self.preview_output(&t.id).is_some() {
             return;
         }
-        let (id, running) = (t.id.clone(), t.state != "completed");
+        let (id, running) = (t.id.clone(), t.state != TaskState::Completed);
         let now = self.now;
         let p = self.previews.entry(id.clone()).or_default();
         let due = match p.last_request {

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::azure::models::{TaskExecutionResult, TaskState};
 use crate::workflow::events::TaskView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +73,7 @@ impl Tasks {
             needle.is_empty() || {
                 let t = &rows[i];
                 t.id.to_lowercase().contains(&needle)
-                    || t.state.contains(&needle)
+                    || t.state.as_str().contains(&needle)
                     || t.node_id
                         .as_deref()
                         .is_some_and(|n| n.to_lowercase().contains(&needle))
@@ -101,7 +102,7 @@ impl Tasks {
             }
         }
         let id_rank = &self.id_rank;
-        // The state's rank costs string comparisons: once per row, not once per comparison.
+        // The state's rank (which looks at the result too): once per row, not per comparison.
         let ranks: Vec<u8> = match key {
             SortKey::State => rows.iter().map(state_rank).collect(),
             _ => Vec::new(),
@@ -126,20 +127,20 @@ impl Tasks {
 
 /// Whether a task ended badly (non-zero exit or a failure the service reported).
 pub fn task_failed(t: &TaskView) -> bool {
-    t.state == "completed"
-        && (t.result.as_deref() == Some("failure")
+    t.state == TaskState::Completed
+        && (t.result == Some(TaskExecutionResult::Failure)
             || t.exit_code.unwrap_or(0) != 0
             || t.failure.is_some())
 }
 
 fn state_rank(t: &TaskView) -> u8 {
-    match t.state.as_str() {
-        "running" => 0,
-        "preparing" => 1,
-        "active" => 2,
-        "completed" if task_failed(t) => 3,
-        "completed" => 4,
-        _ => 5,
+    match t.state {
+        TaskState::Running => 0,
+        TaskState::Preparing => 1,
+        TaskState::Active => 2,
+        TaskState::Completed if task_failed(t) => 3,
+        TaskState::Completed => 4,
+        TaskState::Unknown(_) => 5,
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
+use crate::azure::models::{NodeState, TaskState};
 use crate::tui::testing::*;
 use crate::workflow::controller::TAIL_BYTES;
 use crate::workflow::events::TaskFile;
@@ -111,7 +112,7 @@ fn readonly_sessions_refuse_every_change() {
         &mut app,
         t0,
         6.0,
-        Event::Tasks(vec![task(1, "completed", Some(2))]),
+        Event::Tasks(vec![task(1, TaskState::Completed, Some(2))]),
     );
     assert!(ch(&mut app, 'r').is_empty());
     // The run's own question is answered "keep" at once.
@@ -278,7 +279,11 @@ fn filter_sort_and_selection() {
         .map(|i| {
             task(
                 i,
-                if i % 3 == 0 { "completed" } else { "running" },
+                if i % 3 == 0 {
+                    TaskState::Completed
+                } else {
+                    TaskState::Running
+                },
                 (i % 3 == 0).then_some(i as i32 % 2),
             )
         })
@@ -318,9 +323,12 @@ fn filter_sort_and_selection() {
     // Sort by state, then reverse.
     ch(&mut app, 's');
     assert_eq!(app.sort, SortKey::State);
-    assert_eq!(app.tasks.rows[app.tasks.order[0]].state, "running");
+    assert_eq!(app.tasks.rows[app.tasks.order[0]].state, TaskState::Running);
     ch(&mut app, 'S');
-    assert_eq!(app.tasks.rows[app.tasks.order[0]].state, "completed");
+    assert_eq!(
+        app.tasks.rows[app.tasks.order[0]].state,
+        TaskState::Completed
+    );
     // The selection follows the task, not the row, when the order changes.
     press(&mut app, KeyCode::Home);
     let first = app.selected_task.clone();
@@ -435,17 +443,20 @@ fn a_failed_start_task_fetches_its_stderr_once() {
     let mut app = mid_run(t0);
     app.clock(t0 + Duration::from_secs(13));
     let a = app.update(Msg::Event(Event::Nodes(vec![
-        node(0, "starttaskfailed"),
-        node(1, "idle"),
+        node(0, NodeState::StartTaskFailed),
+        node(1, NodeState::Idle),
     ])));
     assert_eq!(
         a,
         vec![Action::Run(Command::NodeStderr {
             pool_id: "PythonTutorialPool".into(),
-            node_id: node(0, "x").id,
+            node_id: node(0, NodeState::Idle).id,
         })]
     );
-    let again = app.update(Msg::Event(Event::Nodes(vec![node(0, "starttaskfailed")])));
+    let again = app.update(Msg::Event(Event::Nodes(vec![node(
+        0,
+        NodeState::StartTaskFailed,
+    )])));
     assert!(again.is_empty());
 }
 
@@ -459,7 +470,7 @@ fn retry_only_failed_tasks() {
         &mut app,
         t0,
         6.0,
-        Event::Tasks(vec![task(1, "completed", Some(3))]),
+        Event::Tasks(vec![task(1, TaskState::Completed, Some(3))]),
     );
     assert_eq!(
         ch(&mut app, 'r'),
@@ -542,7 +553,9 @@ fn natural_order_of_ids() {
 fn the_table_scroll_and_page_follow_the_terminal_size() {
     let t0 = Instant::now();
     let mut app = mid_run(t0);
-    let tasks = (1..=100).map(|i| task(i, "running", None)).collect();
+    let tasks = (1..=100)
+        .map(|i| task(i, TaskState::Running, None))
+        .collect();
     at(&mut app, t0, 6.0, Event::Tasks(tasks));
     app.update(Msg::Resize(120, 36));
     let page = app.page();

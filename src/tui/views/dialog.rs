@@ -119,8 +119,14 @@ fn details(app: &App, what: &DetailsOf, f: &mut Frame, area: Rect) {
             let mut lines = Vec::new();
             if let Some(t) = app.tasks.get(id) {
                 lines.push(kv("task", t.id.clone()));
-                lines.push(kv("state", t.state.clone()));
-                lines.push(kv("result", t.result.clone().unwrap_or_else(dash)));
+                lines.push(kv("state", t.state.to_string()));
+                lines.push(kv(
+                    "result",
+                    t.result
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_else(dash),
+                ));
                 lines.push(kv(
                     "exit code",
                     t.exit_code.map(|c| c.to_string()).unwrap_or_else(dash),
@@ -145,11 +151,14 @@ fn details(app: &App, what: &DetailsOf, f: &mut Frame, area: Rect) {
             let mut lines = Vec::new();
             if let Some(n) = app.nodes.iter().find(|n| &n.id == id) {
                 lines.push(kv("node", n.id.clone()));
-                lines.push(kv("state", n.state.clone()));
+                lines.push(kv("state", n.state.to_string()));
                 lines.push(kv("running tasks", n.running_tasks.to_string()));
                 lines.push(kv(
                     "start task",
-                    n.start_task_state.clone().unwrap_or_else(dash),
+                    n.start_task_state
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_else(dash),
                 ));
                 lines.push(kv(
                     "exit code",

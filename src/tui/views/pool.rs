@@ -10,6 +10,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
+use crate::azure::models::{NodeState, PoolState, StartTaskState};
 use crate::tui::app::{App, Panel};
 use crate::tui::theme;
 use crate::tui::views::{panel, short_node, truncate};
@@ -25,14 +26,11 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         return;
     };
     title.push(Span::raw(format!("{} ", p.id)));
-    let state_color = match p.state.as_str() {
-        "active" => theme::OK,
-        "deleting" | "deleted" => theme::WARN,
-        _ => theme::DIM,
-    };
+    let deleted = app.pool_deleted;
+    let state = if deleted { "deleted" } else { p.state.as_str() };
     title.push(Span::styled(
-        format!("{} ", p.state),
-        Style::new().fg(state_color),
+        format!("{state} "),
+        Style::new().fg(theme::pool_state(&p.state, deleted)),
     ));
     title.push(Span::styled(
         format!(
@@ -55,8 +53,12 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 
     let failed: Option<&NodeView> = app
         .selected_node_view()
-        .filter(|n| n.state == "starttaskfailed")
-        .or_else(|| app.nodes.iter().find(|n| n.state == "starttaskfailed"));
+        .filter(|n| n.state == NodeState::StartTaskFailed)
+        .or_else(|| {
+            app.nodes
+                .iter()
+                .find(|n| n.state == NodeState::StartTaskFailed)
+        });
     let failure_lines = failed.map(|n| failure_lines(app, n, inner.width as usize));
     let reserved = failure_lines.as_ref().map_or(0, |l| l.len() as u16);
     let list = Rect {
@@ -64,9 +66,9 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         ..inner
     };
     if app.nodes.is_empty() {
-        let msg = match p.state.as_str() {
-            "deleted" => "the pool is deleted".to_string(),
-            "deleting" => "the pool is being deleted".to_string(),
+        let msg = match p.state {
+            _ if deleted => "the pool is deleted".to_string(),
+            PoolState::Deleting => "the pool is being deleted".to_string(),
             _ => format!("no nodes yet (allocation {})", p.allocation_state),
         };
         f.render_widget(Paragraph::new(Line::styled(msg, theme::dim())), list);
@@ -121,11 +123,11 @@ fn node_table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
     }
     let header = Row::new(titles).style(theme::title());
     let rows = app.nodes.iter().enumerate().map(|(i, n)| {
-        let st = n.start_task_state.as_deref();
+        let st = n.start_task_state.as_ref();
         let mut cells = vec![
             Cell::from(short_node(&n.id)),
-            Cell::from(n.state.clone()).style(Style::new().fg(theme::node_state(&n.state))),
-            Cell::from(st.unwrap_or("-").to_string())
+            Cell::from(n.state.to_string()).style(Style::new().fg(theme::node_state(&n.state))),
+            Cell::from(st.map_or("-", StartTaskState::as_str).to_string())
                 .style(Style::new().fg(theme::start_task_state(st, n.start_task_exit_code))),
             Cell::from(
                 n.start_task_exit_code
@@ -149,13 +151,17 @@ fn node_table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
 
 /// One cell per node, coloured by state, with counts per state.
 fn heatmap(app: &App, f: &mut Frame, area: Rect) {
-    let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
+    // Keyed by the state's text, so that the legend lists states in that order.
+    let mut by_state: BTreeMap<&str, (&NodeState, usize)> = BTreeMap::new();
     for n in &app.nodes {
-        *by_state.entry(n.state.as_str()).or_default() += 1;
+        by_state.entry(n.state.as_str()).or_insert((&n.state, 0)).1 += 1;
     }
     let mut legend: Vec<Span> = Vec::new();
-    for (s, c) in &by_state {
-        legend.push(Span::styled("■ ", Style::new().fg(theme::node_state(s))));
+    for (s, (state, c)) in &by_state {
+        legend.push(Span::styled(
+            "■ ",
+            Style::new().fg(theme::node_state(state)),
+        ));
         legend.push(Span::raw(format!("{c} {s}  ")));
     }
     let mut lines = vec![Line::from(legend)];

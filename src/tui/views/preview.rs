@@ -7,6 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::azure::models::TaskState;
 use crate::tui::app::{App, Panel};
 use crate::tui::theme;
 use crate::tui::views::{panel, truncate};
@@ -58,8 +59,8 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             (lines, true)
         }
         _ => {
-            let msg = match t.state.as_str() {
-                "active" => "waiting for a node",
+            let msg = match t.state {
+                TaskState::Active => "waiting for a node",
                 _ => "reading stdout.txt and stderr.txt...",
             };
             (vec![Line::styled(msg, theme::dim())], false)

@@ -135,7 +135,7 @@ fn table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
             let cells = columns.iter().map(|k| match k {
                 SortKey::Id => Cell::from(truncate(&t.id, id_w)),
                 SortKey::State => {
-                    Cell::from(t.state.clone()).style(Style::new().fg(theme::task_state(t)))
+                    Cell::from(t.state.to_string()).style(Style::new().fg(theme::task_state(t)))
                 }
                 SortKey::Node => Cell::from(
                     t.node_id

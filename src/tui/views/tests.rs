@@ -8,6 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
+use crate::azure::models::{NodeState, TaskState};
 use crate::tui::app::{App, Msg};
 use crate::tui::testing::*;
 use crate::tui::views::render;
@@ -57,8 +58,8 @@ fn finished_run_with_output_preview() {
         t0,
         6.0,
         Event::Tasks(vec![
-            task(2, "completed", Some(0)),
-            task(3, "completed", Some(1)),
+            task(2, TaskState::Completed, Some(0)),
+            task(3, TaskState::Completed, Some(1)),
         ]),
     );
     at(
@@ -124,7 +125,7 @@ fn failed_task_tail_of_stdout_and_stderr() {
         &mut app,
         t0,
         6.0,
-        Event::Tasks(vec![task(3, "completed", Some(2))]),
+        Event::Tasks(vec![task(3, TaskState::Completed, Some(2))]),
     );
     key(&mut app, KeyCode::End); // select task3
     at(
@@ -164,14 +165,17 @@ fn start_task_failure_with_stderr() {
         &mut app,
         t0,
         6.0,
-        Event::Nodes(vec![node(0, "starttaskfailed"), node(1, "starttaskfailed")]),
+        Event::Nodes(vec![
+            node(0, NodeState::StartTaskFailed),
+            node(1, NodeState::StartTaskFailed),
+        ]),
     );
     at(
         &mut app,
         t0,
         6.5,
         Event::NodeStderr {
-            node_id: node(0, "x").id,
+            node_id: node(0, NodeState::Idle).id,
             text: "cp: cannot stat 'topwords.py': No such file or directory\n".into(),
         },
     );
@@ -182,8 +186,15 @@ fn start_task_failure_with_stderr() {
 fn many_nodes_become_a_heatmap() {
     let t0 = Instant::now();
     let mut app = mid_run(t0);
-    let states = ["idle", "running", "starting", "starttaskfailed"];
-    let nodes = (0..100).map(|i| node(i, states[(i * 7 / 5) % 4])).collect();
+    let states = [
+        NodeState::Idle,
+        NodeState::Running,
+        NodeState::Starting,
+        NodeState::StartTaskFailed,
+    ];
+    let nodes = (0..100)
+        .map(|i| node(i, states[(i * 7 / 5) % 4].clone()))
+        .collect();
     at(&mut app, t0, 6.0, Event::Pool(pool(100, 100)));
     at(&mut app, t0, 6.0, Event::Nodes(nodes));
     snap!("heatmap", screen(&mut app, 120, 36));
@@ -195,10 +206,10 @@ fn tasks_sorted_and_filtered() {
     let mut app = mid_run(t0);
     let tasks = (1..=40)
         .map(|i| match i % 4 {
-            0 => task(i, "completed", Some(1)),
-            1 => task(i, "completed", Some(0)),
-            2 => task(i, "running", None),
-            _ => task(i, "active", None),
+            0 => task(i, TaskState::Completed, Some(1)),
+            1 => task(i, TaskState::Completed, Some(0)),
+            2 => task(i, TaskState::Running, None),
+            _ => task(i, TaskState::Active, None),
         })
         .collect();
     at(&mut app, t0, 6.0, Event::Tasks(tasks));
@@ -260,14 +271,17 @@ fn details_of_a_task_and_a_node() {
         &mut app,
         t0,
         6.0,
-        Event::Nodes(vec![node(0, "starttaskfailed"), node(1, "idle")]),
+        Event::Nodes(vec![
+            node(0, NodeState::StartTaskFailed),
+            node(1, NodeState::Idle),
+        ]),
     );
     at(
         &mut app,
         t0,
         6.5,
         Event::NodeStderr {
-            node_id: node(0, "x").id,
+            node_id: node(0, NodeState::Idle).id,
             text: "line one\ndisk quota exceeded\n".into(),
         },
     );
