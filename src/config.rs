@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::azure::auth::{AuthError, SharedKeyCredential};
 use crate::emulator::{DEV_BATCH_ACCOUNT, DEV_BATCH_KEY, DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY};
+use crate::util::{FileAccess, write_atomic_as};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -454,30 +455,13 @@ pub fn save_profile(
         path: paths.config_file.clone(),
         message: e.to_string(),
     })?;
-    write_private_file(&paths.config_file, &text).map_err(|e| ConfigError::File {
-        path: paths.config_file.clone(),
-        message: e.to_string(),
+    write_atomic_as(&paths.config_file, text.as_bytes(), FileAccess::OwnerOnly).map_err(|e| {
+        ConfigError::File {
+            path: paths.config_file.clone(),
+            message: e.to_string(),
+        }
     })?;
     Ok(paths.config_file.clone())
-}
-
-/// Writes a config file holding keys with mode 0600 from the start (never readable by others,
-/// not even briefly), atomically.
-pub fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".config-{}.tmp", uuid::Uuid::new_v4().simple()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    crate::util::sync_dir(dir)
 }
 
 impl fmt::Display for Endpoint {
@@ -645,11 +629,13 @@ mod tests {
     fn profiles_from_file_and_overrides() {
         let d = tempfile::tempdir().unwrap();
         let p = paths(d.path());
-        write_private_file(
+        write_atomic_as(
             &p.config_file,
-            &format!(
+            format!(
                 "default_profile = \"work\"\n[profiles.work]\nbatch_account = \"wacct\"\nbatch_key = \"{KEY}\"\nbatch_endpoint = \"https://wacct.eastus.batch.azure.com\"\n"
-            ),
+            )
+            .as_bytes(),
+            FileAccess::OwnerOnly,
         )
         .unwrap();
         let c = Config::resolve(&Overrides::default(), &env(&[]), p.clone()).unwrap();
@@ -700,15 +686,5 @@ mod tests {
         std::fs::write(&p.config_file, "[profiles.x]\nbatch_acount = \"typo\"\n").unwrap();
         let err = Config::resolve(&Overrides::default(), &env(&[]), p).unwrap_err();
         assert!(err.to_string().contains("batch_acount"), "{err}");
-    }
-
-    #[test]
-    fn private_files_are_0600() {
-        use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("sub/config.toml");
-        write_private_file(&f, "x = 1\n").unwrap();
-        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
     }
 }

@@ -1,7 +1,7 @@
 //! Small helpers shared across modules.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Parses a duration such as `0`, `250ms`, `2s`, `1.5s`, `3m`, `1h`.
@@ -28,34 +28,98 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
-/// rename, fsync of the directory. A crash leaves either the old file or the new one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let mut tmp = tempfile_in(dir)?;
-    tmp.1.write_all(bytes)?;
-    tmp.1.sync_all()?;
-    std::fs::rename(&tmp.0, path)?;
-    sync_dir(dir)
+/// Who may read a file that [`AtomicFile`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileAccess {
+    /// As any new file: 0666 less the process's umask.
+    Default,
+    /// The owner only (0600), from the file's creation on: for files that hold keys.
+    OwnerOnly,
 }
 
-/// Creates a uniquely named temporary file in `dir` (removed by the caller's rename).
-pub fn tempfile_in(dir: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
-    std::fs::create_dir_all(dir)?;
-    for _ in 0..16 {
-        let name = format!(".tmp-{}", uuid::Uuid::new_v4().simple());
-        let p = dir.join(name);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&p)
-        {
-            Ok(f) => return Ok((p, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
+/// A file written atomically: the bytes go to a temporary file in the destination's directory,
+/// created with the final permissions; [`AtomicFile::commit`] fsyncs it, renames it over the
+/// destination and fsyncs the directory, so a crash leaves either the old file or the new one.
+/// Until then the temporary file belongs to this value: an error, a cancelled task or a drop
+/// before the commit removes it.
+#[derive(Debug)]
+pub struct AtomicFile {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts writing `dest` (its directory is created if missing).
+    pub fn create(dest: &Path, access: FileAccess) -> std::io::Result<Self> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = parent_dir(dest);
+        std::fs::create_dir_all(dir)?;
+        let mode = match access {
+            FileAccess::Default => 0o666,
+            FileAccess::OwnerOnly => 0o600,
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .permissions(std::fs::Permissions::from_mode(mode))
+            .tempfile_in(dir)?;
+        Ok(AtomicFile {
+            tmp,
+            dest: dest.to_path_buf(),
+        })
     }
-    Err(std::io::Error::other("could not create a temporary file"))
+
+    /// The temporary file, to write to (`&File` is `Write`; `try_clone` it for async I/O).
+    pub fn file(&self) -> &std::fs::File {
+        self.tmp.as_file()
+    }
+
+    /// Where the bytes go until the commit.
+    pub fn temp_path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Puts the file in place, replacing what `dest` held.
+    pub fn commit(self) -> std::io::Result<()> {
+        self.place(true)
+    }
+
+    /// Puts the file in place unless `dest` exists (then `ErrorKind::AlreadyExists`, with
+    /// `dest` untouched), checked atomically where the file system can.
+    pub fn commit_new(self) -> std::io::Result<()> {
+        self.place(false)
+    }
+
+    fn place(self, overwrite: bool) -> std::io::Result<()> {
+        self.tmp.as_file().sync_all()?;
+        let AtomicFile { tmp, dest } = self;
+        // On failure the error holds the temporary file, and dropping it removes the file.
+        if overwrite {
+            tmp.persist(&dest).map_err(|e| e.error)?;
+        } else {
+            tmp.persist_noclobber(&dest).map_err(|e| e.error)?;
+        }
+        sync_dir(parent_dir(&dest))
+    }
+}
+
+/// Writes `bytes` to `path` atomically (see [`AtomicFile`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_as(path, bytes, FileAccess::Default)
+}
+
+/// Writes `bytes` to `path` atomically, readable as `access` says from the start.
+pub fn write_atomic_as(path: &Path, bytes: &[u8], access: FileAccess) -> std::io::Result<()> {
+    let file = AtomicFile::create(path, access)?;
+    file.file().write_all(bytes)?;
+    file.commit()
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// fsyncs a directory so that a rename in it is durable.
@@ -78,6 +142,21 @@ mod tests {
         assert!(parse_duration("1d").is_err());
     }
 
+    /// The names in `dir`, sorted.
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
     #[test]
     fn atomic_write_replaces_whole_file() {
         let d = tempfile::tempdir().unwrap();
@@ -85,7 +164,56 @@ mod tests {
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two two");
-        let leftovers: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1);
+        assert_eq!(names_in(d.path()), ["f"]);
+    }
+
+    #[test]
+    fn atomic_writes_apply_permissions_from_the_start() {
+        let d = tempfile::tempdir().unwrap();
+        // A key file replaces a world-readable one and is 0600 whatever the umask.
+        let private = d.path().join("sub/config.toml");
+        std::fs::create_dir_all(private.parent().unwrap()).unwrap();
+        std::fs::write(&private, "old").unwrap();
+        let file = AtomicFile::create(&private, FileAccess::OwnerOnly).unwrap();
+        assert_eq!(mode(file.temp_path()), 0o600, "never readable by others");
+        file.file().write_all(b"key = 1").unwrap();
+        file.commit().unwrap();
+        assert_eq!(mode(&private), 0o600);
+        assert_eq!(std::fs::read(&private).unwrap(), b"key = 1");
+        // Anything else gets the mode of any new file (0666 less the umask), as `File::create`.
+        let plain = d.path().join("plain");
+        write_atomic(&plain, b"x").unwrap();
+        let reference = d.path().join("reference");
+        std::fs::File::create(&reference).unwrap();
+        assert_eq!(mode(&plain), mode(&reference));
+    }
+
+    #[test]
+    fn an_error_or_a_drop_leaves_no_temporary_file() {
+        let d = tempfile::tempdir().unwrap();
+        // The rename fails: the destination is a directory.
+        let dest = d.path().join("taken");
+        std::fs::create_dir(&dest).unwrap();
+        assert!(write_atomic_as(&dest, b"x", FileAccess::OwnerOnly).is_err());
+        assert_eq!(names_in(d.path()), ["taken"]);
+        // Refusing to replace an existing file keeps it and removes the temporary file.
+        let kept = d.path().join("kept");
+        std::fs::write(&kept, "first").unwrap();
+        let file = AtomicFile::create(&kept, FileAccess::Default).unwrap();
+        file.file().write_all(b"second").unwrap();
+        let e = file.commit_new().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&kept).unwrap(), b"first");
+        assert_eq!(names_in(d.path()), ["kept", "taken"]);
+        // Dropped before the commit (an error on the way, a cancelled task).
+        let file = AtomicFile::create(&d.path().join("never"), FileAccess::Default).unwrap();
+        file.file().write_all(b"partial").unwrap();
+        drop(file);
+        assert_eq!(names_in(d.path()), ["kept", "taken"]);
+        // A new file is placed.
+        let file = AtomicFile::create(&d.path().join("new"), FileAccess::Default).unwrap();
+        file.file().write_all(b"n").unwrap();
+        file.commit_new().unwrap();
+        assert_eq!(names_in(d.path()), ["kept", "new", "taken"]);
     }
 }

@@ -1,0 +1,399 @@
+//! Uploads: a file to a block blob, in one Put Blob when small, else in blocks read from disk
+//! block by block, several in flight, with ids that let a second attempt skip the blocks the
+//! service already holds.
+
+use std::num::NonZero;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use azure_core::http::RequestContent;
+use azure_storage_blob::BlockBlobClient;
+use azure_storage_blob::models::{
+    BlockBlobClientCommitBlockListOptions, BlockBlobClientUploadOptions, BlockListType,
+    BlockLookupList,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use futures::StreamExt as _;
+use md5::{Digest as _, Md5};
+
+use super::error::Op;
+use super::{AuthKind, Result, StorageClient, StorageError};
+
+/// Files uploaded at once by `upload_files` (each with its own block parallelism).
+const FILES_IN_FLIGHT: usize = 4;
+/// Azure's limit on the blocks of one block blob.
+const MAX_BLOCKS: u64 = 50_000;
+
+/// Progress of one file's upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadProgress {
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// A finished upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedBlob {
+    pub name: String,
+    pub size: u64,
+    /// Base64 MD5 of the content, stored as the blob's Content-MD5.
+    pub md5: Option<String>,
+    /// Blocks the blob was assembled from (0 for a single put).
+    pub blocks: u64,
+    /// Blocks already staged (or committed) by an earlier attempt, not sent again.
+    pub blocks_reused: u64,
+}
+
+impl StorageClient {
+    /// Uploads several files (`(blob name, path)`) into `container`, a few at once, each as
+    /// [`StorageClient::upload_file`] does; `progress` hears each file's progress by blob name,
+    /// and `done` each finished upload, as it finishes. Stops at the first failure.
+    pub async fn upload_files<P, D>(
+        &self,
+        container: &str,
+        files: &[(String, PathBuf)],
+        progress: P,
+        mut done: D,
+    ) -> Result<Vec<UploadedBlob>>
+    where
+        P: Fn(&str, UploadProgress) + Send + Sync,
+        D: FnMut(&UploadedBlob),
+    {
+        use futures::StreamExt as _;
+        let progress = &progress;
+        let mut uploads = futures::stream::iter(files.iter().map(|(name, path)| async move {
+            self.upload_file(container, name, path, move |p| progress(name, p))
+                .await
+        }))
+        .buffer_unordered(FILES_IN_FLIGHT);
+        let mut out = Vec::with_capacity(files.len());
+        while let Some(r) = uploads.next().await {
+            let u = r?;
+            done(&u);
+            out.push(u);
+        }
+        Ok(out)
+    }
+
+    /// Uploads the file at `path` as block blob `container/blob_name`, calling `progress`
+    /// as bytes reach the service. Small files go up in one request; larger ones in blocks of
+    /// `block_size`, `parallel` at a time, read from disk block by block (memory stays near
+    /// `parallel × block_size`). Block ids are derived from the block index and the file's
+    /// size and modification time, so a second attempt after a failure skips the blocks the
+    /// service already holds. The blob's Content-MD5 is set from the file's bytes.
+    pub async fn upload_file<P>(
+        &self,
+        container: &str,
+        blob_name: &str,
+        path: &Path,
+        progress: P,
+    ) -> Result<UploadedBlob>
+    where
+        P: Fn(UploadProgress) + Send + Sync,
+    {
+        let op = Op::blob("upload blob", container, blob_name);
+        let meta = tokio::fs::metadata(path)
+            .await
+            .map_err(StorageError::file("read", path))?;
+        if !meta.is_file() {
+            return Err(StorageError::file("upload", path)(std::io::Error::other(
+                "not a regular file",
+            )));
+        }
+        let size = meta.len();
+        progress(UploadProgress {
+            bytes_done: 0,
+            bytes_total: size,
+        });
+        let client = self.block_blob_client(container, blob_name, &op)?;
+
+        if size <= self.transfer.max_single_put {
+            let data = tokio::fs::read(path)
+                .await
+                .map_err(StorageError::file("read", path))?;
+            if data.len() as u64 != size {
+                return Err(StorageError::FileChanged {
+                    path: path.to_path_buf(),
+                    expected: size,
+                });
+            }
+            // One Put Blob: the service computes the blob's Content-MD5 from what it received
+            // (as Azure does for Put Blob), so this side does not hash it a second time.
+            let options = BlockBlobClientUploadOptions {
+                partition_size: NonZero::new(size.max(1)),
+                ..Default::default()
+            };
+            let content: RequestContent<azure_core::Bytes, azure_core::http::NoFormat> =
+                azure_core::Bytes::from(data).into();
+            let put = client
+                .upload(content, Some(options))
+                .await
+                .map_err(|e| self.sdk_error(&op, e))?;
+            progress(UploadProgress {
+                bytes_done: size,
+                bytes_total: size,
+            });
+            return Ok(UploadedBlob {
+                name: blob_name.to_string(),
+                size,
+                md5: put.content_md5.map(|m| B64.encode(m)),
+                blocks: 0,
+                blocks_reused: 0,
+            });
+        }
+
+        let block_size = self.transfer.block_size;
+        let n_blocks = size.div_ceil(block_size);
+        if n_blocks > MAX_BLOCKS {
+            return Err(StorageError::Config(format!(
+                "{} needs {n_blocks} blocks of {block_size} bytes, over Azure's {MAX_BLOCKS}; use a larger block size",
+                path.display()
+            )));
+        }
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let ids = BlockIds::new(block_size, size, mtime);
+        let existing = self.existing_blocks(&client, &op).await?;
+
+        let file = std::fs::File::open(path).map_err(StorageError::file("open", path))?;
+        let reader = Arc::new(std::sync::Mutex::new(BlockReader::new(file)));
+        let path_buf = path.to_path_buf();
+        let reads = futures::stream::iter(0..n_blocks).then(|index| {
+            let reader = reader.clone();
+            let path_buf = path_buf.clone();
+            async move {
+                let len = block_size.min(size - index * block_size);
+                let joined = tokio::task::spawn_blocking(move || {
+                    reader
+                        .lock()
+                        .map_err(|_| std::io::Error::other("block reader poisoned"))?
+                        .read_block(len)
+                })
+                .await
+                .map_err(|e| StorageError::file("read", &path_buf)(std::io::Error::other(e)))?;
+                match joined {
+                    Ok(data) => Ok((index, data)),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        Err(StorageError::FileChanged {
+                            path: path_buf,
+                            expected: size,
+                        })
+                    }
+                    Err(source) => Err(StorageError::file("read", &path_buf)(source)),
+                }
+            }
+        });
+        let ids_ref = &ids;
+        let existing_ref = &existing;
+        let client_ref = &client;
+        let op_ref = &op;
+        let reader_ref = &reader;
+        let give_back = |data| {
+            if let Ok(mut r) = reader_ref.lock() {
+                r.give_back(data);
+            }
+        };
+        let staged = reads
+            .map(|read| async move {
+                let (index, data) = read?;
+                let id = ids_ref.id(index);
+                let len = data.len() as u64;
+                if existing_ref
+                    .iter()
+                    .any(|(eid, esize)| *eid == id && *esize == len)
+                {
+                    give_back(data);
+                    return Ok::<_, StorageError>((len, true));
+                }
+                // No per-block MD5: hashing each block again would cost a third of the
+                // upload's CPU. The bytes travel over TCP (TLS on Azure), and the blob's
+                // Content-MD5, from the whole file, is checked on every download.
+                client_ref
+                    .stage_block(&id, len, data.clone().into(), None)
+                    .await
+                    .map_err(|e| self.sdk_error(op_ref, e))?;
+                give_back(data);
+                Ok((len, false))
+            })
+            .buffer_unordered(self.transfer.parallel);
+        let mut staged = std::pin::pin!(staged);
+        let mut done = 0u64;
+        let mut reused = 0u64;
+        while let Some(r) = staged.next().await {
+            let (len, was_there) = r?;
+            done += len;
+            reused += u64::from(was_there);
+            progress(UploadProgress {
+                bytes_done: done,
+                bytes_total: size,
+            });
+        }
+
+        let whole = {
+            let r = reader
+                .lock()
+                .map_err(|_| StorageError::Config("block reader poisoned".into()))?;
+            r.whole.clone().finalize().to_vec()
+        };
+        let list = BlockLookupList {
+            latest: Some((0..n_blocks).map(|i| ids.id(i)).collect()),
+            ..Default::default()
+        };
+        let body = list.try_into().map_err(|e| self.sdk_error(&op, e))?;
+        let options = BlockBlobClientCommitBlockListOptions {
+            blob_content_md5: Some(whole.clone()),
+            ..Default::default()
+        };
+        client
+            .commit_block_list(body, Some(options))
+            .await
+            .map_err(|e| self.sdk_error(&op, e))?;
+        Ok(UploadedBlob {
+            name: blob_name.to_string(),
+            size,
+            md5: Some(B64.encode(whole)),
+            blocks: n_blocks,
+            blocks_reused: reused,
+        })
+    }
+
+    /// Ids and sizes of the blocks the service holds for a blob (committed and uncommitted).
+    /// A missing blob has none; a SAS that may not read the block list means "unknown", and
+    /// every block is sent.
+    async fn existing_blocks(
+        &self,
+        client: &BlockBlobClient,
+        op: &Op<'_>,
+    ) -> Result<Vec<(Vec<u8>, u64)>> {
+        let list = match client.get_block_list(BlockListType::All, None).await {
+            Ok(r) => r.into_model().map_err(|e| self.sdk_error(op, e))?,
+            Err(e) => {
+                let err = self.sdk_error(op, e);
+                return match err.status() {
+                    Some(404) => Ok(Vec::new()),
+                    Some(403) if self.auth_kind() == AuthKind::Sas => Ok(Vec::new()),
+                    _ => Err(err),
+                };
+            }
+        };
+        let mut out = Vec::new();
+        for block in list
+            .uncommitted_blocks
+            .into_iter()
+            .flatten()
+            .chain(list.committed_blocks.into_iter().flatten())
+        {
+            if let (Some(name), Some(size)) = (block.name, block.size) {
+                out.push((name, u64::try_from(size).unwrap_or(0)));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Deterministic block ids: `bd1-<block size>-<file size>-<mtime>-<index>`, all fields fixed
+/// width so every id of a blob has the same length (as the service requires).
+struct BlockIds {
+    prefix: String,
+}
+
+impl BlockIds {
+    fn new(block_size: u64, file_size: u64, mtime_secs: u64) -> Self {
+        BlockIds {
+            prefix: format!("bd1-{block_size:010x}-{file_size:012x}-{mtime_secs:010x}"),
+        }
+    }
+
+    fn id(&self, index: u64) -> Vec<u8> {
+        format!("{}-{index:06}", self.prefix).into_bytes()
+    }
+}
+
+/// Reads a file block by block, in order, feeding the whole file's hash. Block buffers that
+/// come back from the service calls are read into again: a fresh block-sized allocation per
+/// block lets glibc's allocator raise its mmap threshold and scatter the blocks over its
+/// arenas, so that resident memory grew with the file's size instead of staying near
+/// `parallel × block_size`.
+struct BlockReader {
+    file: std::fs::File,
+    whole: Md5,
+    spare: Vec<bytes::BytesMut>,
+}
+
+impl BlockReader {
+    fn new(file: std::fs::File) -> Self {
+        BlockReader {
+            file,
+            whole: Md5::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// The next `len` bytes of the file, added to the whole file's hash.
+    fn read_block(&mut self, len: u64) -> std::io::Result<azure_core::Bytes> {
+        use std::io::Read as _;
+        let len = usize::try_from(len).map_err(|_| std::io::Error::other("block too large"))?;
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.resize(len, 0);
+        self.file.read_exact(&mut buf)?;
+        self.whole.update(&buf);
+        Ok(buf.freeze())
+    }
+
+    /// Takes back a block's buffer once nothing else holds it.
+    fn give_back(&mut self, block: azure_core::Bytes) {
+        if let Ok(buf) = block.try_into_mut() {
+            self.spare.push(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_buffers_are_read_into_again_once_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let mut r = BlockReader::new(std::fs::File::open(&path).unwrap());
+        let first = r.read_block(4000).unwrap();
+        let at = first.as_ptr();
+        let held = first.clone();
+        r.give_back(first);
+        assert!(
+            r.spare.is_empty(),
+            "a buffer still held elsewhere is not reused"
+        );
+        r.give_back(held);
+        let second = r.read_block(4000).unwrap();
+        assert_eq!(second.as_ptr(), at, "the given-back buffer is read into");
+        assert_eq!(&second[..], &data[4000..8000]);
+        let last = r.read_block(2000).unwrap();
+        assert_eq!(&last[..], &data[8000..]);
+        assert_eq!(r.whole.clone().finalize()[..], Md5::digest(&data)[..]);
+    }
+
+    #[test]
+    fn block_ids_have_one_length() {
+        let ids = BlockIds::new(4 << 20, 20 << 20, 1_700_000_000);
+        let a = ids.id(0);
+        let b = ids.id(49_999);
+        assert_eq!(a.len(), b.len());
+        assert!(a.len() <= 64);
+        assert_ne!(a, b);
+        assert_ne!(
+            BlockIds::new(4 << 20, 20 << 20, 1).id(0),
+            a,
+            "a changed file gets new ids"
+        );
+    }
+}
