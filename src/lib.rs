@@ -6,7 +6,9 @@
 pub mod azure;
 pub mod config;
 pub mod emulator;
-/// The fuzz targets' logic, shared by `fuzz/` and `tests/fuzz_corpus.rs`.
+/// The fuzz targets' logic, shared by `fuzz/` and `tests/fuzz_corpus.rs` (Cargo feature
+/// `fuzzing`).
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod headless;
