@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,11 +23,6 @@ const MIB: u64 = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Backends
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
-}
 
 enum Server {
     Azurite(common::azurite::Azurite),
@@ -772,7 +766,7 @@ async fn retries_stop_at_max_attempts_with_a_clear_error() {
 
 #[tokio::test]
 async fn unreachable_endpoint_names_the_endpoint() {
-    let port = free_port();
+    let (_reserved, port) = common::refused_port();
     let cred = SharedKeyCredential::new(common::STORAGE_ACCOUNT, common::STORAGE_KEY).expect("key");
     let client = StorageClient::new(
         Url::parse(&format!("http://127.0.0.1:{port}/devstoreaccount1")).expect("url"),

@@ -251,10 +251,7 @@ fn a_truncated_key_is_refused_before_any_request() {
 fn an_unreachable_endpoint_is_named() {
     let sb = Sandbox::new();
     let emu = emulator(&sb);
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let (_reserved, closed) = common::refused_port();
     let dead = format!("http://127.0.0.1:{closed}");
     let started = Instant::now();
     let o = sb.run(

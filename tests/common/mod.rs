@@ -155,6 +155,18 @@ impl Drop for EmulatorProcess {
     }
 }
 
+/// A loopback port where connections are refused, reserved for as long as the returned socket
+/// lives: the socket is bound but never listens, so no other test can take the port meanwhile
+/// (as one can a port that was bound and released to learn a free number).
+pub fn refused_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind a loopback port");
+    let port = socket.local_addr().expect("its address").port();
+    (socket, port)
+}
+
 /// batchdeck's Batch client for `endpoint`, with the well-known account.
 pub fn batch_client(endpoint: &str) -> batchdeck::azure::batch::BatchClient {
     batchdeck::azure::batch::BatchClient::new(
