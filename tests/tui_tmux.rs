@@ -299,6 +299,27 @@ fn a_failed_task_is_shown_and_the_exit_after_quitting_says_so() {
     assert!(end.contains("EXIT=1"), "{end}");
 }
 
+#[test]
+fn q_on_a_too_small_terminal_quits_and_answers_no_hidden_question() {
+    let t = Tmux::new("small");
+    t.start(&format!("{}; echo EXIT=$?", t.batchdeck_command("")));
+    // Step 9 asks about the job.
+    t.wait_for("The run is over. Delete job PythonTutorialJob?", 90);
+    t.tmux(&["resize-window", "-t", "main", "-x", "60", "-y", "16"]);
+    t.wait_for("Terminal too small", 10);
+    // y would have deleted the job through the hidden dialog: nothing happens.
+    t.keys(&["y"]);
+    std::thread::sleep(Duration::from_millis(500));
+    // q opens the quit dialog, shown on the small screen; k keeps everything and quits.
+    t.keys(&["q"]);
+    t.wait_for("Quit batchdeck?", 10);
+    t.keys(&["k"]);
+    let end = t.wait_for("EXIT=", 30);
+    for kept in ["job PythonTutorialJob", "pool PythonTutorialPool"] {
+        assert!(end.contains(kept), "{kept} not kept:\n{end}");
+    }
+}
+
 /// Runs the session between two `stty -g`, ends it with `end`, and checks the terminal
 /// settings, the screen and the cursor are as before.
 fn leaves_the_terminal_as_it_was(tag: &str, end: impl FnOnce(&Tmux)) -> String {

@@ -271,6 +271,8 @@ pub async fn run(
                 }
             }
         }
+        // The "working" sign: what the controller is doing for the user now.
+        app.update(Msg::Working(controller.busy()));
     }
     drop(workflow);
     drop(guard);

@@ -16,8 +16,9 @@ pub fn ids() -> RunIds {
     }
 }
 
+/// A session in a 120x36 terminal (the size of most snapshots).
 pub fn new_app(t0: Instant) -> App {
-    App::new(
+    let mut app = App::new(
         Target {
             batch_endpoint: "http://127.0.0.1:40123".into(),
             storage_endpoint: "http://127.0.0.1:40124/devstoreaccount1".into(),
@@ -26,7 +27,9 @@ pub fn new_app(t0: Instant) -> App {
         ids(),
         false,
         t0,
-    )
+    );
+    app.update(Msg::Resize(120, 36));
+    app
 }
 
 pub fn at(app: &mut App, t0: Instant, secs: f64, e: Event) {
@@ -92,15 +95,61 @@ pub fn pool(current: u32, target: u32) -> PoolView {
     }
 }
 
+/// `step` finished in half a second.
+pub fn done(step: Step) -> Event {
+    Event::StepFinished {
+        step,
+        elapsed: Duration::from_millis(500),
+        note: String::new(),
+    }
+}
+
+/// The error of [`failed_run`]'s step 3, as the service words it.
+pub const FAILED_STEP_ERROR: &str = "Batch service error 409 PoolExists: The specified pool \
+     already exists.\nRequestId:0f3c9d1e-7a52-4c5b-9a8e-1d2f3b4c5d6e\n\
+     Time:2026-11-30T01:02:03.0000000Z";
+
+/// A run whose step 3 failed (a multi-line error), then cleaned up and ended.
+pub fn failed_run(t0: Instant) -> App {
+    let mut app = new_app(t0);
+    at(
+        &mut app,
+        t0,
+        0.0,
+        Event::StepStarted(Step::CreateContainers),
+    );
+    at(&mut app, t0, 0.5, done(Step::CreateContainers));
+    at(&mut app, t0, 0.5, Event::StepStarted(Step::Upload));
+    at(&mut app, t0, 1.0, done(Step::Upload));
+    at(&mut app, t0, 1.0, Event::StepStarted(Step::CreatePool));
+    at(
+        &mut app,
+        t0,
+        1.5,
+        Event::StepFailed {
+            step: Step::CreatePool,
+            error: FAILED_STEP_ERROR.into(),
+        },
+    );
+    at(&mut app, t0, 1.5, Event::StepStarted(Step::Cleanup));
+    at(&mut app, t0, 2.0, done(Step::Cleanup));
+    at(
+        &mut app,
+        t0,
+        2.0,
+        Event::Finished {
+            ok: false,
+            elapsed: Duration::from_secs(2),
+            remaining: Vec::new(),
+        },
+    );
+    app
+}
+
 /// A run in the middle of step 6: uploads done, two nodes, three tasks in three states.
 /// Events arrive in time order, as they do from the workflow.
 pub fn mid_run(t0: Instant) -> App {
     let mut app = new_app(t0);
-    let done = |step| Event::StepFinished {
-        step,
-        elapsed: Duration::from_millis(500),
-        note: String::new(),
-    };
     at(
         &mut app,
         t0,

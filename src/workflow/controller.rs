@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::azure::batch::BatchError;
 use crate::workflow::events::{Event, Resource, TaskFile};
 use crate::workflow::monitor::{self, node_stderr_tail, pool_view};
-use crate::workflow::steps::Clients;
+use crate::workflow::steps::{self, Clients};
 
 /// Most bytes read from the end of a task file at once.
 pub const TAIL_BYTES: u64 = 16 * 1024;
@@ -45,6 +45,12 @@ pub enum Command {
         pool_id: String,
         node_id: String,
     },
+    /// Read the beginning of a task's downloaded output file again (the preview's cache let
+    /// it go).
+    ReadOutput {
+        task_id: String,
+        path: std::path::PathBuf,
+    },
 }
 
 impl Command {
@@ -60,6 +66,7 @@ impl Command {
                 format!("tail {task_id} {}", file.name())
             }
             Command::NodeStderr { node_id, .. } => format!("stderr {node_id}"),
+            Command::ReadOutput { task_id, .. } => format!("output {task_id}"),
         }
     }
 
@@ -67,7 +74,7 @@ impl Command {
     fn replaces(&self) -> bool {
         matches!(
             self,
-            Command::TailTaskFile { .. } | Command::NodeStderr { .. }
+            Command::TailTaskFile { .. } | Command::NodeStderr { .. } | Command::ReadOutput { .. }
         )
     }
 
@@ -87,8 +94,19 @@ impl Command {
             Command::NodeStderr { node_id, .. } => {
                 format!("read the start task's stderr of node {node_id}")
             }
+            Command::ReadOutput { path, .. } => format!("read {}", path.display()),
         }
     }
+}
+
+/// A target with work in flight.
+#[derive(Default)]
+struct Slot {
+    /// What the change in flight does (`None` for reads), for the "working" sign. A change is
+    /// never queued behind another, so it describes the slot until it ends.
+    change: Option<String>,
+    /// The one read waiting behind the one in flight.
+    waiting: Option<Command>,
 }
 
 /// Runs commands in the background.
@@ -97,7 +115,7 @@ pub struct Controller {
     clients: Arc<Clients>,
     tx: mpsc::UnboundedSender<Event>,
     /// Keys in flight, each with the one request waiting behind it, if any.
-    slots: Arc<Mutex<HashMap<String, Option<Command>>>>,
+    slots: Arc<Mutex<HashMap<String, Slot>>>,
     /// How often a deleted pool or job is checked until it is gone.
     pub gone_poll: Duration,
 }
@@ -112,9 +130,16 @@ impl Controller {
         }
     }
 
-    /// How many targets have work in flight (for the spinner).
-    pub fn busy(&self) -> usize {
-        self.slots.lock().map(|s| s.len()).unwrap_or(0)
+    /// The changes in flight (`delete pool X`, ...), sorted, for the "working" sign; reads
+    /// (tails, a node's stderr) are not listed.
+    pub fn busy(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .slots
+            .lock()
+            .map(|s| s.values().filter_map(|s| s.change.clone()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
     }
 
     /// Starts `cmd`, or queues/drops it behind one in flight for the same target.
@@ -124,13 +149,20 @@ impl Controller {
             let Ok(mut slots) = self.slots.lock() else {
                 return;
             };
-            if let Some(waiting) = slots.get_mut(&key) {
+            if let Some(slot) = slots.get_mut(&key) {
                 if cmd.replaces() {
-                    *waiting = Some(cmd);
+                    slot.waiting = Some(cmd);
                 }
                 return;
             }
-            slots.insert(key.clone(), None);
+            let change = (!cmd.replaces()).then(|| cmd.describe());
+            slots.insert(
+                key.clone(),
+                Slot {
+                    change,
+                    waiting: None,
+                },
+            );
         }
         let this = self.clone();
         tokio::spawn(async move {
@@ -138,7 +170,7 @@ impl Controller {
             while let Some(cmd) = next.take() {
                 this.execute(&cmd).await;
                 next = match this.slots.lock() {
-                    Ok(mut slots) => match slots.get_mut(&key).and_then(Option::take) {
+                    Ok(mut slots) => match slots.get_mut(&key).and_then(|s| s.waiting.take()) {
                         Some(c) => Some(c),
                         None => {
                             slots.remove(&key);
@@ -249,6 +281,15 @@ impl Controller {
                 let text = node_stderr_tail(batch, pool_id, node_id, 4096).await?;
                 self.send(Event::NodeStderr {
                     node_id: node_id.clone(),
+                    text,
+                });
+            }
+            Command::ReadOutput { task_id, path } => {
+                let p = path.clone();
+                let text = tokio::task::spawn_blocking(move || steps::read_output_head(&p)).await?;
+                self.send(Event::Output {
+                    task_id: task_id.clone(),
+                    path: path.clone(),
                     text,
                 });
             }

@@ -497,7 +497,7 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
                 run.send(Event::Output {
                     task_id: task_id.clone(),
                     path: dest.clone(),
-                    text: read_head(&dest, PREVIEW_BYTES),
+                    text: read_output_head(&dest),
                 });
             }
             run.downloaded.push(dest);
@@ -619,6 +619,11 @@ async fn cleanup(run: &mut Run<'_>, ask: &mut Asker) -> Result<(), WorkflowError
 
 /// How much of an output file the preview shows.
 const PREVIEW_BYTES: usize = 16 * 1024;
+
+/// The beginning of a downloaded output file, as the preview shows it.
+pub(crate) fn read_output_head(path: &Path) -> String {
+    read_head(path, PREVIEW_BYTES)
+}
 
 /// The first `max` bytes of a text file (lossy UTF-8); empty if it cannot be read.
 fn read_head(path: &Path, max: usize) -> String {

@@ -6,7 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 use crate::tui::app::{Action, App, Presence};
 use crate::tui::keys::Input;
 use crate::workflow::controller::Command;
-use crate::workflow::events::Resource;
+use crate::workflow::events::{Resource, Step};
 
 /// A choice in a dialog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,9 +37,17 @@ pub struct Dialog {
     pub danger: bool,
 }
 
+impl Dialog {
+    /// Whether it is the quit dialog.
+    pub fn is_quit(&self) -> bool {
+        self.buttons.iter().any(|b| b.outcome == Outcome::QuitKeep)
+    }
+}
+
 /// What a details overlay shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DetailsOf {
+    Step(Step),
     Task(String),
     Node(String),
 }

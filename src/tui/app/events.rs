@@ -1,7 +1,7 @@
 //! The workflow's and the controller's events, applied to the state.
 
 use crate::azure::models::{NodeState, PoolState};
-use crate::tui::app::{Action, App, Presence, StepState, Upload};
+use crate::tui::app::{Action, App, Presence, StepState, Upload, one_line};
 use crate::workflow::controller::Command;
 use crate::workflow::events::{Event, Resource, Step, TaskFile};
 
@@ -16,8 +16,12 @@ impl App {
                 note,
             } => self.set_step(step, StepState::Done { elapsed, note }),
             Event::StepFailed { step, error } => {
-                self.notify(format!("{} failed: {error}", step.title()), true);
+                self.notify(
+                    format!("{} failed: {}", step.title(), one_line(&error)),
+                    true,
+                );
                 self.set_step(step, StepState::Failed { error });
+                self.selected_step = self.steps.iter().position(|(s, _)| *s == step).unwrap_or(0);
             }
             Event::Info(_) => {}
             Event::UploadProgress {
@@ -79,7 +83,17 @@ impl App {
                 path,
                 text,
             } => {
-                self.previews.entry(task_id).or_default().output = Some((path, text));
+                // Kept in the preview cache only for a task there or selected; the path is
+                // enough to read it again later.
+                let preview = if self.selected_task.as_deref() == Some(task_id.as_str()) {
+                    Some(self.previews.look_at(&task_id))
+                } else {
+                    self.previews.get_mut(&task_id)
+                };
+                if let Some(p) = preview {
+                    p.output = Some((path.clone(), text));
+                }
+                self.outputs.insert(task_id, path);
             }
             Event::TaskFileTail {
                 task_id,
@@ -88,10 +102,12 @@ impl App {
                 len,
                 text,
             } => {
-                let p = self.previews.entry(task_id).or_default();
-                match file {
-                    TaskFile::Stdout => p.stdout.append(from, len, &text),
-                    TaskFile::Stderr => p.stderr.append(from, len, &text),
+                // A task the cache let go meanwhile is read again from the start if looked at.
+                if let Some(p) = self.previews.get_mut(&task_id) {
+                    match file {
+                        TaskFile::Stdout => p.stdout.append(from, len, &text),
+                        TaskFile::Stderr => p.stderr.append(from, len, &text),
+                    }
                 }
             }
             Event::NodeStderr { node_id, text } => {
@@ -145,14 +161,17 @@ impl App {
                         self.set_presence(r, Presence::Present);
                     }
                 }
-                self.notify(
-                    if ok {
-                        "Run complete: browse, clean up with J/P/C, q to quit"
-                    } else {
-                        "Run FAILED: see the steps; clean up with J/P/C, q to quit"
-                    },
-                    !ok,
-                );
+                let text = match (ok, self.failure()) {
+                    (true, _) => "Run complete: browse, clean up with J/P/C, q to quit".into(),
+                    (false, Some((step, error))) => format!(
+                        "Run FAILED at step {} ({}): {}",
+                        step.number(),
+                        step.title(),
+                        one_line(error)
+                    ),
+                    (false, None) => "Run FAILED: clean up with J/P/C, q to quit".into(),
+                };
+                self.notify(text, !ok);
             }
         }
     }

@@ -3,7 +3,9 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::tui::app::{Action, App, DetailsOf, Overlay, Panel, Presence, SortKey, task_failed};
+use crate::tui::app::{
+    Action, App, DetailsOf, Overlay, Panel, Presence, Scroll, SortKey, task_failed,
+};
 use crate::tui::keys::{self, Input};
 use crate::workflow::controller::Command;
 use crate::workflow::events::Resource;
@@ -20,11 +22,15 @@ impl App {
         if k.kind == crossterm::event::KeyEventKind::Release {
             return;
         }
+        let input = keys::lookup(&k);
+        if self.too_small() {
+            self.key_too_small(k, input, actions);
+            return;
+        }
         if let Some(entry) = self.entry.take() {
             self.key_entry(entry, k, actions);
             return;
         }
-        let input = keys::lookup(&k);
         if input == Some(Input::QuitNow) {
             self.quit_now(actions);
             return;
@@ -46,6 +52,25 @@ impl App {
                     self.key_main(i, actions);
                 }
             }
+        }
+    }
+
+    /// Below the minimum size nothing else is visible, so only Ctrl-C and `q` act: `q` sets
+    /// aside what was open (a question from the workflow stays asked, for later) and opens the
+    /// quit dialog, which the small screen shows; its keys answer it.
+    fn key_too_small(&mut self, k: KeyEvent, input: Option<Input>, actions: &mut Vec<Action>) {
+        if input == Some(Input::QuitNow) {
+            self.quit_now(actions);
+            return;
+        }
+        match self.overlay.take() {
+            Some(Overlay::Dialog(d)) if d.is_quit() => self.key_dialog(d, k, input, actions),
+            other if input == Some(Input::Quit) => {
+                drop(other);
+                self.entry = None;
+                self.ask_quit(actions);
+            }
+            other => self.overlay = other,
         }
     }
 
@@ -132,11 +157,19 @@ impl App {
             Input::PrevPanel => self.focus = self.focus.step(-1),
             Input::Up => self.move_by(-1, actions),
             Input::Down => self.move_by(1, actions),
-            Input::PageUp => self.move_by(-(self.page().max(1) as isize), actions),
-            Input::PageDown => self.move_by(self.page().max(1) as isize, actions),
+            Input::PageUp => self.move_by(-(self.focused_page().max(1) as isize), actions),
+            Input::PageDown => self.move_by(self.focused_page().max(1) as isize, actions),
+            // In the preview, as in a pager: the start, or the end and follow it.
+            Input::Top if self.focus == Panel::Preview => self.preview_scroll = Scroll::Line(0),
+            Input::Bottom if self.focus == Panel::Preview => self.preview_scroll = Scroll::Follow,
             Input::Top => self.move_by(isize::MIN / 2, actions),
             Input::Bottom => self.move_by(isize::MAX / 2, actions),
             Input::Details => match self.focus {
+                Panel::Steps => {
+                    if let Some((step, _)) = self.steps.get(self.selected_step) {
+                        self.overlay = Some(Overlay::Details(DetailsOf::Step(*step)));
+                    }
+                }
                 Panel::Nodes => {
                     if let Some(n) = self.selected_node_view() {
                         self.overlay = Some(Overlay::Details(DetailsOf::Node(n.id.clone())));
@@ -224,8 +257,19 @@ impl App {
         }
     }
 
+    /// Rows a page moves in the focused panel.
+    fn focused_page(&self) -> usize {
+        match self.focus {
+            Panel::Preview => self.preview_rows(),
+            _ => self.page(),
+        }
+    }
+
     fn move_by(&mut self, by: isize, actions: &mut Vec<Action>) {
         match self.focus {
+            Panel::Steps => {
+                self.selected_step = clamp_add(self.selected_step, by, self.steps.len())
+            }
             Panel::Nodes => {
                 let n = self.nodes.len();
                 if n > 0 {
@@ -243,14 +287,12 @@ impl App {
                 let id = self.tasks.rows[self.tasks.order[next]].id.clone();
                 if self.selected_task.as_deref() != Some(&id) {
                     self.selected_task = Some(id);
-                    self.preview_scroll = 0;
+                    self.preview_scroll = Scroll::Natural;
                     self.refresh_preview(actions, true);
                 }
             }
-            Panel::Preview => {
-                let v = self.preview_scroll as isize + by;
-                self.preview_scroll = v.clamp(0, u16::MAX as isize) as u16;
-            }
+            // Down is towards the end of the text (newer lines of a log), as in a pager.
+            Panel::Preview => self.scroll_preview(by),
         }
     }
 }

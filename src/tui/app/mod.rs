@@ -12,6 +12,7 @@ mod preview;
 mod tasks;
 
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crossterm::event::KeyEvent;
@@ -23,7 +24,7 @@ use crate::workflow::events::{Event, NodeView, PoolView, Resource, Step, TaskCou
 
 pub use dialogs::{Button, DetailsOf, Dialog, Outcome, Overlay};
 pub use input::Entry;
-pub use preview::{Preview, Tail};
+pub use preview::{CACHED_PREVIEWS, Preview, PreviewLine, Previews, Scroll, Tail};
 pub use tasks::{SortKey, Tasks, natural_cmp, task_failed};
 
 /// A message to the state.
@@ -38,6 +39,8 @@ pub enum Msg {
     Tick(Instant),
     /// The terminal's size (columns, rows): sent once at the start and on every change.
     Resize(u16, u16),
+    /// The user's changes in flight (`delete pool X`, ...), as the controller reports them.
+    Working(Vec<String>),
 }
 
 /// What the state asks the main loop to do.
@@ -109,17 +112,19 @@ pub enum Presence {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Panel {
+    Steps,
     Nodes,
     Tasks,
     Preview,
 }
 
 impl Panel {
-    const ORDER: [Panel; 3] = [Panel::Nodes, Panel::Tasks, Panel::Preview];
+    /// Tab's order: as the panels read, left to right and top to bottom.
+    const ORDER: [Panel; 4] = [Panel::Steps, Panel::Nodes, Panel::Tasks, Panel::Preview];
 
     fn step(self, by: isize) -> Panel {
         let i = Panel::ORDER.iter().position(|p| *p == self).unwrap_or(0) as isize;
-        Panel::ORDER[(i + by).rem_euclid(3) as usize]
+        Panel::ORDER[(i + by).rem_euclid(Panel::ORDER.len() as isize) as usize]
     }
 }
 
@@ -132,6 +137,15 @@ pub struct Notice {
 
 /// How long a notice stays on the status line.
 pub const NOTICE_TTL: Duration = Duration::from_secs(8);
+
+/// `text` on one line (an error's lines joined), for the status line.
+pub fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// The whole view state.
 pub struct App {
@@ -151,7 +165,10 @@ pub struct App {
     pub counts: Option<TaskCounts>,
     /// (time since start, tasks completed then), one entry per change.
     pub completions: Vec<(Duration, u64)>,
-    pub previews: HashMap<String, Preview>,
+    /// The previews of the tasks looked at last (a small cache).
+    pub previews: Previews,
+    /// Where each task's output file was downloaded (its text is read again when needed).
+    pub outputs: HashMap<String, PathBuf>,
     pub resources: Vec<(Resource, Presence)>,
     pub sort: SortKey,
     pub descending: bool,
@@ -161,11 +178,16 @@ pub struct App {
     pub overlay: Option<Overlay>,
     pub selected_task: Option<String>,
     pub selected_node: usize,
+    /// The step Enter shows on the steps panel (the failed one once a step fails).
+    pub selected_step: usize,
     /// First visible row of the task table, kept by `update` so that the selection is in view.
     pub task_offset: usize,
-    pub preview_scroll: u16,
-    /// The terminal's last known size (the layout is computed from it).
+    pub preview_scroll: Scroll,
+    /// The terminal's last known size (the layout is computed from it); the minimum size
+    /// until the first `Msg::Resize`.
     pub area: Rect,
+    /// The user's changes in flight, for the "working" sign.
+    pub working: Vec<String>,
     pub notices: VecDeque<Notice>,
     /// The run ended: whether it succeeded and how long it took.
     pub finished: Option<(bool, Duration)>,
@@ -199,7 +221,8 @@ impl App {
             tasks: Tasks::default(),
             counts: None,
             completions: Vec::new(),
-            previews: HashMap::new(),
+            previews: Previews::default(),
+            outputs: HashMap::new(),
             resources: Vec::new(),
             sort: SortKey::Id,
             descending: false,
@@ -209,9 +232,11 @@ impl App {
             overlay: None,
             selected_task: None,
             selected_node: 0,
+            selected_step: 0,
             task_offset: 0,
-            preview_scroll: 0,
-            area: Rect::default(),
+            preview_scroll: Scroll::Natural,
+            area: Rect::new(0, 0, layout::MIN_WIDTH, layout::MIN_HEIGHT),
+            working: Vec::new(),
             notices: VecDeque::new(),
             finished: None,
             asking: None,
@@ -239,6 +264,19 @@ impl App {
 
     pub fn running(&self) -> bool {
         self.finished.is_none()
+    }
+
+    /// The step that failed and its error, if one did.
+    pub fn failure(&self) -> Option<(Step, &str)> {
+        self.steps.iter().find_map(|(s, st)| match st {
+            StepState::Failed { error } => Some((*s, error.as_str())),
+            _ => None,
+        })
+    }
+
+    /// Whether the terminal is smaller than the layout needs (only `q` and Ctrl-C act then).
+    pub fn too_small(&self) -> bool {
+        layout::screen(self.area).is_none()
     }
 
     /// The step running now, if any.
@@ -274,6 +312,7 @@ impl App {
         self.running()
             || !self.notices.is_empty()
             || self.quit_after.is_some()
+            || !self.working.is_empty()
             || self.previewed_task_is_running()
     }
 
@@ -341,7 +380,10 @@ impl App {
                 self.notices
                     .retain(|n| now.duration_since(n.at) < NOTICE_TTL);
                 let second = self.elapsed().as_secs();
-                if second != self.drawn_second || before != self.notices.len() {
+                if second != self.drawn_second
+                    || before != self.notices.len()
+                    || !self.working.is_empty()
+                {
                     self.drawn_second = second;
                     self.dirty = true;
                 }
@@ -350,6 +392,12 @@ impl App {
             Msg::Resize(width, height) => {
                 self.area = Rect::new(0, 0, width, height);
                 self.dirty = true;
+            }
+            Msg::Working(working) => {
+                if working != self.working {
+                    self.working = working;
+                    self.dirty = true;
+                }
             }
             Msg::Event(e) => {
                 self.apply(e, &mut actions);

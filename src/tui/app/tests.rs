@@ -394,7 +394,10 @@ fn selecting_a_task_reads_its_files_by_range_and_tails_only_new_bytes() {
             text: "world\n".into(),
         },
     );
-    assert_eq!(app.previews["task2"].stdout.text, "hello\nworld\n");
+    assert_eq!(
+        app.previews.get("task2").unwrap().stdout.text,
+        "hello\nworld\n"
+    );
     // No new request before the interval.
     assert!(
         app.update(Msg::Tick(t0 + Duration::from_secs(16)))
@@ -573,4 +576,268 @@ fn the_table_scroll_and_page_follow_the_terminal_size() {
     // Too small: no table, nothing to page by.
     app.update(Msg::Resize(60, 20));
     assert_eq!(app.page(), 0);
+}
+
+#[test]
+fn a_question_waits_while_the_user_types_and_takes_none_of_the_keys() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    ch(&mut app, '/');
+    ch(&mut app, 't');
+    assert!(app.update(Msg::Ask(pool_r())).is_empty());
+    assert!(app.overlay.is_none(), "no dialog while a filter is typed");
+    // Keys that would answer the dialog (y, n, Enter's neighbours) go into the filter.
+    for c in "yn".chars() {
+        assert!(ch(&mut app, c).is_empty());
+    }
+    assert_eq!(app.entry, Some(Entry::Filter("tyn".into())));
+    assert!(app.overlay.is_none());
+    // Enter keeps the filter; only then is the question asked, and nothing answered yet.
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    assert_eq!(app.filter, "tyn");
+    assert!(matches!(app.overlay, Some(Overlay::Dialog(_))));
+    assert!(app.asking.is_some());
+    // The same in the resize prompt: digits and Enter go to it, the question comes after.
+    assert_eq!(ch(&mut app, 'n'), vec![Action::Answer(false)]);
+    shift(&mut app, 'R');
+    app.update(Msg::Ask(job_r()));
+    assert!(app.overlay.is_none());
+    ch(&mut app, '3');
+    let a = press(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(a[..], [Action::Run(Command::ResizePool { target: 3, .. })]),
+        "{a:?}"
+    );
+    assert!(matches!(app.overlay, Some(Overlay::Dialog(_))));
+    assert_eq!(app.asking, Some(job_r()));
+}
+
+/// The first line the preview shows of the selected task, and how many lines it has.
+fn preview_top(app: &App) -> (usize, usize) {
+    let id = app.selected_task.as_deref().expect("a task is selected");
+    let (lines, log) = app
+        .previews
+        .get(id)
+        .expect("previewed")
+        .lines()
+        .expect("read");
+    (
+        app.preview_scroll.top(lines.len(), app.preview_rows(), log),
+        lines.len(),
+    )
+}
+
+fn stdout_lines(app: &mut App, t0: Instant, task: &str, from: u64, lines: std::ops::Range<u32>) {
+    let text: String = lines.map(|i| format!("line {i}\n")).collect();
+    let len = from + text.len() as u64;
+    at(
+        app,
+        t0,
+        13.0,
+        Event::TaskFileTail {
+            task_id: task.into(),
+            file: TaskFile::Stdout,
+            from,
+            len,
+            text,
+        },
+    );
+}
+
+#[test]
+fn the_preview_scrolls_as_a_pager() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    ch(&mut app, 'j'); // task2, running
+    stdout_lines(&mut app, t0, "task2", 0, 1..101);
+    let rows = app.preview_rows();
+    assert!(rows > 3, "{rows}");
+    // A log starts at its end.
+    assert_eq!(preview_top(&app), (100 - rows, 100));
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Panel::Preview);
+    // k: older lines; j: newer; reaching the end follows it.
+    ch(&mut app, 'k');
+    ch(&mut app, 'k');
+    assert_eq!(preview_top(&app).0, 100 - rows - 2);
+    ch(&mut app, 'j');
+    assert_eq!(preview_top(&app).0, 100 - rows - 1);
+    ch(&mut app, 'j');
+    assert_eq!(app.preview_scroll, Scroll::Follow);
+    // Scrolled back, new lines do not move the text; following, they do.
+    ch(&mut app, 'k');
+    let len = app.previews.get("task2").unwrap().stdout.len;
+    stdout_lines(&mut app, t0, "task2", len, 101..111);
+    assert_eq!(preview_top(&app), (100 - rows - 1, 110));
+    // G: the end, following; g: the start; PgDn: a page of the preview.
+    ch(&mut app, 'G');
+    assert_eq!(app.preview_scroll, Scroll::Follow);
+    assert_eq!(preview_top(&app).0, 110 - rows);
+    ch(&mut app, 'g');
+    assert_eq!(preview_top(&app).0, 0);
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(preview_top(&app).0, rows);
+    press(&mut app, KeyCode::PageUp);
+    ch(&mut app, 'k');
+    assert_eq!(preview_top(&app).0, 0, "no scrolling above the start");
+    // An output file starts at its beginning.
+    press(&mut app, KeyCode::BackTab);
+    ch(&mut app, 'k'); // task1
+    at(
+        &mut app,
+        t0,
+        14.0,
+        Event::Output {
+            task_id: "task1".into(),
+            path: "out/task1.txt".into(),
+            text: (1..50).map(|i| format!("word {i}\n")).collect(),
+        },
+    );
+    assert_eq!(preview_top(&app), (0, 49));
+}
+
+#[test]
+fn the_preview_cache_keeps_only_the_tasks_looked_at_last() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    let tasks = (10..50)
+        .map(|i| task(i, TaskState::Running, None))
+        .collect();
+    at(&mut app, t0, 6.0, Event::Tasks(tasks));
+    // task1..3, then task10..task49 in natural order: look at each running one.
+    press(&mut app, KeyCode::End);
+    for _ in 0..40 {
+        let id = app.selected_task.clone().unwrap();
+        stdout_lines(&mut app, t0, &id, 0, 1..3);
+        assert!(app.previews.get(&id).is_some_and(|p| p.stdout.read_once));
+        assert!(app.previews.len() <= CACHED_PREVIEWS);
+        ch(&mut app, 'k');
+    }
+    assert_eq!(app.previews.len(), CACHED_PREVIEWS);
+    assert!(
+        app.previews.get("task49").is_none(),
+        "the oldest went first"
+    );
+    assert!(app.previews.get("task10").is_some());
+    // A tail that arrives for a task the cache let go is not kept...
+    stdout_lines(&mut app, t0, "task49", 0, 1..3);
+    assert!(app.previews.get("task49").is_none());
+    // ...and looking at it again reads it from the start.
+    let a = press(&mut app, KeyCode::End);
+    assert_eq!(app.selected_task.as_deref(), Some("task49"));
+    assert!(
+        a.contains(&Action::Run(Command::TailTaskFile {
+            job_id: "PythonTutorialJob".into(),
+            task_id: "task49".into(),
+            file: TaskFile::Stdout,
+            from: 0,
+        })),
+        "{a:?}"
+    );
+    // Output files of tasks not looked at are remembered by path and read when looked at.
+    at(
+        &mut app,
+        t0,
+        20.0,
+        Event::Output {
+            task_id: "task3".into(),
+            path: "out/task3.txt".into(),
+            text: "the 3\n".into(),
+        },
+    );
+    assert!(app.previews.get("task3").is_none());
+    press(&mut app, KeyCode::Home);
+    ch(&mut app, 'j');
+    let a = ch(&mut app, 'j');
+    assert_eq!(app.selected_task.as_deref(), Some("task3"));
+    assert_eq!(
+        a,
+        vec![Action::Run(Command::ReadOutput {
+            task_id: "task3".into(),
+            path: "out/task3.txt".into(),
+        })]
+    );
+}
+
+#[test]
+fn a_failed_step_is_selected_and_enter_on_the_steps_panel_shows_it() {
+    let t0 = Instant::now();
+    let mut app = failed_run(t0);
+    assert_eq!(app.failure(), Some((Step::CreatePool, FAILED_STEP_ERROR)));
+    assert_eq!(app.selected_step, 2);
+    assert_eq!(
+        app.notices.back().unwrap().text,
+        "Run FAILED at step 3 (Create pool): Batch service error 409 PoolExists: The specified \
+         pool already exists. RequestId:0f3c9d1e-7a52-4c5b-9a8e-1d2f3b4c5d6e \
+         Time:2026-11-30T01:02:03.0000000Z"
+    );
+    // Tab reaches the steps panel (after the preview); Enter shows the failed step.
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Panel::Steps);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        app.overlay,
+        Some(Overlay::Details(DetailsOf::Step(Step::CreatePool)))
+    );
+    press(&mut app, KeyCode::Esc);
+    ch(&mut app, 'k');
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        app.overlay,
+        Some(Overlay::Details(DetailsOf::Step(Step::Upload)))
+    );
+}
+
+#[test]
+fn q_on_a_too_small_terminal_quits_through_the_quit_dialog_and_answers_nothing_hidden() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    app.update(Msg::Ask(pool_r()));
+    assert!(matches!(app.overlay, Some(Overlay::Dialog(_))));
+    app.update(Msg::Resize(60, 20));
+    assert!(app.too_small());
+    // Keys that would answer the hidden question do nothing.
+    for c in ['n', 'y'] {
+        assert!(ch(&mut app, c).is_empty());
+    }
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    assert_eq!(app.asking, Some(pool_r()));
+    // q sets the question aside (still asked) and opens the quit dialog.
+    assert!(ch(&mut app, 'q').is_empty());
+    assert!(dialog(&app).is_quit());
+    assert_eq!(app.asking, Some(pool_r()));
+    // Its keys answer it: Cancel brings the question back, later.
+    assert!(ch(&mut app, 'n').is_empty());
+    assert!(!dialog(&app).is_quit(), "the question is back");
+    ch(&mut app, 'q');
+    assert_eq!(
+        ch(&mut app, 'k'),
+        vec![Action::CancelWorkflow, Action::Quit]
+    );
+    assert!(app.quit);
+}
+
+#[test]
+fn changes_in_flight_show_until_they_end() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    app.update(Msg::Event(Event::Finished {
+        ok: true,
+        elapsed: Duration::from_secs(5),
+        remaining: vec![pool_r()],
+    }));
+    app.notices.clear();
+    assert!(!app.wants_ticks());
+    app.dirty = false;
+    app.update(Msg::Working(vec!["delete pool PythonTutorialPool".into()]));
+    assert!(app.dirty && app.wants_ticks(), "the spinner moves");
+    app.dirty = false;
+    app.update(Msg::Tick(t0 + Duration::from_secs(20)));
+    assert!(app.dirty, "each tick turns the spinner");
+    app.dirty = false;
+    app.update(Msg::Working(vec!["delete pool PythonTutorialPool".into()]));
+    assert!(!app.dirty, "nothing changed");
+    app.update(Msg::Working(Vec::new()));
+    assert!(app.dirty && !app.wants_ticks());
 }

@@ -6,7 +6,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::tui::app::{App, DetailsOf, Dialog, Entry, Overlay};
+use crate::tui::app::{App, DetailsOf, Dialog, Entry, Overlay, StepState};
 use crate::tui::keys;
 use crate::tui::theme;
 use crate::tui::views::{centered, fmt_dur};
@@ -70,8 +70,8 @@ fn help(f: &mut Frame, area: Rect) {
     );
 }
 
-fn dialog(d: &Dialog, f: &mut Frame, area: Rect) {
-    let width = d
+pub fn dialog(d: &Dialog, f: &mut Frame, area: Rect) {
+    let natural = d
         .lines
         .iter()
         .map(|l| l.chars().count())
@@ -80,10 +80,9 @@ fn dialog(d: &Dialog, f: &mut Frame, area: Rect) {
         ))
         .max()
         .unwrap_or(20)
-        .clamp(30, area.width.saturating_sub(4) as usize) as u16
-        + 4;
-    let r = centered(area, width, d.lines.len() as u16 + 5);
-    f.render_widget(Clear, r);
+        .max(30) as u16;
+    // On a small screen (the quit dialog below the minimum size) it wraps to fit.
+    let width = natural.saturating_add(4).min(area.width);
     let mut lines: Vec<Line> = d.lines.iter().map(|l| Line::raw(l.clone())).collect();
     lines.push(Line::raw(""));
     let mut buttons = Vec::new();
@@ -97,10 +96,13 @@ fn dialog(d: &Dialog, f: &mut Frame, area: Rect) {
         buttons.push(Span::raw("  "));
     }
     lines.push(Line::from(buttons));
+    let text = Paragraph::new(lines).wrap(Wrap { trim: false });
+    // The borders and a blank row under the buttons.
+    let height = text.line_count(width.saturating_sub(2)) as u16 + 3;
+    let r = centered(area, width, height);
+    f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(overlay_block(&format!(" {} ", d.title), d.danger)),
+        text.block(overlay_block(&format!(" {} ", d.title), d.danger)),
         r,
     );
 }
@@ -115,6 +117,40 @@ fn kv<'a>(k: &str, v: String) -> Line<'a> {
 fn details(app: &App, what: &DetailsOf, f: &mut Frame, area: Rect) {
     let dash = || "-".to_string();
     let (title, lines) = match what {
+        DetailsOf::Step(step) => {
+            let state = app.steps.iter().find(|(s, _)| s == step).map(|(_, st)| st);
+            let mut lines = Vec::new();
+            match state {
+                Some(StepState::Pending) | None => lines.push(kv("state", "pending".into())),
+                Some(StepState::Running { since }) => {
+                    lines.push(kv("state", "running".into()));
+                    lines.push(kv(
+                        "for",
+                        fmt_dur(app.now.saturating_duration_since(*since)),
+                    ));
+                }
+                Some(StepState::Done { elapsed, note }) => {
+                    lines.push(kv("state", "done".into()));
+                    lines.push(kv("took", fmt_dur(*elapsed)));
+                    if !note.is_empty() {
+                        lines.push(kv("note", note.clone()));
+                    }
+                }
+                Some(StepState::Failed { error }) => {
+                    lines.push(kv("state", "failed".into()));
+                    lines.push(Line::styled("error:", theme::dim()));
+                    lines.extend(
+                        error
+                            .lines()
+                            .map(|l| Line::styled(l.to_string(), theme::error())),
+                    );
+                }
+            }
+            (
+                format!(" Step {}/9 {} ", step.number(), step.title()),
+                lines,
+            )
+        }
         DetailsOf::Task(id) => {
             let mut lines = Vec::new();
             if let Some(t) = app.tasks.get(id) {
@@ -184,18 +220,13 @@ fn details(app: &App, what: &DetailsOf, f: &mut Frame, area: Rect) {
             (" Node ".to_string(), lines)
         }
     };
-    let r = centered(
-        area,
-        area.width.saturating_sub(10).min(100),
-        lines.len() as u16 + 3,
-    );
-    f.render_widget(Clear, r);
     let mut lines = lines;
     lines.push(Line::styled("Esc back", theme::dim()));
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(overlay_block(&title, false)),
-        r,
-    );
+    let text = Paragraph::new(lines).wrap(Wrap { trim: false });
+    // Long lines (an error) wrap: the box is as tall as the wrapped text.
+    let width = area.width.saturating_sub(10).min(100);
+    let rows = text.line_count(width.saturating_sub(2));
+    let r = centered(area, width, rows as u16 + 2);
+    f.render_widget(Clear, r);
+    f.render_widget(text.block(overlay_block(&title, false)), r);
 }

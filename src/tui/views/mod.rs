@@ -17,7 +17,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use crate::tui::app::App;
+use crate::tui::app::{App, Overlay};
 use crate::tui::layout::{self, MIN_HEIGHT, MIN_WIDTH};
 use crate::tui::theme;
 
@@ -25,7 +25,7 @@ use crate::tui::theme;
 pub fn render(app: &App, f: &mut Frame) {
     let area = f.area();
     let Some(s) = layout::screen(area) else {
-        too_small(f, area);
+        too_small(app, f, area);
         return;
     };
     steps::render(app, f, s.steps);
@@ -37,7 +37,9 @@ pub fn render(app: &App, f: &mut Frame) {
     dialog::render_overlay(app, f, area);
 }
 
-fn too_small(f: &mut Frame, area: Rect) {
+/// Says the terminal is too small; the quit dialog (the only thing `q` opens here) is shown
+/// over it, as compact as it gets.
+fn too_small(app: &App, f: &mut Frame, area: Rect) {
     let text = vec![
         Line::from(Span::styled("Terminal too small", theme::title())),
         Line::from(format!(
@@ -52,6 +54,11 @@ fn too_small(f: &mut Frame, area: Rect) {
             .block(Block::bordered().border_style(theme::border(false))),
         area,
     );
+    if let Some(Overlay::Dialog(d)) = &app.overlay
+        && d.is_quit()
+    {
+        dialog::dialog(d, f, area);
+    }
 }
 
 /// `0.4s`, `12s`, `3m05s`, `2h01m`.

@@ -1,5 +1,5 @@
 //! The selected task: its output file once downloaded, else the end of its stdout and
-//! stderr, read by byte range (only appended bytes are fetched).
+//! stderr, read by byte range (only appended bytes are fetched). Scrolled as in a pager.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,13 +8,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::azure::models::TaskState;
-use crate::tui::app::{App, Panel};
+use crate::tui::app::{App, Panel, PreviewLine, Scroll};
+use crate::tui::layout;
 use crate::tui::theme;
 use crate::tui::views::{panel, truncate};
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let focused = app.focus == Panel::Preview;
-    let h = area.height.saturating_sub(2) as usize;
+    let rows = layout::preview_rows(area);
     let w = area.width.saturating_sub(2) as usize;
     let mut title = vec![Span::styled(" Preview ", theme::title())];
     let Some(t) = app.selected_task_view() else {
@@ -24,43 +25,36 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     };
     title.push(Span::raw(format!("{} ", t.id)));
     let preview = app.previews.get(&t.id);
-    // (lines, show the end rather than the beginning)
-    let (lines, from_end): (Vec<Line>, bool) = match preview {
-        Some(p) if p.output.is_some() => {
-            let (path, text) = p.output.as_ref().expect("checked");
-            title.push(Span::styled(format!("· {} ", path.display()), theme::dim()));
-            (
-                text.lines().map(|l| Line::raw(l.to_string())).collect(),
-                false,
-            )
-        }
-        Some(p) if p.stdout.read_once || p.stderr.read_once => {
+    let read = preview.and_then(|p| p.lines().map(|(lines, log)| (p, lines, log)));
+    let (lines, log): (Vec<Line>, bool) = match read {
+        Some((p, lines, log)) => {
             title.push(Span::styled(
-                "· stdout.txt / stderr.txt (end) ",
+                match &p.output {
+                    Some((path, _)) => format!("· {} ", path.display()),
+                    None => "· stdout.txt / stderr.txt (end) ".into(),
+                },
                 theme::dim(),
             ));
-            let mut lines: Vec<Line> = Vec::new();
-            if p.stdout.text.is_empty() {
-                lines.push(Line::styled("(stdout is empty)", theme::dim()));
-            }
-            lines.extend(p.stdout.text.lines().map(|l| Line::raw(l.to_string())));
-            if !p.stderr.text.is_empty() {
-                lines.push(Line::styled(
-                    format!("── stderr {}", "─".repeat(w.saturating_sub(10))),
-                    theme::error(),
-                ));
-                lines.extend(
-                    p.stderr
-                        .text
-                        .lines()
-                        .map(|l| Line::styled(l.to_string(), Style::new().fg(theme::BAD))),
-                );
-            }
-            (lines, true)
+            let lines = lines
+                .into_iter()
+                .map(|l| match l {
+                    PreviewLine::Text(s) => Line::raw(s.to_string()),
+                    PreviewLine::Note(s) => Line::styled(s, theme::dim()),
+                    PreviewLine::StderrRule => Line::styled(
+                        format!("── stderr {}", "─".repeat(w.saturating_sub(10))),
+                        theme::error(),
+                    ),
+                    PreviewLine::Stderr(s) => {
+                        Line::styled(s.to_string(), Style::new().fg(theme::BAD))
+                    }
+                })
+                .collect();
+            (lines, log)
         }
-        _ => {
+        None => {
             let msg = match t.state {
                 TaskState::Active => "waiting for a node",
+                _ if app.outputs.contains_key(&t.id) => "reading the output file...",
                 _ => "reading stdout.txt and stderr.txt...",
             };
             (vec![Line::styled(msg, theme::dim())], false)
@@ -72,13 +66,18 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             theme::error(),
         ));
     }
-    let scroll = app.preview_scroll as usize;
-    let start = if from_end {
-        lines.len().saturating_sub(h + scroll)
-    } else {
-        scroll.min(lines.len().saturating_sub(1))
-    };
-    let shown: Vec<Line> = lines.into_iter().skip(start).take(h).collect();
+    let top = app.preview_scroll.top(lines.len(), rows, log);
+    if lines.len() > rows {
+        title.push(Span::styled(
+            if top + rows >= lines.len() && app.preview_scroll != Scroll::Line(top) {
+                "· end, following ".to_string()
+            } else {
+                format!("· lines {}-{} of {} ", top + 1, top + rows, lines.len())
+            },
+            theme::dim(),
+        ));
+    }
+    let shown: Vec<Line> = lines.into_iter().skip(top).take(rows).collect();
     f.render_widget(
         Paragraph::new(shown).block(panel(Line::from(title), focused)),
         area,

@@ -1,5 +1,6 @@
 //! The status line: where the session talks to, elapsed time, the current step or the
-//! outcome, the latest notice, and key hints.
+//! outcome, the changes in flight, the latest notice (or the failure that ended the run), and
+//! key hints, which give way first.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::App;
+use crate::tui::app::{App, one_line};
 use crate::tui::theme;
 use crate::tui::views::{fmt_clock, truncate};
 
@@ -22,8 +23,8 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     } else {
         (" Batch service ", theme::WARN)
     };
-    // Segments by priority: the endpoint and clock always; then the state, the hints, the
-    // notice, and finally the step's title, dropped in reverse order when space runs out.
+    // The badge, the clock and the state always; a message (a notice, the run's failure, the
+    // changes in flight) never gives way to the rest (see `candidates` below).
     let target = [
         Span::styled(
             badge,
@@ -63,53 +64,102 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             (s.clone(), s)
         }
     };
-    let notice = app.notices.back().map(|n| {
-        Span::styled(
+    // The message: the latest notice, else the failure that ended the run (it stays).
+    let message = match (app.notices.back(), app.failure()) {
+        (Some(n), _) => Some(Span::styled(
             format!("│ {} ", n.text),
             if n.error {
                 theme::error()
             } else {
                 Style::new().fg(theme::WARN)
             },
+        )),
+        (None, Some((step, error))) => Some(Span::styled(
+            format!(
+                "│ {} failed: {} (Tab to Steps, Enter: all of it) ",
+                step.title(),
+                one_line(error)
+            ),
+            theme::error(),
+        )),
+        (None, None) => None,
+    };
+    let working = (!app.working.is_empty()).then(|| {
+        let spin = SPINNER[(app.now.duration_since(app.started).as_millis() / 250 % 4) as usize];
+        Span::styled(
+            format!("│ {spin} working: {}… ", app.working.join(", ")),
+            Style::new().fg(theme::ACCENT),
         )
     });
     let hints = Span::styled(" ? help  q quit ", theme::dim());
     let len = |v: &[Span]| v.iter().map(|s| s.content.chars().count()).sum::<usize>();
-    let candidates = [
-        (true, true, true),
-        (false, true, true),
-        (false, false, true),
-        (false, false, false),
-    ];
-    for (long, with_notice, with_hints) in candidates {
-        let mut left: Vec<Span> = target.iter().chain(&clock).cloned().collect();
+    // (the step's title, the endpoint, the hints), richest first. A message never gives way:
+    // the hints go first, then the step's title, then the endpoint; then the message is cut.
+    let candidates: &[(bool, bool, bool)] = if message.is_some() || working.is_some() {
+        &[
+            (true, true, true),
+            (true, true, false),
+            (false, true, false),
+            (false, false, false),
+        ]
+    } else {
+        &[
+            (true, true, true),
+            (false, true, true),
+            (false, true, false),
+            (false, false, false),
+        ]
+    };
+    let line = |long: bool, url: bool| -> Vec<Span> {
+        let mut left: Vec<Span> = vec![target[0].clone()];
+        if url {
+            left.push(target[1].clone());
+        } else {
+            left.push(Span::raw(" "));
+        }
+        left.extend(clock.iter().cloned());
         left.push(if long {
             state_long.clone()
         } else {
             state.clone()
         });
-        if with_notice && let Some(n) = &notice {
-            left.push(n.clone());
-        }
-        let right = if with_hints {
-            len(std::slice::from_ref(&hints))
-        } else {
-            0
-        };
+        left.extend(working.iter().cloned());
+        left.extend(message.iter().cloned());
+        left
+    };
+    let hints_w = len(std::slice::from_ref(&hints));
+    for &(long, url, with_hints) in candidates {
+        let mut left = line(long, url);
         let used = len(&left);
-        if used + right <= w || !with_hints && !with_notice && !long {
+        let right = if with_hints { hints_w } else { 0 };
+        if used + right <= w {
             if with_hints {
-                left.push(Span::raw(" ".repeat(w.saturating_sub(used + right))));
+                left.push(Span::raw(" ".repeat(w - used - right)));
                 left.push(hints.clone());
-            } else if used > w {
-                // Not even the essentials fit: cut them.
-                let text: String = left.iter().map(|s| s.content.to_string()).collect();
-                left = vec![Span::raw(truncate(&text, w))];
             }
             f.render_widget(Paragraph::new(Line::from(left)), area);
             return;
         }
     }
+    // Not even that fits: cut the end (the message), keeping each span's style.
+    let mut room = w;
+    let cut: Vec<Span> = line(false, false)
+        .into_iter()
+        .filter_map(|s| {
+            let n = s.content.chars().count();
+            if room == 0 {
+                None
+            } else if n <= room {
+                room -= n;
+                Some(s)
+            } else {
+                let t = truncate(&s.content, room);
+                room = 0;
+                Some(Span::styled(t, s.style))
+            }
+        })
+        .collect();
+    f.render_widget(Paragraph::new(Line::from(cut)), area);
 }
 
 /// Whether an endpoint is one of Azure's clouds (public, China, US Government).

@@ -318,3 +318,150 @@ fn the_minimum_size_still_shows_every_panel() {
     }
     snap!("minimum_size", s);
 }
+
+fn shift(app: &mut App, c: char) {
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::SHIFT,
+    )));
+}
+
+/// The status line (the last row) of a `w`-column screen.
+fn status_line(app: &mut App, w: u16) -> String {
+    let s = screen(app, w, 36);
+    s.lines().last().expect("rows").to_string()
+}
+
+#[test]
+fn notices_are_never_dropped_for_the_hints() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    // r on a completed task (task1 is selected).
+    key(&mut app, KeyCode::Char('r'));
+    let s = status_line(&mut app, 120);
+    assert!(
+        s.contains("Task task1 did not fail: only failed tasks can be retried"),
+        "{s}"
+    );
+    assert!(!s.contains("? help"), "the hints gave way: {s}");
+    // R, a count, Enter: the service accepted it.
+    shift(&mut app, 'R');
+    key(&mut app, KeyCode::Char('5'));
+    key(&mut app, KeyCode::Enter);
+    at(
+        &mut app,
+        t0,
+        13.0,
+        Event::Resized {
+            pool_id: "PythonTutorialPool".into(),
+            target: 5,
+        },
+    );
+    let s = status_line(&mut app, 120);
+    assert!(
+        s.contains("Pool PythonTutorialPool resizing to 5 nodes"),
+        "{s}"
+    );
+    // A read-only session's refusals, even at the minimum width (cut, not dropped).
+    app.readonly = true;
+    shift(&mut app, 'J');
+    let s = status_line(&mut app, 120);
+    assert!(
+        s.contains("Read-only session (--readonly): deleting the job is disabled"),
+        "{s}"
+    );
+    shift(&mut app, 'R');
+    let s = status_line(&mut app, 80);
+    assert!(s.contains("Read-only session (--reado"), "{s}");
+    // With no notice the hints are back.
+    app.update(Msg::Tick(t0 + Duration::from_secs(60)));
+    assert!(status_line(&mut app, 120).contains("? help  q quit"));
+}
+
+#[test]
+fn changes_in_flight_show_on_the_status_line() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    app.update(Msg::Working(vec!["delete pool PythonTutorialPool".into()]));
+    let s = status_line(&mut app, 120);
+    assert!(
+        s.contains("working: delete pool PythonTutorialPool…"),
+        "{s}"
+    );
+    app.update(Msg::Working(Vec::new()));
+    assert!(!status_line(&mut app, 120).contains("working"));
+}
+
+#[test]
+fn a_failed_step_shows_its_error_on_the_panel_and_the_status_line() {
+    let t0 = Instant::now();
+    let mut app = failed_run(t0);
+    let s = screen(&mut app, 120, 36);
+    assert!(s.contains("PoolExists: The specified"), "{s}");
+    assert!(
+        s.lines()
+            .last()
+            .unwrap()
+            .contains("Run FAILED at step 3 (Create pool): Batch service error 409 PoolExists"),
+        "{s}"
+    );
+    snap!("failed_step", s);
+    // Once the notice is gone, the status line still carries the error.
+    app.update(Msg::Tick(t0 + Duration::from_secs(60)));
+    let s = status_line(&mut app, 120);
+    assert!(
+        s.contains("Create pool failed: Batch service error 409 PoolExists"),
+        "{s}"
+    );
+    // Enter on the steps panel shows all of it.
+    key(&mut app, KeyCode::BackTab);
+    key(&mut app, KeyCode::BackTab);
+    key(&mut app, KeyCode::Enter);
+    let s = screen(&mut app, 120, 36);
+    assert!(s.contains("Time:2026-11-30T01:02:03.0000000Z"), "{s}");
+    snap!("failed_step_details", s);
+}
+
+#[test]
+fn too_small_with_the_quit_dialog() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    app.update(Msg::Resize(60, 16));
+    key(&mut app, KeyCode::Char('q'));
+    let s = screen(&mut app, 60, 16);
+    assert!(
+        s.contains("Quit batchdeck?") && s.contains("[k] Keep them and quit"),
+        "{s}"
+    );
+    snap!("too_small_quit", s);
+}
+
+#[test]
+fn the_preview_shows_the_lines_scrolled_to() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    key(&mut app, KeyCode::Char('j')); // task2, running
+    let text: String = (1..=100).map(|i| format!("line {i}\n")).collect();
+    at(
+        &mut app,
+        t0,
+        13.0,
+        Event::TaskFileTail {
+            task_id: "task2".into(),
+            file: TaskFile::Stdout,
+            from: 0,
+            len: text.len() as u64,
+            text,
+        },
+    );
+    let s = screen(&mut app, 120, 36);
+    assert!(
+        s.contains("line 100") && s.contains("end, following"),
+        "{s}"
+    );
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Char('g'));
+    let s = screen(&mut app, 120, 36);
+    assert!(s.contains("line 1 ") && !s.contains("line 100"), "{s}");
+    assert!(s.contains("lines 1-7 of 100"), "{s}");
+}
