@@ -346,8 +346,9 @@ fn leaves_the_terminal_as_it_was_with(tag: &str, env: &str, end: impl FnOnce(&Tm
     );
     end(&t);
     let screen = t.wait_for("EXIT=", 30);
+    // The shell creates the file before stty writes its line into it: wait for the line.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !after.exists() {
+    while !std::fs::read_to_string(&after).is_ok_and(|s| s.ends_with('\n')) {
         assert!(
             Instant::now() < deadline,
             "stty -g did not run after batchdeck"
