@@ -74,6 +74,15 @@ impl Backend {
     fn client(&self) -> StorageClient {
         self.client_with_key(common::STORAGE_KEY)
     }
+
+    /// Whether Get Blob answers `x-ms-range-get-content-crc64` with the range's CRC64, as
+    /// Azure does (Azurite 3.37 does not).
+    fn returns_range_crc64(&self) -> bool {
+        match self.server {
+            Server::Azurite(_) => false,
+            Server::Emulator { .. } => false,
+        }
+    }
 }
 
 fn fast_retries() -> RetryPolicy {
@@ -94,6 +103,7 @@ fn small_transfers() -> TransferOptions {
         max_single_put: 4 * MIB,
         parallel: 4,
         list_page_size: Some(2),
+        content_md5: false,
     }
 }
 
@@ -222,7 +232,7 @@ async fn uploads_list_and_downloads_round_trip(b: &Backend) {
     assert_eq!(up.size, big.len() as u64);
     assert_eq!(up.blocks, 6, "20 MiB + 123 B in 4 MiB blocks");
     assert_eq!(up.blocks_reused, 0);
-    assert_eq!(up.md5.as_deref(), Some(md5_b64(&big).as_str()));
+    assert_eq!(up.md5, None, "no whole-file MD5 unless asked");
     let events = p_big.events();
     assert_progress_complete(&events, big.len() as u64);
     assert!(events.len() >= 7, "one event per block: {events:?}");
@@ -238,10 +248,7 @@ async fn uploads_list_and_downloads_round_trip(b: &Backend) {
     let names: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["dir/big file.bin", "empty", "small.txt"]);
     assert_eq!(items[0].size, big.len() as u64);
-    assert_eq!(
-        items[0].content_md5.as_deref(),
-        Some(md5_b64(&big).as_str())
-    );
+    assert_eq!(items[0].content_md5, None);
     assert_eq!(items[2].size, 1000);
     assert_eq!(
         items[2].content_md5.as_deref(),
@@ -267,8 +274,15 @@ async fn uploads_list_and_downloads_round_trip(b: &Backend) {
             .unwrap_or_else(|e| panic!("download {blob}: {e}"));
         assert_eq!(got.bytes, data.len() as u64, "{blob}");
         assert_eq!(&std::fs::read(&to).expect("read download"), data, "{blob}");
+        // One Put Blob gets its Content-MD5 from the service; blocks carry CRC64s only.
+        let single_put = blob != "dir/big file.bin";
         if !data.is_empty() {
-            assert!(got.md5_verified, "{blob}: Content-MD5 was not checked");
+            assert_eq!(got.md5_verified, single_put, "{blob}: Content-MD5 checked");
+            assert_eq!(
+                got.crc64_verified,
+                b.returns_range_crc64(),
+                "{blob}: CRC64s checked"
+            );
         }
     }
     // No overwrite unless asked; with it, the file is replaced.
@@ -284,6 +298,43 @@ async fn uploads_list_and_downloads_round_trip(b: &Backend) {
         .expect("overwrite");
     assert_eq!(std::fs::read(&to).expect("read"), big);
     assert_eq!(entries(dest.path()), ["big.bin", "empty", "small.txt"]);
+}
+
+/// With `content_md5`, a file uploaded in blocks gets its MD5 as the blob's Content-MD5, which
+/// listings show and downloads check.
+async fn whole_file_md5_on_request(b: &Backend) {
+    let c = b
+        .client()
+        .with_transfer_options(TransferOptions {
+            content_md5: true,
+            ..small_transfers()
+        })
+        .expect("transfer options");
+    c.create_container("md5").await.expect("create");
+    let src = tempfile::tempdir().expect("tempdir");
+    let big = pseudo_random((9 * MIB + 5) as usize, 21);
+    let path = write_file(src.path(), "big.bin", &big);
+    let up = c
+        .upload_file("md5", "big.bin", &path, |_| {})
+        .await
+        .expect("upload");
+    assert_eq!(up.blocks, 3);
+    assert_eq!(up.md5.as_deref(), Some(md5_b64(&big).as_str()));
+    let items = c.list_blobs("md5", None).await.expect("list");
+    assert_eq!(
+        items[0].content_md5.as_deref(),
+        Some(md5_b64(&big).as_str())
+    );
+    let dest = tempfile::tempdir().expect("tempdir");
+    let got = c
+        .download_to_file("md5", "big.bin", &dest.path().join("big.bin"), false)
+        .await
+        .expect("download");
+    assert!(got.md5_verified);
+    assert_eq!(
+        std::fs::read(dest.path().join("big.bin")).expect("read"),
+        big
+    );
 }
 
 async fn listing_follows_next_marker(b: &Backend) {
@@ -465,7 +516,7 @@ async fn sas_urls_grant_exactly_their_permissions(b: &Backend) {
         .download_to_file("sas", "out/big", &to, false)
         .await
         .expect("download");
-    assert!(got.md5_verified);
+    assert_eq!(got.crc64_verified, b.returns_range_crc64());
     assert_eq!(std::fs::read(&to).expect("read"), big);
 }
 
@@ -547,7 +598,7 @@ async fn interrupted_upload_resumes_with_staged_blocks(b: &Backend) {
         .download_to_file("resume", "big", &to, false)
         .await
         .expect("download");
-    assert!(got.md5_verified);
+    assert_eq!(got.crc64_verified, b.returns_range_crc64());
     assert_eq!(std::fs::read(&to).expect("read"), data);
 }
 
@@ -566,6 +617,12 @@ macro_rules! backend_tests {
             $(#[$attr])*
             async fn uploads_list_and_downloads_round_trip() {
                 super::uploads_list_and_downloads_round_trip(&Backend::$backend()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
+            async fn whole_file_md5_on_request() {
+                super::whole_file_md5_on_request(&Backend::$backend()).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -792,9 +849,21 @@ async fn unreachable_endpoint_names_the_endpoint() {
 /// `(range, if-match)` of each GET the breaking server saw.
 type SeenRanges = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
-/// A blob server whose first download breaks off after `cut` bytes; later ranged requests are
-/// served whole. Records each GET's `range` and `if-match`.
-async fn breaking_blob_server(data: Arc<Vec<u8>>, cut: usize) -> (String, SeenRanges) {
+/// What the breaking server says of its blob's checksums.
+#[derive(Clone, Copy, PartialEq)]
+enum Sums {
+    /// The blob has a Content-MD5 (sent as `x-ms-blob-content-md5`); no range CRC64.
+    Md5,
+    /// No Content-MD5; each answer to `x-ms-range-get-content-crc64` carries its CRC64.
+    Crc64,
+    /// As `Crc64`, but the CRC64 is that of other bytes (corruption on the way).
+    WrongCrc64,
+}
+
+/// A blob server whose first download breaks off after `cut` bytes (none if `cut` is past the
+/// first range); later ranged requests are served whole. Records each GET's `range` and
+/// `if-match`.
+async fn breaking_blob_server(data: Arc<Vec<u8>>, cut: usize, sums: Sums) -> (String, SeenRanges) {
     use axum::body::Body;
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
@@ -829,15 +898,31 @@ async fn breaking_blob_server(data: Arc<Vec<u8>>, cut: usize) -> (String, SeenRa
                 })
                 .unwrap_or((0, len - 1));
             let slice = data[start..=end].to_vec();
-            let headers = [
+            let mut headers = vec![
                 ("content-range", format!("bytes {start}-{end}/{len}")),
                 ("content-length", slice.len().to_string()),
                 ("etag", "\"0xETAG\"".to_string()),
-                ("x-ms-blob-content-md5", md5),
                 ("x-ms-blob-type", "BlockBlob".to_string()),
                 ("last-modified", "Wed, 01 Jan 2025 00:00:00 GMT".to_string()),
             ];
-            let body = if first {
+            let crc_asked = h("x-ms-range-get-content-crc64").as_deref() == Some("true");
+            match sums {
+                Sums::Md5 => headers.push(("x-ms-blob-content-md5", md5)),
+                Sums::Crc64 if crc_asked => headers.push((
+                    "x-ms-content-crc64",
+                    batchdeck::azure::crc64::to_header(batchdeck::azure::crc64::checksum(&slice)),
+                )),
+                Sums::WrongCrc64 if crc_asked => headers.push((
+                    "x-ms-content-crc64",
+                    batchdeck::azure::crc64::to_header(batchdeck::azure::crc64::checksum(b"x")),
+                )),
+                _ => {}
+            }
+            let mut response_headers = axum::http::HeaderMap::new();
+            for (k, v) in headers {
+                response_headers.insert(k, v.parse().expect("header value"));
+            }
+            let body = if first && cut < slice.len() {
                 let head = slice[..cut].to_vec();
                 let stream = futures::stream::iter(vec![
                     Ok::<_, std::io::Error>(bytes::Bytes::from(head)),
@@ -847,12 +932,7 @@ async fn breaking_blob_server(data: Arc<Vec<u8>>, cut: usize) -> (String, SeenRa
             } else {
                 Body::from(slice)
             };
-            (
-                StatusCode::PARTIAL_CONTENT,
-                headers.map(|(k, v)| (k, v)),
-                body,
-            )
-                .into_response()
+            (StatusCode::PARTIAL_CONTENT, response_headers, body).into_response()
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -869,7 +949,7 @@ async fn breaking_blob_server(data: Arc<Vec<u8>>, cut: usize) -> (String, SeenRa
 async fn download_resumes_after_the_body_breaks_off() {
     let data = Arc::new(pseudo_random(3 * MIB as usize + 17, 11));
     let cut = MIB as usize;
-    let (endpoint, seen) = breaking_blob_server(data.clone(), cut).await;
+    let (endpoint, seen) = breaking_blob_server(data.clone(), cut, Sums::Md5).await;
     let cred = SharedKeyCredential::new(common::STORAGE_ACCOUNT, common::STORAGE_KEY).expect("key");
     let client = StorageClient::new(Url::parse(&endpoint).expect("url"), cred)
         .expect("client")
@@ -896,4 +976,158 @@ async fn download_resumes_after_the_body_breaks_off() {
         Some("\"0xETAG\""),
         "locked to the ETag"
     );
+}
+
+#[tokio::test]
+async fn download_checks_each_range_crc64_and_fetches_a_cut_range_again() {
+    // No Content-MD5 to check a kept head with: the cut range is fetched again, whole, so
+    // that its CRC64 covers every byte; the other ranges are checked one by one.
+    let data = Arc::new(pseudo_random(9 * MIB as usize + 3, 12));
+    let (endpoint, seen) = breaking_blob_server(data.clone(), MIB as usize, Sums::Crc64).await;
+    let cred = SharedKeyCredential::new(common::STORAGE_ACCOUNT, common::STORAGE_KEY).expect("key");
+    let client = StorageClient::new(Url::parse(&endpoint).expect("url"), cred)
+        .expect("client")
+        .with_retry_policy(fast_retries());
+    let dest = tempfile::tempdir().expect("tempdir");
+    let to = dest.path().join("blob");
+    let got = client
+        .download_to_file("c1x", "blob", &to, false)
+        .await
+        .expect("download");
+    assert_eq!(std::fs::read(&to).expect("read"), *data);
+    assert!(got.crc64_verified && !got.md5_verified, "{got:?}");
+    let mut ranges: Vec<String> = seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
+    ranges.sort();
+    assert_eq!(
+        ranges,
+        [
+            "bytes=0-4194303",
+            "bytes=0-4194303",
+            "bytes=4194304-8388607",
+            "bytes=8388608-9437186"
+        ],
+        "ranges of 4 MiB, the cut one twice"
+    );
+}
+
+#[tokio::test]
+async fn a_range_whose_crc64_differs_fails_the_download_and_leaves_no_file() {
+    let data = Arc::new(pseudo_random(5 * MIB as usize, 13));
+    let (endpoint, _) = breaking_blob_server(data, usize::MAX, Sums::WrongCrc64).await;
+    let cred = SharedKeyCredential::new(common::STORAGE_ACCOUNT, common::STORAGE_KEY).expect("key");
+    let client = StorageClient::new(Url::parse(&endpoint).expect("url"), cred)
+        .expect("client")
+        .with_retry_policy(fast_retries());
+    let dest = tempfile::tempdir().expect("tempdir");
+    let e = client
+        .download_to_file("c1x", "blob", &dest.path().join("blob"), false)
+        .await
+        .expect_err("corrupted range");
+    assert!(
+        matches!(e, StorageError::Crc64Mismatch { offset: 0, .. }),
+        "{e:?}"
+    );
+    let line = e.to_string();
+    assert!(
+        line.contains("'c1x/blob'") && line.contains("corrupted") && line.contains("again"),
+        "{line}"
+    );
+    assert!(
+        entries(dest.path()).is_empty(),
+        "{:?}",
+        entries(dest.path())
+    );
+}
+
+/// `(query, x-ms-content-crc64 sent, CRC64 of the body)` of each PUT the server saw.
+type SeenPuts = Arc<Mutex<Vec<(String, Option<String>, String)>>>;
+
+/// A blob server that records each PUT's `x-ms-content-crc64` beside the CRC64 of its body;
+/// it holds no blocks (Get Block List: 404) and takes every PUT (201).
+async fn crc_recording_server() -> (String, SeenPuts) {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let seen: SeenPuts = Arc::default();
+    let seen2 = seen.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let seen = seen2.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+            if parts.method != axum::http::Method::PUT {
+                return (
+                    StatusCode::NOT_FOUND,
+                    [("x-ms-error-code", "BlobNotFound")],
+                    "",
+                )
+                    .into_response();
+            }
+            seen.lock().expect("lock").push((
+                parts.uri.query().unwrap_or("").to_string(),
+                parts
+                    .headers
+                    .get("x-ms-content-crc64")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                batchdeck::azure::crc64::to_header(batchdeck::azure::crc64::checksum(&body)),
+            ));
+            (
+                StatusCode::CREATED,
+                [
+                    ("etag", "\"0x1\""),
+                    ("last-modified", "Wed, 01 Jan 2025 00:00:00 GMT"),
+                ],
+                "",
+            )
+                .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/devstoreaccount1"), seen)
+}
+
+#[tokio::test]
+async fn every_put_block_and_put_blob_carries_the_crc64_of_its_body() {
+    let (endpoint, seen) = crc_recording_server().await;
+    let cred = SharedKeyCredential::new(common::STORAGE_ACCOUNT, common::STORAGE_KEY).expect("key");
+    let client = StorageClient::new(Url::parse(&endpoint).expect("url"), cred)
+        .expect("client")
+        .with_retry_policy(fast_retries())
+        .with_transfer_options(small_transfers())
+        .expect("transfer options");
+    let src = tempfile::tempdir().expect("tempdir");
+    let small = write_file(src.path(), "small", &pseudo_random(1000, 14));
+    let big = write_file(src.path(), "big", &pseudo_random((9 * MIB) as usize, 15));
+    client
+        .upload_file("c", "small", &small, |_| {})
+        .await
+        .expect("small");
+    client
+        .upload_file("c", "big", &big, |_| {})
+        .await
+        .expect("big");
+    let seen = seen.lock().expect("lock").clone();
+    let data_puts: Vec<_> = seen
+        .iter()
+        .filter(|(q, _, _)| !q.contains("comp=blocklist"))
+        .collect();
+    assert_eq!(
+        data_puts.len(),
+        1 + 3,
+        "one Put Blob, three Put Blocks: {seen:?}"
+    );
+    for (query, sent, body) in data_puts {
+        assert_eq!(sent.as_deref(), Some(body.as_str()), "PUT ?{query}");
+    }
 }

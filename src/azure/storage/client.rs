@@ -16,7 +16,7 @@ use futures::TryStreamExt as _;
 
 use super::connection_string::normalize_endpoint;
 use super::error::{Op, key_error};
-use super::policy::ResponseTimeoutPolicy;
+use super::policy::{ExtraHeadersPolicy, ResponseTimeoutPolicy};
 use super::sas::SAS_VERSION;
 use super::{AuthKind, ConnectionString, Result, SharedKeyPolicy, StorageError};
 use crate::azure::auth::SharedKeyCredential;
@@ -59,6 +59,12 @@ pub struct TransferOptions {
     pub parallel: usize,
     /// `maxresults` of each listing page (None: the service's default, 5000).
     pub list_page_size: Option<u32>,
+    /// Hash each file uploaded in blocks with MD5 as it is read and store that as the blob's
+    /// Content-MD5 (`x-ms-blob-content-md5`), for readers that check it. Off by default: MD5
+    /// runs at about 0.6 GB/s on one core and held back large uploads, while every Put Block
+    /// and Put Blob carries a CRC64 that the service checks (and a single Put Blob gets its
+    /// Content-MD5 from the service anyway).
+    pub content_md5: bool,
 }
 
 impl Default for TransferOptions {
@@ -68,6 +74,7 @@ impl Default for TransferOptions {
             max_single_put: 8 * 1024 * 1024,
             parallel: 4,
             list_page_size: None,
+            content_md5: false,
         }
     }
 }
@@ -177,6 +184,7 @@ impl StorageClient {
             timeout: self.response_timeout,
         }));
         self.client_options = ClientOptions {
+            per_call_policies: vec![Arc::new(ExtraHeadersPolicy)],
             per_try_policies: per_try,
             retry: self.retry.for_azure_core(),
             transport: Some(self.transport.clone()),
@@ -368,7 +376,11 @@ impl StorageClient {
                 out.push(BlobItem {
                     name,
                     size: props.content_length.unwrap_or(0),
-                    content_md5: props.content_md5.map(|m| B64.encode(m)),
+                    // Azure lists a blob without one as an empty `<Content-MD5 />`.
+                    content_md5: props
+                        .content_md5
+                        .filter(|m| !m.is_empty())
+                        .map(|m| B64.encode(m)),
                 });
             }
         }

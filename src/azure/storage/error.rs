@@ -62,6 +62,16 @@ pub enum StorageError {
         actual: String,
     },
     #[error(
+        "blob{} of storage account '{}' arrived corrupted: the bytes from offset {offset} have CRC64 {actual} but the service sent {expected}; download it again",
+        target.suffix(), target.account
+    )]
+    Crc64Mismatch {
+        target: Box<Target>,
+        offset: u64,
+        expected: String,
+        actual: String,
+    },
+    #[error(
         "blob '{container}/{blob}' of storage account '{account}' has {actual} bytes but the service announced {expected}; download it again"
     )]
     LengthMismatch {
@@ -324,14 +334,19 @@ fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
 }
 
 impl StorageClient {
-    /// Maps an SDK error to a [`StorageError`] that names what was being done.
-    pub(super) fn sdk_error(&self, op: &Op<'_>, e: azure_core::Error) -> StorageError {
-        let target = Box::new(Target {
+    /// What `op` was about, for an error.
+    pub(super) fn target(&self, op: &Op<'_>) -> Box<Target> {
+        Box::new(Target {
             operation: op.operation.to_string(),
             account: self.account.clone(),
             container: op.container.map(str::to_string),
             blob: op.blob.map(str::to_string),
-        });
+        })
+    }
+
+    /// Maps an SDK error to a [`StorageError`] that names what was being done.
+    pub(super) fn sdk_error(&self, op: &Op<'_>, e: azure_core::Error) -> StorageError {
+        let target = self.target(op);
         match e.kind() {
             ErrorKind::HttpResponse {
                 status,

@@ -92,6 +92,33 @@ impl Policy for ResponseTimeoutPolicy {
     }
 }
 
+/// Headers for one call that the SDK's options cannot carry (`x-ms-content-crc64` on a
+/// single-shot upload, `x-ms-range-get-content-crc64` on a download), set as a value of the
+/// call's `Context`; [`ExtraHeadersPolicy`] adds them to the request, before it is signed.
+#[derive(Debug, Clone)]
+pub(super) struct ExtraHeaders(pub(super) Vec<(&'static str, String)>);
+
+/// Adds a call's [`ExtraHeaders`] (a per-call policy: it runs once, before the retries).
+#[derive(Debug)]
+pub(super) struct ExtraHeadersPolicy;
+
+#[async_trait::async_trait]
+impl Policy for ExtraHeadersPolicy {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
+        if let Some(ExtraHeaders(headers)) = ctx.value::<ExtraHeaders>() {
+            for (name, value) in headers {
+                request.insert_header(*name, value.clone());
+            }
+        }
+        send_next(ctx, request, next, "extra headers").await
+    }
+}
+
 /// Sends `request` down the rest of the pipeline: a policy must not be the last one.
 async fn send_next(
     ctx: &Context<'_>,

@@ -6,11 +6,11 @@ use std::num::NonZero;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use azure_core::http::RequestContent;
+use azure_core::http::{ClientMethodOptions, Context, RequestContent};
 use azure_storage_blob::BlockBlobClient;
 use azure_storage_blob::models::{
-    BlockBlobClientCommitBlockListOptions, BlockBlobClientUploadOptions, BlockListType,
-    BlockLookupList,
+    BlockBlobClientCommitBlockListOptions, BlockBlobClientStageBlockOptions,
+    BlockBlobClientUploadOptions, BlockListType, BlockLookupList,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -18,7 +18,9 @@ use futures::StreamExt as _;
 use md5::{Digest as _, Md5};
 
 use super::error::Op;
+use super::policy::ExtraHeaders;
 use super::{AuthKind, Result, StorageClient, StorageError};
+use crate::azure::crc64;
 
 /// Files uploaded at once by `upload_files` (each with its own block parallelism).
 const FILES_IN_FLIGHT: usize = 4;
@@ -81,7 +83,10 @@ impl StorageClient {
     /// `block_size`, `parallel` at a time, read from disk block by block (memory stays near
     /// `parallel × block_size`). Block ids are derived from the block index and the file's
     /// size and modification time, so a second attempt after a failure skips the blocks the
-    /// service already holds. The blob's Content-MD5 is set from the file's bytes.
+    /// service already holds. Every request carries the CRC64 of its body
+    /// (`x-ms-content-crc64`), which the service checks; with `content_md5` (see
+    /// [`TransferOptions`](super::TransferOptions)) a blob uploaded in blocks also gets the
+    /// file's MD5 as its Content-MD5.
     pub async fn upload_file<P>(
         &self,
         container: &str,
@@ -119,9 +124,15 @@ impl StorageClient {
                 });
             }
             // One Put Blob: the service computes the blob's Content-MD5 from what it received
-            // (as Azure does for Put Blob), so this side does not hash it a second time.
+            // (as Azure does for Put Blob), so this side does not hash it a second time. The
+            // SDK's upload has no CRC64 option: the header goes through the call's context.
+            let crc = crc64::to_header(crc64::checksum(&data));
             let options = BlockBlobClientUploadOptions {
                 partition_size: NonZero::new(size.max(1)),
+                method_options: ClientMethodOptions {
+                    context: Context::new()
+                        .with_value(ExtraHeaders(vec![("x-ms-content-crc64", crc)])),
+                },
                 ..Default::default()
             };
             let content: RequestContent<azure_core::Bytes, azure_core::http::NoFormat> =
@@ -161,7 +172,10 @@ impl StorageClient {
         let existing = self.existing_blocks(&client, &op).await?;
 
         let file = std::fs::File::open(path).map_err(StorageError::file("open", path))?;
-        let reader = Arc::new(std::sync::Mutex::new(BlockReader::new(file)));
+        let reader = Arc::new(std::sync::Mutex::new(BlockReader::new(
+            file,
+            self.transfer.content_md5,
+        )));
         let path_buf = path.to_path_buf();
         let reads = futures::stream::iter(0..n_blocks).then(|index| {
             let reader = reader.clone();
@@ -169,15 +183,18 @@ impl StorageClient {
             async move {
                 let len = block_size.min(size - index * block_size);
                 let joined = tokio::task::spawn_blocking(move || {
-                    reader
+                    let data = reader
                         .lock()
                         .map_err(|_| std::io::Error::other("block reader poisoned"))?
-                        .read_block(len)
+                        .read_block(len)?;
+                    // Outside the reader's lock: blocks in flight are summed in parallel.
+                    let crc = crc64::checksum(&data);
+                    Ok::<_, std::io::Error>((data, crc))
                 })
                 .await
                 .map_err(|e| StorageError::file("read", &path_buf)(std::io::Error::other(e)))?;
                 match joined {
-                    Ok(data) => Ok((index, data)),
+                    Ok((data, crc)) => Ok((index, data, crc)),
                     Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                         Err(StorageError::FileChanged {
                             path: path_buf,
@@ -200,7 +217,7 @@ impl StorageClient {
         };
         let staged = reads
             .map(|read| async move {
-                let (index, data) = read?;
+                let (index, data, crc) = read?;
                 let id = ids_ref.id(index);
                 let len = data.len() as u64;
                 if existing_ref
@@ -210,11 +227,14 @@ impl StorageClient {
                     give_back(data);
                     return Ok::<_, StorageError>((len, true));
                 }
-                // No per-block MD5: hashing each block again would cost a third of the
-                // upload's CPU. The bytes travel over TCP (TLS on Azure), and the blob's
-                // Content-MD5, from the whole file, is checked on every download.
+                // The service checks the block's CRC64 and refuses it (400 Crc64Mismatch) if
+                // the bytes changed on the way.
+                let options = BlockBlobClientStageBlockOptions {
+                    transactional_content_crc64: Some(crc.to_le_bytes().to_vec()),
+                    ..Default::default()
+                };
                 client_ref
-                    .stage_block(&id, len, data.clone().into(), None)
+                    .stage_block(&id, len, data.clone().into(), Some(options))
                     .await
                     .map_err(|e| self.sdk_error(op_ref, e))?;
                 give_back(data);
@@ -234,19 +254,19 @@ impl StorageClient {
             });
         }
 
-        let whole = {
-            let r = reader
-                .lock()
-                .map_err(|_| StorageError::Config("block reader poisoned".into()))?;
-            r.whole.clone().finalize().to_vec()
-        };
+        let whole = reader
+            .lock()
+            .map_err(|_| StorageError::Config("block reader poisoned".into()))?
+            .whole
+            .take()
+            .map(|md5| md5.finalize().to_vec());
         let list = BlockLookupList {
             latest: Some((0..n_blocks).map(|i| ids.id(i)).collect()),
             ..Default::default()
         };
         let body = list.try_into().map_err(|e| self.sdk_error(&op, e))?;
         let options = BlockBlobClientCommitBlockListOptions {
-            blob_content_md5: Some(whole.clone()),
+            blob_content_md5: whole.clone(),
             ..Default::default()
         };
         client
@@ -256,7 +276,7 @@ impl StorageClient {
         Ok(UploadedBlob {
             name: blob_name.to_string(),
             size,
-            md5: Some(B64.encode(whole)),
+            md5: whole.map(|m| B64.encode(m)),
             blocks: n_blocks,
             blocks_reused: reused,
         })
@@ -314,22 +334,22 @@ impl BlockIds {
     }
 }
 
-/// Reads a file block by block, in order, feeding the whole file's hash. Block buffers that
+/// Reads a file block by block, in order, feeding the whole file's MD5 when asked. Block buffers that
 /// come back from the service calls are read into again: a fresh block-sized allocation per
 /// block lets glibc's allocator raise its mmap threshold and scatter the blocks over its
 /// arenas, so that resident memory grew with the file's size instead of staying near
 /// `parallel × block_size`.
 struct BlockReader {
     file: std::fs::File,
-    whole: Md5,
+    whole: Option<Md5>,
     spare: Vec<bytes::BytesMut>,
 }
 
 impl BlockReader {
-    fn new(file: std::fs::File) -> Self {
+    fn new(file: std::fs::File, md5: bool) -> Self {
         BlockReader {
             file,
-            whole: Md5::new(),
+            whole: md5.then(Md5::new),
             spare: Vec::new(),
         }
     }
@@ -342,7 +362,9 @@ impl BlockReader {
         buf.clear();
         buf.resize(len, 0);
         self.file.read_exact(&mut buf)?;
-        self.whole.update(&buf);
+        if let Some(whole) = &mut self.whole {
+            whole.update(&buf);
+        }
         Ok(buf.freeze())
     }
 
@@ -364,7 +386,7 @@ mod tests {
         let path = dir.path().join("f");
         let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &data).unwrap();
-        let mut r = BlockReader::new(std::fs::File::open(&path).unwrap());
+        let mut r = BlockReader::new(std::fs::File::open(&path).unwrap(), true);
         let first = r.read_block(4000).unwrap();
         let at = first.as_ptr();
         let held = first.clone();
@@ -379,7 +401,10 @@ mod tests {
         assert_eq!(&second[..], &data[4000..8000]);
         let last = r.read_block(2000).unwrap();
         assert_eq!(&last[..], &data[8000..]);
-        assert_eq!(r.whole.clone().finalize()[..], Md5::digest(&data)[..]);
+        assert_eq!(
+            r.whole.take().unwrap().finalize()[..],
+            Md5::digest(&data)[..]
+        );
     }
 
     #[test]
