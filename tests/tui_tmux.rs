@@ -22,8 +22,11 @@ impl Tmux {
         for d in ["home", "work"] {
             std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
         }
+        // One socket per server, even for two tests of one tag running at once.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Tmux {
-            socket: format!("batchdeck-{tag}-{}", std::process::id()),
+            socket: format!("batchdeck-{tag}-{}-{n}", std::process::id()),
             dir,
         }
     }
