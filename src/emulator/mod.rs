@@ -100,9 +100,39 @@ impl EmulatorConfig {
 pub struct ServiceStats {
     pub requests: std::sync::atomic::AtomicU64,
     pub response_bytes: std::sync::atomic::AtomicU64,
+    /// When the first request of the current window arrived and the last one was answered
+    /// (nanoseconds since the Unix epoch, 0 for none): the service's own view of how long a
+    /// client took, for benchmarks of clients whose wall time includes their own pauses.
+    first_request_ns: std::sync::atomic::AtomicU64,
+    last_answer_ns: std::sync::atomic::AtomicU64,
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(1)
+        .max(1)
 }
 
 impl ServiceStats {
+    /// Starts a new window (see [`ServiceStats::window`]).
+    pub fn reset_window(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.first_request_ns.store(0, SeqCst);
+        self.last_answer_ns.store(0, SeqCst);
+    }
+
+    /// From the arrival of the window's first request to the answer of its last, if any.
+    pub fn window(&self) -> Option<std::time::Duration> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (first, last) = (
+            self.first_request_ns.load(SeqCst),
+            self.last_answer_ns.load(SeqCst),
+        );
+        (first > 0 && last >= first).then(|| std::time::Duration::from_nanos(last - first))
+    }
+
     /// (requests, response bytes) so far.
     pub fn snapshot(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -127,8 +157,12 @@ async fn count(
 ) -> axum::response::Response {
     use std::sync::atomic::Ordering::Relaxed;
     let batch = req.extensions().get::<faults::Service>() == Some(&faults::Service::Batch);
-    let resp = next.run(req).await;
     let s = if batch { &stats.batch } else { &stats.blob };
+    let _ = s
+        .first_request_ns
+        .compare_exchange(0, now_ns(), Relaxed, Relaxed);
+    let resp = next.run(req).await;
+    s.last_answer_ns.fetch_max(now_ns(), Relaxed);
     s.requests.fetch_add(1, Relaxed);
     use axum::body::HttpBody as _;
     // The declared length, else the body's known size (hyper adds the header later).
