@@ -2,7 +2,7 @@
 //! that drives pools, nodes and tasks through the service's states, and a node agent that runs
 //! the command lines as local processes in the Batch directory layout.
 //!
-//! - `routes`: HTTP dispatch over the raw path, Shared Key, OData, the entity operations.
+//! - `routes/`: HTTP dispatch over the raw path, Shared Key, OData, one file per resource.
 //! - `state`: the records and their durable store (redb).
 //! - `scheduler`: allocation, boot, start tasks, task placement, completions, deletions.
 //! - `agent`: resource files, process execution, output files.

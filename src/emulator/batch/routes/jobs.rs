@@ -1,0 +1,268 @@
+//! Jobs: add, list, get, update, delete, terminate, and their task counts.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::common::{
+    Ctx, Reply, Res, UNLIMITED, accepted, created, list_reply, seg, valid_id, with_meta,
+};
+use crate::azure::auth::http_date;
+use crate::azure::models::{
+    Job, JobConstraints, JobExecutionInfo, JobState, OnAllTasksComplete, OnTaskFailure, TaskCounts,
+    TaskExecutionResult, TaskState,
+};
+use crate::emulator::batch::error::ApiError;
+use crate::emulator::batch::odata;
+use crate::emulator::batch::state::{JobRec, Tx, key};
+use crate::emulator::batch::{BatchService, etag};
+
+fn render_job(base: &str, j: &JobRec) -> Value {
+    let mut job = j.job.clone();
+    job.url = Some(format!("{base}/jobs/{}", seg(&job.id)));
+    serde_json::to_value(job).unwrap_or_default()
+}
+
+pub(super) fn add_job(svc: &Arc<BatchService>, c: &Ctx) -> Res {
+    let mut job: Job = c.json()?;
+    if job.id.is_empty() {
+        return Err(ApiError::missing_property("id"));
+    }
+    if !valid_id(&job.id) {
+        return Err(ApiError::invalid_property("id", job.id));
+    }
+    let Some(pool_id) = job.pool_info.pool_id.clone() else {
+        return Err(ApiError::missing_property("poolInfo"));
+    };
+    let now = Utc::now();
+    let k = key(&job.id);
+    let mut st = svc.lock();
+    if st.jobs.contains_key(&k) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "JobExists",
+            "The specified job already exists.",
+        ));
+    }
+    let tag = etag(now);
+    job.url = None;
+    job.e_tag = Some(tag.clone());
+    job.last_modified = Some(now);
+    job.creation_time = Some(now);
+    job.state = Some(JobState::Active);
+    job.state_transition_time = Some(now);
+    job.priority.get_or_insert(0);
+    job.max_parallel_tasks.get_or_insert(-1);
+    let cons = job.constraints.get_or_insert_with(JobConstraints::default);
+    cons.max_wall_clock_time
+        .get_or_insert_with(|| UNLIMITED.into());
+    cons.max_task_retry_count.get_or_insert(0);
+    job.execution_info = Some(JobExecutionInfo {
+        start_time: now,
+        pool_id: Some(pool_id),
+        ..JobExecutionInfo::default()
+    });
+    job.on_all_tasks_complete
+        .get_or_insert(OnAllTasksComplete::NoAction);
+    job.on_task_failure.get_or_insert(OnTaskFailure::NoAction);
+    for (name, v) in [
+        ("usesTaskDependencies", false),
+        ("allowTaskPreemption", false),
+    ] {
+        job.extra.entry(name).or_insert(Value::Bool(v));
+    }
+    let path = format!("jobs/{}", seg(&job.id));
+    let rec = JobRec { job };
+    let mut tx = Tx::default();
+    tx.job(&k, &rec);
+    svc.commit(tx)?;
+    st.jobs.insert(k, rec);
+    drop(st);
+    svc.wake.notify_one();
+    Ok(created(c, path, &tag, now))
+}
+
+pub(super) fn list_jobs(svc: &Arc<BatchService>, c: &Ctx) -> Res {
+    let items = {
+        let st = svc.lock();
+        st.jobs
+            .iter()
+            .map(|(k, j)| (k.clone(), render_job(&c.base, j)))
+            .collect()
+    };
+    list_reply(c, "jobs", items)
+}
+
+pub(super) fn get_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
+    let st = svc.lock();
+    let rec = st.jobs.get(&key(j)).ok_or_else(ApiError::job_not_found)?;
+    let v = odata::select(
+        render_job(&c.base, rec),
+        c.q("$select").map(odata::parse_select).as_deref(),
+    );
+    Ok(Reply::json(
+        StatusCode::OK,
+        &with_meta(v, format!("{}/$metadata#jobs/@Element", c.base)),
+    )
+    .entity(rec.job.e_tag.as_ref(), rec.job.last_modified))
+}
+
+pub(super) fn update_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
+    let body: Value = c.json()?;
+    let now = Utc::now();
+    let k = key(j);
+    let mut st = svc.lock();
+    let rec = st.jobs.get_mut(&k).ok_or_else(ApiError::job_not_found)?;
+    let job = &mut rec.job;
+    if let Some(v) = body.get("onAllTasksComplete").and_then(Value::as_str) {
+        job.on_all_tasks_complete = Some(OnAllTasksComplete::parse(v));
+    }
+    if let Some(v) = body.get("priority").and_then(Value::as_i64) {
+        job.priority = Some(v as i32);
+    }
+    if let Some(v) = body.get("maxParallelTasks").and_then(Value::as_i64) {
+        job.max_parallel_tasks = Some(v as i32);
+    }
+    if let Some(v) = body.get("constraints") {
+        let cons: JobConstraints =
+            serde_json::from_value(v.clone()).map_err(|e| ApiError::bad_body(e.to_string()))?;
+        job.constraints = Some(JobConstraints {
+            max_wall_clock_time: cons.max_wall_clock_time.or_else(|| Some(UNLIMITED.into())),
+            max_task_retry_count: cons.max_task_retry_count.or(Some(0)),
+        });
+    }
+    if let Some(v) = body.get("metadata") {
+        job.extra.insert("metadata".into(), v.clone());
+    }
+    job.last_modified = Some(now);
+    let tag = etag(now);
+    job.e_tag = Some(tag.clone());
+    let mut tx = Tx::default();
+    tx.job(&k, rec);
+    svc.commit(tx)?;
+    drop(st);
+    svc.wake.notify_one();
+    Ok(Reply::empty(StatusCode::OK)
+        .header("etag", tag)
+        .header("last-modified", http_date(now))
+        .header("content-length", "0"))
+}
+
+pub(super) fn delete_job(svc: &Arc<BatchService>, j: &str) -> Res {
+    let now = Utc::now();
+    let k = key(j);
+    let mut st = svc.lock();
+    let rec = st.jobs.get_mut(&k).ok_or_else(ApiError::job_not_found)?;
+    if rec.job.state == Some(JobState::Deleting) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "JobBeingDeleted",
+            "The specified job has been marked for deletion and is being garbage collected.",
+        ));
+    }
+    let job = &mut rec.job;
+    job.previous_state = job.state.take();
+    job.previous_state_transition_time = job.state_transition_time;
+    job.state = Some(JobState::Deleting);
+    job.state_transition_time = Some(now);
+    job.last_modified = Some(now);
+    job.e_tag = Some(etag(now));
+    let mut tx = Tx::default();
+    tx.job(&k, rec);
+    svc.commit(tx)?;
+    drop(st);
+    svc.wake.notify_one();
+    Ok(accepted(None))
+}
+
+pub(super) fn terminate_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
+    let reason = if c.body.is_empty() {
+        None
+    } else {
+        c.json::<Value>()?
+            .get("terminateReason")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let now = Utc::now();
+    let k = key(j);
+    let mut st = svc.lock();
+    let rec = st.jobs.get_mut(&k).ok_or_else(ApiError::job_not_found)?;
+    match rec.job.state {
+        Some(JobState::Completed | JobState::Terminating) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "JobCompleted",
+                "The specified job is already in a completed state.",
+            ));
+        }
+        Some(JobState::Deleting) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "JobBeingDeleted",
+                "The specified job has been marked for deletion and is being garbage collected.",
+            ));
+        }
+        _ => {}
+    }
+    let job = &mut rec.job;
+    job.previous_state = job.state.take();
+    job.previous_state_transition_time = job.state_transition_time;
+    job.state = Some(JobState::Terminating);
+    job.state_transition_time = Some(now);
+    job.last_modified = Some(now);
+    job.e_tag = Some(etag(now));
+    if let Some(info) = job.execution_info.as_mut() {
+        info.terminate_reason = Some(reason.unwrap_or_else(|| "UserTerminate".into()));
+    }
+    let mut tx = Tx::default();
+    tx.job(&k, rec);
+    svc.commit(tx)?;
+    drop(st);
+    svc.wake.notify_one();
+    Ok(accepted(None))
+}
+
+pub(super) fn task_counts(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
+    let jk = key(j);
+    let st = svc.lock();
+    st.jobs.get(&jk).ok_or_else(ApiError::job_not_found)?;
+    let mut counts = TaskCounts::default();
+    let mut slots = TaskCounts::default();
+    for t in st
+        .tasks
+        .range((jk.clone(), String::new())..)
+        .take_while(|(k, _)| k.0 == jk)
+        .map(|(_, t)| t)
+    {
+        let n = t.slots();
+        let bump = |c: &mut TaskCounts, n: i32| match t.state() {
+            TaskState::Completed => {
+                c.completed += n;
+                let ok = t
+                    .task
+                    .execution_info
+                    .as_ref()
+                    .and_then(|i| i.result.as_ref())
+                    == Some(&TaskExecutionResult::Success);
+                if ok {
+                    c.succeeded += n;
+                } else {
+                    c.failed += n;
+                }
+            }
+            TaskState::Running | TaskState::Preparing => c.running += n,
+            _ => c.active += n,
+        };
+        bump(&mut counts, 1);
+        bump(&mut slots, n);
+    }
+    let body = json!({
+        "odata.metadata": format!("{}/$metadata#taskcountsresult/@Element", c.base),
+        "taskCounts": counts,
+        "taskSlotCounts": slots,
+    });
+    Ok(Reply::json(StatusCode::OK, &body))
+}

@@ -1,0 +1,236 @@
+//! The Batch REST API over HTTP: one fallback handler that checks Shared Key and the
+//! api-version over the raw request, dispatches on the percent-decoded path segments to the
+//! resource's handlers, and answers in the service's shapes.
+//!
+//! - `auth`: Shared Key over the raw request, with the request time.
+//! - `common`: the request context, replies, listings (OData filter, select, paging), ids.
+//! - `pools`, `nodes`, `jobs`, `tasks`, `files`: the operations on each resource.
+
+mod auth;
+mod common;
+mod files;
+mod jobs;
+mod nodes;
+mod pools;
+mod tasks;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use percent_encoding::percent_decode_str;
+
+use self::auth::authorize;
+use self::common::{Ctx, Res};
+use self::files::{node_file, node_files, task_file, task_files};
+use self::jobs::{add_job, delete_job, get_job, list_jobs, task_counts, terminate_job, update_job};
+use self::nodes::{get_node, list_nodes, reboot_node};
+use self::pools::{add_pool, delete_pool, get_pool, list_pools, resize_pool};
+use self::tasks::{
+    add_task, add_task_collection, delete_task, get_task, list_tasks, reactivate_task,
+    terminate_task,
+};
+use crate::azure::auth::decode_query;
+use crate::emulator::batch::BatchService;
+use crate::emulator::batch::error::ApiError;
+
+pub(crate) use common::parse_json_body;
+pub(crate) use tasks::new_task;
+
+/// API versions the emulator answers: azure-batch 15.x and 14.2.0, and the ones between.
+const API_VERSIONS: &[&str] = &[
+    "2025-06-01",
+    "2024-07-01.20.0",
+    "2024-02-01.19.0",
+    "2023-11-01.18.0",
+    "2023-05-01.17.0",
+];
+
+const JSON_TYPE: &str = "application/json;odata=minimalmetadata";
+
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+pub fn router(svc: Arc<BatchService>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(svc)
+}
+
+async fn handle(State(svc): State<Arc<BatchService>>, req: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let base = format!("http://{host}");
+    let echo = parts
+        .headers
+        .get("return-client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let client_request_id = parts
+        .headers
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let is_head = parts.method == Method::HEAD;
+    let result = match axum::body::to_bytes(body, MAX_BODY).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestBodyTooLarge",
+            "The request body is too large and exceeds the maximum permissible limit.",
+        )),
+        Ok(body) => {
+            let raw_path = parts.uri.path().to_string();
+            let raw_query = parts.uri.query().unwrap_or("").to_string();
+            match authorize(&svc, &parts.method, &raw_path, &raw_query, &parts.headers) {
+                Err(e) => Err(e),
+                Ok(()) => {
+                    if let Ok(mut u) = svc.account_url.lock() {
+                        u.clone_from(&base);
+                    }
+                    let ctx = Ctx {
+                        method: parts.method.clone(),
+                        segs: raw_path
+                            .split('/')
+                            .filter(|s| !s.is_empty())
+                            .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+                            .collect(),
+                        query: decode_query(&raw_query),
+                        headers: parts.headers.clone(),
+                        body,
+                        base: base.clone(),
+                    };
+                    check_api_version(&ctx).and_then(|()| dispatch(&svc, &ctx))
+                }
+            }
+        }
+    };
+    let mut resp = match result {
+        Ok(r) => {
+            let mut b = Response::builder().status(r.status);
+            if r.json {
+                b = b.header(header::CONTENT_TYPE, JSON_TYPE);
+            }
+            for (k, v) in &r.headers {
+                b = b.header(*k, v.as_str());
+            }
+            let body = if is_head {
+                Body::empty()
+            } else {
+                r.body.unwrap_or_else(Body::empty)
+            };
+            b.body(body).unwrap_or_default()
+        }
+        Err(e) => {
+            if e.status.is_server_error() {
+                tracing::error!(code = e.code, "request failed");
+            } else {
+                tracing::debug!(code = e.code, status = %e.status, "request refused");
+            }
+            let body = if is_head {
+                Body::empty()
+            } else {
+                Body::from(serde_json::to_vec(&e.body(&base, &request_id)).unwrap_or_default())
+            };
+            Response::builder()
+                .status(e.status)
+                .header(header::CONTENT_TYPE, JSON_TYPE)
+                .body(body)
+                .unwrap_or_default()
+        }
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("request-id", v);
+    }
+    h.insert("dataserviceversion", HeaderValue::from_static("3.0"));
+    if let (true, Some(c)) = (echo, client_request_id)
+        && let Ok(v) = HeaderValue::from_str(&c)
+    {
+        h.insert("client-request-id", v);
+    }
+    resp
+}
+
+fn check_api_version(ctx: &Ctx) -> Result<(), ApiError> {
+    match ctx.q("api-version") {
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MissingRequiredQueryParameter",
+            "A query parameter that's mandatory for this request is not specified.",
+        )
+        .with("QueryParameterName", "api-version")),
+        Some(v) if API_VERSIONS.contains(&v) => Ok(()),
+        Some(v) => Err(ApiError::invalid_query(
+            "api-version",
+            v,
+            "The specified api-version is not supported by the emulator.",
+        )),
+    }
+}
+
+fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
+    let s: Vec<&str> = c.segs.iter().map(String::as_str).collect();
+    let m = &c.method;
+    let not_allowed = || {
+        Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnsupportedHttpVerb",
+            "The resource doesn't support specified Http Verb.",
+        ))
+    };
+    match (s.as_slice(), m.as_str()) {
+        (["pools"], "POST") => add_pool(svc, c),
+        (["pools"], "GET") => list_pools(svc, c),
+        (["pools", p], "GET" | "HEAD") => get_pool(svc, c, p),
+        (["pools", p], "DELETE") => delete_pool(svc, p),
+        (["pools", p, "resize"], "POST") => resize_pool(svc, c, p),
+        (["pools", p, "nodes"], "GET") => list_nodes(svc, c, p),
+        (["pools", p, "nodes", n], "GET") => get_node(svc, c, p, n),
+        (["pools", p, "nodes", n, "reboot"], "POST") => reboot_node(svc, p, n),
+        (["pools", p, "nodes", n, "files"], "GET") => node_files(svc, c, p, n),
+        (["pools", p, "nodes", n, "files", rest @ ..], "GET" | "HEAD") => {
+            node_file(svc, c, p, n, &rest.join("/"))
+        }
+        (["jobs"], "POST") => add_job(svc, c),
+        (["jobs"], "GET") => list_jobs(svc, c),
+        (["jobs", j], "GET") => get_job(svc, c, j),
+        (["jobs", j], "PATCH" | "PUT") => update_job(svc, c, j),
+        (["jobs", j], "DELETE") => delete_job(svc, j),
+        (["jobs", j, "terminate"], "POST") => terminate_job(svc, c, j),
+        (["jobs", j, "taskcounts"], "GET") => task_counts(svc, c, j),
+        (["jobs", j, "tasks"], "POST") => add_task(svc, c, j),
+        (["jobs", j, "tasks"], "GET") => list_tasks(svc, c, j),
+        (["jobs", j, "addtaskcollection"], "POST") => add_task_collection(svc, c, j),
+        (["jobs", j, "tasks", t], "GET") => get_task(svc, c, j, t),
+        (["jobs", j, "tasks", t], "DELETE") => delete_task(svc, j, t),
+        (["jobs", j, "tasks", t, "terminate"], "POST") => terminate_task(svc, j, t),
+        (["jobs", j, "tasks", t, "reactivate"], "POST") => reactivate_task(svc, j, t),
+        (["jobs", j, "tasks", t, "files"], "GET") => task_files(svc, c, j, t),
+        (["jobs", j, "tasks", t, "files", rest @ ..], "GET" | "HEAD") => {
+            task_file(svc, c, j, t, &rest.join("/"))
+        }
+        (["pools", ..] | ["jobs", ..], _) if known_path(&s) => not_allowed(),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "InvalidUri",
+            "The requested URI does not represent any resource on the server.",
+        )),
+    }
+}
+
+fn known_path(s: &[&str]) -> bool {
+    matches!(
+        s,
+        ["pools"]
+            | ["pools", _]
+            | ["jobs"]
+            | ["jobs", _]
+            | ["jobs", _, "tasks"]
+            | ["jobs", _, "tasks", _]
+    )
+}

@@ -1,0 +1,186 @@
+//! Pools: add, list, get, delete, resize.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use chrono::Utc;
+use serde_json::Value;
+
+use super::common::{Ctx, Reply, Res, accepted, created, list_reply, seg, valid_id, with_meta};
+use crate::azure::models::{AllocationState, Pool, PoolState};
+use crate::emulator::batch::error::ApiError;
+use crate::emulator::batch::odata;
+use crate::emulator::batch::state::{PoolRec, Tx, key};
+use crate::emulator::batch::{BatchService, etag};
+
+fn render_pool(base: &str, p: &PoolRec) -> Value {
+    let mut pool = p.pool.clone();
+    pool.url = Some(format!("{base}/pools/{}", seg(&pool.id)));
+    serde_json::to_value(pool).unwrap_or_default()
+}
+
+pub(super) fn add_pool(svc: &Arc<BatchService>, c: &Ctx) -> Res {
+    let mut pool: Pool = c.json()?;
+    if pool.id.is_empty() {
+        return Err(ApiError::missing_property("id"));
+    }
+    if !valid_id(&pool.id) {
+        return Err(ApiError::invalid_property("id", pool.id));
+    }
+    if pool.vm_size.as_deref().unwrap_or("").is_empty() {
+        return Err(ApiError::missing_property("vmSize"));
+    }
+    if let Some(st) = &pool.start_task
+        && st.command_line.trim().is_empty()
+    {
+        return Err(ApiError::missing_property("startTask.commandLine"));
+    }
+    let now = Utc::now();
+    let k = key(&pool.id);
+    let mut st = svc.lock();
+    if st.pools.contains_key(&k) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "PoolExists",
+            "The specified pool already exists.",
+        ));
+    }
+    let tag = etag(now);
+    pool.url = None;
+    pool.e_tag = Some(tag.clone());
+    pool.last_modified = Some(now);
+    pool.creation_time = Some(now);
+    pool.state = Some(PoolState::Active);
+    pool.state_transition_time = Some(now);
+    let targets =
+        pool.target_dedicated_nodes.unwrap_or(0) + pool.target_low_priority_nodes.unwrap_or(0);
+    pool.allocation_state = Some(if targets > 0 {
+        AllocationState::Resizing
+    } else {
+        AllocationState::Steady
+    });
+    pool.allocation_state_transition_time = Some(now);
+    pool.target_dedicated_nodes.get_or_insert(0);
+    pool.target_low_priority_nodes.get_or_insert(0);
+    pool.current_dedicated_nodes = Some(0);
+    pool.current_low_priority_nodes = Some(0);
+    pool.enable_auto_scale.get_or_insert(false);
+    pool.task_slots_per_node.get_or_insert(1);
+    pool.resize_timeout.get_or_insert_with(|| "PT15M".into());
+    if let Some(s) = pool.start_task.as_mut() {
+        s.max_task_retry_count.get_or_insert(0);
+        s.wait_for_success.get_or_insert(true);
+    }
+    let path = format!("pools/{}", seg(&pool.id));
+    let rec = PoolRec {
+        pool,
+        resize_since: now,
+    };
+    let mut tx = Tx::default();
+    tx.pool(&k, &rec);
+    svc.commit(tx)?;
+    st.pools.insert(k, rec);
+    drop(st);
+    svc.wake.notify_one();
+    Ok(created(c, path, &tag, now))
+}
+
+pub(super) fn list_pools(svc: &Arc<BatchService>, c: &Ctx) -> Res {
+    let items = {
+        let st = svc.lock();
+        st.pools
+            .iter()
+            .map(|(k, p)| (k.clone(), render_pool(&c.base, p)))
+            .collect()
+    };
+    list_reply(c, "pools", items)
+}
+
+pub(super) fn get_pool(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
+    let st = svc.lock();
+    let rec = st.pools.get(&key(p)).ok_or_else(ApiError::pool_not_found)?;
+    let v = odata::select(
+        render_pool(&c.base, rec),
+        c.q("$select").map(odata::parse_select).as_deref(),
+    );
+    Ok(Reply::json(
+        StatusCode::OK,
+        &with_meta(v, format!("{}/$metadata#pools/@Element", c.base)),
+    )
+    .entity(rec.pool.e_tag.as_ref(), rec.pool.last_modified))
+}
+
+pub(super) fn delete_pool(svc: &Arc<BatchService>, p: &str) -> Res {
+    let now = Utc::now();
+    let k = key(p);
+    let mut st = svc.lock();
+    let rec = st.pools.get_mut(&k).ok_or_else(ApiError::pool_not_found)?;
+    if rec.pool.state == Some(PoolState::Deleting) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "PoolBeingDeleted",
+            "The specified pool has been marked for deletion and is being reclaimed.",
+        ));
+    }
+    rec.pool.state = Some(PoolState::Deleting);
+    rec.pool.state_transition_time = Some(now);
+    rec.pool.last_modified = Some(now);
+    rec.pool.e_tag = Some(etag(now));
+    let mut tx = Tx::default();
+    tx.pool(&k, rec);
+    svc.commit(tx)?;
+    drop(st);
+    svc.wake.notify_one();
+    Ok(accepted(None))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResizeBody {
+    target_dedicated_nodes: Option<i32>,
+    target_low_priority_nodes: Option<i32>,
+    resize_timeout: Option<String>,
+}
+
+pub(super) fn resize_pool(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
+    let body: ResizeBody = c.json()?;
+    let now = Utc::now();
+    let k = key(p);
+    let mut st = svc.lock();
+    let rec = st.pools.get_mut(&k).ok_or_else(ApiError::pool_not_found)?;
+    if rec.pool.state == Some(PoolState::Deleting) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "PoolBeingDeleted",
+            "The specified pool has been marked for deletion and is being reclaimed.",
+        ));
+    }
+    for (name, v) in [
+        ("targetDedicatedNodes", body.target_dedicated_nodes),
+        ("targetLowPriorityNodes", body.target_low_priority_nodes),
+    ] {
+        if v.is_some_and(|v| v < 0) {
+            return Err(ApiError::invalid_property(name, v.unwrap_or(0).to_string()));
+        }
+    }
+    if let Some(d) = body.target_dedicated_nodes {
+        rec.pool.target_dedicated_nodes = Some(d);
+    }
+    if let Some(l) = body.target_low_priority_nodes {
+        rec.pool.target_low_priority_nodes = Some(l);
+    }
+    if let Some(t) = body.resize_timeout {
+        rec.pool.resize_timeout = Some(t);
+    }
+    rec.pool.allocation_state = Some(AllocationState::Resizing);
+    rec.pool.allocation_state_transition_time = Some(now);
+    rec.pool.last_modified = Some(now);
+    rec.pool.e_tag = Some(etag(now));
+    rec.resize_since = now;
+    let mut tx = Tx::default();
+    tx.pool(&k, rec);
+    svc.commit(tx)?;
+    drop(st);
+    svc.wake.notify_one();
+    Ok(accepted(None))
+}

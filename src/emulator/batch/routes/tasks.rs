@@ -1,0 +1,373 @@
+//! Tasks: add (one, or a collection), list, get, delete, terminate, reactivate.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::common::{Ctx, Reply, Res, UNLIMITED, created, list_reply, seg, valid_id, with_meta};
+use crate::azure::models::{
+    self, Job, JobState, Task, TaskAddResult, TaskAddStatus, TaskConstraints, TaskExecutionInfo,
+    TaskExecutionResult, TaskState,
+};
+use crate::emulator::batch::agent;
+use crate::emulator::batch::error::ApiError;
+use crate::emulator::batch::odata;
+use crate::emulator::batch::scheduler::set_task_state;
+use crate::emulator::batch::state::{State, TaskRec, Tx, key};
+use crate::emulator::batch::{BatchService, etag};
+
+/// The service refuses task collections larger than this.
+const MAX_TASK_COLLECTION_BYTES: usize = 1024 * 1024;
+
+fn render_task(base: &str, job_id: &str, t: &TaskRec) -> Value {
+    let mut task = t.task.clone();
+    let url = format!("{base}/jobs/{}/tasks/{}", seg(job_id), seg(&task.id));
+    if let Some(ni) = task.node_info.as_mut()
+        && let (Some(p), Some(n)) = (&ni.pool_id, &ni.node_id)
+    {
+        {
+            let node_url = format!("{base}/pools/{}/nodes/{}", seg(p), seg(n));
+            ni.task_root_directory_url = ni
+                .task_root_directory
+                .as_ref()
+                .map(|d| format!("{node_url}/files/{d}"));
+            ni.node_url = Some(node_url);
+        }
+    }
+    task.url = Some(url);
+    serde_json::to_value(task).unwrap_or_default()
+}
+
+/// Validates a task add body and fills the service's defaults; `Err` is the client error.
+pub(crate) fn new_task(job: &Job, v: Value, now: DateTime<Utc>) -> Result<Task, ApiError> {
+    let mut task: Task = serde_path_to_error::deserialize(v)
+        .map_err(|e| ApiError::bad_body(format!("{} at {}", e.inner(), e.path())))?;
+    if task.id.is_empty() {
+        return Err(ApiError::missing_property("id"));
+    }
+    if !valid_id(&task.id) {
+        return Err(ApiError::invalid_property("id", task.id));
+    }
+    if task.command_line.trim().is_empty() {
+        return Err(ApiError::missing_property("commandLine"));
+    }
+    if task.required_slots.is_some_and(|s| s < 1) {
+        return Err(ApiError::invalid_property(
+            "requiredSlots",
+            task.required_slots.unwrap_or(0).to_string(),
+        ));
+    }
+    let job_retries = job
+        .constraints
+        .as_ref()
+        .and_then(|c| c.max_task_retry_count)
+        .unwrap_or(0);
+    let cons = task
+        .constraints
+        .get_or_insert_with(TaskConstraints::default);
+    cons.max_wall_clock_time
+        .get_or_insert_with(|| UNLIMITED.into());
+    cons.retention_time.get_or_insert_with(|| "P7D".into());
+    cons.max_task_retry_count.get_or_insert(job_retries);
+    task.required_slots.get_or_insert(1);
+    task.user_identity.get_or_insert_with(
+        || json!({"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}),
+    );
+    task.url = None;
+    task.creation_time = Some(now);
+    task.last_modified = Some(now);
+    task.e_tag = Some(etag(now));
+    task.state = Some(TaskState::Active);
+    task.state_transition_time = Some(now);
+    task.previous_state = None;
+    task.execution_info = Some(TaskExecutionInfo::default());
+    task.node_info = None;
+    Ok(task)
+}
+
+fn job_for_tasks(st: &State, jk: &str) -> Result<Job, ApiError> {
+    let job = st.jobs.get(jk).ok_or_else(ApiError::job_not_found)?;
+    match job.job.state {
+        Some(JobState::Completed | JobState::Terminating) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "JobCompleted",
+            "The specified job is already in a completed state.",
+        )),
+        Some(JobState::Deleting) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "JobBeingDeleted",
+            "The specified job has been marked for deletion and is being garbage collected.",
+        )),
+        _ => Ok(job.job.clone()),
+    }
+}
+
+fn task_exists() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "TaskExists",
+        "The specified task already exists.",
+    )
+}
+
+pub(super) fn add_task(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
+    let v: Value = c.json()?;
+    let now = Utc::now();
+    let jk = key(j);
+    let mut st = svc.lock();
+    let job = job_for_tasks(&st, &jk)?;
+    let task = new_task(&job, v, now)?;
+    let tk = (jk.clone(), key(&task.id));
+    if st.tasks.contains_key(&tk) {
+        return Err(task_exists());
+    }
+    let tag = task.e_tag.clone().unwrap_or_default();
+    let path = format!("jobs/{}/tasks/{}", seg(&job.id), seg(&task.id));
+    let rec = TaskRec {
+        job_key: jk,
+        task,
+        node: None,
+        run: None,
+        pgid: None,
+        files_removed: false,
+    };
+    let mut tx = Tx::default();
+    tx.task(&tk, &rec);
+    svc.commit(tx)?;
+    st.tasks.insert(tk, rec);
+    drop(st);
+    svc.wake.notify_one();
+    Ok(created(c, path, &tag, now))
+}
+
+pub(super) fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestBodyTooLarge",
+            "The request body is too large and exceeds the maximum permissible limit.",
+        )
+    };
+    if c.body.len() > MAX_TASK_COLLECTION_BYTES {
+        return Err(too_large().with("MaxLimit", MAX_TASK_COLLECTION_BYTES.to_string()));
+    }
+    let body: models::TaskCollection = c.json()?;
+    if body.value.len() > 100 {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestBodyTooLarge",
+            "The number of tasks in the request exceeds the maximum of 100 per call.",
+        )
+        .with("MaxLimit", "100"));
+    }
+    let jk = key(j);
+    let mut st = svc.lock();
+    let job = job_for_tasks(&st, &jk)?;
+    let mut results = Vec::new();
+    let mut added = Vec::new();
+    let mut tx = Tx::default();
+    for v in body.value {
+        // Each task gets its own creation time, as the service adds them one after the other:
+        // a `stateTransitionTime ge` filter then returns only tasks that are new to it.
+        let now = Utc::now();
+        let id = v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let outcome = new_task(&job, v, now).and_then(|t| {
+            let tk = (jk.clone(), key(&t.id));
+            if st.tasks.contains_key(&tk) || added.iter().any(|(k, _)| *k == tk) {
+                Err(task_exists())
+            } else {
+                Ok((tk, t))
+            }
+        });
+        match outcome {
+            Ok((tk, task)) => {
+                results.push(TaskAddResult {
+                    status: TaskAddStatus::Success,
+                    task_id: task.id.clone(),
+                    e_tag: task.e_tag.clone(),
+                    last_modified: Some(now),
+                    location: Some(format!(
+                        "{}/jobs/{}/tasks/{}",
+                        c.base,
+                        seg(&job.id),
+                        seg(&task.id)
+                    )),
+                    error: None,
+                    already_existed: false,
+                });
+                let rec = TaskRec {
+                    job_key: jk.clone(),
+                    task,
+                    node: None,
+                    run: None,
+                    pgid: None,
+                    files_removed: false,
+                };
+                tx.task(&tk, &rec);
+                added.push((tk, rec));
+            }
+            Err(e) => {
+                let mut body = e.body(&c.base, &uuid::Uuid::new_v4().to_string());
+                body.odata_metadata = None;
+                results.push(TaskAddResult {
+                    status: if e.status.is_server_error() {
+                        TaskAddStatus::ServerError
+                    } else {
+                        TaskAddStatus::ClientError
+                    },
+                    task_id: id,
+                    e_tag: None,
+                    last_modified: None,
+                    location: None,
+                    error: Some(body),
+                    already_existed: false,
+                })
+            }
+        }
+    }
+    svc.commit(tx)?;
+    for (k, r) in added {
+        st.tasks.insert(k, r);
+    }
+    drop(st);
+    svc.wake.notify_one();
+    let out = json!({
+        "odata.metadata": format!("{}/$metadata#taskaddresult", c.base),
+        "value": results,
+    });
+    Ok(Reply::json(StatusCode::OK, &out))
+}
+
+pub(super) fn list_tasks(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
+    let jk = key(j);
+    let items = {
+        let st = svc.lock();
+        let job = st.jobs.get(&jk).ok_or_else(ApiError::job_not_found)?;
+        st.tasks
+            .range((jk.clone(), String::new())..)
+            .take_while(|(k, _)| k.0 == jk)
+            .map(|(k, t)| (k.1.clone(), render_task(&c.base, &job.job.id, t)))
+            .collect()
+    };
+    list_reply(c, "tasks", items)
+}
+
+pub(super) fn get_task(svc: &Arc<BatchService>, c: &Ctx, j: &str, t: &str) -> Res {
+    let st = svc.lock();
+    let job = st.jobs.get(&key(j)).ok_or_else(ApiError::job_not_found)?;
+    let rec = st
+        .tasks
+        .get(&(key(j), key(t)))
+        .ok_or_else(ApiError::task_not_found)?;
+    let v = odata::select(
+        render_task(&c.base, &job.job.id, rec),
+        c.q("$select").map(odata::parse_select).as_deref(),
+    );
+    Ok(Reply::json(
+        StatusCode::OK,
+        &with_meta(v, format!("{}/$metadata#tasks/@Element", c.base)),
+    )
+    .entity(rec.task.e_tag.as_ref(), rec.task.last_modified))
+}
+
+pub(super) fn delete_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
+    let tk = (key(j), key(t));
+    let run = {
+        let mut st = svc.lock();
+        st.jobs.get(&tk.0).ok_or_else(ApiError::job_not_found)?;
+        let rec = st.tasks.get(&tk).ok_or_else(ApiError::task_not_found)?;
+        let run = rec.run;
+        let mut tx = Tx::default();
+        tx.del_task(&tk);
+        svc.commit(tx)?;
+        st.tasks.remove(&tk);
+        run
+    };
+    if let Some(r) = run {
+        svc.procs.kill(r);
+    }
+    svc.wake.notify_one();
+    Ok(Reply::empty(StatusCode::OK).header("content-length", "0"))
+}
+
+pub(super) fn terminate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
+    let now = Utc::now();
+    let tk = (key(j), key(t));
+    let run = {
+        let mut st = svc.lock();
+        st.jobs.get(&tk.0).ok_or_else(ApiError::job_not_found)?;
+        let rec = st.tasks.get_mut(&tk).ok_or_else(ApiError::task_not_found)?;
+        if *rec.state() == TaskState::Completed {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "TaskCompleted",
+                "The specified task is already completed.",
+            ));
+        }
+        let run = rec.run.take();
+        let info = rec
+            .task
+            .execution_info
+            .get_or_insert_with(TaskExecutionInfo::default);
+        info.end_time = Some(now);
+        info.result = Some(TaskExecutionResult::Failure);
+        info.failure_info = Some(agent::failure(
+            "TaskEnded",
+            "Task Was Ended by User Request",
+        ));
+        rec.pgid = None;
+        rec.node = None;
+        set_task_state(rec, TaskState::Completed, now);
+        let mut tx = Tx::default();
+        tx.task(&tk, rec);
+        svc.commit(tx)?;
+        run
+    };
+    if let Some(r) = run {
+        svc.procs.kill(r);
+    }
+    svc.wake.notify_one();
+    Ok(Reply::empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) fn reactivate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
+    let now = Utc::now();
+    let tk = (key(j), key(t));
+    let mut st = svc.lock();
+    st.jobs.get(&tk.0).ok_or_else(ApiError::job_not_found)?;
+    let rec = st.tasks.get_mut(&tk).ok_or_else(ApiError::task_not_found)?;
+    let failed = *rec.state() == TaskState::Completed
+        && rec
+            .task
+            .execution_info
+            .as_ref()
+            .and_then(|i| i.result.as_ref())
+            == Some(&TaskExecutionResult::Failure);
+    if !failed {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "TaskNotFailed",
+            "The specified task did not fail and cannot be reactivated.",
+        ));
+    }
+    if let Some(info) = rec.task.execution_info.as_mut() {
+        info.retry_count = 0;
+        info.exit_code = None;
+        info.failure_info = None;
+        info.result = None;
+        info.end_time = None;
+    }
+    set_task_state(rec, TaskState::Active, now);
+    let mut tx = Tx::default();
+    tx.task(&tk, rec);
+    svc.commit(tx)?;
+    drop(st);
+    svc.wake.notify_one();
+    Ok(Reply::empty(StatusCode::NO_CONTENT))
+}
