@@ -4,7 +4,8 @@
 //!
 //! - `routes/`: HTTP dispatch over the raw path, Shared Key, OData, one file per resource.
 //! - `state`: the records and their durable store (redb).
-//! - `scheduler`: allocation, boot, start tasks, task placement, completions, deletions.
+//! - `scheduler/`: the loop and its passes (allocation, boot, jobs, retention, placement)
+//!   apart from process handling (`launch`: runs, process groups, how runs ended).
 //! - `agent`: resource files, process execution, output files.
 //! - `files`: the task and node file APIs.
 

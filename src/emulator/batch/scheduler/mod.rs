@@ -1,0 +1,134 @@
+//! The scheduler: one loop that moves pools, nodes, jobs and tasks through the service's
+//! states, starts start tasks and tasks on free node slots, and records how runs ended.
+//!
+//! - `mod.rs`: the loop, and one pass (`tick`) that runs the passes under the state's lock and
+//!   then applies their effects (commit, kills, directories, launches) outside it.
+//! - `states`: state changes the routes share (task and node states, requeue, reboot), and
+//!   recovery after a restart.
+//! - `passes`: allocation and boot (pools, nodes), jobs (deletion, termination, completion),
+//!   retention of task files.
+//! - `placement`: tasks onto free node slots, and the run of each.
+//! - `launch`: process handling: start tasks and tasks run by the node agent, their process
+//!   groups, injected faults, and how each run ended.
+
+mod launch;
+mod passes;
+mod placement;
+mod states;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use self::passes::{jobs_step, nodes_step, pools_step, retention_step};
+use self::placement::schedule_step;
+use crate::azure::models::{AllocationState, JobState, NodeState, PoolState, TaskState};
+use crate::emulator::batch::BatchService;
+use crate::emulator::batch::agent::RunSpec;
+use crate::emulator::batch::state::{State, Tx};
+
+pub use states::{reboot, recover, set_task_state};
+
+/// How long a pass waits after being woken, so that changes arriving together share it.
+const PASS_GATHER: Duration = Duration::from_millis(2);
+
+/// The scheduler loop: runs a pass whenever something changed, every 200 ms while anything
+/// is in motion (allocation, boot, tasks, deletions), and every few seconds when all is idle
+/// (for retention), so that an idle emulator costs no CPU.
+pub async fn run(svc: Arc<BatchService>) {
+    let mut stop = svc.stop.subscribe();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        tick(&svc);
+        let pause = if in_motion(&svc.lock()) {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(5)
+        };
+        tokio::select! {
+            _ = svc.wake.notified() => {
+                // Let a burst of changes (many tasks ending at once) gather into one pass:
+                // a pass costs time in the number of tasks, not in the number of changes.
+                tokio::time::sleep(PASS_GATHER).await;
+            }
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Whether a later pass may change something without anyone asking: a pool resizing or being
+/// deleted, a node booting or working, a task waiting or running, a job being deleted or
+/// terminated.
+fn in_motion(st: &State) -> bool {
+    st.pools.values().any(|p| {
+        p.pool.allocation_state == Some(AllocationState::Resizing)
+            || p.pool.state == Some(PoolState::Deleting)
+    }) || st.nodes.values().any(|n| {
+        !matches!(
+            n.node.state,
+            NodeState::Idle | NodeState::StartTaskFailed | NodeState::Unusable | NodeState::Offline
+        )
+    }) || st.tasks.values().any(|t| {
+        matches!(
+            t.state(),
+            TaskState::Active | TaskState::Preparing | TaskState::Running
+        )
+    }) || st.jobs.values().any(|j| {
+        matches!(
+            j.job.state,
+            Some(JobState::Deleting | JobState::Terminating | JobState::Disabling)
+        )
+    })
+}
+
+enum Launch {
+    Start((String, String), RunSpec),
+    Task((String, String), RunSpec),
+}
+
+#[derive(Default)]
+struct Effects {
+    tx: Tx,
+    kills: Vec<u64>,
+    remove_dirs: Vec<PathBuf>,
+    create_dirs: Vec<PathBuf>,
+    launches: Vec<Launch>,
+}
+
+fn tick(svc: &Arc<BatchService>) {
+    let now = Utc::now();
+    let mut fx = Effects::default();
+    {
+        let mut guard = svc.lock();
+        let st = &mut *guard;
+        pools_step(svc, st, now, &mut fx);
+        nodes_step(svc, st, now, &mut fx);
+        jobs_step(svc, st, now, &mut fx);
+        schedule_step(svc, st, now, &mut fx);
+        retention_step(svc, st, now, &mut fx);
+    }
+    // One durable commit per pass, which also makes durable what processes recorded lazily
+    // since the last one.
+    if let Err(e) = svc.store.commit(fx.tx).and_then(|()| svc.store.flush()) {
+        tracing::error!(error = %e, "scheduler could not commit");
+    }
+    for r in fx.kills {
+        svc.procs.kill(r);
+    }
+    for d in fx.remove_dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    for d in fx.create_dirs {
+        let _ = std::fs::create_dir_all(d);
+    }
+    for l in fx.launches {
+        launch::launch(svc.clone(), l);
+    }
+}

@@ -1,0 +1,453 @@
+//! The passes over pools, nodes and jobs: allocation and resizing, node boot, job deletion,
+//! termination and completion, and the retention of task files.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::Effects;
+use super::launch::launch_start;
+use super::states::{requeue, set_node_state, set_task_state};
+use crate::azure::models::{
+    AllocationState, ComputeNode, FailureInfo, JobState, NodeState, OnAllTasksComplete, PoolState,
+    SchedulingState, StartTaskInfo, StartTaskState, TaskExecutionInfo, TaskExecutionResult,
+    TaskState,
+};
+use crate::emulator::batch::agent;
+use crate::emulator::batch::state::{NodeRec, State, TaskRec, key};
+use crate::emulator::batch::{BatchService, etag};
+
+/// Parses an ISO 8601 duration (`PT1H30M`, `P7D`, `P10675199DT2H48M5.4775807S`).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.strip_prefix('P')?;
+    let (date, time) = s.split_once('T').unwrap_or((s, ""));
+    let mut secs = 0f64;
+    let mut num = String::new();
+    for (part, is_time) in [(date, false), (time, true)] {
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                num.push(c);
+                continue;
+            }
+            let n: f64 = num.parse().ok()?;
+            num.clear();
+            secs += n * match (c, is_time) {
+                ('Y', false) => 365.0 * 86400.0,
+                ('M', false) => 30.0 * 86400.0,
+                ('W', false) => 7.0 * 86400.0,
+                ('D', false) => 86400.0,
+                ('H', true) => 3600.0,
+                ('M', true) => 60.0,
+                ('S', true) => 1.0,
+                _ => return None,
+            };
+        }
+        if !num.is_empty() {
+            return None;
+        }
+    }
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// A wall-clock limit, unless it is the service's "unlimited" (about 29 000 years).
+pub(super) fn wall_clock(limit: Option<&str>) -> Option<Duration> {
+    limit
+        .and_then(parse_duration)
+        .filter(|d| *d < Duration::from_secs(100 * 365 * 86400))
+}
+
+fn new_node(
+    svc: &BatchService,
+    pool: &crate::azure::models::Pool,
+    dedicated: bool,
+    now: DateTime<Utc>,
+) -> ComputeNode {
+    let id = format!(
+        "tvmps_{}_{}",
+        uuid::Uuid::new_v4().simple(),
+        if dedicated { "d" } else { "p" }
+    );
+    let _ = svc;
+    ComputeNode {
+        affinity_id: Some(format!("TVM:{id}")),
+        id,
+        url: None,
+        state: NodeState::Creating,
+        scheduling_state: Some(SchedulingState::Enabled),
+        state_transition_time: Some(now),
+        last_boot_time: None,
+        allocation_time: Some(now),
+        ip_address: Some("127.0.0.1".into()),
+        vm_size: pool.vm_size.clone(),
+        start_task: pool.start_task.clone(),
+        is_dedicated: Some(dedicated),
+        ..ComputeNode::default()
+    }
+}
+
+pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Effects) {
+    let pool_keys: Vec<String> = st.pools.keys().cloned().collect();
+    for pk in pool_keys {
+        let Some(prec) = st.pools.get(&pk).cloned() else {
+            continue;
+        };
+        let node_keys: Vec<(String, String)> =
+            st.nodes.keys().filter(|(p, _)| *p == pk).cloned().collect();
+        if prec.pool.state == Some(PoolState::Deleting) {
+            for nk in &node_keys {
+                remove_node(svc, st, nk, now, fx);
+            }
+            fx.remove_dirs.push(svc.root.join("nodes").join(&pk));
+            st.pools.remove(&pk);
+            fx.tx.del_pool(&pk);
+            continue;
+        }
+        if prec.pool.allocation_state != Some(AllocationState::Resizing) {
+            continue;
+        }
+        let delay = chrono::Duration::from_std(svc.config.allocation_delay).unwrap_or_default();
+        if now < prec.resize_since + delay {
+            continue;
+        }
+        for dedicated in [true, false] {
+            let target = if dedicated {
+                prec.pool.target_dedicated_nodes
+            } else {
+                prec.pool.target_low_priority_nodes
+            }
+            .unwrap_or(0)
+            .max(0) as usize;
+            let mut mine: Vec<(String, String)> = node_keys
+                .iter()
+                .filter(|k| st.nodes.get(*k).and_then(|n| n.node.is_dedicated) == Some(dedicated))
+                .cloned()
+                .collect();
+            while mine.len() < target {
+                let node = new_node(svc, &prec.pool, dedicated, now);
+                let k = (pk.clone(), node.id.clone());
+                let dir = svc.node_dir(&pk, &node.id);
+                for sub in ["shared", "startup/wd", "workitems"] {
+                    fx.create_dirs.push(dir.join(sub));
+                }
+                let rec = NodeRec {
+                    pool_key: pk.clone(),
+                    node,
+                    phase_since: now,
+                    start_run: None,
+                    start_pgid: None,
+                };
+                fx.tx.node(&k, &rec);
+                st.nodes.insert(k.clone(), rec);
+                mine.push(k);
+            }
+            // Shrink: idle nodes go first.
+            mine.sort_by_key(|k| {
+                st.nodes
+                    .get(k)
+                    .map(|n| n.node.running_tasks_count)
+                    .unwrap_or(0)
+            });
+            while mine.len() > target {
+                let k = mine.remove(0);
+                remove_node(svc, st, &k, now, fx);
+            }
+        }
+        if let Some(prec) = st.pools.get_mut(&pk) {
+            let count = |d: bool| {
+                st.nodes
+                    .iter()
+                    .filter(|(k, n)| k.0 == pk && n.node.is_dedicated == Some(d))
+                    .count() as i32
+            };
+            prec.pool.current_dedicated_nodes = Some(count(true));
+            prec.pool.current_low_priority_nodes = Some(count(false));
+            prec.pool.allocation_state = Some(AllocationState::Steady);
+            prec.pool.allocation_state_transition_time = Some(now);
+            fx.tx.pool(&pk, prec);
+        }
+    }
+}
+
+/// Removes a node: kills what runs on it and requeues its tasks.
+fn remove_node(
+    svc: &BatchService,
+    st: &mut State,
+    nk: &(String, String),
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) {
+    if let Some(rec) = st.nodes.remove(nk) {
+        if let Some(r) = rec.start_run {
+            fx.kills.push(r);
+        }
+        fx.tx.del_node(nk);
+        fx.remove_dirs.push(svc.node_dir(&nk.0, &nk.1));
+    }
+    for (tk, t) in st.tasks.iter_mut() {
+        if t.node.as_ref() == Some(nk) {
+            if let Some(r) = t.run {
+                fx.kills.push(r);
+            }
+            requeue(t, now);
+            fx.tx.task(tk, t);
+        }
+    }
+}
+
+pub(super) fn nodes_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Effects) {
+    let half = chrono::Duration::from_std(svc.config.node_boot_delay / 2).unwrap_or_default();
+    if st.nodes.is_empty() {
+        return;
+    }
+    // Running task counts, from the tasks.
+    let mut running: std::collections::HashMap<(String, String), (i32, i32)> = Default::default();
+    for t in st.tasks.values() {
+        if let (Some(n), Some(_)) = (&t.node, t.run) {
+            let e = running.entry(n.clone()).or_default();
+            e.0 += 1;
+            e.1 += t.slots();
+        }
+    }
+    for (nk, rec) in st.nodes.iter_mut() {
+        let Some(pool) = st.pools.get(&nk.0) else {
+            continue;
+        };
+        let before = serde_json::to_string(&rec.node).unwrap_or_default();
+        match rec.node.state {
+            NodeState::Creating if now >= rec.phase_since + half => {
+                set_node_state(&mut rec.node, NodeState::Starting, now);
+                rec.phase_since = now;
+            }
+            NodeState::Starting | NodeState::Rebooting if now >= rec.phase_since + half => {
+                rec.node.last_boot_time = Some(now);
+                rec.node.start_task = pool.pool.start_task.clone();
+                match pool.pool.start_task.clone() {
+                    Some(start) => {
+                        let wait = start.wait_for_success.unwrap_or(true);
+                        set_node_state(
+                            &mut rec.node,
+                            if wait {
+                                NodeState::WaitingForStartTask
+                            } else {
+                                NodeState::Idle
+                            },
+                            now,
+                        );
+                        rec.node.start_task_info = Some(StartTaskInfo {
+                            state: StartTaskState::Running,
+                            start_time: now,
+                            ..StartTaskInfo::default()
+                        });
+                        launch_start(svc, nk, rec, &start, &pool.pool.id, fx);
+                    }
+                    None => set_node_state(&mut rec.node, NodeState::Idle, now),
+                }
+            }
+            NodeState::Idle | NodeState::Running => {
+                let (count, slots) = running.get(nk).copied().unwrap_or((0, 0));
+                rec.node.running_tasks_count = count;
+                rec.node.running_task_slots_count = slots;
+                set_node_state(
+                    &mut rec.node,
+                    if count > 0 {
+                        NodeState::Running
+                    } else {
+                        NodeState::Idle
+                    },
+                    now,
+                );
+            }
+            _ => {}
+        }
+        if serde_json::to_string(&rec.node).unwrap_or_default() != before {
+            fx.tx.node(nk, rec);
+        }
+    }
+}
+
+pub(super) fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Effects) {
+    let job_keys: Vec<String> = st.jobs.keys().cloned().collect();
+    for jk in job_keys {
+        let Some(state) = st.jobs.get(&jk).and_then(|j| j.job.state.clone()) else {
+            continue;
+        };
+        let job_tasks = |st: &State| -> Vec<(String, String)> {
+            st.tasks
+                .range((jk.clone(), String::new())..)
+                .take_while(|(k, _)| k.0 == jk)
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        match state {
+            JobState::Deleting => {
+                for tk in &job_tasks(st) {
+                    if let Some(t) = st.tasks.remove(tk) {
+                        if let Some(r) = t.run {
+                            fx.kills.push(r);
+                        }
+                        fx.tx.del_task(tk);
+                    }
+                }
+                let job_id = st
+                    .jobs
+                    .get(&jk)
+                    .map(|j| j.job.id.clone())
+                    .unwrap_or_default();
+                for nk in st.nodes.keys() {
+                    fx.remove_dirs
+                        .push(svc.node_dir(&nk.0, &nk.1).join("workitems").join(&job_id));
+                }
+                st.jobs.remove(&jk);
+                fx.tx.del_job(&jk);
+            }
+            JobState::Terminating => {
+                for tk in &job_tasks(st) {
+                    if let Some(t) = st.tasks.get_mut(tk)
+                        && *t.state() != TaskState::Completed
+                        && let Some(r) = t.run.take()
+                    {
+                        {
+                            {
+                                fx.kills.push(r);
+                                end_task(
+                                    t,
+                                    None,
+                                    Some(agent::failure(
+                                        "TaskEnded",
+                                        "Task Was Ended by User Request",
+                                    )),
+                                    now,
+                                );
+                                fx.tx.task(tk, t);
+                            }
+                        }
+                    }
+                }
+                complete_job(st, &jk, now, None, fx);
+            }
+            JobState::Active => {
+                let terminate = st
+                    .jobs
+                    .get(&jk)
+                    .and_then(|j| j.job.on_all_tasks_complete.as_ref())
+                    == Some(&OnAllTasksComplete::TerminateJob);
+                if !terminate {
+                    continue;
+                }
+                let mut tasks = st
+                    .tasks
+                    .range((jk.clone(), String::new())..)
+                    .take_while(|(k, _)| k.0 == jk)
+                    .peekable();
+                let all_done = tasks.peek().is_some()
+                    && tasks.all(|(_, t)| *t.state() == TaskState::Completed);
+                if all_done {
+                    complete_job(st, &jk, now, Some("AllTasksComplete"), fx);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn complete_job(
+    st: &mut State,
+    jk: &str,
+    now: DateTime<Utc>,
+    reason: Option<&str>,
+    fx: &mut Effects,
+) {
+    if let Some(j) = st.jobs.get_mut(jk) {
+        let job = &mut j.job;
+        job.previous_state = job.state.take();
+        job.previous_state_transition_time = job.state_transition_time;
+        job.state = Some(JobState::Completed);
+        job.state_transition_time = Some(now);
+        job.last_modified = Some(now);
+        job.e_tag = Some(etag(now));
+        if let Some(info) = job.execution_info.as_mut() {
+            info.end_time = Some(now);
+            if info.terminate_reason.is_none() {
+                info.terminate_reason = Some(reason.unwrap_or("UserTerminate").to_string());
+            }
+        }
+        fx.tx.job(jk, j);
+    }
+}
+
+/// Records the end of a task's last attempt.
+pub(super) fn end_task(
+    t: &mut TaskRec,
+    exit_code: Option<i32>,
+    failure: Option<FailureInfo>,
+    now: DateTime<Utc>,
+) {
+    let info = t
+        .task
+        .execution_info
+        .get_or_insert_with(TaskExecutionInfo::default);
+    info.end_time = Some(now);
+    info.exit_code = exit_code;
+    info.result = Some(if failure.is_none() {
+        TaskExecutionResult::Success
+    } else {
+        TaskExecutionResult::Failure
+    });
+    info.failure_info = failure;
+    t.run = None;
+    t.pgid = None;
+    t.node = None;
+    set_task_state(t, TaskState::Completed, now);
+}
+
+pub(super) fn retention_step(
+    svc: &BatchService,
+    st: &mut State,
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) {
+    // Retention times are minutes to days: once a second is often enough to look.
+    {
+        let mut last = svc
+            .last_retention_pass
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| now - t < chrono::Duration::seconds(1)) {
+            return;
+        }
+        *last = Some(now);
+    }
+    for (tk, t) in st.tasks.iter_mut() {
+        if t.files_removed || *t.state() != TaskState::Completed {
+            continue;
+        }
+        let retention = t
+            .task
+            .constraints
+            .as_ref()
+            .and_then(|c| c.retention_time.as_deref())
+            .and_then(parse_duration);
+        let end = t.task.execution_info.as_ref().and_then(|i| i.end_time);
+        let (Some(retention), Some(end), Some(ni)) = (retention, end, t.task.node_info.as_ref())
+        else {
+            continue;
+        };
+        let Ok(retention) = chrono::Duration::from_std(retention) else {
+            continue;
+        };
+        if now < end + retention {
+            continue;
+        }
+        if let (Some(pool), Some(node)) = (&ni.pool_id, &ni.node_id) {
+            let job_id = st
+                .jobs
+                .get(&tk.0)
+                .map(|j| j.job.id.clone())
+                .unwrap_or_default();
+            fx.remove_dirs
+                .push(svc.task_dir(&key(pool), node, &job_id, &t.task.id));
+        }
+        t.files_removed = true;
+        fx.tx.task(tk, t);
+    }
+}

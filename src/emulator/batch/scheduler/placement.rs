@@ -1,0 +1,194 @@
+//! Task placement: active tasks onto free slots of ready nodes, within each job's limit,
+//! and the run (command line, environment, directories) of each placed task.
+
+use chrono::{DateTime, Utc};
+
+use super::launch::{auto_sas, node_env};
+use super::passes::wall_clock;
+use super::states::{set_node_state, set_task_state};
+use super::{Effects, Launch};
+use crate::azure::models::{
+    JobState, NodeState, PoolState, SchedulingState, TaskExecutionInfo, TaskNodeInfo, TaskState,
+};
+use crate::emulator::batch::BatchService;
+use crate::emulator::batch::agent::RunSpec;
+use crate::emulator::batch::state::{NodeRec, State, TaskRec, key};
+
+pub(super) fn schedule_step(
+    svc: &BatchService,
+    st: &mut State,
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) {
+    // Free slots per ready node.
+    let mut free: std::collections::BTreeMap<(String, String), i32> = Default::default();
+    for (nk, n) in &st.nodes {
+        let Some(pool) = st.pools.get(&nk.0) else {
+            continue;
+        };
+        let ready = matches!(n.node.state, NodeState::Idle | NodeState::Running)
+            && n.node.scheduling_state != Some(SchedulingState::Disabled)
+            && pool.pool.state == Some(PoolState::Active);
+        if ready {
+            free.insert(
+                nk.clone(),
+                pool.pool.task_slots_per_node.unwrap_or(1).max(1),
+            );
+        }
+    }
+    if free.is_empty() {
+        return;
+    }
+    let mut per_job_running: std::collections::HashMap<String, i32> = Default::default();
+    for t in st.tasks.values() {
+        if let (Some(n), Some(_)) = (&t.node, t.run) {
+            if let Some(f) = free.get_mut(n) {
+                *f -= t.slots();
+            }
+            *per_job_running.entry(t.job_key.clone()).or_default() += 1;
+        }
+    }
+    if free.values().all(|f| *f <= 0) {
+        return;
+    }
+    let mut jobs: Vec<(i32, String)> = st
+        .jobs
+        .iter()
+        .filter(|(_, j)| j.job.state == Some(JobState::Active))
+        .map(|(k, j)| (-j.job.priority.unwrap_or(0), k.clone()))
+        .collect();
+    jobs.sort();
+    for (_, jk) in jobs {
+        let Some(job) = st.jobs.get(&jk).map(|j| j.job.clone()) else {
+            continue;
+        };
+        let pool_key = key(job.pool_info.pool_id.as_deref().unwrap_or(""));
+        let Some(pool) = st.pools.get(&pool_key).map(|p| p.pool.clone()) else {
+            continue;
+        };
+        let limit = job.max_parallel_tasks.unwrap_or(-1);
+        // No more candidates than there are free slots in the job's pool.
+        let room: i32 = free
+            .iter()
+            .filter(|(k, _)| k.0 == pool_key)
+            .map(|(_, f)| (*f).max(0))
+            .sum();
+        let task_keys: Vec<(String, String)> = st
+            .tasks
+            .range((jk.clone(), String::new())..)
+            .take_while(|(k, _)| k.0 == jk)
+            .filter(|(_, t)| *t.state() == TaskState::Active && t.run.is_none())
+            .map(|(k, _)| k.clone())
+            .take(room.max(0) as usize)
+            .collect();
+        for tk in task_keys {
+            if limit > 0 && per_job_running.get(&jk).copied().unwrap_or(0) >= limit {
+                break;
+            }
+            let Some(slots) = st.tasks.get(&tk).map(TaskRec::slots) else {
+                continue;
+            };
+            let Some(nk) = free
+                .iter()
+                .filter(|(k, f)| k.0 == pool_key && **f >= slots)
+                .max_by_key(|(_, f)| **f)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(f) = free.get_mut(&nk) {
+                *f -= slots;
+            }
+            *per_job_running.entry(jk.clone()).or_default() += 1;
+            let (Some(node), Some(t)) = (st.nodes.get_mut(&nk), st.tasks.get_mut(&tk)) else {
+                continue;
+            };
+            start_task_run(svc, &pool, &job, &nk, node, &tk, t, now, fx);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_task_run(
+    svc: &BatchService,
+    pool: &crate::azure::models::Pool,
+    job: &crate::azure::models::Job,
+    nk: &(String, String),
+    node: &mut NodeRec,
+    tk: &(String, String),
+    t: &mut TaskRec,
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) {
+    let run_id = svc.next_run_id();
+    let dir = svc.task_dir(&nk.0, &nk.1, &job.id, &t.task.id);
+    t.run = Some(run_id);
+    t.node = Some(nk.clone());
+    let info = t
+        .task
+        .execution_info
+        .get_or_insert_with(TaskExecutionInfo::default);
+    info.start_time = Some(now);
+    info.end_time = None;
+    info.exit_code = None;
+    info.failure_info = None;
+    info.result = None;
+    t.task.node_info = Some(TaskNodeInfo {
+        affinity_id: node.node.affinity_id.clone(),
+        node_url: None,
+        pool_id: Some(pool.id.clone()),
+        node_id: Some(node.node.id.clone()),
+        task_root_directory: Some(format!("workitems/{}/job-1/{}", job.id, t.task.id)),
+        task_root_directory_url: None,
+    });
+    set_task_state(t, TaskState::Running, now);
+    fx.tx.task(tk, t);
+    node.node.running_tasks_count += 1;
+    node.node.running_task_slots_count += t.slots();
+    set_node_state(&mut node.node, NodeState::Running, now);
+    fx.tx.node(nk, node);
+
+    let mut env = node_env(svc, &pool.id, nk, node);
+    env.push(("AZ_BATCH_JOB_ID".into(), job.id.clone()));
+    if let Some(common) = job.extra.get("commonEnvironmentSettings") {
+        let common: Vec<crate::azure::models::NameValue> =
+            serde_json::from_value(common.clone()).unwrap_or_default();
+        env.extend(common.into_iter().map(|e| (e.name, e.value)));
+    }
+    env.push(("AZ_BATCH_TASK_ID".into(), t.task.id.clone()));
+    env.push((
+        "AZ_BATCH_TASK_DIR".into(),
+        dir.to_string_lossy().into_owned(),
+    ));
+    env.push((
+        "AZ_BATCH_TASK_WORKING_DIR".into(),
+        dir.join("wd").to_string_lossy().into_owned(),
+    ));
+    env.push(("HOME".into(), dir.join("wd").to_string_lossy().into_owned()));
+    env.extend(
+        t.task
+            .environment_settings
+            .iter()
+            .map(|e| (e.name.clone(), e.value.clone())),
+    );
+    let limit = wall_clock(
+        t.task
+            .constraints
+            .as_ref()
+            .and_then(|c| c.max_wall_clock_time.as_deref()),
+    );
+    fx.launches.push(Launch::Task(
+        tk.clone(),
+        RunSpec {
+            run_id,
+            command_line: t.task.command_line.clone(),
+            task_dir: dir,
+            env,
+            resource_files: t.task.resource_files.clone(),
+            output_files: t.task.output_files.clone(),
+            max_wall_clock: limit,
+            blob_endpoint: svc.blob_endpoint.clone(),
+            auto_storage_sas: auto_sas(svc, &t.task.resource_files),
+        },
+    ));
+}

@@ -1,0 +1,113 @@
+//! State changes shared by the routes and the passes (a task's or a node's state with its
+//! transition time, a requeue, a reboot), and recovery after a restart.
+
+use chrono::{DateTime, Utc};
+
+use crate::azure::models::{ComputeNode, NodeState, TaskExecutionInfo, TaskState};
+use crate::emulator::batch::agent;
+use crate::emulator::batch::error::ApiError;
+use crate::emulator::batch::state::{State, TaskRec, Tx};
+use crate::emulator::batch::{BatchService, etag};
+
+/// Moves an entity's state, keeping the previous one as the service does.
+pub fn set_task_state(rec: &mut TaskRec, new: TaskState, now: DateTime<Utc>) {
+    let t = &mut rec.task;
+    if t.state.as_ref() != Some(&new) {
+        t.previous_state = t.state.take();
+        t.previous_state_transition_time = t.state_transition_time;
+        t.state = Some(new);
+        t.state_transition_time = Some(now);
+    }
+    t.last_modified = Some(now);
+    t.e_tag = Some(etag(now));
+}
+
+pub fn set_node_state(node: &mut ComputeNode, new: NodeState, now: DateTime<Utc>) {
+    if node.state != new {
+        node.state = new;
+        node.state_transition_time = Some(now);
+    }
+}
+
+/// Puts a task that was running back in the queue (its node went away).
+pub fn requeue(rec: &mut TaskRec, now: DateTime<Utc>) {
+    let info = rec
+        .task
+        .execution_info
+        .get_or_insert_with(TaskExecutionInfo::default);
+    info.requeue_count += 1;
+    info.last_requeue_time = Some(now);
+    rec.node = None;
+    rec.run = None;
+    rec.pgid = None;
+    set_task_state(rec, TaskState::Active, now);
+}
+
+/// Reboots a node, as a reboot request or a node failure does: what runs on it is killed, its
+/// tasks are requeued (`requeueCount` + 1) and it boots again, start task included. Returns
+/// false if there is no such node.
+pub fn reboot(svc: &BatchService, nk: &(String, String)) -> Result<bool, ApiError> {
+    let now = Utc::now();
+    let mut kills = Vec::new();
+    let mut tx = Tx::default();
+    {
+        let mut guard = svc.lock();
+        let st = &mut *guard;
+        let Some(node) = st.nodes.get_mut(nk) else {
+            return Ok(false);
+        };
+        if let Some(r) = node.start_run.take() {
+            kills.push(r);
+        }
+        node.start_pgid = None;
+        set_node_state(&mut node.node, NodeState::Rebooting, now);
+        node.phase_since = now;
+        node.node.running_tasks_count = 0;
+        node.node.running_task_slots_count = 0;
+        tx.node(nk, node);
+        for (tk, t) in st.tasks.iter_mut() {
+            if t.node.as_ref() == Some(nk) {
+                if let Some(r) = t.run {
+                    kills.push(r);
+                }
+                requeue(t, now);
+                tx.task(tk, t);
+            }
+        }
+        svc.commit(tx)?;
+    }
+    for r in kills {
+        svc.procs.kill(r);
+    }
+    svc.wake.notify_one();
+    Ok(true)
+}
+
+/// After a restart: processes of the previous run are gone (or are killed now), running tasks
+/// are requeued and every node reboots, so that its start task runs again.
+pub fn recover(state: &mut State, now: DateTime<Utc>) -> Tx {
+    let mut tx = Tx::default();
+    for (k, rec) in state.tasks.iter_mut() {
+        if let Some(pgid) = rec.pgid {
+            agent::kill_group(pgid);
+        }
+        if rec.run.is_some() || matches!(rec.state(), TaskState::Running | TaskState::Preparing) {
+            requeue(rec, now);
+            tx.task(k, rec);
+        }
+    }
+    for (k, rec) in state.nodes.iter_mut() {
+        if let Some(pgid) = rec.start_pgid.take() {
+            agent::kill_group(pgid);
+        }
+        rec.start_run = None;
+        rec.node.running_tasks_count = 0;
+        rec.node.running_task_slots_count = 0;
+        if rec.node.state != NodeState::Creating {
+            set_node_state(&mut rec.node, NodeState::Rebooting, now);
+        }
+        rec.phase_since = now;
+        tx.node(k, rec);
+    }
+    tx
+}
