@@ -6,7 +6,8 @@
 //! - `state`: the records and their durable store (redb).
 //! - `scheduler/`: the loop and its passes (allocation, boot, jobs, retention, placement)
 //!   apart from process handling (`launch`: runs, process groups, how runs ended).
-//! - `agent`: resource files, process execution, output files.
+//! - `agent/`: a run and its process (`mod.rs`), runs in flight (`procs`), resource files
+//!   (`resources`), output files (`outputs`), their storage requests (`http`).
 //! - `files`: the task and node file APIs.
 
 mod agent;

@@ -1,0 +1,187 @@
+//! Output files out: patterns matched in the working directory, uploaded with Put Blob to
+//! the destination container per their upload condition, with a log of what was uploaded.
+
+use std::path::{Path, PathBuf};
+
+use super::http::{BLOB_PATH, STORAGE_VERSION, send_with_retry};
+use super::{RunSpec, failure};
+use crate::azure::auth::redact_url;
+use crate::azure::models::{FailureInfo, UploadCondition};
+
+/// Matches a path (components joined with `/`) against a glob with `*`, `?` and `**`.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    fn seg_match(p: &[char], s: &[char]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some('*'), _) => seg_match(&p[1..], s) || (!s.is_empty() && seg_match(p, &s[1..])),
+            (Some('?'), Some(_)) => seg_match(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => seg_match(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    fn parts_match(p: &[&str], s: &[&str]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(&"**"), _) => {
+                parts_match(&p[1..], s) || (!s.is_empty() && parts_match(p, &s[1..]))
+            }
+            (Some(pp), Some(ss)) => {
+                let pc: Vec<char> = pp.chars().collect();
+                let sc: Vec<char> = ss.chars().collect();
+                seg_match(&pc, &sc) && parts_match(&p[1..], &s[1..])
+            }
+            _ => false,
+        }
+    }
+    let p: Vec<&str> = pattern.split('/').filter(|x| !x.is_empty()).collect();
+    let s: Vec<&str> = path.split('/').filter(|x| !x.is_empty()).collect();
+    parts_match(&p, &s)
+}
+
+/// The files an output file pattern names: (file, blob name suffix).
+pub fn expand_pattern(task_dir: &Path, wd: &Path, pattern: &str) -> Vec<(PathBuf, String)> {
+    let has_glob = |s: &str| s.contains(['*', '?', '[']);
+    // Resolve against the working directory, allowing `..` up to the task directory.
+    let rel_to_task = match Path::new(pattern).is_absolute() {
+        true => return Vec::new(),
+        false => {
+            let mut parts: Vec<String> = vec!["wd".into()];
+            for c in pattern.split('/') {
+                match c {
+                    "" | "." => {}
+                    ".." => {
+                        if parts.pop().is_none() {
+                            return Vec::new();
+                        }
+                    }
+                    other => parts.push(other.to_string()),
+                }
+            }
+            parts
+        }
+    };
+    let _ = wd;
+    let split = rel_to_task.iter().position(|p| has_glob(p));
+    match split {
+        None => {
+            let file = task_dir.join(rel_to_task.join("/"));
+            if file.is_file() {
+                let name = rel_to_task.last().cloned().unwrap_or_default();
+                vec![(file, name)]
+            } else {
+                Vec::new()
+            }
+        }
+        Some(i) => {
+            let root = task_dir.join(rel_to_task[..i].join("/"));
+            let glob = rel_to_task[i..].join("/");
+            let mut out = Vec::new();
+            walk(&root, &root, &mut |file, rel| {
+                if glob_match(&glob, rel) {
+                    out.push((file.to_path_buf(), rel.to_string()));
+                }
+            });
+            out.sort();
+            out
+        }
+    }
+}
+
+fn walk(root: &Path, dir: &Path, f: &mut dyn FnMut(&Path, &str)) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(root, &p, f);
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            f(&p, &rel.to_string_lossy());
+        }
+    }
+}
+
+pub(super) async fn upload_output_files(
+    http: &reqwest::Client,
+    spec: &RunSpec,
+    wd: &Path,
+    succeeded: bool,
+) -> Result<(), FailureInfo> {
+    let mut log = String::new();
+    let mut first_error = None;
+    for of in &spec.output_files {
+        let wanted = match of.upload_options.upload_condition {
+            UploadCondition::TaskSuccess => succeeded,
+            UploadCondition::TaskFailure => !succeeded,
+            _ => true,
+        };
+        if !wanted {
+            continue;
+        }
+        let Some(dest) = &of.destination.container else {
+            continue;
+        };
+        let single = !of.file_pattern.contains(['*', '?', '[']);
+        for (file, suffix) in expand_pattern(&spec.task_dir, wd, &of.file_pattern) {
+            let blob = match (&dest.path, single) {
+                (Some(p), true) if !p.is_empty() => p.clone(),
+                (Some(p), false) if !p.is_empty() => {
+                    format!("{}/{}", p.trim_end_matches('/'), suffix)
+                }
+                _ => suffix.clone(),
+            };
+            match put_blob(http, &dest.container_url, &blob, &file).await {
+                Ok(()) => log.push_str(&format!("uploaded {} to {blob}\n", file.display())),
+                Err(e) => {
+                    log.push_str(&format!("failed to upload {}: {e}\n", file.display()));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
+    if !log.is_empty() {
+        let _ = tokio::fs::write(spec.task_dir.join("fileuploadout.txt"), &log).await;
+    }
+    match first_error {
+        None => Ok(()),
+        Some(e) => {
+            let _ = tokio::fs::write(spec.task_dir.join("fileuploaderr.txt"), &e).await;
+            Err(failure("FileUploadMiscError", &e))
+        }
+    }
+}
+
+async fn put_blob(
+    http: &reqwest::Client,
+    container_url: &str,
+    blob: &str,
+    file: &Path,
+) -> Result<(), String> {
+    let (base, query) = container_url.split_once('?').unwrap_or((container_url, ""));
+    let enc = percent_encoding::utf8_percent_encode(blob, BLOB_PATH).to_string();
+    let url = if query.is_empty() {
+        format!("{}/{enc}", base.trim_end_matches('/'))
+    } else {
+        format!("{}/{enc}?{query}", base.trim_end_matches('/'))
+    };
+    let shown = redact_url(&url);
+    let data = bytes::Bytes::from(
+        tokio::fs::read(file)
+            .await
+            .map_err(|e| format!("reading {}: {e}", file.display()))?,
+    );
+    send_with_retry(&format!("upload {shown}"), || {
+        http.put(&url)
+            .header("x-ms-version", STORAGE_VERSION)
+            .header("x-ms-blob-type", "BlockBlob")
+            .header(
+                "x-ms-date",
+                crate::azure::auth::http_date(chrono::Utc::now()),
+            )
+            .body(data.clone())
+    })
+    .await
+    .map_err(|e| format!("PUT {shown}: {e}"))?;
+    tracing::debug!(url = %shown, "output file uploaded");
+    Ok(())
+}
