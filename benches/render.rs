@@ -52,6 +52,7 @@ fn task(i: usize, round: usize) -> TaskView {
         result: None,
         failure: None,
         duration_ms: (!queued).then_some(1000 + i as u64),
+        started: None,
     }
 }
 
@@ -155,7 +156,7 @@ fn main() {
     // Memory first, in a fresh process: 100,000 tasks held by the monitor (its last view of
     // each task) and by the session, and drawn.
     let before = rss_kib().0;
-    let mut watcher = batchdeck::workflow::monitor::Watcher::default();
+    let mut watcher = batchdeck::watch::JobTasks::default();
     for chunk in (0..100_000).collect::<Vec<usize>>().chunks(1000) {
         let page: Vec<batchdeck::azure::models::Task> = chunk
             .iter()

@@ -10,7 +10,7 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use batchdeck::workflow::monitor::Watcher;
+use batchdeck::watch::JobTasks;
 
 const TASKS: usize = 10_000;
 
@@ -60,9 +60,10 @@ fn main() {
     };
 
     // The first refresh lists the whole job for both.
-    let mut watcher = Watcher::default();
+    let mut watcher = JobTasks::default();
     let first_ours = counted(&mut || {
-        rt.block_on(watcher.poll_tasks(&batch, "watchjob")).unwrap();
+        rt.block_on(watcher.poll(&batch, "watchjob", |_| {}))
+            .unwrap();
     });
     let first_peer = counted(&mut || {
         assert_eq!(peer_poll(), tasks);
@@ -82,8 +83,9 @@ fn main() {
         });
         let mut seen = 0;
         let o = counted(&mut || {
-            let (delta, counts) = rt.block_on(watcher.poll_tasks(&batch, "watchjob")).unwrap();
-            seen = delta.len();
+            let (counts, _) = rt
+                .block_on(watcher.poll(&batch, "watchjob", |page| seen += page.len()))
+                .unwrap();
             assert_eq!(counts.completed as usize, (round + 1) * changed);
         });
         assert_eq!(seen, changed, "batchdeck saw every change, once");

@@ -7,7 +7,7 @@ use std::io::Write;
 use chrono::Local;
 
 use crate::azure::models::{NodeState, TaskState};
-use crate::workflow::events::{Event, Step};
+use crate::workflow::events::{Event, Health, Step};
 use crate::workflow::steps::fmt_duration;
 
 /// Formats events as lines; keeps just enough state to avoid flooding (progress per file is
@@ -126,6 +126,20 @@ impl Printer {
             | Event::TaskFileTail { .. }
             | Event::NodeStderr { .. }
             | Event::Created(_) => Vec::new(),
+            Event::Health(Health::Reconnecting {
+                attempt,
+                error,
+                retry_in,
+            }) => line(format!(
+                "  reconnecting to Batch (attempt {attempt}, last error: {error}); next try in {:.1}s",
+                retry_in.as_secs_f64()
+            )),
+            Event::Health(Health::Reconnected { after }) => line(format!(
+                "  reconnected to Batch after {:.1}s; catching up",
+                after.as_secs_f64()
+            )),
+            Event::Gone(r) => line(format!("  {r} no longer exists")),
+            Event::WatchFailed { error } => line(format!("  watching stopped: {error}")),
             Event::Deleting(r) => line(format!("  Deleting {r}...")),
             Event::Deleted(r) => line(format!("  Deleted {r}")),
             Event::Resized { pool_id, target } => {

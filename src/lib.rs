@@ -14,4 +14,5 @@ pub mod fuzzing;
 pub mod headless;
 pub mod tui;
 pub mod util;
+pub mod watch;
 pub mod workflow;

@@ -490,7 +490,10 @@ async fn run_headless(
             }
         })
     });
-    let outcome = steps::run(&conn.clients, spec, tx, ask).await;
+    let watch = batchdeck::watch::Watch::spawn(&conn.clients.batch, tx.clone());
+    let outcome = steps::run(&conn.clients, spec, tx, ask, &watch).await;
+    watch.stop();
+    drop(watch);
     let _ = printer.await;
     Ok(if tasks_failed(outcome?.tasks) {
         ExitCode::FAILURE
@@ -501,7 +504,7 @@ async fn run_headless(
 
 /// Every step ran, but a script must not carry on as if the tasks had succeeded: says how many
 /// failed, if any.
-fn tasks_failed(tasks: Option<batchdeck::workflow::monitor::Outcome>) -> bool {
+fn tasks_failed(tasks: Option<batchdeck::workflow::wait::Outcome>) -> bool {
     match tasks {
         Some(t) if t.failed > 0 => {
             eprintln!(

@@ -9,7 +9,7 @@ use batchdeck::azure::batch::BatchClient;
 use batchdeck::azure::storage::StorageClient;
 use batchdeck::emulator::{Emulator, EmulatorConfig};
 use batchdeck::workflow::controller::{Command, Controller};
-use batchdeck::workflow::events::{Event, TaskFile};
+use batchdeck::workflow::events::Event;
 use batchdeck::workflow::steps::Clients;
 use tokio::sync::mpsc;
 
@@ -50,11 +50,9 @@ async fn busy_lists_the_changes_in_flight_until_they_end() {
     let dir = tempfile::tempdir().unwrap();
     let (emu, c, mut rx) = controller(dir.path()).await;
     assert!(c.busy().is_empty());
-    c.submit(Command::TailTaskFile {
-        job_id: "nojob".into(),
-        task_id: "t".into(),
-        file: TaskFile::Stdout,
-        from: 0,
+    c.submit(Command::NodeStderr {
+        pool_id: "nopool".into(),
+        node_id: "n".into(),
     });
     c.submit(Command::DeleteJob("nojob".into()));
     assert_eq!(

@@ -148,6 +148,8 @@ impl ServiceStats {
 pub struct Stats {
     pub batch: ServiceStats,
     pub blob: ServiceStats,
+    /// The Batch requests for task and node files (`.../files/...`), a part of `batch`.
+    pub batch_files: ServiceStats,
 }
 
 async fn count(
@@ -157,6 +159,7 @@ async fn count(
 ) -> axum::response::Response {
     use std::sync::atomic::Ordering::Relaxed;
     let batch = req.extensions().get::<faults::Service>() == Some(&faults::Service::Batch);
+    let files = batch && req.uri().path().contains("/files");
     let s = if batch { &stats.batch } else { &stats.blob };
     let _ = s
         .first_request_ns
@@ -164,6 +167,9 @@ async fn count(
     let resp = next.run(req).await;
     s.last_answer_ns.fetch_max(now_ns(), Relaxed);
     s.requests.fetch_add(1, Relaxed);
+    if files {
+        stats.batch_files.requests.fetch_add(1, Relaxed);
+    }
     use axum::body::HttpBody as _;
     // The declared length, else the body's known size (hyper adds the header later).
     let len = resp

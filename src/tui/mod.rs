@@ -25,6 +25,7 @@ use ratatui::backend::CrosstermBackend;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::azure::models::{JobState, PoolState};
+use crate::watch::{PreviewTarget, Watch};
 use crate::workflow::controller::Controller;
 use crate::workflow::events::Resource;
 use crate::workflow::spec::WorkloadSpec;
@@ -51,7 +52,7 @@ pub struct Report {
     /// The workflow's error, if it failed.
     pub error: Option<String>,
     /// How the tasks ended, if the workflow watched them to the end.
-    pub tasks: Option<crate::workflow::monitor::Outcome>,
+    pub tasks: Option<crate::workflow::wait::Outcome>,
     /// A signal or Ctrl-C ended the session.
     pub interrupted: bool,
     /// What still exists, checked against the services after the session.
@@ -157,11 +158,20 @@ pub async fn run(
     };
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let (ask_tx, mut ask_rx) = mpsc::unbounded_channel();
-    let controller = Controller::new(clients.clone(), ev_tx.clone());
+    // The session's watcher: from the first step to the end of the session.
+    let watch = Watch::spawn(&clients.batch, ev_tx.clone());
+    let controller = Controller::new(clients.clone(), ev_tx.clone()).with_watch(watch.clone());
 
     let mut guard = TerminalGuard::enter()?;
     // The workflow is polled by this loop (not spawned): cancelling it is dropping it.
-    let mut workflow = Some(Box::pin(steps::run(&clients, &spec, ev_tx, asker(ask_tx))));
+    let mut workflow = Some(Box::pin(steps::run(
+        &clients,
+        &spec,
+        ev_tx,
+        asker(ask_tx),
+        &watch,
+    )));
+    let mut previewed: Option<PreviewTarget> = None;
 
     let mut app = App::new(target, ids.clone(), opts.readonly, Instant::now());
     let size = guard.terminal.size()?;
@@ -273,7 +283,15 @@ pub async fn run(
         }
         // The "working" sign: what the controller is doing for the user now.
         app.update(Msg::Working(controller.busy()));
+        // The selected task's files are the watcher's to read (debounced there; a target it
+        // already has changes nothing).
+        let target = app.preview_target();
+        if target != previewed {
+            watch.preview(target.clone());
+            previewed = target;
+        }
     }
+    watch.stop();
     drop(workflow);
     drop(guard);
     tracing::info!(frames, "session ended");

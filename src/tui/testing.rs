@@ -75,6 +75,7 @@ pub fn task(i: usize, state: TaskState, exit: Option<i32>) -> TaskView {
             "FailureExitCode: The task process exited with an unexpected exit code".into()
         }),
         duration_ms: (!queued).then_some(1200 + i as u64 * 10),
+        started: None,
     }
 }
 

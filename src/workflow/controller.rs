@@ -1,7 +1,8 @@
 //! Executes what the user asks for (delete the job, the pool or the containers, resize the pool,
-//! reactivate a task, tail a file) against the clients, and reports the results as `Event`s.
+//! reactivate a task, read a node's start task stderr) against the clients, and reports the
+//! results as `Event`s. (Task files are the watcher's: see `crate::watch`.)
 //!
-//! Requests are coalesced per target: while one is in flight for a target, a second tail of the
+//! Requests are coalesced per target: while one is in flight for a target, a second read of the
 //! same file replaces any waiting one (at most one waits), and a second delete of the same
 //! resource is dropped. Nothing here touches the terminal.
 
@@ -12,12 +13,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::azure::batch::BatchError;
-use crate::workflow::events::{Event, Resource, TaskFile};
-use crate::workflow::monitor::{self, node_stderr_tail, pool_view};
+use crate::watch::Watch;
+use crate::watch::convert::{POOL_SELECT, pool_view};
+use crate::workflow::events::{Event, Resource};
 use crate::workflow::steps::{self, Clients};
-
-/// Most bytes read from the end of a task file at once.
-pub const TAIL_BYTES: u64 = 16 * 1024;
+use crate::workflow::wait::node_stderr_tail;
 
 /// Something the user asked the services to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +32,6 @@ pub enum Command {
     ReactivateTask {
         job_id: String,
         task_id: String,
-    },
-    /// Read what was appended to a task's file since `from`.
-    TailTaskFile {
-        job_id: String,
-        task_id: String,
-        file: TaskFile,
-        from: u64,
     },
     /// Read the end of a node's start task stderr.
     NodeStderr {
@@ -62,9 +55,6 @@ impl Command {
             Command::DeleteContainers(_) => "containers".into(),
             Command::ResizePool { pool_id, .. } => format!("resize {pool_id}"),
             Command::ReactivateTask { task_id, .. } => format!("reactivate {task_id}"),
-            Command::TailTaskFile { task_id, file, .. } => {
-                format!("tail {task_id} {}", file.name())
-            }
             Command::NodeStderr { node_id, .. } => format!("stderr {node_id}"),
             Command::ReadOutput { task_id, .. } => format!("output {task_id}"),
         }
@@ -74,7 +64,7 @@ impl Command {
     fn replaces(&self) -> bool {
         matches!(
             self,
-            Command::TailTaskFile { .. } | Command::NodeStderr { .. } | Command::ReadOutput { .. }
+            Command::NodeStderr { .. } | Command::ReadOutput { .. }
         )
     }
 
@@ -88,9 +78,6 @@ impl Command {
                 format!("resize pool {pool_id} to {target} nodes")
             }
             Command::ReactivateTask { task_id, .. } => format!("reactivate task {task_id}"),
-            Command::TailTaskFile { task_id, file, .. } => {
-                format!("read {} of task {task_id}", file.name())
-            }
             Command::NodeStderr { node_id, .. } => {
                 format!("read the start task's stderr of node {node_id}")
             }
@@ -118,6 +105,8 @@ pub struct Controller {
     slots: Arc<Mutex<HashMap<String, Slot>>>,
     /// How often a deleted pool or job is checked until it is gone.
     pub gone_poll: Duration,
+    /// The session's watcher, told to look again once a command changed something.
+    watch: Option<Watch>,
 }
 
 impl Controller {
@@ -127,7 +116,14 @@ impl Controller {
             tx,
             slots: Arc::default(),
             gone_poll: Duration::from_secs(2),
+            watch: None,
         }
+    }
+
+    /// Hurries `watch` after each command, so that its effect shows at once.
+    pub fn with_watch(mut self, watch: Watch) -> Controller {
+        self.watch = Some(watch);
+        self
     }
 
     /// The changes in flight (`delete pool X`, ...), sorted, for the "working" sign; reads
@@ -188,7 +184,11 @@ impl Controller {
     }
 
     async fn execute(&self, cmd: &Command) {
-        if let Err(error) = self.try_execute(cmd).await {
+        let result = self.try_execute(cmd).await;
+        if let Some(w) = &self.watch {
+            w.hurry();
+        }
+        if let Err(error) = result {
             tracing::warn!(command = %cmd.describe(), %error, "command failed");
             self.send(Event::CommandFailed {
                 what: cmd.describe(),
@@ -217,7 +217,7 @@ impl Controller {
                 let r = Resource::Pool(id.clone());
                 self.send(Event::Deleting(r.clone()));
                 loop {
-                    match batch.get_pool(id, Some(monitor::POOL_SELECT)).await {
+                    match batch.get_pool(id, Some(POOL_SELECT)).await {
                         Ok(p) => self.send(Event::Pool(pool_view(&p))),
                         Err(e) if e.is_not_found() => break,
                         Err(e) => return Err(e.into()),
@@ -243,38 +243,6 @@ impl Controller {
                 batch.reactivate_task(job_id, task_id).await?;
                 self.send(Event::Reactivated {
                     task_id: task_id.clone(),
-                });
-            }
-            Command::TailTaskFile {
-                job_id,
-                task_id,
-                file,
-                from,
-            } => {
-                let (start, len, text) =
-                    match batch.task_file_len(job_id, task_id, file.name()).await {
-                        // Not written yet (the task has not started on a node).
-                        Err(e) if e.is_not_found() => (*from, *from, String::new()),
-                        Err(e) => return Err(e.into()),
-                        Ok(len) if len <= *from => (len.min(*from), len, String::new()),
-                        Ok(len) => {
-                            let start = (*from).max(len.saturating_sub(TAIL_BYTES));
-                            let bytes = batch
-                                .task_file(job_id, task_id, file.name(), Some((start, len - 1)))
-                                .await?;
-                            (
-                                start,
-                                start + bytes.len() as u64,
-                                String::from_utf8_lossy(&bytes).into_owned(),
-                            )
-                        }
-                    };
-                self.send(Event::TaskFileTail {
-                    task_id: task_id.clone(),
-                    file: *file,
-                    from: start,
-                    len,
-                    text,
                 });
             }
             Command::NodeStderr { pool_id, node_id } => {

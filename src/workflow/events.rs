@@ -91,8 +91,21 @@ pub struct TaskView {
     pub requeues: u32,
     pub result: Option<TaskExecutionResult>,
     pub failure: Option<String>,
-    /// Milliseconds from start to end (or to now while running).
+    /// Milliseconds from start to end, once it ended.
     pub duration_ms: Option<u64>,
+    /// When its last run started: a running task's duration is drawn from it, so it ticks.
+    pub started: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl TaskView {
+    /// How long it ran, or has been running at `now`.
+    pub fn duration_at(&self, now: chrono::DateTime<chrono::Utc>) -> Option<u64> {
+        self.duration_ms.or_else(|| {
+            self.started
+                .filter(|_| self.state == TaskState::Running)
+                .map(|s| crate::watch::convert::running_ms(s, now))
+        })
+    }
 }
 
 /// Totals from the service's task counts.
@@ -156,7 +169,20 @@ impl TaskFile {
     }
 }
 
-/// Everything the workflow and the monitor report.
+/// How the watcher's connection to the Batch service is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Health {
+    /// Requests fail with transient errors; the watcher tries again after `retry_in`.
+    Reconnecting {
+        attempt: u32,
+        error: String,
+        retry_in: Duration,
+    },
+    /// The service answers again after an outage of `after`; the watcher catches up.
+    Reconnected { after: Duration },
+}
+
+/// Everything the workflow, the watcher and the controller report.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     StepStarted(Step),
@@ -231,6 +257,14 @@ pub enum Event {
     /// Something the user asked for failed; `what` says what it was.
     CommandFailed {
         what: String,
+        error: String,
+    },
+    /// The watcher's connection to the Batch service changed.
+    Health(Health),
+    /// The watcher found that a watched pool or job no longer exists.
+    Gone(Resource),
+    /// The watch ended on an error that waiting cannot fix (the service refused the account).
+    WatchFailed {
         error: String,
     },
     /// The run ended; `remaining` lists what still exists (and may cost money).

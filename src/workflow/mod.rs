@@ -1,11 +1,11 @@
-//! The tutorial workflow (steps 1-9) and the monitor that watches a job. Both only send
-//! `Event`s; they never touch the terminal.
+//! The tutorial workflow (steps 1-9), what it waits on, and the user's commands. They only
+//! send `Event`s; they never touch the terminal.
 pub mod controller;
 pub mod events;
 pub mod journal;
-pub mod monitor;
 pub mod spec;
 pub mod steps;
+pub mod wait;
 
 use std::time::Duration;
 

@@ -15,10 +15,11 @@ use crate::azure::models::{
 use crate::azure::storage::{
     ContainerCreated, MAX_SAS_TTL, SasPermissions, StorageClient, StorageError,
 };
+use crate::watch::Watch;
 use crate::workflow::events::{Event, Resource, Step};
 use crate::workflow::journal::Journal;
-use crate::workflow::monitor::{self, MonitorError, MonitorOptions, Outcome};
 use crate::workflow::spec::{Disposal, WorkloadSpec, blob_name};
+use crate::workflow::wait::{self, Outcome, WaitError, WaitOptions};
 
 /// How long the SAS URLs handed to the service stay valid: the run's timeout plus margin.
 fn sas_ttl(spec: &WorkloadSpec) -> Duration {
@@ -34,7 +35,7 @@ pub enum WorkflowError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
-    Monitor(#[from] MonitorError),
+    Wait(#[from] WaitError),
     #[error("pool {0} already exists: pass --reuse-pool to run on it, or choose another --pool-id")]
     PoolExists(String),
     #[error("job {0} already exists: delete it first, or choose another --job-id")]
@@ -79,6 +80,8 @@ pub type Asker = Box<dyn FnMut(Resource) -> futures::future::BoxFuture<'static, 
 
 struct Run<'a> {
     clients: &'a Clients,
+    /// The session's watcher: told what to watch as the run creates it.
+    watch: &'a Watch,
     spec: &'a WorkloadSpec,
     tx: mpsc::UnboundedSender<Event>,
     /// Resources this run created or found, in creation order.
@@ -124,8 +127,13 @@ impl Run<'_> {
         }
     }
 
-    /// Records a resource the run created or adopted, and says so.
+    /// Records a resource the run created or adopted, says so, and watches it.
     fn created(&mut self, r: Resource) {
+        match &r {
+            Resource::Pool(id) => self.watch.pool(id),
+            Resource::Job(id) => self.watch.job(id),
+            Resource::Container(_) => {}
+        }
         self.send(Event::Created(r.clone()));
         self.existing.push(r);
     }
@@ -185,6 +193,7 @@ pub async fn run(
     spec: &WorkloadSpec,
     tx: mpsc::UnboundedSender<Event>,
     ask: Asker,
+    watch: &Watch,
 ) -> Result<Summary, WorkflowError> {
     let started = Instant::now();
     let journal = spec.journal_dir.as_ref().map(|dir| {
@@ -198,6 +207,7 @@ pub async fn run(
     });
     let mut run = Run {
         clients,
+        watch,
         spec,
         tx,
         existing: Vec::new(),
@@ -427,19 +437,19 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
     })
     .await?;
 
-    // 6. Monitor.
+    // 6. Wait for the tasks, on what the session's watcher learns.
+    run.watch.hurry();
     run.step(Step::Monitor, async |run| {
         run.info(format!(
             "Monitoring all tasks for 'Completed' state, timeout in {}...",
             fmt_duration(spec.timeout)
         ));
-        let opts = MonitorOptions {
+        let opts = WaitOptions {
             job_id: spec.job_id.clone(),
-            pool_id: spec.pool_id.clone(),
+            pool_id: Some(spec.pool_id.clone()),
             timeout: spec.timeout,
-            ..MonitorOptions::default()
         };
-        let outcome = monitor::wait_for_tasks(batch, &opts, &run.tx).await?;
+        let outcome = wait::wait_for_tasks(run.watch, batch, &opts).await?;
         run.tasks = Some(outcome);
         run.info("  Success! All tasks reached the 'Completed' state within the specified timeout period.");
         Ok(((), format!("{} succeeded, {} failed", outcome.succeeded, outcome.failed)))

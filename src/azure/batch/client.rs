@@ -313,16 +313,28 @@ impl BatchClient {
         first: Url,
     ) -> Result<Vec<T>, BatchError> {
         let mut out = Vec::new();
+        self.for_each_page(operation, first, |page| out.extend(page))
+            .await?;
+        Ok(out)
+    }
+
+    /// Hands each page to `f` as it arrives, following `odata.nextLink` until the last one.
+    pub async fn for_each_page<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        first: Url,
+        mut f: impl FnMut(Vec<T>),
+    ) -> Result<(), BatchError> {
         let mut next = Some(first);
         while let Some(url) = next.take() {
             let page: Page<T> = self.get_json(operation, url).await?;
-            out.extend(page.value);
+            f(page.value);
             next = match page.next_link {
                 Some(link) => Some(self.next_url(operation, &link)?),
                 None => None,
             };
         }
-        Ok(out)
+        Ok(())
     }
 
     /// `odata.nextLink` is absolute; it must point at our own endpoint.

@@ -71,6 +71,16 @@ impl BatchError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+
+    /// What went wrong, in a few words (for a status line): `Connection refused (os error
+    /// 111)`, `503 ServerBusy`.
+    pub fn brief(&self) -> String {
+        match self {
+            BatchError::Service { status, code, .. } => format!("{status} {code}"),
+            BatchError::Transport { message, .. } => message.clone(),
+            BatchError::Decode { path, .. } => format!("unexpected response at {path}"),
+        }
+    }
 }
 
 impl Retryable for BatchError {

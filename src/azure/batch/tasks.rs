@@ -65,6 +65,20 @@ impl BatchClient {
         filter: Option<&str>,
         select: Option<&str>,
     ) -> Result<Vec<Task>, BatchError> {
+        let mut out = Vec::new();
+        self.list_task_pages(job_id, filter, select, |page| out.extend(page))
+            .await?;
+        Ok(out)
+    }
+
+    /// As [`BatchClient::list_tasks`], one page (up to 1,000 tasks) at a time.
+    pub async fn list_task_pages(
+        &self,
+        job_id: &str,
+        filter: Option<&str>,
+        select: Option<&str>,
+        f: impl FnMut(Vec<Task>),
+    ) -> Result<(), BatchError> {
         let mut q: Vec<(&str, String)> = Vec::new();
         if let Some(f) = filter {
             q.push(("$filter", f.to_string()));
@@ -73,9 +87,10 @@ impl BatchClient {
             q.push(("$select", s.to_string()));
         }
         q.push(("maxresults", "1000".into()));
-        self.list_all(
+        self.for_each_page(
             &format!("list tasks of job {job_id}"),
             self.url(&["jobs", job_id, "tasks"], &q),
+            f,
         )
         .await
     }

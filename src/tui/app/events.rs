@@ -3,7 +3,7 @@
 use crate::azure::models::{NodeState, PoolState};
 use crate::tui::app::{Action, App, Presence, StepState, Upload, one_line};
 use crate::workflow::controller::Command;
-use crate::workflow::events::{Event, Resource, Step, TaskFile};
+use crate::workflow::events::{Event, Health, Resource, Step, TaskFile};
 
 impl App {
     pub(super) fn apply(&mut self, e: Event, actions: &mut Vec<Action>) {
@@ -67,7 +67,6 @@ impl App {
                 for t in tasks {
                     self.tasks.upsert(t);
                 }
-                self.refresh_preview(actions, false);
             }
             Event::TaskCounts(c) => {
                 let last = self.completions.last().map(|x| x.1);
@@ -102,8 +101,14 @@ impl App {
                 len,
                 text,
             } => {
-                // A task the cache let go meanwhile is read again from the start if looked at.
-                if let Some(p) = self.previews.get_mut(&task_id) {
+                // A task the cache let go meanwhile is read again from the start if looked at;
+                // the selected one's are kept (it may have waited for a node until now).
+                let preview = if self.selected_task.as_deref() == Some(task_id.as_str()) {
+                    Some(self.previews.look_at(&task_id))
+                } else {
+                    self.previews.get_mut(&task_id)
+                };
+                if let Some(p) = preview {
                     match file {
                         TaskFile::Stdout => p.stdout.append(from, len, &text),
                         TaskFile::Stderr => p.stderr.append(from, len, &text),
@@ -132,6 +137,39 @@ impl App {
                     self.nodes.clear();
                 }
                 self.set_presence(r, Presence::Gone);
+            }
+            Event::Health(Health::Reconnecting { attempt, error, .. }) => {
+                self.reconnecting = Some((attempt, error));
+            }
+            Event::Health(Health::Reconnected { after }) => {
+                self.reconnecting = None;
+                self.notify(
+                    format!(
+                        "Reconnected to Batch after {}; caught up",
+                        crate::tui::views::fmt_dur(after)
+                    ),
+                    false,
+                );
+            }
+            Event::Gone(r) => {
+                if self.presence(&r) == Some(Presence::Present) {
+                    self.notify(format!("{r} no longer exists"), true);
+                }
+                if matches!(r, Resource::Pool(_)) {
+                    if let Some(p) = &mut self.pool {
+                        self.pool_deleted = true;
+                        p.current_dedicated = 0;
+                        p.current_low_priority = 0;
+                    }
+                    self.nodes.clear();
+                }
+                if self.presence(&r).is_some() {
+                    self.set_presence(r, Presence::Gone);
+                }
+            }
+            Event::WatchFailed { error } => {
+                self.reconnecting = None;
+                self.notify(format!("Watching stopped: {error}"), true);
             }
             Event::Resized { pool_id, target } => {
                 self.notify(format!("Pool {pool_id} resizing to {target} nodes"), false);

@@ -154,6 +154,10 @@ pub struct App {
     pub readonly: bool,
     pub started: Instant,
     pub now: Instant,
+    /// The wall clock at `now`: running tasks' durations are drawn from their start time.
+    pub wall: chrono::DateTime<chrono::Utc>,
+    /// The watcher cannot reach the Batch service: (failed attempts in a row, last error).
+    pub reconnecting: Option<(u32, String)>,
     pub steps: Vec<(Step, StepState)>,
     pub uploads: Vec<Upload>,
     pub pool: Option<PoolView>,
@@ -212,6 +216,8 @@ impl App {
             readonly,
             started: now,
             now,
+            wall: chrono::Utc::now(),
+            reconnecting: None,
             steps: Step::ALL.iter().map(|s| (*s, StepState::Pending)).collect(),
             uploads: Vec::new(),
             pool: None,
@@ -251,7 +257,10 @@ impl App {
     /// Moves the clock without redrawing (the main loop calls it before each batch of
     /// messages, so that events are stamped with the time they arrived).
     pub fn clock(&mut self, now: Instant) {
-        self.now = now.max(self.now);
+        if now > self.now {
+            self.wall += chrono::Duration::from_std(now - self.now).unwrap_or_default();
+            self.now = now;
+        }
     }
 
     /// Time since the session started, frozen when the run ended.
@@ -313,7 +322,7 @@ impl App {
             || !self.notices.is_empty()
             || self.quit_after.is_some()
             || !self.working.is_empty()
-            || self.previewed_task_is_running()
+            || self.tasks.ticking > 0
     }
 
     /// Brings derived state up to date (`update` does it after every message, so that a
@@ -375,11 +384,16 @@ impl App {
         let mut actions = Vec::new();
         match msg {
             Msg::Tick(now) => {
-                self.now = now;
+                self.clock(now);
                 let before = self.notices.len();
                 self.notices
                     .retain(|n| now.duration_since(n.at) < NOTICE_TTL);
-                let second = self.elapsed().as_secs();
+                // The clock moves while the run does; running tasks' durations while any runs.
+                let second = if self.tasks.ticking > 0 {
+                    self.now.duration_since(self.started).as_secs()
+                } else {
+                    self.elapsed().as_secs()
+                };
                 if second != self.drawn_second
                     || before != self.notices.len()
                     || !self.working.is_empty()
@@ -387,7 +401,6 @@ impl App {
                     self.drawn_second = second;
                     self.dirty = true;
                 }
-                self.refresh_preview(&mut actions, false);
             }
             Msg::Resize(width, height) => {
                 self.area = Rect::new(0, 0, width, height);

@@ -1,16 +1,16 @@
-//! The preview pane's model: the end of each task's stdout and stderr, read by byte range, or
-//! its downloaded output file; when to ask for more; how far it is scrolled (as in a pager);
-//! and a small cache of the tasks looked at last.
+//! The preview pane's model: the end of each task's stdout and stderr, read by byte range by
+//! the session's watcher, or its downloaded output file; how far it is scrolled (as in a
+//! pager); and a small cache of the tasks looked at last.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::azure::models::TaskState;
 use crate::tui::app::{Action, App};
 use crate::tui::layout;
-use crate::workflow::controller::{Command, TAIL_BYTES};
-use crate::workflow::events::TaskFile;
+use crate::watch::{PreviewTarget, TAIL_BYTES};
+use crate::workflow::controller::Command;
 
 /// The end of a task file, as far as it was read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,6 +46,7 @@ pub struct Preview {
     pub output: Option<(PathBuf, String)>,
     pub stdout: Tail,
     pub stderr: Tail,
+    /// When its output file was last asked for.
     pub last_request: Option<Instant>,
 }
 
@@ -159,15 +160,7 @@ impl Previews {
     }
 }
 
-/// How often the preview of a running task is refreshed.
-const TAIL_EVERY: Duration = Duration::from_secs(2);
-
 impl App {
-    pub(super) fn previewed_task_is_running(&self) -> bool {
-        self.selected_task_view()
-            .is_some_and(|t| t.state == TaskState::Running && !self.outputs.contains_key(&t.id))
-    }
-
     /// The lines of the selected task's preview and whether they are a log, if any were read.
     fn preview_lines_count(&self) -> Option<(usize, bool)> {
         let p = self.previews.get(self.selected_task.as_deref()?)?;
@@ -195,49 +188,46 @@ impl App {
         };
     }
 
-    /// Asks for what the preview of the selected task needs: its output file's beginning if it
-    /// was downloaded but is not in the cache, else the tail of its stdout/stderr, at once when
-    /// the selection changed (`force`), then every few seconds while it runs.
+    /// Asks for the selected task's output file's beginning if it was downloaded but is not
+    /// in the cache (its stdout and stderr are the watcher's to read: [`App::preview_target`]),
+    /// and counts the task as looked at.
     pub(super) fn refresh_preview(&mut self, actions: &mut Vec<Action>, force: bool) {
         let Some(t) = self.selected_task_view() else {
             return;
         };
-        let (id, active, running) = (
-            t.id.clone(),
-            t.state == TaskState::Active,
-            t.state != TaskState::Completed,
-        );
+        // A task waiting for a node has nothing to show yet: it takes no place in the cache.
+        if t.state == TaskState::Active && !self.outputs.contains_key(&t.id) {
+            return;
+        }
+        let id = t.id.clone();
         let now = self.now;
-        if let Some(path) = self.outputs.get(&id) {
-            let p = self.previews.look_at(&id);
-            if p.output.is_none() && (force || p.last_request.is_none()) {
-                p.last_request = Some(now);
-                actions.push(Action::Run(Command::ReadOutput {
-                    task_id: id,
-                    path: path.clone(),
-                }));
-            }
-            return;
-        }
-        if active {
-            return;
-        }
         let p = self.previews.look_at(&id);
-        let due = match p.last_request {
-            None => true,
-            Some(at) => force || (running && now.duration_since(at) >= TAIL_EVERY),
-        };
-        if !due || (!running && p.stdout.read_once && p.stderr.read_once && !force) {
-            return;
-        }
-        p.last_request = Some(now);
-        for (file, tail) in [(TaskFile::Stdout, &p.stdout), (TaskFile::Stderr, &p.stderr)] {
-            actions.push(Action::Run(Command::TailTaskFile {
-                job_id: self.ids.job_id.clone(),
-                task_id: id.clone(),
-                file,
-                from: tail.len,
+        if let Some(path) = self.outputs.get(&id)
+            && p.output.is_none()
+            && (force || p.last_request.is_none())
+        {
+            p.last_request = Some(now);
+            actions.push(Action::Run(Command::ReadOutput {
+                task_id: id,
+                path: path.clone(),
             }));
         }
+    }
+
+    /// What the preview wants the watcher to read: the selected task's stdout and stderr,
+    /// unless its output file was downloaded. (The watcher debounces, reads while the task
+    /// runs and once more when it completes.)
+    pub fn preview_target(&self) -> Option<PreviewTarget> {
+        let t = self.selected_task_view()?;
+        if self.outputs.contains_key(&t.id) {
+            return None;
+        }
+        let p = self.previews.get(&t.id);
+        Some(PreviewTarget {
+            job_id: self.ids.job_id.clone(),
+            task_id: t.id.clone(),
+            from: [p.map_or(0, |p| p.stdout.len), p.map_or(0, |p| p.stderr.len)],
+            state: Some(t.state.clone()),
+        })
     }
 }

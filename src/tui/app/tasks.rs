@@ -48,12 +48,26 @@ pub struct Tasks {
     /// Each row's place in natural id order (ids never change: recomputed only when rows are
     /// added), so that sorting compares integers.
     id_rank: Vec<u32>,
+    /// Rows whose duration is drawn from their start time (running tasks).
+    pub(super) ticking: usize,
 }
 
 impl Tasks {
     pub(super) fn upsert(&mut self, t: TaskView) {
+        // A running task's duration is drawn from its start time: the clock moves it.
+        let ticks = |t: &TaskView| {
+            t.duration_ms.is_none() && t.started.is_some() && t.state == TaskState::Running
+        };
+        if ticks(&t) {
+            self.ticking += 1;
+        }
         match self.index.get(&t.id) {
-            Some(&i) => self.rows[i] = t,
+            Some(&i) => {
+                if ticks(&self.rows[i]) {
+                    self.ticking -= 1;
+                }
+                self.rows[i] = t
+            }
             None => {
                 self.index.insert(t.id.clone(), self.rows.len());
                 self.rows.push(t);

@@ -7,7 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::*;
 use crate::azure::models::{NodeState, TaskState};
 use crate::tui::testing::*;
-use crate::workflow::controller::TAIL_BYTES;
+use crate::watch::{PreviewTarget, TAIL_BYTES};
 use crate::workflow::events::TaskFile;
 
 fn press(app: &mut App, c: KeyCode) -> Vec<Action> {
@@ -344,21 +344,22 @@ fn filter_sort_and_selection() {
 }
 
 #[test]
-fn selecting_a_task_reads_its_files_by_range_and_tails_only_new_bytes() {
+fn the_selected_task_is_the_preview_target_from_where_its_files_were_read() {
     let t0 = Instant::now();
     let mut app = mid_run(t0);
-    // task1 (completed, no output file yet) is selected; moving to task2 (running) asks for
-    // both of its files from byte 0.
+    // task1 (completed, no output file yet) is selected; moving to task2 (running) makes it
+    // the watcher's preview target from byte 0 of both files, and asks nothing else.
     let a = ch(&mut app, 'j');
-    let tails: Vec<&Action> = a
-        .iter()
-        .filter(|a| matches!(a, Action::Run(Command::TailTaskFile { .. })))
-        .collect();
-    assert_eq!(tails.len(), 2, "{a:?}");
-    assert!(matches!(
-        tails[0],
-        Action::Run(Command::TailTaskFile { task_id, file: TaskFile::Stdout, from: 0, .. }) if task_id == "task2"
-    ));
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(
+        app.preview_target(),
+        Some(PreviewTarget {
+            job_id: "PythonTutorialJob".into(),
+            task_id: "task2".into(),
+            from: [0, 0],
+            state: Some(TaskState::Running),
+        })
+    );
     at(
         &mut app,
         t0,
@@ -370,17 +371,6 @@ fn selecting_a_task_reads_its_files_by_range_and_tails_only_new_bytes() {
             len: 6,
             text: "hello\n".into(),
         },
-    );
-    // While it runs, a tick after the refresh interval asks again, from where it stopped.
-    let a = app.update(Msg::Tick(t0 + Duration::from_secs(15)));
-    assert!(
-        a.contains(&Action::Run(Command::TailTaskFile {
-            job_id: "PythonTutorialJob".into(),
-            task_id: "task2".into(),
-            file: TaskFile::Stdout,
-            from: 6,
-        })),
-        "{a:?}"
     );
     at(
         &mut app,
@@ -398,12 +388,16 @@ fn selecting_a_task_reads_its_files_by_range_and_tails_only_new_bytes() {
         app.previews.get("task2").unwrap().stdout.text,
         "hello\nworld\n"
     );
-    // No new request before the interval.
+    // Coming back to it later starts where the preview stopped.
+    ch(&mut app, 'k');
+    ch(&mut app, 'j');
+    assert_eq!(app.preview_target().unwrap().from, [12, 0]);
+    // Ticks never ask for files (the watcher reads them).
     assert!(
         app.update(Msg::Tick(t0 + Duration::from_secs(16)))
             .is_empty()
     );
-    // Once the output file is downloaded it is shown instead, and the tailing stops.
+    // Once the output file is downloaded it is shown instead: nothing to read.
     at(
         &mut app,
         t0,
@@ -414,10 +408,7 @@ fn selecting_a_task_reads_its_files_by_range_and_tails_only_new_bytes() {
             text: "the 3\n".into(),
         },
     );
-    assert!(
-        app.update(Msg::Tick(t0 + Duration::from_secs(30)))
-            .is_empty()
-    );
+    assert_eq!(app.preview_target(), None);
 }
 
 #[test]
@@ -722,18 +713,11 @@ fn the_preview_cache_keeps_only_the_tasks_looked_at_last() {
     // A tail that arrives for a task the cache let go is not kept...
     stdout_lines(&mut app, t0, "task49", 0, 1..3);
     assert!(app.previews.get("task49").is_none());
-    // ...and looking at it again reads it from the start.
-    let a = press(&mut app, KeyCode::End);
+    // ...and looking at it again has the watcher read it from the start.
+    press(&mut app, KeyCode::End);
     assert_eq!(app.selected_task.as_deref(), Some("task49"));
-    assert!(
-        a.contains(&Action::Run(Command::TailTaskFile {
-            job_id: "PythonTutorialJob".into(),
-            task_id: "task49".into(),
-            file: TaskFile::Stdout,
-            from: 0,
-        })),
-        "{a:?}"
-    );
+    let target = app.preview_target().unwrap();
+    assert_eq!((target.task_id.as_str(), target.from), ("task49", [0, 0]));
     // Output files of tasks not looked at are remembered by path and read when looked at.
     at(
         &mut app,
@@ -840,4 +824,100 @@ fn changes_in_flight_show_until_they_end() {
     assert!(!app.dirty, "nothing changed");
     app.update(Msg::Working(Vec::new()));
     assert!(app.dirty && !app.wants_ticks());
+}
+
+#[test]
+fn a_running_task_s_duration_ticks_from_its_start_time() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    at(
+        &mut app,
+        t0,
+        9.0,
+        Event::Finished {
+            ok: true,
+            elapsed: Duration::from_secs(9),
+            remaining: vec![pool_r()],
+        },
+    );
+    app.update(Msg::Tick(t0 + Duration::from_secs(30)));
+    assert!(!app.wants_ticks());
+    // Attached to a task started a minute ago (by the service's clock) that still runs.
+    let started = app.wall - chrono::Duration::seconds(60);
+    let running = TaskView {
+        duration_ms: None,
+        started: Some(started),
+        ..task(7, TaskState::Running, None)
+    };
+    at(&mut app, t0, 31.0, Event::Tasks(vec![running]));
+    assert!(app.wants_ticks(), "a running duration moves with the clock");
+    let shown = |app: &App| {
+        app.tasks
+            .get("task7")
+            .unwrap()
+            .duration_at(app.wall)
+            .unwrap()
+    };
+    let before = shown(&app);
+    app.dirty = false;
+    app.update(Msg::Tick(t0 + Duration::from_secs(33)));
+    assert!(app.dirty);
+    assert_eq!(
+        shown(&app) - before,
+        2000,
+        "two seconds later, two seconds longer"
+    );
+    app.dirty = false;
+    app.update(Msg::Tick(t0 + Duration::from_millis(33_300)));
+    assert!(!app.dirty, "redrawn once a second, not on every tick");
+    // Once it completed, its duration is the service's and nothing ticks any more.
+    let done = TaskView {
+        duration_ms: Some(61_000),
+        ..task(7, TaskState::Completed, Some(0))
+    };
+    at(&mut app, t0, 34.0, Event::Tasks(vec![done]));
+    assert!(!app.wants_ticks());
+    assert_eq!(shown(&app), 61_000);
+}
+
+#[test]
+fn an_outage_shows_until_the_service_answers_again() {
+    use crate::workflow::events::Health;
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    at(
+        &mut app,
+        t0,
+        10.0,
+        Event::Health(Health::Reconnecting {
+            attempt: 3,
+            error: "Connection refused (os error 111)".into(),
+            retry_in: Duration::from_secs(2),
+        }),
+    );
+    assert_eq!(
+        app.reconnecting,
+        Some((3, "Connection refused (os error 111)".into()))
+    );
+    at(
+        &mut app,
+        t0,
+        25.0,
+        Event::Health(Health::Reconnected {
+            after: Duration::from_secs(15),
+        }),
+    );
+    assert_eq!(app.reconnecting, None);
+    assert!(
+        app.notices
+            .back()
+            .unwrap()
+            .text
+            .contains("Reconnected to Batch after 15s")
+    );
+    // A watched resource that disappears is gone, with a word if it was there.
+    at(&mut app, t0, 26.0, Event::Gone(pool_r()));
+    assert_eq!(app.presence(&pool_r()), Some(Presence::Gone));
+    assert!(app.nodes.is_empty());
+    assert!(app.notices.back().unwrap().error);
 }

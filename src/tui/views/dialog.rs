@@ -170,7 +170,7 @@ fn details(app: &App, what: &DetailsOf, f: &mut Frame, area: Rect) {
                 lines.push(kv("node", t.node_id.clone().unwrap_or_else(dash)));
                 lines.push(kv(
                     "duration",
-                    t.duration_ms
+                    t.duration_at(app.wall)
                         .map(|ms| fmt_dur(std::time::Duration::from_millis(ms)))
                         .unwrap_or_else(dash),
                 ));

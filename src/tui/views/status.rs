@@ -39,30 +39,45 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     if app.readonly {
         clock.push(Span::styled("read-only ", Style::new().fg(theme::WARN)));
     }
-    let (state, state_long) = match (app.finished, app.current_step()) {
-        (Some((true, _)), _) => {
-            let s = Span::styled("│ run complete ", Style::new().fg(theme::OK));
-            (s.clone(), s)
-        }
-        (Some((false, _)), _) => {
-            let s = Span::styled("│ run FAILED ", theme::error());
-            (s.clone(), s)
-        }
-        (None, Some(step)) => {
-            let spin = SPINNER[(app.elapsed().as_secs() % 4) as usize];
-            let style = Style::new().fg(theme::ACCENT);
+    let (state, state_long) = match (&app.reconnecting, app.finished, app.current_step()) {
+        (Some((attempt, error)), _, _) => {
+            let style = Style::new().fg(theme::WARN);
             (
-                Span::styled(format!("│ {spin} {}/9 ", step.number()), style),
                 Span::styled(
-                    format!("│ {spin} {}/9 {} ", step.number(), step.title()),
+                    format!("│ reconnecting to Batch (attempt {attempt}) "),
+                    style,
+                ),
+                Span::styled(
+                    format!("│ reconnecting to Batch (attempt {attempt}, last error {error}) "),
                     style,
                 ),
             )
         }
-        (None, None) => {
-            let s = Span::styled("│ starting ", theme::dim());
-            (s.clone(), s)
-        }
+        (None, finished, step) => match (finished, step) {
+            (Some((true, _)), _) => {
+                let s = Span::styled("│ run complete ", Style::new().fg(theme::OK));
+                (s.clone(), s)
+            }
+            (Some((false, _)), _) => {
+                let s = Span::styled("│ run FAILED ", theme::error());
+                (s.clone(), s)
+            }
+            (None, Some(step)) => {
+                let spin = SPINNER[(app.elapsed().as_secs() % 4) as usize];
+                let style = Style::new().fg(theme::ACCENT);
+                (
+                    Span::styled(format!("│ {spin} {}/9 ", step.number()), style),
+                    Span::styled(
+                        format!("│ {spin} {}/9 {} ", step.number(), step.title()),
+                        style,
+                    ),
+                )
+            }
+            (None, None) => {
+                let s = Span::styled("│ starting ", theme::dim());
+                (s.clone(), s)
+            }
+        },
     };
     // The message: the latest notice, else the failure that ended the run (it stays).
     let message = match (app.notices.back(), app.failure()) {

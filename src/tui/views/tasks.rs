@@ -149,7 +149,7 @@ fn table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
                         .unwrap_or_else(|| "-".into()),
                 ),
                 SortKey::Duration => Cell::from(
-                    t.duration_ms
+                    t.duration_at(app.wall)
                         .map(|ms| fmt_dur(Duration::from_millis(ms)))
                         .unwrap_or_else(|| "-".into()),
                 ),

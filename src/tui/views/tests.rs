@@ -465,3 +465,31 @@ fn the_preview_shows_the_lines_scrolled_to() {
     assert!(s.contains("line 1 ") && !s.contains("line 100"), "{s}");
     assert!(s.contains("lines 1-7 of 100"), "{s}");
 }
+
+#[test]
+fn reconnecting_on_the_status_line() {
+    use crate::workflow::events::Health;
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    at(
+        &mut app,
+        t0,
+        10.0,
+        Event::Health(Health::Reconnecting {
+            attempt: 4,
+            error: "Connection refused (os error 111)".into(),
+            retry_in: Duration::from_secs(4),
+        }),
+    );
+    let s = screen(&mut app, 170, 36);
+    let status = s.lines().nth(35).unwrap();
+    assert!(
+        status.contains(
+            "reconnecting to Batch (attempt 4, last error Connection refused (os error 111))"
+        ),
+        "{status}"
+    );
+    // Narrower: the short form stays.
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("reconnecting to Batch (attempt 4)"), "{s}");
+}

@@ -1,0 +1,132 @@
+//! From the service's REST models to the small views the panels and headless lines show, and
+//! the `$select` lists that ask only for what those views need.
+
+use chrono::Utc;
+
+use crate::azure::models::{AllocationState, ComputeNode, NodeState, Pool, PoolState, Task};
+use crate::workflow::events::{NodeView, PoolView, TaskView};
+
+/// Properties the task panel needs.
+pub const TASK_SELECT: &str = "id,state,stateTransitionTime,executionInfo,nodeInfo";
+/// Properties the node rows need.
+pub const NODE_SELECT: &str = "id,state,startTaskInfo,runningTasksCount";
+/// Properties the pool panel's title needs.
+pub const POOL_SELECT: &str = "id,state,allocationState,vmSize,currentDedicatedNodes,targetDedicatedNodes,currentLowPriorityNodes,targetLowPriorityNodes";
+
+pub fn task_view(t: &Task) -> TaskView {
+    let exec = t.execution_info.as_ref();
+    let started = exec.and_then(|e| e.start_time);
+    // Final once the task ended; a running task's duration is computed when it is drawn.
+    let duration_ms = exec.and_then(|e| {
+        let (start, end) = (e.start_time?, e.end_time?);
+        (end - start).num_milliseconds().try_into().ok()
+    });
+    TaskView {
+        id: t.id.clone(),
+        state: t.state.clone().unwrap_or_default(),
+        node_id: t.node_info.as_ref().and_then(|n| n.node_id.clone()),
+        exit_code: exec.and_then(|e| e.exit_code),
+        retries: exec.map(|e| e.retry_count.max(0) as u32).unwrap_or(0),
+        requeues: exec.map(|e| e.requeue_count.max(0) as u32).unwrap_or(0),
+        result: exec.and_then(|e| e.result.clone()),
+        failure: exec.and_then(|e| e.failure_info.as_ref()).map(|f| {
+            format!(
+                "{}: {}",
+                f.code.clone().unwrap_or_default(),
+                f.message.clone().unwrap_or_default()
+            )
+        }),
+        duration_ms,
+        started,
+    }
+}
+
+pub fn node_view(n: &ComputeNode) -> NodeView {
+    let st = n.start_task_info.as_ref();
+    NodeView {
+        id: n.id.clone(),
+        state: n.state.clone(),
+        start_task_state: st.map(|s| s.state.clone()),
+        start_task_exit_code: st.and_then(|s| s.exit_code),
+        start_task_retries: st.map(|s| s.retry_count.max(0) as u32).unwrap_or(0),
+        start_task_failure: st.and_then(|s| s.failure_info.as_ref()).map(|f| {
+            format!(
+                "{} {}",
+                f.code.clone().unwrap_or_default(),
+                f.message.clone().unwrap_or_default()
+            )
+            .trim()
+            .to_string()
+        }),
+        running_tasks: n.running_tasks_count.max(0) as u32,
+    }
+}
+
+pub fn pool_view(p: &Pool) -> PoolView {
+    let n = |v: Option<i32>| v.unwrap_or(0).max(0) as u32;
+    PoolView {
+        id: p.id.clone(),
+        state: p.state.clone().unwrap_or_default(),
+        allocation_state: p.allocation_state.clone().unwrap_or_default(),
+        vm_size: p.vm_size.clone().unwrap_or_default(),
+        target_dedicated: n(p.target_dedicated_nodes),
+        current_dedicated: n(p.current_dedicated_nodes),
+        target_low_priority: n(p.target_low_priority_nodes),
+        current_low_priority: n(p.current_low_priority_nodes),
+    }
+}
+
+/// A hash of everything a task's view shows (a running task's duration moves on its own and is
+/// drawn from its start time).
+pub fn fingerprint(v: &TaskView) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &v.state,
+        &v.node_id,
+        v.exit_code,
+        v.retries,
+        v.requeues,
+        &v.result,
+        &v.failure,
+        v.duration_ms,
+        v.started.map(|t| t.timestamp_millis()),
+    )
+        .hash(&mut h);
+    h.finish()
+}
+
+/// Whether a node is between states (booting, running its start task, rebooting): its next
+/// state comes soon, so its pool is polled quickly.
+pub fn node_in_transition(n: &NodeView) -> bool {
+    matches!(
+        n.state,
+        NodeState::Creating
+            | NodeState::Starting
+            | NodeState::WaitingForStartTask
+            | NodeState::Rebooting
+            | NodeState::Reimaging
+            | NodeState::LeavingPool
+            | NodeState::Deallocating
+            | NodeState::UpgradingOs
+    )
+}
+
+/// Whether a node can never run tasks without someone acting on it.
+pub fn node_is_stuck(n: &NodeView) -> bool {
+    matches!(n.state, NodeState::StartTaskFailed | NodeState::Unusable)
+}
+
+/// Whether a pool is changing size or state.
+pub fn pool_in_transition(p: &PoolView) -> bool {
+    p.allocation_state != AllocationState::Steady
+        || p.state == PoolState::Deleting
+        || p.current_dedicated != p.target_dedicated
+        || p.current_low_priority != p.target_low_priority
+}
+
+/// Milliseconds since `started`, for a task that still runs (never negative when the clocks
+/// of this machine and the service disagree).
+pub fn running_ms(started: chrono::DateTime<Utc>, now: chrono::DateTime<Utc>) -> u64 {
+    (now - started).num_milliseconds().max(0) as u64
+}

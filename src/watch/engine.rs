@@ -1,0 +1,595 @@
+//! The watcher's engine: one slot per kind of poller (pool, nodes, job, tail), each with at most
+//! one request in flight and its own adaptive schedule; transient failures put the whole
+//! watcher in an outage, probed by one request at a time with backoff until the service
+//! answers, then every poller catches up at once.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use tokio::sync::{mpsc, watch};
+
+use crate::azure::batch::{BatchClient, BatchError};
+use crate::azure::models::TaskState;
+use crate::watch::convert::{node_in_transition, pool_in_transition};
+use crate::watch::pollers::{
+    JobPoller, Learned, NodesPoller, Polled, Poller, PoolPoller, TailPoller,
+};
+use crate::watch::schedule::{Backoff, Cadence, Schedule};
+use crate::watch::{PreviewTarget, Snapshot};
+use crate::workflow::events::{Event, Health, Resource};
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// How often each poller runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadences {
+    /// A pool that is steady, and its nodes when none is changing state.
+    pub pool_steady: Cadence,
+    /// A pool that is resizing or being deleted, or nodes that boot.
+    pub pool_moving: Cadence,
+    /// A job with active or running tasks.
+    pub job_busy: Cadence,
+    /// A job whose tasks all completed (or that has none).
+    pub job_idle: Cadence,
+    /// The stdout and stderr of a running task on screen.
+    pub tail: Cadence,
+    /// How long the selection must stay on a task before its files are read.
+    pub debounce: Duration,
+}
+
+impl Default for Cadences {
+    fn default() -> Self {
+        Cadences {
+            pool_steady: Cadence::new(SEC, 15 * SEC),
+            pool_moving: Cadence::new(SEC, 2 * SEC),
+            job_busy: Cadence::new(SEC, 5 * SEC),
+            job_idle: Cadence::new(SEC, 15 * SEC),
+            tail: Cadence::new(SEC, SEC * 3 / 2),
+            debounce: Duration::from_millis(150),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pool = 0,
+    Nodes = 1,
+    Job = 2,
+    Tail = 3,
+}
+
+const KINDS: [Kind; 4] = [Kind::Job, Kind::Pool, Kind::Nodes, Kind::Tail];
+
+#[derive(Debug)]
+struct Slot {
+    /// The poller, when no request of it is in flight.
+    poller: Option<Poller>,
+    /// A request is in flight.
+    busy: bool,
+    /// Waits until something wakes it (a task that has not started, a tail read to its end).
+    parked: bool,
+    schedule: Schedule,
+    /// Bumped when the slot gets a new target while a request of the old one is in flight.
+    generation: u64,
+}
+
+impl Slot {
+    fn new(poller: Poller, cadence: Cadence, at: Instant) -> Slot {
+        Slot {
+            poller: Some(poller),
+            busy: false,
+            parked: false,
+            schedule: Schedule::starting(cadence, at),
+            generation: 0,
+        }
+    }
+}
+
+struct Done {
+    kind: Kind,
+    generation: u64,
+    poller: Poller,
+    result: Result<Polled, BatchError>,
+    /// A probe's events, held back until the reconnection is reported.
+    held: Option<mpsc::UnboundedReceiver<Event>>,
+}
+
+/// The service does not answer: one request at a time probes it, with backoff.
+#[derive(Debug)]
+struct Outage {
+    since: Instant,
+    backoff: Backoff,
+    retry_at: Instant,
+    /// The probe in flight, if any.
+    probe: Option<Kind>,
+}
+
+/// What an error means for a watch.
+enum Failure {
+    /// The resource no longer exists.
+    Gone,
+    /// Waiting cannot fix it (the account's key is refused): the watch ends.
+    Fatal,
+    /// Wait and try again.
+    Transient,
+}
+
+fn classify(e: &BatchError) -> Failure {
+    match e.status() {
+        Some(404) => Failure::Gone,
+        Some(401 | 403) => Failure::Fatal,
+        // Connections refused or reset, timeouts, 408/429/5xx, and anything else the service
+        // may stop saying: waited out, never acted on.
+        _ => Failure::Transient,
+    }
+}
+
+/// The previewed task and what is known of its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Previewed {
+    job_id: String,
+    task_id: String,
+    state: Option<TaskState>,
+    /// Its files were read after it completed: nothing more will come.
+    final_read: bool,
+}
+
+/// The watcher: pollers for what is on screen. [`crate::watch::Watch::spawn`] runs it on a
+/// task; benchmarks and tests drive it round by round with [`Watcher::round`].
+pub struct Watcher {
+    batch: BatchClient,
+    tx: mpsc::UnboundedSender<Event>,
+    snapshot: watch::Sender<Snapshot>,
+    slots: [Option<Slot>; 4],
+    inflight: FuturesUnordered<BoxFuture<'static, Done>>,
+    outage: Option<Outage>,
+    previewed: Option<Previewed>,
+    pub cadences: Cadences,
+    /// The watched job and pool, for `Gone` events.
+    job_id: Option<String>,
+    pool_id: Option<String>,
+}
+
+impl Watcher {
+    pub fn new(batch: BatchClient, tx: mpsc::UnboundedSender<Event>) -> Watcher {
+        let (snapshot, _) = watch::channel(Snapshot::default());
+        Watcher {
+            batch,
+            tx,
+            snapshot,
+            slots: Default::default(),
+            inflight: FuturesUnordered::new(),
+            outage: None,
+            previewed: None,
+            cadences: Cadences::default(),
+            job_id: None,
+            pool_id: None,
+        }
+    }
+
+    /// What the watcher knows, updated after each poll.
+    pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.subscribe()
+    }
+
+    fn slot(&mut self, k: Kind) -> &mut Option<Slot> {
+        &mut self.slots[k as usize]
+    }
+
+    /// Replaces what a slot watches; a request of the old target still in flight is dropped
+    /// when it returns.
+    fn put(&mut self, k: Kind, poller: Poller, cadence: Cadence, at: Instant) {
+        match self.slot(k) {
+            Some(s) => {
+                s.generation += 1;
+                s.poller = Some(poller);
+                s.parked = false;
+                s.schedule = Schedule::starting(cadence, at);
+            }
+            None => *self.slot(k) = Some(Slot::new(poller, cadence, at)),
+        }
+    }
+
+    /// Watch pool `id` and its nodes (from `now`).
+    pub fn watch_pool(&mut self, id: &str, now: Instant) {
+        if self.pool_id.as_deref() == Some(id) && self.slots[Kind::Pool as usize].is_some() {
+            return;
+        }
+        self.pool_id = Some(id.to_string());
+        let c = self.cadences.pool_moving;
+        self.put(Kind::Pool, Poller::Pool(PoolPoller::new(id.into())), c, now);
+        self.put(
+            Kind::Nodes,
+            Poller::Nodes(NodesPoller::new(id.into())),
+            c,
+            now,
+        );
+        self.publish(|s| s.pool_gone = false);
+    }
+
+    /// Watch job `id`'s counts and tasks (from `now`).
+    pub fn watch_job(&mut self, id: &str, now: Instant) {
+        if self.job_id.as_deref() == Some(id) && self.slots[Kind::Job as usize].is_some() {
+            return;
+        }
+        self.job_id = Some(id.to_string());
+        let c = self.cadences.job_busy;
+        self.put(Kind::Job, Poller::Job(JobPoller::new(id.into())), c, now);
+        self.publish(|s| s.job_gone = false);
+    }
+
+    /// Read the end of a task's stdout and stderr: after the debounce, then while it runs,
+    /// and once more when it completes. `None` stops.
+    pub fn preview(&mut self, target: Option<PreviewTarget>, now: Instant) {
+        let Some(t) = target else {
+            self.previewed = None;
+            if let Some(s) = self.slot(Kind::Tail) {
+                s.generation += 1;
+                s.poller = None;
+            }
+            return;
+        };
+        if self
+            .previewed
+            .as_ref()
+            .is_some_and(|p| p.task_id == t.task_id && p.job_id == t.job_id)
+        {
+            // Already on screen: its reads go on as they were.
+            return;
+        }
+        let at = now + self.cadences.debounce;
+        self.previewed = Some(Previewed {
+            job_id: t.job_id.clone(),
+            task_id: t.task_id.clone(),
+            state: t.state.clone(),
+            final_read: false,
+        });
+        let c = self.cadences.tail;
+        self.put(
+            Kind::Tail,
+            Poller::Tail(TailPoller::new(t.job_id, t.task_id, t.from)),
+            c,
+            at,
+        );
+        // A task waiting for a node has no files yet: read them once it runs.
+        if t.state == Some(TaskState::Active)
+            && let Some(s) = self.slot(Kind::Tail)
+        {
+            s.parked = true;
+        }
+    }
+
+    /// The user acted (or the workflow did): every poller runs again at once.
+    pub fn hurry(&mut self, now: Instant) {
+        for s in self.slots.iter_mut().flatten() {
+            if !s.parked {
+                s.schedule.hurry(now);
+            }
+        }
+    }
+
+    /// Starts every poller that is due (during an outage, one probe once its wait is over).
+    fn start_due(&mut self, now: Instant) {
+        if let Some(o) = &self.outage {
+            if !self.inflight.is_empty() || now < o.retry_at {
+                return;
+            }
+            let probe = KINDS.into_iter().find(|k| {
+                self.slots[*k as usize]
+                    .as_ref()
+                    .is_some_and(|s| !s.busy && !s.parked && s.poller.is_some())
+            });
+            if let Some(k) = probe {
+                if let Some(o) = &mut self.outage {
+                    o.probe = Some(k);
+                }
+                self.start(k, true);
+            }
+            return;
+        }
+        for k in KINDS {
+            let due = self.slots[k as usize]
+                .as_ref()
+                .is_some_and(|s| !s.busy && !s.parked && s.poller.is_some() && s.schedule.due(now));
+            if due {
+                self.start(k, false);
+            }
+        }
+    }
+
+    /// Sends one request of slot `k`. A probe's events wait until the reconnection is
+    /// reported, so that what it learned reads as the catching up it is.
+    fn start(&mut self, k: Kind, probe: bool) {
+        let previewed = self.previewed.as_ref().map(|p| p.task_id.clone());
+        let batch = self.batch.clone();
+        let (tx, held) = if probe {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (tx, Some(rx))
+        } else {
+            (self.tx.clone(), None)
+        };
+        let Some(s) = self.slot(k) else { return };
+        let Some(mut poller) = s.poller.take() else {
+            return;
+        };
+        s.busy = true;
+        let generation = s.generation;
+        self.inflight.push(Box::pin(async move {
+            let result = poller.poll(&batch, &tx, previewed.as_deref()).await;
+            Done {
+                kind: k,
+                generation,
+                poller,
+                result,
+                held,
+            }
+        }));
+    }
+
+    /// When the next poller is due (or the outage's next probe), if any is waiting.
+    pub fn next_due(&self) -> Option<Instant> {
+        if let Some(o) = &self.outage {
+            return self.inflight.is_empty().then_some(o.retry_at);
+        }
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|s| !s.busy && !s.parked && s.poller.is_some())
+            .map(|s| s.schedule.next)
+            .min()
+    }
+
+    /// One round at `now`: starts what is due and waits for all of it (benchmarks and tests
+    /// drive the watcher on their own clock with this).
+    pub async fn round(&mut self, now: Instant) {
+        self.start_due(now);
+        while let Some(done) = self.inflight.next().await {
+            self.finish(done, now);
+        }
+    }
+
+    /// Runs until every handle is dropped or [`Cmd::Stop`] arrives.
+    pub(crate) async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<crate::watch::Cmd>) {
+        use crate::watch::Cmd;
+        loop {
+            self.start_due(Instant::now());
+            let wake = self.next_due();
+            tokio::select! {
+                Some(done) = self.inflight.next(), if !self.inflight.is_empty() => {
+                    self.finish(done, Instant::now());
+                }
+                cmd = cmds.recv() => {
+                    let now = Instant::now();
+                    match cmd {
+                        None | Some(Cmd::Stop) => break,
+                        Some(Cmd::Pool(id)) => self.watch_pool(&id, now),
+                        Some(Cmd::Job(id)) => self.watch_job(&id, now),
+                        Some(Cmd::Preview(t)) => self.preview(t, now),
+                        Some(Cmd::Hurry) => self.hurry(now),
+                    }
+                }
+                _ = sleep_until(wake), if wake.is_some() => {}
+            }
+        }
+    }
+
+    fn finish(&mut self, done: Done, now: Instant) {
+        let Done {
+            kind,
+            generation,
+            poller,
+            result,
+            held,
+        } = done;
+        let probe = self.outage.as_ref().and_then(|o| o.probe) == Some(kind);
+        {
+            let Some(s) = self.slot(kind) else { return };
+            s.busy = false;
+            if s.generation != generation {
+                // Its target changed meanwhile: what it read is not what is on screen.
+                return;
+            }
+            s.poller = Some(poller);
+        }
+        match result {
+            Ok(polled) => {
+                if let Some(o) = self.outage.take() {
+                    let after = now.saturating_duration_since(o.since);
+                    tracing::info!(?after, "the Batch service answers again");
+                    let _ = self.tx.send(Event::Health(Health::Reconnected { after }));
+                    self.publish(|s| s.reconnecting = None);
+                    self.hurry(now);
+                }
+                if let Some(mut held) = held {
+                    while let Ok(e) = held.try_recv() {
+                        let _ = self.tx.send(e);
+                    }
+                }
+                if let Some(s) = self.slot(kind) {
+                    s.schedule.polled(now, polled.changed);
+                }
+                self.learn(kind, polled, now);
+            }
+            Err(e) => match classify(&e) {
+                Failure::Gone => self.gone(kind),
+                Failure::Fatal => {
+                    let error = e.to_string();
+                    tracing::warn!(%error, "the watch ends");
+                    let _ = self.tx.send(Event::WatchFailed {
+                        error: error.clone(),
+                    });
+                    self.slots = Default::default();
+                    self.publish(|s| s.fatal = Some(error));
+                }
+                Failure::Transient => self.failed(kind, &e, probe, now),
+            },
+        }
+    }
+
+    fn failed(&mut self, kind: Kind, e: &BatchError, probe: bool, now: Instant) {
+        let new = self.outage.is_none();
+        let o = self.outage.get_or_insert(Outage {
+            since: now,
+            backoff: Backoff::default(),
+            retry_at: now,
+            probe: None,
+        });
+        if new || probe {
+            let wait = o.backoff.failed(rand::random::<f64>());
+            o.retry_at = now + wait;
+            o.probe = None;
+            let attempt = o.backoff.attempt;
+            tracing::warn!(attempt, error = %e, ?wait, "cannot reach the Batch service; waiting");
+            let error = e.brief();
+            let _ = self.tx.send(Event::Health(Health::Reconnecting {
+                attempt,
+                error,
+                retry_in: wait,
+            }));
+            self.publish(|s| s.reconnecting = Some(attempt));
+        }
+        let retry_at = self.outage.as_ref().map(|o| o.retry_at).unwrap_or(now);
+        if let Some(s) = self.slot(kind) {
+            s.schedule.next = retry_at;
+        }
+    }
+
+    /// A watched resource is gone: stop polling it and say so once.
+    fn gone(&mut self, kind: Kind) {
+        match kind {
+            Kind::Pool | Kind::Nodes => {
+                if self.slots[Kind::Pool as usize].is_none() {
+                    return;
+                }
+                self.slots[Kind::Pool as usize] = None;
+                self.slots[Kind::Nodes as usize] = None;
+                if let Some(id) = &self.pool_id {
+                    let _ = self.tx.send(Event::Gone(Resource::Pool(id.clone())));
+                }
+                self.publish(|s| {
+                    s.pool_gone = true;
+                    s.pool = None;
+                    s.nodes = None;
+                });
+            }
+            Kind::Job => {
+                self.slots[Kind::Job as usize] = None;
+                self.slots[Kind::Tail as usize] = None;
+                if let Some(id) = &self.job_id {
+                    let _ = self.tx.send(Event::Gone(Resource::Job(id.clone())));
+                }
+                self.publish(|s| s.job_gone = true);
+            }
+            // A task file that is not there yet is read as empty by the poller; a task that
+            // is gone has nothing more to show.
+            Kind::Tail => {
+                if let Some(s) = self.slot(Kind::Tail) {
+                    s.parked = true;
+                }
+            }
+        }
+    }
+
+    /// Adapts the schedules to what a poll learned and updates the snapshot.
+    fn learn(&mut self, kind: Kind, polled: Polled, now: Instant) {
+        let c = self.cadences;
+        match polled.learned {
+            Learned::Pool(v) => {
+                let cadence = if pool_in_transition(&v) {
+                    c.pool_moving
+                } else {
+                    c.pool_steady
+                };
+                if let Some(s) = self.slot(Kind::Pool) {
+                    s.schedule.set_cadence(cadence, now);
+                }
+                if polled.changed
+                    && let Some(s) = self.slot(Kind::Nodes)
+                {
+                    s.schedule.hurry(now);
+                }
+                self.publish(|s| s.pool = Some(v));
+            }
+            Learned::Nodes(nodes) => {
+                let cadence = if nodes.iter().any(node_in_transition) {
+                    c.pool_moving
+                } else {
+                    c.pool_steady
+                };
+                if let Some(s) = self.slot(Kind::Nodes) {
+                    s.schedule.set_cadence(cadence, now);
+                }
+                self.publish(|s| s.nodes = Some(nodes));
+            }
+            Learned::Job { counts, previewed } => {
+                let cadence = if counts.active + counts.running > 0 {
+                    c.job_busy
+                } else {
+                    c.job_idle
+                };
+                if let Some(s) = self.slot(Kind::Job) {
+                    s.schedule.set_cadence(cadence, now);
+                }
+                // Nodes go idle or busy as tasks move.
+                if polled.changed
+                    && let Some(s) = self.slot(Kind::Nodes)
+                {
+                    s.schedule.hurry(now);
+                }
+                if let Some(t) = previewed {
+                    self.previewed_state(t.state, now);
+                }
+                self.publish(|s| s.counts = Some(counts));
+            }
+            Learned::Tail => {
+                let done = self
+                    .previewed
+                    .as_mut()
+                    .filter(|p| p.state == Some(TaskState::Completed))
+                    .map(|p| p.final_read = true)
+                    .is_some();
+                if done && let Some(s) = self.slot(Kind::Tail) {
+                    s.parked = true;
+                }
+                let _ = kind;
+            }
+        }
+    }
+
+    /// The previewed task moved: read its files while it runs, once more when it ends.
+    fn previewed_state(&mut self, state: TaskState, now: Instant) {
+        let Some(p) = &mut self.previewed else { return };
+        if p.state.as_ref() == Some(&state) {
+            return;
+        }
+        p.state = Some(state.clone());
+        p.final_read = false;
+        let Some(s) = self.slot(Kind::Tail) else {
+            return;
+        };
+        match state {
+            TaskState::Active => s.parked = true,
+            _ => {
+                // Running: read now and keep reading; completed: read the last bytes now.
+                s.parked = false;
+                s.schedule.hurry(now);
+            }
+        }
+    }
+
+    fn publish(&self, f: impl FnOnce(&mut Snapshot)) {
+        self.snapshot.send_modify(|s| {
+            f(s);
+            s.version += 1;
+        });
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}

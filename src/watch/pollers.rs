@@ -1,0 +1,419 @@
+//! The pollers: each reads one resource (a pool, its nodes, a job's tasks, a task's stdout and
+//! stderr), sends what changed as `Event`s, and tells the engine whether anything moved.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::azure::batch::{BatchClient, BatchError};
+use crate::azure::models::Task;
+use crate::watch::convert::{
+    NODE_SELECT, POOL_SELECT, TASK_SELECT, fingerprint, node_view, pool_view, task_view,
+};
+use crate::workflow::events::{Event, NodeView, PoolView, TaskCounts, TaskFile, TaskView};
+
+/// Most bytes read from the end of a task file at once.
+pub const TAIL_BYTES: u64 = 16 * 1024;
+
+/// What a poll learned, for the engine's schedule and the session's snapshot.
+#[derive(Debug)]
+pub(crate) enum Learned {
+    Pool(PoolView),
+    Nodes(Vec<NodeView>),
+    Job {
+        counts: TaskCounts,
+        /// The previewed task, if this poll saw it change.
+        previewed: Option<TaskView>,
+    },
+    Tail,
+}
+
+#[derive(Debug)]
+pub(crate) struct Polled {
+    /// Something on screen changed.
+    pub changed: bool,
+    pub learned: Learned,
+}
+
+/// A pool's properties.
+#[derive(Debug)]
+pub(crate) struct PoolPoller {
+    pub id: String,
+    last: Option<PoolView>,
+}
+
+impl PoolPoller {
+    pub fn new(id: String) -> PoolPoller {
+        PoolPoller { id, last: None }
+    }
+
+    async fn poll(
+        &mut self,
+        batch: &BatchClient,
+        tx: &UnboundedSender<Event>,
+    ) -> Result<Polled, BatchError> {
+        let v = pool_view(&batch.get_pool(&self.id, Some(POOL_SELECT)).await?);
+        let changed = self.last.as_ref() != Some(&v);
+        if changed {
+            let _ = tx.send(Event::Pool(v.clone()));
+            self.last = Some(v.clone());
+        }
+        Ok(Polled {
+            changed,
+            learned: Learned::Pool(v),
+        })
+    }
+}
+
+/// A pool's nodes.
+#[derive(Debug)]
+pub(crate) struct NodesPoller {
+    pub pool_id: String,
+    last: Option<Vec<NodeView>>,
+}
+
+impl NodesPoller {
+    pub fn new(pool_id: String) -> NodesPoller {
+        NodesPoller {
+            pool_id,
+            last: None,
+        }
+    }
+
+    async fn poll(
+        &mut self,
+        batch: &BatchClient,
+        tx: &UnboundedSender<Event>,
+    ) -> Result<Polled, BatchError> {
+        let mut nodes: Vec<NodeView> = batch
+            .list_nodes(&self.pool_id, Some(NODE_SELECT))
+            .await?
+            .iter()
+            .map(node_view)
+            .collect();
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        let changed = self.last.as_ref() != Some(&nodes);
+        if changed {
+            let _ = tx.send(Event::Nodes(nodes.clone()));
+            self.last = Some(nodes.clone());
+        }
+        Ok(Polled {
+            changed,
+            learned: Learned::Nodes(nodes),
+        })
+    }
+}
+
+/// A job's tasks, at a cost proportional to what changed.
+///
+/// Each poll reads the job's task counts (one small response). Only when they moved does it
+/// list tasks, and then only those whose state changed since the newest transition already
+/// seen (`$filter=stateTransitionTime ge ...`), with `$select` limited to what the panels show.
+/// Each task's view is kept as a fingerprint, enough to tell what changed at a tenth of the
+/// memory of the views themselves (the session keeps those).
+#[derive(Debug, Default)]
+pub struct JobTasks {
+    seen: HashMap<String, u64>,
+    newest_transition: Option<DateTime<Utc>>,
+    counts: Option<TaskCounts>,
+    /// Set when the service refuses the transition-time filter: list with `$select` only.
+    no_time_filter: bool,
+}
+
+impl JobTasks {
+    /// One poll: the counts, then (if they moved) the tasks that changed, handed to `on_page`
+    /// a page at a time. Returns the counts and whether they moved.
+    pub async fn poll(
+        &mut self,
+        batch: &BatchClient,
+        job_id: &str,
+        mut on_page: impl FnMut(Vec<TaskView>),
+    ) -> Result<(TaskCounts, bool), BatchError> {
+        let c = batch.task_counts(job_id).await?.task_counts;
+        let counts = TaskCounts {
+            active: c.active.max(0) as u64,
+            running: c.running.max(0) as u64,
+            completed: c.completed.max(0) as u64,
+            succeeded: c.succeeded.max(0) as u64,
+            failed: c.failed.max(0) as u64,
+        };
+        if self.counts == Some(counts) {
+            return Ok((counts, false));
+        }
+        let filter = match (self.newest_transition, self.no_time_filter) {
+            (Some(t), false) => Some(format!(
+                "stateTransitionTime ge datetime'{}'",
+                t.format("%Y-%m-%dT%H:%M:%S%.fZ")
+            )),
+            _ => None,
+        };
+        // The newest transition moves only once the whole listing arrived: pages come in id
+        // order, so a listing cut off half-way must be asked again from the same time.
+        let mut newest = self.newest_transition;
+        match self
+            .list(batch, job_id, filter.as_deref(), &mut newest, &mut on_page)
+            .await
+        {
+            Err(e) if e.status() == Some(400) && filter.is_some() => {
+                tracing::info!(error = %e, "the service refused a stateTransitionTime filter; listing all tasks");
+                self.no_time_filter = true;
+                self.list(batch, job_id, None, &mut newest, &mut on_page)
+                    .await?;
+            }
+            r => r?,
+        }
+        self.newest_transition = newest;
+        self.counts = Some(counts);
+        Ok((counts, true))
+    }
+
+    async fn list(
+        &mut self,
+        batch: &BatchClient,
+        job_id: &str,
+        filter: Option<&str>,
+        newest: &mut Option<DateTime<Utc>>,
+        on_page: &mut impl FnMut(Vec<TaskView>),
+    ) -> Result<(), BatchError> {
+        batch
+            .list_task_pages(job_id, filter, Some(TASK_SELECT), |page| {
+                let changed = self.absorb_page(&page, newest);
+                if !changed.is_empty() {
+                    on_page(changed);
+                }
+            })
+            .await
+    }
+
+    fn absorb_page(&mut self, tasks: &[Task], newest: &mut Option<DateTime<Utc>>) -> Vec<TaskView> {
+        let mut changed = Vec::new();
+        for t in tasks {
+            if let Some(ts) = t.state_transition_time
+                && newest.is_none_or(|n| ts > n)
+            {
+                *newest = Some(ts);
+            }
+            let v = task_view(t);
+            let print = fingerprint(&v);
+            if self.seen.get(&v.id) != Some(&print) {
+                self.seen.insert(v.id.clone(), print);
+                changed.push(v);
+            }
+        }
+        changed
+    }
+
+    /// Merges listed tasks; returns the ones whose view changed.
+    pub fn absorb(&mut self, tasks: &[Task]) -> Vec<TaskView> {
+        let mut newest = self.newest_transition;
+        let changed = self.absorb_page(tasks, &mut newest);
+        self.newest_transition = newest;
+        changed
+    }
+
+    /// The newest state transition seen.
+    pub fn newest_transition(&self) -> Option<DateTime<Utc>> {
+        self.newest_transition
+    }
+
+    /// How many tasks have been seen.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// A job's counts and changed tasks.
+#[derive(Debug)]
+pub(crate) struct JobPoller {
+    pub id: String,
+    tasks: JobTasks,
+}
+
+impl JobPoller {
+    pub fn new(id: String) -> JobPoller {
+        JobPoller {
+            id,
+            tasks: JobTasks::default(),
+        }
+    }
+
+    async fn poll(
+        &mut self,
+        batch: &BatchClient,
+        tx: &UnboundedSender<Event>,
+        previewed: Option<&str>,
+    ) -> Result<Polled, BatchError> {
+        let mut seen_previewed = None;
+        let (counts, moved) = self
+            .tasks
+            .poll(batch, &self.id, |page| {
+                if let Some(p) = previewed
+                    && let Some(t) = page.iter().find(|t| t.id == p)
+                {
+                    seen_previewed = Some(t.clone());
+                }
+                let _ = tx.send(Event::Tasks(page));
+            })
+            .await?;
+        if moved {
+            let _ = tx.send(Event::TaskCounts(counts));
+        }
+        Ok(Polled {
+            changed: moved,
+            learned: Learned::Job {
+                counts,
+                previewed: seen_previewed,
+            },
+        })
+    }
+}
+
+/// The end of a task's stdout and stderr, read by byte range: only appended bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct TailPoller {
+    pub job_id: String,
+    pub task_id: String,
+    /// Where the next read of stdout and of stderr starts.
+    pub from: [u64; 2],
+    /// Something was reported for this task (an empty file included).
+    reported: bool,
+}
+
+impl TailPoller {
+    pub fn new(job_id: String, task_id: String, from: [u64; 2]) -> TailPoller {
+        TailPoller {
+            job_id,
+            task_id,
+            from,
+            reported: false,
+        }
+    }
+
+    async fn poll(
+        &mut self,
+        batch: &BatchClient,
+        tx: &UnboundedSender<Event>,
+    ) -> Result<Polled, BatchError> {
+        let mut changed = false;
+        for (i, file) in [TaskFile::Stdout, TaskFile::Stderr].into_iter().enumerate() {
+            let from = self.from[i];
+            let len = match batch
+                .task_file_len(&self.job_id, &self.task_id, file.name())
+                .await
+            {
+                Ok(len) => len,
+                // Not written yet (the task has not started on a node).
+                Err(e) if e.is_not_found() => from,
+                Err(e) => return Err(e),
+            };
+            if len == from {
+                if !self.reported {
+                    let _ = tx.send(Event::TaskFileTail {
+                        task_id: self.task_id.clone(),
+                        file,
+                        from,
+                        len,
+                        text: String::new(),
+                    });
+                }
+                continue;
+            }
+            // Shorter than what was read: the task ran again, so its files started over.
+            let base = if len < from { 0 } else { from };
+            let start = base.max(len.saturating_sub(TAIL_BYTES));
+            let bytes = batch
+                .task_file(
+                    &self.job_id,
+                    &self.task_id,
+                    file.name(),
+                    Some((start, len - 1)),
+                )
+                .await?;
+            let end = start + bytes.len() as u64;
+            let _ = tx.send(Event::TaskFileTail {
+                task_id: self.task_id.clone(),
+                file,
+                from: start,
+                len: end,
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+            self.from[i] = end;
+            changed = true;
+        }
+        self.reported = true;
+        Ok(Polled {
+            changed,
+            learned: Learned::Tail,
+        })
+    }
+}
+
+/// One poller of any kind, moved into its request while it is in flight.
+#[derive(Debug)]
+pub(crate) enum Poller {
+    Pool(PoolPoller),
+    Nodes(NodesPoller),
+    Job(JobPoller),
+    Tail(TailPoller),
+}
+
+impl Poller {
+    pub async fn poll(
+        &mut self,
+        batch: &BatchClient,
+        tx: &UnboundedSender<Event>,
+        previewed: Option<&str>,
+    ) -> Result<Polled, BatchError> {
+        match self {
+            Poller::Pool(p) => p.poll(batch, tx).await,
+            Poller::Nodes(p) => p.poll(batch, tx).await,
+            Poller::Job(p) => p.poll(batch, tx, previewed).await,
+            Poller::Tail(p) => p.poll(batch, tx).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::azure::models::TaskState;
+
+    fn task(id: &str, state: TaskState, at: &str) -> Task {
+        Task {
+            id: id.into(),
+            state: Some(state),
+            state_transition_time: Some(
+                DateTime::parse_from_rfc3339(at)
+                    .unwrap()
+                    .with_timezone(&Utc),
+            ),
+            ..Task::default()
+        }
+    }
+
+    #[test]
+    fn tasks_are_reported_only_when_they_change_and_the_newest_transition_is_kept() {
+        let mut w = JobTasks::default();
+        let first = w.absorb(&[
+            task("a", TaskState::Active, "2026-01-01T00:00:01Z"),
+            task("b", TaskState::Active, "2026-01-01T00:00:02Z"),
+        ]);
+        assert_eq!(first.len(), 2);
+        let again = w.absorb(&[task("b", TaskState::Active, "2026-01-01T00:00:02Z")]);
+        assert!(again.is_empty());
+        let moved = w.absorb(&[task("b", TaskState::Running, "2026-01-01T00:00:05Z")]);
+        assert_eq!(moved.len(), 1);
+        assert_eq!(moved[0].state, TaskState::Running);
+        assert_eq!(
+            w.newest_transition().unwrap().to_rfc3339(),
+            "2026-01-01T00:00:05+00:00"
+        );
+        assert_eq!(w.len(), 2);
+    }
+}

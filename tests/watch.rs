@@ -1,0 +1,485 @@
+//! The session's watcher against the emulator: it follows a job to its end with each task
+//! reported once per change, ends a wait at once when the start task fails everywhere, waits out
+//! an outage (the emulator killed and restarted on its ports) and catches up, ends on a refused
+//! key or a deleted job, reads a running task's output as it grows and its last bytes when it
+//! completes, and reads nothing while the selection keeps moving.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use batchdeck::azure::auth::SharedKeyCredential;
+use batchdeck::azure::batch::BatchClient;
+use batchdeck::azure::models::{
+    Job, NodeState, Pool, PoolInfo, StartTask, Task, TaskAddStatus, TaskState,
+};
+use batchdeck::watch::schedule::Cadence;
+use batchdeck::watch::{Cadences, PreviewTarget, Watch};
+use batchdeck::workflow::events::{Event, Health, Resource, TaskFile};
+use batchdeck::workflow::wait::{WaitError, WaitOptions, wait_for_tasks};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+fn client(endpoint: &str) -> BatchClient {
+    common::batch_client(endpoint)
+}
+
+fn pool(id: &str, nodes: i32, start: &str) -> Pool {
+    Pool {
+        id: id.into(),
+        vm_size: Some("standard_d1_v2".into()),
+        target_dedicated_nodes: Some(nodes),
+        task_slots_per_node: Some(4),
+        start_task: Some(StartTask {
+            command_line: start.into(),
+            wait_for_success: Some(true),
+            ..StartTask::default()
+        }),
+        ..Pool::default()
+    }
+}
+
+fn job(id: &str, pool: &str) -> Job {
+    Job {
+        id: id.into(),
+        pool_info: PoolInfo {
+            pool_id: Some(pool.into()),
+            ..PoolInfo::default()
+        },
+        ..Job::default()
+    }
+}
+
+fn task(id: &str, cmd: &str) -> Task {
+    Task {
+        id: id.into(),
+        command_line: cmd.into(),
+        ..Task::default()
+    }
+}
+
+/// Quick intervals, so that tests do not wait on the defaults.
+fn quick() -> Cadences {
+    let ms = Duration::from_millis;
+    Cadences {
+        pool_steady: Cadence::new(ms(50), ms(200)),
+        pool_moving: Cadence::new(ms(50), ms(100)),
+        job_busy: Cadence::new(ms(50), ms(200)),
+        job_idle: Cadence::new(ms(50), ms(200)),
+        tail: Cadence::new(ms(100), ms(200)),
+        debounce: ms(150),
+    }
+}
+
+fn drain(rx: &mut UnboundedReceiver<Event>) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+fn opts(job: &str, pool: &str, secs: u64) -> WaitOptions {
+    WaitOptions {
+        job_id: job.into(),
+        pool_id: Some(pool.into()),
+        timeout: Duration::from_secs(secs),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_task_failing_everywhere_ends_the_wait_at_once_with_its_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::EmulatorProcess::start(dir.path(), &[]);
+    let b = client(&emu.batch_endpoint);
+    b.create_pool(&pool(
+        "badpool",
+        2,
+        "/bin/sh -c 'echo cannot install the runtime >&2; exit 3'",
+    ))
+    .await
+    .unwrap();
+    b.create_job(&job("j", "badpool")).await.unwrap();
+    b.add_tasks("j", &[task("t1", "/bin/true")]).await.unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch::spawn_with(&b, tx, quick());
+    watch.pool("badpool");
+    watch.job("j");
+    let t = Instant::now();
+    let err = wait_for_tasks(&watch, &b, &opts("j", "badpool", 120))
+        .await
+        .unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    match &err {
+        WaitError::StartTaskFailed { pool, failure, .. } => {
+            assert_eq!(pool, "badpool");
+            assert!(failure.contains("exit code 3"), "{failure}");
+            assert!(failure.contains("cannot install the runtime"), "{failure}");
+        }
+        other => panic!("expected StartTaskFailed, got {other:?}"),
+    }
+    assert!(!err.to_string().contains('\n'));
+    // The panels saw the nodes fail.
+    let saw_failed_node = drain(&mut rx).iter().any(
+        |e| matches!(e, Event::Nodes(nodes) if nodes.iter().any(|n| n.state == NodeState::StartTaskFailed)),
+    );
+    assert!(saw_failed_node);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_watched_to_completion_and_each_task_is_reported_once_per_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::EmulatorProcess::start(dir.path(), &[]);
+    let b = client(&emu.batch_endpoint);
+    b.create_pool(&pool("p", 2, "/bin/true")).await.unwrap();
+    b.create_job(&job("j", "p")).await.unwrap();
+    let tasks: Vec<Task> = (0..40)
+        .map(|i| {
+            task(
+                &format!("t{i:03}"),
+                &format!("/bin/sh -c 'exit {}'", if i % 10 == 0 { 1 } else { 0 }),
+            )
+        })
+        .collect();
+    let added = b.add_tasks("j", &tasks).await.unwrap();
+    assert!(added.iter().all(|r| r.status == TaskAddStatus::Success));
+    // Adding the same tasks again (a retried or resumed run) is not an error.
+    let again = b.add_tasks("j", &tasks).await.unwrap();
+    assert!(again.iter().all(|r| r.status == TaskAddStatus::Success));
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch::spawn_with(&b, tx, quick());
+    watch.pool("p");
+    watch.job("j");
+    let outcome = wait_for_tasks(&watch, &b, &opts("j", "p", 120))
+        .await
+        .unwrap();
+    assert_eq!((outcome.succeeded, outcome.failed), (36, 4));
+    watch.stop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut completed = std::collections::BTreeMap::new();
+    let mut counts_events = Vec::new();
+    for e in drain(&mut rx) {
+        match e {
+            Event::Tasks(ts) => {
+                for t in ts.into_iter().filter(|t| t.state == TaskState::Completed) {
+                    assert!(
+                        completed.insert(t.id.clone(), t.exit_code).is_none(),
+                        "task {} reported completed twice",
+                        t.id
+                    );
+                }
+            }
+            Event::TaskCounts(c) => counts_events.push(c),
+            _ => {}
+        }
+    }
+    assert_eq!(completed.len(), 40);
+    assert_eq!(completed["t010"], Some(1));
+    assert_eq!(completed["t011"], Some(0));
+    // Counts are reported when they move, not on every poll.
+    assert!(
+        counts_events.windows(2).all(|w| w[0] != w[1]),
+        "{counts_events:?}"
+    );
+
+    // The delta query the watcher relies on is understood by the service.
+    let select = Some(batchdeck::watch::convert::TASK_SELECT);
+    let future = "stateTransitionTime ge datetime'2999-01-01T00:00:00Z'";
+    assert!(
+        b.list_tasks("j", Some(future), select)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let past = "stateTransitionTime ge datetime'2000-01-01T00:00:00Z'";
+    let all = b.list_tasks("j", Some(past), select).await.unwrap();
+    assert_eq!(all.len(), 40);
+    assert!(
+        all.iter().all(|t| t.command_line.is_empty()),
+        "$select trims"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_waited_out_and_the_watch_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("emu");
+    let mut emu = common::EmulatorProcess::start(&data, &[]);
+    let b = client(&emu.batch_endpoint);
+    b.create_pool(&pool("p", 1, "/bin/true")).await.unwrap();
+    b.create_job(&job("j", "p")).await.unwrap();
+    b.add_tasks("j", &[task("t1", "/bin/sh -c 'sleep 2; echo done'")])
+        .await
+        .unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch::spawn_with(&b, tx, quick());
+    watch.pool("p");
+    watch.job("j");
+    let waiting = tokio::spawn({
+        let (watch, b) = (watch.clone(), b.clone());
+        async move { wait_for_tasks(&watch, &b, &opts("j", "p", 120)).await }
+    });
+    // The service goes away for 4 s (longer than any request's own retries), then comes back
+    // on the same ports with its state.
+    let mut snap = watch.snapshot();
+    snap.wait_for(|s| s.counts.is_some()).await.unwrap();
+    emu.kill9();
+    snap.wait_for(|s| s.reconnecting.is_some()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(!waiting.is_finished(), "an outage ended the wait");
+    let emu2 = common::EmulatorProcess::start(&data, &[]);
+    assert_eq!(emu2.batch_endpoint, emu.batch_endpoint, "same ports");
+    let outcome = tokio::time::timeout(Duration::from_secs(60), waiting)
+        .await
+        .expect("the wait ends once the task completes")
+        .unwrap()
+        .unwrap();
+    assert_eq!((outcome.succeeded, outcome.failed), (1, 0));
+
+    let events = drain(&mut rx);
+    let attempts: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Health(Health::Reconnecting { attempt, error, .. }) => {
+                assert!(error.contains("Connection refused"), "{error}");
+                Some(*attempt)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(attempts.len() >= 2, "{attempts:?}");
+    assert!(
+        attempts.windows(2).all(|w| w[1] == w[0] + 1),
+        "{attempts:?}"
+    );
+    let back = events
+        .iter()
+        .position(|e| matches!(e, Event::Health(Health::Reconnected { .. })))
+        .expect("reconnected");
+    // It caught up: the task's completion came after the reconnection.
+    assert!(events[back..].iter().any(|e| matches!(e,
+        Event::Tasks(ts) if ts.iter().any(|t| t.id == "t1" && t.state == TaskState::Completed))));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Gone(_) | Event::WatchFailed { .. }))
+    );
+    // Nothing was deleted.
+    b.get_pool("p", None).await.unwrap();
+    b.get_job("j").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_ends_the_watch_and_a_deleted_job_ends_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::EmulatorProcess::start(dir.path(), &[]);
+    let b = client(&emu.batch_endpoint);
+    b.create_pool(&pool("p", 0, "/bin/true")).await.unwrap();
+    b.create_job(&job("j", "p")).await.unwrap();
+    b.add_tasks("j", &[task("t1", "/bin/true")]).await.unwrap();
+
+    let wrong = BatchClient::new(
+        url::Url::parse(&emu.batch_endpoint).unwrap(),
+        SharedKeyCredential::new(common::BATCH_ACCOUNT, "d3Jvbmcga2V5").unwrap(),
+    )
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch::spawn_with(&wrong, tx, quick());
+    watch.job("j");
+    let err = wait_for_tasks(&watch, &wrong, &opts("j", "p", 60))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, WaitError::Refused(m) if m.contains("AuthenticationFailed")),
+        "{err}"
+    );
+    assert!(
+        drain(&mut rx)
+            .iter()
+            .any(|e| matches!(e, Event::WatchFailed { .. }))
+    );
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch::spawn_with(&b, tx, quick());
+    watch.job("j");
+    let waiting = tokio::spawn({
+        let (watch, b) = (watch.clone(), b.clone());
+        async move { wait_for_tasks(&watch, &b, &opts("j", "p", 60)).await }
+    });
+    watch
+        .snapshot()
+        .wait_for(|s| s.counts.is_some())
+        .await
+        .unwrap();
+    b.delete_job("j").await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(&err, WaitError::JobGone(j) if j == "j"), "{err}");
+    assert!(
+        drain(&mut rx)
+            .iter()
+            .any(|e| *e == Event::Gone(Resource::Job("j".into())))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_task_is_read_as_it_grows_and_its_last_bytes_when_it_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::EmulatorProcess::start(dir.path(), &[]);
+    let b = client(&emu.batch_endpoint);
+    b.create_pool(&pool("p", 1, "/bin/true")).await.unwrap();
+    b.create_job(&job("j", "p")).await.unwrap();
+    b.add_tasks(
+        "j",
+        &[task(
+            "t1",
+            "/bin/sh -c 'for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done; echo final line; echo oops >&2'",
+        )],
+    )
+    .await
+    .unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch::spawn_with(&b, tx, quick());
+    watch.job("j");
+    // Selected before it starts: nothing is read until it runs, then it is read as it grows,
+    // and once more when it completes, with no further word from the session.
+    watch.preview(Some(PreviewTarget {
+        job_id: "j".into(),
+        task_id: "t1".into(),
+        from: [0, 0],
+        state: Some(TaskState::Active),
+    }));
+    wait_for_tasks(&watch, &b, &opts("j", "p", 60))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    let mut reads_while_running = 0;
+    for e in drain(&mut rx) {
+        if let Event::TaskFileTail {
+            task_id,
+            file,
+            from,
+            len,
+            text,
+        } = e
+        {
+            assert_eq!(task_id, "t1");
+            let buf = match file {
+                TaskFile::Stdout => &mut stdout,
+                TaskFile::Stderr => &mut stderr,
+            };
+            assert_eq!(
+                from as usize,
+                buf.len(),
+                "reads continue where they stopped"
+            );
+            buf.push_str(&text);
+            assert_eq!(len as usize, buf.len());
+            if file == TaskFile::Stdout && !text.is_empty() && !text.contains("final") {
+                reads_while_running += 1;
+            }
+        }
+    }
+    assert!(stdout.ends_with("line 6\nfinal line\n"), "{stdout:?}");
+    assert!(stdout.starts_with("line 1\n"), "{stdout:?}");
+    assert_eq!(stderr, "oops\n");
+    assert!(
+        reads_while_running >= 2,
+        "read {reads_while_running} times while it ran"
+    );
+}
+
+/// Holding `j` over 1,000 tasks for 3 s (a key every 33 ms, as a terminal repeats it) reads
+/// only the files of the task the selection stops on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holding_j_over_a_thousand_tasks_reads_the_files_of_the_last_one_only() {
+    use batchdeck::tui::app::{App, Msg, RunIds, Target};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    let dir = tempfile::tempdir().unwrap();
+    let emu =
+        batchdeck::emulator::Emulator::start(batchdeck::emulator::EmulatorConfig::new(dir.path()))
+            .await
+            .unwrap();
+    let b = client(&emu.batch_endpoint);
+    b.create_pool(&Pool {
+        task_slots_per_node: Some(32),
+        ..pool("p", 2, "/bin/true")
+    })
+    .await
+    .unwrap();
+    b.create_job(&job("j", "p")).await.unwrap();
+    let tasks: Vec<Task> = (0..1000)
+        .map(|i| task(&format!("t{i:04}"), &format!("/bin/echo out {i}")))
+        .collect();
+    b.add_tasks("j", &tasks).await.unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch::spawn_with(&b, tx, quick());
+    watch.job("j");
+    wait_for_tasks(&watch, &b, &opts("j", "p", 120))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut app = App::new(
+        Target {
+            batch_endpoint: emu.batch_endpoint.clone(),
+            storage_endpoint: emu.blob_endpoint.clone(),
+            embedded: true,
+        },
+        RunIds {
+            pool_id: "p".into(),
+            job_id: "j".into(),
+            containers: Vec::new(),
+        },
+        false,
+        Instant::now(),
+    );
+    for e in drain(&mut rx) {
+        app.update(Msg::Event(e));
+    }
+    assert_eq!(app.tasks.rows.len(), 1000);
+    // As the session's loop does after each batch of messages.
+    let follow = |app: &App| watch.preview(app.preview_target());
+    follow(&app);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let before = emu.stats.batch_files.snapshot().0;
+    let start = Instant::now();
+    let j = KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE);
+    while start.elapsed() < Duration::from_secs(3) {
+        app.update(Msg::Key(j));
+        follow(&app);
+        tokio::time::sleep(Duration::from_millis(33)).await;
+    }
+    let during = emu.stats.batch_files.snapshot().0 - before;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after = emu.stats.batch_files.snapshot().0 - before;
+    let last = app.selected_task.clone().unwrap();
+    assert!(last.as_str() > "t0050", "the selection moved: {last}");
+    assert_eq!(during, 0, "files read while the selection moved");
+    assert!(
+        after <= 4,
+        "{after} file requests for one settled selection"
+    );
+    // And what was read is the settled task's output, shown in the preview.
+    for e in drain(&mut rx) {
+        app.update(Msg::Event(e));
+    }
+    let n: usize = last[1..].parse().unwrap();
+    assert_eq!(
+        app.previews.get(&last).unwrap().stdout.text,
+        format!("out {n}\n")
+    );
+    watch.stop();
+    emu.shutdown().await;
+}
