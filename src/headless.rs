@@ -16,6 +16,8 @@ use crate::workflow::steps::fmt_duration;
 pub struct Printer {
     upload_quarters: HashMap<String, u64>,
     last_counts: Option<(u64, u64)>,
+    /// Resources whose deletion was already reported (the watcher then finds them gone).
+    deleted: Vec<crate::workflow::events::Resource>,
 }
 
 impl Printer {
@@ -138,10 +140,14 @@ impl Printer {
                 "  reconnected to Batch after {:.1}s; catching up",
                 after.as_secs_f64()
             )),
+            Event::Gone(r) if self.deleted.contains(r) => Vec::new(),
             Event::Gone(r) => line(format!("  {r} no longer exists")),
             Event::WatchFailed { error } => line(format!("  watching stopped: {error}")),
             Event::Deleting(r) => line(format!("  Deleting {r}...")),
-            Event::Deleted(r) => line(format!("  Deleted {r}")),
+            Event::Deleted(r) => {
+                self.deleted.push(r.clone());
+                line(format!("  Deleted {r}"))
+            }
             Event::Resized { pool_id, target } => {
                 line(format!("  Pool [{pool_id}] resizing to {target} nodes"))
             }
