@@ -292,7 +292,14 @@ fn parse_url(what: &'static str, value: &str) -> Result<Url, ConfigError> {
 
 fn batch_endpoint(p: &Profile) -> Result<Endpoint, ConfigError> {
     let Some(account) = &p.batch_account else {
-        return Ok(Endpoint::Embedded);
+        // An endpoint with no account: a compatible service with the well-known local account.
+        return Ok(match &p.batch_endpoint {
+            Some(u) => Endpoint::Remote {
+                url: parse_url("batch_endpoint", u)?,
+                credential: dev_credential(DEV_BATCH_ACCOUNT, DEV_BATCH_KEY),
+            },
+            None => Endpoint::Embedded,
+        });
     };
     let key = p.batch_key.as_deref().ok_or(ConfigError::Incomplete {
         var: "AZURE_BATCH_ACCOUNT",
@@ -324,7 +331,13 @@ fn storage_endpoint(p: &Profile) -> Result<Endpoint, ConfigError> {
         return Ok(Endpoint::Remote { url, credential });
     }
     let Some(account) = &p.storage_account else {
-        return Ok(Endpoint::Embedded);
+        return Ok(match &p.storage_endpoint {
+            Some(u) => Endpoint::Remote {
+                url: parse_url("storage_endpoint", u)?,
+                credential: dev_credential(DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY),
+            },
+            None => Endpoint::Embedded,
+        });
     };
     let key = p.storage_key.as_deref().ok_or(ConfigError::Incomplete {
         var: "AZURE_STORAGE_ACCOUNT",
@@ -435,13 +448,17 @@ pub fn save_profile(
     let mut profile = profile_from_env(env);
     profile.batch_endpoint = overrides.batch_endpoint.clone().or(profile.batch_endpoint);
     profile.storage_endpoint = overrides.storage_endpoint.clone();
+    // Endpoints alone are a profile too: any compatible service, with the well-known local
+    // accounts (as the same flags mean on the command line).
     if profile.batch_account.is_none()
         && profile.storage_account.is_none()
         && profile.storage_connection_string.is_none()
+        && overrides.batch_endpoint.is_none()
+        && overrides.storage_endpoint.is_none()
     {
         return Err(ConfigError::File {
             path: paths.config_file.clone(),
-            message: "nothing to save: set AZURE_BATCH_ACCOUNT, AZURE_BATCH_ACCESS_KEY and AZURE_BATCH_ENDPOINT (and AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY, or AZURE_STORAGE_CONNECTION_STRING) first".into(),
+            message: "nothing to save: set AZURE_BATCH_ACCOUNT, AZURE_BATCH_ACCESS_KEY and AZURE_BATCH_ENDPOINT (and AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY, or AZURE_STORAGE_CONNECTION_STRING) first, or pass --batch-endpoint/--storage-endpoint".into(),
         });
     }
     batch_endpoint(&profile)?;
@@ -547,6 +564,51 @@ mod tests {
         assert!(save_profile(&p, "x", &bad, &Overrides::default(), false).is_err());
         assert!(save_profile(&p, "a b", &e2, &Overrides::default(), false).is_err());
         assert_eq!(std::fs::read_to_string(&saved).unwrap(), before);
+    }
+
+    #[test]
+    fn endpoints_alone_are_saved_and_mean_the_well_known_local_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        let o = Overrides {
+            profile: None,
+            batch_endpoint: Some("http://127.0.0.1:40123".into()),
+            storage_endpoint: Some("http://127.0.0.1:40124/devstoreaccount1".into()),
+        };
+        save_profile(&p, "local", &env(&[]), &o, false).unwrap();
+        let c = Config::resolve(
+            &Overrides {
+                profile: Some("local".into()),
+                ..Overrides::default()
+            },
+            &env(&[]),
+            p.clone(),
+        )
+        .unwrap();
+        match (&c.batch, &c.storage) {
+            (
+                Endpoint::Remote {
+                    url: b,
+                    credential: bc,
+                },
+                Endpoint::Remote {
+                    url: s,
+                    credential: sc,
+                },
+            ) => {
+                assert_eq!(b.as_str(), "http://127.0.0.1:40123/");
+                assert_eq!(bc.account(), DEV_BATCH_ACCOUNT);
+                assert_eq!(s.as_str(), "http://127.0.0.1:40124/devstoreaccount1");
+                assert_eq!(sc.account(), DEV_STORAGE_ACCOUNT);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A bad URL is refused before anything is written.
+        let bad = Overrides {
+            batch_endpoint: Some("ftp://x".into()),
+            ..Overrides::default()
+        };
+        assert!(save_profile(&p, "bad", &env(&[]), &bad, false).is_err());
     }
 
     #[test]
