@@ -477,16 +477,26 @@ async fn run_headless(
     );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(batchdeck::headless::print_events(rx));
-    let ask: steps::Asker = Box::new(move |r| {
+    let ask: steps::Asker = Box::new(move |q| {
         Box::pin(async move {
+            let r = q.resource;
             if interactive {
-                let q = format!("Delete {r}? [Y/n] ");
-                tokio::task::spawn_blocking(move || prompt_yes_no(&q))
+                // What the run found already there is kept unless the answer is yes.
+                let (text, default) = if q.reused {
+                    (
+                        format!("Delete {r} (it was there before this run)? [y/N] "),
+                        false,
+                    )
+                } else {
+                    (format!("Delete {r}? [Y/n] "), true)
+                };
+                tokio::task::spawn_blocking(move || prompt_yes_no(&text, default))
                     .await
                     .unwrap_or(false)
             } else {
-                // Nothing on the embedded emulator costs money: clean up so reruns work.
-                embedded_batch
+                // Nothing on the embedded emulator costs money: clean up what the run made,
+                // so that reruns work; never what it found.
+                embedded_batch && !q.reused
             }
         })
     });
@@ -574,7 +584,7 @@ fn disposal(delete: bool, keep: bool) -> Disposal {
     }
 }
 
-fn prompt_yes_no(question: &str) -> bool {
+fn prompt_yes_no(question: &str, default: bool) -> bool {
     use std::io::BufRead;
     print!("{question}");
     let _ = std::io::stdout().flush();
@@ -582,5 +592,9 @@ fn prompt_yes_no(question: &str) -> bool {
     if std::io::stdin().lock().read_line(&mut line).is_err() {
         return false;
     }
-    !matches!(line.trim().to_ascii_lowercase().as_str(), "n" | "no")
+    match line.trim().to_ascii_lowercase().as_str() {
+        "" => default,
+        "y" | "yes" => true,
+        _ => false,
+    }
 }

@@ -187,7 +187,9 @@ fn a_taken_pool_id_or_a_non_batch_endpoint_is_refused_with_nothing_created() {
     let o = sb.run(&args, &[]);
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("pool taken already exists: pass --reuse-pool"),
+        stderr(&o).contains(
+            "pool taken already exists: watch it with `batchdeck watch --pool taken`, pass --reuse-pool"
+        ),
         "{}",
         stderr(&o)
     );

@@ -102,10 +102,17 @@ fn a_run_killed_while_it_waits_for_its_tasks_is_resumed_by_the_next() {
         pools.iter().all(|p| p["state"] == "deleting") && jobs.is_empty(),
         "{pools:?} {jobs:?}"
     );
-    let journals = std::fs::read_dir(d.join("data/runs"))
-        .map(|r| r.count())
-        .unwrap_or(0);
-    assert_eq!(journals, 0, "the finished run's journal is removed");
+    // Its journal and lock, and the killed run's, are gone (the directory's own lock stays).
+    let journals: Vec<String> = std::fs::read_dir(d.join("data/runs"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".journals.lock")
+        .collect();
+    assert!(
+        journals.is_empty(),
+        "the finished run's journal is removed: {journals:?}"
+    );
 }
 
 #[test]
@@ -158,9 +165,72 @@ fn a_run_killed_after_its_tasks_were_added_does_not_add_them_twice() {
     third.push("--force");
     let o = batchdeck(d, "0", &third).output().unwrap();
     assert!(!o.status.success());
+    // Never a bare refusal: it says which run kept it and how to attach.
+    let err = String::from_utf8_lossy(&o.stderr);
+    for needle in [
+        "job PythonTutorialJob already exists (the run started at ",
+        "kept it): watch it with `batchdeck watch --job PythonTutorialJob --pool PythonTutorialPool`",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
+}
+
+/// A second session with the same ids while the first still runs is refused with how to
+/// watch it, and never touches the first's journal: the first ends as usual.
+#[test]
+fn a_second_session_with_the_same_ids_is_told_how_to_watch_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let emu = EmulatorProcess::start(&d.join("emu"), &["--node-boot-delay", "4s"]);
+    let target = [
+        "--batch-endpoint",
+        emu.batch_endpoint.as_str(),
+        "--storage-endpoint",
+        emu.blob_endpoint.as_str(),
+        "--delete-job",
+        "--delete-pool",
+    ];
+    let mut first = batchdeck(d, "0", &target)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("Monitoring all tasks") {
+            break;
+        }
+    }
+    assert!(seen.contains("Monitoring all tasks"), "{seen}");
+    let o = batchdeck(d, "0", &target).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    for needle in [
+        "job PythonTutorialJob is being run by another batchdeck session (pid ",
+        &format!("pid {}", first.id()),
+        "watch it with `batchdeck watch --job PythonTutorialJob --pool PythonTutorialPool`",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
+    // The first run carries on to its end, and its journal is its own to remove.
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    assert!(first.wait().unwrap().success(), "{seen}");
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("job PythonTutorialJob already exists"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+        seen.contains("Nothing the run created is left behind."),
+        "{seen}"
     );
+    let journals: Vec<_> = std::fs::read_dir(d.join("data/runs"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".journals.lock")
+        .collect();
+    assert!(journals.is_empty(), "{journals:?}");
 }

@@ -508,3 +508,91 @@ fn no_secret_appears_in_output_or_logs() {
         }
     }
 }
+
+/// A pool the run found already there (`--reuse-pool`) is not the run's to delete: on the
+/// embedded local Azure without a terminal, where what the run made is cleaned up unasked, it
+/// stays, and the summary says it is still there.
+#[test]
+fn a_reused_pool_is_kept_unless_asked_and_said_to_be_there() {
+    use batchdeck::azure::models::{Pool, StartTask};
+    let sb = Sandbox::new();
+    // Someone's pool on the embedded local Azure's state, whose start task provides the script.
+    {
+        let mut emu = EmulatorProcess::start(&sb.data_dir().join("emulator"), &[]);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let pool = Pool {
+            id: "PythonTutorialPool".into(),
+            vm_size: Some("STANDARD_D2S_V3".into()),
+            target_dedicated_nodes: Some(1),
+            start_task: Some(StartTask {
+                command_line: format!(
+                    "/bin/sh -c 'cp {}/assets/topwords.py \"$AZ_BATCH_NODE_SHARED_DIR/\"'",
+                    env!("CARGO_MANIFEST_DIR")
+                ),
+                wait_for_success: Some(true),
+                ..StartTask::default()
+            }),
+            ..Pool::default()
+        };
+        rt.block_on(common::batch_client(&emu.batch_endpoint).create_pool(&pool))
+            .unwrap();
+        assert!(emu.terminate().success());
+    }
+    let o = sb.run(&["--reuse-pool"], &[]);
+    assert!(o.status.success(), "run: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("reusing the existing pool"), "{out}");
+    assert!(out.contains("Deleted job PythonTutorialJob"), "{out}");
+    assert!(!out.contains("Deleted pool"), "{out}");
+    assert!(out.contains("Still present"), "{out}");
+    assert!(
+        out.contains("pool PythonTutorialPool (compute nodes"),
+        "{out}"
+    );
+    let emu = EmulatorProcess::start(&sb.data_dir().join("emulator"), &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let batch = common::batch_client(&emu.batch_endpoint);
+    rt.block_on(batch.get_pool("PythonTutorialPool", None))
+        .expect("the reused pool is still there");
+    assert!(
+        inventory(&emu.batch_endpoint, &emu.blob_endpoint)
+            .jobs
+            .is_empty()
+    );
+}
+
+/// `profile save` with endpoint flags alone saves them (any compatible service, with the
+/// well-known local accounts), and a run on that profile uses them.
+#[test]
+fn a_profile_of_endpoints_alone_is_saved_and_runs() {
+    let sb = Sandbox::new();
+    let emu = emulator(&sb);
+    let o = sb
+        .command(&[
+            "profile",
+            "save",
+            "local",
+            "--batch-endpoint",
+            &emu.batch_endpoint,
+            "--storage-endpoint",
+            &emu.blob_endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sb.run(&["--profile", "local"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("batch {}", emu.batch_endpoint)),
+        "{out}"
+    );
+    assert!(!out.contains("embedded local Azure"), "{out}");
+    assert_outputs(
+        &sb.output_dir(),
+        &repo_inputs(),
+        3,
+        "PythonTutorialJob",
+        "PythonTutorialPool",
+    );
+}

@@ -24,7 +24,6 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::azure::models::{JobState, PoolState};
 use crate::watch::{PreviewTarget, Watch};
 use crate::workflow::controller::Controller;
 use crate::workflow::events::Resource;
@@ -127,7 +126,8 @@ fn test_panic(k: &crossterm::event::KeyEvent) {
 
 /// The workflow's questions, answered by the session's dialogs.
 fn asker(tx: mpsc::UnboundedSender<(Resource, oneshot::Sender<bool>)>) -> Asker {
-    Box::new(move |r| {
+    Box::new(move |q| {
+        let r = q.resource;
         let tx = tx.clone();
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
@@ -309,60 +309,33 @@ pub async fn run(
 /// of a create): the job, the pool and the containers the session knew of or may have made.
 async fn remaining(clients: &Clients, app: &App, ids: &RunIds) -> Vec<Resource> {
     use crate::tui::app::Presence;
-    let known = |r: &Resource| app.presence(r).is_some_and(|p| p != Presence::Gone);
-    let job = Resource::Job(ids.job_id.clone());
-    let pool = Resource::Pool(ids.pool_id.clone());
-    let reached = |step: crate::workflow::events::Step| {
+    use crate::workflow::events::Step;
+    // What the session knew of, and what it may have made without hearing so (a create cut
+    // off by the end of the session).
+    let reached = |step: Step| {
         app.steps
             .iter()
             .any(|(s, st)| *s == step && *st != app::StepState::Pending)
     };
-    let check = async {
-        let mut out = Vec::new();
-        if known(&job)
-            || (reached(crate::workflow::events::Step::CreateJob) && app.presence(&job).is_none())
-        {
-            match clients.batch.get_job(&ids.job_id).await {
-                Ok(j) if j.state != Some(JobState::Deleting) => out.push(job.clone()),
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(_) => out.push(job.clone()),
-            }
-        }
-        if known(&pool)
-            || (reached(crate::workflow::events::Step::CreatePool) && app.presence(&pool).is_none())
-        {
-            match clients.batch.get_pool(&ids.pool_id, Some("id,state")).await {
-                Ok(p) if p.state != Some(PoolState::Deleting) => out.push(pool.clone()),
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(_) => out.push(pool.clone()),
-            }
-        }
-        for c in &ids.containers {
-            let r = Resource::Container(c.clone());
-            if known(&r)
-                || (reached(crate::workflow::events::Step::CreateContainers)
-                    && app.presence(&r).is_none())
-            {
-                match clients.storage.container_exists(c).await {
-                    Ok(false) => {}
-                    _ => out.push(r),
-                }
-            }
-        }
-        out
+    let mut candidates = Vec::new();
+    let mut consider = |r: Resource, step: Step| match app.presence(&r) {
+        Some(Presence::Gone) => {}
+        Some(_) => candidates.push(r),
+        None if reached(step) => candidates.push(r),
+        None => {}
     };
-    // The services may be unreachable: then say what the session believed.
-    match tokio::time::timeout(Duration::from_secs(15), check).await {
-        Ok(v) => v,
-        Err(_) => app
-            .resources
-            .iter()
-            .filter(|(_, p)| *p != Presence::Gone)
-            .map(|(r, _)| r.clone())
-            .collect(),
+    consider(Resource::Job(ids.job_id.clone()), Step::CreateJob);
+    consider(Resource::Pool(ids.pool_id.clone()), Step::CreatePool);
+    for c in &ids.containers {
+        consider(Resource::Container(c.clone()), Step::CreateContainers);
     }
+    let believed: Vec<Resource> = app
+        .resources
+        .iter()
+        .filter(|(_, p)| *p != Presence::Gone)
+        .map(|(r, _)| r.clone())
+        .collect();
+    crate::workflow::remaining::still_present(clients, &candidates, &believed).await
 }
 
 /// The output of `f` when there is one to poll; otherwise never.

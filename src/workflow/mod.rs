@@ -3,6 +3,7 @@
 pub mod controller;
 pub mod events;
 pub mod journal;
+pub mod remaining;
 pub mod spec;
 pub mod steps;
 pub mod wait;

@@ -36,10 +36,29 @@ pub enum WorkflowError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Wait(#[from] WaitError),
-    #[error("pool {0} already exists: pass --reuse-pool to run on it, or choose another --pool-id")]
-    PoolExists(String),
-    #[error("job {0} already exists: delete it first, or choose another --job-id")]
-    JobExists(String),
+    #[error(
+        "pool {id} already exists{why}: watch it with `batchdeck watch --pool {id}`, pass --reuse-pool to run on it, or choose another --pool-id"
+    )]
+    PoolExists { id: String, why: String },
+    #[error(
+        "job {id} already exists{why}: watch it with `{attach}`, delete it there (J) to run again, or choose another --job-id"
+    )]
+    JobExists {
+        id: String,
+        why: String,
+        attach: String,
+    },
+    #[error(
+        "job {job} is being run by another batchdeck session (pid {pid}, started {started}): watch it with `{attach}`, or wait until it ends"
+    )]
+    InUse {
+        job: String,
+        pid: u32,
+        started: String,
+        attach: String,
+    },
+    #[error("{what} is being deleted: wait until it is gone, or choose another id")]
+    BeingDeleted { what: String },
     #[error("{count} task(s) could not be added, first {task}: {code}: {message}")]
     TasksRejected {
         count: usize,
@@ -76,7 +95,15 @@ pub struct Summary {
 
 /// Answers "delete the job/pool?" when the spec says `Ask`: a prompt on stdin in headless
 /// runs, a dialog in the TUI. Async so that the workflow never blocks a runtime thread on it.
-pub type Asker = Box<dyn FnMut(Resource) -> futures::future::BoxFuture<'static, bool> + Send>;
+pub type Asker = Box<dyn FnMut(Question) -> futures::future::BoxFuture<'static, bool> + Send>;
+
+/// Step 9's question about one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub resource: Resource,
+    /// It was there before the run (`--reuse-pool`): not the run's to delete unless asked.
+    pub reused: bool,
+}
 
 struct Run<'a> {
     clients: &'a Clients,
@@ -91,6 +118,8 @@ struct Run<'a> {
     journal: Option<Journal>,
     /// The pool and job of an interrupted run this run carries on with.
     adopted: Vec<Resource>,
+    /// What the run uses but found already there (`--reuse-pool`).
+    reused: Vec<Resource>,
 }
 
 impl Run<'_> {
@@ -215,20 +244,31 @@ pub async fn run(
         tasks: None,
         journal,
         adopted: Vec::new(),
+        reused: Vec::new(),
     };
     let mut ask = ask;
     let mut result = run_steps(&mut run).await;
-    if result.is_err() {
+    if let Err(failure) = &result {
         // A failed run still settles the job and the pool as the user asked, so that a
-        // failure never leaves billable nodes behind without a word.
-        if let Err(e) = cleanup(&mut run, &mut ask).await {
+        // failure never leaves billable nodes behind without a word; but it never deletes
+        // work that may still run (an outage, a timeout): that is kept, with how to attach.
+        let busy = work_in_progress(&run, failure).await;
+        if let Err(e) = cleanup(&mut run, &mut ask, busy).await {
             tracing::warn!(error = %e, "cleanup after a failed run failed too");
         }
     } else {
-        result = cleanup(&mut run, &mut ask).await;
+        result = cleanup(&mut run, &mut ask, None).await;
     }
+    // What remains is asked of the services (a create whose answer was lost may have landed),
+    // by the same code as every other exit summary.
+    let mut candidates = run.existing.clone();
+    if let Some(j) = &run.journal {
+        candidates.extend(j.recorded());
+    }
+    let remaining =
+        crate::workflow::remaining::still_present(clients, &candidates, &run.existing).await;
     if let Some(j) = &mut run.journal
-        && let Err(e) = j.finish(&run.existing)
+        && let Err(e) = j.finish(&remaining)
     {
         tracing::warn!(error = %e, "cannot update the run journal");
     }
@@ -236,7 +276,7 @@ pub async fn run(
         ok: result.is_ok(),
         elapsed: started.elapsed(),
         downloaded: run.downloaded.clone(),
-        remaining: run.existing.clone(),
+        remaining,
         tasks: run.tasks,
     };
     run.send(Event::Finished {
@@ -347,10 +387,20 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
                 Ok(((), "created".into()))
             }
             Created::AlreadyExisted if spec.reuse_pool => {
-                run.created(Resource::Pool(spec.pool_id.clone()));
+                // Not this run's: a killed run must not make it the next run's to delete.
+                if let Some(j) = &mut run.journal
+                    && let Err(e) = j.forget(&r)
+                {
+                    tracing::warn!(error = %e, "cannot write the run journal");
+                }
+                run.reused.push(r.clone());
+                run.created(r);
                 Ok(((), "reusing the existing pool".into()))
             }
-            Created::AlreadyExisted => Err(WorkflowError::PoolExists(spec.pool_id.clone())),
+            Created::AlreadyExisted => Err(WorkflowError::PoolExists {
+                id: spec.pool_id.clone(),
+                why: String::new(),
+            }),
         }
     })
     .await?;
@@ -378,7 +428,11 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
                 Ok(((), "created".into()))
             }
             // Someone else's job: not ours to clean up.
-            Created::AlreadyExisted => Err(WorkflowError::JobExists(spec.job_id.clone())),
+            Created::AlreadyExisted => Err(WorkflowError::JobExists {
+                id: spec.job_id.clone(),
+                why: String::new(),
+                attach: attach_hint(&spec.job_id, &spec.pool_id),
+            }),
         }
     })
     .await?;
@@ -550,37 +604,100 @@ async fn preflight(run: &mut Run<'_>) -> Result<(), WorkflowError> {
         Resource::Pool(spec.pool_id.clone()),
         Resource::Job(spec.job_id.clone()),
     );
+    // A run of these ids still going in another session is not this one's to touch.
+    if let Some(live) = run.journal.as_ref().and_then(|j| j.live.clone()) {
+        return Err(WorkflowError::InUse {
+            job: spec.job_id.clone(),
+            pid: live.pid,
+            started: live.started_local(),
+            attach: attach_hint(&live.job_id, &live.pool_id),
+        });
+    }
+    // Why an id may be taken: an earlier run kept it.
+    let kept_by = |run: &Run<'_>, r: &Resource| {
+        run.journal
+            .as_ref()
+            .and_then(|j| j.kept.iter().find(|e| e.created(r)))
+            .map(|e| format!(" (the run started at {} kept it)", e.started_local()))
+            .unwrap_or_default()
+    };
     // What an interrupted run of these ids created is this run's to carry on with.
     match batch.get_pool(&spec.pool_id, Some("id,state")).await {
         Ok(p) if p.state == Some(PoolState::Deleting) => {
-            return Err(WorkflowError::PoolExists(format!(
-                "{} (being deleted: wait until it is gone)",
-                spec.pool_id
-            )));
+            return Err(WorkflowError::BeingDeleted {
+                what: format!("pool {}", spec.pool_id),
+            });
         }
         Ok(_) if run.resumes(&pool) => run.adopt(pool),
-        Ok(_) if !spec.reuse_pool => return Err(WorkflowError::PoolExists(spec.pool_id.clone())),
+        Ok(_) if !spec.reuse_pool => {
+            return Err(WorkflowError::PoolExists {
+                id: spec.pool_id.clone(),
+                why: kept_by(run, &pool),
+            });
+        }
         Ok(_) => {}
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e.into()),
     }
     match batch.get_job(&spec.job_id).await {
-        Ok(j) if j.state == Some(JobState::Deleting) => Err(WorkflowError::JobExists(format!(
-            "{} (being deleted: wait until it is gone)",
-            spec.job_id
-        ))),
-        Ok(_) if run.resumes(&job) => {
-            run.adopt(job);
-            Ok(())
+        Ok(j) if j.state == Some(JobState::Deleting) => {
+            return Err(WorkflowError::BeingDeleted {
+                what: format!("job {}", spec.job_id),
+            });
         }
-        Ok(_) => Err(WorkflowError::JobExists(spec.job_id.clone())),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(e.into()),
+        Ok(_) if run.resumes(&job) => run.adopt(job),
+        Ok(j) => {
+            let on = j.pool_info.pool_id.unwrap_or_else(|| spec.pool_id.clone());
+            return Err(WorkflowError::JobExists {
+                id: spec.job_id.clone(),
+                why: kept_by(run, &job),
+                attach: attach_hint(&spec.job_id, &on),
+            });
+        }
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    // What the interrupted runs left and this run does not carry on with is gone.
+    if let Some(j) = &mut run.journal {
+        j.carry_on();
+    }
+    Ok(())
+}
+
+/// Why the job and pool of a failed run must be kept: tasks still active or running (unless
+/// none can ever run, every node having failed its start task), or no way to tell.
+async fn work_in_progress(run: &Run<'_>, failure: &WorkflowError) -> Option<String> {
+    let job = &run.spec.job_id;
+    if !run.existing.contains(&Resource::Job(job.clone())) {
+        return None;
+    }
+    match run.clients.batch.task_counts(job).await {
+        Ok(c) => {
+            let (active, running) = (c.task_counts.active, c.task_counts.running);
+            let stuck = matches!(
+                failure,
+                WorkflowError::Wait(WaitError::StartTaskFailed { .. })
+            );
+            (running > 0 || (active > 0 && !stuck))
+                .then(|| format!("{active} tasks active and {running} running"))
+        }
+        Err(e) => Some(format!(
+            "the Batch service does not say whether tasks still run ({})",
+            e.brief()
+        )),
     }
 }
 
-/// Step 9: the job and the pool, as the spec (or the user, when asked) decides.
-async fn cleanup(run: &mut Run<'_>, ask: &mut Asker) -> Result<(), WorkflowError> {
+/// How to come back to kept work.
+pub fn attach_hint(job_id: &str, pool_id: &str) -> String {
+    format!("batchdeck watch --job {job_id} --pool {pool_id}")
+}
+
+async fn cleanup(
+    run: &mut Run<'_>,
+    ask: &mut Asker,
+    busy: Option<String>,
+) -> Result<(), WorkflowError> {
     let spec = run.spec;
     let batch = &run.clients.batch;
     if !run
@@ -592,6 +709,15 @@ async fn cleanup(run: &mut Run<'_>, ask: &mut Asker) -> Result<(), WorkflowError
     }
     // 9. Job and pool.
     run.step(Step::Cleanup, async |run| {
+        if let Some(why) = &busy {
+            run.info(format!(
+                "Keeping job [{}] and pool [{}]: {why}. Attach with `{}`, and delete them there (J, P) once their tasks are done.",
+                spec.job_id,
+                spec.pool_id,
+                attach_hint(&spec.job_id, &spec.pool_id)
+            ));
+            return Ok(((), "job and pool kept: tasks may still run".to_string()));
+        }
         let mut notes = Vec::new();
         for (r, disposal) in [
             (Resource::Job(spec.job_id.clone()), spec.delete_job),
@@ -603,7 +729,13 @@ async fn cleanup(run: &mut Run<'_>, ask: &mut Asker) -> Result<(), WorkflowError
             let delete = match disposal {
                 Disposal::Delete => true,
                 Disposal::Keep => false,
-                Disposal::Ask => ask(r.clone()).await,
+                Disposal::Ask => {
+                    ask(Question {
+                        resource: r.clone(),
+                        reused: run.reused.contains(&r),
+                    })
+                    .await
+                }
             };
             let what = match r {
                 Resource::Job(_) => "job",

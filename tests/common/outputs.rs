@@ -129,3 +129,21 @@ with open(output, "w") as f:
     );
     std::fs::write(path, script).expect("write the task script");
 }
+
+/// Writes a task script that takes the tutorial's arguments, prints `line N` once a second for
+/// `secs` seconds, then `final line`, and writes "ok" to the output file.
+pub fn write_slow_script(path: &Path, secs: u32) {
+    let script = format!(
+        r#"import sys, time
+args = sys.argv
+output = args[args.index("--output") + 1]
+for i in range(1, {secs} + 1):
+    print("line", i, flush=True)
+    time.sleep(1)
+print("final line", flush=True)
+with open(output, "w") as f:
+    f.write("ok\n")
+"#
+    );
+    std::fs::write(path, script).expect("write the task script");
+}
