@@ -330,22 +330,28 @@ async fn a_refused_key_ends_the_watch_and_a_deleted_job_ends_the_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_task_is_read_as_it_grows_and_its_last_bytes_when_it_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = common::EmulatorProcess::start(dir.path(), &[]);
+    let emu = common::EmulatorProcess::start(&dir.path().join("emu"), &[]);
     let b = client(&emu.batch_endpoint);
     b.create_pool(&pool("p", 1, "/bin/true")).await.unwrap();
     b.create_job(&job("j", "p")).await.unwrap();
-    b.add_tasks(
-        "j",
-        &[task(
-            "t1",
-            "/bin/sh -c 'for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done; echo final line; echo oops >&2'",
-        )],
-    )
-    .await
-    .unwrap();
+    // The task writes a line, then a second one once it is told to go on, then ends: what the
+    // preview shows while it is blocked was read while it ran, whatever the machine's load.
+    let (go, more) = (dir.path().join("go"), dir.path().join("more"));
+    let cmd = format!(
+        "/bin/sh -c 'echo line 1; while [ ! -f {more} ]; do sleep 0.05; done; echo line 2; while [ ! -f {go} ]; do sleep 0.05; done; echo final line; echo oops >&2'",
+        more = more.display(),
+        go = go.display()
+    );
+    b.add_tasks("j", &[task("t1", &cmd)]).await.unwrap();
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let watch = Watch::spawn_with(&b, tx, quick());
+    // The files are read every 10 s while the task runs, so that the read its completion
+    // brings (at once) cannot be mistaken for a periodic one.
+    let cadences = Cadences {
+        tail: Cadence::new(Duration::from_secs(10), Duration::from_secs(10)),
+        ..quick()
+    };
+    let watch = Watch::spawn_with(&b, tx, cadences);
     watch.job("j");
     // Selected before it starts: nothing is read until it runs, then it is read as it grows,
     // and once more when it completes, with no further word from the session.
@@ -355,46 +361,64 @@ async fn a_running_task_is_read_as_it_grows_and_its_last_bytes_when_it_completes
         from: [0, 0],
         state: Some(TaskState::Active),
     }));
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    let mut read = |rx: &mut UnboundedReceiver<Event>| {
+        for e in drain(rx) {
+            if let Event::TaskFileTail {
+                task_id,
+                file,
+                from,
+                len,
+                text,
+            } = e
+            {
+                assert_eq!(task_id, "t1");
+                let buf = match file {
+                    TaskFile::Stdout => &mut stdout,
+                    TaskFile::Stderr => &mut stderr,
+                };
+                assert_eq!(
+                    from as usize,
+                    buf.len(),
+                    "reads continue where they stopped"
+                );
+                buf.push_str(&text);
+                assert_eq!(len as usize, buf.len());
+            }
+        }
+        (stdout.clone(), stderr.clone())
+    };
+    let until = async |rx: &mut UnboundedReceiver<Event>,
+                       read: &mut dyn FnMut(&mut UnboundedReceiver<Event>) -> (String, String),
+                       want: &str,
+                       within: Duration| {
+        let deadline = Instant::now() + within;
+        loop {
+            let (out, _) = read(rx);
+            if out == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stdout {out:?}, waiting for {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let long = Duration::from_secs(60);
+    until(&mut rx, &mut read, "line 1\n", long).await;
+    std::fs::write(&more, "").unwrap();
+    until(&mut rx, &mut read, "line 1\nline 2\n", long).await;
+    std::fs::write(&go, "").unwrap();
     wait_for_tasks(&watch, &b, &opts("j", "p", 60))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    let mut reads_while_running = 0;
-    for e in drain(&mut rx) {
-        if let Event::TaskFileTail {
-            task_id,
-            file,
-            from,
-            len,
-            text,
-        } = e
-        {
-            assert_eq!(task_id, "t1");
-            let buf = match file {
-                TaskFile::Stdout => &mut stdout,
-                TaskFile::Stderr => &mut stderr,
-            };
-            assert_eq!(
-                from as usize,
-                buf.len(),
-                "reads continue where they stopped"
-            );
-            buf.push_str(&text);
-            assert_eq!(len as usize, buf.len());
-            if file == TaskFile::Stdout && !text.is_empty() && !text.contains("final") {
-                reads_while_running += 1;
-            }
-        }
-    }
-    assert!(stdout.ends_with("line 6\nfinal line\n"), "{stdout:?}");
-    assert!(stdout.starts_with("line 1\n"), "{stdout:?}");
-    assert_eq!(stderr, "oops\n");
-    assert!(
-        reads_while_running >= 2,
-        "read {reads_while_running} times while it ran"
-    );
+    // The last bytes come with the completion, well before the next periodic read.
+    let soon = Duration::from_secs(5);
+    until(&mut rx, &mut read, "line 1\nline 2\nfinal line\n", soon).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(read(&mut rx).1, "oops\n");
 }
 
 /// Holding `j` over 1,000 tasks for 3 s (a key every 33 ms, as a terminal repeats it) reads
