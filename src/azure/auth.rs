@@ -81,7 +81,23 @@ impl SharedKeyCredential {
 
     /// Base64 HMAC-SHA256 of `message` under the account key.
     pub fn sign(&self, message: &str) -> String {
-        hmac_b64(&self.key, message)
+        B64.encode(self.mac(message).finalize().into_bytes())
+    }
+
+    /// Whether `signature` (base64, as `sign` writes it) is the HMAC-SHA256 of `message` under
+    /// the account key, compared in constant time by the `hmac` crate (`verify_slice`).
+    pub fn verify(&self, message: &str, signature: &str) -> bool {
+        match B64.decode(signature) {
+            Ok(tag) => self.mac(message).verify_slice(&tag).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn mac(&self, message: &str) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .expect("HMAC accepts any key length");
+        mac.update(message.as_bytes());
+        mac
     }
 
     /// The `Authorization` header value for a request.
@@ -90,7 +106,7 @@ impl SharedKeyCredential {
         format!("SharedKey {}:{}", self.account, self.sign(&sts))
     }
 
-    /// Checks an `Authorization` header value in constant time with respect to the signature.
+    /// Checks an `Authorization` header value, the signature compared in constant time.
     pub fn verify_authorization(
         &self,
         service: Service,
@@ -106,24 +122,8 @@ impl SharedKeyCredential {
         if account != self.account {
             return false;
         }
-        let expected = self.sign(&string_to_sign(service, &self.account, req));
-        constant_time_eq(expected.as_bytes(), sig.as_bytes())
+        self.verify(&string_to_sign(service, &self.account, req), sig)
     }
-}
-
-fn hmac_b64(key: &[u8], message: &str) -> String {
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts any key length");
-    mac.update(message.as_bytes());
-    B64.encode(mac.finalize().into_bytes())
-}
-
-/// Compares two byte strings without an early exit on the first difference.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What of a request goes into its signature.
@@ -693,7 +693,33 @@ mod tests {
             assert_eq!(sts, v["string_to_sign"].as_str().unwrap(), "{}", v["kind"]);
             assert_eq!(cred.sign(&sts), v["expected_sig"].as_str().unwrap());
             assert_eq!(f.signature, v["expected_sig"].as_str().unwrap());
+            assert!(cred.verify(&sts, &f.signature));
+            assert!(!cred.verify(&format!("{sts}x"), &f.signature));
         }
+    }
+
+    /// `verify` accepts the signature and nothing else: not a changed byte, a shorter or
+    /// longer tag, text that is not base64, or another key's signature of the same length.
+    #[test]
+    fn verify_accepts_only_the_signature() {
+        let cred = SharedKeyCredential::new("devstoreaccount1", "a2V5LW9uZQ==").unwrap();
+        let other = SharedKeyCredential::new("devstoreaccount1", "a2V5LXR3bw==").unwrap();
+        let msg = "GET\n\n/devstoreaccount1/c/b";
+        let sig = cred.sign(msg);
+        assert!(cred.verify(msg, &sig));
+        let tag = B64.decode(&sig).unwrap();
+        assert_eq!(tag.len(), 32);
+        for i in [0, 15, 31] {
+            let mut t = tag.clone();
+            t[i] ^= 1;
+            assert!(!cred.verify(msg, &B64.encode(&t)), "byte {i} changed");
+        }
+        assert!(!cred.verify(msg, &B64.encode(&tag[..31])));
+        assert!(!cred.verify(msg, &B64.encode([tag.as_slice(), &[0]].concat())));
+        assert!(!cred.verify(msg, ""));
+        assert!(!cred.verify(msg, "not base64!"));
+        assert!(!cred.verify(msg, &other.sign(msg)));
+        assert!(!cred.verify("GET\n\n/devstoreaccount1/c/other", &sig));
     }
 
     #[test]

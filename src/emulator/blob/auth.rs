@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use super::error::BlobError;
 use super::ops::{Level, Op};
 use crate::azure::auth::{
-    RequestParts, SasFields, Service, SharedKeyCredential, constant_time_eq, http_date,
-    parse_http_date, parse_sas_time, string_to_sign,
+    RequestParts, SasFields, Service, SharedKeyCredential, http_date, parse_http_date,
+    parse_sas_time, string_to_sign,
 };
 
 /// How far a Shared Key request's date may be from the server's clock.
@@ -185,7 +185,7 @@ fn sas(
         };
         f.service_string_to_sign(&resource)
     };
-    if !constant_time_eq(cred.sign(&sts).as_bytes(), f.signature.as_bytes()) {
+    if !cred.verify(&sts, &f.signature) {
         return Err(BlobError::auth_failed(format!(
             "Signature did not match. String to sign used was {sts}"
         )));
