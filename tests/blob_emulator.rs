@@ -1000,3 +1000,46 @@ async fn acknowledged_writes_survive_kill_9() {
         .text();
     assert_eq!(elements(&xml, "Name").len(), 22, "{xml}");
 }
+
+/// XML escaping of listings: names and a prefix holding `& < > " '` reach batchdeck's client
+/// (azure_storage_blob's XML reader) as they were written.
+#[tokio::test]
+async fn listed_names_with_xml_specials_come_back_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let client = batchdeck::azure::storage::StorageClient::new(
+        url::Url::parse(&emu.blob_endpoint).unwrap(),
+        SharedKeyCredential::new(STORAGE_ACCOUNT, STORAGE_KEY).unwrap(),
+    )
+    .unwrap();
+    client.create_container("specials").await.unwrap();
+    let names = ["q/a&b<c>\"d'e.txt", "q/a&b<c>/x&amp;y.txt", "q/a&lt;b.txt"];
+    let file = tmp.path().join("body.txt");
+    std::fs::write(&file, b"x").unwrap();
+    for n in names {
+        client
+            .upload_file("specials", n, &file, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("upload {n}: {e}"));
+    }
+    let mut listed: Vec<String> = client
+        .list_blobs("specials", None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    listed.sort();
+    let mut want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    let under: Vec<String> = client
+        .list_blobs("specials", Some("q/a&b<c>"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(under.len(), 2, "{under:?}");
+    assert!(under.iter().all(|n| n.starts_with("q/a&b<c>")), "{under:?}");
+}

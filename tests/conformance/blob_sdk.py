@@ -172,6 +172,18 @@ def main():
     check(md_list["dir/small.txt"] == {"kind": "changed"}, "list blobs with metadata")
     listed_big = next(b for b in cc.list_blobs(name_starts_with="dir/sub/"))
     check(listed_big.size == len(big) and listed_big.blob_type == "BlockBlob", "listed blob properties")
+    # XML escaping: a name, a prefix and a metadata value holding & < > " ' come back intact.
+    odd = "odd/a&b<c>\"d'e & f.txt"
+    note = "x&y<z>\"q'r"
+    oc = svc.get_container_client(names[2])
+    oc.get_blob_client(odd).upload_blob(b"odd", metadata={"note": note})
+    listed = list(oc.list_blobs(name_starts_with="odd/a&b<", include=["metadata"]))
+    check([b.name for b in listed] == [odd], f"odd name listed intact: {[b.name for b in listed]}")
+    check(listed[0].metadata == {"note": note}, f"odd metadata listed intact: {listed[0].metadata}")
+    check([p.name for p in oc.walk_blobs(name_starts_with="odd/a&", delimiter="<")] == ["odd/a&b<"],
+          "odd prefix listed intact")
+    check(oc.get_blob_client(odd).download_blob().readall() == b"odd", "odd name downloads")
+    oc.get_blob_client(odd).delete_blob()
 
     # SAS: blob, container and account.
     now = datetime.now(timezone.utc)

@@ -244,7 +244,7 @@ impl BlobError {
         let mut s = String::from(r#"<?xml version="1.0" encoding="utf-8"?><Error><Code>"#);
         s.push_str(self.code);
         s.push_str("</Code><Message>");
-        s.push_str(&super::xml::escape(&format!(
+        s.push_str(&super::xml::escape(format!(
             "{}\nRequestId:{request_id}\nTime:{now}",
             self.message
         )));

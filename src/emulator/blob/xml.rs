@@ -3,6 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use quick_xml::Reader;
+/// Escapes text for element content and attribute values (`&`, `<`, `>`, quotes, and `\r`,
+/// which XML would otherwise read back as `\n`).
+pub use quick_xml::escape::escape;
 use quick_xml::events::Event;
 
 use super::error::BlobError;
@@ -10,22 +13,6 @@ use super::store::{BlobRec, BlockRec, ContainerRec};
 use crate::azure::auth::http_date;
 
 pub const DECLARATION: &str = r#"<?xml version="1.0" encoding="utf-8"?>"#;
-
-/// Escapes text for element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 /// Characters XML 1.0 cannot carry at all, even escaped.
 fn xml_invalid(c: char) -> bool {
@@ -426,6 +413,10 @@ mod tests {
     #[test]
     fn escapes_and_encodes_names() {
         assert_eq!(escape(r#"a<&>"'"#), "a&lt;&amp;&gt;&quot;&apos;");
+        // A carriage return survives as a reference (a parser reads a raw one as `\n`).
+        assert_eq!(escape("a\rb"), "a&#13;b");
+        let name = "a\r&<>\"'b";
+        assert_eq!(quick_xml::escape::unescape(&escape(name)).unwrap(), name);
         assert_eq!(name_element("a&b"), "<Name>a&amp;b</Name>");
         assert_eq!(
             name_element("a\u{1}b"),
