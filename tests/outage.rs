@@ -15,7 +15,9 @@ use common::outputs::write_slow_script;
 
 fn run(dir: &Path, emu: &EmulatorProcess, extra: &[&str]) -> Command {
     let script = dir.join("slow.py");
-    write_slow_script(&script, 6);
+    // Longer than the watcher's wait after the restart: its probes are 8 s, then 14 s apart by
+    // the end of a 15 s outage, and the requeued tasks must still run when it reconnects.
+    write_slow_script(&script, 20);
     let mut c = Command::new(env!("CARGO_BIN_EXE_batchdeck"));
     c.args(["run", "--headless"])
         .args(["--batch-endpoint", &emu.batch_endpoint])
