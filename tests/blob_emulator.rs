@@ -1043,3 +1043,165 @@ async fn listed_names_with_xml_specials_come_back_intact() {
     assert_eq!(under.len(), 2, "{under:?}");
     assert!(under.iter().all(|n| n.starts_with("q/a&b<c>")), "{under:?}");
 }
+
+/// `x-ms-content-crc64` as the service handles it: checked on Put Block and Put Blob (400
+/// Crc64Mismatch, with the body Azure sends), a Put Block's computed and returned when no
+/// Content-MD5 was sent, and a range's returned for `x-ms-range-get-content-crc64`.
+#[tokio::test]
+async fn crc64_is_checked_on_upload_and_returned_on_ranged_reads() {
+    use batchdeck::azure::crc64::{checksum, to_header};
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    assert_eq!(
+        c.send(Method::PUT, "crc", "restype=container", &[], vec![])
+            .await
+            .status,
+        201
+    );
+    let block_q = |id: &str| format!("comp=block&blockid={}", b64(id).replace('=', "%3D"));
+
+    // The recorded Put Block: "Hello World!" sent with a CRC64 of other bytes.
+    let r = c
+        .send(
+            Method::PUT,
+            "crc/b",
+            &block_q("block-1"),
+            &[("x-ms-content-crc64", "AQIDBAUGBwg=")],
+            b"Hello World!".to_vec(),
+        )
+        .await;
+    r.assert_error(400, "Crc64Mismatch");
+    let recorded = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/recorded/storage_error_crc64_mismatch.xml"),
+    )
+    .unwrap();
+    let text = r.text();
+    for tag in ["UserSpecifiedCrc", "ServerCalculatedCrc"] {
+        assert_eq!(elements(&text, tag), elements(&recorded, tag), "{text}");
+    }
+    let first_line = |x: &str| {
+        elements(x, "Message")[0]
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(first_line(&text), first_line(&recorded));
+    let r = c
+        .send(
+            Method::GET,
+            "crc/b",
+            "comp=blocklist&blocklisttype=all",
+            &[],
+            vec![],
+        )
+        .await;
+    assert!(
+        !r.text().contains("<Block>"),
+        "a refused block is not staged: {}",
+        r.text()
+    );
+
+    // Without Content-MD5, a block's CRC64 is computed, checked and returned.
+    let bytes = data(70_000, 3);
+    let crc = to_header(checksum(&bytes));
+    let r = c
+        .send(
+            Method::PUT,
+            "crc/b",
+            &block_q("block-2"),
+            &[("x-ms-content-crc64", &crc)],
+            bytes.clone(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("x-ms-content-crc64")),
+        (201, Some(crc.as_str())),
+        "{}",
+        r.text()
+    );
+    let r = c
+        .send(
+            Method::PUT,
+            "crc/b",
+            &block_q("block-3"),
+            &[],
+            bytes.clone(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("x-ms-content-crc64")),
+        (201, Some(crc.as_str()))
+    );
+    c.send(
+        Method::PUT,
+        "crc/b",
+        &block_q("block-4"),
+        &[
+            ("x-ms-content-crc64", &crc),
+            ("content-md5", "AAAAAAAAAAAAAAAAAAAAAA=="),
+        ],
+        bytes.clone(),
+    )
+    .await
+    .assert_error(400, "BothCrc64AndMd5HeaderPresent");
+
+    // Put Blob: checked, and answered with the CRC64 it computed.
+    let blob = data(5 * 1024 * 1024 + 7, 4);
+    let blob_crc = to_header(checksum(&blob));
+    let r = c
+        .put_blob("crc/whole", &blob, &[("x-ms-content-crc64", &blob_crc)])
+        .await;
+    assert_eq!(
+        (r.status, r.header("x-ms-content-crc64")),
+        (201, Some(blob_crc.as_str()))
+    );
+    c.put_blob("crc/bad", &blob, &[("x-ms-content-crc64", &crc)])
+        .await
+        .assert_error(400, "Crc64Mismatch");
+    c.get("crc/bad", &[])
+        .await
+        .assert_error(404, "BlobNotFound");
+
+    // Ranged reads: the range's CRC64 when asked, for ranges of at most 4 MiB.
+    let r = c
+        .get(
+            "crc/whole",
+            &[
+                ("x-ms-range", "bytes=1000-1999"),
+                ("x-ms-range-get-content-crc64", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(
+        r.header("x-ms-content-crc64"),
+        Some(to_header(checksum(&blob[1000..2000])).as_str())
+    );
+    assert_eq!(r.body, blob[1000..2000]);
+    let r = c
+        .get("crc/whole", &[("x-ms-range", "bytes=1000-1999")])
+        .await;
+    assert_eq!(r.header("x-ms-content-crc64"), None, "only when asked");
+    c.get(
+        "crc/whole",
+        &[
+            ("x-ms-range", "bytes=0-4194304"),
+            ("x-ms-range-get-content-crc64", "true"),
+        ],
+    )
+    .await
+    .assert_error(400, "OutOfRangeInput");
+    c.get(
+        "crc/whole",
+        &[
+            ("x-ms-range", "bytes=0-9"),
+            ("x-ms-range-get-content-crc64", "true"),
+            ("x-ms-range-get-content-md5", "true"),
+        ],
+    )
+    .await
+    .assert_error(400, "InvalidHeaderValue");
+}

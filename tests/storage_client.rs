@@ -80,7 +80,7 @@ impl Backend {
     fn returns_range_crc64(&self) -> bool {
         match self.server {
             Server::Azurite(_) => false,
-            Server::Emulator { .. } => false,
+            Server::Emulator { .. } => true,
         }
     }
 }
@@ -664,6 +664,18 @@ backend_tests!(emulator);
 // ---------------------------------------------------------------------------------------------
 // Retries and per-attempt signing, against a scripted server
 
+/// Serves `app` on a loopback port the OS picks, until the test ends; its blob endpoint.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/devstoreaccount1")
+}
+
 /// A server that answers the first `fail_first` requests with 503 and a wait hint, then 201;
 /// it records each request's headers.
 async fn scripted_server(
@@ -713,14 +725,7 @@ async fn scripted_server(
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/devstoreaccount1"), seen)
+    (serve(app).await, seen)
 }
 
 #[derive(Debug, Clone)]
@@ -935,14 +940,7 @@ async fn breaking_blob_server(data: Arc<Vec<u8>>, cut: usize, sums: Sums) -> (St
             (StatusCode::PARTIAL_CONTENT, response_headers, body).into_response()
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/devstoreaccount1"), seen)
+    (serve(app).await, seen)
 }
 
 #[tokio::test]
@@ -1087,14 +1085,7 @@ async fn crc_recording_server() -> (String, SeenPuts) {
                 .into_response()
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/devstoreaccount1"), seen)
+    (serve(app).await, seen)
 }
 
 #[tokio::test]

@@ -177,6 +177,28 @@ impl StorageClient {
         range: std::ops::Range<u64>,
         etag: Option<&Etag>,
     ) -> Result<Range> {
+        match self
+            .fetch_range_asking(client, op, range.clone(), etag, true)
+            .await
+        {
+            // An empty blob has no first range: the SDK asks for it whole, and the service
+            // refuses a range's CRC64 without a range (400). Ask again without it.
+            Err(e) if etag.is_none() && e.status() == Some(400) => {
+                self.fetch_range_asking(client, op, range, etag, false)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn fetch_range_asking(
+        &self,
+        client: &BlobClient,
+        op: &Op<'_>,
+        range: std::ops::Range<u64>,
+        etag: Option<&Etag>,
+        crc64: bool,
+    ) -> Result<Range> {
         let got = tokio::sync::Mutex::new(Range {
             data: Vec::new(),
             crc64_verified: true,
@@ -187,7 +209,8 @@ impl StorageClient {
             let range = range.clone();
             async move {
                 let mut got = got.lock().await;
-                self.range_attempt(client, op, range, etag, &mut got).await
+                self.range_attempt(client, op, range, etag, crc64, &mut got)
+                    .await
             }
         })
         .await
@@ -202,6 +225,7 @@ impl StorageClient {
         op: &Op<'_>,
         range: std::ops::Range<u64>,
         etag: Option<&Etag>,
+        crc64: bool,
         got: &mut Range,
     ) -> Result<(), Attempt> {
         let kept = got.data.len();
@@ -215,7 +239,7 @@ impl StorageClient {
             if_match: etag,
             parallel: NonZero::new(1),
             partition_size: NonZero::new(len),
-            range_get_content_crc64: Some(true),
+            range_get_content_crc64: crc64.then_some(true),
             ..Default::default()
         };
         // The request itself was already retried by the pipeline: do not retry it again.

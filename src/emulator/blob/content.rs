@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::error::BlobError;
 use super::store::Segment;
+use crate::azure::crc64::Crc64;
 
 /// Chunks handed from the request to the writer thread at once (bounded: back-pressure).
 const WRITE_QUEUE: usize = 16;
@@ -23,6 +24,14 @@ const WRITE_BUFFER: usize = 64 << 10;
 /// Read size when streaming content out (kept small for the same reason).
 const READ_CHUNK: usize = 64 << 10;
 
+/// Which checksums of a body to compute while it is written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sums {
+    pub md5: bool,
+    /// Azure's CRC64 (`x-ms-content-crc64`; SIMD, about 20 times cheaper than MD5).
+    pub crc64: bool,
+}
+
 /// A content file written, fsynced and ready to be referenced by the index.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -30,6 +39,8 @@ pub struct Written {
     pub len: u64,
     /// The body's MD5, when it was asked for.
     pub md5: Option<[u8; 16]>,
+    /// The body's CRC64, when it was asked for.
+    pub crc64: Option<u64>,
 }
 
 impl Written {
@@ -38,14 +49,14 @@ impl Written {
     }
 }
 
-/// Streams `body` into a new file in `dir`, computing its MD5 if `hash`; fails with 413 past
+/// Streams `body` into a new file in `dir`, computing the checksums `sums` asks; fails with 413 past
 /// `cap` bytes. The file and `dir` are fsynced before this returns; on any error the file is
 /// gone.
 pub async fn write_body(
     dir: PathBuf,
     body: Body,
     cap: u64,
-    hash: bool,
+    sums: Sums,
 ) -> Result<Written, BlobError> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let path = dir.join(&id);
@@ -56,25 +67,33 @@ pub async fn write_body(
         .map_err(|e| BlobError::internal(format!("create {}: {e}", path.display())))?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
     let writer_path = path.clone();
-    let writer =
-        tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Option<[u8; 16]>)> {
-            let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-            let mut md5 = hash.then(Md5::new);
-            let mut len = 0u64;
-            while let Some(chunk) = rx.blocking_recv() {
-                if let Some(md5) = md5.as_mut() {
-                    md5.update(&chunk);
-                }
-                out.write_all(&chunk)?;
-                len += chunk.len() as u64;
+    type Summed = (u64, Option<[u8; 16]>, Option<u64>);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<Summed> {
+        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut md5 = sums.md5.then(Md5::new);
+        let mut crc64 = sums.crc64.then(Crc64::new);
+        let mut len = 0u64;
+        while let Some(chunk) = rx.blocking_recv() {
+            if let Some(md5) = md5.as_mut() {
+                md5.update(&chunk);
             }
-            let file = out.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            if let Some(dir) = writer_path.parent() {
-                crate::util::sync_dir(dir)?;
+            if let Some(crc64) = crc64.as_mut() {
+                crc64.update(&chunk);
             }
-            Ok((len, md5.map(|m| m.finalize().into())))
-        });
+            out.write_all(&chunk)?;
+            len += chunk.len() as u64;
+        }
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        if let Some(dir) = writer_path.parent() {
+            crate::util::sync_dir(dir)?;
+        }
+        Ok((
+            len,
+            md5.map(|m| m.finalize().into()),
+            crc64.map(|c| c.value()),
+        ))
+    });
 
     let mut stream = body.into_data_stream();
     let mut total = 0u64;
@@ -113,7 +132,12 @@ pub async fn write_body(
             "write {}: {e}",
             path.display()
         ))),
-        (None, Ok(Ok((len, md5)))) => Ok(Written { file: id, len, md5 }),
+        (None, Ok(Ok((len, md5, crc64)))) => Ok(Written {
+            file: id,
+            len,
+            md5,
+            crc64,
+        }),
     };
     if result.is_err() {
         let _ = tokio::fs::remove_file(&path).await;
@@ -350,22 +374,26 @@ mod tests {
             d.path().to_path_buf(),
             Body::from(data.clone()),
             10_000_000,
-            true,
+            Sums {
+                md5: true,
+                crc64: true,
+            },
         )
         .await
         .unwrap();
         assert_eq!(w.len, data.len() as u64);
         assert_eq!(w.md5_b64(), Some(md5_b64(&data)));
+        assert_eq!(w.crc64, Some(crate::azure::crc64::checksum(&data)));
         // Not asked for: no hash, the same bytes.
         let unhashed = write_body(
             d.path().to_path_buf(),
             Body::from(data.clone()),
             10_000_000,
-            false,
+            Sums::default(),
         )
         .await
         .unwrap();
-        assert_eq!(unhashed.md5, None);
+        assert_eq!((unhashed.md5, unhashed.crc64), (None, None));
         assert_eq!(std::fs::read(d.path().join(&unhashed.file)).unwrap(), data);
         std::fs::remove_file(d.path().join(&unhashed.file)).unwrap();
         let segs = [Segment {
@@ -386,9 +414,14 @@ mod tests {
         let got = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         assert_eq!(&got[..], &data[100..=2_000_000]);
         // Over the cap: 413 and no file left behind.
-        let e = write_body(d.path().to_path_buf(), Body::from(vec![0u8; 11]), 10, true)
-            .await
-            .unwrap_err();
+        let e = write_body(
+            d.path().to_path_buf(),
+            Body::from(vec![0u8; 11]),
+            10,
+            Sums::default(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.code, "RequestBodyTooLarge");
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }

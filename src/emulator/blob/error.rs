@@ -188,6 +188,17 @@ impl BlobError {
         .with("ServerCalculatedMd5", computed)
     }
 
+    /// As Azure answers (recorded: tests/fixtures/recorded/storage_error_crc64_mismatch.xml).
+    pub fn crc64_mismatch(sent: &str, computed: &str) -> BlobError {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "Crc64Mismatch",
+            "The CRC64 value specified in the request did not match with the CRC64 value calculated by the server.",
+        )
+        .with("UserSpecifiedCrc", sent)
+        .with("ServerCalculatedCrc", computed)
+    }
+
     pub fn invalid_block_list() -> BlobError {
         Self::new(
             StatusCode::BAD_REQUEST,

@@ -36,7 +36,10 @@ use crate::azure::auth::decode_query;
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::error::ApiError;
 
+// For the fuzz targets (src/fuzzing.rs, feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
 pub(crate) use common::parse_json_body;
+#[cfg(feature = "fuzzing")]
 pub(crate) use tasks::new_task;
 
 /// API versions the emulator answers: azure-batch 15.x and 14.2.0, and the ones between.

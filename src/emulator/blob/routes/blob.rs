@@ -4,23 +4,22 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 
 use super::common::{
     Ctx, DEFAULT_CONTENT_TYPE, MAX_PUT_BYTES, Reply, Res, blob_props, blocking, check_length,
-    md5_header, meta_headers, metadata, remove_files, take_body,
+    check_sums, meta_headers, metadata, remove_files, sent_sums, take_body,
 };
 use super::conditions::{Conditions, create_only};
 use crate::azure::auth::http_date;
 use crate::emulator::blob::BlobService;
 use crate::emulator::blob::auth::Grant;
-use crate::emulator::blob::content::{self, ByteRange, parse_range};
+use crate::emulator::blob::content::{self, ByteRange, Sums, parse_range};
 use crate::emulator::blob::error::BlobError;
 use crate::emulator::blob::store::{BlobRec, NewBlob, Segment};
 
-/// Largest range for which a client may ask the MD5 (`x-ms-range-get-content-md5`).
-const MAX_RANGE_MD5: u64 = 4 * 1024 * 1024;
+/// Largest range for which a client may ask its MD5 or CRC64 (`x-ms-range-get-content-md5`,
+/// `x-ms-range-get-content-crc64`).
+const MAX_RANGE_SUM: u64 = 4 * 1024 * 1024;
 
 fn check_blob_type(ctx: &Ctx) -> Result<(), BlobError> {
     match ctx.header("x-ms-blob-type") {
@@ -39,7 +38,7 @@ pub(super) async fn put_blob(svc: &Arc<BlobService>, ctx: &Ctx, body: &mut Optio
         .content_type
         .get_or_insert_with(|| DEFAULT_CONTENT_TYPE.to_string());
     let md = metadata(&ctx.headers)?;
-    let sent_md5 = md5_header(&ctx.headers, "content-md5")?;
+    let sent = sent_sums(&ctx.headers)?;
     let conds = Conditions::from_headers(&ctx.headers);
     check_length(&ctx.headers, MAX_PUT_BYTES)?;
     // Refuse before taking the body when the answer is already known.
@@ -47,21 +46,23 @@ pub(super) async fn put_blob(svc: &Arc<BlobService>, ctx: &Ctx, body: &mut Optio
     conds.check_write(existing.as_ref(), true)?;
     create_only(&ctx.grant, existing.as_ref())?;
 
-    // The service computes a Put Blob's MD5 and keeps it as the blob's Content-MD5.
+    // The service computes a Put Blob's MD5 and keeps it as the blob's Content-MD5; a CRC64
+    // the client sent is checked too, and answered with the one computed.
     let w = content::write_body(
         svc.store.files_dir().to_path_buf(),
         take_body(body)?,
         MAX_PUT_BYTES,
-        true,
+        Sums {
+            md5: true,
+            crc64: sent.crc64.is_some(),
+        },
     )
     .await?;
-    let computed = w.md5_b64().unwrap_or_default();
-    if let Some(sent) = sent_md5
-        && Some(sent) != w.md5
-    {
+    if let Err(e) = check_sums(&sent, &w) {
         remove_files(svc, vec![w.file.clone()]).await;
-        return Err(BlobError::md5_mismatch(&B64.encode(sent), &computed));
+        return Err(e);
     }
+    let computed = w.md5_b64().unwrap_or_default();
     props.content_md5.get_or_insert_with(|| computed.clone());
     let seg = Segment {
         file: w.file.clone(),
@@ -87,10 +88,14 @@ pub(super) async fn put_blob(svc: &Arc<BlobService>, ctx: &Ctx, body: &mut Optio
         }
         Ok((rec, garbage)) => {
             remove_files(svc, garbage).await;
-            Ok(Reply::new(StatusCode::CREATED)
+            let mut reply = Reply::new(StatusCode::CREATED)
                 .version(&rec.etag, rec.modified)
                 .header("Content-MD5", computed)
-                .header("x-ms-request-server-encrypted", "true"))
+                .header("x-ms-request-server-encrypted", "true");
+            if let Some(crc) = w.crc64 {
+                reply.set("x-ms-content-crc64", crate::azure::crc64::to_header(crc));
+            }
+            Ok(reply)
         }
     }
 }
@@ -157,14 +162,28 @@ pub(super) async fn get_blob(svc: &Arc<BlobService>, ctx: &Ctx, head: bool) -> R
         (None, Some(v)) => parse_range(v),
         (None, None) => None,
     };
-    let want_md5 = ctx
-        .header("x-ms-range-get-content-md5")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if want_md5 && spec.is_none() && !head {
-        return Err(
-            BlobError::invalid_header("x-ms-range-get-content-md5", "true")
-                .with("Reason", "it needs a range"),
-        );
+    let wants = |name: &str| {
+        ctx.header(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    };
+    let (want_md5, want_crc64) = (
+        wants("x-ms-range-get-content-md5"),
+        wants("x-ms-range-get-content-crc64"),
+    );
+    if want_md5 && want_crc64 {
+        return Err(BlobError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidHeaderValue",
+            "x-ms-range-get-content-md5 and x-ms-range-get-content-crc64 cannot both be true.",
+        ));
+    }
+    for (wanted, name) in [
+        (want_md5, "x-ms-range-get-content-md5"),
+        (want_crc64, "x-ms-range-get-content-crc64"),
+    ] {
+        if wanted && spec.is_none() && !head {
+            return Err(BlobError::invalid_header(name, "true").with("Reason", "it needs a range"));
+        }
     }
     let conds = Conditions::from_headers(&ctx.headers);
     let path = svc.store.files_dir();
@@ -197,17 +216,26 @@ pub(super) async fn get_blob(svc: &Arc<BlobService>, ctx: &Ctx, head: bool) -> R
                 if let Some(m) = &rec.props.content_md5 {
                     r = r.header("x-ms-blob-content-md5", m.clone());
                 }
-                if want_md5 {
-                    if rg.len() > MAX_RANGE_MD5 {
+                if want_md5 || want_crc64 {
+                    if rg.len() > MAX_RANGE_SUM {
                         return Err(BlobError::new(
                             StatusCode::BAD_REQUEST,
                             "OutOfRangeInput",
-                            "One of the request inputs is out of range: x-ms-range-get-content-md5 takes ranges of at most 4 MiB.",
+                            "One of the request inputs is out of range: x-ms-range-get-content-md5 and x-ms-range-get-content-crc64 take ranges of at most 4 MiB.",
                         ));
                     }
                     match content::read_to_vec(&rec.segments, rg, path).await {
                         Ok(bytes) => {
-                            r = r.header("Content-MD5", content::md5_b64(&bytes));
+                            r = if want_md5 {
+                                r.header("Content-MD5", content::md5_b64(&bytes))
+                            } else {
+                                r.header(
+                                    "x-ms-content-crc64",
+                                    crate::azure::crc64::to_header(crate::azure::crc64::checksum(
+                                        &bytes,
+                                    )),
+                                )
+                            };
                             Ok(Body::from(bytes))
                         }
                         Err(e) => Err(e),

@@ -9,11 +9,12 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::common::{
     Ctx, DEFAULT_CONTENT_TYPE, MAX_PUT_BYTES, MAX_XML_BYTES, Reply, Res, blob_props, blocking,
-    check_length, md5_header, metadata, read_small_body, remove_files, take_body,
+    check_length, check_sums, md5_header, metadata, read_small_body, remove_files, sent_sums,
+    take_body,
 };
 use super::conditions::{Conditions, create_only};
 use crate::emulator::blob::BlobService;
-use crate::emulator::blob::content;
+use crate::emulator::blob::content::{self, Sums};
 use crate::emulator::blob::error::BlobError;
 use crate::emulator::blob::store::{BlockRec, NewBlob};
 use crate::emulator::blob::xml;
@@ -40,27 +41,28 @@ pub(super) fn block_id(ctx: &Ctx) -> Result<String, BlobError> {
 
 pub(super) async fn put_block(svc: &Arc<BlobService>, ctx: &Ctx, body: &mut Option<Body>) -> Res {
     let id = block_id(ctx)?;
-    let sent_md5 = md5_header(&ctx.headers, "content-md5")?;
+    let sent = sent_sums(&ctx.headers)?;
     check_length(&ctx.headers, MAX_PUT_BYTES)?;
     if svc.store.container(&ctx.container)?.is_none() {
         return Err(BlobError::container_not_found());
     }
-    // A block is hashed only to check a Content-MD5 the client sent: since version 2019-02-02
-    // the service returns a block's Content-MD5 only when the request carried one (hashing
-    // every block was half of the emulator's CPU in a large upload).
+    // As the service since version 2019-02-02: a block's MD5 is computed (and returned) only
+    // when the request carried a Content-MD5 (hashing every block was half of the emulator's
+    // CPU in a large upload); otherwise its CRC64, which is cheap, is returned, and checked
+    // against the one the request carried.
     let w = content::write_body(
         svc.store.files_dir().to_path_buf(),
         take_body(body)?,
         MAX_PUT_BYTES,
-        sent_md5.is_some(),
+        Sums {
+            md5: sent.md5.is_some(),
+            crc64: sent.md5.is_none(),
+        },
     )
     .await?;
-    if let Some(sent) = sent_md5
-        && Some(sent) != w.md5
-    {
+    if let Err(e) = check_sums(&sent, &w) {
         remove_files(svc, vec![w.file.clone()]).await;
-        let computed = w.md5_b64().unwrap_or_default();
-        return Err(BlobError::md5_mismatch(&B64.encode(sent), &computed));
+        return Err(e);
     }
     let (c, b) = (ctx.container.clone(), ctx.blob.clone());
     let block = BlockRec {
@@ -78,6 +80,9 @@ pub(super) async fn put_block(svc: &Arc<BlobService>, ctx: &Ctx, body: &mut Opti
                 Reply::new(StatusCode::CREATED).header("x-ms-request-server-encrypted", "true");
             if let Some(md5) = w.md5_b64() {
                 reply.set("Content-MD5", md5);
+            }
+            if let Some(crc) = w.crc64 {
+                reply.set("x-ms-content-crc64", crate::azure::crc64::to_header(crc));
             }
             Ok(reply)
         }

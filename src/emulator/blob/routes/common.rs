@@ -14,6 +14,7 @@ use futures::StreamExt as _;
 use crate::azure::auth::http_date;
 use crate::emulator::blob::BlobService;
 use crate::emulator::blob::auth::Grant;
+use crate::emulator::blob::content::Written;
 use crate::emulator::blob::error::BlobError;
 use crate::emulator::blob::store::{BlobProps, Store};
 
@@ -235,6 +236,58 @@ pub(super) fn md5_header(h: &HeaderMap, name: &str) -> Result<Option<[u8; 16]>, 
     let bytes = B64.decode(s.trim()).map_err(|_| bad())?;
     let arr: [u8; 16] = bytes.try_into().map_err(|_| bad())?;
     Ok(Some(arr))
+}
+
+/// The checksums a Put Blob or Put Block carries for its body.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SentSums {
+    pub(super) md5: Option<[u8; 16]>,
+    pub(super) crc64: Option<u64>,
+}
+
+/// `Content-MD5` and `x-ms-content-crc64`; the service takes one or the other, not both.
+pub(super) fn sent_sums(h: &HeaderMap) -> Result<SentSums, BlobError> {
+    let md5 = md5_header(h, "content-md5")?;
+    let crc64 = match h.get("x-ms-content-crc64") {
+        None => None,
+        Some(v) => {
+            let s = v.to_str().unwrap_or("");
+            Some(
+                crate::azure::crc64::from_header(s)
+                    .ok_or_else(|| BlobError::invalid_header("x-ms-content-crc64", s))?,
+            )
+        }
+    };
+    if md5.is_some() && crc64.is_some() {
+        // The documented 400; the code is Azurite's (none was recorded from Azure).
+        return Err(BlobError::new(
+            StatusCode::BAD_REQUEST,
+            "BothCrc64AndMd5HeaderPresent",
+            "Both x-ms-content-crc64 header and Content-MD5 header are present.",
+        ));
+    }
+    Ok(SentSums { md5, crc64 })
+}
+
+/// Checks what was written against what the request sent (the caller removes the file).
+pub(super) fn check_sums(sent: &SentSums, w: &Written) -> Result<(), BlobError> {
+    if let Some(md5) = sent.md5
+        && Some(md5) != w.md5
+    {
+        return Err(BlobError::md5_mismatch(
+            &B64.encode(md5),
+            &w.md5_b64().unwrap_or_default(),
+        ));
+    }
+    if let Some(crc) = sent.crc64
+        && Some(crc) != w.crc64
+    {
+        return Err(BlobError::crc64_mismatch(
+            &crate::azure::crc64::to_header(crc),
+            &crate::azure::crc64::to_header(w.crc64.unwrap_or_default()),
+        ));
+    }
+    Ok(())
 }
 
 /// The blob's HTTP properties from `x-ms-blob-*` headers; for Put Blob (`standard`), the
