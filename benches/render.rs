@@ -90,6 +90,7 @@ fn app_with(tasks: usize) -> App {
         current_dedicated: NODES as u32,
         target_low_priority: 0,
         current_low_priority: 0,
+        autoscale: None,
     }));
     send(Event::Nodes((0..NODES).map(node).collect()));
     send(Event::Tasks((0..tasks).map(|i| task(i, 0)).collect()));

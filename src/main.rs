@@ -119,6 +119,11 @@ struct EmulatorArgs {
     /// (error: 500/503/429 answers; reset: responses cut off; shares between 0 and 1).
     #[arg(long, env = "BATCHDECK_EMULATOR_FAULTS", value_parser = parse_faults)]
     faults: Option<FaultSpec>,
+    /// Run the service's long timers N times faster, for tests: job schedule recurrences and
+    /// start windows, autoscale evaluation intervals and metric samples (every 30 s), the 30 s
+    /// between enableautoscale calls. Times read back stay as given.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    speedup: u32,
 }
 
 fn parse_faults(s: &str) -> Result<FaultSpec, String> {
@@ -282,6 +287,7 @@ fn run_emulator(args: EmulatorArgs) -> Result<()> {
     config.blob_port = args.blob_port;
     config.allocation_delay = args.allocation_delay;
     config.node_boot_delay = args.node_boot_delay;
+    config.speedup = args.speedup;
     if let Some(f) = args.faults {
         eprintln!("batchdeck: warning: injecting faults: {f}");
         config.faults = f;

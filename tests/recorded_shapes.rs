@@ -79,3 +79,42 @@ fn emulator_responses_match_recorded_shapes() {
     let msg = err["message"]["value"].as_str().unwrap();
     assert!(msg.contains("\nRequestId:") && msg.contains("\nTime:"));
 }
+
+/// A pool created autoscaling and an evaluation have the recorded shapes, `autoScaleRun`
+/// included.
+#[test]
+fn autoscale_responses_match_recorded_shapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    let v = "api-version=2025-06-01";
+    let pool = json!({"id": "p", "vmSize": "standard_d2_v2", "enableAutoScale": true,
+        "autoScaleFormula": "$TargetDedicatedNodes=2", "autoScaleEvaluationInterval": "PT6M"});
+    assert_eq!(c.send("POST", &format!("/pools?{v}"), Some(&pool)).0, 201);
+    let got = c.send("GET", &format!("/pools/p?{v}"), None).1;
+    assert!(same_shape("pool", &fixture("pool_get_autoscale.json"), &got) > 20);
+    assert_eq!(
+        got["autoScaleRun"]["results"],
+        fixture("pool_get_autoscale.json")["autoScaleRun"]["results"]
+    );
+    let body = json!({"autoScaleFormula": "$TargetDedicatedNodes=3"});
+    let (s, run) = c.send(
+        "POST",
+        &format!("/pools/p/evaluateautoscale?{v}"),
+        Some(&body),
+    );
+    assert_eq!(s, 200);
+    assert!(same_shape("evaluate", &fixture("autoscale_evaluate.json"), &run) >= 3);
+    assert_eq!(
+        run["results"],
+        fixture("autoscale_evaluate.json")["results"]
+    );
+    let body = json!({"autoScaleFormula": "$TargetDedicatedNodes = max($CPUPercent.GetSample(TimeInterval_Hour));"});
+    let (s, run) = c.send(
+        "POST",
+        &format!("/pools/p/evaluateautoscale?{v}"),
+        Some(&body),
+    );
+    assert_eq!(s, 200);
+    assert!(same_shape("error", &fixture("autoscale_evaluate_error.json"), &run) >= 8);
+}

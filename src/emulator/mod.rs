@@ -65,6 +65,10 @@ pub struct EmulatorConfig {
     pub node_boot_delay: Duration,
     /// Faults to inject (none by default).
     pub faults: faults::FaultSpec,
+    /// How many times faster than the service the emulator runs its long timers: job
+    /// schedule recurrences and start windows, autoscale evaluation intervals and metric
+    /// samples, the 30 s between enableautoscale calls (1: as the service does).
+    pub speedup: u32,
 }
 
 impl EmulatorConfig {
@@ -82,6 +86,7 @@ impl EmulatorConfig {
             allocation_delay: Duration::ZERO,
             node_boot_delay: Duration::ZERO,
             faults: faults::FaultSpec::default(),
+            speedup: 1,
         }
     }
 

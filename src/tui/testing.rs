@@ -93,6 +93,7 @@ pub fn pool(current: u32, target: u32) -> PoolView {
         current_dedicated: current,
         target_low_priority: 0,
         current_low_priority: 0,
+        autoscale: None,
     }
 }
 

@@ -4,14 +4,14 @@
 use chrono::Utc;
 
 use crate::azure::models::{AllocationState, ComputeNode, NodeState, Pool, PoolState, Task};
-use crate::workflow::events::{NodeView, PoolView, TaskView};
+use crate::workflow::events::{AutoscaleView, NodeView, PoolView, TaskView};
 
 /// Properties the task panel needs.
 pub const TASK_SELECT: &str = "id,state,stateTransitionTime,executionInfo,nodeInfo";
 /// Properties the node rows need.
 pub const NODE_SELECT: &str = "id,state,startTaskInfo,runningTasksCount";
-/// Properties the pool panel's title needs.
-pub const POOL_SELECT: &str = "id,state,allocationState,vmSize,currentDedicatedNodes,targetDedicatedNodes,currentLowPriorityNodes,targetLowPriorityNodes";
+/// Properties the pool panel's title (and an autoscaling pool's last evaluation) needs.
+pub const POOL_SELECT: &str = "id,state,allocationState,vmSize,currentDedicatedNodes,targetDedicatedNodes,currentLowPriorityNodes,targetLowPriorityNodes,enableAutoScale,autoScaleRun";
 
 pub fn task_view(t: &Task) -> TaskView {
     let exec = t.execution_info.as_ref();
@@ -73,6 +73,27 @@ pub fn pool_view(p: &Pool) -> PoolView {
         current_dedicated: n(p.current_dedicated_nodes),
         target_low_priority: n(p.target_low_priority_nodes),
         current_low_priority: n(p.current_low_priority_nodes),
+        autoscale: (p.enable_auto_scale == Some(true)).then(|| autoscale_view(p)),
+    }
+}
+
+/// The pool's last autoscale evaluation: when, the values, and the error with its details.
+fn autoscale_view(p: &Pool) -> AutoscaleView {
+    let run = p.auto_scale_run.as_ref();
+    AutoscaleView {
+        evaluated: run
+            .map(|r| r.timestamp.format("%H:%M:%S").to_string())
+            .unwrap_or_default(),
+        results: run.and_then(|r| r.results.clone()).unwrap_or_default(),
+        error: run.and_then(|r| r.error.as_ref()).map(|e| {
+            let detail: Vec<&str> = e.values.iter().map(|v| v.value.as_str()).collect();
+            let what = if detail.is_empty() {
+                e.message.clone().unwrap_or_default()
+            } else {
+                detail.join("; ")
+            };
+            format!("{}: {what}", e.code.as_deref().unwrap_or("error"))
+        }),
     }
 }
 

@@ -78,6 +78,19 @@ pub struct PoolView {
     pub current_dedicated: u32,
     pub target_low_priority: u32,
     pub current_low_priority: u32,
+    /// The last autoscale evaluation, when the pool autoscales.
+    pub autoscale: Option<AutoscaleView>,
+}
+
+/// A pool's last autoscale evaluation: when, the variables' values, and its error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoscaleView {
+    /// `HH:MM:SS` UTC, or empty before the first evaluation.
+    pub evaluated: String,
+    /// `$name=value;...` as the service reports them.
+    pub results: String,
+    /// `code: message` and the detail, when the evaluation failed.
+    pub error: Option<String>,
 }
 
 /// A task as the panels show it.

@@ -4,16 +4,28 @@
 //! Fields the code reasons about are typed; everything else a client sent or the service
 //! returned is kept in `extra`, so that a round trip loses nothing.
 
+mod autoscale;
+mod node_extras;
+mod schedules;
 mod states;
+mod subtasks;
 
+pub use autoscale::{AutoScaleRun, AutoScaleRunError};
 use chrono::{DateTime, Utc};
+pub use node_extras::{NodeAgentInfo, NodeUser, RemoteLoginSettings};
+pub use schedules::{
+    AutoPoolSpecification, JobSchedule, JobScheduleExecutionInfo, JobSpecification, RecentJob,
+    Schedule,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 pub use states::{
-    AllocationState, ErrorCategory, JobState, NodeState, OnAllTasksComplete, OnTaskFailure,
-    PoolState, SchedulingState, StartTaskState, TaskAddStatus, TaskExecutionResult, TaskState,
-    UploadCondition,
+    AllocationState, DisableSchedulingOption, ErrorCategory, JobScheduleState, JobState,
+    NodeDeallocationOption, NodeState, OnAllTasksComplete, OnTaskFailure, PoolLifetimeOption,
+    PoolState, SchedulingState, StartTaskState, SubtaskState, TaskAddStatus, TaskExecutionResult,
+    TaskState, UploadCondition,
 };
+pub use subtasks::{MultiInstanceSettings, Subtask};
 
 /// Batch timestamps: RFC 3339 in UTC with seven fractional digits, as the service writes them.
 pub mod timestamp {
@@ -222,6 +234,12 @@ pub struct Pool {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_auto_scale: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_scale_formula: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_scale_evaluation_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_scale_run: Option<AutoScaleRun>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub task_slots_per_node: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_task: Option<StartTask>,
@@ -323,6 +341,8 @@ pub struct ComputeNode {
     pub start_task_info: Option<StartTaskInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_dedicated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_agent_info: Option<NodeAgentInfo>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -332,6 +352,8 @@ pub struct ComputeNode {
 pub struct PoolInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pool_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_pool_specification: Option<AutoPoolSpecification>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -541,6 +563,8 @@ pub struct Task {
     pub required_slots: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_identity: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_instance_settings: Option<MultiInstanceSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_info: Option<TaskExecutionInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]

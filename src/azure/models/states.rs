@@ -216,6 +216,54 @@ service_enum! {
     }
 }
 
+service_enum! {
+    /// `BatchJobScheduleState`.
+    JobScheduleState {
+        Active = "active",
+        Completed = "completed",
+        Disabled = "disabled",
+        Terminating = "terminating",
+        Deleting = "deleting",
+    }
+}
+
+service_enum! {
+    /// `BatchPoolLifetimeOption`: how long an auto pool lives, and which jobs share it.
+    PoolLifetimeOption {
+        JobSchedule = "jobschedule",
+        Job = "job",
+    }
+}
+
+service_enum! {
+    /// `BatchSubtaskState`: a subtask of a multi-instance task.
+    SubtaskState {
+        Preparing = "preparing",
+        Running = "running",
+        Completed = "completed",
+    }
+}
+
+service_enum! {
+    /// `BatchNodeDeallocationOption`: what happens to the tasks of nodes a pool sheds.
+    NodeDeallocationOption {
+        Requeue = "requeue",
+        Terminate = "terminate",
+        TaskCompletion = "taskcompletion",
+        RetainedData = "retaineddata",
+    }
+}
+
+service_enum! {
+    /// `BatchNodeDisableSchedulingOption`: what happens to a node's running tasks when its
+    /// scheduling is disabled.
+    DisableSchedulingOption {
+        Requeue = "requeue",
+        Terminate = "terminate",
+        TaskCompletion = "taskcompletion",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
@@ -316,6 +364,20 @@ mod tests {
         );
         check!(OnAllTasksComplete, ["noaction", "terminatejob"]);
         check!(OnTaskFailure, ["noaction", "performexitoptionsjobaction"]);
+        check!(
+            JobScheduleState,
+            ["active", "completed", "disabled", "terminating", "deleting"]
+        );
+        check!(PoolLifetimeOption, ["jobschedule", "job"]);
+        check!(
+            NodeDeallocationOption,
+            ["requeue", "terminate", "taskcompletion", "retaineddata"]
+        );
+        check!(SubtaskState, ["preparing", "running", "completed"]);
+        check!(
+            DisableSchedulingOption,
+            ["requeue", "terminate", "taskcompletion"]
+        );
         // The service's own `unknown` node state is a known value, not an unknown one.
         assert_eq!(NodeState::parse("unknown"), NodeState::LostContact);
     }

@@ -11,6 +11,7 @@
 //! - `files`: the task and node file APIs.
 
 mod agent;
+pub(crate) mod autoscale;
 pub(crate) mod error;
 mod files;
 pub(crate) mod odata;
@@ -50,6 +51,12 @@ pub struct BatchService {
     faults: Arc<super::faults::Faults>,
     /// When the scheduler last looked for task files past their retention time.
     last_retention_pass: Mutex<Option<DateTime<Utc>>>,
+    /// Each pool's autoscale metric history (by pool key), in memory only.
+    metrics: Mutex<std::collections::HashMap<String, autoscale::samples::History>>,
+    /// What each process of the nodes had used at the last sample (by pid).
+    usage_last: Mutex<std::collections::HashMap<i32, scheduler::ProcUsage>>,
+    /// When the metrics were last sampled.
+    last_sample: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl BatchService {
@@ -94,6 +101,9 @@ impl BatchService {
             account_url: Mutex::new(String::new()),
             faults,
             last_retention_pass: Mutex::new(None),
+            metrics: Mutex::new(Default::default()),
+            usage_last: Mutex::new(Default::default()),
+            last_sample: Mutex::new(None),
         });
         let handle = tokio::spawn(scheduler::run(svc.clone()));
         if let Ok(mut s) = svc.scheduler.lock() {

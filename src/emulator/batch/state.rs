@@ -8,12 +8,16 @@ use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::azure::models::{ComputeNode, Job, Pool, Task, TaskState};
+use crate::azure::models::{
+    ComputeNode, Job, JobSchedule, NodeDeallocationOption, Pool, PoolLifetimeOption, Subtask, Task,
+    TaskExecutionResult, TaskState,
+};
 
 const POOLS: TableDefinition<&str, &[u8]> = TableDefinition::new("pools");
 const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 const TASKS: TableDefinition<&str, &[u8]> = TableDefinition::new("tasks");
+const SCHEDULES: TableDefinition<&str, &[u8]> = TableDefinition::new("jobschedules");
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -30,6 +34,59 @@ pub struct PoolRec {
     /// When the current resize started (allocation delay counts from here).
     #[serde(with = "crate::azure::models::timestamp")]
     pub resize_since: DateTime<Utc>,
+    /// When autoscale next evaluates the formula (set while it is enabled).
+    #[serde(
+        default,
+        with = "crate::azure::models::timestamp::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub next_autoscale: Option<DateTime<Utc>>,
+    /// When autoscale was last enabled (the service allows one enable per 30 s).
+    #[serde(
+        default,
+        with = "crate::azure::models::timestamp::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_autoscale_enable: Option<DateTime<Utc>>,
+    /// The job or job schedule an auto pool was created for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_owner: Option<AutoPoolOwner>,
+    /// What happens to the tasks of nodes the current resize removes (requeue by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deallocation: Option<NodeDeallocationOption>,
+}
+
+/// What an auto pool lives for: a job or a job schedule (by key), and whether it outlives it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AutoPoolOwner {
+    pub lifetime: PoolLifetimeOption,
+    pub key: String,
+    pub keep_alive: bool,
+}
+
+impl PoolRec {
+    pub fn new(pool: Pool, now: DateTime<Utc>) -> PoolRec {
+        PoolRec {
+            pool,
+            resize_since: now,
+            next_autoscale: None,
+            last_autoscale_enable: None,
+            auto_owner: None,
+            deallocation: None,
+        }
+    }
+}
+
+/// A user account added to a node. Its password is not kept: nothing reads it back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeUserRec {
+    pub name: String,
+    pub is_admin: bool,
+    #[serde(with = "crate::azure::models::timestamp")]
+    pub expiry_time: DateTime<Utc>,
+    pub has_password: bool,
+    #[serde(default)]
+    pub ssh_public_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,11 +101,31 @@ pub struct NodeRec {
     pub start_run: Option<u64>,
     #[serde(default)]
     pub start_pgid: Option<i32>,
+    /// User accounts added to the node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<NodeUserRec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobRec {
     pub job: Job,
+    /// The job schedule that created the job (its key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+}
+
+/// A job schedule and where its recurrence stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScheduleRec {
+    pub schedule: JobSchedule,
+    /// The number of the next job (`<schedule id>:job-<n>`).
+    pub next_job: u32,
+    /// When the current run became due; no job is created after the start window from here.
+    #[serde(default, with = "crate::azure::models::timestamp::option")]
+    pub due_since: Option<DateTime<Utc>>,
+    /// The schedule's job that is not yet completed, if any (its key).
+    #[serde(default)]
+    pub active_job: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +143,21 @@ pub struct TaskRec {
     /// The task directory was removed after its retention time.
     #[serde(default)]
     pub files_removed: bool,
+    /// A multi-instance task's subtasks (the primary is the task itself), with each run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtasks: Vec<SubtaskRec>,
+}
+
+/// A subtask of a multi-instance task: what the service reports, and its run on its node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubtaskRec {
+    pub subtask: Subtask,
+    /// (pool key, node id).
+    pub node: (String, String),
+    #[serde(default)]
+    pub run: Option<u64>,
+    #[serde(default)]
+    pub pgid: Option<i32>,
 }
 
 impl TaskRec {
@@ -77,6 +169,15 @@ impl TaskRec {
 
     pub fn slots(&self) -> i32 {
         self.task.required_slots.unwrap_or(1).max(1)
+    }
+
+    /// Whether the task's last run succeeded (a completed task either succeeded or failed).
+    pub fn succeeded(&self) -> bool {
+        self.task
+            .execution_info
+            .as_ref()
+            .and_then(|i| i.result.as_ref())
+            == Some(&TaskExecutionResult::Success)
     }
 }
 
@@ -91,6 +192,7 @@ pub struct State {
     pub nodes: BTreeMap<(String, String), NodeRec>,
     pub jobs: BTreeMap<String, JobRec>,
     pub tasks: BTreeMap<(String, String), TaskRec>,
+    pub schedules: BTreeMap<String, ScheduleRec>,
 }
 
 enum Op {
@@ -156,7 +258,7 @@ impl Store {
         let db = Database::create(path).map_err(err)?;
         // Make sure every table exists so that reads never fail on a fresh file.
         let w = db.begin_write().map_err(err)?;
-        for t in [POOLS, NODES, JOBS, TASKS] {
+        for t in [POOLS, NODES, JOBS, TASKS, SCHEDULES] {
             w.open_table(t).map_err(err)?;
         }
         w.commit().map_err(err)?;
@@ -254,6 +356,9 @@ impl Store {
         }
         for (k, v) in self.load::<TaskRec>(TASKS)? {
             s.tasks.insert(split(&k), v);
+        }
+        for (k, v) in self.load::<ScheduleRec>(SCHEDULES)? {
+            s.schedules.insert(k, v);
         }
         Ok(s)
     }
@@ -367,6 +472,7 @@ mod tests {
                     id: "Job1".into(),
                     ..Job::default()
                 },
+                schedule: None,
             };
             tx.job("job1", &job);
             let task = TaskRec {
@@ -380,6 +486,7 @@ mod tests {
                 run: None,
                 pgid: None,
                 files_removed: false,
+                subtasks: Vec::new(),
             };
             tx.task(&("job1".into(), "t".into()), &task);
             store.commit(tx).unwrap();

@@ -217,6 +217,19 @@ fn details(app: &App, what: &DetailsOf, f: &mut Frame, area: Rect) {
             } else {
                 lines.push(Line::raw("this node is no longer listed"));
             }
+            // The pool's last autoscale evaluation, one variable a line, and its error.
+            if let Some(a) = app.pool.as_ref().and_then(|p| p.autoscale.as_ref()) {
+                lines.push(kv("autoscale", a.evaluated.clone()));
+                for v in a.results.split(';').filter(|v| !v.is_empty()) {
+                    lines.push(kv("", v.to_string()));
+                }
+                if let Some(e) = &a.error {
+                    lines.push(Line::styled(
+                        format!("autoscale failed: {e}"),
+                        theme::error(),
+                    ));
+                }
+            }
             (" Node ".to_string(), lines)
         }
     };

@@ -1,6 +1,6 @@
 //! The pool: allocation, target vs current nodes, a row per node (state, start task, exit
 //! code, retries), a heatmap once there are more nodes than rows, and a failed start task's
-//! failure and stderr.
+//! failure and stderr; an autoscaling pool's last evaluation (values, or its error).
 
 use std::collections::BTreeMap;
 
@@ -14,7 +14,7 @@ use crate::azure::models::{NodeState, PoolState, StartTaskState};
 use crate::tui::app::{App, Panel};
 use crate::tui::theme;
 use crate::tui::views::{panel, short_node, truncate};
-use crate::workflow::events::NodeView;
+use crate::workflow::events::{AutoscaleView, NodeView};
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let focused = app.focus == Panel::Nodes;
@@ -59,7 +59,12 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 .iter()
                 .find(|n| n.state == NodeState::StartTaskFailed)
         });
-    let failure_lines = failed.map(|n| failure_lines(app, n, inner.width as usize));
+    let mut failure_lines = failed.map(|n| failure_lines(app, n, inner.width as usize));
+    if let Some(a) = &p.autoscale {
+        failure_lines
+            .get_or_insert_with(Vec::new)
+            .extend(autoscale_lines(a, inner.width as usize));
+    }
     let reserved = failure_lines.as_ref().map_or(0, |l| l.len() as u16);
     let list = Rect {
         height: inner.height.saturating_sub(reserved),
@@ -101,6 +106,26 @@ fn failure_lines<'a>(app: &App, n: &NodeView, w: usize) -> Vec<Line<'a>> {
     {
         lines.push(Line::styled(
             truncate(&format!("  stderr: {last}"), w),
+            theme::error(),
+        ));
+    }
+    lines
+}
+
+/// The last autoscale evaluation: the variables' values, and its error in full.
+fn autoscale_lines<'a>(a: &AutoscaleView, w: usize) -> Vec<Line<'a>> {
+    let when = if a.evaluated.is_empty() {
+        "not evaluated yet".to_string()
+    } else {
+        a.evaluated.clone()
+    };
+    let mut lines = vec![Line::styled(
+        truncate(&format!("autoscale {when}: {}", a.results), w),
+        theme::dim(),
+    )];
+    if let Some(e) = &a.error {
+        lines.push(Line::styled(
+            truncate(&format!("✗ autoscale failed: {e}"), w),
             theme::error(),
         ));
     }

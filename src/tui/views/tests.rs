@@ -12,7 +12,7 @@ use crate::azure::models::{NodeState, TaskState};
 use crate::tui::app::{App, Msg};
 use crate::tui::testing::*;
 use crate::tui::views::render;
-use crate::workflow::events::{Event, Resource, Step, TaskCounts, TaskFile};
+use crate::workflow::events::{AutoscaleView, Event, Resource, Step, TaskCounts, TaskFile};
 
 fn screen(app: &mut App, w: u16, h: u16) -> String {
     app.update(Msg::Resize(w, h));
@@ -198,6 +198,24 @@ fn many_nodes_become_a_heatmap() {
     at(&mut app, t0, 6.0, Event::Pool(pool(100, 100)));
     at(&mut app, t0, 6.0, Event::Nodes(nodes));
     snap!("heatmap", screen(&mut app, 120, 36));
+}
+
+#[test]
+fn autoscale_evaluation_in_the_pool_panel() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    let mut p = pool(2, 2);
+    p.autoscale = Some(AutoscaleView {
+        evaluated: "14:30:00".into(),
+        results: "$TargetDedicatedNodes=2;$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue;tasks=5".into(),
+        error: Some("InsufficientSampleData: Line 1, Col 41: Insufficient data from data set: $CPUPercent wanted 10%, received 5%".into()),
+    });
+    at(&mut app, t0, 6.0, Event::Pool(p));
+    snap!("autoscale_evaluation", screen(&mut app, 120, 36));
+    // Enter on the pool panel: the details show every value and the whole error.
+    app.focus = crate::tui::app::Panel::Nodes;
+    key(&mut app, KeyCode::Enter);
+    snap!("autoscale_details", screen(&mut app, 120, 36));
 }
 
 #[test]

@@ -181,6 +181,15 @@ pub(super) fn created(c: &Ctx, path: String, etag_v: &str, now: DateTime<Utc>) -
         .header("content-length", "0")
 }
 
+/// 200 to a change of an entity: its new ETag and time, and the operation's URL.
+pub(super) fn updated(c: &Ctx, path: String, etag_v: &str, now: DateTime<Utc>) -> Reply {
+    Reply::empty(StatusCode::OK)
+        .header("dataserviceid", format!("{}/{path}", c.base))
+        .header("etag", etag_v.to_string())
+        .header("last-modified", http_date(now))
+        .header("content-length", "0")
+}
+
 pub(super) fn accepted(path: Option<String>) -> Reply {
     let r = Reply::empty(StatusCode::ACCEPTED).header("content-length", "0");
     match path {

@@ -12,7 +12,7 @@ use super::common::{
 use crate::azure::auth::http_date;
 use crate::azure::models::{
     Job, JobConstraints, JobExecutionInfo, JobState, OnAllTasksComplete, OnTaskFailure, TaskCounts,
-    TaskExecutionResult, TaskState,
+    TaskState,
 };
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata;
@@ -74,7 +74,10 @@ pub(super) fn add_job(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         job.extra.entry(name).or_insert(Value::Bool(v));
     }
     let path = format!("jobs/{}", seg(&job.id));
-    let rec = JobRec { job };
+    let rec = JobRec {
+        job,
+        schedule: None,
+    };
     let mut tx = Tx::default();
     tx.job(&k, &rec);
     svc.commit(tx)?;
@@ -241,13 +244,7 @@ pub(super) fn task_counts(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
         let bump = |c: &mut TaskCounts, n: i32| match t.state() {
             TaskState::Completed => {
                 c.completed += n;
-                let ok = t
-                    .task
-                    .execution_info
-                    .as_ref()
-                    .and_then(|i| i.result.as_ref())
-                    == Some(&TaskExecutionResult::Success);
-                if ok {
+                if t.succeeded() {
                     c.succeeded += n;
                 } else {
                     c.failed += n;

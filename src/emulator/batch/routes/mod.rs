@@ -7,6 +7,7 @@
 //! - `pools`, `nodes`, `jobs`, `tasks`, `files`: the operations on each resource.
 
 mod auth;
+mod autoscale;
 mod common;
 mod files;
 mod jobs;
@@ -192,6 +193,9 @@ fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         (["pools", p], "GET" | "HEAD") => get_pool(svc, c, p),
         (["pools", p], "DELETE") => delete_pool(svc, p),
         (["pools", p, "resize"], "POST") => resize_pool(svc, c, p),
+        (["pools", p, "enableautoscale"], "POST") => autoscale::enable_autoscale(svc, c, p),
+        (["pools", p, "disableautoscale"], "POST") => autoscale::disable_autoscale(svc, c, p),
+        (["pools", p, "evaluateautoscale"], "POST") => autoscale::evaluate(svc, c, p),
         (["pools", p, "nodes"], "GET") => list_nodes(svc, c, p),
         (["pools", p, "nodes", n], "GET") => get_node(svc, c, p, n),
         (["pools", p, "nodes", n, "reboot"], "POST") => reboot_node(svc, p, n),

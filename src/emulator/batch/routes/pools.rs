@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use serde_json::Value;
 
+use super::autoscale;
 use super::common::{Ctx, Reply, Res, accepted, created, list_reply, seg, valid_id, with_meta};
 use crate::azure::models::{AllocationState, Pool, PoolState};
 use crate::emulator::batch::error::ApiError;
@@ -20,7 +21,36 @@ fn render_pool(base: &str, p: &PoolRec) -> Value {
 }
 
 pub(super) fn add_pool(svc: &Arc<BatchService>, c: &Ctx) -> Res {
-    let mut pool: Pool = c.json()?;
+    let pool: Pool = c.json()?;
+    let now = Utc::now();
+    let rec = new_pool_rec(svc, pool, now)?;
+    let k = key(&rec.pool.id);
+    let mut st = svc.lock();
+    if st.pools.contains_key(&k) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "PoolExists",
+            "The specified pool already exists.",
+        ));
+    }
+    let tag = rec.pool.e_tag.clone().unwrap_or_default();
+    let path = format!("pools/{}", seg(&rec.pool.id));
+    let mut tx = Tx::default();
+    tx.pool(&k, &rec);
+    svc.commit(tx)?;
+    st.pools.insert(k, rec);
+    drop(st);
+    svc.wake.notify_one();
+    Ok(created(c, path, &tag, now))
+}
+
+/// Checks a pool add body (or an auto pool's specification with its id) and fills the
+/// service's defaults; an autoscaling pool's formula runs once.
+pub(super) fn new_pool_rec(
+    svc: &BatchService,
+    mut pool: Pool,
+    now: chrono::DateTime<Utc>,
+) -> Result<PoolRec, ApiError> {
     if pool.id.is_empty() {
         return Err(ApiError::missing_property("id"));
     }
@@ -35,54 +65,36 @@ pub(super) fn add_pool(svc: &Arc<BatchService>, c: &Ctx) -> Res {
     {
         return Err(ApiError::missing_property("startTask.commandLine"));
     }
-    let now = Utc::now();
-    let k = key(&pool.id);
-    let mut st = svc.lock();
-    if st.pools.contains_key(&k) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "PoolExists",
-            "The specified pool already exists.",
-        ));
-    }
     let tag = etag(now);
     pool.url = None;
-    pool.e_tag = Some(tag.clone());
+    pool.e_tag = Some(tag);
     pool.last_modified = Some(now);
     pool.creation_time = Some(now);
     pool.state = Some(PoolState::Active);
     pool.state_transition_time = Some(now);
-    let targets =
-        pool.target_dedicated_nodes.unwrap_or(0) + pool.target_low_priority_nodes.unwrap_or(0);
-    pool.allocation_state = Some(if targets > 0 {
-        AllocationState::Resizing
-    } else {
-        AllocationState::Steady
-    });
+    pool.allocation_state = Some(AllocationState::Steady);
     pool.allocation_state_transition_time = Some(now);
-    pool.target_dedicated_nodes.get_or_insert(0);
-    pool.target_low_priority_nodes.get_or_insert(0);
     pool.current_dedicated_nodes = Some(0);
     pool.current_low_priority_nodes = Some(0);
-    pool.enable_auto_scale.get_or_insert(false);
     pool.task_slots_per_node.get_or_insert(1);
     pool.resize_timeout.get_or_insert_with(|| "PT15M".into());
+    pool.auto_scale_run = None;
     if let Some(s) = pool.start_task.as_mut() {
         s.max_task_retry_count.get_or_insert(0);
         s.wait_for_success.get_or_insert(true);
     }
-    let path = format!("pools/{}", seg(&pool.id));
-    let rec = PoolRec {
-        pool,
-        resize_since: now,
-    };
-    let mut tx = Tx::default();
-    tx.pool(&k, &rec);
-    svc.commit(tx)?;
-    st.pools.insert(k, rec);
-    drop(st);
-    svc.wake.notify_one();
-    Ok(created(c, path, &tag, now))
+    let mut rec = PoolRec::new(pool, now);
+    autoscale::new_pool(svc, &mut rec, now)?;
+    let pool = &mut rec.pool;
+    pool.enable_auto_scale.get_or_insert(false);
+    pool.target_dedicated_nodes.get_or_insert(0);
+    pool.target_low_priority_nodes.get_or_insert(0);
+    let targets =
+        pool.target_dedicated_nodes.unwrap_or(0) + pool.target_low_priority_nodes.unwrap_or(0);
+    if targets > 0 {
+        pool.allocation_state = Some(AllocationState::Resizing);
+    }
+    Ok(rec)
 }
 
 pub(super) fn list_pools(svc: &Arc<BatchService>, c: &Ctx) -> Res {
@@ -155,6 +167,7 @@ pub(super) fn resize_pool(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
             "The specified pool has been marked for deletion and is being reclaimed.",
         ));
     }
+    autoscale::refuse_resize(&rec.pool)?;
     for (name, v) in [
         ("targetDedicatedNodes", body.target_dedicated_nodes),
         ("targetLowPriorityNodes", body.target_low_priority_nodes),

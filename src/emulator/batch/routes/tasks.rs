@@ -132,6 +132,7 @@ pub(super) fn add_task(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
         run: None,
         pgid: None,
         files_removed: false,
+        subtasks: Vec::new(),
     };
     let mut tx = Tx::default();
     tx.task(&tk, &rec);
@@ -208,6 +209,7 @@ pub(super) fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> 
                     run: None,
                     pgid: None,
                     files_removed: false,
+                    subtasks: Vec::new(),
                 };
                 tx.task(&tk, &rec);
                 added.push((tk, rec));

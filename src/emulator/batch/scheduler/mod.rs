@@ -11,12 +11,14 @@
 //! - `launch`: process handling: start tasks and tasks run by the node agent, their process
 //!   groups, injected faults, and how each run ended.
 
+mod autoscale;
 mod launch;
 mod passes;
 mod placement;
 mod states;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,7 +33,12 @@ use crate::emulator::batch::BatchService;
 use crate::emulator::batch::agent::RunSpec;
 use crate::emulator::batch::state::{State, Tx};
 
+pub use autoscale::{
+    apply as apply_autoscale, evaluate as evaluate_autoscale, interval_of, run_model, scaled,
+};
+pub use passes::parse_duration;
 pub use states::{reboot, recover, set_task_state};
+pub use usage::ProcUsage;
 
 /// How long a pass waits after being woken, so that changes arriving together share it.
 const PASS_GATHER: Duration = Duration::from_millis(2);
@@ -46,10 +53,19 @@ pub async fn run(svc: Arc<BatchService>) {
             return;
         }
         tick(&svc);
-        let pause = if in_motion(&svc.lock()) {
-            Duration::from_millis(200)
-        } else {
-            Duration::from_secs(5)
+        let pause = {
+            let st = svc.lock();
+            let pause = if in_motion(&st) {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_secs(5)
+            };
+            // Pools are sampled every sample period for their autoscale metrics.
+            if st.pools.is_empty() {
+                pause
+            } else {
+                pause.min(autoscale::sample_period(&svc))
+            }
         };
         tokio::select! {
             _ = svc.wake.notified() => {
@@ -108,6 +124,7 @@ fn tick(svc: &Arc<BatchService>) {
     {
         let mut guard = svc.lock();
         let st = &mut *guard;
+        autoscale::autoscale_step(svc, st, now, &mut fx);
         pools_step(svc, st, now, &mut fx);
         nodes_step(svc, st, now, &mut fx);
         jobs_step(svc, st, now, &mut fx);

@@ -9,9 +9,9 @@ use super::Effects;
 use super::launch::launch_start;
 use super::states::{requeue, set_node_state, set_task_state};
 use crate::azure::models::{
-    AllocationState, ComputeNode, FailureInfo, JobState, NodeState, OnAllTasksComplete, PoolState,
-    SchedulingState, StartTaskInfo, StartTaskState, TaskExecutionInfo, TaskExecutionResult,
-    TaskState,
+    AllocationState, ComputeNode, FailureInfo, JobState, NodeDeallocationOption, NodeState,
+    OnAllTasksComplete, PoolState, SchedulingState, StartTaskInfo, StartTaskState,
+    TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
 use crate::emulator::batch::agent;
 use crate::emulator::batch::state::{NodeRec, State, TaskRec, key};
@@ -109,6 +109,7 @@ pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
         if now < prec.resize_since + delay {
             continue;
         }
+        let mut leaving = false;
         for dedicated in [true, false] {
             let target = if dedicated {
                 prec.pool.target_dedicated_nodes
@@ -135,21 +136,50 @@ pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
                     phase_since: now,
                     start_run: None,
                     start_pgid: None,
+                    users: Vec::new(),
                 };
                 fx.tx.node(&k, &rec);
                 st.nodes.insert(k.clone(), rec);
                 mine.push(k);
             }
-            // Shrink: idle nodes go first.
+            // Shrink: nodes already leaving go first, then idle ones. With taskcompletion or
+            // retaineddata a busy node leaves once its tasks end: until then the pool stays
+            // resizing and the node takes no new task.
+            let dealloc = prec
+                .deallocation
+                .clone()
+                .unwrap_or(NodeDeallocationOption::Requeue);
             mine.sort_by_key(|k| {
                 st.nodes
                     .get(k)
-                    .map(|n| n.node.running_tasks_count)
-                    .unwrap_or(0)
+                    .map(|n| {
+                        (
+                            n.node.state != NodeState::LeavingPool,
+                            n.node.running_tasks_count,
+                        )
+                    })
+                    .unwrap_or((false, 0))
             });
             while mine.len() > target {
                 let k = mine.remove(0);
-                remove_node(svc, st, &k, now, fx);
+                let busy = st.tasks.values().any(|t| t.node.as_ref() == Some(&k));
+                match dealloc {
+                    NodeDeallocationOption::TaskCompletion
+                    | NodeDeallocationOption::RetainedData
+                        if busy =>
+                    {
+                        if let Some(n) = st.nodes.get_mut(&k) {
+                            set_node_state(&mut n.node, NodeState::LeavingPool, now);
+                            fx.tx.node(&k, n);
+                        }
+                        leaving = true;
+                    }
+                    NodeDeallocationOption::Terminate => {
+                        end_tasks_on(st, &k, now, fx);
+                        remove_node(svc, st, &k, now, fx);
+                    }
+                    _ => remove_node(svc, st, &k, now, fx),
+                }
             }
         }
         if let Some(prec) = st.pools.get_mut(&pk) {
@@ -161,9 +191,34 @@ pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
             };
             prec.pool.current_dedicated_nodes = Some(count(true));
             prec.pool.current_low_priority_nodes = Some(count(false));
-            prec.pool.allocation_state = Some(AllocationState::Steady);
-            prec.pool.allocation_state_transition_time = Some(now);
+            if !leaving {
+                prec.pool.allocation_state = Some(AllocationState::Steady);
+                prec.pool.allocation_state_transition_time = Some(now);
+                prec.deallocation = None;
+            }
             fx.tx.pool(&pk, prec);
+        }
+    }
+}
+
+/// Ends the tasks a node runs, as the terminate deallocation option does: they complete
+/// with a failure instead of going back to the queue.
+fn end_tasks_on(st: &mut State, nk: &(String, String), now: DateTime<Utc>, fx: &mut Effects) {
+    for (tk, t) in st.tasks.iter_mut() {
+        if t.node.as_ref() == Some(nk) {
+            if let Some(r) = t.run {
+                fx.kills.push(r);
+            }
+            end_task(
+                t,
+                None,
+                Some(agent::failure(
+                    "TaskEnded",
+                    "The task was ended because its node was removed from the pool",
+                )),
+                now,
+            );
+            fx.tx.task(tk, t);
         }
     }
 }

@@ -33,6 +33,7 @@ fn task(state: TaskState) -> TaskRec {
         run: Some(7),
         pgid: None,
         files_removed: false,
+        subtasks: Vec::new(),
     }
 }
 
@@ -85,6 +86,7 @@ fn recovery_requeues_running_tasks_and_reboots_nodes() {
             phase_since: Utc::now(),
             start_run: None,
             start_pgid: None,
+            users: Vec::new(),
         },
     );
     recover(&mut st, Utc::now());

@@ -1,0 +1,62 @@
+"""What the conformance scripts of the newer Batch operations share: the client from the
+environment, checks that print what passed, waits, expected service errors, and the way a
+script ends."""
+import os
+import sys
+import time
+import traceback
+
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import HttpResponseError
+
+
+def client():
+    """azure-batch 15 on BATCH_ENDPOINT with BATCH_ACCOUNT and BATCH_KEY."""
+    return BatchClient(
+        os.environ["BATCH_ENDPOINT"],
+        AzureNamedKeyCredential(os.environ["BATCH_ACCOUNT"], os.environ["BATCH_KEY"]),
+    )
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print("ok:", what)
+
+
+def wait_for(what, fn, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def expect_error(what, fn, status, code):
+    """Runs fn, which must fail with the service's status and error code; returns the error."""
+    try:
+        fn()
+    except HttpResponseError as e:
+        got = (e.status_code, e.error.code if e.error else None)
+        check(got == (status, code), "%s: %d %s (got %s)" % (what, status, code, got))
+        return e
+    raise AssertionError(what + ": accepted")
+
+
+def detail(e, key):
+    """The value of one of an error's `values` (the SDK keeps them as details)."""
+    return next((d.message for d in e.error.details if d.code == key), None)
+
+
+def main(name, body):
+    """Runs body(); prints the line the Rust test looks for, or the failure, and exits."""
+    try:
+        body()
+    except Exception as e:  # noqa: BLE001
+        traceback.print_exc()
+        print("FAILED:", e)
+        sys.exit(1)
+    print("%s: all checks passed" % name)
