@@ -151,3 +151,41 @@ pub fn pool_in_transition(p: &PoolView) -> bool {
 pub fn running_ms(started: chrono::DateTime<Utc>, now: chrono::DateTime<Utc>) -> u64 {
     (now - started).num_milliseconds().max(0) as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorded autoscaling pool shows its last evaluation; an error brings its detail.
+    #[test]
+    fn an_autoscaling_pool_shows_its_last_evaluation() {
+        let path = format!(
+            "{}/tests/fixtures/recorded/pool_get_autoscale.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut p: Pool = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let a = pool_view(&p).autoscale.unwrap();
+        assert_eq!(a.evaluated, "20:30:20");
+        assert_eq!(
+            a.results,
+            "$TargetDedicatedNodes=2;$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue"
+        );
+        assert_eq!(a.error, None);
+        p.auto_scale_run.as_mut().unwrap().error = Some(crate::azure::models::AutoScaleRunError {
+            code: Some("InsufficientSampleData".into()),
+            message: Some("Autoscale evaluation failed due to insufficient sample data".into()),
+            values: vec![crate::azure::models::NameValue {
+                name: "Message".into(),
+                value: "Line 1, Col 37: Insufficient data from data set: $CPUPercent wanted 10%, received 0%".into(),
+            }],
+        });
+        assert_eq!(
+            pool_view(&p).autoscale.unwrap().error.as_deref(),
+            Some(
+                "InsufficientSampleData: Line 1, Col 37: Insufficient data from data set: $CPUPercent wanted 10%, received 0%"
+            )
+        );
+        p.enable_auto_scale = Some(false);
+        assert_eq!(pool_view(&p).autoscale, None);
+    }
+}
