@@ -118,3 +118,28 @@ fn autoscale_responses_match_recorded_shapes() {
     assert_eq!(s, 200);
     assert!(same_shape("error", &fixture("autoscale_evaluate_error.json"), &run) >= 8);
 }
+
+/// A job schedule and the job it created have the recorded shapes.
+#[test]
+fn job_schedule_responses_match_recorded_shapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    let v = "api-version=2025-06-01";
+    let s = json!({"id": "s", "schedule": {"startWindow": "PT1H", "recurrenceInterval": "P1D"},
+        "jobSpecification": {"onAllTasksComplete": "terminatejob", "constraints": {"maxTaskRetryCount": 2},
+            "poolInfo": {"poolId": "pool_id"}}});
+    assert_eq!(
+        c.send("POST", &format!("/jobschedules?{v}"), Some(&s)).0,
+        201
+    );
+    let got = c.wait("the first job", &format!("/jobschedules/s?{v}"), |s| {
+        s["executionInfo"]["recentJob"].is_object()
+    });
+    assert!(same_shape("schedule", &fixture("job_schedule_get.json"), &got) > 20);
+    assert_eq!(got["executionInfo"]["recentJob"]["id"], "s:job-1");
+    let jobs = c.send("GET", &format!("/jobschedules/s/jobs?{v}"), None).1;
+    assert!(same_shape("jobs", &fixture("job_schedule_jobs.json"), &jobs) > 15);
+    assert_eq!(c.send("HEAD", &format!("/jobschedules/s?{v}"), None).0, 200);
+    assert_eq!(c.send("HEAD", &format!("/jobschedules/t?{v}"), None).0, 404);
+}

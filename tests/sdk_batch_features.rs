@@ -17,3 +17,8 @@ fn run(script: &str, emulator_args: &[&str]) {
 fn azure_batch_15_autoscale() {
     run("batch_sdk15_autoscale.py", &["--speedup", "60"]);
 }
+
+#[test]
+fn azure_batch_15_job_schedules_and_auto_pools() {
+    run("batch_sdk15_schedules.py", &["--speedup", "60"]);
+}

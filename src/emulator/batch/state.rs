@@ -245,6 +245,12 @@ impl Tx {
     pub fn del_task(&mut self, k: &(String, String)) {
         self.ops.push(Op::Del(TASKS, format!("{}/{}", k.0, k.1)));
     }
+    pub fn schedule(&mut self, k: &str, r: &ScheduleRec) {
+        self.ops.push(Op::Put(SCHEDULES, k.to_string(), encode(r)));
+    }
+    pub fn del_schedule(&mut self, k: &str) {
+        self.ops.push(Op::Del(SCHEDULES, k.to_string()));
+    }
 }
 
 pub struct Store {

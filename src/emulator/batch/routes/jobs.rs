@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::autopools::{check_pool_info, job_pool};
 use super::common::{
     Ctx, Reply, Res, UNLIMITED, accepted, created, list_reply, seg, valid_id, with_meta,
 };
@@ -16,26 +17,24 @@ use crate::azure::models::{
 };
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata;
-use crate::emulator::batch::state::{JobRec, Tx, key};
+use crate::emulator::batch::state::{JobRec, State, Tx, key};
 use crate::emulator::batch::{BatchService, etag};
 
-fn render_job(base: &str, j: &JobRec) -> Value {
+pub(super) fn render_job(base: &str, j: &JobRec) -> Value {
     let mut job = j.job.clone();
     job.url = Some(format!("{base}/jobs/{}", seg(&job.id)));
     serde_json::to_value(job).unwrap_or_default()
 }
 
 pub(super) fn add_job(svc: &Arc<BatchService>, c: &Ctx) -> Res {
-    let mut job: Job = c.json()?;
+    let job: Job = c.json()?;
     if job.id.is_empty() {
         return Err(ApiError::missing_property("id"));
     }
     if !valid_id(&job.id) {
         return Err(ApiError::invalid_property("id", job.id));
     }
-    let Some(pool_id) = job.pool_info.pool_id.clone() else {
-        return Err(ApiError::missing_property("poolInfo"));
-    };
+    check_pool_info(&job.pool_info, false)?;
     let now = Utc::now();
     let k = key(&job.id);
     let mut st = svc.lock();
@@ -46,24 +45,50 @@ pub(super) fn add_job(svc: &Arc<BatchService>, c: &Ctx) -> Res {
             "The specified job already exists.",
         ));
     }
-    let tag = etag(now);
+    if st.schedules.contains_key(&k) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "JobScheduleWithSameIdExists",
+            "A job schedule with the specified job id exists. Job and job schedule cannot have the same id.",
+        ));
+    }
+    let mut tx = Tx::default();
+    let rec = new_job_rec(svc, &mut st, job, now, None, &mut tx);
+    let tag = rec.job.e_tag.clone().unwrap_or_default();
+    let path = format!("jobs/{}", seg(&rec.job.id));
+    tx.job(&k, &rec);
+    svc.commit(tx)?;
+    st.jobs.insert(k, rec);
+    drop(st);
+    svc.wake.notify_one();
+    Ok(created(c, path, &tag, now))
+}
+
+/// A new job with the service's defaults, on its pool: the one it names, or an auto pool made
+/// for it (into `st` and `tx`). A job whose auto pool cannot be made completes at once with the
+/// scheduling error, as the service does.
+pub(crate) fn new_job_rec(
+    svc: &BatchService,
+    st: &mut State,
+    mut job: Job,
+    now: DateTime<Utc>,
+    schedule: Option<String>,
+    tx: &mut Tx,
+) -> JobRec {
     job.url = None;
-    job.e_tag = Some(tag.clone());
+    job.e_tag = Some(etag(now));
     job.last_modified = Some(now);
     job.creation_time = Some(now);
     job.state = Some(JobState::Active);
     job.state_transition_time = Some(now);
+    job.previous_state = None;
+    job.previous_state_transition_time = None;
     job.priority.get_or_insert(0);
     job.max_parallel_tasks.get_or_insert(-1);
     let cons = job.constraints.get_or_insert_with(JobConstraints::default);
     cons.max_wall_clock_time
         .get_or_insert_with(|| UNLIMITED.into());
     cons.max_task_retry_count.get_or_insert(0);
-    job.execution_info = Some(JobExecutionInfo {
-        start_time: now,
-        pool_id: Some(pool_id),
-        ..JobExecutionInfo::default()
-    });
     job.on_all_tasks_complete
         .get_or_insert(OnAllTasksComplete::NoAction);
     job.on_task_failure.get_or_insert(OnTaskFailure::NoAction);
@@ -73,18 +98,31 @@ pub(super) fn add_job(svc: &Arc<BatchService>, c: &Ctx) -> Res {
     ] {
         job.extra.entry(name).or_insert(Value::Bool(v));
     }
-    let path = format!("jobs/{}", seg(&job.id));
-    let rec = JobRec {
-        job,
-        schedule: None,
+    let mut info = JobExecutionInfo {
+        start_time: now,
+        ..JobExecutionInfo::default()
     };
-    let mut tx = Tx::default();
-    tx.job(&k, &rec);
-    svc.commit(tx)?;
-    st.jobs.insert(k, rec);
-    drop(st);
-    svc.wake.notify_one();
-    Ok(created(c, path, &tag, now))
+    match job_pool(
+        svc,
+        st,
+        &job.pool_info,
+        &key(&job.id),
+        schedule.as_deref(),
+        now,
+        tx,
+    ) {
+        Ok(pool) => info.pool_id = Some(pool),
+        Err(failure) => {
+            info.end_time = Some(now);
+            info.extra.insert(
+                "schedulingError".into(),
+                serde_json::to_value(failure).unwrap_or_default(),
+            );
+            job.state = Some(JobState::Completed);
+        }
+    }
+    job.execution_info = Some(info);
+    JobRec { job, schedule }
 }
 
 pub(super) fn list_jobs(svc: &Arc<BatchService>, c: &Ctx) -> Res {

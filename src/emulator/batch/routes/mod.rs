@@ -7,12 +7,14 @@
 //! - `pools`, `nodes`, `jobs`, `tasks`, `files`: the operations on each resource.
 
 mod auth;
+mod autopools;
 mod autoscale;
 mod common;
 mod files;
 mod jobs;
 mod nodes;
 mod pools;
+mod schedules;
 mod tasks;
 
 use std::sync::Arc;
@@ -42,6 +44,8 @@ use crate::emulator::batch::error::ApiError;
 pub(crate) use common::parse_json_body;
 #[cfg(feature = "fuzzing")]
 pub(crate) use tasks::new_task;
+
+pub(crate) use jobs::new_job_rec;
 
 /// API versions the emulator answers: azure-batch 15.x and 14.2.0, and the ones between.
 const API_VERSIONS: &[&str] = &[
@@ -203,6 +207,16 @@ fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         (["pools", p, "nodes", n, "files", rest @ ..], "GET" | "HEAD") => {
             node_file(svc, c, p, n, &rest.join("/"))
         }
+        (["jobschedules"], "POST") => schedules::add_schedule(svc, c),
+        (["jobschedules"], "GET") => schedules::list_schedules(svc, c),
+        (["jobschedules", s], "GET" | "HEAD") => schedules::get_schedule(svc, c, s),
+        (["jobschedules", s], "PATCH") => schedules::update_schedule(svc, c, s, false),
+        (["jobschedules", s], "PUT") => schedules::update_schedule(svc, c, s, true),
+        (["jobschedules", s], "DELETE") => schedules::delete_schedule(svc, s),
+        (["jobschedules", s, "disable"], "POST") => schedules::disable_schedule(svc, c, s),
+        (["jobschedules", s, "enable"], "POST") => schedules::enable_schedule(svc, c, s),
+        (["jobschedules", s, "terminate"], "POST") => schedules::terminate_schedule(svc, c, s),
+        (["jobschedules", s, "jobs"], "GET") => schedules::list_schedule_jobs(svc, c, s),
         (["jobs"], "POST") => add_job(svc, c),
         (["jobs"], "GET") => list_jobs(svc, c),
         (["jobs", j], "GET") => get_job(svc, c, j),
@@ -221,7 +235,7 @@ fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         (["jobs", j, "tasks", t, "files", rest @ ..], "GET" | "HEAD") => {
             task_file(svc, c, j, t, &rest.join("/"))
         }
-        (["pools", ..] | ["jobs", ..], _) if known_path(&s) => not_allowed(),
+        (["pools", ..] | ["jobs", ..] | ["jobschedules", ..], _) if known_path(&s) => not_allowed(),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "InvalidUri",
@@ -239,5 +253,7 @@ fn known_path(s: &[&str]) -> bool {
             | ["jobs", _]
             | ["jobs", _, "tasks"]
             | ["jobs", _, "tasks", _]
+            | ["jobschedules"]
+            | ["jobschedules", _]
     )
 }

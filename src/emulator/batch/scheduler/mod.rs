@@ -15,6 +15,7 @@ mod autoscale;
 mod launch;
 mod passes;
 mod placement;
+mod schedules;
 mod states;
 #[cfg(test)]
 mod tests;
@@ -61,10 +62,15 @@ pub async fn run(svc: Arc<BatchService>) {
                 Duration::from_secs(5)
             };
             // Pools are sampled every sample period for their autoscale metrics.
-            if st.pools.is_empty() {
+            let pause = if st.pools.is_empty() {
                 pause
             } else {
                 pause.min(autoscale::sample_period(&svc))
+            };
+            // A schedule's next job is created on time.
+            match schedules::next_due(&st) {
+                Some(t) => pause.min((t - Utc::now()).to_std().unwrap_or_default()),
+                None => pause,
             }
         };
         tokio::select! {
@@ -125,6 +131,7 @@ fn tick(svc: &Arc<BatchService>) {
         let mut guard = svc.lock();
         let st = &mut *guard;
         autoscale::autoscale_step(svc, st, now, &mut fx);
+        schedules::schedules_step(svc, st, now, &mut fx);
         pools_step(svc, st, now, &mut fx);
         nodes_step(svc, st, now, &mut fx);
         jobs_step(svc, st, now, &mut fx);

@@ -62,7 +62,13 @@ pub(super) fn schedule_step(
         let Some(job) = st.jobs.get(&jk).map(|j| j.job.clone()) else {
             continue;
         };
-        let pool_key = key(job.pool_info.pool_id.as_deref().unwrap_or(""));
+        // An auto pool's id is in the job's execution info.
+        let pool_key = key(job
+            .execution_info
+            .as_ref()
+            .and_then(|i| i.pool_id.as_deref())
+            .or(job.pool_info.pool_id.as_deref())
+            .unwrap_or(""));
         let Some(pool) = st.pools.get(&pool_key).map(|p| p.pool.clone()) else {
             continue;
         };
