@@ -143,3 +143,52 @@ fn job_schedule_responses_match_recorded_shapes() {
     assert_eq!(c.send("HEAD", &format!("/jobschedules/s?{v}"), None).0, 200);
     assert_eq!(c.send("HEAD", &format!("/jobschedules/t?{v}"), None).0, 404);
 }
+
+/// A node's agent info, remote login settings, extensions and a log upload have the recorded
+/// shapes.
+#[test]
+fn node_responses_match_recorded_shapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    let v = "api-version=2025-06-01";
+    let pool = json!({"id": "p", "vmSize": "standard_d2_v2", "targetDedicatedNodes": 1,
+        "virtualMachineConfiguration": {"nodeAgentSKUId": "batch.node.ubuntu 18.04",
+            "extensions": [{"name": "secretext", "publisher": "Microsoft.Azure.KeyVault",
+                "type": "KeyVaultForLinux", "typeHandlerVersion": "1.0", "autoUpgradeMinorVersion": true}]}});
+    assert_eq!(c.send("POST", &format!("/pools?{v}"), Some(&pool)).0, 201);
+    let nodes = c.wait("an idle node", &format!("/pools/p/nodes?{v}"), |n| {
+        n["value"][0]["state"] == "idle"
+    });
+    assert!(same_shape("nodes", &fixture("node_list_agent_info.json"), &nodes) > 20);
+    assert!(nodes["value"][0]["nodeAgentInfo"]["version"].is_string());
+    let n = nodes["value"][0]["id"].as_str().unwrap().to_string();
+    let rl = c
+        .send(
+            "GET",
+            &format!("/pools/p/nodes/{n}/remoteloginsettings?{v}"),
+            None,
+        )
+        .1;
+    assert!(same_shape("remote login", &fixture("remote_login_settings.json"), &rl) >= 3);
+    let exts = c
+        .send("GET", &format!("/pools/p/nodes/{n}/extensions?{v}"), None)
+        .1;
+    assert!(same_shape("extensions", &fixture("node_extensions.json"), &exts) > 12);
+    let ext = c
+        .send(
+            "GET",
+            &format!("/pools/p/nodes/{n}/extensions/secretext?{v}"),
+            None,
+        )
+        .1;
+    assert!(same_shape("extension", &fixture("node_extension_get.json"), &ext) > 12);
+    let body = json!({"containerUrl": format!("{}/logs?sig=x", emu.blob_endpoint), "startTime": "2020-01-01T00:00:00Z"});
+    let (s, logs) = c.send(
+        "POST",
+        &format!("/pools/p/nodes/{n}/uploadbatchservicelogs?{v}"),
+        Some(&body),
+    );
+    assert_eq!(s, 200);
+    assert!(same_shape("logs", &fixture("upload_logs_spec.json"), &logs) >= 3);
+}

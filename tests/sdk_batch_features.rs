@@ -22,3 +22,8 @@ fn azure_batch_15_autoscale() {
 fn azure_batch_15_job_schedules_and_auto_pools() {
     run("batch_sdk15_schedules.py", &["--speedup", "60"]);
 }
+
+#[test]
+fn azure_batch_15_node_operations() {
+    run("batch_sdk15_nodes.py", &[]);
+}

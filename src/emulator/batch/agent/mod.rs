@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+pub use self::outputs::put_blob_bytes;
 use self::outputs::upload_output_files;
 pub use self::procs::{Procs, kill_group};
 use self::resources::download_resource_file;

@@ -157,6 +157,22 @@ async fn put_blob(
     blob: &str,
     file: &Path,
 ) -> Result<(), String> {
+    let data = bytes::Bytes::from(
+        tokio::fs::read(file)
+            .await
+            .map_err(|e| format!("reading {}: {e}", file.display()))?,
+    );
+    put_blob_bytes(http, container_url, blob, data).await
+}
+
+/// Puts `data` as the block blob `blob` of the container at `container_url` (with its SAS),
+/// retried as the agent retries.
+pub async fn put_blob_bytes(
+    http: &reqwest::Client,
+    container_url: &str,
+    blob: &str,
+    data: bytes::Bytes,
+) -> Result<(), String> {
     let (base, query) = container_url.split_once('?').unwrap_or((container_url, ""));
     let enc = percent_encoding::utf8_percent_encode(blob, BLOB_PATH).to_string();
     let url = if query.is_empty() {
@@ -165,11 +181,6 @@ async fn put_blob(
         format!("{}/{enc}?{query}", base.trim_end_matches('/'))
     };
     let shown = redact_url(&url);
-    let data = bytes::Bytes::from(
-        tokio::fs::read(file)
-            .await
-            .map_err(|e| format!("reading {}: {e}", file.display()))?,
-    );
     send_with_retry(&format!("upload {shown}"), || {
         http.put(&url)
             .header("x-ms-version", STORAGE_VERSION)
@@ -182,6 +193,6 @@ async fn put_blob(
     })
     .await
     .map_err(|e| format!("PUT {shown}: {e}"))?;
-    tracing::debug!(url = %shown, "output file uploaded");
+    tracing::debug!(url = %shown, "blob uploaded");
     Ok(())
 }

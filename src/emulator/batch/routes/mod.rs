@@ -12,6 +12,7 @@ mod autoscale;
 mod common;
 mod files;
 mod jobs;
+mod node_extras;
 mod nodes;
 mod pools;
 mod schedules;
@@ -203,6 +204,27 @@ fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         (["pools", p, "nodes"], "GET") => list_nodes(svc, c, p),
         (["pools", p, "nodes", n], "GET") => get_node(svc, c, p, n),
         (["pools", p, "nodes", n, "reboot"], "POST") => reboot_node(svc, p, n),
+        (["pools", p, "nodes", n, "users"], "POST") => node_extras::add_user(svc, c, p, n),
+        (["pools", p, "nodes", n, "users", u], "PUT") => node_extras::replace_user(svc, c, p, n, u),
+        (["pools", p, "nodes", n, "users", u], "DELETE") => node_extras::delete_user(svc, p, n, u),
+        (["pools", p, "nodes", n, "remoteloginsettings"], "GET") => {
+            node_extras::remote_login_settings(svc, c, p, n)
+        }
+        (["pools", p, "nodes", n, "extensions"], "GET") => {
+            node_extras::list_extensions(svc, c, p, n)
+        }
+        (["pools", p, "nodes", n, "extensions", e], "GET") => {
+            node_extras::get_extension(svc, c, p, n, e)
+        }
+        (["pools", p, "nodes", n, "uploadbatchservicelogs"], "POST") => {
+            node_extras::upload_logs(svc, c, p, n)
+        }
+        (["pools", p, "nodes", n, "disablescheduling"], "POST") => {
+            node_extras::set_scheduling(svc, c, p, n, false)
+        }
+        (["pools", p, "nodes", n, "enablescheduling"], "POST") => {
+            node_extras::set_scheduling(svc, c, p, n, true)
+        }
         (["pools", p, "nodes", n, "files"], "GET") => node_files(svc, c, p, n),
         (["pools", p, "nodes", n, "files", rest @ ..], "GET" | "HEAD") => {
             node_file(svc, c, p, n, &rest.join("/"))

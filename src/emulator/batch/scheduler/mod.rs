@@ -38,7 +38,7 @@ pub use autoscale::{
     apply as apply_autoscale, evaluate as evaluate_autoscale, interval_of, run_model, scaled,
 };
 pub use passes::parse_duration;
-pub use states::{reboot, recover, set_task_state};
+pub use states::{disable_scheduling, reboot, recover, set_task_state};
 pub use usage::ProcUsage;
 
 /// How long a pass waits after being woken, so that changes arriving together share it.

@@ -9,8 +9,8 @@ use super::Effects;
 use super::launch::launch_start;
 use super::states::{requeue, set_node_state, set_task_state};
 use crate::azure::models::{
-    AllocationState, ComputeNode, FailureInfo, JobState, NodeDeallocationOption, NodeState,
-    OnAllTasksComplete, PoolState, SchedulingState, StartTaskInfo, StartTaskState,
+    AllocationState, ComputeNode, FailureInfo, JobState, NodeAgentInfo, NodeDeallocationOption,
+    NodeState, OnAllTasksComplete, PoolState, SchedulingState, StartTaskInfo, StartTaskState,
     TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
 use crate::emulator::batch::agent;
@@ -275,6 +275,13 @@ pub(super) fn nodes_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
             }
             NodeState::Starting | NodeState::Rebooting if now >= rec.phase_since + half => {
                 rec.node.last_boot_time = Some(now);
+                // The node agent is batchdeck's own, installed when the node first boots.
+                rec.node
+                    .node_agent_info
+                    .get_or_insert_with(|| NodeAgentInfo {
+                        version: concat!("batchdeck ", env!("CARGO_PKG_VERSION")).into(),
+                        last_update_time: now,
+                    });
                 rec.node.start_task = pool.pool.start_task.clone();
                 match pool.pool.start_task.clone() {
                     Some(start) => {
@@ -298,16 +305,18 @@ pub(super) fn nodes_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
                     None => set_node_state(&mut rec.node, NodeState::Idle, now),
                 }
             }
-            NodeState::Idle | NodeState::Running => {
+            NodeState::Idle | NodeState::Running | NodeState::Offline => {
                 let (count, slots) = running.get(nk).copied().unwrap_or((0, 0));
                 rec.node.running_tasks_count = count;
                 rec.node.running_task_slots_count = slots;
+                // A node whose scheduling is disabled goes offline once nothing runs on it.
+                let disabled = rec.node.scheduling_state == Some(SchedulingState::Disabled);
                 set_node_state(
                     &mut rec.node,
-                    if count > 0 {
-                        NodeState::Running
-                    } else {
-                        NodeState::Idle
+                    match (count > 0, disabled) {
+                        (true, _) => NodeState::Running,
+                        (false, true) => NodeState::Offline,
+                        (false, false) => NodeState::Idle,
                     },
                     now,
                 );

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::azure::models::{ComputeNode, NodeState, TaskExecutionInfo, TaskState};
+use crate::azure::models::{
+    ComputeNode, DisableSchedulingOption, NodeState, SchedulingState, TaskExecutionInfo, TaskState,
+};
 use crate::emulator::batch::agent;
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::state::{State, TaskRec, Tx};
@@ -81,6 +83,75 @@ pub fn reboot(svc: &BatchService, nk: &(String, String)) -> Result<bool, ApiErro
     }
     svc.wake.notify_one();
     Ok(true)
+}
+
+/// Disables or enables task scheduling on a node. Disabling requeues its running tasks,
+/// terminates them, or lets them complete, as `option` says; the node is `offline` once none
+/// runs. Enabling makes it take tasks again.
+pub fn disable_scheduling(
+    svc: &BatchService,
+    nk: &(String, String),
+    enable: bool,
+    option: &DisableSchedulingOption,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let mut kills = Vec::new();
+    let mut tx = Tx::default();
+    {
+        let mut guard = svc.lock();
+        let st = &mut *guard;
+        let Some(node) = st.nodes.get_mut(nk) else {
+            return Err(ApiError::node_not_found());
+        };
+        node.node.scheduling_state = Some(if enable {
+            SchedulingState::Enabled
+        } else {
+            SchedulingState::Disabled
+        });
+        if !enable && *option != DisableSchedulingOption::TaskCompletion {
+            node.node.running_tasks_count = 0;
+            node.node.running_task_slots_count = 0;
+            for (tk, t) in st.tasks.iter_mut() {
+                if t.node.as_ref() != Some(nk) {
+                    continue;
+                }
+                if let Some(r) = t.run {
+                    kills.push(r);
+                }
+                if *option == DisableSchedulingOption::Terminate {
+                    super::passes::end_task(
+                        t,
+                        None,
+                        Some(agent::failure(
+                            "TaskEnded",
+                            "The task was ended because scheduling was disabled on its node",
+                        )),
+                        now,
+                    );
+                } else {
+                    requeue(t, now);
+                }
+                tx.task(tk, t);
+            }
+        }
+        let busy = st.tasks.values().any(|t| t.node.as_ref() == Some(nk));
+        if let Some(node) = st.nodes.get_mut(nk) {
+            let next = match (enable, busy) {
+                (true, true) => NodeState::Running,
+                (true, false) => NodeState::Idle,
+                (false, true) => node.node.state.clone(),
+                (false, false) => NodeState::Offline,
+            };
+            set_node_state(&mut node.node, next, now);
+            tx.node(nk, node);
+        }
+        svc.commit(tx)?;
+    }
+    for r in kills {
+        svc.procs.kill(r);
+    }
+    svc.wake.notify_one();
+    Ok(())
 }
 
 /// After a restart: processes of the previous run are gone (or are killed now), running tasks
