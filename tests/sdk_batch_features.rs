@@ -27,3 +27,8 @@ fn azure_batch_15_job_schedules_and_auto_pools() {
 fn azure_batch_15_node_operations() {
     run("batch_sdk15_nodes.py", &[]);
 }
+
+#[test]
+fn azure_batch_15_multi_instance_tasks() {
+    run("batch_sdk15_multi.py", &[]);
+}

@@ -146,6 +146,10 @@ pub struct TaskRec {
     /// A multi-instance task's subtasks (the primary is the task itself), with each run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subtasks: Vec<SubtaskRec>,
+    /// Process groups that coordination commands left running (their background services),
+    /// ended with the task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_groups: Vec<i32>,
 }
 
 /// A subtask of a multi-instance task: what the service reports, and its run on its node.
@@ -169,6 +173,50 @@ impl TaskRec {
 
     pub fn slots(&self) -> i32 {
         self.task.required_slots.unwrap_or(1).max(1)
+    }
+
+    /// Every run of the task in flight: its own, and its subtasks'.
+    pub fn runs(&self) -> Vec<u64> {
+        self.run
+            .into_iter()
+            .chain(self.subtasks.iter().filter_map(|s| s.run))
+            .collect()
+    }
+
+    /// The nodes the task occupies now (its own and its running subtasks').
+    pub fn placements(&self) -> Vec<&(String, String)> {
+        let own = self.node.as_ref().filter(|_| self.run.is_some());
+        own.into_iter()
+            .chain(
+                self.subtasks
+                    .iter()
+                    .filter(|s| s.run.is_some())
+                    .map(|s| &s.node),
+            )
+            .collect()
+    }
+
+    /// Whether the task, or one of its subtasks, is on the node.
+    pub fn on_node(&self, nk: &(String, String)) -> bool {
+        self.node.as_ref() == Some(nk)
+            || self
+                .subtasks
+                .iter()
+                .any(|s| s.run.is_some() && &s.node == nk)
+    }
+
+    /// Ends what the task's coordination commands left running, and forgets its subtasks'
+    /// runs (they end with the task).
+    pub fn end_instances(&mut self) {
+        for g in self.kept_groups.drain(..) {
+            crate::emulator::batch::agent::kill_group(g);
+        }
+        for s in &mut self.subtasks {
+            if let Some(g) = s.pgid.take() {
+                crate::emulator::batch::agent::kill_group(g);
+            }
+            s.run = None;
+        }
     }
 
     /// Whether the task's last run succeeded (a completed task either succeeded or failed).
@@ -493,6 +541,7 @@ mod tests {
                 pgid: None,
                 files_removed: false,
                 subtasks: Vec::new(),
+                kept_groups: Vec::new(),
             };
             tx.task(&("job1".into(), "t".into()), &task);
             store.commit(tx).unwrap();

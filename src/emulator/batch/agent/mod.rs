@@ -52,6 +52,12 @@ pub struct RunSpec {
     /// SAS query (read + list).
     pub blob_endpoint: String,
     pub auto_storage_sas: Option<String>,
+    /// Leave what the command started in its process group running after it exits (a
+    /// multi-instance task's coordination command starts services the task then uses).
+    pub keep_group: bool,
+    /// Append to stdout.txt and stderr.txt instead of starting them afresh (the second
+    /// command of a multi-instance task's primary).
+    pub append_output: bool,
 }
 
 /// How a run ended.
@@ -78,6 +84,20 @@ pub fn failure(code: &str, message: &str) -> FailureInfo {
             value: message.into(),
         }],
     }
+}
+
+/// Downloads resource files into `dest` (a multi-instance task's common resource files go to
+/// the task directory, not its working directory).
+pub async fn fetch_resource_files(
+    http: &reqwest::Client,
+    spec: &RunSpec,
+    files: &[ResourceFile],
+    dest: &Path,
+) -> Result<(), FailureInfo> {
+    for rf in files {
+        download_resource_file(http, spec, rf, dest).await?;
+    }
+    Ok(())
 }
 
 /// Runs `spec` to its end; `on_spawn` receives the process group id once it exists.
@@ -172,7 +192,14 @@ async fn execute(
             );
         }
     };
-    let open = |name: &str| std::fs::File::create(spec.task_dir.join(name));
+    let open = |name: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(spec.append_output)
+            .truncate(!spec.append_output)
+            .open(spec.task_dir.join(name))
+    };
     let (stdout, stderr) = match (open("stdout.txt"), open("stderr.txt")) {
         (Ok(o), Ok(e)) => (o, e),
         (Err(e), _) | (_, Err(e)) => return fail("DiskFull", format!("cannot create output: {e}")),
@@ -234,8 +261,11 @@ async fn execute(
         Some(Err(e)) => fail("TaskEnded", format!("waiting for the process failed: {e}")),
         Some(Ok(status)) => {
             use std::os::unix::process::ExitStatusExt;
-            // Kill what the command left behind in its group, as the node agent does.
-            kill_group(pgid);
+            // Kill what the command left behind in its group, as the node agent does (unless
+            // the group is to live on: its owner ends it).
+            if !spec.keep_group {
+                kill_group(pgid);
+            }
             match (status.code(), status.signal()) {
                 (Some(0), _) => RunOutcome {
                     exit_code: Some(0),

@@ -72,7 +72,7 @@ impl Procs {
     }
 
     /// Resolves once a run is killed (never, for a run that is not live).
-    pub(super) async fn until_killed(&self, run: u64) {
+    pub async fn until_killed(&self, run: u64) {
         let rx = self.with(|r| r.get(&run).map(|e| e.killed.subscribe()));
         if let Some(mut rx) = rx
             && rx.wait_for(|k| *k).await.is_ok()

@@ -57,6 +57,8 @@ async fn a_run_killed_before_its_process_starts_stops_there() {
         max_wall_clock: None,
         blob_endpoint: String::new(),
         auto_storage_sas: None,
+        keep_group: false,
+        append_output: false,
     };
     let procs = Procs::default();
     let run_id = 7;

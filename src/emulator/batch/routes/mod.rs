@@ -16,6 +16,7 @@ mod node_extras;
 mod nodes;
 mod pools;
 mod schedules;
+mod subtasks;
 mod tasks;
 
 use std::sync::Arc;
@@ -253,6 +254,7 @@ fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         (["jobs", j, "tasks", t], "DELETE") => delete_task(svc, j, t),
         (["jobs", j, "tasks", t, "terminate"], "POST") => terminate_task(svc, j, t),
         (["jobs", j, "tasks", t, "reactivate"], "POST") => reactivate_task(svc, j, t),
+        (["jobs", j, "tasks", t, "subtasksinfo"], "GET") => subtasks::list_subtasks(svc, c, j, t),
         (["jobs", j, "tasks", t, "files"], "GET") => task_files(svc, c, j, t),
         (["jobs", j, "tasks", t, "files", rest @ ..], "GET" | "HEAD") => {
             task_file(svc, c, j, t, &rest.join("/"))

@@ -24,20 +24,23 @@ const MAX_TASK_COLLECTION_BYTES: usize = 1024 * 1024;
 fn render_task(base: &str, job_id: &str, t: &TaskRec) -> Value {
     let mut task = t.task.clone();
     let url = format!("{base}/jobs/{}/tasks/{}", seg(job_id), seg(&task.id));
-    if let Some(ni) = task.node_info.as_mut()
-        && let (Some(p), Some(n)) = (&ni.pool_id, &ni.node_id)
-    {
-        {
-            let node_url = format!("{base}/pools/{}/nodes/{}", seg(p), seg(n));
-            ni.task_root_directory_url = ni
-                .task_root_directory
-                .as_ref()
-                .map(|d| format!("{node_url}/files/{d}"));
-            ni.node_url = Some(node_url);
-        }
+    if let Some(ni) = task.node_info.as_mut() {
+        node_urls(base, ni);
     }
     task.url = Some(url);
     serde_json::to_value(task).unwrap_or_default()
+}
+
+/// The node's URL and the task directory's, in a task's (or subtask's) node info.
+pub(super) fn node_urls(base: &str, ni: &mut models::TaskNodeInfo) {
+    if let (Some(p), Some(n)) = (&ni.pool_id, &ni.node_id) {
+        let node_url = format!("{base}/pools/{}/nodes/{}", seg(p), seg(n));
+        ni.task_root_directory_url = ni
+            .task_root_directory
+            .as_ref()
+            .map(|d| format!("{node_url}/files/{d}"));
+        ni.node_url = Some(node_url);
+    }
 }
 
 /// Validates a task add body and fills the service's defaults; `Err` is the client error.
@@ -52,6 +55,20 @@ pub(crate) fn new_task(job: &Job, v: Value, now: DateTime<Utc>) -> Result<Task, 
     }
     if task.command_line.trim().is_empty() {
         return Err(ApiError::missing_property("commandLine"));
+    }
+    if let Some(m) = task.multi_instance_settings.as_mut() {
+        if m.coordination_command_line.trim().is_empty() {
+            return Err(ApiError::missing_property(
+                "multiInstanceSettings.coordinationCommandLine",
+            ));
+        }
+        let n = m.number_of_instances.get_or_insert(1);
+        if *n < 1 {
+            return Err(ApiError::invalid_property(
+                "multiInstanceSettings.numberOfInstances",
+                n.to_string(),
+            ));
+        }
     }
     if task.required_slots.is_some_and(|s| s < 1) {
         return Err(ApiError::invalid_property(
@@ -133,6 +150,7 @@ pub(super) fn add_task(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
         pgid: None,
         files_removed: false,
         subtasks: Vec::new(),
+        kept_groups: Vec::new(),
     };
     let mut tx = Tx::default();
     tx.task(&tk, &rec);
@@ -210,6 +228,7 @@ pub(super) fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> 
                     pgid: None,
                     files_removed: false,
                     subtasks: Vec::new(),
+                    kept_groups: Vec::new(),
                 };
                 tx.task(&tk, &rec);
                 added.push((tk, rec));
@@ -280,18 +299,20 @@ pub(super) fn get_task(svc: &Arc<BatchService>, c: &Ctx, j: &str, t: &str) -> Re
 
 pub(super) fn delete_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
     let tk = (key(j), key(t));
-    let run = {
+    let runs = {
         let mut st = svc.lock();
         st.jobs.get(&tk.0).ok_or_else(ApiError::job_not_found)?;
         let rec = st.tasks.get(&tk).ok_or_else(ApiError::task_not_found)?;
-        let run = rec.run;
+        let runs = rec.runs();
         let mut tx = Tx::default();
         tx.del_task(&tk);
         svc.commit(tx)?;
-        st.tasks.remove(&tk);
-        run
+        if let Some(mut rec) = st.tasks.remove(&tk) {
+            rec.end_instances();
+        }
+        runs
     };
-    if let Some(r) = run {
+    for r in runs {
         svc.procs.kill(r);
     }
     svc.wake.notify_one();
@@ -301,7 +322,7 @@ pub(super) fn delete_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
 pub(super) fn terminate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
     let now = Utc::now();
     let tk = (key(j), key(t));
-    let run = {
+    let runs = {
         let mut st = svc.lock();
         st.jobs.get(&tk.0).ok_or_else(ApiError::job_not_found)?;
         let rec = st.tasks.get_mut(&tk).ok_or_else(ApiError::task_not_found)?;
@@ -312,7 +333,9 @@ pub(super) fn terminate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
                 "The specified task is already completed.",
             ));
         }
-        let run = rec.run.take();
+        let runs = rec.runs();
+        rec.run = None;
+        rec.end_instances();
         let info = rec
             .task
             .execution_info
@@ -329,9 +352,9 @@ pub(super) fn terminate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
         let mut tx = Tx::default();
         tx.task(&tk, rec);
         svc.commit(tx)?;
-        run
+        runs
     };
-    if let Some(r) = run {
+    for r in runs {
         svc.procs.kill(r);
     }
     svc.wake.notify_one();

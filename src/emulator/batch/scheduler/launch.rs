@@ -88,6 +88,8 @@ pub(super) fn launch_start(
             max_wall_clock: None,
             blob_endpoint: svc.blob_endpoint.clone(),
             auto_storage_sas: auto_sas(svc, &start.resource_files),
+            keep_group: false,
+            append_output: false,
         },
     ));
 }
@@ -119,6 +121,7 @@ pub(super) fn launch(svc: Arc<BatchService>, l: Launch) {
                 svc.procs.end(run_id);
                 finish_task(&svc, &tk, run_id, outcome);
             }
+            Launch::Multi(tk, m) => super::multi::run(svc.clone(), tk, *m).await,
             Launch::Start(nk, spec) => {
                 let run_id = spec.run_id;
                 let outcome = if svc.faults.roll(svc.faults.spec.start_task) {
@@ -177,7 +180,7 @@ pub(super) async fn injected_start_failure(spec: &RunSpec) -> RunOutcome {
     }
 }
 
-fn record_task_pgid(svc: &BatchService, tk: &(String, String), run_id: u64, pgid: i32) {
+pub(super) fn record_task_pgid(svc: &BatchService, tk: &(String, String), run_id: u64, pgid: i32) {
     let mut tx = Tx::default();
     {
         let mut st = svc.lock();
@@ -202,7 +205,12 @@ fn record_start_pgid(svc: &BatchService, nk: &(String, String), run_id: u64, pgi
 }
 
 /// Records how a task run ended: retried while retries remain, otherwise completed.
-fn finish_task(svc: &BatchService, tk: &(String, String), run_id: u64, outcome: RunOutcome) {
+pub(super) fn finish_task(
+    svc: &BatchService,
+    tk: &(String, String),
+    run_id: u64,
+    outcome: RunOutcome,
+) {
     let now = Utc::now();
     let mut tx = Tx::default();
     {
@@ -254,6 +262,8 @@ fn finish_task(svc: &BatchService, tk: &(String, String), run_id: u64, outcome: 
             t.run = None;
             t.pgid = None;
             t.node = None;
+            t.end_instances();
+            t.subtasks.clear();
             set_task_state(t, TaskState::Active, now);
         } else {
             end_task(t, outcome.exit_code, outcome.failure, now);

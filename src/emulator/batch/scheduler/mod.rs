@@ -13,6 +13,7 @@
 
 mod autoscale;
 mod launch;
+mod multi;
 mod passes;
 mod placement;
 mod schedules;
@@ -113,6 +114,7 @@ fn in_motion(st: &State) -> bool {
 enum Launch {
     Start((String, String), RunSpec),
     Task((String, String), RunSpec),
+    Multi((String, String), Box<multi::MultiRun>),
 }
 
 #[derive(Default)]

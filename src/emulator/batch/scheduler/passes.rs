@@ -162,7 +162,7 @@ pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
             });
             while mine.len() > target {
                 let k = mine.remove(0);
-                let busy = st.tasks.values().any(|t| t.node.as_ref() == Some(&k));
+                let busy = st.tasks.values().any(|t| t.on_node(&k));
                 match dealloc {
                     NodeDeallocationOption::TaskCompletion
                     | NodeDeallocationOption::RetainedData
@@ -205,10 +205,8 @@ pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
 /// with a failure instead of going back to the queue.
 fn end_tasks_on(st: &mut State, nk: &(String, String), now: DateTime<Utc>, fx: &mut Effects) {
     for (tk, t) in st.tasks.iter_mut() {
-        if t.node.as_ref() == Some(nk) {
-            if let Some(r) = t.run {
-                fx.kills.push(r);
-            }
+        if t.on_node(nk) {
+            fx.kills.extend(t.runs());
             end_task(
                 t,
                 None,
@@ -239,10 +237,8 @@ fn remove_node(
         fx.remove_dirs.push(svc.node_dir(&nk.0, &nk.1));
     }
     for (tk, t) in st.tasks.iter_mut() {
-        if t.node.as_ref() == Some(nk) {
-            if let Some(r) = t.run {
-                fx.kills.push(r);
-            }
+        if t.on_node(nk) {
+            fx.kills.extend(t.runs());
             requeue(t, now);
             fx.tx.task(tk, t);
         }
@@ -257,7 +253,7 @@ pub(super) fn nodes_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
     // Running task counts, from the tasks.
     let mut running: std::collections::HashMap<(String, String), (i32, i32)> = Default::default();
     for t in st.tasks.values() {
-        if let (Some(n), Some(_)) = (&t.node, t.run) {
+        for n in t.placements() {
             let e = running.entry(n.clone()).or_default();
             e.0 += 1;
             e.1 += t.slots();
@@ -345,10 +341,9 @@ pub(super) fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, 
         match state {
             JobState::Deleting => {
                 for tk in &job_tasks(st) {
-                    if let Some(t) = st.tasks.remove(tk) {
-                        if let Some(r) = t.run {
-                            fx.kills.push(r);
-                        }
+                    if let Some(mut t) = st.tasks.remove(tk) {
+                        fx.kills.extend(t.runs());
+                        t.end_instances();
                         fx.tx.del_task(tk);
                     }
                 }
@@ -368,11 +363,11 @@ pub(super) fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, 
                 for tk in &job_tasks(st) {
                     if let Some(t) = st.tasks.get_mut(tk)
                         && *t.state() != TaskState::Completed
-                        && let Some(r) = t.run.take()
+                        && t.run.is_some()
                     {
                         {
                             {
-                                fx.kills.push(r);
+                                fx.kills.extend(t.runs());
                                 end_task(
                                     t,
                                     None,
@@ -461,6 +456,7 @@ pub(super) fn end_task(
     t.run = None;
     t.pgid = None;
     t.node = None;
+    t.end_instances();
     set_task_state(t, TaskState::Completed, now);
 }
 

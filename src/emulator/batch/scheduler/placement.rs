@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::launch::{auto_sas, node_env};
+use super::multi::place_multi;
 use super::passes::wall_clock;
 use super::states::{set_node_state, set_task_state};
 use super::{Effects, Launch};
@@ -41,10 +42,13 @@ pub(super) fn schedule_step(
     }
     let mut per_job_running: std::collections::HashMap<String, i32> = Default::default();
     for t in st.tasks.values() {
-        if let (Some(n), Some(_)) = (&t.node, t.run) {
-            if let Some(f) = free.get_mut(n) {
+        let placed = t.placements();
+        for n in &placed {
+            if let Some(f) = free.get_mut(*n) {
                 *f -= t.slots();
             }
+        }
+        if !placed.is_empty() {
             *per_job_running.entry(t.job_key.clone()).or_default() += 1;
         }
     }
@@ -94,6 +98,17 @@ pub(super) fn schedule_step(
             let Some(slots) = st.tasks.get(&tk).map(TaskRec::slots) else {
                 continue;
             };
+            // A multi-instance task takes as many distinct nodes as it has instances, at once.
+            if st
+                .tasks
+                .get(&tk)
+                .is_some_and(|t| t.task.multi_instance_settings.is_some())
+            {
+                if place_multi(svc, st, &pool, &job, &tk, &mut free, &pool_key, now, fx) {
+                    *per_job_running.entry(jk.clone()).or_default() += 1;
+                }
+                continue;
+            }
             let Some(nk) = free
                 .iter()
                 .filter(|(k, f)| k.0 == pool_key && **f >= slots)
@@ -127,9 +142,24 @@ fn start_task_run(
     fx: &mut Effects,
 ) {
     let run_id = svc.next_run_id();
-    let dir = svc.task_dir(&nk.0, &nk.1, &job.id, &t.task.id);
-    t.run = Some(run_id);
+    begin_run(pool, job, node, t, run_id, now);
     t.node = Some(nk.clone());
+    fx.tx.task(tk, t);
+    occupy(nk, node, t.slots(), now, fx);
+    let spec = task_run_spec(svc, pool, job, nk, node, t, run_id);
+    fx.launches.push(Launch::Task(tk.clone(), spec));
+}
+
+/// The task's record as it starts a run on `node`.
+pub(super) fn begin_run(
+    pool: &crate::azure::models::Pool,
+    job: &crate::azure::models::Job,
+    node: &NodeRec,
+    t: &mut TaskRec,
+    run_id: u64,
+    now: DateTime<Utc>,
+) {
+    t.run = Some(run_id);
     let info = t
         .task
         .execution_info
@@ -139,21 +169,52 @@ fn start_task_run(
     info.exit_code = None;
     info.failure_info = None;
     info.result = None;
-    t.task.node_info = Some(TaskNodeInfo {
+    t.task.node_info = Some(node_info(pool, job, node, t));
+    set_task_state(t, TaskState::Running, now);
+}
+
+/// Where a task (or one of its subtasks) runs.
+pub(super) fn node_info(
+    pool: &crate::azure::models::Pool,
+    job: &crate::azure::models::Job,
+    node: &NodeRec,
+    t: &TaskRec,
+) -> TaskNodeInfo {
+    TaskNodeInfo {
         affinity_id: node.node.affinity_id.clone(),
         node_url: None,
         pool_id: Some(pool.id.clone()),
         node_id: Some(node.node.id.clone()),
         task_root_directory: Some(format!("workitems/{}/job-1/{}", job.id, t.task.id)),
         task_root_directory_url: None,
-    });
-    set_task_state(t, TaskState::Running, now);
-    fx.tx.task(tk, t);
+    }
+}
+
+/// A run takes `slots` of the node's slots.
+pub(super) fn occupy(
+    nk: &(String, String),
+    node: &mut NodeRec,
+    slots: i32,
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) {
     node.node.running_tasks_count += 1;
-    node.node.running_task_slots_count += t.slots();
+    node.node.running_task_slots_count += slots;
     set_node_state(&mut node.node, NodeState::Running, now);
     fx.tx.node(nk, node);
+}
 
+/// What a task runs on a node: its command line, directory, environment, files and limit.
+pub(super) fn task_run_spec(
+    svc: &BatchService,
+    pool: &crate::azure::models::Pool,
+    job: &crate::azure::models::Job,
+    nk: &(String, String),
+    node: &NodeRec,
+    t: &TaskRec,
+    run_id: u64,
+) -> RunSpec {
+    let dir = svc.task_dir(&nk.0, &nk.1, &job.id, &t.task.id);
     let mut env = node_env(svc, &pool.id, nk, node);
     env.push(("AZ_BATCH_JOB_ID".into(), job.id.clone()));
     if let Some(common) = job.extra.get("commonEnvironmentSettings") {
@@ -183,18 +244,17 @@ fn start_task_run(
             .as_ref()
             .and_then(|c| c.max_wall_clock_time.as_deref()),
     );
-    fx.launches.push(Launch::Task(
-        tk.clone(),
-        RunSpec {
-            run_id,
-            command_line: t.task.command_line.clone(),
-            task_dir: dir,
-            env,
-            resource_files: t.task.resource_files.clone(),
-            output_files: t.task.output_files.clone(),
-            max_wall_clock: limit,
-            blob_endpoint: svc.blob_endpoint.clone(),
-            auto_storage_sas: auto_sas(svc, &t.task.resource_files),
-        },
-    ));
+    RunSpec {
+        run_id,
+        command_line: t.task.command_line.clone(),
+        task_dir: dir,
+        env,
+        resource_files: t.task.resource_files.clone(),
+        output_files: t.task.output_files.clone(),
+        max_wall_clock: limit,
+        blob_endpoint: svc.blob_endpoint.clone(),
+        auto_storage_sas: auto_sas(svc, &t.task.resource_files),
+        keep_group: false,
+        append_output: false,
+    }
 }

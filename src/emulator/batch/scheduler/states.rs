@@ -42,6 +42,8 @@ pub fn requeue(rec: &mut TaskRec, now: DateTime<Utc>) {
     rec.node = None;
     rec.run = None;
     rec.pgid = None;
+    rec.end_instances();
+    rec.subtasks.clear();
     set_task_state(rec, TaskState::Active, now);
 }
 
@@ -68,10 +70,8 @@ pub fn reboot(svc: &BatchService, nk: &(String, String)) -> Result<bool, ApiErro
         node.node.running_task_slots_count = 0;
         tx.node(nk, node);
         for (tk, t) in st.tasks.iter_mut() {
-            if t.node.as_ref() == Some(nk) {
-                if let Some(r) = t.run {
-                    kills.push(r);
-                }
+            if t.on_node(nk) {
+                kills.extend(t.runs());
                 requeue(t, now);
                 tx.task(tk, t);
             }
@@ -112,12 +112,10 @@ pub fn disable_scheduling(
             node.node.running_tasks_count = 0;
             node.node.running_task_slots_count = 0;
             for (tk, t) in st.tasks.iter_mut() {
-                if t.node.as_ref() != Some(nk) {
+                if !t.on_node(nk) {
                     continue;
                 }
-                if let Some(r) = t.run {
-                    kills.push(r);
-                }
+                kills.extend(t.runs());
                 if *option == DisableSchedulingOption::Terminate {
                     super::passes::end_task(
                         t,
@@ -134,7 +132,7 @@ pub fn disable_scheduling(
                 tx.task(tk, t);
             }
         }
-        let busy = st.tasks.values().any(|t| t.node.as_ref() == Some(nk));
+        let busy = st.tasks.values().any(|t| t.on_node(nk));
         if let Some(node) = st.nodes.get_mut(nk) {
             let next = match (enable, busy) {
                 (true, true) => NodeState::Running,

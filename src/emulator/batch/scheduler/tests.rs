@@ -34,6 +34,7 @@ fn task(state: TaskState) -> TaskRec {
         pgid: None,
         files_removed: false,
         subtasks: Vec::new(),
+        kept_groups: Vec::new(),
     }
 }
 
