@@ -561,7 +561,10 @@ async fn list_nodes_decodes_recorded_nodes() {
         (0, 0, 0, 0)
     );
     assert!(a.start_task_info.is_none());
-    assert_eq!(a.extra["nodeAgentInfo"]["version"], "1.9.14");
+    assert_eq!(
+        a.node_agent_info.as_ref().map(|i| i.version.as_str()),
+        Some("1.9.14")
+    );
     assert_eq!(
         a.extra["endpointConfiguration"]["inboundEndpoints"][0]["frontendPort"],
         50001
