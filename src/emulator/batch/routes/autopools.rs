@@ -124,10 +124,14 @@ pub(crate) fn job_pool(
         )
     })?;
     let mut rec = new_pool_rec(svc, pool, now).map_err(|e| {
-        let code = if e.code.starts_with("AutoScal") || e.code == "InvalidAutoScalingSettings" {
-            "InvalidAutoScaleFormulaInAutoPool"
-        } else {
-            "InvalidAutoPoolSettings"
+        let code = match e.code {
+            c if c.starts_with("AutoScal") || c == "InvalidAutoScalingSettings" => {
+                "InvalidAutoScaleFormulaInAutoPool"
+            }
+            "InvalidApplicationPackageReferences" => {
+                "InvalidApplicationPackageReferencesInAutoPool"
+            }
+            _ => "InvalidAutoPoolSettings",
         };
         let detail = e
             .values

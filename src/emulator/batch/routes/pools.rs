@@ -65,6 +65,7 @@ pub(super) fn new_pool_rec(
     {
         return Err(ApiError::missing_property("startTask.commandLine"));
     }
+    check_named_resources(&pool)?;
     let tag = etag(now);
     pool.url = None;
     pool.e_tag = Some(tag);
@@ -95,6 +96,55 @@ pub(super) fn new_pool_rec(
         pool.allocation_state = Some(AllocationState::Resizing);
     }
     Ok(rec)
+}
+
+/// What a pool names that the service looks up: its user accounts (one of each name), the
+/// account its start task runs as (one of them), and application packages (the emulated
+/// account has none).
+fn check_named_resources(pool: &Pool) -> Result<(), ApiError> {
+    let users: Vec<&str> = pool
+        .extra
+        .get("userAccounts")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|u| u.get("name")?.as_str()).collect())
+        .unwrap_or_default();
+    for (i, u) in users.iter().enumerate() {
+        if users[..i].iter().any(|v| v.eq_ignore_ascii_case(u)) {
+            return Err(ApiError::invalid_property("userAccounts.name", *u));
+        }
+    }
+    if let Some(name) = pool
+        .start_task
+        .as_ref()
+        .and_then(|s| s.user_identity.as_ref())
+        .and_then(|u| u.get("userName"))
+        .and_then(Value::as_str)
+        && !users.iter().any(|u| u.eq_ignore_ascii_case(name))
+    {
+        return Err(ApiError::invalid_property(
+            "startTask.userIdentity.userName",
+            name,
+        ));
+    }
+    let apps = pool
+        .extra
+        .get("applicationPackageReferences")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty());
+    if let Some(apps) = apps {
+        let names: Vec<&str> = apps
+            .iter()
+            .filter_map(|a| a.get("applicationId")?.as_str())
+            .collect();
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "InvalidApplicationPackageReferences",
+            "One or more application package references could not be satisfied.",
+        )
+        .with("Reason", "the account has no application packages")
+        .with("ApplicationIds", names.join(",")));
+    }
+    Ok(())
 }
 
 pub(super) fn list_pools(svc: &Arc<BatchService>, c: &Ctx) -> Res {
