@@ -184,6 +184,26 @@ def run():
     check(4.0 <= gap <= 12.0, "next evaluation about 5 s (5 minutes / 60) later: %.1f s" % gap)
     wait_for("no nodes", lambda: len(list(client.list_nodes("asfixed"))) == 0)
 
+    # Resource metrics come from the nodes' processes: a task that keeps a core busy and writes
+    # 8 MiB shows in $CPUPercent, $MemoryBytes and $DiskWriteBytes while it runs.
+    client.create_pool(m.BatchPoolCreateOptions(
+        id="ascpu", vm_size="standard_d2_v3", virtual_machine_configuration=vm(),
+        enable_auto_scale=True, auto_scale_formula="$TargetDedicatedNodes = 1;"))
+    wait_for("ascpu's node", lambda: [n for n in client.list_nodes("ascpu") if n.state == "idle"])
+    client.create_job(m.BatchJobCreateOptions(id="cpujob", pool_info=m.BatchPoolInfo(pool_id="ascpu")))
+    busy = ("python3 -c \"import os, time\n"
+            "f = open('big', 'wb'); f.write(bytes(8 << 20)); f.flush(); os.fsync(f.fileno())\n"
+            "t = time.time()\nwhile time.time() - t < 4: pass\"")
+    client.create_task("cpujob", m.BatchTaskCreateOptions(id="busy", command_line=busy))
+    wait_for("busy running", lambda: client.get_task("cpujob", "busy").state == "running")
+    time.sleep(2)
+    run = client.evaluate_pool_auto_scale("ascpu", m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=(
+        "cpu = max($CPUPercent.GetSample(TimeInterval_Minute));"
+        "mem = max($MemoryBytes.GetSample(TimeInterval_Minute));"
+        "w = sum($DiskWriteBytes.GetSample(TimeInterval_Minute * 2));"
+        "$TargetDedicatedNodes = (cpu > 1) + (mem > 1) + (w > 8000000);")))
+    check(run.error is None and run.results.startswith("$TargetDedicatedNodes=3;"), "CPU, memory and writes of the pool's task: %s" % run.results)
+
     client.disable_pool_auto_scale("asfixed")
     p = client.get_pool("asfixed")
     check(p.enable_auto_scale is False and p.auto_scale_formula is None and p.auto_scale_run is None, "autoscale disabled")

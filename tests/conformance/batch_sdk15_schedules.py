@@ -151,7 +151,7 @@ def run():
     client.create_job(m.BatchJobCreateOptions(id="autojob", pool_info=m.BatchPoolInfo(auto_pool_specification=auto)))
     j = client.get_job("autojob")
     pool_id = j.execution_info.pool_id
-    check(pool_id.startswith("MINE_") and j.pool_info.auto_pool_specification.auto_pool_id_prefix == "mine", "auto pool id from the prefix: %s" % pool_id)
+    check(pool_id.startswith("mine_") and j.pool_info.auto_pool_specification.auto_pool_id_prefix == "mine", "auto pool id from the prefix: %s" % pool_id)
     check(client.get_pool(pool_id).vm_size == "standard_d2_v3", "the auto pool exists, as specified")
     client.create_task("autojob", m.BatchTaskCreateOptions(id="t", command_line="/bin/sh -c 'echo $AZ_BATCH_POOL_ID'"))
     wait_for("the task on the auto pool", lambda: client.get_task("autojob", "t").state == "completed", timeout=30)
@@ -194,7 +194,7 @@ def run():
     client.begin_terminate_job(j1.id, TERMINATE, polling_interval=0.1).result()
     wait_for("autosched job-2", lambda: len(list(client.list_jobs_from_schedule("autosched"))) == 2)
     pools = {client.get_job(j.id).execution_info.pool_id for j in client.list_jobs_from_schedule("autosched")}
-    check(len(pools) == 1 and next(iter(pools)).startswith("SCHED_"), "jobs of a schedule share its auto pool")
+    check(len(pools) == 1 and next(iter(pools)).startswith("sched_"), "jobs of a schedule share its auto pool")
     shared_id = next(iter(pools))
     check(client.get_pool(shared_id).state == "active", "the schedule's auto pool outlives job-1")
     client.begin_terminate_job_schedule("autosched", polling_interval=0.2).result()

@@ -111,7 +111,10 @@ pub(crate) fn job_pool(
         return Ok(p.pool.id.clone());
     }
     let id = match &spec.auto_pool_id_prefix {
-        Some(prefix) => format!("{prefix}_{}", uuid::Uuid::new_v4()).to_uppercase(),
+        Some(prefix) => format!(
+            "{prefix}_{}",
+            uuid::Uuid::new_v4().to_string().to_uppercase()
+        ),
         None => uuid::Uuid::new_v4().to_string().to_uppercase(),
     };
     let mut body: Map<String, Value> = spec.pool.clone().unwrap_or_default();

@@ -11,7 +11,7 @@ use super::Effects;
 use super::usage::{ProcUsage, TICKS_PER_SEC, by_group, dir_bytes};
 use crate::azure::models::{
     AllocationState, AutoScaleRun, AutoScaleRunError, JobState, NameValue, NodeDeallocationOption,
-    NodeState, TaskExecutionResult, TaskState,
+    NodeState, TaskState,
 };
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::autoscale::samples::{History, Metric, Sample, set};
@@ -31,21 +31,21 @@ pub fn scaled(svc: &BatchService, d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d / svc.config.speedup.max(1)).unwrap_or(chrono::Duration::MAX)
 }
 
+/// Evaluates the formulas that are due; returns the sample to take once the state's lock is
+/// released, when one is due.
 pub(super) fn autoscale_step(
     svc: &BatchService,
     st: &mut State,
     now: DateTime<Utc>,
     fx: &mut Effects,
-) {
+) -> Option<SamplePlan> {
     let due_sample = {
         let last = svc.last_sample.lock().unwrap_or_else(|e| e.into_inner());
         last.is_none_or(|t| {
             now - t >= chrono::Duration::from_std(sample_period(svc)).unwrap_or_default()
         })
     };
-    if due_sample {
-        sample_all(svc, st, now);
-    }
+    let plan = due_sample.then(|| plan_samples(svc, st, now));
     let due: Vec<String> = st
         .pools
         .iter()
@@ -74,6 +74,7 @@ pub(super) fn autoscale_step(
             fx.tx.pool(&pk, rec);
         }
     }
+    plan
 }
 
 /// The pool's evaluation interval (15 minutes unless set).
@@ -161,8 +162,25 @@ struct Acc {
     failed: f64,
 }
 
-/// Takes a sample of every pool.
-fn sample_all(svc: &BatchService, st: &State, now: DateTime<Utc>) {
+/// A sample in the making: what it needs of the state, gathered under the state's lock; the
+/// processes and directories are read after it is released (`take_samples`).
+pub(super) struct SamplePlan {
+    at: DateTime<Utc>,
+    /// Seconds since the last sample.
+    dt: f64,
+    pools: Vec<PoolPlan>,
+}
+
+struct PoolPlan {
+    key: String,
+    /// The sample with the state's counts in it.
+    sample: Sample,
+    /// Each node's directory and the process groups running on it.
+    nodes: Vec<(std::path::PathBuf, Vec<i32>)>,
+}
+
+/// What a sample of every pool needs of the state.
+fn plan_samples(svc: &BatchService, st: &State, now: DateTime<Utc>) -> SamplePlan {
     let dt = {
         let mut last = svc.last_sample.lock().unwrap_or_else(|e| e.into_inner());
         let dt = last.map(|t| (now - t).num_milliseconds().max(1) as f64 / 1000.0);
@@ -203,23 +221,14 @@ fn sample_all(svc: &BatchService, st: &State, now: DateTime<Utc>) {
         match t.state() {
             TaskState::Active => a.active += instances,
             TaskState::Running | TaskState::Preparing => a.running += 1.0,
-            TaskState::Completed => {
-                let ok = t
-                    .task
-                    .execution_info
-                    .as_ref()
-                    .and_then(|i| i.result.as_ref())
-                    == Some(&TaskExecutionResult::Success);
-                if ok {
-                    a.succeeded += 1.0;
-                } else {
-                    a.failed += 1.0;
-                }
-            }
+            TaskState::Completed if t.succeeded() => a.succeeded += 1.0,
+            TaskState::Completed => a.failed += 1.0,
             TaskState::Unknown(_) => {}
         }
-        if let (Some(n), Some(g)) = (&t.node, t.pgid) {
-            node_groups.entry(n.clone()).or_default().push(g);
+        if let Some(n) = &t.node {
+            let groups = node_groups.entry(n.clone()).or_default();
+            groups.extend(t.pgid);
+            groups.extend(&t.kept_groups);
         }
         for s in &t.subtasks {
             if let Some(g) = s.pgid {
@@ -232,67 +241,108 @@ fn sample_all(svc: &BatchService, st: &State, now: DateTime<Utc>) {
             node_groups.entry(nk.clone()).or_default().push(g);
         }
     }
-    let groups = by_group();
-    let mut last = svc.usage_last.lock().unwrap_or_else(|e| e.into_inner());
-    let mut seen: HashMap<i32, ProcUsage> = HashMap::new();
-    let mut histories = svc.metrics.lock().unwrap_or_else(|e| e.into_inner());
-    histories.retain(|pk, _| st.pools.contains_key(pk));
-    for (pk, rec) in &st.pools {
-        let mut s = first_sample(rec);
-        let a = per_pool.remove(pk).unwrap_or_default();
-        let nodes: Vec<_> = st.nodes.iter().filter(|(k, _)| k.0 == *pk).collect();
-        let count = |dedicated: bool| {
-            nodes
+    // The histories of pools that are gone go with them.
+    svc.metrics
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|pk, _| st.pools.contains_key(pk));
+    let speedup = svc.config.speedup.max(1) as f64;
+    let pools = st
+        .pools
+        .iter()
+        .map(|(pk, rec)| {
+            let mut s = first_sample(rec);
+            let a = per_pool.remove(pk).unwrap_or_default();
+            let nodes: Vec<_> = st.nodes.iter().filter(|(k, _)| k.0 == *pk).collect();
+            let count = |dedicated: bool| {
+                nodes
+                    .iter()
+                    .filter(|(_, n)| n.node.is_dedicated == Some(dedicated))
+                    .count() as f64
+            };
+            let preempted = nodes
                 .iter()
-                .filter(|(_, n)| n.node.is_dedicated == Some(dedicated))
-                .count() as f64
-        };
-        let preempted = nodes
-            .iter()
-            .filter(|(_, n)| n.node.state == NodeState::Preempted)
-            .count() as f64;
-        let (mut ticks, mut rss, mut rb, mut wb, mut ro, mut wo) = (0u64, 0u64, 0, 0, 0, 0);
-        let mut disk = 0u64;
-        for (nk, _) in &nodes {
-            for g in node_groups.get(*nk).map(Vec::as_slice).unwrap_or(&[]) {
-                for (pid, u) in groups.get(g).into_iter().flatten() {
-                    let before = last.get(pid).copied().unwrap_or_default();
-                    ticks += u.cpu_ticks.saturating_sub(before.cpu_ticks);
-                    rb += u.read_bytes.saturating_sub(before.read_bytes);
-                    wb += u.write_bytes.saturating_sub(before.write_bytes);
-                    ro += u.read_ops.saturating_sub(before.read_ops);
-                    wo += u.write_ops.saturating_sub(before.write_ops);
-                    rss += u.rss_bytes;
-                    seen.insert(*pid, *u);
-                }
+                .filter(|(_, n)| n.node.state == NodeState::Preempted)
+                .count() as f64;
+            for (m, v) in [
+                (Metric::WallClockSeconds, a.running * dt * speedup),
+                (Metric::SampleNodeCount, nodes.len() as f64),
+                (Metric::ActiveTasks, a.active),
+                (Metric::RunningTasks, a.running),
+                (Metric::PendingTasks, a.active + a.running),
+                (Metric::SucceededTasks, a.succeeded),
+                (Metric::FailedTasks, a.failed),
+                (Metric::CurrentDedicatedNodes, count(true)),
+                (Metric::CurrentLowPriorityNodes, count(false)),
+                (Metric::PreemptedNodeCount, preempted),
+            ] {
+                set(&mut s, m, v);
             }
-            disk += dir_bytes(&svc.node_dir(&nk.0, &nk.1));
+            PoolPlan {
+                key: pk.clone(),
+                sample: s,
+                nodes: nodes
+                    .iter()
+                    .map(|(nk, _)| {
+                        (
+                            svc.node_dir(&nk.0, &nk.1),
+                            node_groups.remove(*nk).unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    SamplePlan { at: now, dt, pools }
+}
+
+/// Completes a sample with what the nodes' processes used since the last one and what their
+/// directories hold, and records it; without the state's lock.
+pub(super) fn take_samples(svc: &BatchService, plan: SamplePlan) {
+    let groups = by_group();
+    let mut seen: HashMap<i32, ProcUsage> = HashMap::new();
+    let mut finished = Vec::with_capacity(plan.pools.len());
+    {
+        let last = svc.usage_last.lock().unwrap_or_else(|e| e.into_inner());
+        for mut p in plan.pools {
+            let (mut ticks, mut rss, mut rb, mut wb, mut ro, mut wo) = (0u64, 0u64, 0, 0, 0, 0);
+            let mut disk = 0u64;
+            for (dir, node_groups) in &p.nodes {
+                for g in node_groups {
+                    for (pid, u) in groups.get(g).into_iter().flatten() {
+                        let before = last.get(pid).copied().unwrap_or_default();
+                        ticks += u.cpu_ticks.saturating_sub(before.cpu_ticks);
+                        rb += u.read_bytes.saturating_sub(before.read_bytes);
+                        wb += u.write_bytes.saturating_sub(before.write_bytes);
+                        ro += u.read_ops.saturating_sub(before.read_ops);
+                        wo += u.write_ops.saturating_sub(before.write_ops);
+                        rss += u.rss_bytes;
+                        seen.insert(*pid, *u);
+                    }
+                }
+                disk += dir_bytes(dir);
+            }
+            let n = (p.nodes.len() as f64).max(1.0);
+            for (m, v) in [
+                (
+                    Metric::CpuPercent,
+                    ticks as f64 / TICKS_PER_SEC / plan.dt * 100.0 / n,
+                ),
+                (Metric::MemoryBytes, rss as f64 / n / 1_048_576.0),
+                (Metric::DiskBytes, disk as f64 / n / 1_073_741_824.0),
+                (Metric::DiskReadBytes, rb as f64),
+                (Metric::DiskWriteBytes, wb as f64),
+                (Metric::DiskReadOps, ro as f64),
+                (Metric::DiskWriteOps, wo as f64),
+            ] {
+                set(&mut p.sample, m, v);
+            }
+            finished.push((p.key, p.sample));
         }
-        let n = (nodes.len() as f64).max(1.0);
-        let cpu = ticks as f64 / TICKS_PER_SEC / dt * 100.0 / n;
-        let speedup = svc.config.speedup.max(1) as f64;
-        for (m, v) in [
-            (Metric::CpuPercent, cpu),
-            (Metric::WallClockSeconds, a.running * dt * speedup),
-            (Metric::MemoryBytes, rss as f64 / n / 1_048_576.0),
-            (Metric::DiskBytes, disk as f64 / n / 1_073_741_824.0),
-            (Metric::DiskReadBytes, rb as f64),
-            (Metric::DiskWriteBytes, wb as f64),
-            (Metric::DiskReadOps, ro as f64),
-            (Metric::DiskWriteOps, wo as f64),
-            (Metric::SampleNodeCount, nodes.len() as f64),
-            (Metric::ActiveTasks, a.active),
-            (Metric::RunningTasks, a.running),
-            (Metric::PendingTasks, a.active + a.running),
-            (Metric::SucceededTasks, a.succeeded),
-            (Metric::FailedTasks, a.failed),
-            (Metric::CurrentDedicatedNodes, count(true)),
-            (Metric::CurrentLowPriorityNodes, count(false)),
-            (Metric::PreemptedNodeCount, preempted),
-        ] {
-            set(&mut s, m, v);
-        }
-        histories.entry(pk.clone()).or_default().push(now, s);
     }
-    *last = seen;
+    *svc.usage_last.lock().unwrap_or_else(|e| e.into_inner()) = seen;
+    let mut histories = svc.metrics.lock().unwrap_or_else(|e| e.into_inner());
+    for (k, s) in finished {
+        histories.entry(k).or_default().push(plan.at, s);
+    }
 }

@@ -129,16 +129,21 @@ struct Effects {
 fn tick(svc: &Arc<BatchService>) {
     let now = Utc::now();
     let mut fx = Effects::default();
-    {
+    let sample = {
         let mut guard = svc.lock();
         let st = &mut *guard;
-        autoscale::autoscale_step(svc, st, now, &mut fx);
+        let sample = autoscale::autoscale_step(svc, st, now, &mut fx);
         schedules::schedules_step(svc, st, now, &mut fx);
         pools_step(svc, st, now, &mut fx);
         nodes_step(svc, st, now, &mut fx);
         jobs_step(svc, st, now, &mut fx);
         schedule_step(svc, st, now, &mut fx);
         retention_step(svc, st, now, &mut fx);
+        sample
+    };
+    // Processes and directories are read for the metrics without the state's lock.
+    if let Some(plan) = sample {
+        autoscale::take_samples(svc, plan);
     }
     // One durable commit per pass, which also makes durable what processes recorded lazily
     // since the last one.

@@ -12,6 +12,8 @@ pub struct ProcUsage {
     /// User + system time, in clock ticks.
     pub cpu_ticks: u64,
     pub rss_bytes: u64,
+    /// Bytes read and written through system calls (`rchar`, `wchar`): what the process asked
+    /// of its files, whatever the file system (a tmpfs or overlay counts as a disk would).
     pub read_bytes: u64,
     pub write_bytes: u64,
     pub read_ops: u64,
@@ -75,8 +77,8 @@ pub fn parse_io(io: &str, u: &mut ProcUsage) {
         };
         let v: u64 = v.trim().parse().unwrap_or(0);
         match k {
-            "read_bytes" => u.read_bytes = v,
-            "write_bytes" => u.write_bytes = v,
+            "rchar" => u.read_bytes = v,
+            "wchar" => u.write_bytes = v,
             "syscr" => u.read_ops = v,
             "syscw" => u.write_ops = v,
             _ => {}
@@ -122,7 +124,7 @@ mod tests {
         );
         assert_eq!(
             (u.read_bytes, u.write_bytes, u.read_ops, u.write_ops),
-            (4096, 8192, 3, 4)
+            (10, 20, 3, 4)
         );
     }
 
