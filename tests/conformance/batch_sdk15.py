@@ -5,15 +5,14 @@ received, by a small HTTP server in this script (a container URL that accepts Pu
 node agent's downloads and uploads are checked end to end. Exits non-zero on any failure.
 """
 import http.server
-import os
 import sys
 import threading
-import time
 
-from azure.batch import BatchClient
 from azure.batch import models as m
-from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+import sdkcheck
+from sdkcheck import check, wait_for
 
 UPLOADS = {}
 
@@ -43,31 +42,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
 
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-    print("ok:", what)
-
-
-def wait_for(what, fn, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
-
-
 def main():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     files_url = "http://127.0.0.1:%d" % srv.server_address[1]
 
-    client = BatchClient(
-        os.environ["BATCH_ENDPOINT"],
-        AzureNamedKeyCredential(os.environ["BATCH_ACCOUNT"], os.environ["BATCH_KEY"]),
-    )
+    client = sdkcheck.client()
     pool_id, job_id = "sdk15pool", "sdk15job"
 
     # Pool with a start task that fetches a resource file into the shared directory.

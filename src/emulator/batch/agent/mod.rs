@@ -75,13 +75,18 @@ impl RunOutcome {
 }
 
 pub fn failure(code: &str, message: &str) -> FailureInfo {
+    failure_detail(code, message, message)
+}
+
+/// A user error whose `Message` detail says more than its message.
+pub fn failure_detail(code: &str, message: &str, detail: &str) -> FailureInfo {
     FailureInfo {
         category: ErrorCategory::UserError,
         code: Some(code.into()),
         message: Some(message.into()),
         details: vec![NameValue {
             name: "Message".into(),
-            value: message.into(),
+            value: detail.into(),
         }],
     }
 }

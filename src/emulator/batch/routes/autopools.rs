@@ -7,10 +7,10 @@ use serde_json::{Map, Value};
 
 use super::pools::new_pool_rec;
 use crate::azure::models::{
-    AutoPoolSpecification, ErrorCategory, FailureInfo, NameValue, Pool, PoolInfo,
-    PoolLifetimeOption,
+    AutoPoolSpecification, FailureInfo, Pool, PoolInfo, PoolLifetimeOption,
 };
 use crate::emulator::batch::BatchService;
+use crate::emulator::batch::agent::failure_detail;
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::state::{AutoPoolOwner, State, Tx, key};
 
@@ -83,7 +83,7 @@ pub(crate) fn job_pool(
         return Ok(p.clone());
     }
     let Some(spec) = &info.auto_pool_specification else {
-        return Err(scheduling_error(
+        return Err(failure_detail(
             "InvalidAutoPoolSettings",
             "The specified autopool settings are not valid.",
             "the job names no pool",
@@ -120,7 +120,7 @@ pub(crate) fn job_pool(
     let mut body: Map<String, Value> = spec.pool.clone().unwrap_or_default();
     body.insert("id".into(), Value::String(id.clone()));
     let pool: Pool = serde_json::from_value(Value::Object(body)).map_err(|e| {
-        scheduling_error(
+        failure_detail(
             "InvalidAutoPoolSettings",
             "The specified autopool settings are not valid.",
             &e.to_string(),
@@ -142,7 +142,7 @@ pub(crate) fn job_pool(
             .map(|(k, v)| format!("{k}: {v}"))
             .collect::<Vec<_>>()
             .join("; ");
-        scheduling_error(code, &e.message, &detail)
+        failure_detail(code, &e.message, &detail)
     })?;
     rec.auto_owner = Some(owner);
     let k = key(&id);
@@ -150,16 +150,4 @@ pub(crate) fn job_pool(
     st.pools.insert(k, rec);
     svc.wake.notify_one();
     Ok(id)
-}
-
-fn scheduling_error(code: &str, message: &str, detail: &str) -> FailureInfo {
-    FailureInfo {
-        category: ErrorCategory::UserError,
-        code: Some(code.into()),
-        message: Some(message.into()),
-        details: vec![NameValue {
-            name: "Message".into(),
-            value: detail.into(),
-        }],
-    }
 }
