@@ -93,6 +93,16 @@ fn configuration_mistakes_are_named_with_their_fix() {
         "{}",
         stderr(&o)
     );
+    // An emulator clock that stands still or runs beyond an hour a second (clap's line, exit 2).
+    for n in ["0", "3601"] {
+        let o = sb.command(&["emulator", "--speedup", n]).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "--speedup {n}");
+        assert!(
+            stderr(&o).contains(&format!("{n} is not in 1..=3600")),
+            "{}",
+            stderr(&o)
+        );
+    }
 }
 
 #[test]
