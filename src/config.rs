@@ -5,6 +5,10 @@
 //! `AZURE_STORAGE_ACCOUNT`, `AZURE_STORAGE_KEY`, `AZURE_STORAGE_CONNECTION_STRING`); a named
 //! profile of the config file (`--profile`, or the file's `default_profile`); and otherwise
 //! the embedded local Azure.
+//!
+//! Which credential: `--auth key|entra` (or a profile's `auth`); with no choice, a configured
+//! key means Shared Key, and an account endpoint without a key means Microsoft Entra ID
+//! (tokens from [`crate::azure::auth::entra`], one chain shared by both services).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,14 +17,18 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::azure::auth::{AuthError, SharedKeyCredential};
+use std::sync::Arc;
+
+use crate::azure::auth::entra::{BATCH_SCOPE, Entra, STORAGE_SCOPE};
+use crate::azure::auth::{AuthError, AuthMode, Credential, SharedKeyCredential};
 use crate::emulator::{DEV_BATCH_ACCOUNT, DEV_BATCH_KEY, DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY};
 use crate::util::{FileAccess, write_atomic_as};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "{var} is set but {missing} is not: set both, or neither to use the embedded local Azure"
+        "{var} is set but {missing} is not: set both, or neither to use the embedded local Azure{}",
+        if var.starts_with("AZURE_") && missing.ends_with("KEY") { " (or sign in with Microsoft Entra ID: --auth entra with the account's endpoint)" } else { "" }
     )]
     Incomplete {
         var: &'static str,
@@ -51,6 +59,15 @@ pub enum ConfigError {
     },
     #[error("cannot find a home directory for batchdeck's files; set HOME or pass --data-dir")]
     NoHome,
+    #[error(
+        "--auth key: {what} has no key; set {var}, or use --auth entra to sign in with Microsoft Entra ID"
+    )]
+    KeyMissing {
+        what: &'static str,
+        var: &'static str,
+    },
+    #[error("Microsoft Entra ID: {0}")]
+    Entra(String),
 }
 
 /// A service batchdeck talks to: the embedded emulator, or an endpoint with its credential.
@@ -60,7 +77,9 @@ pub enum Endpoint {
     Embedded,
     Remote {
         url: Url,
-        credential: SharedKeyCredential,
+        /// The account's name (Batch account, storage account).
+        account: String,
+        credential: Credential,
     },
 }
 
@@ -112,6 +131,8 @@ pub struct Overrides {
     pub profile: Option<String>,
     pub batch_endpoint: Option<String>,
     pub storage_endpoint: Option<String>,
+    /// `--auth key|entra`.
+    pub auth: Option<AuthMode>,
 }
 
 /// One profile of the config file. Keys may be omitted and come from the environment.
@@ -132,6 +153,9 @@ pub struct Profile {
     pub storage_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_connection_string: Option<String>,
+    /// `key` or `entra` (see [`AuthMode`]); unset, a configured key means `key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthMode>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -192,35 +216,80 @@ impl Config {
         };
         // A profile's missing keys may come from the environment.
         let profile = profile.map(|p| merge(p, env_profile));
+        let mode = overrides
+            .auth
+            .or_else(|| profile.as_ref().and_then(|p| p.auth));
+        // One chain of Entra ID credentials, built only if a service needs it.
+        let chain: std::cell::OnceCell<Arc<Entra>> = std::cell::OnceCell::new();
+        let entra = |scope: &'static str| -> Result<Credential, ConfigError> {
+            let c = match chain.get() {
+                Some(c) => c.clone(),
+                None => {
+                    let c = Entra::from_env(&|k| env.var(k))
+                        .map_err(|e| ConfigError::Entra(e.to_string()))?;
+                    chain.get_or_init(|| c).clone()
+                }
+            };
+            Ok(Credential::Entra(c.scoped(scope)))
+        };
 
         let mut batch = match &profile {
-            Some(p) => batch_endpoint(p)?,
+            Some(p) => batch_endpoint(p, mode, &entra)?,
             None => Endpoint::Embedded,
         };
         let mut storage = match &profile {
-            Some(p) => storage_endpoint(p)?,
+            Some(p) => storage_endpoint(p, mode, &entra)?,
             None => Endpoint::Embedded,
         };
         let mut source = source;
         if let Some(u) = &overrides.batch_endpoint {
             let url = parse_url("--batch-endpoint", u)?;
-            let credential = match batch {
-                Endpoint::Remote { credential, .. } => credential,
-                Endpoint::Embedded => dev_credential(DEV_BATCH_ACCOUNT, DEV_BATCH_KEY),
+            batch = match batch {
+                Endpoint::Remote {
+                    account,
+                    credential,
+                    ..
+                } => Endpoint::Remote {
+                    url,
+                    account,
+                    credential,
+                },
+                Endpoint::Embedded if mode == Some(AuthMode::Entra) => Endpoint::Remote {
+                    url,
+                    account: DEV_BATCH_ACCOUNT.into(),
+                    credential: entra(BATCH_SCOPE)?,
+                },
+                Endpoint::Embedded => dev_endpoint(url, DEV_BATCH_ACCOUNT, DEV_BATCH_KEY),
             };
-            batch = Endpoint::Remote { url, credential };
             source = format!("{source} + flags");
         }
         if let Some(u) = &overrides.storage_endpoint {
             let url = parse_url("--storage-endpoint", u)?;
-            let credential = match storage {
-                Endpoint::Remote { credential, .. } => credential,
-                Endpoint::Embedded => dev_credential(DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY),
+            storage = match storage {
+                Endpoint::Remote {
+                    account,
+                    credential,
+                    ..
+                } => Endpoint::Remote {
+                    url,
+                    account,
+                    credential,
+                },
+                Endpoint::Embedded if mode == Some(AuthMode::Entra) => Endpoint::Remote {
+                    account: storage_account_of(&url),
+                    url,
+                    credential: entra(STORAGE_SCOPE)?,
+                },
+                Endpoint::Embedded => dev_endpoint(url, DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY),
             };
-            storage = Endpoint::Remote { url, credential };
             if !source.ends_with("+ flags") {
                 source = format!("{source} + flags");
             }
+        }
+        if mode == Some(AuthMode::Entra) && (batch.is_embedded() || storage.is_embedded()) {
+            return Err(ConfigError::Entra(
+                "--auth entra needs the account endpoints (AZURE_BATCH_ENDPOINT and AZURE_STORAGE_ACCOUNT, a profile, or --batch-endpoint and --storage-endpoint, e.g. those `batchdeck emulator` prints); the embedded local Azure started by batchdeck uses its keys".into(),
+            ));
         }
         Ok(Config {
             source,
@@ -235,6 +304,33 @@ fn dev_credential(account: &str, key: &str) -> SharedKeyCredential {
     SharedKeyCredential::new(account, key).expect("well-known emulator keys are valid base64")
 }
 
+/// A compatible service at `url` with the well-known local account and its key.
+fn dev_endpoint(url: Url, account: &str, key: &str) -> Endpoint {
+    Endpoint::Remote {
+        url,
+        account: account.to_string(),
+        credential: Credential::SharedKey(dev_credential(account, key)),
+    }
+}
+
+/// The storage account a blob endpoint names: `https://ACCOUNT.blob...` or a path-style
+/// `http://host:port/ACCOUNT` (the emulator's and Azurite's); the well-known one otherwise.
+fn storage_account_of(url: &Url) -> String {
+    crate::azure::storage::account_of_endpoint(url).unwrap_or_else(|| DEV_STORAGE_ACCOUNT.into())
+}
+
+/// What the environment and profile say for one service, and the mode, give its credential.
+fn choose(mode: Option<AuthMode>, has_key: bool, has_endpoint: bool) -> Option<AuthMode> {
+    match mode {
+        Some(m) => Some(m),
+        None if has_key => Some(AuthMode::Key),
+        None if has_endpoint => Some(AuthMode::Entra),
+        None => None,
+    }
+}
+
+type EntraFor<'a> = dyn Fn(&'static str) -> Result<Credential, ConfigError> + 'a;
+
 fn profile_from_env(env: &dyn Env) -> Profile {
     Profile {
         batch_account: env.var("AZURE_BATCH_ACCOUNT"),
@@ -244,6 +340,7 @@ fn profile_from_env(env: &dyn Env) -> Profile {
         storage_key: env.var("AZURE_STORAGE_KEY"),
         storage_endpoint: None,
         storage_connection_string: env.var("AZURE_STORAGE_CONNECTION_STRING"),
+        auth: None,
     }
 }
 
@@ -258,6 +355,7 @@ fn merge(p: Profile, env: Profile) -> Profile {
         storage_connection_string: p
             .storage_connection_string
             .or(env.storage_connection_string),
+        auth: p.auth.or(env.auth),
     }
 }
 
@@ -290,59 +388,111 @@ fn parse_url(what: &'static str, value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn batch_endpoint(p: &Profile) -> Result<Endpoint, ConfigError> {
+fn batch_endpoint(
+    p: &Profile,
+    mode: Option<AuthMode>,
+    entra: &EntraFor<'_>,
+) -> Result<Endpoint, ConfigError> {
     let Some(account) = &p.batch_account else {
         // An endpoint with no account: a compatible service with the well-known local account.
         return Ok(match &p.batch_endpoint {
-            Some(u) => Endpoint::Remote {
+            Some(u) if mode == Some(AuthMode::Entra) => Endpoint::Remote {
                 url: parse_url("batch_endpoint", u)?,
-                credential: dev_credential(DEV_BATCH_ACCOUNT, DEV_BATCH_KEY),
+                account: DEV_BATCH_ACCOUNT.into(),
+                credential: entra(BATCH_SCOPE)?,
             },
+            Some(u) => dev_endpoint(
+                parse_url("batch_endpoint", u)?,
+                DEV_BATCH_ACCOUNT,
+                DEV_BATCH_KEY,
+            ),
             None => Endpoint::Embedded,
         });
     };
-    let key = p.batch_key.as_deref().ok_or(ConfigError::Incomplete {
-        var: "AZURE_BATCH_ACCOUNT",
-        missing: "AZURE_BATCH_ACCESS_KEY",
-    })?;
+    let chosen = choose(mode, p.batch_key.is_some(), p.batch_endpoint.is_some());
     let endpoint = p.batch_endpoint.as_deref().ok_or(ConfigError::Incomplete {
         var: "AZURE_BATCH_ACCOUNT",
-        missing: "AZURE_BATCH_ENDPOINT",
+        missing: if chosen.is_none() {
+            "AZURE_BATCH_ACCESS_KEY"
+        } else {
+            "AZURE_BATCH_ENDPOINT"
+        },
     })?;
     let endpoint = if endpoint.contains("://") {
         endpoint.to_string()
     } else {
         format!("https://{endpoint}")
     };
+    let url = parse_url("AZURE_BATCH_ENDPOINT", &endpoint)?;
+    let credential = match chosen {
+        Some(AuthMode::Entra) => entra(BATCH_SCOPE)?,
+        _ => {
+            let key = p.batch_key.as_deref().ok_or(ConfigError::KeyMissing {
+                what: "the Batch account",
+                var: "AZURE_BATCH_ACCESS_KEY (or the profile's batch_key)",
+            })?;
+            Credential::SharedKey(SharedKeyCredential::new(account.clone(), key).map_err(
+                |source| ConfigError::BadKey {
+                    what: "AZURE_BATCH_ACCESS_KEY",
+                    source,
+                },
+            )?)
+        }
+    };
     Ok(Endpoint::Remote {
-        url: parse_url("AZURE_BATCH_ENDPOINT", &endpoint)?,
-        credential: SharedKeyCredential::new(account.clone(), key).map_err(|source| {
-            ConfigError::BadKey {
-                what: "AZURE_BATCH_ACCESS_KEY",
-                source,
-            }
-        })?,
+        url,
+        account: account.clone(),
+        credential,
     })
 }
 
-fn storage_endpoint(p: &Profile) -> Result<Endpoint, ConfigError> {
+fn storage_endpoint(
+    p: &Profile,
+    mode: Option<AuthMode>,
+    entra: &EntraFor<'_>,
+) -> Result<Endpoint, ConfigError> {
     if let Some(cs) = &p.storage_connection_string {
+        if mode == Some(AuthMode::Entra) {
+            // The connection string names the account and its endpoint; its key is not used.
+            let parsed = crate::azure::storage::ConnectionString::parse(cs).map_err(|e| {
+                ConfigError::ConnectionString(match e {
+                    crate::azure::storage::StorageError::Config(m) => m,
+                    other => other.to_string(),
+                })
+            })?;
+            return Ok(Endpoint::Remote {
+                url: parsed.blob_endpoint.clone(),
+                account: parsed.account.clone(),
+                credential: entra(STORAGE_SCOPE)?,
+            });
+        }
         let (url, credential) = parse_connection_string(cs)?;
-        return Ok(Endpoint::Remote { url, credential });
+        return Ok(Endpoint::Remote {
+            url,
+            account: credential.account().to_string(),
+            credential: Credential::SharedKey(credential),
+        });
     }
     let Some(account) = &p.storage_account else {
         return Ok(match &p.storage_endpoint {
-            Some(u) => Endpoint::Remote {
-                url: parse_url("storage_endpoint", u)?,
-                credential: dev_credential(DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY),
-            },
+            Some(u) if mode == Some(AuthMode::Entra) => {
+                let url = parse_url("storage_endpoint", u)?;
+                Endpoint::Remote {
+                    account: storage_account_of(&url),
+                    url,
+                    credential: entra(STORAGE_SCOPE)?,
+                }
+            }
+            Some(u) => dev_endpoint(
+                parse_url("storage_endpoint", u)?,
+                DEV_STORAGE_ACCOUNT,
+                DEV_STORAGE_KEY,
+            ),
             None => Endpoint::Embedded,
         });
     };
-    let key = p.storage_key.as_deref().ok_or(ConfigError::Incomplete {
-        var: "AZURE_STORAGE_ACCOUNT",
-        missing: "AZURE_STORAGE_KEY",
-    })?;
+    // A storage account always has an endpoint (its default one), so no key means Entra ID.
+    let chosen = choose(mode, p.storage_key.is_some(), true);
     let url = match &p.storage_endpoint {
         Some(e) => parse_url("storage_endpoint", e)?,
         None => parse_url(
@@ -350,14 +500,25 @@ fn storage_endpoint(p: &Profile) -> Result<Endpoint, ConfigError> {
             &format!("https://{account}.blob.core.windows.net"),
         )?,
     };
+    let credential = match chosen {
+        Some(AuthMode::Entra) => entra(STORAGE_SCOPE)?,
+        _ => {
+            let key = p.storage_key.as_deref().ok_or(ConfigError::KeyMissing {
+                what: "the storage account",
+                var: "AZURE_STORAGE_KEY (or the profile's storage_key)",
+            })?;
+            Credential::SharedKey(SharedKeyCredential::new(account.clone(), key).map_err(
+                |source| ConfigError::BadKey {
+                    what: "AZURE_STORAGE_KEY",
+                    source,
+                },
+            )?)
+        }
+    };
     Ok(Endpoint::Remote {
         url,
-        credential: SharedKeyCredential::new(account.clone(), key).map_err(|source| {
-            ConfigError::BadKey {
-                what: "AZURE_STORAGE_KEY",
-                source,
-            }
-        })?,
+        account: account.clone(),
+        credential,
     })
 }
 
@@ -461,8 +622,16 @@ pub fn save_profile(
             message: "nothing to save: set AZURE_BATCH_ACCOUNT, AZURE_BATCH_ACCESS_KEY and AZURE_BATCH_ENDPOINT (and AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY, or AZURE_STORAGE_CONNECTION_STRING) first, or pass --batch-endpoint/--storage-endpoint".into(),
         });
     }
-    batch_endpoint(&profile)?;
-    storage_endpoint(&profile)?;
+    profile.auth = overrides.auth;
+    // Checked as they will be resolved, without signing in.
+    let no_sign_in = |_: &'static str| -> Result<Credential, ConfigError> {
+        Ok(Credential::SharedKey(dev_credential(
+            DEV_BATCH_ACCOUNT,
+            DEV_BATCH_KEY,
+        )))
+    };
+    batch_endpoint(&profile, profile.auth, &no_sign_in)?;
+    storage_endpoint(&profile, profile.auth, &no_sign_in)?;
     let mut file = load_file(&paths.config_file)?;
     file.profiles.insert(name.to_string(), profile);
     if make_default {
@@ -485,14 +654,18 @@ impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Embedded => write!(f, "embedded local Azure"),
-            Endpoint::Remote { url, credential } => {
-                write!(
-                    f,
-                    "{} (account {}, key redacted)",
-                    url,
-                    credential.account()
-                )
-            }
+            Endpoint::Remote {
+                url,
+                account,
+                credential,
+            } => match credential {
+                Credential::SharedKey(_) => {
+                    write!(f, "{url} (account {account}, key redacted)")
+                }
+                Credential::Entra(_) => {
+                    write!(f, "{url} (account {account}, Microsoft Entra ID)")
+                }
+            },
         }
     }
 }
@@ -574,6 +747,7 @@ mod tests {
             profile: None,
             batch_endpoint: Some("http://127.0.0.1:40123".into()),
             storage_endpoint: Some("http://127.0.0.1:40124/devstoreaccount1".into()),
+            auth: None,
         };
         save_profile(&p, "local", &env(&[]), &o, false).unwrap();
         let c = Config::resolve(
@@ -589,17 +763,19 @@ mod tests {
             (
                 Endpoint::Remote {
                     url: b,
-                    credential: bc,
+                    account: bc,
+                    ..
                 },
                 Endpoint::Remote {
                     url: s,
-                    credential: sc,
+                    account: sc,
+                    ..
                 },
             ) => {
                 assert_eq!(b.as_str(), "http://127.0.0.1:40123/");
-                assert_eq!(bc.account(), DEV_BATCH_ACCOUNT);
+                assert_eq!(bc, DEV_BATCH_ACCOUNT);
                 assert_eq!(s.as_str(), "http://127.0.0.1:40124/devstoreaccount1");
-                assert_eq!(sc.account(), DEV_STORAGE_ACCOUNT);
+                assert_eq!(sc, DEV_STORAGE_ACCOUNT);
             }
             other => panic!("{other:?}"),
         }
@@ -631,9 +807,14 @@ mod tests {
         ]);
         let c = Config::resolve(&Overrides::default(), &e, paths(d.path())).unwrap();
         match &c.batch {
-            Endpoint::Remote { url, credential } => {
+            Endpoint::Remote {
+                url,
+                account,
+                credential,
+            } => {
                 assert_eq!(url.as_str(), "https://acct.westeurope.batch.azure.com/");
-                assert_eq!(credential.account(), "acct");
+                assert_eq!(account, "acct");
+                assert_eq!(credential.mode(), AuthMode::Key);
             }
             other => panic!("{other:?}"),
         }
@@ -646,12 +827,60 @@ mod tests {
         assert!(!format!("{c:?}").contains(KEY));
         assert!(!c.batch.to_string().contains(KEY));
 
+        // An account endpoint without a key means Microsoft Entra ID; --auth key says which
+        // key is missing.
         let e = env(&[
             ("AZURE_BATCH_ACCOUNT", "acct"),
             ("AZURE_BATCH_ENDPOINT", "x.batch.azure.com"),
+            ("AZURE_STORAGE_ACCOUNT", "store"),
         ]);
-        let err = Config::resolve(&Overrides::default(), &e, paths(d.path())).unwrap_err();
+        let c = Config::resolve(&Overrides::default(), &e, paths(d.path())).unwrap();
+        for ep in [&c.batch, &c.storage] {
+            match ep {
+                Endpoint::Remote { credential, .. } => {
+                    assert_eq!(credential.mode(), AuthMode::Entra)
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(c.batch.to_string().contains("Microsoft Entra ID"));
+        let key = Overrides {
+            auth: Some(AuthMode::Key),
+            ..Overrides::default()
+        };
+        let err = Config::resolve(&key, &e, paths(d.path())).unwrap_err();
         assert!(err.to_string().contains("AZURE_BATCH_ACCESS_KEY"), "{err}");
+        assert!(err.to_string().contains("--auth entra"), "{err}");
+        // An account alone is still half a configuration.
+        let e = env(&[("AZURE_BATCH_ACCOUNT", "acct")]);
+        let err = Config::resolve(&Overrides::default(), &e, paths(d.path())).unwrap_err();
+        assert!(
+            err.to_string().contains("AZURE_BATCH_ACCESS_KEY is not"),
+            "{err}"
+        );
+        // A key wins over the endpoint alone, unless --auth entra.
+        let e = env(&[
+            ("AZURE_STORAGE_ACCOUNT", "store"),
+            ("AZURE_STORAGE_KEY", KEY),
+        ]);
+        let entra = Overrides {
+            auth: Some(AuthMode::Entra),
+            storage_endpoint: Some("https://store.blob.core.windows.net".into()),
+            batch_endpoint: Some("https://acct.westeurope.batch.azure.com".into()),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(&entra, &e, paths(d.path())).unwrap();
+        assert!(
+            c.storage.to_string().contains("Microsoft Entra ID"),
+            "{}",
+            c.storage
+        );
+        let c = Config::resolve(&Overrides::default(), &e, paths(d.path())).unwrap();
+        assert!(
+            c.storage.to_string().contains("key redacted"),
+            "{}",
+            c.storage
+        );
 
         let e = env(&[
             ("AZURE_BATCH_ACCOUNT", "acct"),
@@ -723,8 +952,8 @@ mod tests {
         };
         let c = Config::resolve(&o, &env(&[]), p).unwrap();
         match c.storage {
-            Endpoint::Remote { credential, .. } => {
-                assert_eq!(credential.account(), DEV_STORAGE_ACCOUNT)
+            Endpoint::Remote { account, .. } => {
+                assert_eq!(account, DEV_STORAGE_ACCOUNT)
             }
             other => panic!("{other:?}"),
         }

@@ -38,8 +38,9 @@ struct Cli {
 enum Command {
     /// Run the tutorial workflow: containers, uploads, pool, job, tasks, wait, download, clean up.
     Run(Box<RunArgs>),
-    /// Print every path and endpoint batchdeck would use (secrets redacted).
-    Info(TargetArgs),
+    /// Print every path, endpoint and credential batchdeck would use (secrets redacted);
+    /// with --check, call both services with them.
+    Info(InfoArgs),
     /// Serve the embedded local Azure (Batch + Blob Storage) on loopback until Ctrl-C.
     #[command(long_about = EMULATOR_HELP)]
     Emulator(EmulatorArgs),
@@ -81,7 +82,18 @@ Override them with --batch-account/--batch-key and --storage-account/--storage-k
 
 Point an SDK at it with Shared Key credentials and the printed endpoints, e.g. in Python:
   BatchClient(batch_endpoint, AzureNamedKeyCredential('devbatch', KEY))
-  BlobServiceClient(blob_endpoint, credential={'account_name': 'devstoreaccount1', 'account_key': KEY})";
+  BlobServiceClient(blob_endpoint, credential={'account_name': 'devstoreaccount1', 'account_key': KEY})
+
+It also speaks Microsoft Entra ID: a token endpoint at authority_host (HTTPS, printed on the
+ready line, with ca_cert: the local CA to trust, e.g. SSL_CERT_FILE or REQUESTS_CA_BUNDLE),
+tenant bdecb000-0000-4000-8000-00000000000a, and these registered apps (public values):
+  batchdeck-local   client id bdecb001-0000-4000-8000-000000000001, secret batchdeck-local-secret
+                    (Storage Blob Data Contributor)
+  batchdeck-reader  client id bdecb002-0000-4000-8000-000000000002, secret batchdeck-reader-secret
+                    (Storage Blob Data Reader)
+Both services accept their bearer tokens (over http, or https on the same ports), and Blob
+Storage user delegation SAS. --disable-shared-key refuses account keys as accounts whose keys
+are disabled do.";
 
 #[derive(clap::Args, Debug)]
 struct EmulatorArgs {
@@ -115,6 +127,20 @@ struct EmulatorArgs {
     /// Storage account key (base64).
     #[arg(long, env = "BATCHDECK_EMULATOR_STORAGE_KEY", hide_env_values = true, hide_default_value = true, default_value = emulator::DEV_STORAGE_KEY)]
     storage_key: String,
+    /// Port of the Microsoft Entra ID authority, served over HTTPS (0: chosen by the OS).
+    #[arg(long, default_value_t = 0)]
+    authority_port: u16,
+    /// Refuse account keys, as accounts whose keys are disabled do: `batch`, `storage`, or
+    /// both (the default when no service is named).
+    #[arg(long, value_name = "SERVICE", num_args = 0..=1, default_missing_value = "all", value_delimiter = ',', value_parser = ["all", "batch", "storage"])]
+    disable_shared_key: Vec<String>,
+    /// How long the tokens of the local Entra ID live, e.g. 1h or 10m.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    token_lifetime: Duration,
+    /// Append one JSON line per request (method, path, how it authenticated, status; never
+    /// a secret) to this file.
+    #[arg(long, value_name = "FILE")]
+    request_log: Option<PathBuf>,
     /// Faults to inject, e.g. error=0.1,reset=0.1,latency=20ms,node-death=0.1,start-task=0.2,seed=7
     /// (error: 500/503/429 answers; reset: responses cut off; shares between 0 and 1).
     #[arg(long, env = "BATCHDECK_EMULATOR_FAULTS", value_parser = parse_faults)]
@@ -128,6 +154,16 @@ struct EmulatorArgs {
 
 fn parse_faults(s: &str) -> Result<FaultSpec, String> {
     s.parse()
+}
+
+#[derive(clap::Args, Debug)]
+struct InfoArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Get the tokens (or sign a request) and call both services: `ok` or the reason, per
+    /// service; exits 1 if either fails.
+    #[arg(long)]
+    check: bool,
 }
 
 /// Where to talk to: flags override the environment and the config file.
@@ -145,6 +181,11 @@ struct TargetArgs {
     /// Directory for batchdeck's data (logs, the embedded emulator's state).
     #[arg(long, env = "BATCHDECK_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// How to authenticate: `key` (the account keys) or `entra` (Microsoft Entra ID: a
+    /// service principal from the environment, managed identity, or `az login`). Default: a
+    /// configured key means key, an account endpoint without one means entra.
+    #[arg(long, value_name = "key|entra")]
+    auth: Option<batchdeck::azure::auth::AuthMode>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -234,7 +275,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Emulator(args)) => run_emulator(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Run(args)) => run_workflow(*args),
-        Some(Command::Info(args)) => info(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Info(args)) => info(args),
         Some(Command::Profile(ProfileCommand::Save {
             name,
             default,
@@ -288,6 +329,19 @@ fn run_emulator(args: EmulatorArgs) -> Result<()> {
     config.allocation_delay = args.allocation_delay;
     config.node_boot_delay = args.node_boot_delay;
     config.speedup = args.speedup;
+    config.authority_port = args.authority_port;
+    config.token_lifetime = args.token_lifetime;
+    config.request_log = args.request_log;
+    for s in &args.disable_shared_key {
+        match s.as_str() {
+            "batch" => config.batch_shared_key = false,
+            "storage" => config.storage_shared_key = false,
+            _ => {
+                config.batch_shared_key = false;
+                config.storage_shared_key = false;
+            }
+        }
+    }
     if let Some(f) = args.faults {
         eprintln!("batchdeck: warning: injecting faults: {f}");
         config.faults = f;
@@ -311,12 +365,15 @@ fn run_emulator(args: EmulatorArgs) -> Result<()> {
             let mut out = std::io::stdout().lock();
             writeln!(
                 out,
-                "ready batch_endpoint={} blob_endpoint={} batch_account={} storage_account={} data_dir={}",
+                "ready batch_endpoint={} blob_endpoint={} batch_account={} storage_account={} data_dir={} authority_host={} tenant_id={} ca_cert={}",
                 emu.batch_endpoint,
                 emu.blob_endpoint,
                 emu.config.batch_account.account(),
                 emu.config.storage_account.account(),
-                emu.config.data_dir.display()
+                emu.config.data_dir.display(),
+                emu.authority_host,
+                emulator::entra::DEV_TENANT_ID,
+                emu.entra.ca_pem().display()
             )?;
             out.flush()?;
         }
@@ -347,6 +404,7 @@ fn resolve_config(t: &TargetArgs) -> Result<Config> {
         profile: t.profile.clone(),
         batch_endpoint: t.batch_endpoint.clone(),
         storage_endpoint: t.storage_endpoint.clone(),
+        auth: t.auth,
     };
     Ok(Config::resolve(&overrides, &ProcessEnv, paths)?)
 }
@@ -381,6 +439,7 @@ fn save_profile(name: &str, make_default: bool, t: &TargetArgs) -> Result<()> {
         profile: None,
         batch_endpoint: t.batch_endpoint.clone(),
         storage_endpoint: t.storage_endpoint.clone(),
+        auth: t.auth,
     };
     let path =
         batchdeck::config::save_profile(&paths, name, &ProcessEnv, &overrides, make_default)?;
@@ -392,8 +451,8 @@ fn save_profile(name: &str, make_default: bool, t: &TargetArgs) -> Result<()> {
     Ok(())
 }
 
-fn info(t: TargetArgs) -> Result<()> {
-    let c = resolve_config(&t)?;
+fn info(args: InfoArgs) -> Result<ExitCode> {
+    let c = resolve_config(&args.target)?;
     println!("configuration from: {}", c.source);
     println!("config file:        {}", c.paths.config_file.display());
     println!("data directory:     {}", c.paths.data_dir.display());
@@ -403,8 +462,39 @@ fn info(t: TargetArgs) -> Result<()> {
     );
     println!("emulator state:     {}", c.paths.emulator_dir().display());
     println!("batch:              {}", c.batch);
+    println!("batch credential:   {}", credential_line(&c.batch));
     println!("storage:            {}", c.storage);
-    Ok(())
+    println!("storage credential: {}", credential_line(&c.storage));
+    if !args.check {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let conn = connect(&c, &EmbeddedOptions::default()).await?;
+        let report = batchdeck::workflow::check::check(&conn.clients).await;
+        conn.shutdown().await;
+        let mut code = ExitCode::SUCCESS;
+        for (name, r) in [("batch", report.batch), ("storage", report.storage)] {
+            match r {
+                Ok(line) => println!("check {name}: {line}"),
+                Err(reason) => {
+                    println!("check {name}: failed: {reason}");
+                    code = ExitCode::FAILURE;
+                }
+            }
+        }
+        anyhow::Ok(code)
+    })
+}
+
+/// Which credential a service uses, for `batchdeck info`.
+fn credential_line(e: &batchdeck::config::Endpoint) -> String {
+    match e {
+        batchdeck::config::Endpoint::Embedded => {
+            "Shared Key (the embedded local Azure's well-known keys)".into()
+        }
+        batchdeck::config::Endpoint::Remote { credential, .. } => credential.describe(),
+    }
 }
 
 fn run_workflow(args: RunArgs) -> Result<ExitCode> {

@@ -6,7 +6,9 @@
 
 pub mod batch;
 pub mod blob;
+pub mod entra;
 pub mod faults;
+mod request_log;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -69,6 +71,17 @@ pub struct EmulatorConfig {
     /// schedule recurrences and start windows, autoscale evaluation intervals and metric
     /// samples, the 30 s between enableautoscale calls (1: as the service does).
     pub speedup: u32,
+    /// Port of the Entra ID authority (HTTPS; 0 lets the OS choose).
+    pub authority_port: u16,
+    /// Whether each service accepts Shared Key (and, for Storage, key-signed SAS); off
+    /// with `--disable-shared-key`, as on accounts whose keys are disabled.
+    pub batch_shared_key: bool,
+    pub storage_shared_key: bool,
+    /// How long the tokens of the emulator's Entra ID live.
+    pub token_lifetime: Duration,
+    /// A file to append one JSON line per request to (method, path, how it authenticated,
+    /// status; never a secret).
+    pub request_log: Option<PathBuf>,
 }
 
 impl EmulatorConfig {
@@ -87,6 +100,11 @@ impl EmulatorConfig {
             node_boot_delay: Duration::ZERO,
             faults: faults::FaultSpec::default(),
             speedup: 1,
+            authority_port: 0,
+            batch_shared_key: true,
+            storage_shared_key: true,
+            token_lifetime: entra::DEFAULT_TOKEN_LIFETIME,
+            request_log: None,
         }
     }
 
@@ -96,6 +114,11 @@ impl EmulatorConfig {
 
     pub fn batch_dir(&self) -> PathBuf {
         self.data_dir.join("batch")
+    }
+
+    /// Where the Entra ID keys and the TLS certificates are kept.
+    pub fn entra_dir(&self) -> PathBuf {
+        self.data_dir.join("entra")
     }
 }
 
@@ -204,6 +227,10 @@ pub struct Emulator {
     pub batch_endpoint: String,
     /// `http://127.0.0.1:PORT/devstoreaccount1`: the blob service URL (path style).
     pub blob_endpoint: String,
+    /// `https://127.0.0.1:PORT`: the Entra ID authority (`AZURE_AUTHORITY_HOST`).
+    pub authority_host: String,
+    /// The emulator's Entra ID (its tenant, apps, keys and CA certificate).
+    pub entra: Arc<entra::EntraService>,
     pub config: EmulatorConfig,
     /// Requests and response bytes per service since the start.
     pub stats: Arc<Stats>,
@@ -237,9 +264,12 @@ impl Emulator {
         let last = RememberedPorts::load(&config.data_dir);
         let blob_listener = bind_preferring(config.bind, config.blob_port, last.blob).await?;
         let batch_listener = bind_preferring(config.bind, config.batch_port, last.batch).await?;
+        let authority_listener =
+            bind_preferring(config.bind, config.authority_port, last.authority).await?;
         RememberedPorts {
             batch: batch_listener.local_addr()?.port(),
             blob: blob_listener.local_addr()?.port(),
+            authority: authority_listener.local_addr()?.port(),
         }
         .save(&config.data_dir);
         let host = |l: &tokio::net::TcpListener| -> Result<String, EmulatorError> {
@@ -255,10 +285,19 @@ impl Emulator {
             config.storage_account.account()
         );
         let batch_endpoint = format!("http://{}", host(&batch_listener)?);
+        let authority_host = format!("https://{}", host(&authority_listener)?);
+        let entra = Arc::new(entra::EntraService::open(
+            &config.entra_dir(),
+            config.token_lifetime,
+        )?);
+        entra.set_authority_host(authority_host.clone());
 
         let blob = blob::BlobService::open(&config)?;
+        blob.trust(entra.clone());
         let injector = Arc::new(faults::Faults::new(config.faults.clone()));
         let batch = batch::BatchService::open(&config, &blob_endpoint, injector.clone()).await?;
+        batch.trust(entra.clone());
+        let log = request_log::RequestLog::open(config.request_log.as_deref())?;
 
         let (stop, stop_rx) = watch::channel(false);
         let stats = Arc::new(Stats::default());
@@ -273,28 +312,43 @@ impl Emulator {
                 ))
             };
             router
+                .layer(axum::middleware::from_fn_with_state(
+                    log.clone(),
+                    request_log::record,
+                ))
                 .layer(axum::middleware::from_fn_with_state(stats.clone(), count))
                 .layer(axum::middleware::from_fn_with_state(service, tag))
         };
+        let tls = Some(entra.certificates.server.clone());
         let servers = vec![
-            serve(
+            entra::tls::serve(
                 blob_listener,
                 with_faults(blob::router(blob), faults::Service::Blob),
+                tls.clone(),
                 stop_rx.clone(),
             ),
-            serve(
+            entra::tls::serve(
                 batch_listener,
                 with_faults(batch::router(batch.clone()), faults::Service::Batch),
+                tls.clone(),
+                stop_rx.clone(),
+            ),
+            entra::tls::serve(
+                authority_listener,
+                entra::router(entra.clone()),
+                tls,
                 stop_rx,
             ),
         ];
         if !config.faults.is_off() {
             tracing::warn!(faults = %config.faults, "emulator injects faults");
         }
-        tracing::info!(%batch_endpoint, %blob_endpoint, "emulator listening");
+        tracing::info!(%batch_endpoint, %blob_endpoint, %authority_host, "emulator listening");
         Ok(Emulator {
             batch_endpoint,
             blob_endpoint,
+            authority_host,
+            entra,
             config,
             stats,
             batch,
@@ -318,6 +372,8 @@ impl Emulator {
 struct RememberedPorts {
     batch: u16,
     blob: u16,
+    #[serde(default)]
+    authority: u16,
 }
 
 impl RememberedPorts {
@@ -360,23 +416,4 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, EmulatorError
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| EmulatorError::Bind { addr, source })
-}
-
-fn serve(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    mut stop: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let app = router.into_make_service_with_connect_info::<SocketAddr>();
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "emulator listener failed");
-        }
-    })
 }

@@ -1,5 +1,6 @@
 //! The tutorial workflow (steps 1-9), what it waits on, and the user's commands. They only
 //! send `Event`s; they never touch the terminal.
+pub mod check;
 pub mod controller;
 pub mod events;
 pub mod journal;
@@ -10,6 +11,7 @@ pub mod wait;
 
 use std::time::Duration;
 
+use crate::azure::auth::Credential;
 use crate::azure::batch::{BatchClient, BatchError};
 use crate::azure::storage::{StorageClient, StorageError};
 use crate::config::{Config, Endpoint};
@@ -91,19 +93,35 @@ pub async fn connect(
     } else {
         None
     };
-    let (batch_url, batch_cred) = match (&config.batch, &emulator) {
-        (Endpoint::Remote { url, credential }, _) => (url.clone(), credential.clone()),
+    let (batch_url, batch_account, batch_cred) = match (&config.batch, &emulator) {
+        (
+            Endpoint::Remote {
+                url,
+                account,
+                credential,
+            },
+            _,
+        ) => (url.clone(), account.clone(), credential.clone()),
         (Endpoint::Embedded, Some(e)) => (
             url::Url::parse(&e.batch_endpoint).expect("the emulator's endpoint is a URL"),
-            e.config.batch_account.clone(),
+            e.config.batch_account.account().to_string(),
+            Credential::SharedKey(e.config.batch_account.clone()),
         ),
         (Endpoint::Embedded, None) => unreachable!("an embedded endpoint starts the emulator"),
     };
-    let (storage_url, storage_cred) = match (&config.storage, &emulator) {
-        (Endpoint::Remote { url, credential }, _) => (url.clone(), credential.clone()),
+    let (storage_url, storage_account, storage_cred) = match (&config.storage, &emulator) {
+        (
+            Endpoint::Remote {
+                url,
+                account,
+                credential,
+            },
+            _,
+        ) => (url.clone(), account.clone(), credential.clone()),
         (Endpoint::Embedded, Some(e)) => (
             url::Url::parse(&e.blob_endpoint).expect("the emulator's endpoint is a URL"),
-            e.config.storage_account.clone(),
+            e.config.storage_account.account().to_string(),
+            Credential::SharedKey(e.config.storage_account.clone()),
         ),
         (Endpoint::Embedded, None) => unreachable!("an embedded endpoint starts the emulator"),
     };
@@ -112,8 +130,8 @@ pub async fn connect(
         _ => batch_url.to_string(),
     };
     let clients = Clients {
-        batch: BatchClient::new(batch_url, batch_cred)?,
-        storage: StorageClient::new(storage_url, storage_cred)?,
+        batch: BatchClient::with_credential(batch_url, batch_account, batch_cred)?,
+        storage: StorageClient::with_credential(storage_url, storage_account, storage_cred)?,
         service,
     };
     Ok(Connection { clients, emulator })

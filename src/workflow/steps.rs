@@ -357,12 +357,9 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
                     .await?;
                 total += uploaded.iter().map(|u| u.size).sum::<u64>();
                 for (name, path) in files {
-                    let url = storage.blob_sas_url(
-                        container,
-                        &name,
-                        SasPermissions::READ,
-                        sas_ttl(spec),
-                    )?;
+                    let url = storage
+                        .blob_sas(container, &name, SasPermissions::READ, sas_ttl(spec))
+                        .await?;
                     urls.push((path, name, url));
                 }
             }
@@ -438,11 +435,13 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
     .await?;
 
     // 5. Tasks.
-    let output_url = storage.container_sas_url(
-        &spec.containers.output,
-        SasPermissions::WRITE,
-        sas_ttl(spec),
-    )?;
+    let output_url = storage
+        .container_sas(
+            &spec.containers.output,
+            SasPermissions::WRITE,
+            sas_ttl(spec),
+        )
+        .await?;
     run.step(Step::AddTasks, async |run| {
         run.info(format!(
             "Adding {} tasks to job [{}]...",

@@ -1,4 +1,5 @@
-//! The client core: requests signed with Shared Key and sent under the retry policy, errors
+//! The client core: requests signed with Shared Key or carrying a Microsoft Entra ID token,
+//! sent under the retry policy, errors
 //! read from the service's answers, JSON bodies, the pager that follows `odata.nextLink`,
 //! and creates and deletes that tolerate an earlier attempt having taken effect.
 
@@ -13,9 +14,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::error::AuthContext;
 use super::error::transport_message;
 use super::{API_VERSION, BatchError};
-use crate::azure::auth::{RequestParts, Service, SharedKeyCredential, http_date};
+use crate::azure::auth::entra::BATCH_SCOPE;
+use crate::azure::auth::{Credential, RequestParts, Service, SharedKeyCredential, http_date};
 use crate::azure::models::ErrorBody;
 use crate::azure::retry::{RetryPolicy, parse_retry_after, with_retry};
 
@@ -59,7 +62,8 @@ pub struct Answer {
 pub struct BatchClient {
     http: reqwest::Client,
     base: Url,
-    cred: SharedKeyCredential,
+    account: String,
+    cred: Credential,
     retry: RetryPolicy,
     pub stats: Arc<RequestStats>,
 }
@@ -68,7 +72,8 @@ impl std::fmt::Debug for BatchClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BatchClient")
             .field("base", &self.base.as_str())
-            .field("account", &self.cred.account())
+            .field("account", &self.account)
+            .field("auth", &self.cred.mode())
             .finish()
     }
 }
@@ -77,7 +82,30 @@ impl std::fmt::Debug for BatchClient {
 pub type Query<'a> = &'a [(&'a str, String)];
 
 impl BatchClient {
+    /// A client that signs with the account key.
     pub fn new(base: Url, cred: SharedKeyCredential) -> Result<BatchClient, BatchError> {
+        let account = cred.account().to_string();
+        Self::with_credential(base, account, Credential::SharedKey(cred))
+    }
+
+    /// A client for `account` at `base` with any credential; an Entra ID credential must be
+    /// for the Batch scope.
+    pub fn with_credential(
+        base: Url,
+        account: String,
+        cred: Credential,
+    ) -> Result<BatchClient, BatchError> {
+        if let Credential::Entra(e) = &cred
+            && e.scope() != BATCH_SCOPE
+        {
+            return Err(BatchError::Credential {
+                account,
+                message: format!(
+                    "a Batch client needs tokens for {BATCH_SCOPE}, not {}",
+                    e.scope()
+                ),
+            });
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
@@ -92,6 +120,7 @@ impl BatchClient {
         Ok(BatchClient {
             http,
             base,
+            account,
             cred,
             retry: RetryPolicy::default(),
             stats: Arc::default(),
@@ -109,7 +138,12 @@ impl BatchClient {
     }
 
     pub fn account(&self) -> &str {
-        self.cred.account()
+        &self.account
+    }
+
+    /// How requests are authenticated.
+    pub fn credential(&self) -> &Credential {
+        &self.cred
     }
 
     /// Builds `base/seg1/seg2?api-version=...&k=v` with each segment percent-encoded.
@@ -159,7 +193,17 @@ impl BatchClient {
             raw_query: url.query().unwrap_or(""),
             headers: headers.iter().map(|(k, v)| (*k, v.as_str())).collect(),
         };
-        let auth = self.cred.authorization(Service::Batch, &parts);
+        let auth = match &self.cred {
+            Credential::SharedKey(k) => k.authorization(Service::Batch, &parts),
+            Credential::Entra(e) => e
+                .token()
+                .await
+                .map_err(|err| BatchError::Credential {
+                    account: self.account.clone(),
+                    message: err.to_string(),
+                })?
+                .authorization(),
+        };
         let mut req = self.http.request(method.clone(), url.clone());
         for (k, v) in &headers {
             req = req.header(*k, v);
@@ -228,12 +272,26 @@ impl BatchClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
+        let challenge = resp
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = resp.bytes().await.unwrap_or_default();
         self.stats
             .response_bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let mut detail = String::new();
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(b) => (b.code, b.message.map(|m| m.value).unwrap_or_default()),
+            Ok(b) => {
+                detail = b
+                    .values
+                    .iter()
+                    .find(|v| v.key == "AuthenticationErrorDetail")
+                    .map(|v| v.value.clone())
+                    .unwrap_or_default();
+                (b.code, b.message.map(|m| m.value).unwrap_or_default())
+            }
             Err(_) => (
                 reqwest::StatusCode::from_u16(status)
                     .ok()
@@ -256,13 +314,22 @@ impl BatchClient {
                 },
             ),
         };
+        if let (401, Credential::Entra(e)) = (status, &self.cred) {
+            // The next request fetches a new token rather than send this one again.
+            e.forget().await;
+        }
         BatchError::Service {
             operation: operation.to_string(),
-            account: self.cred.account().to_string(),
+            account: self.account.clone(),
             status,
             code,
             message,
             retry_after,
+            auth: Box::new(AuthContext {
+                mode: self.cred.mode(),
+                detail,
+                challenge,
+            }),
         }
     }
 

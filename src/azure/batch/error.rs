@@ -3,12 +3,34 @@
 
 use std::time::Duration;
 
+use crate::azure::auth::AuthMode;
+use crate::azure::auth::entra::{BATCH_SCOPE, Refusal};
 use crate::azure::retry::{RetryDecision, Retryable};
+
+/// How the refused request was authenticated, and what the service said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthContext {
+    pub mode: AuthMode,
+    /// The error body's `AuthenticationErrorDetail`, if any.
+    pub detail: String,
+    /// The `WWW-Authenticate` header, if any.
+    pub challenge: Option<String>,
+}
+
+impl Default for AuthContext {
+    fn default() -> Self {
+        AuthContext {
+            mode: AuthMode::Key,
+            detail: String::new(),
+            challenge: None,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     /// The service answered with an error status.
-    #[error("{}", service_message(*.status, code, message, account, operation))]
+    #[error("{}", service_message(*.status, code, message, account, operation, auth))]
     Service {
         operation: String,
         account: String,
@@ -17,7 +39,11 @@ pub enum BatchError {
         message: String,
         /// The service's wait hint (Retry-After and friends), for the retry loop.
         retry_after: Option<Duration>,
+        auth: Box<AuthContext>,
     },
+    /// No Microsoft Entra ID token could be had for the request.
+    #[error("cannot authenticate to Batch account '{account}': {message}")]
+    Credential { account: String, message: String },
     #[error(
         "cannot reach the Batch service at {endpoint} ({operation}): {message}; check AZURE_BATCH_ENDPOINT or --batch-endpoint and your network"
     )]
@@ -42,11 +68,23 @@ fn service_message(
     message: &str,
     account: &str,
     operation: &str,
+    auth: &AuthContext,
 ) -> String {
     let first_line = message.lines().next().unwrap_or("").trim();
-    match status {
-        401 | 403 => format!(
+    let shared_key_refused = auth.detail.contains("SharedKey is not allowed");
+    match (status, auth.mode) {
+        (401 | 403, AuthMode::Key) if shared_key_refused => format!(
+            "Batch account '{account}' does not allow Shared Key authentication ({status} {code}): use --auth entra (or auth = \"entra\" in the profile) and sign in with `az login` or a service principal"
+        ),
+        (401 | 403, AuthMode::Key) => format!(
             "Batch account '{account}' rejected the request ({status} {code}): {first_line} Check AZURE_BATCH_ACCESS_KEY (or the profile's batch_key) and the machine's clock"
+        ),
+        (401, AuthMode::Entra) => format!(
+            "Batch account '{account}' refused the Microsoft Entra ID token ({status} {code}): {}",
+            Refusal::read(&auth.detail, auth.challenge.as_deref()).advice(BATCH_SCOPE)
+        ),
+        (403, AuthMode::Entra) => format!(
+            "the signed-in identity may not {operation} in Batch account '{account}' ({status} {code}): {first_line} Assign it a Batch data role on the account (e.g. Azure Batch Data Contributor)"
         ),
         _ => format!("{operation}: {status} {code}: {first_line}"),
     }
@@ -78,6 +116,7 @@ impl BatchError {
         match self {
             BatchError::Service { status, code, .. } => format!("{status} {code}"),
             BatchError::Transport { message, .. } => message.clone(),
+            BatchError::Credential { .. } => "no Microsoft Entra ID token".into(),
             BatchError::Decode { path, .. } => format!("unexpected response at {path}"),
         }
     }
@@ -93,7 +132,7 @@ impl Retryable for BatchError {
             } => RetryDecision::for_status(*status, *retry_after),
             BatchError::Transport { connect: true, .. } => RetryDecision::RetryConnect,
             BatchError::Transport { .. } => RetryDecision::Retry { retry_after: None },
-            BatchError::Decode { .. } => RetryDecision::Fail,
+            BatchError::Decode { .. } | BatchError::Credential { .. } => RetryDecision::Fail,
         }
     }
 }

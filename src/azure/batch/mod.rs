@@ -18,7 +18,7 @@ mod tasks;
 mod tests;
 
 pub use client::{Answer, BatchClient, Created, Deleted, Page, Query, RequestStats};
-pub use error::BatchError;
+pub use error::{AuthContext, BatchError};
 pub use tasks::{COLLECTIONS_IN_FLIGHT, TASKS_PER_COLLECTION};
 
 /// The REST API version batchdeck speaks (the one azure-batch 15.x uses).

@@ -51,6 +51,7 @@ fn errors_name_the_account_and_the_variable_but_no_key() {
         code: "AuthenticationFailed".into(),
         message: "Server failed to authenticate the request.\nRequestId:x".into(),
         retry_after: None,
+        auth: Box::default(),
     };
     let s = e.to_string();
     assert!(

@@ -16,10 +16,12 @@ use futures::TryStreamExt as _;
 
 use super::connection_string::normalize_endpoint;
 use super::error::{Op, key_error};
+use super::policy::BearerPolicy;
 use super::policy::{ExtraHeadersPolicy, ResponseTimeoutPolicy};
 use super::sas::SAS_VERSION;
 use super::{AuthKind, ConnectionString, Result, SharedKeyPolicy, StorageError};
-use crate::azure::auth::SharedKeyCredential;
+use crate::azure::auth::entra::{EntraCredential, STORAGE_SCOPE};
+use crate::azure::auth::{Credential as AccountCredential, DelegationKey, SharedKeyCredential};
 use crate::azure::retry::RetryPolicy;
 
 /// Azure's limit on one block (4000 MiB).
@@ -84,6 +86,8 @@ pub(super) enum Credential {
     SharedKey(SharedKeyCredential),
     /// A SAS query string (without `?`), sent on every request.
     Sas(String),
+    /// Microsoft Entra ID tokens; SAS URLs are user delegation SAS.
+    Entra(EntraCredential),
 }
 
 /// A blob service client for one storage account.
@@ -100,6 +104,9 @@ pub struct StorageClient {
     response_timeout: Duration,
     pub(super) sas_version: String,
     client_options: ClientOptions,
+    /// The user delegation key SAS URLs are signed with (Entra ID only), shared by clones and
+    /// asked for again when it nears its end.
+    pub(super) delegation_key: Arc<tokio::sync::Mutex<Option<DelegationKey>>>,
 }
 
 impl fmt::Debug for StorageClient {
@@ -125,6 +132,28 @@ impl StorageClient {
             Credential::SharedKey(cred),
             None,
         ))
+    }
+
+    /// A client for `account` at `endpoint` with any credential; Entra ID tokens must be for
+    /// the Storage scope.
+    pub fn with_credential(
+        endpoint: Url,
+        account: String,
+        cred: AccountCredential,
+    ) -> Result<Self> {
+        match cred {
+            AccountCredential::SharedKey(k) => Self::new(endpoint, k),
+            AccountCredential::Entra(e) => {
+                if e.scope() != STORAGE_SCOPE {
+                    return Err(StorageError::Config(format!(
+                        "a storage client needs tokens for {STORAGE_SCOPE}, not {}",
+                        e.scope()
+                    )));
+                }
+                let endpoint = normalize_endpoint(endpoint)?;
+                Ok(Self::build(endpoint, account, Credential::Entra(e), None))
+            }
+        }
     }
 
     /// A client from a storage connection string (see [`ConnectionString::parse`]). With both
@@ -170,6 +199,7 @@ impl StorageClient {
             response_timeout: Duration::from_secs(120),
             sas_version: SAS_VERSION.to_string(),
             client_options: ClientOptions::default(),
+            delegation_key: Arc::default(),
         };
         client.rebuild_options();
         client
@@ -177,8 +207,12 @@ impl StorageClient {
 
     fn rebuild_options(&mut self) {
         let mut per_try: Vec<Arc<dyn Policy>> = Vec::new();
-        if let Credential::SharedKey(cred) = &self.credential {
-            per_try.push(Arc::new(SharedKeyPolicy::new(cred.clone())));
+        match &self.credential {
+            Credential::SharedKey(cred) => {
+                per_try.push(Arc::new(SharedKeyPolicy::new(cred.clone())));
+            }
+            Credential::Entra(cred) => per_try.push(Arc::new(BearerPolicy::new(cred.clone()))),
+            Credential::Sas(_) => {}
         }
         per_try.push(Arc::new(ResponseTimeoutPolicy {
             timeout: self.response_timeout,
@@ -241,6 +275,7 @@ impl StorageClient {
         match self.credential {
             Credential::SharedKey(_) => AuthKind::SharedKey,
             Credential::Sas(_) => AuthKind::Sas,
+            Credential::Entra(_) => AuthKind::Entra,
         }
     }
 
@@ -254,6 +289,11 @@ impl StorageClient {
     }
 
     // ----- URL and SDK client construction
+
+    /// The client options every SDK client of this storage client is built with.
+    pub(super) fn client_options(&self) -> &ClientOptions {
+        &self.client_options
+    }
 
     pub(super) fn container_url(&self, container: &str) -> Result<Url> {
         let mut url = self.endpoint.clone();

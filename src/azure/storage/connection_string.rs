@@ -154,7 +154,7 @@ pub(super) fn normalize_endpoint(mut url: Url) -> Result<Url> {
 
 /// `acct` from `https://acct.blob.core.windows.net`, or from the first path segment of a
 /// path-style URL (`http://127.0.0.1:10000/acct`).
-pub(super) fn account_from_endpoint(url: &Url) -> Option<String> {
+pub fn account_from_endpoint(url: &Url) -> Option<String> {
     let first_segment = url
         .path_segments()
         .and_then(|mut s| s.next().map(str::to_string))

@@ -10,6 +10,7 @@ use chrono::Utc;
 
 use super::StorageClient;
 use crate::azure::auth::AuthError;
+use crate::azure::auth::entra::{Refusal, STORAGE_SCOPE};
 use crate::azure::retry::{RetryDecision, Retryable, parse_retry_after};
 
 /// How the client authenticates; errors use it to say what to fix.
@@ -17,6 +18,8 @@ use crate::azure::retry::{RetryDecision, Retryable, parse_retry_after};
 pub enum AuthKind {
     SharedKey,
     Sas,
+    /// Microsoft Entra ID tokens.
+    Entra,
 }
 
 /// Errors of the storage client. None carries a key or a SAS signature: service messages and
@@ -24,10 +27,12 @@ pub enum AuthKind {
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The service answered with an error status.
-    #[error("{}", service_line(*status, code, message, target, *auth))]
+    #[error("{}", service_line(*status, code, message, target, *auth, refusal.as_ref()))]
     Service {
         target: Box<Target>,
         auth: AuthKind,
+        /// Why a token was refused (401 to a client with Entra ID tokens).
+        refusal: Option<Refusal>,
         status: u16,
         /// The service's error code (`x-ms-error-code` / `<Code>`), e.g. `BlobNotFound`.
         code: String,
@@ -90,6 +95,9 @@ pub enum StorageError {
     FileChanged { path: PathBuf, expected: u64 },
     #[error("storage configuration: {0}")]
     Config(String),
+    /// No Microsoft Entra ID token could be had for the request.
+    #[error("cannot authenticate to storage account '{account}': {message}")]
+    Credential { account: String, message: String },
     #[error(
         "{operation} needs the storage account key, but this client only has a SAS; set AZURE_STORAGE_KEY or use a connection string with AccountKey"
     )]
@@ -127,7 +135,14 @@ fn target_suffix(container: Option<&str>, blob: Option<&str>) -> String {
     }
 }
 
-fn service_line(status: u16, code: &str, message: &str, target: &Target, auth: AuthKind) -> String {
+fn service_line(
+    status: u16,
+    code: &str,
+    message: &str,
+    target: &Target,
+    auth: AuthKind,
+    refusal: Option<&Refusal>,
+) -> String {
     let account = target.account.as_str();
     let operation = target.operation.as_str();
     let (container, blob) = (target.container.as_deref(), target.blob.as_deref());
@@ -143,6 +158,18 @@ fn service_line(status: u16, code: &str, message: &str, target: &Target, auth: A
     let signature_rejected = matches!(code, "AuthenticationFailed" | "InvalidAuthenticationInfo")
         || message.starts_with("Server failed to authenticate");
     match (status, code, auth) {
+        (403, "KeyBasedAuthenticationNotPermitted", _) => format!(
+            "storage account '{account}' does not allow key-based authentication ({status} {code}) to {operation}{target}: use --auth entra (or auth = \"entra\" in the profile) and sign in with `az login` or a service principal"
+        ),
+        (401, _, AuthKind::Entra) => format!(
+            "storage account '{account}' refused the Microsoft Entra ID token ({status} {code}) to {operation}{target}: {}",
+            refusal.unwrap_or(&Refusal::Other).advice(STORAGE_SCOPE)
+        ),
+        (403, "AuthorizationPermissionMismatch" | "AuthorizationFailure", AuthKind::Entra) => {
+            format!(
+                "the signed-in identity lacks a data role on storage account '{account}' to {operation}{target} ({status} {code}): assign it Storage Blob Data Contributor on the account (az role assignment create --role \"Storage Blob Data Contributor\" ...)"
+            )
+        }
         (401, _, AuthKind::SharedKey) | (403, _, AuthKind::SharedKey) if signature_rejected => {
             format!(
                 "storage account '{account}' rejected the key ({status} {code}) to {operation}{target}: check AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING, and the machine's clock"
@@ -296,12 +323,12 @@ pub(super) fn key_error(account: &str, e: AuthError) -> StorageError {
 }
 
 /// `<Error><Code>..</Code><Message>..</Message></Error>`: the code and message, if present.
-fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
+fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>, Option<String>) {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(body);
     let mut current: Option<String> = None;
     let mut text = String::new();
-    let (mut code, mut message) = (None, None);
+    let (mut code, mut message, mut detail) = (None, None, None);
     loop {
         match reader.read_event() {
             Ok(Event::Start(e)) => {
@@ -321,6 +348,9 @@ fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
                 match current.as_deref() {
                     Some("Code") if code.is_none() => code = Some(text.clone()),
                     Some("Message") if message.is_none() => message = Some(text.clone()),
+                    Some("AuthenticationErrorDetail") if detail.is_none() => {
+                        detail = Some(text.clone())
+                    }
                     _ => {}
                 }
                 current = None;
@@ -330,7 +360,7 @@ fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
             _ => {}
         }
     }
-    (code, message)
+    (code, message, detail)
 }
 
 impl StorageClient {
@@ -362,6 +392,7 @@ impl StorageClient {
                     .unwrap_or_default();
                 let mut message = String::new();
                 let mut retry_after = None;
+                let mut refusal = None;
                 if let Some(raw) = raw_response {
                     let headers: Vec<(String, String)> = raw
                         .headers()
@@ -380,7 +411,13 @@ impl StorageClient {
                     if crate::azure::retry::is_retryable_status(status) {
                         retry_after = parse_retry_after(get, Utc::now());
                     }
-                    let (body_code, body_message) = parse_error_body(raw.body());
+                    let (body_code, body_message, detail) = parse_error_body(raw.body());
+                    if status == 401 && self.auth_kind() == AuthKind::Entra {
+                        refusal = Some(Refusal::read(
+                            &detail.unwrap_or_default(),
+                            get("www-authenticate"),
+                        ));
+                    }
                     if code.is_empty() {
                         code = body_code.unwrap_or_default();
                     }
@@ -394,12 +431,17 @@ impl StorageClient {
                 StorageError::Service {
                     target,
                     auth: self.auth_kind(),
+                    refusal,
                     status,
                     code: scrub(&code),
                     message: scrub(message.lines().next().unwrap_or("").trim()),
                     retry_after,
                 }
             }
+            ErrorKind::Credential => StorageError::Credential {
+                account: self.account.clone(),
+                message: scrub(&e.to_string()),
+            },
             ErrorKind::Io | ErrorKind::Connection => StorageError::Transport {
                 target,
                 endpoint: self.endpoint.to_string(),
@@ -427,6 +469,7 @@ mod tests {
                 blob: None,
             }),
             auth: AuthKind::SharedKey,
+            refusal: None,
             status: 403,
             code: "AuthenticationFailed".into(),
             message: "Server failed to authenticate the request.".into(),
@@ -448,6 +491,7 @@ mod tests {
                 blob: Some("b.txt".into()),
             }),
             auth: AuthKind::SharedKey,
+            refusal: None,
             status: 404,
             code: "BlobNotFound".into(),
             message: String::new(),
@@ -466,6 +510,7 @@ mod tests {
                 blob: None,
             }),
             auth: AuthKind::SharedKey,
+            refusal: None,
             status: 503,
             code: "ServerBusy".into(),
             message: "busy".into(),
@@ -494,13 +539,13 @@ mod tests {
         let body = br#"<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code><Message>The specified blob does not exist.
 RequestId:1
 Time:2025</Message></Error>"#;
-        let (code, message) = parse_error_body(body);
+        let (code, message, _) = parse_error_body(body);
         assert_eq!(code.as_deref(), Some("BlobNotFound"));
         assert!(
             message
                 .unwrap()
                 .starts_with("The specified blob does not exist.")
         );
-        assert_eq!(parse_error_body(b""), (None, None));
+        assert_eq!(parse_error_body(b""), (None, None, None));
     }
 }

@@ -32,10 +32,10 @@ mod sas;
 mod upload;
 
 pub use client::{BlobItem, ContainerCreated, ContainerDeleted, StorageClient, TransferOptions};
-pub use connection_string::ConnectionString;
+pub use connection_string::{ConnectionString, account_from_endpoint as account_of_endpoint};
 pub use download::DownloadedBlob;
 pub use error::{AuthKind, StorageError, Target};
-pub use policy::SharedKeyPolicy;
+pub use policy::{BearerPolicy, SharedKeyPolicy};
 pub use sas::{MAX_SAS_TTL, SAS_VERSION, SasPermissions, SecretUrl};
 pub use upload::{UploadProgress, UploadedBlob};
 

@@ -1,5 +1,5 @@
-//! `azure_core` pipeline policies: Storage Shared Key signing of each attempt, and a bound on
-//! the wait for each attempt's response headers.
+//! `azure_core` pipeline policies: Storage Shared Key signing of each attempt, a Microsoft
+//! Entra ID token on each attempt, and a bound on the wait for each attempt's response headers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use azure_core::http::policies::{Policy, PolicyResult};
 use azure_core::http::{Context, Request};
 use chrono::Utc;
 
+use crate::azure::auth::entra::EntraCredential;
 use crate::azure::auth::{RequestParts, Service, SharedKeyCredential, http_date};
 
 /// Signs each attempt of a request with Storage Shared Key: sets `x-ms-date` (fresh on every
@@ -63,6 +64,43 @@ impl Policy for SharedKeyPolicy {
     ) -> PolicyResult {
         self.sign(request);
         send_next(ctx, request, next, "signing").await
+    }
+}
+
+/// Authorizes each attempt with a bearer token from the shared token cache (fetched again
+/// when it nears its end), with `x-ms-date`; a 401 drops the cached token so that the next
+/// request gets a new one. The SDK's own bearer policy refuses `http://` endpoints, which the
+/// emulator and Azurite use; this one does not.
+#[derive(Debug)]
+pub struct BearerPolicy {
+    cred: EntraCredential,
+}
+
+impl BearerPolicy {
+    pub fn new(cred: EntraCredential) -> Self {
+        Self { cred }
+    }
+}
+
+#[async_trait::async_trait]
+impl Policy for BearerPolicy {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
+        let token =
+            self.cred.token().await.map_err(|e| {
+                azure_core::Error::with_message(ErrorKind::Credential, e.to_string())
+            })?;
+        request.insert_header("x-ms-date", http_date(Utc::now()));
+        request.insert_header("authorization", token.authorization());
+        let response = send_next(ctx, request, next, "bearer").await?;
+        if u16::from(response.status()) == 401 {
+            self.cred.forget().await;
+        }
+        Ok(response)
     }
 }
 

@@ -10,7 +10,11 @@ use chrono::Utc;
 use super::client::Credential;
 use super::connection_string::{account_from_endpoint, normalize_endpoint};
 use super::{Result, StorageClient, StorageError};
-use crate::azure::auth::{self, sign_service_sas};
+use crate::azure::auth::{self, DelegationKey, sign_service_sas, sign_user_delegation_sas};
+
+/// How long a user delegation key batchdeck asks for lives (the service allows 7 days), and
+/// how much of it must be left to sign with it again.
+const DELEGATION_KEY_TTL: Duration = Duration::from_secs(7 * 24 * 3600 - 600);
 
 /// The SAS version batchdeck signs (the one azure-storage-blob 12.31 uses; Azurite 3.37 and
 /// the emulator accept it: both verify versions from 2020-12-06 on with the same layout).
@@ -171,7 +175,7 @@ impl StorageClient {
     }
 
     /// A URL granting `perms` on one blob for `ttl` (at most [`MAX_SAS_TTL`]), signed with
-    /// the account key.
+    /// the account key (a client with Entra ID tokens uses [`Self::blob_sas`]).
     pub fn blob_sas_url(
         &self,
         container: &str,
@@ -179,34 +183,84 @@ impl StorageClient {
         perms: SasPermissions,
         ttl: Duration,
     ) -> Result<SecretUrl> {
-        let url = self.blob_url(container, blob)?;
-        self.sign_sas(url, container, Some(blob), perms, ttl)
+        let (url, expiry, letters) =
+            self.sas_request(self.blob_url(container, blob)?, perms, ttl)?;
+        let key = self.account_key()?;
+        let f = sign_service_sas(
+            key,
+            container,
+            Some(blob),
+            &letters,
+            None,
+            expiry,
+            &self.sas_version,
+        );
+        Ok(with_query(url, &f))
     }
 
-    /// A URL granting `perms` on a container for `ttl` (at most [`MAX_SAS_TTL`]).
+    /// A URL granting `perms` on a container for `ttl` (at most [`MAX_SAS_TTL`]), signed with
+    /// the account key (a client with Entra ID tokens uses [`Self::container_sas`]).
     pub fn container_sas_url(
         &self,
         container: &str,
         perms: SasPermissions,
         ttl: Duration,
     ) -> Result<SecretUrl> {
-        let url = self.container_url(container)?;
-        self.sign_sas(url, container, None, perms, ttl)
+        let (url, expiry, letters) =
+            self.sas_request(self.container_url(container)?, perms, ttl)?;
+        let key = self.account_key()?;
+        let f = sign_service_sas(
+            key,
+            container,
+            None,
+            &letters,
+            None,
+            expiry,
+            &self.sas_version,
+        );
+        Ok(with_query(url, &f))
     }
 
-    fn sign_sas(
+    /// As [`Self::blob_sas_url`], and with Entra ID tokens a user delegation SAS.
+    pub async fn blob_sas(
         &self,
-        mut url: Url,
         container: &str,
-        blob: Option<&str>,
+        blob: &str,
         perms: SasPermissions,
         ttl: Duration,
     ) -> Result<SecretUrl> {
-        let Credential::SharedKey(cred) = &self.credential else {
-            return Err(StorageError::NeedsAccountKey {
+        let url = self.blob_url(container, blob)?;
+        self.sign_sas(url, container, Some(blob), perms, ttl).await
+    }
+
+    /// As [`Self::container_sas_url`], and with Entra ID tokens a user delegation SAS (Get
+    /// User Delegation Key, then the SAS signed with that key), so no account key is needed.
+    pub async fn container_sas(
+        &self,
+        container: &str,
+        perms: SasPermissions,
+        ttl: Duration,
+    ) -> Result<SecretUrl> {
+        let url = self.container_url(container)?;
+        self.sign_sas(url, container, None, perms, ttl).await
+    }
+
+    fn account_key(&self) -> Result<&auth::SharedKeyCredential> {
+        match &self.credential {
+            Credential::SharedKey(k) => Ok(k),
+            _ => Err(StorageError::NeedsAccountKey {
                 operation: "signing a SAS URL".into(),
-            });
-        };
+            }),
+        }
+    }
+
+    /// Checks the permissions and lifetime of a SAS to sign: its URL, expiry and letters.
+    fn sas_request(
+        &self,
+        url: Url,
+        perms: SasPermissions,
+        ttl: Duration,
+    ) -> Result<(Url, chrono::DateTime<Utc>, String)> {
         let letters = perms.letters();
         if letters.is_empty() {
             return Err(StorageError::Config(
@@ -222,9 +276,28 @@ impl StorageClient {
         }
         let ttl = chrono::Duration::from_std(ttl)
             .map_err(|_| StorageError::Config("SAS lifetime too large".into()))?;
-        let expiry = Utc::now() + ttl;
-        let fields = sign_service_sas(
-            cred,
+        Ok((url, Utc::now() + ttl, letters))
+    }
+
+    async fn sign_sas(
+        &self,
+        url: Url,
+        container: &str,
+        blob: Option<&str>,
+        perms: SasPermissions,
+        ttl: Duration,
+    ) -> Result<SecretUrl> {
+        if !matches!(self.credential, Credential::Entra(_)) {
+            return match blob {
+                Some(b) => self.blob_sas_url(container, b, perms, ttl),
+                None => self.container_sas_url(container, perms, ttl),
+            };
+        }
+        let (url, expiry, letters) = self.sas_request(url, perms, ttl)?;
+        let key = self.delegation_key(expiry).await?;
+        let f = sign_user_delegation_sas(
+            &key,
+            &self.account,
             container,
             blob,
             &letters,
@@ -232,9 +305,81 @@ impl StorageClient {
             expiry,
             &self.sas_version,
         );
-        url.set_query(Some(&fields.to_query()));
-        Ok(SecretUrl(url))
+        Ok(with_query(url, &f))
     }
+
+    /// A user delegation key valid until at least `until`: the one asked for before while it
+    /// is, else a new one from Get User Delegation Key (valid for almost 7 days).
+    pub async fn delegation_key(&self, until: chrono::DateTime<Utc>) -> Result<DelegationKey> {
+        let mut cached = self.delegation_key.lock().await;
+        if let Some(k) = cached.as_ref()
+            && auth::parse_sas_time(&k.expiry).is_some_and(|e| e > until)
+        {
+            return Ok(k.clone());
+        }
+        let op = super::error::Op {
+            operation: "get a user delegation key",
+            container: None,
+            blob: None,
+        };
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(DELEGATION_KEY_TTL)
+            .map_err(|_| StorageError::Config("delegation key lifetime too large".into()))?;
+        let to_time = |t: chrono::DateTime<Utc>| {
+            azure_core::time::OffsetDateTime::from_unix_timestamp(t.timestamp())
+                .map_err(|e| StorageError::Config(format!("time out of range: {e}")))
+        };
+        let key_info = azure_storage_blob::models::KeyInfo {
+            start: Some(to_time(now - chrono::Duration::minutes(5))?),
+            expiry: Some(to_time(now + ttl)?),
+            ..Default::default()
+        };
+        let service = azure_storage_blob::BlobServiceClient::new(
+            self.endpoint.clone(),
+            None,
+            Some(azure_storage_blob::BlobServiceClientOptions {
+                client_options: self.client_options().clone(),
+                ..Default::default()
+            }),
+        )
+        .map_err(|e| self.sdk_error(&op, e))?;
+        let body = key_info.try_into().map_err(|e| self.sdk_error(&op, e))?;
+        let answer = service
+            .get_user_delegation_key(body, None)
+            .await
+            .map_err(|e| self.sdk_error(&op, e))?
+            .into_model()
+            .map_err(|e| self.sdk_error(&op, e))?;
+        let time = |t: Option<azure_core::time::OffsetDateTime>| {
+            t.and_then(|t| chrono::DateTime::<Utc>::from_timestamp(t.unix_timestamp(), 0))
+                .map(auth::sas_time)
+        };
+        let missing = |what: &str| StorageError::Unexpected {
+            target: self.target(&op),
+            message: format!("the user delegation key has no {what}"),
+        };
+        let key = DelegationKey {
+            oid: answer.signed_oid.ok_or_else(|| missing("SignedOid"))?,
+            tid: answer.signed_tid.ok_or_else(|| missing("SignedTid"))?,
+            start: time(answer.signed_start).ok_or_else(|| missing("SignedStart"))?,
+            expiry: time(answer.signed_expiry).ok_or_else(|| missing("SignedExpiry"))?,
+            service: answer
+                .signed_service
+                .ok_or_else(|| missing("SignedService"))?,
+            version: answer
+                .signed_version
+                .ok_or_else(|| missing("SignedVersion"))?,
+            value: answer.value.ok_or_else(|| missing("Value"))?,
+        };
+        tracing::info!(oid = %key.oid, expiry = %key.expiry, "got a user delegation key");
+        *cached = Some(key.clone());
+        Ok(key)
+    }
+}
+
+fn with_query(mut url: Url, fields: &auth::SasFields) -> SecretUrl {
+    url.set_query(Some(&fields.to_query()));
+    SecretUrl(url)
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub values: Vec<(String, String)>,
+    /// The `WWW-Authenticate` header of a 401 to a bearer request.
+    pub challenge: Option<String>,
 }
 
 impl ApiError {
@@ -21,6 +23,7 @@ impl ApiError {
             code,
             message: message.into(),
             values: Vec::new(),
+            challenge: None,
         }
     }
 

@@ -57,6 +57,8 @@ pub struct BatchService {
     usage_last: Mutex<std::collections::HashMap<i32, scheduler::ProcUsage>>,
     /// When the metrics were last sampled.
     last_sample: Mutex<Option<DateTime<Utc>>>,
+    /// The emulator's Entra ID, whose bearer tokens the service accepts.
+    entra: std::sync::OnceLock<Arc<crate::emulator::entra::EntraService>>,
 }
 
 impl BatchService {
@@ -99,6 +101,7 @@ impl BatchService {
             scheduler: Mutex::new(None),
             next_run: AtomicU64::new(1),
             account_url: Mutex::new(String::new()),
+            entra: std::sync::OnceLock::new(),
             faults,
             last_retention_pass: Mutex::new(None),
             metrics: Mutex::new(Default::default()),
@@ -172,6 +175,11 @@ impl BatchService {
             "2023-11-03",
         )
         .to_query()
+    }
+
+    /// Accepts the bearer tokens of `entra` from now on.
+    pub fn trust(&self, entra: Arc<crate::emulator::entra::EntraService>) {
+        let _ = self.entra.set(entra);
     }
 
     fn account_url(&self) -> String {

@@ -1,7 +1,11 @@
 //! Who may do what: Shared Key (`Authorization: SharedKey account:signature` with a date
-//! within 15 minutes) or a SAS in the query (service SAS `sr=c`/`sr=b`, or account SAS with
-//! `ss` including `b`), then the SAS's permissions, resource types, times, IP range and
-//! protocol against the operation. Signing rules live in `crate::azure::auth`.
+//! within 15 minutes), a Microsoft Entra ID bearer token (`Authorization: Bearer`, checked by
+//! the emulator's Entra ID), or a SAS in the query (service SAS `sr=c`/`sr=b`, account SAS
+//! with `ss` including `b`, or a user delegation SAS signed with a key from Get User
+//! Delegation Key); then the SAS's permissions, resource types, times, IP range and protocol,
+//! and a token's or delegation's data role, against the operation. With Shared Key disabled,
+//! Shared Key and key-signed SAS get 403 KeyBasedAuthenticationNotPermitted. Signing rules
+//! live in `crate::azure::auth`.
 
 use std::net::IpAddr;
 
@@ -10,9 +14,10 @@ use chrono::{DateTime, Utc};
 use super::error::BlobError;
 use super::ops::{Level, Op};
 use crate::azure::auth::{
-    RequestParts, SasFields, Service, SharedKeyCredential, http_date, parse_http_date,
-    parse_sas_time, string_to_sign,
+    DelegationKey, RequestParts, SasFields, Service, SharedKeyCredential, http_date,
+    parse_http_date, parse_sas_time, sas_time, string_to_sign,
 };
+use crate::emulator::entra::{self, DEV_TENANT_ID, EntraService, STORAGE_AUDIENCE, StorageRole};
 
 /// How far a Shared Key request's date may be from the server's clock.
 const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
@@ -22,23 +27,61 @@ const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
 pub enum Grant {
     SharedKey,
     Sas(Box<SasFields>),
+    /// A valid bearer token, and the data role its identity holds.
+    Entra {
+        oid: String,
+        tid: String,
+        role: Option<StorageRole>,
+    },
+    /// A valid user delegation SAS, and the data role of the identity whose key signed it.
+    DelegatedSas(Box<SasFields>, Option<StorageRole>),
 }
 
 impl Grant {
-    /// Whether the grant includes SAS permission `letter` (Shared Key includes everything).
+    /// Whether the grant includes SAS permission `letter` (Shared Key includes everything, a
+    /// token what its role allows).
     pub fn allows(&self, letter: char) -> bool {
         match self {
             Grant::SharedKey => true,
             Grant::Sas(f) => f.permissions.contains(letter),
+            Grant::DelegatedSas(f, role) => {
+                f.permissions.contains(letter) && role_allows(*role, letter)
+            }
+            Grant::Entra { role, .. } => role_allows(*role, letter),
         }
     }
 
     pub fn sas(&self) -> Option<&SasFields> {
         match self {
-            Grant::SharedKey => None,
-            Grant::Sas(f) => Some(f),
+            Grant::SharedKey | Grant::Entra { .. } => None,
+            Grant::Sas(f) | Grant::DelegatedSas(f, _) => Some(f),
         }
     }
+}
+
+fn role_allows(role: Option<StorageRole>, letter: char) -> bool {
+    match role {
+        Some(StorageRole::Contributor) => true,
+        Some(StorageRole::Reader) => "rl".contains(letter),
+        None => false,
+    }
+}
+
+/// What the account accepts besides SAS: Shared Key (unless disabled), and bearer tokens of
+/// the emulator's Entra ID.
+#[derive(Clone, Copy)]
+pub struct Authority<'a> {
+    pub shared_key: bool,
+    pub entra: Option<&'a EntraService>,
+}
+
+#[cfg(any(test, feature = "fuzzing"))]
+impl Authority<'_> {
+    /// Shared Key and key-signed SAS only.
+    pub const KEYS_ONLY: Authority<'static> = Authority {
+        shared_key: true,
+        entra: None,
+    };
 }
 
 /// The parts of a request that authentication looks at.
@@ -65,24 +108,128 @@ impl AuthRequest<'_> {
     }
 }
 
-/// Authenticates the request: Shared Key if it has an `Authorization` header, else a SAS,
-/// else 403 AuthenticationFailed (the emulator allows no anonymous access).
+/// Authenticates the request with Shared Key or a key-signed SAS only.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn authenticate(
     cred: &SharedKeyCredential,
     req: &AuthRequest<'_>,
     now: DateTime<Utc>,
 ) -> Result<Grant, BlobError> {
+    authenticate_with(cred, Authority::KEYS_ONLY, req, now)
+}
+
+/// Authenticates the request: by its `Authorization` header (a bearer token, or Shared Key),
+/// else by a SAS, else 403 AuthenticationFailed (the emulator allows no anonymous access).
+pub fn authenticate_with(
+    cred: &SharedKeyCredential,
+    authority: Authority<'_>,
+    req: &AuthRequest<'_>,
+    now: DateTime<Utc>,
+) -> Result<Grant, BlobError> {
     if let Some(auth) = req.header("authorization") {
+        if let Some(token) = entra::bearer(auth) {
+            let Some(e) = authority.entra else {
+                return Err(BlobError::auth_failed(
+                    "Bearer tokens are not accepted here: use SharedKey or a SAS.",
+                ));
+            };
+            let own = format!("https://{}.blob.core.windows.net", cred.account());
+            let audiences = [STORAGE_AUDIENCE, "https://storage.azure.com/", own.as_str()];
+            return match e.validate(token, &audiences, now) {
+                Ok(p) => Ok(Grant::Entra {
+                    role: e.storage_role(&p.oid),
+                    oid: p.oid,
+                    tid: p.tid,
+                }),
+                Err(te) => Err(BlobError::token_refused(
+                    te.detail(),
+                    entra::challenge(e, STORAGE_AUDIENCE),
+                )),
+            };
+        }
+        if !authority.shared_key {
+            return Err(BlobError::key_not_permitted());
+        }
         shared_key(cred, req, auth, now)?;
         return Ok(Grant::SharedKey);
     }
     match SasFields::from_query(req.query) {
+        Some(f) if f.delegation.is_some() => {
+            let role = delegated_sas(cred, authority, req, &f, now)?;
+            Ok(Grant::DelegatedSas(Box::new(f), role))
+        }
+        Some(_) if !authority.shared_key => Err(BlobError::key_not_permitted()),
         Some(f) => {
-            sas(cred, req, &f, now)?;
+            sas(cred, req, &f, now, None)?;
             Ok(Grant::Sas(Box::new(f)))
         }
         None => Err(BlobError::no_auth()),
     }
+}
+
+/// A user delegation SAS: the key's tenant, service and validity, then the SAS signed with
+/// the key the emulator derives from the SAS's key fields. Returns the signer's data role.
+fn delegated_sas(
+    cred: &SharedKeyCredential,
+    authority: Authority<'_>,
+    req: &AuthRequest<'_>,
+    f: &SasFields,
+    now: DateTime<Utc>,
+) -> Result<Option<StorageRole>, BlobError> {
+    let Some(e) = authority.entra else {
+        return Err(BlobError::auth_failed(
+            "User delegation SAS is not accepted here: sign the SAS with the account key.",
+        ));
+    };
+    let d = f.delegation.as_deref().cloned().unwrap_or_default();
+    if f.is_account_sas() {
+        return Err(BlobError::auth_failed(
+            "A user delegation SAS must be a service SAS (sr), not an account SAS.",
+        ));
+    }
+    if d.oid.is_empty() || d.tid != DEV_TENANT_ID {
+        return Err(BlobError::auth_failed(format!(
+            "The user delegation key's signed tenant (sktid) '{}' is not the account's tenant.",
+            d.tid
+        )));
+    }
+    if !d.key_service.contains('b') {
+        return Err(BlobError::auth_failed(
+            "The user delegation key's signed service (sks) must be b.",
+        ));
+    }
+    let (Some(start), Some(expiry)) = (parse_sas_time(&d.key_start), parse_sas_time(&d.key_expiry))
+    else {
+        return Err(BlobError::auth_failed(
+            "The user delegation key's start (skt) or expiry (ske) is not a valid time.",
+        ));
+    };
+    if now < start || now > expiry {
+        return Err(BlobError::auth_failed(format!(
+            "The user delegation key is not valid at this time: Start [{}] - Expiry [{}] - Current [{}]",
+            http_date(start),
+            http_date(expiry),
+            http_date(now)
+        )));
+    }
+    let key = DelegationKey {
+        value: e.delegation_key_value(
+            &d.oid,
+            &d.tid,
+            &sas_time(start),
+            &sas_time(expiry),
+            &d.key_service,
+            &d.key_version,
+        ),
+        oid: d.oid.clone(),
+        tid: d.tid,
+        start: d.key_start,
+        expiry: d.key_expiry,
+        service: d.key_service,
+        version: d.key_version,
+    };
+    sas(cred, req, f, now, Some(&key))?;
+    Ok(e.storage_role(&d.oid))
 }
 
 fn shared_key(
@@ -139,11 +286,13 @@ fn shared_key(
     }
 }
 
+/// A SAS signed with the account key, or with `delegation`'s key for a user delegation SAS.
 fn sas(
     cred: &SharedKeyCredential,
     req: &AuthRequest<'_>,
     f: &SasFields,
     now: DateTime<Utc>,
+    delegation: Option<&DelegationKey>,
 ) -> Result<(), BlobError> {
     if f.version.is_empty() {
         return Err(BlobError::auth_failed("sv is mandatory. Cannot be empty"));
@@ -153,12 +302,6 @@ fn sas(
             "SAS version {} is older than the emulator supports (2018-11-09 and later).",
             f.version
         )));
-    }
-    let has = |k: &str| req.query.iter().any(|(n, _)| n == k);
-    if has("skoid") || has("sktid") {
-        return Err(BlobError::auth_failed(
-            "User delegation SAS is not supported by the emulator; sign the SAS with the account key.",
-        ));
     }
     if f.identifier.is_some() {
         return Err(BlobError::auth_failed(
@@ -183,9 +326,16 @@ fn sas(
                 )));
             }
         };
-        f.service_string_to_sign(&resource)
+        match delegation {
+            Some(_) => f.user_delegation_string_to_sign(&resource),
+            None => f.service_string_to_sign(&resource),
+        }
     };
-    if !cred.verify(&sts, &f.signature) {
+    let valid = match delegation {
+        Some(key) => key.verify(&sts, &f.signature),
+        None => cred.verify(&sts, &f.signature),
+    };
+    if !valid {
         return Err(BlobError::auth_failed(format!(
             "Signature did not match. String to sign used was {sts}"
         )));
@@ -270,8 +420,42 @@ pub fn ip_in(ip: IpAddr, lo: IpAddr, hi: IpAddr) -> bool {
 /// Whether the grant covers the operation: for a SAS, the service, the resource type and
 /// one of the permissions the operation needs.
 pub fn authorize(grant: &Grant, op: Op) -> Result<(), BlobError> {
-    let Grant::Sas(f) = grant else {
-        return Ok(());
+    if op == Op::GetUserDelegationKey {
+        return match grant {
+            Grant::Entra { role: Some(_), .. } => Ok(()),
+            Grant::Entra { role: None, .. } => Err(BlobError::forbidden(
+                "AuthorizationPermissionMismatch",
+                "permission",
+            )),
+            _ => Err(BlobError::auth_failed(
+                "Get User Delegation Key is authorized with a Microsoft Entra ID bearer token only.",
+            )),
+        };
+    }
+    let role_covers = |role: Option<StorageRole>| match role {
+        Some(StorageRole::Contributor) => true,
+        Some(StorageRole::Reader) => op.reads_only(),
+        None => false,
+    };
+    let f = match grant {
+        Grant::SharedKey => return Ok(()),
+        Grant::Entra { role, .. } => {
+            return if role_covers(*role) {
+                Ok(())
+            } else {
+                Err(BlobError::forbidden(
+                    "AuthorizationPermissionMismatch",
+                    "permission",
+                ))
+            };
+        }
+        Grant::DelegatedSas(_, role) if !role_covers(*role) => {
+            return Err(BlobError::forbidden(
+                "AuthorizationPermissionMismatch",
+                "permission",
+            ));
+        }
+        Grant::Sas(f) | Grant::DelegatedSas(f, _) => f,
     };
     if f.is_account_sas() {
         if !f.services.contains('b') {

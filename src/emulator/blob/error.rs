@@ -12,6 +12,8 @@ pub struct BlobError {
     pub message: String,
     /// Extra elements of the body after `<Message>`, e.g. `AuthenticationErrorDetail`.
     pub details: Vec<(&'static str, String)>,
+    /// The `WWW-Authenticate` header of a 401 to a bearer request.
+    pub challenge: Option<String>,
 }
 
 impl BlobError {
@@ -21,6 +23,7 @@ impl BlobError {
             code,
             message: message.into(),
             details: Vec::new(),
+            challenge: None,
         }
     }
 
@@ -36,6 +39,28 @@ impl BlobError {
             "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
         )
         .with("AuthenticationErrorDetail", detail)
+    }
+
+    /// A bearer token refused: 401 InvalidAuthenticationInfo, with the detail and the
+    /// challenge naming the authority, as the service answers.
+    pub fn token_refused(detail: &str, challenge: String) -> BlobError {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationInfo",
+            "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.",
+        )
+        .with("AuthenticationErrorDetail", detail);
+        e.challenge = Some(challenge);
+        e
+    }
+
+    /// Shared Key or a key-signed SAS on an account whose keys are disabled.
+    pub fn key_not_permitted() -> BlobError {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "KeyBasedAuthenticationNotPermitted",
+            "Key based authentication is not permitted on this storage account.",
+        )
     }
 
     /// No `Authorization` header and no SAS: 403 AuthenticationFailed, as for a wrong

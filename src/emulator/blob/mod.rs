@@ -27,6 +27,10 @@ pub use routes::router;
 pub struct BlobService {
     credential: SharedKeyCredential,
     store: store::Store,
+    /// Whether Shared Key and key-signed SAS are accepted (`--disable-shared-key`).
+    shared_key: bool,
+    /// The emulator's Entra ID, for bearer tokens and user delegation SAS.
+    entra: std::sync::OnceLock<Arc<crate::emulator::entra::EntraService>>,
 }
 
 impl BlobService {
@@ -42,7 +46,21 @@ impl BlobService {
         Ok(Arc::new(BlobService {
             credential: config.storage_account.clone(),
             store,
+            shared_key: config.storage_shared_key,
+            entra: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Accepts the tokens and user delegation SAS of `entra` from now on.
+    pub fn trust(&self, entra: Arc<crate::emulator::entra::EntraService>) {
+        let _ = self.entra.set(entra);
+    }
+
+    pub(crate) fn authority(&self) -> auth::Authority<'_> {
+        auth::Authority {
+            shared_key: self.shared_key,
+            entra: self.entra.get().map(|e| e.as_ref()),
+        }
     }
 
     pub fn account(&self) -> &str {

@@ -11,6 +11,8 @@ pub enum Op {
     GetServiceProperties,
     SetServiceProperties,
     GetAccountInfo,
+    /// Get User Delegation Key (bearer tokens only).
+    GetUserDelegationKey,
     CreateContainer,
     GetContainerProperties,
     SetContainerMetadata,
@@ -58,7 +60,6 @@ const UNIMPLEMENTED_COMP: &[(&str, &str)] = &[
     ("pagelist", "page blobs"),
     ("incrementalcopy", "incremental copy"),
     ("stats", "service statistics"),
-    ("userdelegationkey", "user delegation keys"),
     ("batch", "blob batch requests"),
     ("blobs", "find blobs by tags"),
     ("undelete", "soft delete"),
@@ -104,6 +105,9 @@ impl Op {
             (false, _, None, Some("list"), "GET") => Op::ListContainers,
             (false, _, Some("service"), Some("properties"), "GET") => Op::GetServiceProperties,
             (false, _, Some("service"), Some("properties"), "PUT") => Op::SetServiceProperties,
+            (false, _, Some("service"), Some("userdelegationkey"), "POST") => {
+                Op::GetUserDelegationKey
+            }
             (true, false, Some("container"), None, "PUT") => Op::CreateContainer,
             (true, false, Some("container"), None, "GET" | "HEAD") => Op::GetContainerProperties,
             (true, false, Some("container"), None, "DELETE") => Op::DeleteContainer,
@@ -169,9 +173,8 @@ impl Op {
     pub fn level(self) -> Level {
         use Op::*;
         match self {
-            ListContainers | GetServiceProperties | SetServiceProperties | GetAccountInfo => {
-                Level::Service
-            }
+            ListContainers | GetServiceProperties | SetServiceProperties | GetAccountInfo
+            | GetUserDelegationKey => Level::Service,
             CreateContainer
             | GetContainerProperties
             | SetContainerMetadata
@@ -187,6 +190,8 @@ impl Op {
         use Op::*;
         match self {
             GetAccountInfo => "racwdxyltmeopi",
+            // No SAS grants it; an identity with any data role may.
+            GetUserDelegationKey => "",
             ListContainers | ListBlobs => "l",
             GetServiceProperties
             | GetContainerProperties
@@ -204,12 +209,25 @@ impl Op {
     }
 
     /// Whether a service SAS (`sr=c`/`sr=b`) can authorise the operation at all.
+    /// Whether the operation only reads (what Storage Blob Data Reader may do).
+    pub fn reads_only(self) -> bool {
+        matches!(self, Op::GetUserDelegationKey | Op::GetAccountInfo)
+            || self.sas_permissions().chars().all(|c| "rl".contains(c))
+    }
+
     pub fn service_sas_allowed(self) -> bool {
         !matches!(self.level(), Level::Service) || self == Op::GetAccountInfo
     }
 }
 
-const KNOWN_COMP: &[&str] = &["list", "properties", "metadata", "block", "blocklist"];
+const KNOWN_COMP: &[&str] = &[
+    "list",
+    "properties",
+    "metadata",
+    "block",
+    "blocklist",
+    "userdelegationkey",
+];
 
 #[cfg(test)]
 mod tests {

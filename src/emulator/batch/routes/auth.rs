@@ -1,5 +1,7 @@
-//! Shared Key: the signature over the raw path and query, and a request time within 15
-//! minutes of the server's.
+//! Shared Key (the signature over the raw path and query, and a request time within 15
+//! minutes of the server's), unless disabled; or a Microsoft Entra ID bearer token of the
+//! emulator's Entra ID (signature, audience, issuer, lifetime), refused with 401 and a
+//! `WWW-Authenticate` challenge naming the authority.
 
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::Utc;
@@ -7,6 +9,7 @@ use chrono::Utc;
 use crate::azure::auth::{RequestParts, Service, parse_http_date};
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::error::ApiError;
+use crate::emulator::entra::{self, BATCH_AUDIENCE};
 
 fn auth_failed(detail: &str) -> ApiError {
     ApiError::new(
@@ -38,6 +41,35 @@ pub(super) fn authorize(
     let Some(auth) = get("authorization") else {
         return Err(auth_failed("The Authorization header was not found."));
     };
+    if let Some(token) = entra::bearer(auth) {
+        let Some(e) = svc.entra.get() else {
+            return Err(auth_failed(
+                "Bearer tokens are not accepted here: use SharedKey.",
+            ));
+        };
+        let audiences = [BATCH_AUDIENCE, "https://batch.core.windows.net"];
+        return match e.validate(token, &audiences, Utc::now()) {
+            Ok(_) => Ok(()),
+            Err(te) => {
+                let detail = match te {
+                    entra::TokenError::Audience => format!(
+                        "The access token has been obtained from wrong audience or resource. It should exactly match (including forward slash) with one of the allowed audiences '{BATCH_AUDIENCE}'. {}",
+                        te.detail()
+                    ),
+                    other => other.detail().to_string(),
+                };
+                let mut err = auth_failed(&detail);
+                err.status = StatusCode::UNAUTHORIZED;
+                err.challenge = Some(entra::challenge(e, BATCH_AUDIENCE));
+                Err(err)
+            }
+        };
+    }
+    if !svc.config.batch_shared_key {
+        return Err(auth_failed(
+            "The specified type of authentication SharedKey is not allowed for this account.",
+        ));
+    }
     let date = get("ocp-date")
         .or_else(|| get("date"))
         .ok_or_else(|| auth_failed("The request has no ocp-date or Date header."))?;

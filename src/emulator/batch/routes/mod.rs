@@ -75,7 +75,11 @@ async fn handle(State(svc): State<Arc<BatchService>>, req: Request) -> Response 
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_string();
-    let base = format!("http://{host}");
+    let tls = parts
+        .extensions
+        .get::<crate::emulator::entra::tls::Tls>()
+        .is_some_and(|t| t.0);
+    let base = format!("{}://{host}", if tls { "https" } else { "http" });
     let echo = parts
         .headers
         .get("return-client-request-id")
@@ -146,11 +150,13 @@ async fn handle(State(svc): State<Arc<BatchService>>, req: Request) -> Response 
             } else {
                 Body::from(serde_json::to_vec(&e.body(&base, &request_id)).unwrap_or_default())
             };
-            Response::builder()
+            let mut b = Response::builder()
                 .status(e.status)
-                .header(header::CONTENT_TYPE, JSON_TYPE)
-                .body(body)
-                .unwrap_or_default()
+                .header(header::CONTENT_TYPE, JSON_TYPE);
+            if let Some(c) = &e.challenge {
+                b = b.header(header::WWW_AUTHENTICATE, c.as_str());
+            }
+            b.body(body).unwrap_or_default()
         }
     };
     let h = resp.headers_mut();

@@ -36,7 +36,9 @@ use self::container::{
     create_container, delete_container, get_container_properties, list_blobs,
     set_container_metadata,
 };
-use self::service::{get_service_properties, list_containers, set_service_properties};
+use self::service::{
+    get_service_properties, get_user_delegation_key, list_containers, set_service_properties,
+};
 use crate::azure::auth::{decode_query, http_date, redact_url};
 use crate::emulator::blob::BlobService;
 use crate::emulator::blob::auth::{self, AuthRequest};
@@ -45,7 +47,7 @@ use crate::emulator::blob::names;
 use crate::emulator::blob::ops::Op;
 
 /// Answered when the request names no `x-ms-version`.
-const DEFAULT_VERSION: &str = "2026-10-06";
+pub(super) const DEFAULT_VERSION: &str = "2026-10-06";
 
 /// A refused request's body is read and dropped up to this size, so that the client gets
 /// the answer rather than a reset connection.
@@ -62,9 +64,13 @@ async fn handle(State(svc): State<Arc<BlobService>>, req: Request) -> Response {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    let https = req
+        .extensions()
+        .get::<crate::emulator::entra::tls::Tls>()
+        .is_some_and(|t| t.0);
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
-    let result = serve(&svc, &parts, &mut body, peer).await;
+    let result = serve(&svc, &parts, &mut body, peer, https).await;
     if result.is_err()
         && let Some(b) = body.take()
     {
@@ -136,6 +142,9 @@ fn error_response(e: &BlobError, request_id: &str, is_head: bool) -> Response {
     let mut b = Response::builder()
         .status(e.status)
         .header("x-ms-error-code", e.code);
+    if let Some(c) = &e.challenge {
+        b = b.header(header::WWW_AUTHENTICATE, c.as_str());
+    }
     if e.status == StatusCode::RANGE_NOT_SATISFIABLE
         && let Some((_, size)) = e.details.iter().find(|(k, _)| *k == "RangeSize")
     {
@@ -204,6 +213,7 @@ async fn serve(
     parts: &axum::http::request::Parts,
     body: &mut Option<Body>,
     peer: Option<IpAddr>,
+    https: bool,
 ) -> Res {
     let raw_path = parts.uri.path();
     let raw_query = parts.uri.query().unwrap_or("");
@@ -227,8 +237,9 @@ async fn serve(
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
         .collect();
-    let grant = auth::authenticate(
+    let grant = auth::authenticate_with(
         &svc.credential,
+        svc.authority(),
         &AuthRequest {
             method: parts.method.as_str(),
             raw_path,
@@ -238,7 +249,7 @@ async fn serve(
             container: container.as_deref(),
             blob: blob.as_deref(),
             peer,
-            https: false,
+            https,
         },
         Utc::now(),
     )?;
@@ -277,12 +288,16 @@ async fn serve(
         container: container.unwrap_or_default(),
         blob: blob.unwrap_or_default(),
         grant,
-        endpoint: format!("http://{host}/{account}/"),
+        endpoint: format!(
+            "{}://{host}/{account}/",
+            if https { "https" } else { "http" }
+        ),
     };
     match op {
         Op::ListContainers => list_containers(svc, &ctx),
         Op::GetServiceProperties => get_service_properties(svc),
         Op::SetServiceProperties => set_service_properties(svc, &ctx, body).await,
+        Op::GetUserDelegationKey => get_user_delegation_key(svc, &ctx, body).await,
         Op::GetAccountInfo => Ok(Reply::new(StatusCode::OK)
             .header("x-ms-sku-name", "Standard_LRS")
             .header("x-ms-account-kind", "StorageV2")
