@@ -521,3 +521,76 @@ fn the_session_survives_injected_faults_and_shows_no_secret() {
         }
     }
 }
+
+/// The whole tutorial on screen against an emulator whose keys are disabled, signed in as a
+/// service principal from the environment (Microsoft Entra ID): no key in any request (the
+/// emulator's request log), no token or secret on any screen or in the log.
+#[test]
+fn the_session_runs_on_entra_id_with_keys_disabled() {
+    use batchdeck::emulator::entra::APPS;
+    let t = Tmux::new("entra");
+    let requests = t.path("requests.jsonl");
+    let emu = common::EmulatorProcess::start(
+        &t.path("emu"),
+        &[
+            "--disable-shared-key",
+            "--request-log",
+            requests.to_str().unwrap(),
+        ],
+    );
+    let app = &APPS[0];
+    let env = format!(
+        "AZURE_TENANT_ID={} AZURE_CLIENT_ID={} AZURE_CLIENT_SECRET={} AZURE_AUTHORITY_HOST={} SSL_CERT_FILE={}",
+        emu.tenant_id,
+        app.client_id,
+        app.client_secret,
+        emu.authority_host,
+        emu.ca_cert.display()
+    );
+    t.start(&format!(
+        "clear; {env} {} --auth entra --batch-endpoint {} --storage-endpoint {}; echo EXIT=$?",
+        t.batchdeck_command("--delete-job --delete-pool"),
+        emu.batch_endpoint,
+        emu.blob_endpoint
+    ));
+    let mut screens = vec![t.wait_for("Steps", 30)];
+    screens.push(t.wait_for("run complete", 120));
+    let end = screens.last().unwrap().clone();
+    assert!(end.contains("completed 3 (✓3 ✗0)"), "{end}");
+    for f in ["taskdata1", "taskdata2", "taskdata3"] {
+        let text = std::fs::read_to_string(t.path(&format!("out/{f}_OUTPUT.txt"))).unwrap();
+        assert!(text.contains(&format!("task {f}\n")), "{text}");
+    }
+    t.keys(&["q"]);
+    screens.push(t.wait_for("EXIT=", 60));
+    assert!(
+        screens.last().unwrap().contains("EXIT=0"),
+        "{}",
+        screens.last().unwrap()
+    );
+    let log = std::fs::read_to_string(t.path("data/logs/batchdeck.log")).unwrap();
+    for (i, text) in screens.iter().chain(std::iter::once(&log)).enumerate() {
+        assert!(!text.contains("eyJ"), "text {i} shows a token");
+        assert!(
+            !text.contains(app.client_secret),
+            "text {i} shows the secret"
+        );
+    }
+    let kinds: Vec<String> = std::fs::read_to_string(&requests)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["auth"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(kinds.len() > 20, "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .all(|k| k == "Bearer" || k == "UserDelegationSAS"),
+        "{kinds:?}"
+    );
+}

@@ -25,6 +25,10 @@ pub struct EmulatorProcess {
     pub batch_endpoint: String,
     pub blob_endpoint: String,
     pub data_dir: PathBuf,
+    /// The Entra ID authority (`https://127.0.0.1:PORT`), its tenant, and the CA to trust.
+    pub authority_host: String,
+    pub tenant_id: String,
+    pub ca_cert: PathBuf,
     /// Everything it wrote to stderr so far (also echoed to the test's stderr).
     stderr: Arc<Mutex<String>>,
 }
@@ -90,6 +94,9 @@ impl EmulatorProcess {
             blob_endpoint: field("blob_endpoint"),
             child: Some(child),
             data_dir: PathBuf::from(field("data_dir")),
+            authority_host: field("authority_host"),
+            tenant_id: field("tenant_id"),
+            ca_cert: PathBuf::from(field("ca_cert")),
             stderr,
         }
     }
@@ -142,6 +149,25 @@ impl EmulatorProcess {
             ("BLOB_ENDPOINT".into(), self.blob_endpoint.clone()),
             ("STORAGE_ACCOUNT".into(), STORAGE_ACCOUNT.into()),
             ("STORAGE_KEY".into(), STORAGE_KEY.into()),
+            ("AUTHORITY_HOST".into(), self.authority_host.clone()),
+            ("TENANT_ID".into(), self.tenant_id.clone()),
+            ("CA_CERT".into(), self.ca_cert.display().to_string()),
+            (
+                "CLIENT_ID".into(),
+                batchdeck::emulator::entra::APPS[0].client_id.into(),
+            ),
+            (
+                "CLIENT_SECRET".into(),
+                batchdeck::emulator::entra::APPS[0].client_secret.into(),
+            ),
+            (
+                "READER_CLIENT_ID".into(),
+                batchdeck::emulator::entra::APPS[1].client_id.into(),
+            ),
+            (
+                "READER_CLIENT_SECRET".into(),
+                batchdeck::emulator::entra::APPS[1].client_secret.into(),
+            ),
         ]
     }
 }
@@ -189,7 +215,8 @@ fn zero_delays_unless_given(args: &[&str]) -> Vec<&'static str> {
 }
 
 /// The Python interpreter of one of the SDK venvs (`sdk15`: azure-batch 15.x, `sdk14`:
-/// azure-batch 14.2.0; both with azure-storage-blob 12.x), installed by `scripts/test`.
+/// azure-batch 14.2.0; both with azure-storage-blob 12.x; `identity`: azure-identity with
+/// azure-batch 15 and azure-storage-blob), installed by `scripts/test`.
 pub fn sdk_python(venv: &str) -> PathBuf {
     let var = format!("BATCHDECK_PY_{}", venv.to_uppercase());
     if let Ok(p) = std::env::var(&var) {

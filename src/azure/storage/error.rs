@@ -277,6 +277,17 @@ fn scrub(s: &str) -> String {
     out
 }
 
+/// The message of the innermost source of `e`.
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        message = s.to_string();
+        cur = s.source();
+    }
+    message
+}
+
 /// The message of an error and its sources, scrubbed.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
@@ -440,7 +451,8 @@ impl StorageClient {
             }
             ErrorKind::Credential => StorageError::Credential {
                 account: self.account.clone(),
-                message: scrub(&e.to_string()),
+                // The token source's own words, under the retry loop's wrapping.
+                message: scrub(&innermost(&e)),
             },
             ErrorKind::Io | ErrorKind::Connection => StorageError::Transport {
                 target,

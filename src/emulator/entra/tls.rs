@@ -143,14 +143,32 @@ pub fn serve(
             let _ = stream.set_nodelay(true);
             let (router, acceptor, stop) = (router.clone(), acceptor.clone(), stop.clone());
             connections.spawn(async move {
-                let mut first = [0u8; 1];
-                let is_tls = matches!(stream.peek(&mut first).await, Ok(1) if first[0] == 0x16);
-                match (is_tls, acceptor) {
-                    (true, Some(acceptor)) => match acceptor.accept(stream).await {
-                        Ok(s) => connection(s, peer, true, router, stop).await,
-                        Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
-                    },
-                    _ => connection(stream, peer, false, router, stop).await,
+                // Until it says which protocol it speaks (its first byte, then the TLS
+                // handshake), a connection is dropped on stop: a client may open one and
+                // keep it unused in its pool.
+                let mut early_stop = stop.clone();
+                let opened = async {
+                    let mut first = [0u8; 1];
+                    let is_tls = matches!(stream.peek(&mut first).await, Ok(1) if first[0] == 0x16);
+                    match (is_tls, acceptor) {
+                        (true, Some(acceptor)) => match acceptor.accept(stream).await {
+                            Ok(s) => Some(Either::Tls(Box::new(s))),
+                            Err(e) => {
+                                tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                                None
+                            }
+                        },
+                        _ => Some(Either::Plain(stream)),
+                    }
+                };
+                let opened = tokio::select! {
+                    o = opened => o,
+                    () = stopped(&mut early_stop) => None,
+                };
+                match opened {
+                    Some(Either::Tls(s)) => connection(*s, peer, true, router, stop).await,
+                    Some(Either::Plain(s)) => connection(s, peer, false, router, stop).await,
+                    None => {}
                 }
             });
             // Reap finished connections so the set does not grow.
@@ -158,6 +176,11 @@ pub fn serve(
         }
         while connections.join_next().await.is_some() {}
     })
+}
+
+enum Either {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
 }
 
 async fn connection<S>(
