@@ -760,3 +760,60 @@ fn microsofts_python_sdks_sign_in_and_use_user_delegation_sas() {
     assert!(kinds.iter().all(|k| k != "SharedKey"), "{kinds:?}");
     assert!(kinds.iter().any(|k| k == "UserDelegationSAS"), "{kinds:?}");
 }
+
+/// Workload identity: AZURE_FEDERATED_TOKEN_FILE holds a token of the federated issuer (the
+/// emulator) for the app's subject, which the token endpoint exchanges for access tokens.
+#[test]
+fn workload_identity_signs_in_with_a_federated_token_file() {
+    let sb = Sandbox::new();
+    let emu = keyless_emulator(&sb, "all");
+    let file = sb.path("federated-token");
+    let federated = issuer(&emu).issue_federated(
+        LOCAL.federated_subject,
+        chrono::Utc::now(),
+        Duration::from_secs(3600),
+    );
+    std::fs::write(&file, &federated).unwrap();
+    let check = |subject_file: &Path| {
+        let mut c = sb.command(&["info", "--check"]);
+        c.args(endpoints(&emu))
+            .env("AZURE_TENANT_ID", DEV_TENANT_ID)
+            .env("AZURE_CLIENT_ID", LOCAL.client_id)
+            .env("AZURE_FEDERATED_TOKEN_FILE", subject_file)
+            .env("AZURE_AUTHORITY_HOST", &emu.authority_host)
+            .env("SSL_CERT_FILE", &emu.ca_cert);
+        c.output().unwrap()
+    };
+    let out = check(&file);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("workload identity"), "{text}");
+    assert!(
+        text.contains("check batch: ok") && text.contains("check storage: ok"),
+        "{text}"
+    );
+    // Another subject's token is refused by the token endpoint, and said so.
+    let stranger = sb.path("stranger-token");
+    std::fs::write(
+        &stranger,
+        issuer(&emu).issue_federated(
+            "system:serviceaccount:x:y",
+            chrono::Utc::now(),
+            Duration::from_secs(3600),
+        ),
+    )
+    .unwrap();
+    let out = check(&stranger);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success());
+    assert!(
+        text.contains("check batch: failed") && text.contains("AADSTS700213"),
+        "{text}"
+    );
+    assert_no_secret(&[&text, &String::from_utf8_lossy(&out.stderr)]);
+    assert!(!text.contains(&federated));
+}

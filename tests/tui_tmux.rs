@@ -522,13 +522,15 @@ fn the_session_survives_injected_faults_and_shows_no_secret() {
     }
 }
 
-/// The whole tutorial on screen against an emulator whose keys are disabled, signed in as a
-/// service principal from the environment (Microsoft Entra ID): no key in any request (the
-/// emulator's request log), no token or secret on any screen or in the log.
-#[test]
-fn the_session_runs_on_entra_id_with_keys_disabled() {
+/// The whole tutorial on screen against an emulator whose keys are disabled, signed in with
+/// Microsoft Entra ID (a service principal from the environment, or the Azure CLI): no key in
+/// any request (the emulator's request log), no token or secret on any screen or in the log.
+fn runs_on_entra_id_with_keys_disabled(
+    tag: &str,
+    sign_in: impl FnOnce(&Tmux, &common::EmulatorProcess) -> String,
+) {
     use batchdeck::emulator::entra::APPS;
-    let t = Tmux::new("entra");
+    let t = Tmux::new(tag);
     let requests = t.path("requests.jsonl");
     let emu = common::EmulatorProcess::start(
         &t.path("emu"),
@@ -538,15 +540,7 @@ fn the_session_runs_on_entra_id_with_keys_disabled() {
             requests.to_str().unwrap(),
         ],
     );
-    let app = &APPS[0];
-    let env = format!(
-        "AZURE_TENANT_ID={} AZURE_CLIENT_ID={} AZURE_CLIENT_SECRET={} AZURE_AUTHORITY_HOST={} SSL_CERT_FILE={}",
-        emu.tenant_id,
-        app.client_id,
-        app.client_secret,
-        emu.authority_host,
-        emu.ca_cert.display()
-    );
+    let env = sign_in(&t, &emu);
     t.start(&format!(
         "clear; {env} {} --auth entra --batch-endpoint {} --storage-endpoint {}; echo EXIT=$?",
         t.batchdeck_command("--delete-job --delete-pool"),
@@ -572,7 +566,7 @@ fn the_session_runs_on_entra_id_with_keys_disabled() {
     for (i, text) in screens.iter().chain(std::iter::once(&log)).enumerate() {
         assert!(!text.contains("eyJ"), "text {i} shows a token");
         assert!(
-            !text.contains(app.client_secret),
+            !text.contains(APPS[0].client_secret),
             "text {i} shows the secret"
         );
     }
@@ -593,4 +587,44 @@ fn the_session_runs_on_entra_id_with_keys_disabled() {
             .all(|k| k == "Bearer" || k == "UserDelegationSAS"),
         "{kinds:?}"
     );
+}
+
+#[test]
+fn the_session_runs_on_a_service_principal_with_keys_disabled() {
+    runs_on_entra_id_with_keys_disabled("entra-sp", |_, emu| {
+        let app = &batchdeck::emulator::entra::APPS[0];
+        format!(
+            "AZURE_TENANT_ID={} AZURE_CLIENT_ID={} AZURE_CLIENT_SECRET={} AZURE_AUTHORITY_HOST={} SSL_CERT_FILE={}",
+            emu.tenant_id,
+            app.client_id,
+            app.client_secret,
+            emu.authority_host,
+            emu.ca_cert.display()
+        )
+    });
+}
+
+#[test]
+fn the_session_runs_on_the_azure_cli_credential_with_keys_disabled() {
+    runs_on_entra_id_with_keys_disabled("entra-az", |t, emu| {
+        let app = &batchdeck::emulator::entra::APPS[0];
+        let config = t.path("azure");
+        std::fs::create_dir_all(&config).unwrap();
+        let login = serde_json::json!({
+            "authority_host": emu.authority_host,
+            "tenant": emu.tenant_id,
+            "client_id": app.client_id,
+            "client_secret": app.client_secret,
+            "ca_file": emu.ca_cert,
+        });
+        std::fs::write(config.join("stand-in-login.json"), login.to_string()).unwrap();
+        let stand_in =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/az-stand-in");
+        format!(
+            "PATH={}:$PATH AZURE_CONFIG_DIR={} AZURE_TOKEN_CREDENTIALS=dev SSL_CERT_FILE={}",
+            stand_in.display(),
+            config.display(),
+            emu.ca_cert.display()
+        )
+    });
 }
