@@ -244,47 +244,21 @@ impl Config {
         let mut source = source;
         if let Some(u) = &overrides.batch_endpoint {
             let url = parse_url("--batch-endpoint", u)?;
-            batch = match batch {
-                Endpoint::Remote {
-                    account,
-                    credential,
-                    ..
-                } => Endpoint::Remote {
-                    url,
-                    account,
-                    credential,
-                },
-                Endpoint::Embedded if mode == Some(AuthMode::Entra) => Endpoint::Remote {
-                    url,
-                    account: DEV_BATCH_ACCOUNT.into(),
-                    credential: entra(BATCH_SCOPE)?,
-                },
-                Endpoint::Embedded => dev_endpoint(url, DEV_BATCH_ACCOUNT, DEV_BATCH_KEY),
-            };
-            source = format!("{source} + flags");
+            let local = (DEV_BATCH_ACCOUNT.to_string(), DEV_BATCH_KEY, BATCH_SCOPE);
+            batch = moved_to(batch, url, local, mode, &entra)?;
         }
         if let Some(u) = &overrides.storage_endpoint {
             let url = parse_url("--storage-endpoint", u)?;
-            storage = match storage {
-                Endpoint::Remote {
-                    account,
-                    credential,
-                    ..
-                } => Endpoint::Remote {
-                    url,
-                    account,
-                    credential,
-                },
-                Endpoint::Embedded if mode == Some(AuthMode::Entra) => Endpoint::Remote {
-                    account: storage_account_of(&url),
-                    url,
-                    credential: entra(STORAGE_SCOPE)?,
-                },
-                Endpoint::Embedded => dev_endpoint(url, DEV_STORAGE_ACCOUNT, DEV_STORAGE_KEY),
+            // Signed in, the account is the endpoint's; the local key signs as the local account.
+            let account = match mode {
+                Some(AuthMode::Entra) => storage_account_of(&url),
+                _ => DEV_STORAGE_ACCOUNT.to_string(),
             };
-            if !source.ends_with("+ flags") {
-                source = format!("{source} + flags");
-            }
+            let local = (account, DEV_STORAGE_KEY, STORAGE_SCOPE);
+            storage = moved_to(storage, url, local, mode, &entra)?;
+        }
+        if overrides.batch_endpoint.is_some() || overrides.storage_endpoint.is_some() {
+            source = format!("{source} + flags");
         }
         if mode == Some(AuthMode::Entra) && (batch.is_embedded() || storage.is_embedded()) {
             return Err(ConfigError::Entra(
@@ -305,6 +279,35 @@ fn dev_credential(account: &str, key: &str) -> SharedKeyCredential {
 }
 
 /// A compatible service at `url` with the well-known local account and its key.
+/// `endpoint` pointed at `url` by a flag: a configured account keeps its credential; the
+/// embedded one becomes the local account (name, key, token scope) at `url`, signed with its
+/// key, or with a token under `--auth entra`.
+fn moved_to(
+    endpoint: Endpoint,
+    url: Url,
+    (account, key, scope): (String, &str, &'static str),
+    mode: Option<AuthMode>,
+    entra: &EntraFor<'_>,
+) -> Result<Endpoint, ConfigError> {
+    Ok(match endpoint {
+        Endpoint::Remote {
+            account,
+            credential,
+            ..
+        } => Endpoint::Remote {
+            url,
+            account,
+            credential,
+        },
+        Endpoint::Embedded if mode == Some(AuthMode::Entra) => Endpoint::Remote {
+            url,
+            account,
+            credential: entra(scope)?,
+        },
+        Endpoint::Embedded => dev_endpoint(url, &account, key),
+    })
+}
+
 fn dev_endpoint(url: Url, account: &str, key: &str) -> Endpoint {
     Endpoint::Remote {
         url,
@@ -327,6 +330,20 @@ fn choose(mode: Option<AuthMode>, has_key: bool, has_endpoint: bool) -> Option<A
         None if has_endpoint => Some(AuthMode::Entra),
         None => None,
     }
+}
+
+/// Shared Key with `key`, which must be there and be base64 (`missing` and `var` name it).
+fn key_credential(
+    account: &str,
+    key: Option<&str>,
+    what: &'static str,
+    missing: &'static str,
+    var: &'static str,
+) -> Result<Credential, ConfigError> {
+    let key = key.ok_or(ConfigError::KeyMissing { what, var: missing })?;
+    SharedKeyCredential::new(account, key)
+        .map(Credential::SharedKey)
+        .map_err(|source| ConfigError::BadKey { what: var, source })
 }
 
 type EntraFor<'a> = dyn Fn(&'static str) -> Result<Credential, ConfigError> + 'a;
@@ -426,18 +443,13 @@ fn batch_endpoint(
     let url = parse_url("AZURE_BATCH_ENDPOINT", &endpoint)?;
     let credential = match chosen {
         Some(AuthMode::Entra) => entra(BATCH_SCOPE)?,
-        _ => {
-            let key = p.batch_key.as_deref().ok_or(ConfigError::KeyMissing {
-                what: "the Batch account",
-                var: "AZURE_BATCH_ACCESS_KEY (or the profile's batch_key)",
-            })?;
-            Credential::SharedKey(SharedKeyCredential::new(account.clone(), key).map_err(
-                |source| ConfigError::BadKey {
-                    what: "AZURE_BATCH_ACCESS_KEY",
-                    source,
-                },
-            )?)
-        }
+        _ => key_credential(
+            account,
+            p.batch_key.as_deref(),
+            "the Batch account",
+            "AZURE_BATCH_ACCESS_KEY (or the profile's batch_key)",
+            "AZURE_BATCH_ACCESS_KEY",
+        )?,
     };
     Ok(Endpoint::Remote {
         url,
@@ -502,18 +514,13 @@ fn storage_endpoint(
     };
     let credential = match chosen {
         Some(AuthMode::Entra) => entra(STORAGE_SCOPE)?,
-        _ => {
-            let key = p.storage_key.as_deref().ok_or(ConfigError::KeyMissing {
-                what: "the storage account",
-                var: "AZURE_STORAGE_KEY (or the profile's storage_key)",
-            })?;
-            Credential::SharedKey(SharedKeyCredential::new(account.clone(), key).map_err(
-                |source| ConfigError::BadKey {
-                    what: "AZURE_STORAGE_KEY",
-                    source,
-                },
-            )?)
-        }
+        _ => key_credential(
+            account,
+            p.storage_key.as_deref(),
+            "the storage account",
+            "AZURE_STORAGE_KEY (or the profile's storage_key)",
+            "AZURE_STORAGE_KEY",
+        )?,
     };
     Ok(Endpoint::Remote {
         url,

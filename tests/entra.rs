@@ -252,23 +252,26 @@ fn not_signed_in_says_to_run_az_login() {
     );
 }
 
-#[test]
-fn an_expired_token_is_named_as_expired() {
+/// A sign-in that hands out a token minted for `audience` at `issued`: refused with `needles`.
+fn refused_with_token(audience: &str, issued: chrono::DateTime<chrono::Utc>, needles: &[&str]) {
     let sb = Sandbox::new();
     let emu = keyless_emulator(&sb, "all");
-    let long_ago = chrono::Utc::now() - chrono::Duration::hours(3);
     let token = issuer(&emu).issue(
         LOCAL,
         DEV_TENANT_ID,
-        BATCH_AUDIENCE,
-        long_ago,
+        audience,
+        issued,
         Duration::from_secs(3600),
     );
     let env = azure_cli(&sb, Some(login_with_token(&token)));
-    refused(
-        &sb,
-        &emu,
-        &env,
+    refused(&sb, &emu, &env, needles);
+}
+
+#[test]
+fn an_expired_token_is_named_as_expired() {
+    refused_with_token(
+        BATCH_AUDIENCE,
+        chrono::Utc::now() - chrono::Duration::hours(3),
         &[
             "refused the Microsoft Entra ID token (401",
             "the token has expired: sign in again (`az login`) and check the machine's clock",
@@ -278,20 +281,9 @@ fn an_expired_token_is_named_as_expired() {
 
 #[test]
 fn a_token_for_another_resource_names_the_scope() {
-    let sb = Sandbox::new();
-    let emu = keyless_emulator(&sb, "all");
-    let token = issuer(&emu).issue(
-        LOCAL,
-        DEV_TENANT_ID,
+    refused_with_token(
         "https://management.azure.com",
         chrono::Utc::now(),
-        Duration::from_secs(3600),
-    );
-    let env = azure_cli(&sb, Some(login_with_token(&token)));
-    refused(
-        &sb,
-        &emu,
-        &env,
         &[
             "refused the Microsoft Entra ID token (401",
             "issued for another resource (audience)",

@@ -23,28 +23,14 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-    print("ok:", what)
-
-
-def wait_for(what, fn, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
+from sdkcheck import check, main, wait_for
 
 
 def https(url):
     return url.replace("http://", "https://", 1)
 
 
-def main():
+def run():
     env = os.environ
     ca = env["CA_CERT"]
     account = env["STORAGE_ACCOUNT"]
@@ -158,8 +144,7 @@ def main():
     batch.begin_delete_job(job_id, polling_interval=1).result()
     batch.begin_delete_pool(pool_id, polling_interval=1).result()
     blobs.delete_container("sdkentra")
-    print("entra conformance: all checks passed")
 
 
 if __name__ == "__main__":
-    main()
+    main("entra conformance", run)

@@ -185,14 +185,21 @@ impl SasFields {
         if self.version.as_str() >= "2020-12-06" {
             parts.push(o(&self.encryption_scope));
         }
-        parts.extend([
+        parts.extend(self.response_headers());
+        parts.join("\n")
+    }
+
+    /// The response header overrides (`rscc`, `rscd`, `rsce`, `rscl`, `rsct`) that end a
+    /// service or user delegation SAS string-to-sign.
+    fn response_headers(&self) -> [String; 5] {
+        let o = |v: &Option<String>| v.clone().unwrap_or_default();
+        [
             o(&self.cache_control),
             o(&self.content_disposition),
             o(&self.content_encoding),
             o(&self.content_language),
             o(&self.content_type),
-        ]);
-        parts.join("\n")
+        ]
     }
 
     /// User delegation SAS string-to-sign (service SAS fields with the key's fields in place
@@ -234,13 +241,7 @@ impl SasFields {
             parts.push(o(&d.request_headers));
             parts.push(o(&d.request_query));
         }
-        parts.extend([
-            o(&self.cache_control),
-            o(&self.content_disposition),
-            o(&self.content_encoding),
-            o(&self.content_language),
-            o(&self.content_type),
-        ]);
+        parts.extend(self.response_headers());
         parts.join("\n")
     }
 
@@ -327,7 +328,30 @@ pub fn sign_service_sas(
     expiry: DateTime<Utc>,
     version: &str,
 ) -> SasFields {
-    let mut f = SasFields {
+    let (mut f, resource) = unsigned_service_sas(
+        cred.account(),
+        container,
+        blob,
+        permissions,
+        start,
+        expiry,
+        version,
+    );
+    f.signature = cred.sign(&f.service_string_to_sign(&resource));
+    f
+}
+
+/// The fields of a service SAS before its signature, and its canonicalized resource.
+fn unsigned_service_sas(
+    account: &str,
+    container: &str,
+    blob: Option<&str>,
+    permissions: &str,
+    start: Option<DateTime<Utc>>,
+    expiry: DateTime<Utc>,
+    version: &str,
+) -> (SasFields, String) {
+    let f = SasFields {
         version: version.to_string(),
         resource: if blob.is_some() { "b" } else { "c" }.to_string(),
         permissions: canonical_permissions(permissions),
@@ -336,11 +360,10 @@ pub fn sign_service_sas(
         ..SasFields::default()
     };
     let resource = match blob {
-        Some(b) => format!("/blob/{}/{container}/{b}", cred.account()),
-        None => format!("/blob/{}/{container}", cred.account()),
+        Some(b) => format!("/blob/{account}/{container}/{b}"),
+        None => format!("/blob/{account}/{container}"),
     };
-    f.signature = cred.sign(&f.service_string_to_sign(&resource));
-    f
+    (f, resource)
 }
 
 /// Builds a user delegation SAS for a container (`blob == None`) or a blob of `account`,
@@ -356,27 +379,24 @@ pub fn sign_user_delegation_sas(
     expiry: DateTime<Utc>,
     version: &str,
 ) -> SasFields {
-    let mut f = SasFields {
-        version: version.to_string(),
-        resource: if blob.is_some() { "b" } else { "c" }.to_string(),
-        permissions: canonical_permissions(permissions),
-        start: start.map(sas_time),
-        expiry: sas_time(expiry),
-        delegation: Some(Box::new(DelegationFields {
-            oid: key.oid.clone(),
-            tid: key.tid.clone(),
-            key_start: key.start.clone(),
-            key_expiry: key.expiry.clone(),
-            key_service: key.service.clone(),
-            key_version: key.version.clone(),
-            ..DelegationFields::default()
-        })),
-        ..SasFields::default()
-    };
-    let resource = match blob {
-        Some(b) => format!("/blob/{account}/{container}/{b}"),
-        None => format!("/blob/{account}/{container}"),
-    };
+    let (mut f, resource) = unsigned_service_sas(
+        account,
+        container,
+        blob,
+        permissions,
+        start,
+        expiry,
+        version,
+    );
+    f.delegation = Some(Box::new(DelegationFields {
+        oid: key.oid.clone(),
+        tid: key.tid.clone(),
+        key_start: key.start.clone(),
+        key_expiry: key.expiry.clone(),
+        key_service: key.service.clone(),
+        key_version: key.version.clone(),
+        ..DelegationFields::default()
+    }));
     f.signature = key.sign(&f.user_delegation_string_to_sign(&resource));
     f
 }

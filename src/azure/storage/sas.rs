@@ -183,19 +183,13 @@ impl StorageClient {
         perms: SasPermissions,
         ttl: Duration,
     ) -> Result<SecretUrl> {
-        let (url, expiry, letters) =
-            self.sas_request(self.blob_url(container, blob)?, perms, ttl)?;
-        let key = self.account_key()?;
-        let f = sign_service_sas(
-            key,
+        self.key_sas(
+            self.blob_url(container, blob)?,
             container,
             Some(blob),
-            &letters,
-            None,
-            expiry,
-            &self.sas_version,
-        );
-        Ok(with_query(url, &f))
+            perms,
+            ttl,
+        )
     }
 
     /// A URL granting `perms` on a container for `ttl` (at most [`MAX_SAS_TTL`]), signed with
@@ -206,13 +200,24 @@ impl StorageClient {
         perms: SasPermissions,
         ttl: Duration,
     ) -> Result<SecretUrl> {
-        let (url, expiry, letters) =
-            self.sas_request(self.container_url(container)?, perms, ttl)?;
+        self.key_sas(self.container_url(container)?, container, None, perms, ttl)
+    }
+
+    /// A service SAS for `url` signed with the account key.
+    fn key_sas(
+        &self,
+        url: Url,
+        container: &str,
+        blob: Option<&str>,
+        perms: SasPermissions,
+        ttl: Duration,
+    ) -> Result<SecretUrl> {
+        let (url, expiry, letters) = self.sas_request(url, perms, ttl)?;
         let key = self.account_key()?;
         let f = sign_service_sas(
             key,
             container,
-            None,
+            blob,
             &letters,
             None,
             expiry,
@@ -288,10 +293,7 @@ impl StorageClient {
         ttl: Duration,
     ) -> Result<SecretUrl> {
         if !matches!(self.credential, Credential::Entra(_)) {
-            return match blob {
-                Some(b) => self.blob_sas_url(container, b, perms, ttl),
-                None => self.container_sas_url(container, perms, ttl),
-            };
+            return self.key_sas(url, container, blob, perms, ttl);
         }
         let (url, expiry, letters) = self.sas_request(url, perms, ttl)?;
         let key = self.delegation_key(expiry).await?;
