@@ -128,8 +128,8 @@ fn pool_job_task_lifecycle_with_real_processes() {
     assert_eq!(fail["executionInfo"]["exitCode"], 7);
     assert_eq!(fail["executionInfo"]["retryCount"], 2);
     assert_eq!(
-        fail["executionInfo"]["failureInfo"]["category"],
-        "usererror"
+        fail["executionInfo"]["failureInfo"]["category"], "UserError",
+        "written as the service writes it (recorded), not as the specification spells it"
     );
     assert_eq!(
         fail["executionInfo"]["failureInfo"]["code"],

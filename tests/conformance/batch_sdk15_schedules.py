@@ -174,7 +174,7 @@ def run():
     client.create_job(m.BatchJobCreateOptions(id="badformula", pool_info=m.BatchPoolInfo(auto_pool_specification=bad)))
     j = client.get_job("badformula")
     err = j.execution_info.scheduling_error
-    check(j.state == "completed" and err.code == "InvalidAutoScaleFormulaInAutoPool" and err.category == "usererror",
+    check(j.state == "completed" and err.code == "InvalidAutoScaleFormulaInAutoPool" and err.category.lower() == "usererror",
           "bad auto pool: job completed with %s" % err.code)
 
     kept = m.BatchAutoPoolSpecification(pool_lifetime_option="job", keep_alive=True,

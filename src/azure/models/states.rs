@@ -172,10 +172,12 @@ service_enum! {
 }
 
 service_enum! {
-    /// `BatchErrorSourceCategory`: whose fault a task failure was.
+    /// `BatchErrorSourceCategory`: whose fault a task failure was. The specification lists
+    /// `usererror` and `servererror`, but the service writes `UserError` (recorded in
+    /// tests/fixtures/recorded/task_get_completed.json), so these are written as it writes them.
     ErrorCategory {
-        UserError = "usererror",
-        ServerError = "servererror",
+        UserError = "UserError",
+        ServerError = "ServerError",
     }
 }
 
@@ -303,7 +305,7 @@ mod tests {
         macro_rules! check {
             ($t:ident, [$($w:literal),+ $(,)?]) => {{
                 // The list here is the REST specification's (x-ms-enum of 2025-06-01; for
-                // TaskAddStatus the service's recorded spelling), written out again so that a
+                // TaskAddStatus and ErrorCategory the service's recorded spelling), written out again so that a
                 // changed or missing mapping fails.
                 let wire = [$($w),+];
                 assert_eq!(
@@ -356,7 +358,7 @@ mod tests {
         );
         check!(TaskState, ["active", "preparing", "running", "completed"]);
         check!(TaskExecutionResult, ["success", "failure"]);
-        check!(ErrorCategory, ["usererror", "servererror"]);
+        check!(ErrorCategory, ["UserError", "ServerError"]);
         check!(TaskAddStatus, ["Success", "ClientError", "ServerError"]);
         check!(
             UploadCondition,
