@@ -16,8 +16,8 @@ use batchdeck::config::{Config, Overrides, Paths, ProcessEnv};
 use batchdeck::emulator::faults::FaultSpec;
 use batchdeck::emulator::{self, Emulator, EmulatorConfig};
 use batchdeck::util::parse_duration;
-use batchdeck::workflow::spec::{Disposal, WorkloadSpec};
-use batchdeck::workflow::{EmbeddedOptions, connect, steps};
+use batchdeck::workflow::spec::{Disposal, WorkloadOverrides, WorkloadSpec};
+use batchdeck::workflow::{EmbeddedOptions, connect, steps, workload};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -166,6 +166,13 @@ struct InfoArgs {
     check: bool,
 }
 
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not NAME=VALUE, e.g. numwords=5")),
+    }
+}
+
 /// Where to talk to: flags override the environment and the config file.
 #[derive(clap::Args, Debug, Clone)]
 struct TargetArgs {
@@ -199,42 +206,51 @@ struct RunArgs {
     /// the job and pool unless --delete-job/--delete-pool say otherwise).
     #[arg(long)]
     readonly: bool,
-    /// Pool id.
-    #[arg(long, default_value = "PythonTutorialPool")]
-    pool_id: String,
-    /// Job id.
-    #[arg(long, default_value = "PythonTutorialJob")]
-    job_id: String,
-    /// Dedicated nodes in the pool.
-    #[arg(long, default_value_t = 2)]
-    nodes: u32,
-    /// VM size of the pool's nodes (Azure).
-    #[arg(long, default_value = "STANDARD_D2S_V3")]
-    vm_size: String,
-    /// Node agent SKU of the pool's image (Azure).
-    #[arg(long, default_value = "batch.node.ubuntu 22.04")]
-    node_agent_sku: String,
-    /// How many top words each task reports.
-    #[arg(long, default_value_t = 3)]
-    numwords: u32,
-    /// Input text files (default: data/*.txt).
+    /// The workload file to run (TOML; `batchdeck init` writes one). Without it, the built-in
+    /// tutorial runs.
+    #[arg(short = 'w', long, value_name = "FILE")]
+    workload: Option<PathBuf>,
+    /// Set a parameter of the workload (one of its [params]), e.g. --set numwords=5.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+    /// Pool id (default: the workload's; the tutorial's is PythonTutorialPool).
+    #[arg(long)]
+    pool_id: Option<String>,
+    /// Job id (default: the workload's; the tutorial's is PythonTutorialJob).
+    #[arg(long)]
+    job_id: Option<String>,
+    /// Dedicated nodes in the pool (default: the workload's; the tutorial's is 2).
+    #[arg(long)]
+    nodes: Option<u32>,
+    /// VM size of the pool's nodes (Azure; default: the workload's).
+    #[arg(long)]
+    vm_size: Option<String>,
+    /// Node agent SKU of the pool's image (Azure; default: the workload's).
+    #[arg(long)]
+    node_agent_sku: Option<String>,
+    /// How many top words each task reports (the built-in tutorial only: --set numwords=N).
+    #[arg(long, conflicts_with = "workload")]
+    numwords: Option<u32>,
+    /// Input files of the workload's generated tasks, instead of its glob (the tutorial's:
+    /// data/*.txt).
     #[arg(long = "input", value_name = "FILE")]
     inputs: Vec<PathBuf>,
-    /// The task script (default: assets/topwords.py).
-    #[arg(long)]
+    /// The script the tutorial's start task copies to the nodes (default: assets/topwords.py;
+    /// the built-in tutorial only).
+    #[arg(long, conflicts_with = "workload")]
     task_script: Option<PathBuf>,
-    /// Container for the task script.
-    #[arg(long, default_value = "application", help_heading = "Storage")]
-    application_container: String,
-    /// Container for the input files.
-    #[arg(long, default_value = "input", help_heading = "Storage")]
-    input_container: String,
-    /// Container the tasks' outputs are uploaded to.
-    #[arg(long, default_value = "output", help_heading = "Storage")]
-    output_container: String,
-    /// Where the outputs are downloaded.
-    #[arg(long, default_value = "batchdeck-output")]
-    output_dir: PathBuf,
+    /// Container for the task script and other resource files (default: the workload's).
+    #[arg(long, help_heading = "Storage")]
+    application_container: Option<String>,
+    /// Container for the input files (default: the workload's).
+    #[arg(long, help_heading = "Storage")]
+    input_container: Option<String>,
+    /// Container the tasks' outputs are uploaded to (default: the workload's).
+    #[arg(long, help_heading = "Storage")]
+    output_container: Option<String>,
+    /// Where the outputs are downloaded (default: the workload's, else batchdeck-output).
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
     /// Overwrite outputs already in --output-dir (without it, batchdeck refuses to start).
     #[arg(long)]
     force: bool,
@@ -501,28 +517,59 @@ fn run_workflow(args: RunArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
     let config = resolve_config(&args.target)?;
     let log_file = init_file_logging(&config.paths)?;
-    let root = std::env::current_dir().context("reading the current directory")?;
-    let mut spec =
-        WorkloadSpec::tutorial_or_built_in(&root, &config.paths.data_dir.join("tutorial"))?;
-    spec.containers.application = args.application_container;
-    spec.containers.input = args.input_container;
-    spec.containers.output = args.output_container;
-    spec.pool_id = args.pool_id;
-    spec.job_id = args.job_id;
-    spec.node_count = args.nodes;
-    spec.vm_size = args.vm_size;
-    spec.image.node_agent_sku_id = args.node_agent_sku;
-    spec.num_words = args.numwords;
-    if !args.inputs.is_empty() {
-        spec.input_files = args.inputs;
+    let mut overrides = WorkloadOverrides {
+        params: args.set,
+        inputs: args.inputs,
+        task_script: args.task_script,
+    };
+    if let Some(n) = args.numwords {
+        if n == 0 {
+            anyhow::bail!("--numwords must be at least 1");
+        }
+        overrides.params.push(("numwords".into(), n.to_string()));
     }
-    if let Some(s) = args.task_script {
-        spec.task_script = s;
+    let mut spec = match &args.workload {
+        Some(path) => workload::load(path, &overrides)?,
+        None => {
+            let root = std::env::current_dir().context("reading the current directory")?;
+            WorkloadSpec::tutorial_or_built_in(
+                &root,
+                &config.paths.data_dir.join("tutorial"),
+                &overrides,
+            )?
+        }
+    };
+    if let Some(c) = args.application_container {
+        spec.containers.application = c;
     }
-    spec.output_dir = args.output_dir;
+    if let Some(c) = args.input_container {
+        spec.containers.input = c;
+    }
+    if let Some(c) = args.output_container {
+        spec.containers.output = c;
+    }
+    if let Some(id) = args.pool_id {
+        spec.pool_id = id;
+    }
+    if let Some(id) = args.job_id {
+        spec.job_id = id;
+    }
+    if let Some(n) = args.nodes {
+        spec.pool.dedicated_nodes = n;
+        spec.pool.spot_nodes = 0;
+    }
+    if let Some(v) = args.vm_size {
+        spec.pool.vm_size = v;
+    }
+    if let Some(v) = args.node_agent_sku {
+        spec.pool.image.node_agent_sku_id = v;
+    }
+    if let Some(d) = args.output_dir {
+        spec.output_dir = d;
+    }
     spec.force = args.force;
     spec.timeout = args.timeout;
-    spec.reuse_pool = args.reuse_pool;
+    spec.reuse_pool |= args.reuse_pool;
     spec.journal_dir = Some(config.paths.data_dir.join("runs"));
     spec.delete_job = disposal(args.delete_job, args.keep_job);
     spec.delete_pool = disposal(args.delete_pool, args.keep_pool);

@@ -127,9 +127,66 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// A duration as the Batch service writes one (ISO 8601: `PT1H30M`, `PT0.5S`).
+pub fn iso8601_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let mut out = String::from("PT");
+    if h > 0 {
+        out.push_str(&format!("{h}H"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}M"));
+    }
+    if frac > 0 {
+        out.push_str(&format!("{s}.{frac:03}S"));
+    } else if s > 0 || out == "PT" {
+        out.push_str(&format!("{s}S"));
+    }
+    out
+}
+
+/// Matches a path (components joined with `/`) against a glob with `*`, `?` and `**`.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    fn seg_match(p: &[char], s: &[char]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some('*'), _) => seg_match(&p[1..], s) || (!s.is_empty() && seg_match(p, &s[1..])),
+            (Some('?'), Some(_)) => seg_match(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => seg_match(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    fn parts_match(p: &[&str], s: &[&str]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(&"**"), _) => {
+                parts_match(&p[1..], s) || (!s.is_empty() && parts_match(p, &s[1..]))
+            }
+            (Some(pp), Some(ss)) => {
+                let pc: Vec<char> = pp.chars().collect();
+                let sc: Vec<char> = ss.chars().collect();
+                seg_match(&pc, &sc) && parts_match(&p[1..], &s[1..])
+            }
+            _ => false,
+        }
+    }
+    let p: Vec<&str> = pattern.split('/').filter(|x| !x.is_empty()).collect();
+    let s: Vec<&str> = path.split('/').filter(|x| !x.is_empty()).collect();
+    parts_match(&p, &s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso8601_durations() {
+        assert_eq!(iso8601_duration(Duration::from_secs(5400)), "PT1H30M");
+        assert_eq!(iso8601_duration(Duration::from_millis(500)), "PT0.500S");
+        assert_eq!(iso8601_duration(Duration::ZERO), "PT0S");
+        assert_eq!(iso8601_duration(Duration::from_secs(3601)), "PT1H1S");
+    }
 
     #[test]
     fn durations() {

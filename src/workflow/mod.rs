@@ -1,5 +1,6 @@
-//! The tutorial workflow (steps 1-9), what it waits on, and the user's commands. They only
-//! send `Event`s; they never touch the terminal.
+//! The workflow (steps 1-9) of a workload, what it waits on, and the user's commands. They
+//! only send `Event`s; they never touch the terminal.
+pub mod bodies;
 pub mod check;
 pub mod controller;
 pub mod events;
@@ -8,6 +9,7 @@ pub mod remaining;
 pub mod spec;
 pub mod steps;
 pub mod wait;
+pub mod workload;
 
 use std::time::Duration;
 

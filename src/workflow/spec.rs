@@ -1,8 +1,14 @@
-//! The workload: what the tutorial runs, with its defaults, validated before anything is
-//! created so that bad input fails fast with nothing half-done.
+//! The workload, resolved from its file (`workflow::workload`): the pool, job, tasks and
+//! files a run creates, validated before anything is created so that bad input fails fast with
+//! nothing half-done.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::azure::models::{
+    ExitOptions, OnAllTasksComplete, OnTaskFailure, TaskDependencies, UploadCondition,
+};
 
 /// What to do with a billable resource at the end of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,16 +65,154 @@ impl Containers {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct WorkloadSpec {
-    pub pool_id: String,
-    pub job_id: String,
-    pub node_count: u32,
+/// Which of the workload's containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Application,
+    Input,
+    Output,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Application, Role::Input, Role::Output];
+
+    /// How a workload file names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Application => "application",
+            Role::Input => "input",
+            Role::Output => "output",
+        }
+    }
+}
+
+impl Containers {
+    /// The container that plays `role`.
+    pub fn of(&self, role: Role) -> &str {
+        match role {
+            Role::Application => &self.application,
+            Role::Input => &self.input,
+            Role::Output => &self.output,
+        }
+    }
+}
+
+/// A local file the run uploads before it creates the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub local: PathBuf,
+    pub role: Role,
+    /// Its blob name: its path under the glob's folder for inputs, its path on the node for
+    /// resource files.
+    pub blob: String,
+    /// What it is, for messages: "input file", "resource file", "task script".
+    pub what: &'static str,
+    /// It must be UTF-8 text (checked before anything is created).
+    pub text: bool,
+}
+
+/// Where a resource file comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    /// One of [`WorkloadSpec::uploads`], by index.
+    Upload(usize),
+    /// An HTTP(S) URL the node can read.
+    Url(String),
+    /// The blobs of one of the workload's containers whose names start with `prefix`.
+    Container { role: Role, prefix: String },
+}
+
+/// A file a task (or the start task) finds in its working directory when it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceSpec {
+    pub source: FileSource,
+    /// Where it goes, relative to the working directory (for a container: the folder).
+    pub path: Option<String>,
+}
+
+/// Files the service uploads to the output container after a task ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputSpec {
+    /// A file, or a pattern with `*`, `?`, `**`, relative to the working directory.
+    pub pattern: String,
+    /// The blob name (a file) or the folder the matches go under (a pattern).
+    pub path: Option<String>,
+    pub upload: UploadCondition,
+}
+
+impl OutputSpec {
+    /// The blob a single-file output becomes (none for a pattern).
+    pub fn blob(&self) -> Option<String> {
+        if self.pattern.contains(['*', '?', '[']) {
+            return None;
+        }
+        Some(match &self.path {
+            Some(p) if !p.is_empty() => p.clone(),
+            _ => blob_name(Path::new(&self.pattern)),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartTaskSpec {
+    pub command_line: String,
+    pub resource_files: Vec<ResourceSpec>,
+    pub environment: Vec<(String, String)>,
+    pub wait_for_success: bool,
+    pub max_retries: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSpec {
     pub vm_size: String,
     pub image: Image,
-    pub num_words: u32,
-    pub task_script: PathBuf,
-    pub input_files: Vec<PathBuf>,
+    pub dedicated_nodes: u32,
+    pub spot_nodes: u32,
+    pub task_slots_per_node: u32,
+    pub start_task: Option<StartTaskSpec>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobSpec {
+    pub priority: Option<i32>,
+    pub max_wall_clock_time: Option<Duration>,
+    pub max_task_retries: Option<i32>,
+    pub on_all_tasks_complete: Option<OnAllTasksComplete>,
+    pub on_task_failure: Option<OnTaskFailure>,
+}
+
+/// One task, as the run adds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSpec {
+    pub id: String,
+    /// The `[[tasks]]` entry it comes from: its id, or for generated tasks the literal start
+    /// of the id template (`count` for `count-{stem}`).
+    pub group: String,
+    pub command_line: String,
+    pub resource_files: Vec<ResourceSpec>,
+    pub environment: Vec<(String, String)>,
+    pub outputs: Vec<OutputSpec>,
+    pub max_retries: Option<i32>,
+    pub max_wall_clock_time: Option<Duration>,
+    pub retention_time: Option<Duration>,
+    pub required_slots: Option<u32>,
+    pub depends_on: TaskDependencies,
+    /// What its failure does to the tasks that depend on it and to the job.
+    pub on_failure: Option<ExitOptions>,
+}
+
+/// The workload, resolved: what the run creates, uploads and adds, and how it ends.
+#[derive(Debug, Clone)]
+pub struct WorkloadSpec {
+    /// Its name, shown in the steps panel and the headless lines.
+    pub name: String,
+    pub pool_id: String,
+    pub job_id: String,
+    pub pool: PoolSpec,
+    pub job: JobSpec,
+    pub tasks: Vec<TaskSpec>,
+    /// Local files uploaded in step 2, in order (resource files first, then inputs).
+    pub uploads: Vec<Upload>,
     pub containers: Containers,
     pub output_dir: PathBuf,
     /// Overwrite existing, different files in `output_dir`.
@@ -82,57 +226,83 @@ pub struct WorkloadSpec {
     pub delete_pool: Disposal,
 }
 
+/// The built-in workload: the tutorial, as `batchdeck init` writes it.
+pub const TUTORIAL_WORKLOAD: &str = include_str!("../../tutorial.toml");
+
+/// What the command line changes in a workload before it is resolved.
+#[derive(Debug, Clone, Default)]
+pub struct WorkloadOverrides {
+    /// `--set NAME=VALUE`: parameters (each must be one of the workload's).
+    pub params: Vec<(String, String)>,
+    /// `--input FILE`: the inputs of the workload's generated tasks, instead of their glob.
+    pub inputs: Vec<PathBuf>,
+    /// `--task-script FILE`: the file of the start task's first local resource file (it keeps
+    /// its name on the node).
+    pub task_script: Option<PathBuf>,
+}
+
 impl WorkloadSpec {
-    /// The tutorial's defaults, with inputs and script taken from `root` (`data/`, `assets/`).
-    pub fn tutorial(root: &Path) -> WorkloadSpec {
-        let mut inputs: Vec<PathBuf> = std::fs::read_dir(root.join("data"))
-            .map(|rd| {
-                rd.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        inputs.sort();
-        WorkloadSpec {
-            pool_id: "PythonTutorialPool".into(),
-            job_id: "PythonTutorialJob".into(),
-            node_count: 2,
-            vm_size: "STANDARD_D2S_V3".into(),
-            image: Image::default(),
-            num_words: 3,
-            task_script: root.join("assets/topwords.py"),
-            input_files: inputs,
-            containers: Containers::default(),
-            output_dir: PathBuf::from("batchdeck-output"),
-            force: false,
-            timeout: Duration::from_secs(30 * 60),
-            reuse_pool: false,
-            journal_dir: None,
-            delete_job: Disposal::Ask,
-            delete_pool: Disposal::Ask,
-        }
+    /// The tutorial's workload, with inputs and script taken from `root` (`data/`, `assets/`).
+    pub fn tutorial(root: &Path) -> Result<WorkloadSpec, SpecError> {
+        Self::tutorial_with(root, &WorkloadOverrides::default())
+    }
+
+    /// The tutorial's workload with `overrides`.
+    pub fn tutorial_with(
+        root: &Path,
+        overrides: &WorkloadOverrides,
+    ) -> Result<WorkloadSpec, SpecError> {
+        crate::workflow::workload::resolve(
+            TUTORIAL_WORKLOAD,
+            "built-in tutorial workload",
+            root,
+            overrides,
+        )
     }
 
     /// The tutorial as [`WorkloadSpec::tutorial`] finds it in `root` (a checkout has
     /// `assets/topwords.py` and `data/*.txt`); anywhere else, the copies built into the binary,
     /// written once under `scratch`, so that `batchdeck` runs from any directory.
-    pub fn tutorial_or_built_in(root: &Path, scratch: &Path) -> Result<WorkloadSpec, SpecError> {
-        let spec = WorkloadSpec::tutorial(root);
-        if spec.task_script.is_file() && !spec.input_files.is_empty() {
-            return Ok(spec);
+    pub fn tutorial_or_built_in(
+        root: &Path,
+        scratch: &Path,
+        overrides: &WorkloadOverrides,
+    ) -> Result<WorkloadSpec, SpecError> {
+        if has_tutorial_files(root) {
+            return Self::tutorial_with(root, overrides);
         }
-        for (rel, text) in BUILT_IN {
-            write_if_changed(&scratch.join(rel), text.as_bytes()).map_err(|e| {
-                SpecError(format!(
-                    "cannot write the built-in tutorial files to {}: {e}; pass --data-dir, or --task-script and --input",
-                    scratch.display()
-                ))
-            })?;
-        }
-        Ok(WorkloadSpec::tutorial(scratch))
+        write_tutorial_files(scratch).map_err(|e| {
+            SpecError(format!(
+                "cannot write the built-in tutorial files to {}: {e}; pass --data-dir, or --task-script and --input",
+                scratch.display()
+            ))
+        })?;
+        Self::tutorial_with(scratch, overrides)
     }
 
-    /// Checks every input before anything is created; the error says what to fix.
+    /// Every task's expected output blobs (single files), with the task that writes each.
+    pub fn output_blobs(&self) -> BTreeMap<String, String> {
+        self.tasks
+            .iter()
+            .flat_map(|t| {
+                t.outputs
+                    .iter()
+                    .filter_map(|o| o.blob())
+                    .map(|b| (b, t.id.clone()))
+            })
+            .collect()
+    }
+
+    /// Whether any task waits for others (the job must then use task dependencies).
+    pub fn uses_dependencies(&self) -> bool {
+        self.tasks
+            .iter()
+            .any(|t| !t.depends_on.task_ids.is_empty() || !t.depends_on.task_id_ranges.is_empty())
+    }
+
+    /// Checks what the command line may have changed, and every local file, before anything
+    /// is created; the error says what to fix. (What the workload file says was checked
+    /// when it was read, with its line and column.)
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_batch_id("pool id", &self.pool_id)?;
         validate_batch_id("job id", &self.job_id)?;
@@ -145,85 +315,64 @@ impl WorkloadSpec {
                 )));
             }
         }
-        if self.node_count == 0 || self.node_count > 1000 {
+        let nodes = self.pool.dedicated_nodes + self.pool.spot_nodes;
+        if nodes == 0 || nodes > 1000 {
             return Err(SpecError(format!(
-                "node count {} is out of range: use 1 to 1000 (--nodes)",
-                self.node_count
+                "node count {nodes} is out of range: use 1 to 1000 (--nodes)"
             )));
         }
-        if self.num_words == 0 {
-            return Err(SpecError("--numwords must be at least 1".into()));
-        }
-        if self.input_files.is_empty() {
+        if self.tasks.is_empty() {
             return Err(SpecError(
-                "no input files: pass --input FILE (one or more .txt files)".into(),
+                "the workload has no tasks: add a [[tasks]] table, or pass --input FILE".into(),
             ));
         }
-        check_text_file(&self.task_script, "task script")?;
-        check_file_name(&self.task_script, "task script")?;
         check_output_dir(&self.output_dir)?;
-        let mut names = std::collections::HashSet::new();
-        let mut task_ids = std::collections::HashMap::new();
-        for f in &self.input_files {
-            check_text_file(f, "input file")?;
-            check_file_name(f, "input file")?;
-            let name = blob_name(f);
-            if !names.insert(name.clone()) {
-                return Err(SpecError(format!(
-                    "two input files are both named {name}: blob names must be unique; rename one"
-                )));
+        for u in &self.uploads {
+            if u.text {
+                check_text_file(&u.local, u.what)?;
+            } else {
+                check_file(&u.local, u.what)?;
             }
-            // One task per input: two inputs must not make the same task id (a.txt, a.log).
-            if let Some(other) = task_ids.insert(WorkloadSpec::task_id(f), name.clone()) {
-                return Err(SpecError(format!(
-                    "input files {other} and {name} would both be task {}: task ids come from file names without their extension; rename one",
-                    WorkloadSpec::task_id(f)
-                )));
+            check_file_name(&u.local, u.what)?;
+            for part in u.blob.split('/') {
+                check_name(part, u.what)?;
             }
-            // Found now rather than after the whole Batch run: an output in the way.
-            let out = self.output_dir.join(WorkloadSpec::output_name(f));
-            if !self.force && out.exists() {
-                return Err(SpecError(format!(
-                    "{} already exists: pass --force to overwrite it, or choose another --output-dir",
-                    out.display()
-                )));
+        }
+        // Found now rather than after the whole Batch run: an output in the way.
+        if !self.force {
+            for blob in self.output_blobs().keys() {
+                let out = self.output_dir.join(safe_relative_path(blob));
+                if out.exists() {
+                    return Err(SpecError(format!(
+                        "{} already exists: pass --force to overwrite it, or choose another --output-dir",
+                        out.display()
+                    )));
+                }
             }
         }
         Ok(())
     }
+}
 
-    /// The task id for an input file: its stem, made a valid Batch id.
-    pub fn task_id(input: &Path) -> String {
-        let stem = input
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "task".into());
-        let id: String = stem
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(64)
-            .collect();
-        if id.is_empty() { "task".into() } else { id }
-    }
+/// Whether `root` holds the tutorial's script and at least one input.
+fn has_tutorial_files(root: &Path) -> bool {
+    root.join("assets/topwords.py").is_file()
+        && std::fs::read_dir(root.join("data")).is_ok_and(|rd| {
+            rd.filter_map(|e| e.ok())
+                .any(|e| e.path().extension().is_some_and(|x| x == "txt"))
+        })
+}
 
-    /// The output blob a task writes: `<stem>_OUTPUT.txt`.
-    pub fn output_name(input: &Path) -> String {
-        let stem = input
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        format!("{stem}_OUTPUT.txt")
+/// Writes the tutorial's script and inputs under `dir` (unchanged files are left alone).
+pub fn write_tutorial_files(dir: &Path) -> std::io::Result<()> {
+    for (rel, text) in BUILT_IN {
+        write_if_changed(&dir.join(rel), text.as_bytes())?;
     }
+    Ok(())
 }
 
 /// The tutorial's task script and input texts, as the repository has them.
-const BUILT_IN: [(&str, &str); 4] = [
+pub const BUILT_IN: [(&str, &str); 4] = [
     (
         "assets/topwords.py",
         include_str!("../../assets/topwords.py"),
@@ -241,6 +390,19 @@ const BUILT_IN: [(&str, &str); 4] = [
         include_str!("../../data/taskdata3.txt"),
     ),
 ];
+
+/// A blob name as a relative path under a directory: only its normal components, so that no
+/// name can reach outside it (`..`, `.`, empty parts and backslash-separated parts dropped).
+pub fn safe_relative_path(blob: &str) -> PathBuf {
+    let parts: Vec<&str> = blob
+        .split(['/', '\\'])
+        .filter(|c| !matches!(*c, "" | "." | ".."))
+        .collect();
+    if parts.is_empty() {
+        return PathBuf::from("_");
+    }
+    parts.iter().collect()
+}
 
 /// Writes `bytes` to `path` unless it already holds them: to a temporary file, then renamed,
 /// so that a crash never leaves half a file.
@@ -334,9 +496,13 @@ fn check_output_dir(dir: &Path) -> Result<(), SpecError> {
     }
 }
 
-/// File names go into blob names and command lines: keep them to a safe alphabet.
+/// File names go into blob names and command lines: keep them (and the folders of a path
+/// kept under a glob's folder) to a safe alphabet.
 fn check_file_name(path: &Path, what: &str) -> Result<(), SpecError> {
-    let name = blob_name(path);
+    check_name(&blob_name(path), what)
+}
+
+fn check_name(name: &str, what: &str) -> Result<(), SpecError> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && name.len() <= 200
@@ -352,7 +518,8 @@ fn check_file_name(path: &Path, what: &str) -> Result<(), SpecError> {
     }
 }
 
-fn check_text_file(path: &Path, what: &str) -> Result<(), SpecError> {
+/// The file exists and is a file.
+fn check_file(path: &Path, what: &str) -> Result<(), SpecError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| SpecError(format!("{what} {}: {e}", path.display())))?;
     if !meta.is_file() {
@@ -361,6 +528,11 @@ fn check_text_file(path: &Path, what: &str) -> Result<(), SpecError> {
             path.display()
         )));
     }
+    Ok(())
+}
+
+fn check_text_file(path: &Path, what: &str) -> Result<(), SpecError> {
+    check_file(path, what)?;
     // Validate UTF-8 in a bounded buffer so that big inputs stay cheap in memory.
     use std::io::Read;
     let mut f = std::fs::File::open(path)
@@ -413,30 +585,47 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
     }
 
+    fn inputs(s: &WorkloadSpec) -> Vec<PathBuf> {
+        s.uploads
+            .iter()
+            .filter(|u| u.role == Role::Input)
+            .map(|u| u.local.clone())
+            .collect()
+    }
+
     #[test]
-    fn tutorial_defaults_validate() {
-        let s = WorkloadSpec::tutorial(&root());
-        assert!(s.input_files.len() >= 3);
+    fn the_tutorial_is_the_built_in_workload() {
+        let s = WorkloadSpec::tutorial(&root()).unwrap();
         s.validate().unwrap();
+        assert_eq!(s.name, "tutorial");
+        assert_eq!(s.pool_id, "PythonTutorialPool");
+        assert_eq!(s.job_id, "PythonTutorialJob");
+        assert_eq!(s.pool.dedicated_nodes, 2);
+        assert_eq!(s.pool.image, Image::default());
+        assert_eq!(inputs(&s).len(), 3);
+        let ids: Vec<&str> = s.tasks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["taskdata1", "taskdata2", "taskdata3"]);
+        assert_eq!(s.uploads[0].blob, "topwords.py");
+        assert_eq!(s.uploads[0].role, Role::Application);
         assert_eq!(
-            WorkloadSpec::task_id(Path::new("data/taskdata1.txt")),
-            "taskdata1"
+            s.output_blobs()
+                .get("taskdata2_OUTPUT.txt")
+                .map(String::as_str),
+            Some("taskdata2")
         );
-        assert_eq!(
-            WorkloadSpec::output_name(Path::new("data/taskdata1.txt")),
-            "taskdata1_OUTPUT.txt"
-        );
+        assert!(!s.uses_dependencies());
     }
 
     #[test]
     fn the_built_in_tutorial_is_used_outside_a_checkout_and_matches_the_repository() {
         let elsewhere = tempfile::tempdir().unwrap();
         let scratch = tempfile::tempdir().unwrap();
-        let s = WorkloadSpec::tutorial_or_built_in(elsewhere.path(), scratch.path()).unwrap();
-        assert!(s.task_script.starts_with(scratch.path()));
+        let o = WorkloadOverrides::default();
+        let s = WorkloadSpec::tutorial_or_built_in(elsewhere.path(), scratch.path(), &o).unwrap();
+        assert!(s.uploads[0].local.starts_with(scratch.path()));
         assert_eq!(
-            s.input_files.len(),
-            WorkloadSpec::tutorial(&root()).input_files.len(),
+            inputs(&s).len(),
+            inputs(&WorkloadSpec::tutorial(&root()).unwrap()).len(),
             "every data/*.txt is built in"
         );
         s.validate().unwrap();
@@ -448,8 +637,39 @@ mod tests {
             );
         }
         // A checkout's own files win.
-        let s = WorkloadSpec::tutorial_or_built_in(&root(), scratch.path()).unwrap();
-        assert!(s.task_script.starts_with(root()));
+        let s = WorkloadSpec::tutorial_or_built_in(&root(), scratch.path(), &o).unwrap();
+        assert!(s.uploads[0].local.starts_with(root()));
+    }
+
+    #[test]
+    fn the_command_line_changes_params_inputs_and_the_script() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a.txt");
+        std::fs::write(&a, "x").unwrap();
+        let o = WorkloadOverrides {
+            params: vec![("numwords".into(), "7".into())],
+            inputs: vec![a.clone()],
+            task_script: Some(d.path().join("picky.py")),
+        };
+        let s = WorkloadSpec::tutorial_with(&root(), &o).unwrap();
+        assert_eq!(s.tasks.len(), 1);
+        assert!(s.tasks[0].command_line.contains("--numwords 7"));
+        assert_eq!(inputs(&s), [a]);
+        assert_eq!(s.uploads[0].local, d.path().join("picky.py"));
+        assert_eq!(
+            s.uploads[0].blob, "topwords.py",
+            "the script keeps its name on the node"
+        );
+        assert_eq!(s.uploads[0].what, "task script");
+        let bad = WorkloadOverrides {
+            params: vec![("numword".into(), "7".into())],
+            ..WorkloadOverrides::default()
+        };
+        let e = WorkloadSpec::tutorial_with(&root(), &bad).unwrap_err().0;
+        assert!(
+            e.contains("no parameter `numword`") && e.contains("did you mean `numwords`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -468,29 +688,57 @@ mod tests {
     }
 
     #[test]
+    fn blob_names_cannot_escape_the_output_directory() {
+        assert_eq!(
+            safe_relative_path("../../etc/passwd"),
+            Path::new("etc/passwd")
+        );
+        assert_eq!(safe_relative_path("a\\..\\b"), Path::new("a/b"));
+        assert_eq!(safe_relative_path(".."), Path::new("_"));
+        assert_eq!(safe_relative_path("/abs/x"), Path::new("abs/x"));
+        assert_eq!(
+            safe_relative_path("counts/a.counts"),
+            Path::new("counts/a.counts")
+        );
+        assert_eq!(
+            safe_relative_path("x_OUTPUT.txt"),
+            Path::new("x_OUTPUT.txt")
+        );
+    }
+
+    #[test]
     fn missing_and_non_utf8_inputs_are_refused() {
         let d = tempfile::tempdir().unwrap();
-        let mut s = WorkloadSpec::tutorial(&root());
-        s.input_files = vec![d.path().join("nope.txt")];
-        assert!(s.validate().unwrap_err().0.contains("nope.txt"));
+        let with = |f: PathBuf| {
+            let o = WorkloadOverrides {
+                inputs: vec![f],
+                ..WorkloadOverrides::default()
+            };
+            WorkloadSpec::tutorial_with(&root(), &o).unwrap()
+        };
+        let e = with(d.path().join("nope.txt")).validate().unwrap_err().0;
+        assert!(e.contains("nope.txt"), "{e}");
         let bin = d.path().join("bin.txt");
         let mut bytes = "ok text ".repeat(20_000).into_bytes();
         bytes.push(0xff);
         std::fs::write(&bin, &bytes).unwrap();
-        s.input_files = vec![bin];
-        let e = s.validate().unwrap_err().0;
+        let e = with(bin).validate().unwrap_err().0;
         assert!(e.contains("not UTF-8") && e.contains("160000"), "{e}");
         // Names that would need quoting in a command line are refused.
         let odd = d.path().join("it's.txt");
         std::fs::write(&odd, "text").unwrap();
-        s.input_files = vec![odd];
-        assert!(s.validate().unwrap_err().0.contains("not supported"));
+        assert!(
+            with(odd)
+                .validate()
+                .unwrap_err()
+                .0
+                .contains("not supported")
+        );
         // A multi-byte character split across read buffers is fine.
         let ok = d.path().join("ok.txt");
         let mut text = "a".repeat((1 << 16) - 1);
         text.push('é');
         std::fs::write(&ok, text).unwrap();
-        s.input_files = vec![ok];
-        s.validate().unwrap();
+        with(ok).validate().unwrap();
     }
 }

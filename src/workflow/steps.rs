@@ -1,4 +1,5 @@
-//! Steps 1-9 of the tutorial, run in order by one async task that reports `Event`s.
+//! Steps 1-9 of a workload (by default the tutorial's), run in order by one async task that
+//! reports `Event`s.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,18 +8,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::azure::batch::{BatchClient, BatchError, Created};
-use crate::azure::models::{
-    Job, JobState, OutputFile, OutputFileBlobContainerDestination, OutputFileDestination,
-    OutputFileUploadOptions, Pool, PoolInfo, PoolState, ResourceFile, StartTask, Task,
-    TaskAddStatus, UploadCondition,
-};
+use crate::azure::models::{JobState, PoolState, Task, TaskAddStatus};
 use crate::azure::storage::{
-    ContainerCreated, MAX_SAS_TTL, SasPermissions, StorageClient, StorageError,
+    ContainerCreated, MAX_SAS_TTL, SasPermissions, SecretUrl, StorageClient, StorageError,
 };
 use crate::watch::Watch;
+use crate::workflow::bodies::{Urls, job_body, pool_body, task_body};
 use crate::workflow::events::{Event, Resource, Step};
 use crate::workflow::journal::Journal;
-use crate::workflow::spec::{Disposal, WorkloadSpec, blob_name};
+use crate::workflow::spec::{Disposal, Role, WorkloadSpec, safe_relative_path};
 use crate::workflow::wait::{self, Outcome, WaitError, WaitOptions};
 
 /// How long the SAS URLs handed to the service stay valid: the run's timeout plus margin.
@@ -314,22 +312,28 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
     })
     .await?;
 
-    // 2. Uploads.
-    let (script_url, input_urls) = run
+    // 2. Uploads: resource files (scripts) to the application container, then the inputs.
+    let upload_urls = run
         .step(Step::Upload, async |run| {
-            // The script, then the inputs, several at once.
-            let groups = [
-                (
-                    spec.containers.application.as_str(),
-                    std::slice::from_ref(&spec.task_script),
-                ),
-                (spec.containers.input.as_str(), spec.input_files.as_slice()),
-            ];
-            let mut urls = Vec::new();
+            let mut urls: Vec<Option<SecretUrl>> = vec![None; spec.uploads.len()];
             let mut total = 0u64;
-            for (container, paths) in groups {
-                let files: Vec<(String, PathBuf)> =
-                    paths.iter().map(|p| (blob_name(p), p.clone())).collect();
+            for role in [Role::Application, Role::Input] {
+                let container = spec.containers.of(role);
+                let mine: Vec<usize> = (0..spec.uploads.len())
+                    .filter(|i| spec.uploads[*i].role == role)
+                    .collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                let files: Vec<(String, PathBuf)> = mine
+                    .iter()
+                    .map(|i| {
+                        (
+                            spec.uploads[*i].blob.clone(),
+                            spec.uploads[*i].local.clone(),
+                        )
+                    })
+                    .collect();
                 for (_, path) in &files {
                     run.info(format!(
                         "Uploading file {} to container [{container}]...",
@@ -356,17 +360,41 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
                     })
                     .await?;
                 total += uploaded.iter().map(|u| u.size).sum::<u64>();
-                for (name, path) in files {
-                    let url = storage
-                        .blob_sas(container, &name, SasPermissions::READ, sas_ttl(spec))
-                        .await?;
-                    urls.push((path, name, url));
+                for i in mine {
+                    urls[i] = Some(
+                        storage
+                            .blob_sas(
+                                container,
+                                &spec.uploads[i].blob,
+                                SasPermissions::READ,
+                                sas_ttl(spec),
+                            )
+                            .await?,
+                    );
                 }
             }
-            let script = urls.remove(0);
-            Ok(((script.2, urls), format!("{total} bytes")))
+            let urls: Vec<SecretUrl> = urls.into_iter().flatten().collect();
+            Ok((urls, format!("{total} bytes")))
         })
         .await?;
+    // What the nodes read: uploaded files, and containers by SAS (read and list).
+    let mut container_urls = BTreeMap::new();
+    for role in spec.read_containers() {
+        container_urls.insert(
+            role,
+            storage
+                .container_sas(
+                    spec.containers.of(role),
+                    SasPermissions::READ_LIST,
+                    sas_ttl(spec),
+                )
+                .await?,
+        );
+    }
+    let urls = Urls {
+        uploads: &upload_urls,
+        containers: &container_urls,
+    };
 
     // 3. Pool.
     run.step(Step::CreatePool, async |run| {
@@ -377,7 +405,7 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
         }
         run.info(format!("Creating pool [{}]...", spec.pool_id));
         run.intend(&r);
-        let pool = pool_body(spec, script_url.expose());
+        let pool = pool_body(spec, &urls);
         match batch.create_pool(&pool).await? {
             Created::Created => {
                 run.created(r);
@@ -411,14 +439,7 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
         }
         run.info(format!("Creating job [{}]...", spec.job_id));
         run.intend(&r);
-        let job = Job {
-            id: spec.job_id.clone(),
-            pool_info: PoolInfo {
-                pool_id: Some(spec.pool_id.clone()),
-                ..PoolInfo::default()
-            },
-            ..Job::default()
-        };
+        let job = job_body(spec);
         match batch.create_job(&job).await? {
             Created::Created => {
                 run.created(Resource::Job(spec.job_id.clone()));
@@ -445,12 +466,13 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
     run.step(Step::AddTasks, async |run| {
         run.info(format!(
             "Adding {} tasks to job [{}]...",
-            input_urls.len(),
+            spec.tasks.len(),
             spec.job_id
         ));
-        let tasks: Vec<Task> = input_urls
+        let tasks: Vec<Task> = spec
+            .tasks
             .iter()
-            .map(|(path, name, url)| task_body(spec, path, name, url.expose(), output_url.expose()))
+            .map(|t| task_body(t, &urls, output_url.expose()))
             .collect();
         let results = batch.add_tasks(&spec.job_id, &tasks).await?;
         let failed: Vec<_> = results
@@ -522,15 +544,11 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
             )))
         })?;
         let blobs = storage.list_blobs(container, None).await?;
-        let task_of_output: BTreeMap<String, String> = spec
-            .input_files
-            .iter()
-            .map(|f| (WorkloadSpec::output_name(f), WorkloadSpec::task_id(f)))
-            .collect();
+        let task_of_output = spec.output_blobs();
         // Refuse before writing anything if a different file is in the way.
         let mut plan = BTreeMap::new();
         for b in &blobs {
-            let dest = spec.output_dir.join(safe_file_name(&b.name));
+            let dest = spec.output_dir.join(safe_relative_path(&b.name));
             if dest.exists()
                 && !spec.force
                 && !same_content(&dest, b.size, b.content_md5.as_deref())
@@ -776,15 +794,6 @@ fn read_head(path: &Path, max: usize) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// Only the last path component of a blob name, so a hostile name cannot leave the directory.
-fn safe_file_name(blob: &str) -> String {
-    let last = blob.rsplit(['/', '\\']).next().unwrap_or(blob);
-    match last {
-        "" | "." | ".." => "_".to_string(),
-        s => s.to_string(),
-    }
-}
-
 fn same_content(path: &Path, size: u64, md5_b64: Option<&str>) -> bool {
     use base64::Engine as _;
     use md5::Digest as _;
@@ -800,79 +809,6 @@ fn same_content(path: &Path, size: u64, md5_b64: Option<&str>) -> bool {
     }
 }
 
-/// The pool of the tutorial: its start task copies the script to the node's shared directory.
-pub fn pool_body(spec: &WorkloadSpec, script_url: &str) -> Pool {
-    let image = &spec.image;
-    Pool {
-        id: spec.pool_id.clone(),
-        vm_size: Some(spec.vm_size.clone()),
-        target_dedicated_nodes: Some(spec.node_count as i32),
-        virtual_machine_configuration: Some(serde_json::json!({
-            "imageReference": {
-                "publisher": image.publisher,
-                "offer": image.offer,
-                "sku": image.sku,
-                "version": image.version,
-            },
-            "nodeAgentSKUId": image.node_agent_sku_id,
-        })),
-        start_task: Some(StartTask {
-            command_line: format!(
-                "/bin/bash -c 'cp -f \"$AZ_BATCH_TASK_WORKING_DIR/{0}\" \"$AZ_BATCH_NODE_SHARED_DIR/{0}\"'",
-                blob_name(&spec.task_script)
-            ),
-            resource_files: vec![ResourceFile {
-                http_url: Some(script_url.to_string()),
-                file_path: Some(blob_name(&spec.task_script)),
-                ..ResourceFile::default()
-            }],
-            wait_for_success: Some(true),
-            // A start task that fails now and then (a busy mirror, a slow disk) is retried.
-            max_task_retry_count: Some(3),
-            ..StartTask::default()
-        }),
-        ..Pool::default()
-    }
-}
-
-/// One task per input: run the script on it; the service uploads the output file.
-pub fn task_body(
-    spec: &WorkloadSpec,
-    input: &Path,
-    name: &str,
-    input_url: &str,
-    output_container_url: &str,
-) -> Task {
-    let output = WorkloadSpec::output_name(input);
-    Task {
-        id: WorkloadSpec::task_id(input),
-        command_line: format!(
-            "/bin/bash -c 'python3 \"$AZ_BATCH_NODE_SHARED_DIR/{script}\" --filepath \"{name}\" --numwords {n} --output \"{output}\"'",
-            script = blob_name(&spec.task_script),
-            n = spec.num_words,
-        ),
-        resource_files: vec![ResourceFile {
-            http_url: Some(input_url.to_string()),
-            file_path: Some(name.to_string()),
-            ..ResourceFile::default()
-        }],
-        output_files: vec![OutputFile {
-            file_pattern: output.clone(),
-            destination: OutputFileDestination {
-                container: Some(OutputFileBlobContainerDestination {
-                    path: Some(output),
-                    container_url: output_container_url.to_string(),
-                    ..OutputFileBlobContainerDestination::default()
-                }),
-            },
-            upload_options: OutputFileUploadOptions {
-                upload_condition: UploadCondition::TaskSuccess,
-            },
-        }],
-        ..Task::default()
-    }
-}
-
 /// `0:20:00`, as the tutorial prints durations.
 pub fn fmt_duration(d: Duration) -> String {
     let s = d.as_secs();
@@ -884,28 +820,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blob_names_cannot_escape_the_output_directory() {
-        assert_eq!(safe_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(safe_file_name("a\\..\\b"), "b");
-        assert_eq!(safe_file_name(".."), "_");
-        assert_eq!(safe_file_name("x_OUTPUT.txt"), "x_OUTPUT.txt");
-    }
-
-    #[test]
-    fn bodies_put_no_secret_in_command_lines() {
-        let spec = WorkloadSpec::tutorial(Path::new(env!("CARGO_MANIFEST_DIR")));
-        let t = task_body(
-            &spec,
-            Path::new("data/taskdata1.txt"),
-            "taskdata1.txt",
-            "http://h/input/taskdata1.txt?sig=SECRET1",
-            "http://h/output?sig=SECRET2",
-        );
-        assert!(!t.command_line.contains("SECRET"));
-        assert!(t.command_line.contains("--numwords 3"));
-        assert_eq!(t.id, "taskdata1");
-        let p = pool_body(&spec, "http://h/application/topwords.py?sig=SECRET3");
-        assert!(!p.start_task.unwrap().command_line.contains("SECRET"));
+    fn durations_print_as_the_tutorial_does() {
         assert_eq!(fmt_duration(Duration::from_secs(1200)), "0:20:00");
     }
 }

@@ -20,10 +20,10 @@ pub use schedules::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 pub use states::{
-    AllocationState, DisableSchedulingOption, ErrorCategory, JobScheduleState, JobState,
-    NodeDeallocationOption, NodeState, OnAllTasksComplete, OnTaskFailure, PoolLifetimeOption,
-    PoolState, SchedulingState, StartTaskState, SubtaskState, TaskAddStatus, TaskExecutionResult,
-    TaskState, UploadCondition,
+    AllocationState, DependencyAction, DisableSchedulingOption, ErrorCategory, JobAction,
+    JobScheduleState, JobState, NodeDeallocationOption, NodeState, OnAllTasksComplete,
+    OnTaskFailure, PoolLifetimeOption, PoolState, SchedulingState, StartTaskState, SubtaskState,
+    TaskAddStatus, TaskExecutionResult, TaskState, UploadCondition,
 };
 pub use subtasks::{MultiInstanceSettings, Subtask};
 
@@ -569,6 +569,48 @@ pub struct Task {
     pub execution_info: Option<TaskExecutionInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_info: Option<TaskNodeInfo>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `BatchTaskDependencies` (a task's `dependsOn`): the tasks it waits for, by id and by ranges
+/// of integer ids (both ends included).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDependencies {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_id_ranges: Vec<TaskIdRange>,
+}
+
+/// `BatchTaskIdRange`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskIdRange {
+    pub start: i64,
+    pub end: i64,
+}
+
+/// `ExitOptions`: what a task's end does to its job and to the tasks that depend on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExitOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_action: Option<JobAction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependency_action: Option<DependencyAction>,
+}
+
+/// `ExitConditions` of a task; the workload sets `default` (any failure) only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExitConditions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_processing_error: Option<ExitOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_upload_error: Option<ExitOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<ExitOptions>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -266,6 +266,23 @@ service_enum! {
     }
 }
 
+service_enum! {
+    /// `DependencyAction`: what a task's end does to the tasks that depend on it.
+    DependencyAction {
+        Satisfy = "satisfy",
+        Block = "block",
+    }
+}
+
+service_enum! {
+    /// `BatchJobAction` (of exit options): what a task's end does to its job.
+    JobAction {
+        None = "none",
+        Disable = "disable",
+        Terminate = "terminate",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
@@ -380,6 +397,8 @@ mod tests {
             DisableSchedulingOption,
             ["requeue", "terminate", "taskcompletion"]
         );
+        check!(DependencyAction, ["satisfy", "block"]);
+        check!(JobAction, ["none", "disable", "terminate"]);
         // The service's own `unknown` node state is a known value, not an unknown one.
         assert_eq!(NodeState::parse("unknown"), NodeState::LostContact);
     }

@@ -8,35 +8,7 @@ use super::{RunSpec, failure};
 use crate::azure::auth::redact_url;
 use crate::azure::models::{FailureInfo, UploadCondition};
 
-/// Matches a path (components joined with `/`) against a glob with `*`, `?` and `**`.
-pub fn glob_match(pattern: &str, path: &str) -> bool {
-    fn seg_match(p: &[char], s: &[char]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some('*'), _) => seg_match(&p[1..], s) || (!s.is_empty() && seg_match(p, &s[1..])),
-            (Some('?'), Some(_)) => seg_match(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => seg_match(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
-    fn parts_match(p: &[&str], s: &[&str]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(&"**"), _) => {
-                parts_match(&p[1..], s) || (!s.is_empty() && parts_match(p, &s[1..]))
-            }
-            (Some(pp), Some(ss)) => {
-                let pc: Vec<char> = pp.chars().collect();
-                let sc: Vec<char> = ss.chars().collect();
-                seg_match(&pc, &sc) && parts_match(&p[1..], &s[1..])
-            }
-            _ => false,
-        }
-    }
-    let p: Vec<&str> = pattern.split('/').filter(|x| !x.is_empty()).collect();
-    let s: Vec<&str> = path.split('/').filter(|x| !x.is_empty()).collect();
-    parts_match(&p, &s)
-}
+pub use crate::util::glob_match;
 
 /// The files an output file pattern names: (file, blob name suffix).
 pub fn expand_pattern(task_dir: &Path, wd: &Path, pattern: &str) -> Vec<(PathBuf, String)> {
