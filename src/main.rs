@@ -36,7 +36,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the tutorial workflow: containers, uploads, pool, job, tasks, wait, download, clean up.
+    /// Run a workload (-w FILE; by default the built-in tutorial): containers, uploads, pool,
+    /// job, tasks, wait, download, clean up.
     Run(Box<RunArgs>),
     /// Print every path, endpoint and credential batchdeck would use (secrets redacted);
     /// with --check, call both services with them.
@@ -47,6 +48,28 @@ enum Command {
     /// Manage the named profiles of the config file.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Write the built-in workload (the tutorial) to DIR as a starting point: workload.toml,
+    /// commented, with its script (assets/) and inputs (data/). Run it with
+    /// `batchdeck run -w DIR/workload.toml`.
+    Init {
+        /// The folder to write to (made if missing; default: the current one).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print a shell completion script, e.g. `batchdeck completions bash > ~/.local/share/bash-completion/completions/batchdeck`.
+    Completions {
+        /// The shell.
+        shell: CompletionShell,
+    },
+    /// Print the man page (roff), e.g. `batchdeck man > ~/.local/share/man/man1/batchdeck.1`.
+    Man,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Subcommand, Debug)]
@@ -297,6 +320,12 @@ fn main() -> ExitCode {
             default,
             target,
         })) => save_profile(&name, default, &target).map(|()| ExitCode::SUCCESS),
+        Some(Command::Init { dir }) => init(&dir).map(|()| ExitCode::SUCCESS),
+        Some(Command::Completions { shell }) => {
+            completions(shell);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => man().map(|()| ExitCode::SUCCESS),
         None => run_workflow(*cli.run),
     };
     match result {
@@ -324,6 +353,43 @@ fn one_line(e: &anyhow::Error) -> String {
         line.push_str(&text);
     }
     line
+}
+
+fn init(dir: &std::path::Path) -> Result<()> {
+    let written = workload::init::init(dir)?;
+    for p in &written {
+        println!("wrote {}", p.display());
+    }
+    println!(
+        "run it with: batchdeck run -w {}",
+        dir.join(workload::init::WORKLOAD_FILE).display()
+    );
+    Ok(())
+}
+
+fn completions(shell: CompletionShell) {
+    use clap::CommandFactory;
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "batchdeck",
+        &mut std::io::stdout(),
+    );
+}
+
+fn man() -> Result<()> {
+    use clap::CommandFactory;
+    let mut out = std::io::stdout().lock();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .context("writing the man page")?;
+    out.flush()?;
+    Ok(())
 }
 
 fn run_emulator(args: EmulatorArgs) -> Result<()> {

@@ -109,6 +109,24 @@ pub struct Upload {
     pub what: &'static str,
     /// It must be UTF-8 text (checked before anything is created).
     pub text: bool,
+    /// Already checked where the workload file names it (see [`Upload::check`]).
+    pub checked: bool,
+}
+
+impl Upload {
+    /// The file exists, is a file with a usable name, and is UTF-8 text if it must be.
+    pub fn check(&self) -> Result<(), SpecError> {
+        if self.text {
+            check_text_file(&self.local, self.what)?;
+        } else {
+            check_file(&self.local, self.what)?;
+        }
+        check_file_name(&self.local, self.what)?;
+        for part in self.blob.split('/') {
+            check_name(part, self.what)?;
+        }
+        Ok(())
+    }
 }
 
 /// Where a resource file comes from.
@@ -327,16 +345,8 @@ impl WorkloadSpec {
             ));
         }
         check_output_dir(&self.output_dir)?;
-        for u in &self.uploads {
-            if u.text {
-                check_text_file(&u.local, u.what)?;
-            } else {
-                check_file(&u.local, u.what)?;
-            }
-            check_file_name(&u.local, u.what)?;
-            for part in u.blob.split('/') {
-                check_name(part, u.what)?;
-            }
+        for u in self.uploads.iter().filter(|u| !u.checked) {
+            u.check()?;
         }
         // Found now rather than after the whole Batch run: an output in the way.
         if !self.force {

@@ -4,6 +4,8 @@
 //! column, and what to fix (an unknown key with the nearest known one).
 
 mod deps;
+mod files;
+pub mod init;
 mod inputs;
 pub mod raw;
 mod resolve;

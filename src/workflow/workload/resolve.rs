@@ -11,31 +11,30 @@ use toml::Spanned;
 
 use super::deps::{self, Pending};
 use super::inputs::{self, GlobError, Input};
-use super::raw::{RawExitOptions, RawFile, RawOutput, RawPool, RawStartTask, RawTask, RawWorkload};
+use super::raw::{RawExitOptions, RawPool, RawStartTask, RawTask, RawWorkload};
 use super::template::{self, RenderError};
 use super::{Source, nearest};
 use crate::azure::models::{
     DependencyAction, ExitOptions, JobAction, OnAllTasksComplete, OnTaskFailure, TaskDependencies,
-    UploadCondition,
 };
 use crate::workflow::spec::{
-    Containers, Disposal, FileSource, Image, JobSpec, OutputSpec, PoolSpec, ResourceSpec, Role,
-    SpecError, StartTaskSpec, TaskSpec, Upload, WorkloadOverrides, WorkloadSpec, blob_name,
-    validate_batch_id, validate_container_name,
+    Containers, Disposal, FileSource, Image, JobSpec, PoolSpec, ResourceSpec, Role, SpecError,
+    StartTaskSpec, TaskSpec, Upload, WorkloadOverrides, WorkloadSpec, blob_name, validate_batch_id,
+    validate_container_name,
 };
 
 /// Placeholders every generated task knows.
-const INPUT_PLACEHOLDERS: [&str; 4] = ["input", "name", "stem", "index"];
+pub(super) const INPUT_PLACEHOLDERS: [&str; 4] = ["input", "name", "stem", "index"];
 
 /// What a placeholder can stand for in one task.
-struct Vars<'a> {
-    params: &'a BTreeMap<String, String>,
+pub(super) struct Vars<'a> {
+    pub(super) params: &'a BTreeMap<String, String>,
     /// For a generated task: its input and its position (from 1).
-    input: Option<(&'a Input, usize)>,
+    pub(super) input: Option<(&'a Input, usize)>,
 }
 
 impl Vars<'_> {
-    fn get(&self, name: &str) -> Option<String> {
+    pub(super) fn get(&self, name: &str) -> Option<String> {
         if let Some((input, index)) = self.input {
             let file = blob_name(Path::new(&input.rel));
             match name {
@@ -56,7 +55,7 @@ impl Vars<'_> {
         self.params.get(name).cloned()
     }
 
-    fn known(&self) -> Vec<String> {
+    pub(super) fn known(&self) -> Vec<String> {
         let mut k: Vec<String> = Vec::new();
         if self.input.is_some() {
             k.extend(INPUT_PLACEHOLDERS.iter().map(|s| s.to_string()));
@@ -67,11 +66,11 @@ impl Vars<'_> {
 }
 
 pub(super) struct Resolver<'a> {
-    src: &'a Source<'a>,
-    base: &'a Path,
+    pub(super) src: &'a Source<'a>,
+    pub(super) base: &'a Path,
     overrides: &'a WorkloadOverrides,
     params: BTreeMap<String, String>,
-    uploads: Vec<Upload>,
+    pub(super) uploads: Vec<Upload>,
     /// Task ids made so far, with how each was made (for duplicates).
     ids: HashMap<String, (Range<usize>, Option<String>)>,
     slots_per_node: u32,
@@ -79,7 +78,7 @@ pub(super) struct Resolver<'a> {
 
 /// The span of a value, or of its enclosing value when it was written in a short form
 /// (a plain string for a resource file or an output).
-fn span_of<T>(v: &Spanned<T>, outer: &Range<usize>) -> Range<usize> {
+pub(super) fn span_of<T>(v: &Spanned<T>, outer: &Range<usize>) -> Range<usize> {
     if v.span() == (0..0) {
         outer.clone()
     } else {
@@ -331,6 +330,7 @@ impl<'a> Resolver<'a> {
         let u = &mut self.uploads[index];
         u.local = script.to_path_buf();
         u.what = "task script";
+        u.checked = false;
         Ok(())
     }
 
@@ -474,6 +474,7 @@ impl<'a> Resolver<'a> {
                         blob: inp.rel.clone(),
                         what: "input file",
                         text: raw.text_inputs.unwrap_or(false),
+                        checked: false,
                     },
                     raw.inputs
                         .as_ref()
@@ -585,7 +586,7 @@ impl<'a> Resolver<'a> {
         Ok(id)
     }
 
-    fn render(
+    pub(super) fn render(
         &self,
         v: &Spanned<String>,
         outer: &Range<usize>,
@@ -620,176 +621,6 @@ impl<'a> Resolver<'a> {
                 };
                 self.src.err_in(&span, v.get_ref(), offset, format!("unknown placeholder {{{name}}} in {key}: {hint}"))
             }
-        })
-    }
-
-    fn command_line(
-        &self,
-        v: &Spanned<String>,
-        shell: Option<bool>,
-        vars: &Vars,
-    ) -> Result<String, SpecError> {
-        let line = self.render(v, &v.span(), vars, "command_line")?;
-        if line.trim().is_empty() {
-            return Err(self.src.err(
-                &v.span(),
-                "command_line is empty: give the command the task runs",
-            ));
-        }
-        if shell == Some(true) {
-            return Ok(format!("/bin/sh -c {}", shell_words::quote(&line)));
-        }
-        if let Some(var) = shell_variable(&line)
-            && !runs_a_shell(&line)
-        {
-            return Err(self.src.err(
-                &v.span(),
-                format!("command_line uses ${var}, but Batch runs a command line without a shell, so it would stay as written: set shell = true, or start it with /bin/sh -c '...'"),
-            ));
-        }
-        Ok(line)
-    }
-
-    fn environment(
-        &self,
-        env: &BTreeMap<Spanned<String>, Spanned<String>>,
-        vars: &Vars,
-    ) -> Result<Vec<(String, String)>, SpecError> {
-        env.iter()
-            .map(|(k, v)| {
-                let name = k.get_ref();
-                let ok = !name.is_empty()
-                    && !name.starts_with(|c: char| c.is_ascii_digit())
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !ok {
-                    return Err(self.src.err(&k.span(), format!("environment variable name `{name}` is not valid: use letters, digits and _, not starting with a digit")));
-                }
-                if name.starts_with("AZ_BATCH_") {
-                    return Err(self.src.err(&k.span(), format!("environment variable {name} is set by Batch on every node: choose another name")));
-                }
-                Ok((name.clone(), self.render(v, &v.span(), vars, "environment")?))
-            })
-            .collect()
-    }
-
-    fn resource(&mut self, f: &Spanned<RawFile>, vars: &Vars) -> Result<ResourceSpec, SpecError> {
-        let outer = f.span();
-        let r = f.get_ref();
-        let set = [r.file.is_some(), r.url.is_some(), r.container.is_some()]
-            .iter()
-            .filter(|x| **x)
-            .count();
-        if set != 1 {
-            return Err(self.src.err(
-                &outer,
-                "a resource file takes exactly one of file (a local file), url or container",
-            ));
-        }
-        if r.prefix.is_some() && r.container.is_none() {
-            let p = r.prefix.as_ref().map(|p| p.span()).unwrap_or(outer.clone());
-            return Err(self.src.err(&p, "prefix selects blobs of a container: add container = \"output\" (or \"input\", \"application\")"));
-        }
-        let path = match &r.path {
-            Some(p) => {
-                let rendered = self.render(p, &outer, vars, "path")?;
-                check_relative(&rendered).map_err(|why| {
-                    self.src
-                        .err(&span_of(p, &outer), format!("path {rendered:?} {why}"))
-                })?;
-                Some(rendered)
-            }
-            None => None,
-        };
-        if let Some(file) = &r.file {
-            let rel = self.render(file, &outer, vars, "file")?;
-            let local = self.base.join(&rel);
-            let node_path = path.unwrap_or_else(|| blob_name(&local));
-            let idx = self.add_upload(
-                Upload {
-                    local,
-                    role: Role::Application,
-                    blob: node_path.clone(),
-                    what: "resource file",
-                    text: false,
-                },
-                Some(span_of(file, &outer)),
-            )?;
-            return Ok(ResourceSpec {
-                source: FileSource::Upload(idx),
-                path: Some(node_path),
-            });
-        }
-        if let Some(url) = &r.url {
-            let u = self.render(url, &outer, vars, "url")?;
-            let parsed = url::Url::parse(&u)
-                .ok()
-                .filter(|p| matches!(p.scheme(), "http" | "https"));
-            let Some(parsed) = parsed else {
-                return Err(self.src.err(
-                    &span_of(url, &outer),
-                    format!("url {u:?} is not an http(s) URL the nodes can download"),
-                ));
-            };
-            let node_path = match path {
-                Some(p) => p,
-                None => match parsed.path_segments().and_then(|mut s| s.next_back()).filter(|s| !s.is_empty()) {
-                    Some(last) => last.to_string(),
-                    None => return Err(self.src.err(&span_of(url, &outer), "the url ends with no file name: add path = \"name\" for the file on the node")),
-                },
-            };
-            return Ok(ResourceSpec {
-                source: FileSource::Url(u),
-                path: Some(node_path),
-            });
-        }
-        let c = r.container.as_ref().expect("one of the three is set");
-        let role = Role::ALL.into_iter().find(|x| x.name() == c.get_ref()).ok_or_else(|| {
-            let names: Vec<String> = Role::ALL.iter().map(|r| r.name().to_string()).collect();
-            let near = nearest(c.get_ref(), &names).map(|n| format!("did you mean \"{n}\"? ")).unwrap_or_default();
-            self.src.err(&span_of(c, &outer), format!("container {:?} is not one of the workload's: {near}use \"application\", \"input\" or \"output\"", c.get_ref()))
-        })?;
-        let prefix = match &r.prefix {
-            Some(p) => self.render(p, &outer, vars, "prefix")?,
-            None => String::new(),
-        };
-        Ok(ResourceSpec {
-            source: FileSource::Container { role, prefix },
-            path,
-        })
-    }
-
-    fn output(&self, o: &Spanned<RawOutput>, vars: &Vars) -> Result<OutputSpec, SpecError> {
-        let outer = o.span();
-        let r = o.get_ref();
-        let pattern = self.render(&r.pattern, &outer, vars, "outputs")?;
-        if pattern.is_empty() || pattern.starts_with('/') {
-            return Err(self.src.err(&span_of(&r.pattern, &outer), format!("output pattern {pattern:?} must be relative to the task's working directory, e.g. \"out/*.csv\"")));
-        }
-        let path = match &r.path {
-            Some(p) => {
-                let rendered = self.render(p, &outer, vars, "path")?;
-                check_relative(&rendered).map_err(|why| {
-                    self.src
-                        .err(&span_of(p, &outer), format!("path {rendered:?} {why}"))
-                })?;
-                Some(rendered)
-            }
-            None => None,
-        };
-        let upload = match &r.upload {
-            Some(u) => self.service_value(
-                u,
-                "upload",
-                UploadCondition::KNOWN,
-                |v| v.as_str(),
-                UploadCondition::parse,
-            )?,
-            None => UploadCondition::TaskSuccess,
-        };
-        Ok(OutputSpec {
-            pattern,
-            path,
-            upload,
         })
     }
 
@@ -838,7 +669,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// One of the service's documented values for `key`, or an error naming the nearest.
-    fn service_value<T: Clone>(
+    pub(super) fn service_value<T: Clone>(
         &self,
         v: &Spanned<String>,
         key: &str,
@@ -881,46 +712,10 @@ impl<'a> Resolver<'a> {
             v => Ok(v.map(|v| *v.get_ref())),
         }
     }
-
-    /// Adds a file to upload, once: the same file at the same blob is shared; two files at
-    /// one blob name are refused.
-    fn add_upload(&mut self, u: Upload, span: Option<Range<usize>>) -> Result<usize, SpecError> {
-        if let Some(i) = self
-            .uploads
-            .iter()
-            .position(|x| x.role == u.role && x.blob == u.blob)
-        {
-            if self.uploads[i].local == u.local {
-                self.uploads[i].text |= u.text;
-                return Ok(i);
-            }
-            let msg = format!(
-                "two {}s are both named {}: blob names must be unique; rename one",
-                u.what, u.blob
-            );
-            return Err(match span {
-                Some(s) => self.src.err(&s, msg),
-                None => SpecError(msg),
-            });
-        }
-        self.uploads.push(u);
-        Ok(self.uploads.len() - 1)
-    }
-}
-
-/// A path on the node or in a container: relative, without `..`.
-fn check_relative(p: &str) -> Result<(), &'static str> {
-    if p.starts_with('/') || p.starts_with('\\') {
-        return Err("must be relative: it is placed under the task's working directory");
-    }
-    if p.split(['/', '\\']).any(|c| c == "..") {
-        return Err("must stay inside the task's working directory: remove \"..\"");
-    }
-    Ok(())
 }
 
 /// The name a generated group shows as: the literal start of its id template.
-fn group_name(template: &str) -> String {
+pub(super) fn group_name(template: &str) -> String {
     let head = template.split('{').next().unwrap_or("");
     let head = head.trim_end_matches(['-', '_', '.']);
     if head.is_empty() {
@@ -933,55 +728,4 @@ fn group_name(template: &str) -> String {
 /// A path as a user wrote it, short: its file name.
 fn short(p: &str) -> String {
     blob_name(Path::new(p))
-}
-
-/// The first `$NAME` or `${NAME}` a command line uses, if any.
-fn shell_variable(line: &str) -> Option<String> {
-    let b = line.as_bytes();
-    for (i, c) in b.iter().enumerate() {
-        if *c != b'$' {
-            continue;
-        }
-        let rest = &line[i + 1..];
-        let rest = rest.strip_prefix('{').unwrap_or(rest);
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-            return Some(name);
-        }
-    }
-    None
-}
-
-/// Whether a command line starts a shell that expands variables (`/bin/bash -c ...`).
-fn runs_a_shell(line: &str) -> bool {
-    let first = shell_words::split(line)
-        .ok()
-        .and_then(|w| w.into_iter().next())
-        .unwrap_or_default();
-    let prog = first.rsplit('/').next().unwrap_or("");
-    matches!(prog, "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shells_and_variables() {
-        assert_eq!(
-            shell_variable("python3 $AZ_BATCH_NODE_SHARED_DIR/x.py").as_deref(),
-            Some("AZ_BATCH_NODE_SHARED_DIR")
-        );
-        assert_eq!(shell_variable("echo ${HOME}/x").as_deref(), Some("HOME"));
-        assert_eq!(shell_variable("echo 5$ and $1"), None);
-        assert!(runs_a_shell("/bin/bash -c 'echo $HOME'"));
-        assert!(runs_a_shell("sh -c x"));
-        assert!(!runs_a_shell("python3 -c x"));
-        assert_eq!(group_name("count-{stem}"), "count");
-        assert_eq!(group_name("{stem}"), "{stem}");
-        assert_eq!(group_name("total"), "total");
-    }
 }
