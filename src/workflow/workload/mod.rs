@@ -126,7 +126,11 @@ impl Source<'_> {
             .and_then(|r| r.split('`').next())
         {
             let table = describe_table(place.as_deref().unwrap_or(""));
-            format!("{table} has no `{field}`: add {field} = ... (see the README's Workload files)")
+            let add = match (place.as_deref().unwrap_or(""), field) {
+                ("", "pool" | "job") => format!("add a [{field}] table with its id"),
+                _ => format!("add {field} = ..."),
+            };
+            format!("{table} has no `{field}`: {add} (see the README's Workload files)")
         } else if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
             let what = place
                 .as_deref()
@@ -159,10 +163,11 @@ fn parse_unknown_field(msg: &str) -> Option<(String, Vec<String>)> {
 
 /// The nearest of `known` to `word`, if any is near enough to be what was meant.
 pub(crate) fn nearest<'a>(word: &str, known: &'a [String]) -> Option<&'a str> {
+    let edits = (word.chars().count() / 4).max(1);
     known
         .iter()
         .map(|k| (strsim::jaro_winkler(word, k), k))
-        .filter(|(score, _)| *score >= 0.75)
+        .filter(|(score, k)| *score >= 0.75 || strsim::damerau_levenshtein(word, k) <= edits)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k.as_str())
 }
