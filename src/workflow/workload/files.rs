@@ -85,17 +85,7 @@ impl Resolver<'_> {
             let p = r.prefix.as_ref().map(|p| p.span()).unwrap_or(outer.clone());
             return Err(self.src.err(&p, "prefix selects blobs of a container: add container = \"output\" (or \"input\", \"application\")"));
         }
-        let path = match &r.path {
-            Some(p) => {
-                let rendered = self.render(p, &outer, vars, "path")?;
-                check_relative(&rendered).map_err(|why| {
-                    self.src
-                        .err(&span_of(p, &outer), format!("path {rendered:?} {why}"))
-                })?;
-                Some(rendered)
-            }
-            None => None,
-        };
+        let path = self.relative_path(r.path.as_ref(), &outer, vars)?;
         if let Some(file) = &r.file {
             let rel = self.render(file, &outer, vars, "file")?;
             let local = self.base.join(&rel);
@@ -166,17 +156,7 @@ impl Resolver<'_> {
         if pattern.is_empty() || pattern.starts_with('/') {
             return Err(self.src.err(&span_of(&r.pattern, &outer), format!("output pattern {pattern:?} must be relative to the task's working directory, e.g. \"out/*.csv\"")));
         }
-        let path = match &r.path {
-            Some(p) => {
-                let rendered = self.render(p, &outer, vars, "path")?;
-                check_relative(&rendered).map_err(|why| {
-                    self.src
-                        .err(&span_of(p, &outer), format!("path {rendered:?} {why}"))
-                })?;
-                Some(rendered)
-            }
-            None => None,
-        };
+        let path = self.relative_path(r.path.as_ref(), &outer, vars)?;
         let upload = match &r.upload {
             Some(u) => self.service_value(
                 u,
@@ -192,6 +172,24 @@ impl Resolver<'_> {
             path,
             upload,
         })
+    }
+
+    /// A `path` key rendered and checked to stay under the task's working directory.
+    fn relative_path(
+        &self,
+        path: Option<&Spanned<String>>,
+        outer: &Range<usize>,
+        vars: &Vars,
+    ) -> Result<Option<String>, SpecError> {
+        let Some(p) = path else {
+            return Ok(None);
+        };
+        let rendered = self.render(p, outer, vars, "path")?;
+        check_relative(&rendered).map_err(|why| {
+            self.src
+                .err(&span_of(p, outer), format!("path {rendered:?} {why}"))
+        })?;
+        Ok(Some(rendered))
     }
 
     /// Adds a file to upload, once: the same file at the same blob is shared; two files at

@@ -567,6 +567,14 @@ impl<'a> Resolver<'a> {
         })?;
         if let Some((_, other)) = self.ids.get(&id) {
             let msg = match (other, &from) {
+                // Two `--input` files of one name: uploaded by name, their blobs would
+                // collide before their ids do.
+                (Some(a), Some(b)) if !self.overrides.inputs.is_empty() && short(a) == short(b) => {
+                    format!(
+                        "two input files are both named {}: blob names must be unique; rename one",
+                        short(a)
+                    )
+                }
                 (Some(a), Some(b)) => format!(
                     "input files {} and {} would both be task {id}: ids made by {:?} must differ; rename one",
                     short(a),
