@@ -18,7 +18,8 @@
 //! - `client.rs`: the [`StorageClient`], its construction and options, containers and listings;
 //! - `error.rs`: [`StorageError`] and the mapping of the SDK's errors to it (scrubbed of secrets);
 //! - `connection_string.rs`: connection strings and blob endpoints;
-//! - `policy.rs`: the Shared Key signing policy and the per-attempt response timeout;
+//! - `policy.rs`: the Shared Key signing policy, the per-attempt response timeout, a call's
+//!   extra headers, and what the service says it is (its `Server` header);
 //! - `sas.rs`: SAS permissions, [`SecretUrl`], signing SAS URLs and clients built from one;
 //! - `upload.rs`: files to block blobs (block reading, resumable block ids);
 //! - `download.rs`: blobs to files (verified, resumed, written atomically).
@@ -31,7 +32,9 @@ mod policy;
 mod sas;
 mod upload;
 
-pub use client::{BlobItem, ContainerCreated, ContainerDeleted, StorageClient, TransferOptions};
+pub use client::{
+    BlobItem, ContainerCreated, ContainerDeleted, StorageClient, TransferChecksum, TransferOptions,
+};
 pub use connection_string::{ConnectionString, account_from_endpoint as account_of_endpoint};
 pub use download::DownloadedBlob;
 pub use error::{AuthKind, StorageError, Target};

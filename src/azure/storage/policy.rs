@@ -1,14 +1,18 @@
 //! `azure_core` pipeline policies: Storage Shared Key signing of each attempt, a Microsoft
-//! Entra ID token on each attempt, and a bound on the wait for each attempt's response headers.
+//! Entra ID token on each attempt, a bound on the wait for each attempt's response headers, a
+//! call's extra headers, and what the service says it is (its `Server` header).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use azure_core::error::ErrorKind;
+use azure_core::http::headers::HeaderName;
 use azure_core::http::policies::{Policy, PolicyResult};
 use azure_core::http::{Context, Request};
 use chrono::Utc;
 
+use super::client::ServiceSeen;
 use crate::azure::auth::entra::EntraCredential;
 use crate::azure::auth::{RequestParts, Service, SharedKeyCredential, http_date};
 
@@ -154,6 +158,42 @@ impl Policy for ExtraHeadersPolicy {
             }
         }
         send_next(ctx, request, next, "extra headers").await
+    }
+}
+
+/// Notes what the service says it is, from the `Server` header of each answer (a per-call
+/// policy): Azurite answers `Azurite-Blob/<version>`, Azure `Windows-Azure-Blob/1.0 …` (as
+/// batchdeck's emulator does). Uploads choose their checksum by it (`TransferChecksum::Auto`).
+#[derive(Debug)]
+pub(super) struct ServerHeaderPolicy {
+    pub(super) seen: Arc<AtomicU8>,
+}
+
+impl ServerHeaderPolicy {
+    /// The [`ServiceSeen`] of an answer's `Server` header.
+    fn service(server: Option<&str>) -> ServiceSeen {
+        match server {
+            Some(s) if s.starts_with("Azurite-Blob/") => ServiceSeen::Azurite,
+            _ => ServiceSeen::Other,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Policy for ServerHeaderPolicy {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
+        let response = send_next(ctx, request, next, "server header").await?;
+        let server = response
+            .headers()
+            .get_optional_str(&HeaderName::from_static("server"));
+        self.seen
+            .store(Self::service(server) as u8, Ordering::Relaxed);
+        Ok(response)
     }
 }
 

@@ -17,6 +17,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use futures::StreamExt as _;
 use md5::{Digest as _, Md5};
 
+use super::client::BodyChecksum;
 use super::error::Op;
 use super::policy::ExtraHeaders;
 use super::{AuthKind, Result, StorageClient, StorageError};
@@ -83,10 +84,10 @@ impl StorageClient {
     /// `block_size`, `parallel` at a time, read from disk block by block (memory stays near
     /// `parallel × block_size`). Block ids are derived from the block index and the file's
     /// size and modification time, so a second attempt after a failure skips the blocks the
-    /// service already holds. Every request carries the CRC64 of its body
-    /// (`x-ms-content-crc64`), which the service checks; with `content_md5` (see
-    /// [`TransferOptions`](super::TransferOptions)) a blob uploaded in blocks also gets the
-    /// file's MD5 as its Content-MD5.
+    /// service already holds. Every request carries a checksum of its body that the service
+    /// checks (CRC64, or Content-MD5 on Azurite: see [`TransferChecksum`](super::TransferChecksum));
+    /// with `content_md5` (see [`TransferOptions`](super::TransferOptions)) a blob uploaded in
+    /// blocks also gets the file's MD5 as its Content-MD5.
     pub async fn upload_file<P>(
         &self,
         container: &str,
@@ -124,14 +125,20 @@ impl StorageClient {
                 });
             }
             // One Put Blob: the service computes the blob's Content-MD5 from what it received
-            // (as Azure does for Put Blob), so this side does not hash it a second time. The
-            // SDK's upload has no CRC64 option: the header goes through the call's context.
-            let crc = crc64::to_header(crc64::checksum(&data));
+            // (as Azure does for Put Blob), so this side does not hash it for that; the body
+            // carries the checksum the service checks in transit. The SDK's upload has no
+            // option for it: the header goes through the call's context.
+            let checksum = self.body_checksum();
+            let (data, sum) = tokio::task::spawn_blocking(move || {
+                let sum = Sum::of(checksum, &data);
+                (data, sum)
+            })
+            .await
+            .map_err(|e| StorageError::file("read", path)(std::io::Error::other(e)))?;
             let options = BlockBlobClientUploadOptions {
                 partition_size: NonZero::new(size.max(1)),
                 method_options: ClientMethodOptions {
-                    context: Context::new()
-                        .with_value(ExtraHeaders(vec![("x-ms-content-crc64", crc)])),
+                    context: Context::new().with_value(ExtraHeaders(vec![sum.header()])),
                 },
                 ..Default::default()
             };
@@ -177,6 +184,8 @@ impl StorageClient {
             self.transfer.content_md5,
         )));
         let path_buf = path.to_path_buf();
+        // Known by now: the block list was asked for.
+        let checksum = self.body_checksum();
         let reads = futures::stream::iter(0..n_blocks).then(|index| {
             let reader = reader.clone();
             let path_buf = path_buf.clone();
@@ -188,13 +197,13 @@ impl StorageClient {
                         .map_err(|_| std::io::Error::other("block reader poisoned"))?
                         .read_block(len)?;
                     // Outside the reader's lock: blocks in flight are summed in parallel.
-                    let crc = crc64::checksum(&data);
-                    Ok::<_, std::io::Error>((data, crc))
+                    let sum = Sum::of(checksum, &data);
+                    Ok::<_, std::io::Error>((data, sum))
                 })
                 .await
                 .map_err(|e| StorageError::file("read", &path_buf)(std::io::Error::other(e)))?;
                 match joined {
-                    Ok((data, crc)) => Ok((index, data, crc)),
+                    Ok((data, sum)) => Ok((index, data, sum)),
                     Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                         Err(StorageError::FileChanged {
                             path: path_buf,
@@ -217,7 +226,7 @@ impl StorageClient {
         };
         let staged = reads
             .map(|read| async move {
-                let (index, data, crc) = read?;
+                let (index, data, sum) = read?;
                 let id = ids_ref.id(index);
                 let len = data.len() as u64;
                 if existing_ref
@@ -227,11 +236,17 @@ impl StorageClient {
                     give_back(data);
                     return Ok::<_, StorageError>((len, true));
                 }
-                // The service checks the block's CRC64 and refuses it (400 Crc64Mismatch) if
-                // the bytes changed on the way.
-                let options = BlockBlobClientStageBlockOptions {
-                    transactional_content_crc64: Some(crc.to_le_bytes().to_vec()),
-                    ..Default::default()
+                // The service checks the block's checksum and refuses it (400 Crc64Mismatch
+                // or Md5Mismatch) if the bytes changed on the way.
+                let options = match sum {
+                    Sum::Crc64(crc) => BlockBlobClientStageBlockOptions {
+                        transactional_content_crc64: Some(crc.to_le_bytes().to_vec()),
+                        ..Default::default()
+                    },
+                    Sum::Md5(md5) => BlockBlobClientStageBlockOptions {
+                        transactional_content_md5: Some(md5.to_vec()),
+                        ..Default::default()
+                    },
                 };
                 client_ref
                     .stage_block(&id, len, data.clone().into(), Some(options))
@@ -313,6 +328,30 @@ impl StorageClient {
             }
         }
         Ok(out)
+    }
+}
+
+/// The transactional checksum of one request's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sum {
+    Crc64(u64),
+    Md5([u8; 16]),
+}
+
+impl Sum {
+    fn of(kind: BodyChecksum, data: &[u8]) -> Sum {
+        match kind {
+            BodyChecksum::Crc64 => Sum::Crc64(crc64::checksum(data)),
+            BodyChecksum::Md5 => Sum::Md5(Md5::digest(data).into()),
+        }
+    }
+
+    /// Its request header.
+    fn header(&self) -> (&'static str, String) {
+        match self {
+            Sum::Crc64(crc) => ("x-ms-content-crc64", crc64::to_header(*crc)),
+            Sum::Md5(md5) => ("content-md5", B64.encode(md5)),
+        }
     }
 }
 
