@@ -45,9 +45,16 @@ fn write_file(path: &Path, size: usize, seed: u64) {
     }
 }
 
+/// Azurite's blob service, started afresh (new data directory) before each upload measured on
+/// it: deleting a container does not give Azurite's extents back until its periodic collection,
+/// and one run of this benchmark writes some 40 GiB to it (a run once filled the disk).
 struct Azurite {
     child: Child,
+    /// Its data directory, debug log and pid file (for bench/run to stop it if this process
+    /// is killed); removed with it.
+    dir: tempfile::TempDir,
     debug_log: PathBuf,
+    endpoint: String,
 }
 
 impl Drop for Azurite {
@@ -57,45 +64,75 @@ impl Drop for Azurite {
     }
 }
 
-/// Azurite's blob service on an OS-chosen port, logging each request with its time (the
-/// window AzCopy is timed by): (process, endpoint).
-fn azurite(dir: &Path) -> (Azurite, String) {
-    let bin = Path::new(common::ROOT).join(".tools/azurite/node_modules/.bin/azurite-blob");
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/install-test-deps (bench/run does)",
-        bin.display()
-    );
-    let debug_log = dir.join("debug.log");
-    let mut child = Command::new(bin)
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            "0",
-            "--silent",
-            "--loose",
-        ])
-        .args(["--skipApiVersionCheck", "--location"])
-        .arg(dir.join("data"))
-        .arg("--debug")
-        .arg(&debug_log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start azurite");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("azurite's listening line").unwrap();
-        if let Some((_, u)) = line.split_once("successfully listens on ") {
-            break u.trim().to_string();
+impl Azurite {
+    /// Azurite on an OS-chosen port, in a new directory under the temporary directory,
+    /// logging each request with its time (the window AzCopy is timed by).
+    fn start() -> Azurite {
+        let bin = Path::new(common::ROOT).join(".tools/azurite/node_modules/.bin/azurite-blob");
+        assert!(
+            bin.exists(),
+            "{} is missing: run scripts/install-test-deps (bench/run does)",
+            bin.display()
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("bench-azurite")
+            .tempdir()
+            .unwrap();
+        let debug_log = dir.path().join("debug.log");
+        let mut child = Command::new(bin)
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                "0",
+                "--silent",
+                "--loose",
+            ])
+            .args(["--skipApiVersionCheck", "--location"])
+            .arg(dir.path().join("data"))
+            .arg("--debug")
+            .arg(&debug_log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start azurite");
+        std::fs::write(dir.path().join("azurite.pid"), child.id().to_string()).unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("azurite's listening line").unwrap();
+            if let Some((_, u)) = line.split_once("successfully listens on ") {
+                break u.trim().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Azurite {
+            child,
+            dir,
+            debug_log,
+            endpoint: format!("{url}/devstoreaccount1"),
         }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (
-        Azurite { child, debug_log },
-        format!("{url}/devstoreaccount1"),
-    )
+    }
+
+    /// Stops this one and removes its data; a new one in its place.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        *self = Azurite::start();
+    }
+
+    /// Bytes in its directory (data, log).
+    fn disk_bytes(&self) -> u64 {
+        fn size(p: &Path) -> u64 {
+            match std::fs::symlink_metadata(p) {
+                Ok(m) if m.is_dir() => std::fs::read_dir(p)
+                    .map(|d| d.flatten().map(|e| size(&e.path())).sum())
+                    .unwrap_or(0),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            }
+        }
+        size(self.dir.path())
+    }
 }
 
 /// From Azurite's debug log: the first request naming `container` to the end of the last
@@ -327,6 +364,36 @@ fn rate(bytes: usize, runs: &[Duration]) -> String {
     )
 }
 
+/// The services uploaded to: the in-process emulator, or Azurite.
+enum Target<'a> {
+    Emulator(&'a batchdeck::emulator::Emulator),
+    Azurite(Azurite),
+}
+
+impl Target<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Emulator(_) => "emulator",
+            Target::Azurite(_) => "Azurite",
+        }
+    }
+
+    /// The endpoint to measure one upload on, empty of what earlier uploads left: the
+    /// emulator frees a deleted container's files at once; Azurite is started afresh when
+    /// `restart` (benchmarking; the test run's smoke run uploads 8 MiB).
+    fn fresh_endpoint(&mut self, restart: bool) -> String {
+        match self {
+            Target::Emulator(emu) => emu.blob_endpoint.clone(),
+            Target::Azurite(az) => {
+                if restart {
+                    az.restart();
+                }
+                az.endpoint.clone()
+            }
+        }
+    }
+}
+
 fn main() {
     // BATCHDECK_BENCH_RUNS sets how many alternating runs make each median (default 3).
     let runs_wanted = std::env::var("BATCHDECK_BENCH_RUNS")
@@ -339,7 +406,10 @@ fn main() {
         (8 * MIB, MIB, 1)
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let work = tempfile::tempdir().unwrap();
+    let work = tempfile::Builder::new()
+        .prefix("bench-upload")
+        .tempdir()
+        .unwrap();
     std::fs::create_dir_all(work.path().join("many")).unwrap();
     std::fs::create_dir_all(work.path().join("big")).unwrap();
     let many: Vec<PathBuf> = (0..total / small)
@@ -357,19 +427,28 @@ fn main() {
         "AzCopy is missing: run bench/peers/install-azcopy (bench/run upload does)"
     );
 
-    let emu_dir = tempfile::tempdir().unwrap();
+    let emu_dir = tempfile::Builder::new()
+        .prefix("bench-emulator")
+        .tempdir()
+        .unwrap();
     let emu = rt.block_on(common::emulator(emu_dir.path()));
-    let az_dir = tempfile::tempdir().unwrap();
-    let (az, az_endpoint) = azurite(az_dir.path());
     let env = common::peer_env(&emu);
     let sdk_settings: &[(usize, usize)] = if common::benchmarking() {
         &[(4, 2), (8, 1), (8, 2), (16, 1), (1, 8), (2, 8)]
     } else {
         &[(2, 2)]
     };
+    let cred = batchdeck::azure::auth::SharedKeyCredential::new(
+        batchdeck::emulator::DEV_STORAGE_ACCOUNT,
+        batchdeck::emulator::DEV_STORAGE_KEY,
+    )
+    .unwrap();
+    let body = bytes::Bytes::from(std::fs::read(&many[0]).unwrap());
 
     // BATCHDECK_BENCH_ONLY=emulator (or Azurite) measures one service, e.g. for a profile.
     let only = std::env::var("BATCHDECK_BENCH_ONLY").ok();
+    let mut targets = vec![Target::Emulator(&emu), Target::Azurite(Azurite::start())];
+    targets.retain(|t| only.as_deref().is_none_or(|o| o == t.name()));
     for (set, files) in [("256 x 4 MiB files", &many), ("one 1 GiB file", &big)] {
         let set = if common::benchmarking() {
             set.to_string()
@@ -382,21 +461,41 @@ fn main() {
             .collect();
         let copy = common::median(copies.clone());
         println!("{set}: cp + sync {}", rate(total, &copies));
-        for (service, endpoint) in [
-            ("emulator", emu.blob_endpoint.clone()),
-            ("Azurite", az_endpoint.clone()),
-        ] {
-            if only.as_deref().is_some_and(|o| o != service) {
-                continue;
-            }
-            let client = common::storage_client(&endpoint, &emu);
-            let cleanup = |c: &str| rt.block_on(client.delete_container(c)).unwrap();
+        for target in targets.iter_mut() {
+            let service = target.name();
+            // One upload into a fresh container of a fresh service, timed by its wall clock
+            // or (AzCopy) by the server's window; the container is deleted after it (on the
+            // emulator, that frees its files).
+            let mut measure =
+                |c: &str,
+                 by_server: bool,
+                 upload: &mut dyn FnMut(&str, &StorageClient) -> Duration| {
+                    let endpoint = target.fresh_endpoint(common::benchmarking());
+                    let client = common::storage_client(&endpoint, &emu);
+                    emu.stats.blob.reset_window();
+                    let d = upload(&endpoint, &client);
+                    let window = match &*target {
+                        Target::Azurite(az) if by_server => Some(azurite_window(&az.debug_log, c)),
+                        Target::Emulator(_) if by_server => {
+                            Some(emu.stats.blob.window().expect("AzCopy's requests"))
+                        }
+                        _ => None,
+                    };
+                    if let Target::Azurite(az) = &*target {
+                        println!(
+                            "  ({c}: Azurite's directory {:.1} GiB before it is removed)",
+                            az.disk_bytes() as f64 / (1u64 << 30) as f64
+                        );
+                    }
+                    rt.block_on(client.delete_container(c)).unwrap();
+                    window.unwrap_or(d)
+                };
             // The SDK's best setting, from one run of each.
             let mut tried = Vec::new();
             for (i, s) in sdk_settings.iter().enumerate() {
                 let c = format!("try-{tag}-{i}");
-                tried.push((sdk(&rt, &env, &endpoint, &c, files, *s), *s));
-                cleanup(&c);
+                let d = measure(&c, false, &mut |ep, _| sdk(&rt, &env, ep, &c, files, *s));
+                tried.push((d, *s));
             }
             tried.sort();
             let best = tried[0].1;
@@ -408,25 +507,23 @@ fn main() {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            // Alternating, each into a fresh container.
+            // Alternating, each into a fresh container of a fresh service.
             let (mut os, mut ps, mut zs) = (Vec::new(), Vec::new(), Vec::new());
             for r in 0..runs {
                 let oc = format!("ours-{tag}-{r}");
-                os.push(ours(&rt, &client, &oc, files));
-                cleanup(&oc);
+                os.push(measure(&oc, false, &mut |_, client| {
+                    ours(&rt, client, &oc, files)
+                }));
                 let pc = format!("sdk-{tag}-{r}");
-                ps.push(sdk(&rt, &env, &endpoint, &pc, files, best));
-                cleanup(&pc);
+                ps.push(measure(&pc, false, &mut |ep, _| {
+                    sdk(&rt, &env, ep, &pc, files, best)
+                }));
                 if let Some(bin) = &azcopy_bin {
                     let zc = format!("azcopy-{tag}-{r}");
-                    emu.stats.blob.reset_window();
-                    azcopy(&rt, bin, &client, &zc, files, &work.path().join("azcopy"));
-                    zs.push(if service == "emulator" {
-                        emu.stats.blob.window().expect("AzCopy's requests")
-                    } else {
-                        azurite_window(&az.debug_log, &zc)
-                    });
-                    cleanup(&zc);
+                    zs.push(measure(&zc, true, &mut |_, client| {
+                        azcopy(&rt, bin, client, &zc, files, &work.path().join("azcopy"));
+                        Duration::ZERO
+                    }));
                 }
             }
             let o = common::median(os.clone());
@@ -443,9 +540,11 @@ fn main() {
                     format!(", AzCopy (server's window) {}", rate(total, &zs))
                 }
             );
-            let (peer_name, peer) = match zs.is_empty() {
-                false if common::median(zs.clone()) < p => ("AzCopy", common::median(zs)),
-                _ => ("azure-storage-blob", p),
+            let (peer_name, peer, peer_runs) = match zs.is_empty() {
+                false if common::median(zs.clone()) < p => {
+                    ("AzCopy", common::median(zs.clone()), &zs)
+                }
+                _ => ("azure-storage-blob", p, &ps),
             };
             let r = peer.as_secs_f64() / o.as_secs_f64();
             common::result(
@@ -454,7 +553,7 @@ fn main() {
                     "upload {set} to {service}, median of {runs} (vs the best peer: {peer_name})"
                 ),
                 rate(total, &os),
-                format!("{:.0} MB/s", mb_s(total, peer)),
+                rate(total, peer_runs),
                 r,
                 ">= 1.2x the throughput",
                 r >= 1.2,
@@ -465,26 +564,20 @@ fn main() {
                     "3",
                     &format!("upload {set} to {service}, median of {runs} (vs cp + sync)"),
                     rate(total, &os),
-                    format!("{:.0} MB/s", mb_s(total, copy)),
+                    rate(total, &copies),
                     c,
                     ">= 0.70 of its throughput",
                     c >= 0.7,
                 );
             } else {
                 // Azurite's own ceiling: the best of a few concurrencies, then its median.
-                let cred = batchdeck::azure::auth::SharedKeyCredential::new(
-                    batchdeck::emulator::DEV_STORAGE_ACCOUNT,
-                    batchdeck::emulator::DEV_STORAGE_KEY,
-                )
-                .unwrap();
-                let body = bytes::Bytes::from(std::fs::read(&many[0]).unwrap());
                 let count = total / small;
-                let put_loop = |conc: usize, i: usize| {
+                let mut put_loop = |conc: usize, i: usize| {
                     let c = format!("raw-{tag}-{i}");
-                    rt.block_on(client.create_container(&c)).unwrap();
-                    let d = raw_put_loop(&rt, &endpoint, &cred, &c, &body, count, conc);
-                    cleanup(&c);
-                    d
+                    measure(&c, false, &mut |ep, client| {
+                        rt.block_on(client.create_container(&c)).unwrap();
+                        raw_put_loop(&rt, ep, &cred, &c, &body, count, conc)
+                    })
                 };
                 let mut by_conc: Vec<(Duration, usize)> =
                     [2, 4, 8, 16].iter().map(|&n| (put_loop(n, n), n)).collect();
@@ -504,7 +597,7 @@ fn main() {
                         "upload {set} to {service}, median of {runs} (vs Azurite's raw PUT ceiling)"
                     ),
                     rate(total, &os),
-                    format!("{:.0} MB/s", mb_s(total, ceiling)),
+                    rate(total, &ceilings),
                     c,
                     ">= 0.90 of it (when not 1.2x the best peer)",
                     c >= 0.9,
@@ -512,5 +605,6 @@ fn main() {
             }
         }
     }
+    drop(targets);
     rt.block_on(emu.shutdown());
 }
