@@ -1,5 +1,8 @@
 //! Headless mode: the workflow's events as plain lines, in the spirit of the tutorial's
 //! console output. Used with `--headless` or when stdout is not a terminal.
+//! `--output json` writes them as JSON lines instead ([`json`]).
+
+pub mod json;
 
 use std::collections::HashMap;
 use std::io::Write;

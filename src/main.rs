@@ -189,6 +189,15 @@ struct InfoArgs {
     check: bool,
 }
 
+/// How `run --headless` reports the run on stdout.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputFormat {
+    /// Lines for people, in the spirit of the tutorial's output.
+    Text,
+    /// One JSON object per event per line (schema version 1).
+    Json,
+}
+
 fn parse_set(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
@@ -225,6 +234,11 @@ struct RunArgs {
     /// Plain log lines instead of the full-screen view (also when stdout is not a terminal).
     #[arg(long)]
     headless: bool,
+    /// What headless mode writes on stdout: `text` (lines for people) or `json` (one JSON
+    /// object per event per line, schema version 1, described in the README); json implies
+    /// --headless and asks no questions.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
     /// Full-screen view without deleting, resizing or retrying (the run's own step 9 keeps
     /// the job and pool unless --delete-job/--delete-pool say otherwise).
     #[arg(long)]
@@ -643,8 +657,10 @@ fn run_workflow(args: RunArgs) -> Result<ExitCode> {
     spec.validate()?;
     tracing::info!(source = %config.source, batch = %config.batch, storage = %config.storage, "run starting");
 
-    let full_screen =
-        !args.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let full_screen = !args.headless
+        && args.output == OutputFormat::Text
+        && std::io::stdout().is_terminal()
+        && std::io::stdin().is_terminal();
     let faults = match std::env::var("BATCHDECK_EMULATOR_FAULTS") {
         Ok(s) if !s.trim().is_empty() => s
             .parse()
@@ -662,7 +678,8 @@ fn run_workflow(args: RunArgs) -> Result<ExitCode> {
         let code = if full_screen {
             run_tui(&conn, spec, args.readonly).await
         } else {
-            run_headless(&conn, &spec, config.batch.is_embedded(), &log_file).await
+            let json = args.output == OutputFormat::Json;
+            run_headless(&conn, &spec, config.batch.is_embedded(), &log_file, json).await
         };
         conn.shutdown().await;
         code
@@ -674,18 +691,38 @@ async fn run_headless(
     spec: &WorkloadSpec,
     embedded_batch: bool,
     log_file: &std::path::Path,
+    json: bool,
 ) -> Result<ExitCode> {
+    use batchdeck::headless;
     use std::io::IsTerminal;
-    let interactive = std::io::stdin().is_terminal();
-    println!(
-        "{} batchdeck run: batch {}, storage {}, log {}",
-        chrono::Local::now().format("%H:%M:%S"),
-        conn.batch_label(),
-        conn.clients.storage.endpoint(),
-        log_file.display()
-    );
+    // A script reading JSON is never asked anything: the flags (or the embedded default) say.
+    let interactive = !json && std::io::stdin().is_terminal();
+    if json {
+        println!(
+            "{}",
+            headless::json::stamped(serde_json::json!({
+                "event": "run_started",
+                "workload": spec.name,
+                "batch": conn.batch_label(),
+                "storage": conn.clients.storage.endpoint().to_string(),
+                "log": log_file.display().to_string(),
+            }))
+        );
+    } else {
+        println!(
+            "{} batchdeck run: batch {}, storage {}, log {}",
+            chrono::Local::now().format("%H:%M:%S"),
+            conn.batch_label(),
+            conn.clients.storage.endpoint(),
+            log_file.display()
+        );
+    }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let printer = tokio::spawn(batchdeck::headless::print_events(rx));
+    let printer = if json {
+        tokio::spawn(headless::json::print_events(rx))
+    } else {
+        tokio::spawn(headless::print_events(rx))
+    };
     let ask: steps::Asker = Box::new(move |q| {
         Box::pin(async move {
             let r = q.resource;

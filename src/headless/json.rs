@@ -1,0 +1,308 @@
+//! `--output json`: the workflow's events as JSON lines, one object per event, for scripts.
+//!
+//! Schema version 1 (the README's "Output for scripts" documents every event): each line is an
+//! object with `v` (the schema version, 1), `time` (RFC 3339, UTC, milliseconds) and `event`
+//! (its name, snake_case), then the event's own fields. Durations are seconds (`*_s`, floats),
+//! sizes bytes, states the service's strings. Later versions only add events and fields;
+//! a change that removes or renames one bumps `v`.
+
+use std::io::Write;
+
+use serde_json::{Map, Value, json};
+
+use crate::workflow::events::{Event, Health, NodeView, PoolView, Resource, Step, TaskView};
+
+/// The schema version every line carries as `v`.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// The object for one event, without `v` and `time`.
+pub fn event_object(e: &Event) -> Value {
+    match e {
+        Event::StepStarted(step) => obj("step_started", step_fields(*step)),
+        Event::StepFinished {
+            step,
+            elapsed,
+            note,
+        } => {
+            let mut f = step_fields(*step);
+            f.insert("elapsed_s".into(), json!(elapsed.as_secs_f64()));
+            f.insert("note".into(), json!(note));
+            obj("step_finished", f)
+        }
+        Event::StepFailed { step, error } => {
+            let mut f = step_fields(*step);
+            f.insert("error".into(), json!(error));
+            obj("step_failed", f)
+        }
+        Event::Info(message) => event("info", json!({ "message": message })),
+        Event::UploadProgress {
+            file,
+            bytes_done,
+            bytes_total,
+        } => event(
+            "upload_progress",
+            json!({ "file": file, "bytes_done": bytes_done, "bytes_total": bytes_total }),
+        ),
+        Event::Uploaded {
+            file,
+            container,
+            blob,
+            bytes,
+        } => event(
+            "uploaded",
+            json!({ "file": file, "container": container, "blob": blob, "bytes": bytes }),
+        ),
+        Event::Pool(p) => event("pool", pool(p)),
+        Event::Nodes(nodes) => event(
+            "nodes",
+            json!({ "nodes": nodes.iter().map(node).collect::<Vec<_>>() }),
+        ),
+        Event::Tasks(tasks) => event(
+            "tasks",
+            json!({ "tasks": tasks.iter().map(task).collect::<Vec<_>>() }),
+        ),
+        Event::TaskCounts(c) => event(
+            "task_counts",
+            json!({
+                "active": c.active,
+                "running": c.running,
+                "completed": c.completed,
+                "succeeded": c.succeeded,
+                "failed": c.failed,
+            }),
+        ),
+        Event::Downloaded {
+            blob,
+            container,
+            path,
+            bytes,
+        } => event(
+            "downloaded",
+            json!({
+                "blob": blob,
+                "container": container,
+                "path": path.display().to_string(),
+                "bytes": bytes,
+            }),
+        ),
+        Event::Output {
+            task_id,
+            path,
+            text,
+        } => event(
+            "output",
+            json!({ "task_id": task_id, "path": path.display().to_string(), "text": text }),
+        ),
+        Event::TaskFileTail {
+            task_id,
+            file,
+            from,
+            len,
+            text,
+        } => event(
+            "task_file_tail",
+            json!({
+                "task_id": task_id,
+                "file": file.name(),
+                "from": from,
+                "len": len,
+                "text": text,
+            }),
+        ),
+        Event::NodeStderr { node_id, text } => {
+            event("node_stderr", json!({ "node_id": node_id, "text": text }))
+        }
+        Event::Created(r) => event("created", resource(r)),
+        Event::Deleting(r) => event("deleting", resource(r)),
+        Event::Deleted(r) => event("deleted", resource(r)),
+        Event::Gone(r) => event("gone", resource(r)),
+        Event::Resized { pool_id, target } => {
+            event("resized", json!({ "pool_id": pool_id, "target": target }))
+        }
+        Event::Reactivated { task_id } => event("reactivated", json!({ "task_id": task_id })),
+        Event::CommandFailed { what, error } => {
+            event("command_failed", json!({ "what": what, "error": error }))
+        }
+        Event::Health(Health::Reconnecting {
+            attempt,
+            error,
+            retry_in,
+        }) => event(
+            "health",
+            json!({
+                "status": "reconnecting",
+                "attempt": attempt,
+                "error": error,
+                "retry_in_s": retry_in.as_secs_f64(),
+            }),
+        ),
+        Event::Health(Health::Reconnected { after }) => event(
+            "health",
+            json!({ "status": "reconnected", "after_s": after.as_secs_f64() }),
+        ),
+        Event::WatchFailed { error } => event("watch_failed", json!({ "error": error })),
+        Event::Finished {
+            ok,
+            elapsed,
+            remaining,
+        } => event(
+            "finished",
+            json!({
+                "ok": ok,
+                "elapsed_s": elapsed.as_secs_f64(),
+                "remaining": remaining.iter().map(resource).collect::<Vec<_>>(),
+            }),
+        ),
+    }
+}
+
+/// One line: `v`, `time` and `event` first (so a reader can dispatch on the start of the
+/// line), then the event's fields.
+pub fn line(e: &Event) -> String {
+    stamped(event_object(e))
+}
+
+/// An event's object (with its `event` key) as one line, `v` and `time` in front of it.
+pub fn stamped(object: Value) -> String {
+    let Value::Object(mut fields) = object else {
+        return String::new();
+    };
+    let name = fields.remove("event").unwrap_or(Value::Null);
+    let time = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let rest = Value::Object(fields).to_string();
+    let rest = match rest.strip_prefix('{') {
+        Some("}") | None => "}".to_string(),
+        Some(r) => format!(",{r}"),
+    };
+    format!("{{\"v\":{SCHEMA_VERSION},\"time\":\"{time}\",\"event\":{name}{rest}")
+}
+
+/// Prints every event as a line of JSON until the channel closes.
+pub async fn print_events(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) {
+    while let Some(e) = rx.recv().await {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", line(&e));
+        let _ = out.flush();
+    }
+}
+
+fn event(name: &str, fields: Value) -> Value {
+    match fields {
+        Value::Object(f) => obj(name, f),
+        _ => obj(name, Map::new()),
+    }
+}
+
+fn obj(name: &str, fields: Map<String, Value>) -> Value {
+    let mut m = Map::new();
+    m.insert("event".into(), json!(name));
+    m.extend(fields);
+    Value::Object(m)
+}
+
+fn step_fields(step: Step) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("step".into(), json!(step.number()));
+    m.insert("title".into(), json!(step.title()));
+    m
+}
+
+fn resource(r: &Resource) -> Value {
+    let (kind, id) = match r {
+        Resource::Pool(id) => ("pool", id),
+        Resource::Job(id) => ("job", id),
+        Resource::Container(id) => ("container", id),
+    };
+    json!({ "kind": kind, "id": id })
+}
+
+fn pool(p: &PoolView) -> Value {
+    json!({
+        "id": p.id,
+        "state": p.state.as_str(),
+        "allocation_state": p.allocation_state.as_str(),
+        "vm_size": p.vm_size,
+        "target_dedicated": p.target_dedicated,
+        "current_dedicated": p.current_dedicated,
+        "target_low_priority": p.target_low_priority,
+        "current_low_priority": p.current_low_priority,
+    })
+}
+
+fn node(n: &NodeView) -> Value {
+    json!({
+        "id": n.id,
+        "state": n.state.as_str(),
+        "start_task_state": n.start_task_state.as_ref().map(|s| s.as_str()),
+        "start_task_exit_code": n.start_task_exit_code,
+        "start_task_retries": n.start_task_retries,
+        "start_task_failure": n.start_task_failure,
+        "running_tasks": n.running_tasks,
+    })
+}
+
+fn task(t: &TaskView) -> Value {
+    json!({
+        "id": t.id,
+        "state": t.state.as_str(),
+        "node_id": t.node_id,
+        "exit_code": t.exit_code,
+        "retries": t.retries,
+        "requeues": t.requeues,
+        "result": t.result.as_ref().map(|r| r.as_str()),
+        "failure": t.failure,
+        "duration_ms": t.duration_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::azure::models::TaskState;
+
+    #[test]
+    fn each_line_is_one_object_with_the_version_time_and_event() {
+        let l = line(&Event::StepFinished {
+            step: Step::Upload,
+            elapsed: Duration::from_millis(1500),
+            note: "4 files".into(),
+        });
+        assert!(!l.contains('\n'));
+        let v: Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["v"], 1);
+        assert_eq!(v["event"], "step_finished");
+        assert_eq!(v["step"], 2);
+        assert_eq!(v["title"], "Upload script and inputs");
+        assert_eq!(v["elapsed_s"], 1.5);
+        assert!(v["time"].as_str().unwrap().ends_with('Z'));
+        // `v`, `time` and `event` come first, so a reader can dispatch on the start.
+        assert!(l.starts_with("{\"v\":1,\"time\":\""), "{l}");
+        assert!(l.contains("Z\",\"event\":\"step_finished\",\""), "{l}");
+        let t = line(&Event::Tasks(vec![TaskView {
+            id: "a".into(),
+            state: TaskState::Completed,
+            node_id: None,
+            exit_code: Some(3),
+            retries: 0,
+            requeues: 0,
+            result: None,
+            failure: Some("exit code 3".into()),
+            duration_ms: Some(20),
+            started: None,
+        }]));
+        let v: Value = serde_json::from_str(&t).unwrap();
+        assert_eq!(v["tasks"][0]["state"], "completed");
+        assert_eq!(v["tasks"][0]["exit_code"], 3);
+        assert_eq!(v["tasks"][0]["node_id"], Value::Null);
+        let f: Value = serde_json::from_str(&line(&Event::Finished {
+            ok: false,
+            elapsed: Duration::from_secs(2),
+            remaining: vec![Resource::Pool("p".into())],
+        }))
+        .unwrap();
+        assert_eq!(f["remaining"], json!([{ "kind": "pool", "id": "p" }]));
+        assert_eq!(f["ok"], false);
+    }
+}
