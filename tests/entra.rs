@@ -887,3 +887,101 @@ fn workload_identity_signs_in_with_a_federated_token_file() {
     assert_no_secret(&[&text, &String::from_utf8_lossy(&out.stderr)]);
     assert!(!text.contains(&federated));
 }
+
+/// A service principal with a certificate: AZURE_CLIENT_CERTIFICATE_PATH names the PEM file
+/// the emulator made for the app (certificate and key); each token request carries a client
+/// assertion signed with the key, which the token endpoint checks against the app's
+/// certificate. The whole tutorial runs on it with keys disabled; another app's certificate
+/// is refused in Entra's words; no key material reaches an output.
+#[test]
+fn a_service_principal_signs_in_with_a_certificate() {
+    let sb = Sandbox::new();
+    let emu = keyless_emulator(&sb, "all");
+    let e = issuer(&emu);
+    let env_with = |app_cert: &Path| -> Vec<(String, String)> {
+        vec![
+            ("AZURE_TENANT_ID".into(), DEV_TENANT_ID.into()),
+            ("AZURE_CLIENT_ID".into(), LOCAL.client_id.into()),
+            (
+                "AZURE_CLIENT_CERTIFICATE_PATH".into(),
+                app_cert.display().to_string(),
+            ),
+            ("AZURE_AUTHORITY_HOST".into(), emu.authority_host.clone()),
+            ("SSL_CERT_FILE".into(), emu.ca_cert.display().to_string()),
+        ]
+    };
+    let own = e
+        .app_certificate_path(LOCAL.client_id)
+        .unwrap()
+        .to_path_buf();
+    let pem = std::fs::read_to_string(&own).unwrap();
+    let key_lines: Vec<&str> = pem
+        .split("-----BEGIN PRIVATE KEY-----")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter(|l| l.len() > 40)
+        .collect();
+    let assert_no_key = |texts: &[&str]| {
+        assert_no_secret(texts);
+        for t in texts {
+            assert!(!t.contains("PRIVATE KEY"), "{t}");
+            assert!(!key_lines.iter().any(|l| t.contains(l)), "a key line shown");
+        }
+    };
+    let env = env_with(&own);
+    let mut args = endpoints(&emu);
+    args.extend(["--delete-job".into(), "--delete-pool".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run(&sb, &args, &env);
+    assert_keyless_tutorial(&sb, &o);
+    assert_no_key(&[&stdout(&o), &stderr(&o), &sb.log()]);
+
+    let check = |env: &[(String, String)]| {
+        let mut c = sb.command(&["info", "--check"]);
+        c.args(endpoints(&emu))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let out = c.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), text, err)
+    };
+    let (ok, text, err) = check(&env);
+    assert!(ok, "{text}{err}");
+    assert!(
+        text.contains(&format!(
+            "service principal {} of tenant {DEV_TENANT_ID} (AZURE_CLIENT_CERTIFICATE_PATH)",
+            LOCAL.client_id
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("check batch: ok") && text.contains("check storage: ok"),
+        "{text}"
+    );
+    // The reader app's certificate is not registered on this app.
+    let other = e.app_certificate_path(READER.client_id).unwrap();
+    let (ok, text, err) = check(&env_with(other));
+    assert!(!ok);
+    assert!(
+        text.contains("check batch: failed") && text.contains("AADSTS700027"),
+        "{text}"
+    );
+    assert_no_key(&[&text, &err]);
+    // A file without the key: one line naming the file, before any request.
+    let cert_only = sb.path("cert-only.pem");
+    std::fs::write(
+        &cert_only,
+        pem.split("-----BEGIN PRIVATE KEY").next().unwrap(),
+    )
+    .unwrap();
+    let (ok, text, err) = check(&env_with(&cert_only));
+    assert!(!ok);
+    assert!(
+        format!("{text}{err}").contains(&format!(
+            "AZURE_CLIENT_CERTIFICATE_PATH {} holds no unencrypted RSA private key",
+            cert_only.display()
+        )),
+        "{text}{err}"
+    );
+}

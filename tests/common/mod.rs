@@ -153,6 +153,14 @@ impl EmulatorProcess {
             ("TENANT_ID".into(), self.tenant_id.clone()),
             ("CA_CERT".into(), self.ca_cert.display().to_string()),
             (
+                "CLIENT_CERTIFICATE_PATH".into(),
+                self.data_dir
+                    .join("entra")
+                    .join(format!("{}.pem", batchdeck::emulator::entra::APPS[0].name))
+                    .display()
+                    .to_string(),
+            ),
+            (
                 "CLIENT_ID".into(),
                 batchdeck::emulator::entra::APPS[0].client_id.into(),
             ),

@@ -1,11 +1,12 @@
 """Drives the emulator with Microsoft Entra ID through Microsoft's Python SDKs: azure-identity's
-ClientSecretCredential against the emulator's authority, azure-batch 15 and azure-storage-blob
-over HTTPS with its tokens, and user delegation SAS made by azure-storage-blob for a task's
-resource file and output file. The emulator runs with --disable-shared-key.
+ClientSecretCredential and CertificateCredential against the emulator's authority, azure-batch
+15 and azure-storage-blob over HTTPS with its tokens, and user delegation SAS made by
+azure-storage-blob for a task's resource file and output file. The emulator runs with
+--disable-shared-key.
 
-Env: AUTHORITY_HOST, TENANT_ID, CLIENT_ID, CLIENT_SECRET, READER_CLIENT_ID,
-READER_CLIENT_SECRET, CA_CERT, BATCH_ENDPOINT, BLOB_ENDPOINT, STORAGE_ACCOUNT. Exits non-zero
-on any failure.
+Env: AUTHORITY_HOST, TENANT_ID, CLIENT_ID, CLIENT_SECRET, CLIENT_CERTIFICATE_PATH,
+READER_CLIENT_ID, READER_CLIENT_SECRET, CA_CERT, BATCH_ENDPOINT, BLOB_ENDPOINT, STORAGE_ACCOUNT.
+Exits non-zero on any failure.
 """
 import datetime
 import os
@@ -14,7 +15,7 @@ import time
 from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
-from azure.identity import ClientSecretCredential
+from azure.identity import CertificateCredential, ClientSecretCredential
 from azure.storage.blob import (
     BlobSasPermissions,
     BlobServiceClient,
@@ -44,6 +45,19 @@ def run():
             disable_instance_discovery=True,
             connection_verify=ca,
         )
+
+    # The same app with its certificate (the PEM the emulator made for it): MSAL signs the
+    # client assertion, the token endpoint checks it against the app's certificate.
+    by_cert = CertificateCredential(
+        env["TENANT_ID"],
+        env["CLIENT_ID"],
+        certificate_path=env["CLIENT_CERTIFICATE_PATH"],
+        authority=env["AUTHORITY_HOST"],
+        disable_instance_discovery=True,
+        connection_verify=ca,
+    )
+    cert_token = by_cert.get_token("https://batch.core.windows.net//.default")
+    check(cert_token.token.count(".") == 2, "azure-identity got a token with the app's certificate")
 
     cred = credential(env["CLIENT_ID"], env["CLIENT_SECRET"])
     token = cred.get_token("https://storage.azure.com/.default")

@@ -2,7 +2,8 @@
 //! users expect from the Azure SDKs' `DefaultAzureCredential`:
 //!
 //! 1. the environment's service principal: `AZURE_TENANT_ID` + `AZURE_CLIENT_ID` with
-//!    `AZURE_CLIENT_SECRET`, or with `AZURE_FEDERATED_TOKEN_FILE` (workload identity);
+//!    `AZURE_CLIENT_SECRET`, with `AZURE_CLIENT_CERTIFICATE_PATH` (a PEM certificate and key,
+//!    see [`super::certificate`]), or with `AZURE_FEDERATED_TOKEN_FILE` (workload identity);
 //! 2. managed identity (App Service, or the VM's IMDS endpoint, probed briefly);
 //! 3. the developer tools: the Azure CLI (`az login`), then the Azure Developer CLI
 //!    (`azd auth login`).
@@ -100,6 +101,11 @@ pub enum SourceKind {
         tenant: String,
         client_id: String,
     },
+    /// `AZURE_CLIENT_CERTIFICATE_PATH` with `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`.
+    ClientCertificate {
+        tenant: String,
+        client_id: String,
+    },
     /// `AZURE_FEDERATED_TOKEN_FILE` with `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`.
     WorkloadIdentity {
         tenant: String,
@@ -113,7 +119,9 @@ pub enum SourceKind {
 impl SourceKind {
     pub fn name(&self) -> &'static str {
         match self {
-            SourceKind::ClientSecret { .. } => "the environment's service principal",
+            SourceKind::ClientSecret { .. } | SourceKind::ClientCertificate { .. } => {
+                "the environment's service principal"
+            }
             SourceKind::WorkloadIdentity { .. } => "workload identity",
             SourceKind::ManagedIdentity => "managed identity",
             SourceKind::AzureCli => "the Azure CLI (az login)",
@@ -125,7 +133,9 @@ impl SourceKind {
     fn is_configured(&self) -> bool {
         matches!(
             self,
-            SourceKind::ClientSecret { .. } | SourceKind::WorkloadIdentity { .. }
+            SourceKind::ClientSecret { .. }
+                | SourceKind::ClientCertificate { .. }
+                | SourceKind::WorkloadIdentity { .. }
         )
     }
 }
@@ -136,6 +146,10 @@ impl fmt::Display for SourceKind {
             SourceKind::ClientSecret { tenant, client_id } => write!(
                 f,
                 "service principal {client_id} of tenant {tenant} (AZURE_CLIENT_SECRET)"
+            ),
+            SourceKind::ClientCertificate { tenant, client_id } => write!(
+                f,
+                "service principal {client_id} of tenant {tenant} (AZURE_CLIENT_CERTIFICATE_PATH)"
             ),
             SourceKind::WorkloadIdentity { tenant, client_id } => write!(
                 f,
@@ -234,11 +248,24 @@ impl Entra {
                     },
                     c,
                 ));
-            } else if var("AZURE_CLIENT_CERTIFICATE_PATH").is_some()
+            } else if let Some(path) = var("AZURE_CLIENT_CERTIFICATE_PATH")
                 && wants("prod", "EnvironmentCredential")
             {
-                return Err(EntraError::Config(
-                    "AZURE_CLIENT_CERTIFICATE_PATH is set, but batchdeck signs in with a client secret (AZURE_CLIENT_SECRET) or workload identity (AZURE_FEDERATED_TOKEN_FILE) only".into(),
+                let authority = var("AZURE_AUTHORITY_HOST")
+                    .unwrap_or_else(|| super::certificate::PUBLIC_AUTHORITY.into());
+                let c = super::certificate::credential(
+                    std::path::Path::new(&path),
+                    tenant,
+                    client_id,
+                    &authority,
+                )
+                .map_err(EntraError::Config)?;
+                sources.push(Source::new(
+                    SourceKind::ClientCertificate {
+                        tenant: tenant.clone(),
+                        client_id: client_id.clone(),
+                    },
+                    c,
                 ));
             }
             if let Some(file) = var("AZURE_FEDERATED_TOKEN_FILE")
@@ -730,5 +757,34 @@ mod tests {
         ]));
         let wi = Entra::from_env(&env(pairs)).unwrap();
         assert_eq!(kinds(wi), ["workload identity", "managed identity"]);
+        // A certificate comes after a secret, as in the SDKs' EnvironmentCredential.
+        let key =
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+                .unwrap();
+        let cert = rcgen::CertificateParams::default()
+            .self_signed(&key)
+            .unwrap();
+        let pem = dir.path().join("sp.pem");
+        std::fs::write(&pem, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+        let pem: &'static str = Box::leak(pem.to_string_lossy().into_owned().into_boxed_str());
+        let with_cert = |secret: bool| {
+            let mut pairs = vec![
+                ("AZURE_TENANT_ID", "72f988bf-0000-4000-8000-000000000001"),
+                ("AZURE_CLIENT_ID", "c"),
+                ("AZURE_CLIENT_CERTIFICATE_PATH", pem),
+                ("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential"),
+            ];
+            if secret {
+                pairs.push(("AZURE_CLIENT_SECRET", "s"));
+            }
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(pairs.into_boxed_slice());
+            Entra::from_env(&env(pairs)).unwrap().describe()
+        };
+        assert_eq!(
+            with_cert(false),
+            "service principal c of tenant 72f988bf-0000-4000-8000-000000000001 (AZURE_CLIENT_CERTIFICATE_PATH)"
+        );
+        assert!(with_cert(true).ends_with("(AZURE_CLIENT_SECRET)"));
     }
 }

@@ -14,10 +14,11 @@ use aws_lc_rs::signature::{self, KeyPair as _, RsaKeyPair};
 pub struct Claims {
     pub aud: String,
     pub iss: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "numeric_date")]
     pub iat: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "numeric_date")]
     pub nbf: i64,
+    #[serde(deserialize_with = "numeric_date")]
     pub exp: i64,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tid: String,
@@ -36,13 +37,30 @@ pub struct Claims {
     pub name: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Header {
-    alg: String,
+/// A NumericDate (RFC 7519): seconds since the epoch, which clients may send with a fraction
+/// (MSAL does); whole seconds are kept.
+fn numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.is_finite() {
+        Ok(v.floor() as i64)
+    } else {
+        Err(serde::de::Error::custom("not a NumericDate"))
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Header {
+    pub alg: String,
     #[serde(default)]
-    typ: String,
-    #[serde(default)]
-    kid: String,
+    pub typ: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kid: String,
+    /// The SHA-1 thumbprint of the certificate whose key signed a client assertion.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub x5t: String,
+    /// The same with SHA-256.
+    #[serde(default, rename = "x5t#S256", skip_serializing_if = "String::is_empty")]
+    pub x5t_s256: String,
 }
 
 /// Why a token does not verify (before its claims are looked at).
@@ -93,6 +111,7 @@ impl SigningKey {
             alg: "RS256".into(),
             typ: "JWT".into(),
             kid: self.kid.clone(),
+            ..Header::default()
         };
         let head = B64URL.encode(serde_json::to_vec(&header).unwrap_or_default());
         let body = B64URL.encode(serde_json::to_vec(claims).unwrap_or_default());
@@ -111,33 +130,7 @@ impl SigningKey {
 
     /// The claims of `token` if it is a well-formed RS256 JWT signed by this key.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
-        let mut parts = token.split('.');
-        let (Some(head), Some(body), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(JwtError::Malformed);
-        };
-        let header: Header = B64URL
-            .decode(head)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(JwtError::Malformed)?;
-        if header.alg != "RS256" {
-            return Err(JwtError::Signature);
-        }
-        let sig = B64URL.decode(sig).map_err(|_| JwtError::Malformed)?;
-        let public = signature::UnparsedPublicKey::new(
-            &signature::RSA_PKCS1_2048_8192_SHA256,
-            self.pair.public_key().as_ref(),
-        );
-        public
-            .verify(format!("{head}.{body}").as_bytes(), &sig)
-            .map_err(|_| JwtError::Signature)?;
-        B64URL
-            .decode(body)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(JwtError::Malformed)
+        verify_rsa(self.pair.public_key().as_ref(), token, &["RS256"]).map(|(_, claims)| claims)
     }
 
     /// The public key as a JWK (`kty`, `use`, `kid`, `n`, `e`), for the JWKS endpoint.
@@ -152,6 +145,44 @@ impl SigningKey {
             "e": B64URL.encode(public.exponent().big_endian_without_leading_zero()),
         })
     }
+}
+
+/// The header and claims of `token` if it is a well-formed JWT signed with one of `algorithms`
+/// (`RS256`, `PS256`) by the key whose public part (PKCS#1 DER) is `public_key`.
+pub fn verify_rsa(
+    public_key: &[u8],
+    token: &str,
+    algorithms: &[&str],
+) -> Result<(Header, Claims), JwtError> {
+    let mut parts = token.split('.');
+    let (Some(head), Some(body), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    let header = header(token).ok_or(JwtError::Malformed)?;
+    let algorithm: &'static signature::RsaParameters = match header.alg.as_str() {
+        a if !algorithms.contains(&a) => return Err(JwtError::Signature),
+        "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
+        "PS256" => &signature::RSA_PSS_2048_8192_SHA256,
+        _ => return Err(JwtError::Signature),
+    };
+    let sig = B64URL.decode(sig).map_err(|_| JwtError::Malformed)?;
+    signature::UnparsedPublicKey::new(algorithm, public_key)
+        .verify(format!("{head}.{body}").as_bytes(), &sig)
+        .map_err(|_| JwtError::Signature)?;
+    let claims = B64URL
+        .decode(body)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(JwtError::Malformed)?;
+    Ok((header, claims))
+}
+
+/// The header of a JWT, unchecked (to find the key that should have signed it).
+pub fn header(token: &str) -> Option<Header> {
+    let head = token.split('.').next()?;
+    serde_json::from_slice(&B64URL.decode(head).ok()?).ok()
 }
 
 /// The claims of a JWT without checking its signature (for messages about a token that was

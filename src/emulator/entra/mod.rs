@@ -9,10 +9,13 @@
 //! the tenants and registered apps below are documented in the README.
 //!
 //! - `jwt`: RS256 tokens (sign, verify, JWK);
+//! - `app_cert`: the registered apps' certificates, and the check of a client assertion signed
+//!   with one;
 //! - `tls`: the local CA and server certificate, and the accept loop (TLS or plain per
 //!   connection) every listener uses;
 //! - `token`: the token endpoint and the discovery documents.
 
+mod app_cert;
 pub mod jwt;
 pub mod tls;
 mod token;
@@ -138,6 +141,8 @@ pub struct EntraService {
     /// What user delegation keys are derived from (kept in the data directory).
     delegation_secret: Vec<u8>,
     pub certificates: tls::Certificates,
+    /// Each registered app's certificate, in the order of [`APPS`].
+    app_certificates: Vec<app_cert::AppCertificate>,
     /// `https://127.0.0.1:PORT`, set once the listener is bound.
     authority_host: Mutex<String>,
     pub token_lifetime: Duration,
@@ -188,6 +193,10 @@ impl EntraService {
             key,
             delegation_secret,
             certificates: tls::Certificates::open(dir)?,
+            app_certificates: APPS
+                .iter()
+                .map(|app| app_cert::AppCertificate::open(dir, app))
+                .collect::<Result<_, _>>()?,
             authority_host: Mutex::new(String::new()),
             token_lifetime,
             dir: dir.to_path_buf(),
@@ -212,6 +221,17 @@ impl EntraService {
     /// The issuer of `tenant`'s tokens: `{authority host}/{tenant}/v2.0`, as Entra's v2.
     pub fn issuer(&self, tenant: &str) -> String {
         format!("{}/{tenant}/v2.0", self.authority_host())
+    }
+
+    /// The PEM file (certificate and private key) of the app registered with `client_id`,
+    /// for `AZURE_CLIENT_CERTIFICATE_PATH`.
+    pub fn app_certificate_path(&self, client_id: &str) -> Option<&Path> {
+        self.app_certificate(client_id).map(|c| c.path.as_path())
+    }
+
+    fn app_certificate(&self, client_id: &str) -> Option<&app_cert::AppCertificate> {
+        let i = APPS.iter().position(|a| a.client_id == client_id)?;
+        self.app_certificates.get(i)
     }
 
     /// The local CA certificate clients must trust.

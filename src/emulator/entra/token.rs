@@ -123,6 +123,25 @@ async fn token(
                 );
             }
         }
+        (None, Some(ASSERTION_TYPE), Some(assertion)) if signed_by_certificate(assertion) => {
+            let endpoint = format!("{}/{tenant}/oauth2/v2.0/token", entra.authority_host());
+            let now = Utc::now().timestamp();
+            let checked = match entra.app_certificate(client_id) {
+                Some(c) => c.check_assertion(client_id, &endpoint, assertion, now),
+                None => Err(super::app_cert::AssertionRefused {
+                    code: 700027,
+                    description: "The application has no certificate registered.".into(),
+                }),
+            };
+            if let Err(why) = checked {
+                return entra_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    why.code,
+                    &why.description,
+                );
+            }
+        }
         (None, Some(ASSERTION_TYPE), Some(assertion)) => {
             if let Err(why) = check_assertion(&entra, app.federated_subject, assertion) {
                 return entra_error(StatusCode::UNAUTHORIZED, "invalid_client", 700213, why);
@@ -147,6 +166,12 @@ async fn token(
         "access_token": access_token,
     }))
     .into_response()
+}
+
+/// Whether a client assertion names a certificate (`x5t`): a service principal's own, signed
+/// with its certificate's key; otherwise it is a federated token (workload identity).
+fn signed_by_certificate(assertion: &str) -> bool {
+    super::jwt::header(assertion).is_some_and(|h| !h.x5t.is_empty() || !h.x5t_s256.is_empty())
 }
 
 /// A workload identity's assertion: a token of the federated issuer (the emulator) for
