@@ -412,6 +412,8 @@ fn run_emulator(args: EmulatorArgs) -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("BATCHDECK_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
+        // Colours only for a terminal: a log redirected to a file stays plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let data_dir = match args.data_dir {

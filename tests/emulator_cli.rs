@@ -80,3 +80,35 @@ fn a_bad_key_override_is_refused_without_echoing_it() {
     assert!(err.contains("--batch-key"), "{err}");
     assert!(!err.contains("not-base64!!"), "{err}");
 }
+
+/// Its log, when stderr is a file or a pipe, is plain text: no ANSI colour codes.
+#[test]
+fn the_log_written_to_a_file_is_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("emulator.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(bin())
+        .args(["emulator", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("BATCHDECK_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    // The ready line comes after the "listening" log line.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.starts_with("ready "), "{line}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("emulator listening"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI codes in the log file: {text:?}"
+    );
+}

@@ -11,6 +11,8 @@
 //! - `node-death`: share of task runs whose node dies while the task runs (the task is
 //!   requeued and the node reboots, as Batch does);
 //! - `start-task`: share of start task attempts that fail (exit code 1);
+//! - `slow-disk`: each durable write of the Batch state takes this much longer (a slow or
+//!   busy disk: requests that change something wait for it, the others must not);
 //! - `seed`: makes the choices repeatable.
 
 use std::sync::Mutex;
@@ -31,6 +33,7 @@ pub struct FaultSpec {
     pub latency: Duration,
     pub node_death: f64,
     pub start_task: f64,
+    pub slow_disk: Duration,
     pub seed: Option<u64>,
 }
 
@@ -41,6 +44,7 @@ impl FaultSpec {
             && self.latency.is_zero()
             && self.node_death == 0.0
             && self.start_task == 0.0
+            && self.slow_disk.is_zero()
     }
 }
 
@@ -67,6 +71,7 @@ impl std::str::FromStr for FaultSpec {
                 "node-death" => f.node_death = share(v)?,
                 "start-task" => f.start_task = share(v)?,
                 "latency" => f.latency = crate::util::parse_duration(v)?,
+                "slow-disk" => f.slow_disk = crate::util::parse_duration(v)?,
                 "seed" => {
                     f.seed = Some(
                         v.trim()
@@ -76,7 +81,7 @@ impl std::str::FromStr for FaultSpec {
                 }
                 other => {
                     return Err(format!(
-                        "unknown fault {other:?}: use error, reset, latency, node-death, start-task or seed"
+                        "unknown fault {other:?}: use error, reset, latency, node-death, start-task, slow-disk or seed"
                     ));
                 }
             }
@@ -92,12 +97,13 @@ impl std::fmt::Display for FaultSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "error={},reset={},latency={}ms,node-death={},start-task={}",
+            "error={},reset={},latency={}ms,node-death={},start-task={},slow-disk={}ms",
             self.error,
             self.reset,
             self.latency.as_millis(),
             self.node_death,
-            self.start_task
+            self.start_task,
+            self.slow_disk.as_millis()
         )?;
         if let Some(s) = self.seed {
             write!(f, ",seed={s}")?;
@@ -267,7 +273,7 @@ mod tests {
     #[test]
     fn specs_parse_and_bad_ones_say_why() {
         let f: FaultSpec =
-            "error=0.1, reset=0.05,latency=20ms,node-death=0.2,start-task=0.5,seed=7"
+            "error=0.1, reset=0.05,latency=20ms,node-death=0.2,start-task=0.5,slow-disk=2s,seed=7"
                 .parse()
                 .unwrap();
         assert_eq!(f.error, 0.1);
@@ -275,6 +281,7 @@ mod tests {
         assert_eq!(f.latency, Duration::from_millis(20));
         assert_eq!(f.node_death, 0.2);
         assert_eq!(f.start_task, 0.5);
+        assert_eq!(f.slow_disk, Duration::from_secs(2));
         assert_eq!(f.seed, Some(7));
         assert_eq!(f.to_string().parse::<FaultSpec>().unwrap(), f);
         assert!("".parse::<FaultSpec>().unwrap().is_off());

@@ -295,7 +295,9 @@ impl Emulator {
         let blob = blob::BlobService::open(&config)?;
         blob.trust(entra.clone());
         let injector = Arc::new(faults::Faults::new(config.faults.clone()));
-        let batch = batch::BatchService::open(&config, &blob_endpoint, injector.clone()).await?;
+        let batch =
+            batch::BatchService::open(&config, &batch_endpoint, &blob_endpoint, injector.clone())
+                .await?;
         batch.trust(entra.clone());
         let log = request_log::RequestLog::open(config.request_log.as_deref())?;
 

@@ -9,6 +9,7 @@
 //! - `agent/`: a run and its process (`mod.rs`), runs in flight (`procs`), resource files
 //!   (`resources`), output files (`outputs`), their storage requests (`http`).
 //! - `files`: the task and node file APIs.
+//! - `versions`: the api-versions the service serves and how their shapes differ.
 
 mod agent;
 pub(crate) mod autoscale;
@@ -18,6 +19,7 @@ pub(crate) mod odata;
 pub(crate) mod routes;
 mod scheduler;
 mod state;
+pub(crate) mod versions;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,8 +47,8 @@ pub struct BatchService {
     stop: watch::Sender<bool>,
     scheduler: Mutex<Option<JoinHandle<()>>>,
     next_run: AtomicU64,
-    /// The account URL clients use (learned from their Host header), for AZ_BATCH_ACCOUNT_URL.
-    account_url: Mutex<String>,
+    /// The account URL (the endpoint the emulator listens on), for AZ_BATCH_ACCOUNT_URL.
+    account_url: String,
     /// Node deaths and start task failures to inject (off by default).
     faults: Arc<super::faults::Faults>,
     /// When the scheduler last looked for task files past their retention time.
@@ -66,6 +68,7 @@ impl BatchService {
     /// that were running when the emulator stopped are requeued and nodes reboot.
     pub async fn open(
         config: &EmulatorConfig,
+        batch_endpoint: &str,
         blob_endpoint: &str,
         faults: Arc<super::faults::Faults>,
     ) -> Result<Arc<BatchService>, EmulatorError> {
@@ -79,7 +82,7 @@ impl BatchService {
             path: db_path.clone(),
             message,
         };
-        let store = Store::open(&db_path).map_err(|e| db_err(e.0))?;
+        let store = Store::open_with(&db_path, config.faults.slow_disk).map_err(|e| db_err(e.0))?;
         let mut state = store.load_all().map_err(|e| db_err(e.0))?;
         let tx = scheduler::recover(&mut state, Utc::now());
         store.commit(tx).map_err(|e| db_err(e.0))?;
@@ -100,7 +103,7 @@ impl BatchService {
             stop,
             scheduler: Mutex::new(None),
             next_run: AtomicU64::new(1),
-            account_url: Mutex::new(String::new()),
+            account_url: batch_endpoint.trim_end_matches('/').to_string(),
             entra: std::sync::OnceLock::new(),
             faults,
             last_retention_pass: Mutex::new(None),
@@ -132,10 +135,12 @@ impl BatchService {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Queues the changes the in-memory state just took (call it under the state's lock).
+    /// They are made durable before the request is answered (`routes` syncs what its thread
+    /// queued, once every lock is released), so that no lock is held across a disk write.
     fn commit(&self, tx: Tx) -> Result<(), error::ApiError> {
-        self.store
-            .commit(tx)
-            .map_err(|e| error::ApiError::internal(format!("database commit: {e}")))
+        self.store.enqueue(tx);
+        Ok(())
     }
 
     fn credential(&self) -> &SharedKeyCredential {
@@ -183,10 +188,7 @@ impl BatchService {
     }
 
     fn account_url(&self) -> String {
-        self.account_url
-            .lock()
-            .map(|u| u.clone())
-            .unwrap_or_default()
+        self.account_url.clone()
     }
 }
 

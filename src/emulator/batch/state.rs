@@ -301,14 +301,40 @@ impl Tx {
     }
 }
 
+/// The durable store. Changes are queued in the order the in-memory state took them (under
+/// its lock, which no one holds across I/O) and written by group commits: whoever needs its
+/// changes durable writes everything queued so far in one redb transaction, while requests
+/// that only read never wait for a disk.
 pub struct Store {
     db: Database,
-    /// Changes were committed lazily (`commit_lazy`) and are not on disk yet.
-    dirty: std::sync::atomic::AtomicBool,
+    /// Changes queued and not yet written, with the sequence number of the last one.
+    queue: std::sync::Mutex<Queue>,
+    /// Held while a group commit writes; `durable` says how far the disk has got.
+    writer: std::sync::Mutex<()>,
+    durable: std::sync::atomic::AtomicU64,
+    /// A slow disk, for tests and fault injection: each durable write takes this much longer.
+    slow_disk: std::time::Duration,
+}
+
+#[derive(Default)]
+struct Queue {
+    ops: Vec<Op>,
+    last: u64,
+}
+
+thread_local! {
+    /// The last change this thread queued: what [`Store::sync_mine`] waits for.
+    static MINE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 impl Store {
+    #[cfg(test)]
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with(path, std::time::Duration::ZERO)
+    }
+
+    /// As [`Store::open`], with every durable write delayed by `slow_disk`.
+    pub fn open_with(path: &Path, slow_disk: std::time::Duration) -> Result<Store, StoreError> {
         let db = Database::create(path).map_err(err)?;
         // Make sure every table exists so that reads never fail on a fresh file.
         let w = db.begin_write().map_err(err)?;
@@ -318,48 +344,91 @@ impl Store {
         w.commit().map_err(err)?;
         Ok(Store {
             db,
-            dirty: std::sync::atomic::AtomicBool::new(false),
+            queue: std::sync::Mutex::new(Queue::default()),
+            writer: std::sync::Mutex::new(()),
+            durable: std::sync::atomic::AtomicU64::new(0),
+            slow_disk,
         })
     }
 
-    /// Commits the changes durably (with everything committed lazily before them). What the
-    /// service acknowledges to a client goes through here before the answer is sent.
+    /// Queues changes that the in-memory state already shows, in the order it took them
+    /// (call it under the state's lock), without touching the disk. The calling thread's
+    /// [`Store::sync_mine`] then makes them durable; otherwise the next durable commit does,
+    /// at the latest the scheduler's next pass. A crash before that loses them, and recovery
+    /// then treats tasks recorded as ended as still running (they are requeued, as after a
+    /// node failure).
+    pub fn enqueue(&self, tx: Tx) -> u64 {
+        if tx.ops.is_empty() {
+            return self.durable.load(std::sync::atomic::Ordering::SeqCst);
+        }
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.ops.extend(tx.ops);
+        q.last += 1;
+        let seq = q.last;
+        MINE.with(|m| m.set(m.get().max(seq)));
+        seq
+    }
+
+    /// Makes durable what this thread queued (and everything queued before it), if anything.
+    /// What the service acknowledges to a client goes through here before the answer is sent.
+    pub fn sync_mine(&self) -> Result<(), StoreError> {
+        let mine = MINE.with(|m| m.replace(0));
+        if mine == 0 {
+            return Ok(());
+        }
+        self.sync_to(mine)
+    }
+
+    /// Makes durable everything queued until now.
+    pub fn sync_all(&self) -> Result<(), StoreError> {
+        let last = self.queue.lock().unwrap_or_else(|p| p.into_inner()).last;
+        self.sync_to(last)
+    }
+
+    /// Queues the changes and makes them durable at once (for startup and tests).
     pub fn commit(&self, tx: Tx) -> Result<(), StoreError> {
-        if tx.ops.is_empty() {
-            return Ok(());
-        }
-        self.write(tx, redb::Durability::Immediate)?;
-        self.dirty.store(false, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+        let seq = self.enqueue(tx);
+        MINE.with(|m| m.set(0));
+        self.sync_to(seq)
     }
 
-    /// Commits the changes without waiting for the disk: for what the scheduler and the node
-    /// agent record on their own (a process started or ended). They reach the disk with the
-    /// next durable commit, at the latest with the scheduler's next pass (`flush`); a crash
-    /// before that loses them, and recovery then treats those tasks as still running (they are
-    /// requeued, as after a node failure).
-    pub fn commit_lazy(&self, tx: Tx) -> Result<(), StoreError> {
-        if tx.ops.is_empty() {
+    fn sync_to(&self, seq: u64) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.durable.load(SeqCst) >= seq {
             return Ok(());
         }
-        self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.write(tx, redb::Durability::None)
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        // Another group commit may have written ours while we waited.
+        if self.durable.load(SeqCst) >= seq {
+            return Ok(());
+        }
+        let (ops, last) = {
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            (std::mem::take(&mut q.ops), q.last)
+        };
+        if !self.slow_disk.is_zero() {
+            std::thread::sleep(self.slow_disk);
+        }
+        match self.write(&ops) {
+            Ok(()) => {
+                self.durable.store(last, SeqCst);
+                Ok(())
+            }
+            Err(e) => {
+                // Keep them, in order, before what was queued meanwhile: the next commit
+                // tries again, so that the disk never misses what memory shows.
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                let later = std::mem::replace(&mut q.ops, ops);
+                q.ops.extend(later);
+                Err(e)
+            }
+        }
     }
 
-    /// Makes lazily committed changes durable, if there are any.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        if !self.dirty.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            return Ok(());
-        }
+    fn write(&self, ops: &[Op]) -> Result<(), StoreError> {
         let mut w = self.db.begin_write().map_err(err)?;
         w.set_durability(redb::Durability::Immediate).map_err(err)?;
-        w.commit().map_err(err)
-    }
-
-    fn write(&self, tx: Tx, durability: redb::Durability) -> Result<(), StoreError> {
-        let mut w = self.db.begin_write().map_err(err)?;
-        w.set_durability(durability).map_err(err)?;
-        for op in &tx.ops {
+        for op in ops {
             match op {
                 Op::Put(t, k, v) => {
                     w.open_table(*t)
@@ -423,24 +492,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lazy_commits_are_visible_at_once_and_durable_after_a_flush() {
+    fn queued_changes_are_durable_after_a_sync_and_written_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.redb");
         {
             let store = Store::open(&path).unwrap();
-            let mut tx = Tx::default();
-            tx.ops.push(Op::Put(JOBS, "j".into(), b"{}".to_vec()));
-            store.commit_lazy(tx).unwrap();
-            assert!(store.dirty.load(std::sync::atomic::Ordering::SeqCst));
-            store.flush().unwrap();
-            assert!(!store.dirty.load(std::sync::atomic::Ordering::SeqCst));
-            // Nothing pending: no commit at all.
-            store.flush().unwrap();
+            let put = |v: &[u8]| Tx {
+                ops: vec![Op::Put(JOBS, "j".into(), v.to_vec())],
+            };
+            // Queued on another thread: this thread has nothing to wait for.
+            std::thread::scope(|s| {
+                s.spawn(|| store.enqueue(put(b"{\"v\":1}")));
+            });
+            store.sync_mine().unwrap();
+            assert_eq!(store.durable.load(std::sync::atomic::Ordering::SeqCst), 0);
+            let seq = store.enqueue(put(b"{\"v\":2}"));
+            assert_eq!(seq, 2);
+            store.sync_mine().unwrap();
+            assert_eq!(store.durable.load(std::sync::atomic::Ordering::SeqCst), 2);
+            // Nothing queued: no commit at all.
+            store.sync_mine().unwrap();
+            store.sync_all().unwrap();
         }
         let store = Store::open(&path).unwrap();
         let r = store.db.begin_read().unwrap();
         let t = r.open_table(JOBS).unwrap();
-        assert!(t.get("j").unwrap().is_some());
+        // The later change won: both were written, in the order they were queued.
+        assert_eq!(t.get("j").unwrap().unwrap().value(), b"{\"v\":2}");
     }
 
     /// A database written before states were typed (by 4af40f0, with string fields; see

@@ -40,6 +40,7 @@ use self::tasks::{
 use crate::azure::auth::decode_query;
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::error::ApiError;
+use crate::emulator::batch::versions::ApiVersion;
 
 // For the fuzz targets (src/fuzzing.rs, feature `fuzzing`).
 #[cfg(feature = "fuzzing")]
@@ -48,15 +49,6 @@ pub(crate) use common::parse_json_body;
 pub(crate) use tasks::new_task;
 
 pub(crate) use jobs::new_job_rec;
-
-/// API versions the emulator answers: azure-batch 15.x and 14.2.0, and the ones between.
-const API_VERSIONS: &[&str] = &[
-    "2025-06-01",
-    "2024-07-01.20.0",
-    "2024-02-01.19.0",
-    "2023-11-01.18.0",
-    "2023-05-01.17.0",
-];
 
 const JSON_TYPE: &str = "application/json;odata=minimalmetadata";
 
@@ -103,9 +95,6 @@ async fn handle(State(svc): State<Arc<BatchService>>, req: Request) -> Response 
             match authorize(&svc, &parts.method, &raw_path, &raw_query, &parts.headers) {
                 Err(e) => Err(e),
                 Ok(()) => {
-                    if let Ok(mut u) = svc.account_url.lock() {
-                        u.clone_from(&base);
-                    }
                     let ctx = Ctx {
                         method: parts.method.clone(),
                         segs: raw_path
@@ -118,7 +107,12 @@ async fn handle(State(svc): State<Arc<BatchService>>, req: Request) -> Response 
                         body,
                         base: base.clone(),
                     };
-                    check_api_version(&ctx).and_then(|()| dispatch(&svc, &ctx))
+                    // Handlers take the state's lock and wait for the disk: on the blocking
+                    // pool, so that neither stalls the runtime's threads (both services').
+                    let svc = svc.clone();
+                    tokio::task::spawn_blocking(move || serve(&svc, &ctx))
+                        .await
+                        .unwrap_or_else(|e| Err(ApiError::internal(format!("handler: {e}"))))
                 }
             }
         }
@@ -172,6 +166,20 @@ async fn handle(State(svc): State<Arc<BatchService>>, req: Request) -> Response 
     resp
 }
 
+/// One request on a blocking thread: dispatched, then what it changed made durable (every
+/// lock released by then, so readers never wait for the disk) before it is answered.
+fn serve(svc: &Arc<BatchService>, ctx: &Ctx) -> Res {
+    let result = check_api_version(ctx).and_then(|()| dispatch(svc, ctx));
+    let synced = svc
+        .store
+        .sync_mine()
+        .map_err(|e| ApiError::internal(format!("database commit: {e}")));
+    match (result, synced) {
+        (Ok(_), Err(e)) => Err(e),
+        (r, _) => r,
+    }
+}
+
 fn check_api_version(ctx: &Ctx) -> Result<(), ApiError> {
     match ctx.q("api-version") {
         None => Err(ApiError::new(
@@ -180,11 +188,11 @@ fn check_api_version(ctx: &Ctx) -> Result<(), ApiError> {
             "A query parameter that's mandatory for this request is not specified.",
         )
         .with("QueryParameterName", "api-version")),
-        Some(v) if API_VERSIONS.contains(&v) => Ok(()),
+        Some(v) if ApiVersion::parse(v).is_some() => Ok(()),
         Some(v) => Err(ApiError::invalid_query(
             "api-version",
             v,
-            "The specified api-version is not supported by the emulator.",
+            "The specified api-version is invalid or not supported.",
         )),
     }
 }

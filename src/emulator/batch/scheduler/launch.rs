@@ -188,8 +188,9 @@ pub(super) fn record_task_pgid(svc: &BatchService, tk: &(String, String), run_id
             t.pgid = Some(pgid);
             tx.task(tk, t);
         }
+        // Queued under the lock, so that the disk takes changes in the order memory did.
+        svc.store.enqueue(tx);
     }
-    let _ = svc.store.commit_lazy(tx);
 }
 
 fn record_start_pgid(svc: &BatchService, nk: &(String, String), run_id: u64, pgid: i32) {
@@ -200,8 +201,8 @@ fn record_start_pgid(svc: &BatchService, nk: &(String, String), run_id: u64, pgi
             n.start_pgid = Some(pgid);
             tx.node(nk, n);
         }
+        svc.store.enqueue(tx);
     }
-    let _ = svc.store.commit_lazy(tx);
 }
 
 /// Records how a task run ended: retried while retries remain, otherwise completed.
@@ -269,9 +270,7 @@ pub(super) fn finish_task(
             end_task(t, outcome.exit_code, outcome.failure, now);
         }
         tx.task(tk, t);
-    }
-    if let Err(e) = svc.store.commit_lazy(tx) {
-        tracing::error!(error = %e, "cannot record a task's end");
+        svc.store.enqueue(tx);
     }
 }
 
@@ -327,9 +326,7 @@ fn finish_start(svc: &Arc<BatchService>, nk: &(String, String), run_id: u64, out
             }
         }
         tx.node(nk, rec);
-    }
-    if let Err(e) = svc.store.commit_lazy(tx) {
-        tracing::error!(error = %e, "cannot record a start task's end");
+        svc.store.enqueue(tx);
     }
     if let Some(l) = relaunch {
         launch(svc.clone(), l);

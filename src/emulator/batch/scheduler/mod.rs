@@ -54,7 +54,12 @@ pub async fn run(svc: Arc<BatchService>) {
         if *stop.borrow() {
             return;
         }
-        tick(&svc);
+        // A pass holds the state's lock for its in-memory work and then waits for the disk:
+        // neither may stall the runtime's threads, which serve both services.
+        let s = svc.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || tick(&s)).await {
+            tracing::error!(error = %e, "scheduler pass panicked");
+        }
         let pause = {
             let st = svc.lock();
             let pause = if in_motion(&st) {
@@ -139,6 +144,8 @@ fn tick(svc: &Arc<BatchService>) {
         jobs_step(svc, st, now, &mut fx);
         schedule_step(svc, st, now, &mut fx);
         retention_step(svc, st, now, &mut fx);
+        // Queued under the lock, so that the disk takes changes in the order memory did.
+        svc.store.enqueue(std::mem::take(&mut fx.tx));
         sample
     };
     // Processes and directories are read for the metrics without the state's lock.
@@ -147,7 +154,7 @@ fn tick(svc: &Arc<BatchService>) {
     }
     // One durable commit per pass, which also makes durable what processes recorded lazily
     // since the last one.
-    if let Err(e) = svc.store.commit(fx.tx).and_then(|()| svc.store.flush()) {
+    if let Err(e) = svc.store.sync_all() {
         tracing::error!(error = %e, "scheduler could not commit");
     }
     for r in fx.kills {

@@ -255,8 +255,9 @@ fn record_group(
             None => return,
         }
         tx.task(tk, t);
+        // Queued under the lock, so that the disk takes changes in the order memory did.
+        svc.store.enqueue(tx);
     }
-    let _ = svc.store.commit_lazy(tx);
 }
 
 /// Waits until every subtask of the primary's run has ended: `None` when all succeeded, the
@@ -359,8 +360,6 @@ fn finish_subtask(
             }
             tx.node(&nk, n);
         }
-    }
-    if let Err(e) = svc.store.commit_lazy(tx) {
-        tracing::error!(error = %e, "cannot record a subtask's end");
+        svc.store.enqueue(tx);
     }
 }
