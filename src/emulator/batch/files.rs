@@ -78,6 +78,29 @@ pub fn resolve(root: &Path, rel: &str) -> Result<PathBuf, ApiError> {
     Ok(p)
 }
 
+/// Deletes the file or directory a client's path names below `root` (a directory that is not
+/// empty only with `recursive`); the root itself is not a file to delete.
+pub fn remove(root: &Path, rel: &str, recursive: bool) -> Result<(), ApiError> {
+    let p = resolve(root, rel)?;
+    if p == root {
+        return Err(ApiError::file_not_found());
+    }
+    let io = |e: std::io::Error| ApiError::internal(format!("deleting a file: {e}"));
+    if p.is_dir() {
+        let empty = std::fs::read_dir(&p).map_err(io)?.next().is_none();
+        if !empty && !recursive {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "OperationInvalidForCurrentState",
+                "The directory is not empty: pass recursive=true to delete it and its contents.",
+            ));
+        }
+        std::fs::remove_dir_all(&p).map_err(io)
+    } else {
+        std::fs::remove_file(&p).map_err(io)
+    }
+}
+
 /// Parses `bytes=a-b` (or `bytes=a-`) for a file of `len` bytes into a half-open range.
 pub fn parse_range(h: &str, len: u64) -> Option<(u64, u64)> {
     let spec = h.trim().strip_prefix("bytes=")?;
@@ -125,5 +148,18 @@ mod tests {
         assert!(resolve(d.path(), "wd/sub/f.txt").is_ok());
         assert_eq!(resolve(d.path(), "../x").unwrap_err().code, "InvalidUri");
         assert_eq!(resolve(d.path(), "nope").unwrap_err().code, "FileNotFound");
+        assert_eq!(
+            remove(d.path(), "wd", false).unwrap_err().code,
+            "OperationInvalidForCurrentState"
+        );
+        remove(d.path(), "stdout.txt", false).unwrap();
+        assert!(!d.path().join("stdout.txt").exists());
+        remove(d.path(), "wd", true).unwrap();
+        assert!(!d.path().join("wd").exists());
+        assert_eq!(remove(d.path(), "", true).unwrap_err().code, "FileNotFound");
+        assert_eq!(
+            remove(d.path(), "../x", true).unwrap_err().code,
+            "InvalidUri"
+        );
     }
 }

@@ -10,6 +10,7 @@
 //!   (`resources`), output files (`outputs`), their storage requests (`http`).
 //! - `files`: the task and node file APIs.
 //! - `versions`: the api-versions the service serves and how their shapes differ.
+//! - `wire`: request bodies read as the service's OData reader reads them; durations.
 
 mod agent;
 pub(crate) mod autoscale;
@@ -20,6 +21,7 @@ pub(crate) mod routes;
 mod scheduler;
 mod state;
 pub(crate) mod versions;
+pub(crate) mod wire;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

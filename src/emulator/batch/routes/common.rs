@@ -5,14 +5,17 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::azure::auth::http_date;
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata::{self, Filter};
+use crate::emulator::batch::versions::ApiVersion;
+use crate::emulator::batch::wire;
 
+/// The service's "unlimited" duration (`TimeSpan.MaxValue`).
 pub(super) const UNLIMITED: &str = "P10675199DT2H48M5.4775807S";
 
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -44,27 +47,57 @@ impl Ctx {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The api-version the request named (checked before any handler runs).
+    pub(super) fn version(&self) -> ApiVersion {
+        self.q("api-version")
+            .and_then(ApiVersion::parse)
+            .unwrap_or(ApiVersion::LATEST)
+    }
+
+    /// The body as `T`, read in the request's api-version and converted as the service's
+    /// reader converts (`wire`).
     pub(super) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        parse_json_body(&self.body)
+        read_body(&self.body, self.version())
     }
 }
 
-/// Reads a JSON request body as `T`; the error names the path of the bad property.
+/// Reads a JSON request body as `T`, as the service's OData reader does: typed properties
+/// given as convertible strings are converted, durations made canonical (`wire`); the error
+/// names the path of the bad property.
+#[cfg(feature = "fuzzing")]
 pub(crate) fn parse_json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    read_body(body, ApiVersion::LATEST)
+}
+
+/// A body of `version` read as `T` in the newest shape.
+fn read_body<T: DeserializeOwned>(body: &[u8], version: ApiVersion) -> Result<T, ApiError> {
+    let mut value = parse_json_document(body)?;
+    version.request_to_latest(&mut value);
+    wire::normalize(&mut value)?;
+    from_json_value(value)
+}
+
+/// A whole JSON document (nothing but whitespace may follow it: `{"id":"p"} x` is not a body).
+fn parse_json_document(body: &[u8]) -> Result<Value, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| ApiError::bad_body(format!("{} at {}", e.inner(), e.path())))?;
-    // Nothing but whitespace may follow the document (`{"id":"p"} x` is not a body).
+    let value = Value::deserialize(&mut de).map_err(|e| ApiError::bad_body(e.to_string()))?;
     de.end().map_err(|e| ApiError::bad_body(e.to_string()))?;
     Ok(value)
 }
 
-/// A successful answer.
+/// A value already read (and normalized) as `T`; the error names the path of the bad property.
+pub(crate) fn from_json_value<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(v)
+        .map_err(|e| ApiError::bad_body(format!("{} at {}", e.inner(), e.path())))
+}
+
+/// A successful answer: a JSON value (shaped for the request's api-version before it is
+/// written), or raw bytes.
 pub(super) struct Reply {
     pub(super) status: StatusCode,
     pub(super) headers: Vec<(&'static str, String)>,
     pub(super) body: Option<Body>,
-    pub(super) json: bool,
+    pub(super) json: Option<Value>,
 }
 
 impl Reply {
@@ -73,7 +106,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: None,
-            json: false,
+            json: None,
         }
     }
 
@@ -81,8 +114,8 @@ impl Reply {
         Reply {
             status,
             headers: Vec::new(),
-            body: Some(Body::from(serde_json::to_vec(v).unwrap_or_default())),
-            json: true,
+            body: None,
+            json: Some(serde_json::to_value(v).unwrap_or_default()),
         }
     }
 

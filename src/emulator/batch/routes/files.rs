@@ -14,11 +14,8 @@ use crate::emulator::batch::files as on_disk;
 use crate::emulator::batch::state::key;
 
 fn file_list_reply(c: &Ctx, root: Option<std::path::PathBuf>, url_prefix: &str) -> Res {
-    let recursive = c
-        .q("recursive")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let entries = root
-        .map(|r| on_disk::list(&r, recursive))
+        .map(|r| on_disk::list(&r, recursive(c)))
         .unwrap_or_default();
     let items = entries
         .into_iter()
@@ -143,4 +140,36 @@ pub(super) fn node_file(svc: &Arc<BatchService>, c: &Ctx, p: &str, n: &str, rel:
         seg(rel)
     );
     file_reply(c, &path, url)
+}
+
+fn recursive(c: &Ctx) -> bool {
+    c.q("recursive")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// `DELETE /jobs/{job}/tasks/{task}/files/{path}` (`recursive` for a directory).
+pub(super) fn delete_task_file(
+    svc: &Arc<BatchService>,
+    c: &Ctx,
+    j: &str,
+    t: &str,
+    rel: &str,
+) -> Res {
+    let (root, _) = task_root(svc, j, t)?;
+    let root = root.ok_or_else(ApiError::file_not_found)?;
+    on_disk::remove(&root, rel, recursive(c))?;
+    Ok(Reply::empty(StatusCode::OK).header("content-length", "0"))
+}
+
+/// `DELETE /pools/{pool}/nodes/{node}/files/{path}` (`recursive` for a directory).
+pub(super) fn delete_node_file(
+    svc: &Arc<BatchService>,
+    c: &Ctx,
+    p: &str,
+    n: &str,
+    rel: &str,
+) -> Res {
+    let root = node_root(svc, p, n)?;
+    on_disk::remove(&root, rel, recursive(c))?;
+    Ok(Reply::empty(StatusCode::OK).header("content-length", "0"))
 }

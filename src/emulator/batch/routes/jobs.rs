@@ -7,16 +7,14 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::autopools::{check_pool_info, job_pool};
-use super::common::{
-    Ctx, Reply, Res, UNLIMITED, accepted, created, list_reply, seg, valid_id, with_meta,
-};
-use crate::azure::auth::http_date;
+use super::common::{Ctx, Reply, Res, accepted, created, list_reply, seg, valid_id, with_meta};
+use super::job_updates::{check_job_values, with_defaults};
 use crate::azure::models::{
-    Job, JobConstraints, JobExecutionInfo, JobState, OnAllTasksComplete, OnTaskFailure, TaskCounts,
-    TaskState,
+    Job, JobExecutionInfo, JobState, OnAllTasksComplete, OnTaskFailure, TaskCounts, TaskState,
 };
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata;
+use crate::emulator::batch::scheduler::set_job_state;
 use crate::emulator::batch::state::{JobRec, State, Tx, key};
 use crate::emulator::batch::{BatchService, etag};
 
@@ -35,6 +33,11 @@ pub(super) fn add_job(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         return Err(ApiError::invalid_property("id", job.id));
     }
     check_pool_info(&job.pool_info, false)?;
+    check_job_values(
+        job.priority,
+        job.max_parallel_tasks,
+        job.constraints.as_ref(),
+    )?;
     let now = Utc::now();
     let k = key(&job.id);
     let mut st = svc.lock();
@@ -85,10 +88,7 @@ pub(crate) fn new_job_rec(
     job.previous_state_transition_time = None;
     job.priority.get_or_insert(0);
     job.max_parallel_tasks.get_or_insert(-1);
-    let cons = job.constraints.get_or_insert_with(JobConstraints::default);
-    cons.max_wall_clock_time
-        .get_or_insert_with(|| UNLIMITED.into());
-    cons.max_task_retry_count.get_or_insert(0);
+    job.constraints = Some(with_defaults(job.constraints.take().unwrap_or_default()));
     job.on_all_tasks_complete
         .get_or_insert(OnAllTasksComplete::NoAction);
     job.on_task_failure.get_or_insert(OnTaskFailure::NoAction);
@@ -150,47 +150,6 @@ pub(super) fn get_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
     .entity(rec.job.e_tag.as_ref(), rec.job.last_modified))
 }
 
-pub(super) fn update_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
-    let body: Value = c.json()?;
-    let now = Utc::now();
-    let k = key(j);
-    let mut st = svc.lock();
-    let rec = st.jobs.get_mut(&k).ok_or_else(ApiError::job_not_found)?;
-    let job = &mut rec.job;
-    if let Some(v) = body.get("onAllTasksComplete").and_then(Value::as_str) {
-        job.on_all_tasks_complete = Some(OnAllTasksComplete::parse(v));
-    }
-    if let Some(v) = body.get("priority").and_then(Value::as_i64) {
-        job.priority = Some(v as i32);
-    }
-    if let Some(v) = body.get("maxParallelTasks").and_then(Value::as_i64) {
-        job.max_parallel_tasks = Some(v as i32);
-    }
-    if let Some(v) = body.get("constraints") {
-        let cons: JobConstraints =
-            serde_json::from_value(v.clone()).map_err(|e| ApiError::bad_body(e.to_string()))?;
-        job.constraints = Some(JobConstraints {
-            max_wall_clock_time: cons.max_wall_clock_time.or_else(|| Some(UNLIMITED.into())),
-            max_task_retry_count: cons.max_task_retry_count.or(Some(0)),
-        });
-    }
-    if let Some(v) = body.get("metadata") {
-        job.extra.insert("metadata".into(), v.clone());
-    }
-    job.last_modified = Some(now);
-    let tag = etag(now);
-    job.e_tag = Some(tag.clone());
-    let mut tx = Tx::default();
-    tx.job(&k, rec);
-    svc.commit(tx)?;
-    drop(st);
-    svc.wake.notify_one();
-    Ok(Reply::empty(StatusCode::OK)
-        .header("etag", tag)
-        .header("last-modified", http_date(now))
-        .header("content-length", "0"))
-}
-
 pub(super) fn delete_job(svc: &Arc<BatchService>, j: &str) -> Res {
     let now = Utc::now();
     let k = key(j);
@@ -203,13 +162,7 @@ pub(super) fn delete_job(svc: &Arc<BatchService>, j: &str) -> Res {
             "The specified job has been marked for deletion and is being garbage collected.",
         ));
     }
-    let job = &mut rec.job;
-    job.previous_state = job.state.take();
-    job.previous_state_transition_time = job.state_transition_time;
-    job.state = Some(JobState::Deleting);
-    job.state_transition_time = Some(now);
-    job.last_modified = Some(now);
-    job.e_tag = Some(etag(now));
+    set_job_state(&mut rec.job, JobState::Deleting, now);
     let mut tx = Tx::default();
     tx.job(&k, rec);
     svc.commit(tx)?;
@@ -249,12 +202,7 @@ pub(super) fn terminate_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
         _ => {}
     }
     let job = &mut rec.job;
-    job.previous_state = job.state.take();
-    job.previous_state_transition_time = job.state_transition_time;
-    job.state = Some(JobState::Terminating);
-    job.state_transition_time = Some(now);
-    job.last_modified = Some(now);
-    job.e_tag = Some(etag(now));
+    set_job_state(job, JobState::Terminating, now);
     if let Some(info) = job.execution_info.as_mut() {
         info.terminate_reason = Some(reason.unwrap_or_else(|| "UserTerminate".into()));
     }

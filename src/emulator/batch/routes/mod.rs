@@ -6,14 +6,17 @@
 //! - `common`: the request context, replies, listings (OData filter, select, paging), ids.
 //! - `pools`, `nodes`, `jobs`, `tasks`, `files`: the operations on each resource.
 
+mod account;
 mod auth;
 mod autopools;
 mod autoscale;
 mod common;
 mod files;
+mod job_updates;
 mod jobs;
 mod node_extras;
 mod nodes;
+mod pool_updates;
 mod pools;
 mod schedules;
 mod subtasks;
@@ -27,15 +30,20 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use percent_encoding::percent_decode_str;
 
+use self::account::{list_pool_node_counts, list_supported_images};
 use self::auth::authorize;
 use self::common::{Ctx, Res};
-use self::files::{node_file, node_files, task_file, task_files};
-use self::jobs::{add_job, delete_job, get_job, list_jobs, task_counts, terminate_job, update_job};
+use self::files::{
+    delete_node_file, delete_task_file, node_file, node_files, task_file, task_files,
+};
+use self::job_updates::{disable_job, enable_job, patch_job, replace_job};
+use self::jobs::{add_job, delete_job, get_job, list_jobs, task_counts, terminate_job};
 use self::nodes::{get_node, list_nodes, reboot_node};
+use self::pool_updates::{patch_pool, remove_nodes, stop_resize, update_pool_properties};
 use self::pools::{add_pool, delete_pool, get_pool, list_pools, resize_pool};
 use self::tasks::{
     add_task, add_task_collection, delete_task, get_task, list_tasks, reactivate_task,
-    terminate_task,
+    terminate_task, update_task,
 };
 use crate::azure::auth::decode_query;
 use crate::emulator::batch::BatchService;
@@ -120,16 +128,17 @@ async fn handle(State(svc): State<Arc<BatchService>>, req: Request) -> Response 
     let mut resp = match result {
         Ok(r) => {
             let mut b = Response::builder().status(r.status);
-            if r.json {
+            if r.json.is_some() {
                 b = b.header(header::CONTENT_TYPE, JSON_TYPE);
             }
             for (k, v) in &r.headers {
                 b = b.header(*k, v.as_str());
             }
-            let body = if is_head {
-                Body::empty()
-            } else {
-                r.body.unwrap_or_else(Body::empty)
+            let body = match (is_head, r.json, r.body) {
+                (true, _, _) => Body::empty(),
+                (false, Some(v), _) => Body::from(serde_json::to_vec(&v).unwrap_or_default()),
+                (false, None, Some(b)) => b,
+                (false, None, None) => Body::empty(),
             };
             b.body(body).unwrap_or_default()
         }
@@ -169,7 +178,14 @@ async fn handle(State(svc): State<Arc<BatchService>>, req: Request) -> Response 
 /// One request on a blocking thread: dispatched, then what it changed made durable (every
 /// lock released by then, so readers never wait for the disk) before it is answered.
 fn serve(svc: &Arc<BatchService>, ctx: &Ctx) -> Res {
-    let result = check_api_version(ctx).and_then(|()| dispatch(svc, ctx));
+    let result = check_api_version(ctx)
+        .and_then(|()| dispatch(svc, ctx))
+        .map(|mut r| {
+            if let Some(v) = r.json.as_mut() {
+                ctx.version().response_from_latest(&ctx.segs, v);
+            }
+            r
+        });
     let synced = svc
         .store
         .sync_mine()
@@ -200,22 +216,19 @@ fn check_api_version(ctx: &Ctx) -> Result<(), ApiError> {
 fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
     let s: Vec<&str> = c.segs.iter().map(String::as_str).collect();
     let m = &c.method;
-    let not_allowed = || {
-        Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "UnsupportedHttpVerb",
-            "The resource doesn't support specified Http Verb.",
-        ))
-    };
     match (s.as_slice(), m.as_str()) {
         (["pools"], "POST") => add_pool(svc, c),
         (["pools"], "GET") => list_pools(svc, c),
         (["pools", p], "GET" | "HEAD") => get_pool(svc, c, p),
         (["pools", p], "DELETE") => delete_pool(svc, p),
+        (["pools", p], "PATCH") => patch_pool(svc, c, p),
         (["pools", p, "resize"], "POST") => resize_pool(svc, c, p),
         (["pools", p, "enableautoscale"], "POST") => autoscale::enable_autoscale(svc, c, p),
         (["pools", p, "disableautoscale"], "POST") => autoscale::disable_autoscale(svc, c, p),
         (["pools", p, "evaluateautoscale"], "POST") => autoscale::evaluate(svc, c, p),
+        (["pools", p, "stopresize"], "POST") => stop_resize(svc, p),
+        (["pools", p, "updateproperties"], "POST") => update_pool_properties(svc, c, p),
+        (["pools", p, "removenodes"], "POST") => remove_nodes(svc, c, p),
         (["pools", p, "nodes"], "GET") => list_nodes(svc, c, p),
         (["pools", p, "nodes", n], "GET") => get_node(svc, c, p, n),
         (["pools", p, "nodes", n, "reboot"], "POST") => reboot_node(svc, p, n),
@@ -254,17 +267,26 @@ fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         (["jobschedules", s, "enable"], "POST") => schedules::enable_schedule(svc, c, s),
         (["jobschedules", s, "terminate"], "POST") => schedules::terminate_schedule(svc, c, s),
         (["jobschedules", s, "jobs"], "GET") => schedules::list_schedule_jobs(svc, c, s),
+        (["pools", p, "nodes", n, "files", rest @ ..], "DELETE") => {
+            delete_node_file(svc, c, p, n, &rest.join("/"))
+        }
+        (["nodecounts"], "GET") => list_pool_node_counts(svc, c),
+        (["supportedimages"], "GET") => list_supported_images(c),
         (["jobs"], "POST") => add_job(svc, c),
         (["jobs"], "GET") => list_jobs(svc, c),
         (["jobs", j], "GET") => get_job(svc, c, j),
-        (["jobs", j], "PATCH" | "PUT") => update_job(svc, c, j),
+        (["jobs", j], "PATCH") => patch_job(svc, c, j),
+        (["jobs", j], "PUT") => replace_job(svc, c, j),
         (["jobs", j], "DELETE") => delete_job(svc, j),
+        (["jobs", j, "disable"], "POST") => disable_job(svc, c, j),
+        (["jobs", j, "enable"], "POST") => enable_job(svc, j),
         (["jobs", j, "terminate"], "POST") => terminate_job(svc, c, j),
         (["jobs", j, "taskcounts"], "GET") => task_counts(svc, c, j),
         (["jobs", j, "tasks"], "POST") => add_task(svc, c, j),
         (["jobs", j, "tasks"], "GET") => list_tasks(svc, c, j),
         (["jobs", j, "addtaskcollection"], "POST") => add_task_collection(svc, c, j),
         (["jobs", j, "tasks", t], "GET") => get_task(svc, c, j, t),
+        (["jobs", j, "tasks", t], "PUT") => update_task(svc, c, j, t),
         (["jobs", j, "tasks", t], "DELETE") => delete_task(svc, j, t),
         (["jobs", j, "tasks", t, "terminate"], "POST") => terminate_task(svc, j, t),
         (["jobs", j, "tasks", t, "reactivate"], "POST") => reactivate_task(svc, j, t),
@@ -273,25 +295,81 @@ fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         (["jobs", j, "tasks", t, "files", rest @ ..], "GET" | "HEAD") => {
             task_file(svc, c, j, t, &rest.join("/"))
         }
-        (["pools", ..] | ["jobs", ..] | ["jobschedules", ..], _) if known_path(&s) => not_allowed(),
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "InvalidUri",
-            "The requested URI does not represent any resource on the server.",
-        )),
+        (["jobs", j, "tasks", t, "files", rest @ ..], "DELETE") => {
+            delete_task_file(svc, c, j, t, &rest.join("/"))
+        }
+        _ => Err(unserved(&s, m.as_str())),
     }
 }
 
-fn known_path(s: &[&str]) -> bool {
+/// What a request the dispatch above does not serve gets: for an operation of the service's
+/// API that the emulator does not implement, 501 `NotImplemented` naming it (as the blob
+/// side does); for a known resource with a method it does not take, 405; for a URL that
+/// means nothing to the service, 404 `InvalidUri`.
+fn unserved(s: &[&str], method: &str) -> ApiError {
+    if let Some(op) = unimplemented_operation(s, method) {
+        return ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            format!("The emulator does not implement the operation {op}."),
+        )
+        .with("Operation", op);
+    }
+    if known_resource(s) {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnsupportedHttpVerb",
+            "The resource doesn't support specified Http Verb.",
+        );
+    }
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "InvalidUri",
+        "The requested URI does not represent any resource on the server.",
+    )
+}
+
+/// The operations of the Batch REST API (2025-06-01 and earlier) that the emulator does not
+/// implement, by method and path, named as the REST reference names them.
+fn unimplemented_operation(s: &[&str], m: &str) -> Option<&'static str> {
+    Some(match (s, m) {
+        (["applications"], "GET") => "Application - List",
+        (["applications", _], "GET") => "Application - Get",
+        (["poolusagemetrics"], "GET") => "Pool - List Usage Metrics",
+        (["nodeagentskus"], "GET") => "Account - List Node Agent Skus",
+        (["lifetimepoolstats"], "GET") => "Pool - Get All Lifetime Statistics",
+        (["lifetimejobstats"], "GET") => "Job - Get All Lifetime Statistics",
+        (["certificates"], "GET" | "POST") => "Certificate",
+        ([c, ..], _) if c.starts_with("certificates(") => "Certificate",
+        (["pools", _, "upgradeos"], "POST") => "Pool - Upgrade OS",
+        (["pools", _, "nodes", _, "reimage"], "POST") => "Compute Node - Reimage",
+        (["pools", _, "nodes", _, "start"], "POST") => "Compute Node - Start",
+        (["pools", _, "nodes", _, "deallocate"], "POST") => "Compute Node - Deallocate",
+        (["pools", _, "nodes", _, "rdp"], "GET") => "Compute Node - Get Remote Desktop",
+        (["jobs", _, "jobpreparationandreleasetaskstatus"], "GET") => {
+            "Job - List Preparation And Release Task Status"
+        }
+        _ => return None,
+    })
+}
+
+/// A resource the service has, whatever the method.
+fn known_resource(s: &[&str]) -> bool {
     matches!(
         s,
         ["pools"]
             | ["pools", _]
+            | ["pools", _, "nodes"]
+            | ["pools", _, "nodes", _]
+            | ["pools", _, "nodes", _, "files", ..]
             | ["jobs"]
             | ["jobs", _]
             | ["jobs", _, "tasks"]
             | ["jobs", _, "tasks", _]
             | ["jobschedules"]
             | ["jobschedules", _]
+            | ["jobs", _, "tasks", _, "files", ..]
+            | ["nodecounts"]
+            | ["supportedimages"]
     )
 }

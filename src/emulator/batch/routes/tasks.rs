@@ -6,7 +6,10 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::common::{Ctx, Reply, Res, UNLIMITED, created, list_reply, seg, valid_id, with_meta};
+use super::common::{
+    Ctx, Reply, Res, UNLIMITED, created, from_json_value, list_reply, seg, valid_id, with_meta,
+};
+use super::job_updates::constraint_error;
 use crate::azure::models::{
     self, Job, JobState, Task, TaskAddResult, TaskAddStatus, TaskConstraints, TaskExecutionInfo,
     TaskExecutionResult, TaskState,
@@ -45,8 +48,7 @@ pub(super) fn node_urls(base: &str, ni: &mut models::TaskNodeInfo) {
 
 /// Validates a task add body and fills the service's defaults; `Err` is the client error.
 pub(crate) fn new_task(job: &Job, v: Value, now: DateTime<Utc>) -> Result<Task, ApiError> {
-    let mut task: Task = serde_path_to_error::deserialize(v)
-        .map_err(|e| ApiError::bad_body(format!("{} at {}", e.inner(), e.path())))?;
+    let mut task: Task = from_json_value(v)?;
     if task.id.is_empty() {
         return Err(ApiError::missing_property("id"));
     }
@@ -76,18 +78,7 @@ pub(crate) fn new_task(job: &Job, v: Value, now: DateTime<Utc>) -> Result<Task, 
             task.required_slots.unwrap_or(0).to_string(),
         ));
     }
-    let job_retries = job
-        .constraints
-        .as_ref()
-        .and_then(|c| c.max_task_retry_count)
-        .unwrap_or(0);
-    let cons = task
-        .constraints
-        .get_or_insert_with(TaskConstraints::default);
-    cons.max_wall_clock_time
-        .get_or_insert_with(|| UNLIMITED.into());
-    cons.retention_time.get_or_insert_with(|| "P7D".into());
-    cons.max_task_retry_count.get_or_insert(job_retries);
+    task.constraints = Some(task_constraints(job, task.constraints.take())?);
     task.required_slots.get_or_insert(1);
     task.user_identity.get_or_insert_with(
         || json!({"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}),
@@ -395,4 +386,61 @@ pub(super) fn reactivate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res 
     drop(st);
     svc.wake.notify_one();
     Ok(Reply::empty(StatusCode::NO_CONTENT))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskUpdate {
+    constraints: Option<TaskConstraints>,
+}
+
+/// A task's constraints with the service's defaults for what is not given (the retry count
+/// is the job's).
+fn task_constraints(job: &Job, c: Option<TaskConstraints>) -> Result<TaskConstraints, ApiError> {
+    let mut c = c.unwrap_or_default();
+    if let Some(r) = c.max_task_retry_count
+        && r < -1
+    {
+        return Err(constraint_error("constraints.maxTaskRetryCount", r));
+    }
+    let job_retries = job
+        .constraints
+        .as_ref()
+        .and_then(|c| c.max_task_retry_count)
+        .unwrap_or(0);
+    c.max_wall_clock_time
+        .get_or_insert_with(|| UNLIMITED.into());
+    c.retention_time.get_or_insert_with(|| "P7D".into());
+    c.max_task_retry_count.get_or_insert(job_retries);
+    Ok(c)
+}
+
+/// `PUT /jobs/{job}/tasks/{task}`: the task's constraints are replaced; omitted, they are the
+/// defaults.
+pub(super) fn update_task(svc: &Arc<BatchService>, c: &Ctx, j: &str, t: &str) -> Res {
+    let body: TaskUpdate = c.json()?;
+    let now = Utc::now();
+    let tk = (key(j), key(t));
+    let mut guard = svc.lock();
+    let st = &mut *guard;
+    let job = st
+        .jobs
+        .get(&tk.0)
+        .ok_or_else(ApiError::job_not_found)?
+        .job
+        .clone();
+    let rec = st.tasks.get_mut(&tk).ok_or_else(ApiError::task_not_found)?;
+    rec.task.constraints = Some(task_constraints(&job, body.constraints)?);
+    rec.task.last_modified = Some(now);
+    let tag = etag(now);
+    rec.task.e_tag = Some(tag.clone());
+    let mut tx = Tx::default();
+    tx.task(&tk, rec);
+    svc.commit(tx)?;
+    drop(guard);
+    svc.wake.notify_one();
+    Ok(Reply::empty(StatusCode::OK)
+        .header("etag", tag)
+        .header("last-modified", crate::azure::auth::http_date(now))
+        .header("content-length", "0"))
 }

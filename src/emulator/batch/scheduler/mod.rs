@@ -39,7 +39,10 @@ pub use autoscale::{
     apply as apply_autoscale, evaluate as evaluate_autoscale, interval_of, run_model, scaled,
 };
 pub use passes::parse_duration;
-pub use states::{disable_scheduling, reboot, recover, set_task_state};
+pub use states::{
+    disable_scheduling, reboot, recover, requeue, set_job_state, set_node_state, set_task_state,
+    terminate_run,
+};
 pub use usage::ProcUsage;
 
 /// How long a pass waits after being woken, so that changes arriving together share it.
@@ -111,7 +114,12 @@ fn in_motion(st: &State) -> bool {
     }) || st.jobs.values().any(|j| {
         matches!(
             j.job.state,
-            Some(JobState::Deleting | JobState::Terminating | JobState::Disabling)
+            Some(
+                JobState::Deleting
+                    | JobState::Terminating
+                    | JobState::Disabling
+                    | JobState::Enabling
+            )
         )
     })
 }

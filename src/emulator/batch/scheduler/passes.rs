@@ -7,46 +7,19 @@ use chrono::{DateTime, Utc};
 
 use super::Effects;
 use super::launch::launch_start;
-use super::states::{requeue, set_node_state, set_task_state};
+use super::states::{requeue, set_job_state, set_node_state, set_task_state, terminate_run};
 use crate::azure::models::{
     AllocationState, ComputeNode, FailureInfo, JobState, NodeAgentInfo, NodeDeallocationOption,
     NodeState, OnAllTasksComplete, PoolState, SchedulingState, StartTaskInfo, StartTaskState,
     TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
-use crate::emulator::batch::agent;
 use crate::emulator::batch::state::{NodeRec, State, TaskRec, key};
-use crate::emulator::batch::{BatchService, etag};
+use crate::emulator::batch::{BatchService, agent};
 
-/// Parses an ISO 8601 duration (`PT1H30M`, `P7D`, `P10675199DT2H48M5.4775807S`).
+/// Parses an ISO 8601 duration (`PT1H30M`, `P7D`, `P10675199DT2H48M5.4775807S`) as the
+/// service does; a negative one counts as zero.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.strip_prefix('P')?;
-    let (date, time) = s.split_once('T').unwrap_or((s, ""));
-    let mut secs = 0f64;
-    let mut num = String::new();
-    for (part, is_time) in [(date, false), (time, true)] {
-        for c in part.chars() {
-            if c.is_ascii_digit() || c == '.' {
-                num.push(c);
-                continue;
-            }
-            let n: f64 = num.parse().ok()?;
-            num.clear();
-            secs += n * match (c, is_time) {
-                ('Y', false) => 365.0 * 86400.0,
-                ('M', false) => 30.0 * 86400.0,
-                ('W', false) => 7.0 * 86400.0,
-                ('D', false) => 86400.0,
-                ('H', true) => 3600.0,
-                ('M', true) => 60.0,
-                ('S', true) => 1.0,
-                _ => return None,
-            };
-        }
-        if !num.is_empty() {
-            return None;
-        }
-    }
-    Some(Duration::from_secs_f64(secs))
+    crate::emulator::batch::wire::Duration::parse(s).map(|d| d.to_std())
 }
 
 /// A wall-clock limit, unless it is the service's "unlimited" (about 29 000 years).
@@ -100,6 +73,15 @@ pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
             fx.remove_dirs.push(svc.root.join("nodes").join(&pk));
             st.pools.remove(&pk);
             fx.tx.del_pool(&pk);
+            continue;
+        }
+        if prec.pool.allocation_state == Some(AllocationState::Stopping) {
+            // A stopped resize keeps the nodes it has: the targets become the counts.
+            if let Some(p) = st.pools.get_mut(&pk) {
+                p.pool.allocation_state = Some(AllocationState::Steady);
+                p.pool.allocation_state_transition_time = Some(now);
+                fx.tx.pool(&pk, p);
+            }
             continue;
         }
         if prec.pool.allocation_state != Some(AllocationState::Resizing) {
@@ -365,25 +347,25 @@ pub(super) fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, 
                         && *t.state() != TaskState::Completed
                         && t.run.is_some()
                     {
-                        {
-                            {
-                                fx.kills.extend(t.runs());
-                                end_task(
-                                    t,
-                                    None,
-                                    Some(agent::failure(
-                                        "TaskEnded",
-                                        "Task Was Ended by User Request",
-                                    )),
-                                    now,
-                                );
-                                fx.tx.task(tk, t);
-                            }
-                        }
+                        fx.kills.extend(t.runs());
+                        terminate_run(t, now);
+                        fx.tx.task(tk, t);
                     }
                 }
                 complete_job(st, &jk, now, None, fx);
             }
+            JobState::Disabling => {
+                // Disabled once none of its tasks runs (with `wait`, when they have ended).
+                let running = st
+                    .tasks
+                    .range((jk.clone(), String::new())..)
+                    .take_while(|(k, _)| k.0 == jk)
+                    .any(|(_, t)| t.run.is_some());
+                if !running {
+                    move_job(st, &jk, JobState::Disabled, now, fx);
+                }
+            }
+            JobState::Enabling => move_job(st, &jk, JobState::Active, now, fx),
             JobState::Active => {
                 let terminate = st
                     .jobs
@@ -409,6 +391,13 @@ pub(super) fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, 
     }
 }
 
+fn move_job(st: &mut State, jk: &str, new: JobState, now: DateTime<Utc>, fx: &mut Effects) {
+    if let Some(j) = st.jobs.get_mut(jk) {
+        set_job_state(&mut j.job, new, now);
+        fx.tx.job(jk, j);
+    }
+}
+
 fn complete_job(
     st: &mut State,
     jk: &str,
@@ -418,12 +407,7 @@ fn complete_job(
 ) {
     if let Some(j) = st.jobs.get_mut(jk) {
         let job = &mut j.job;
-        job.previous_state = job.state.take();
-        job.previous_state_transition_time = job.state_transition_time;
-        job.state = Some(JobState::Completed);
-        job.state_transition_time = Some(now);
-        job.last_modified = Some(now);
-        job.e_tag = Some(etag(now));
+        set_job_state(job, JobState::Completed, now);
         if let Some(info) = job.execution_info.as_mut() {
             info.end_time = Some(now);
             if info.terminate_reason.is_none() {

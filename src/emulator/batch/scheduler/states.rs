@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::azure::models::{
-    ComputeNode, DisableSchedulingOption, NodeState, SchedulingState, TaskExecutionInfo, TaskState,
+    ComputeNode, DisableSchedulingOption, Job, JobState, NodeState, SchedulingState,
+    TaskExecutionInfo, TaskState,
 };
 use crate::emulator::batch::agent;
 use crate::emulator::batch::error::ApiError;
@@ -22,6 +23,16 @@ pub fn set_task_state(rec: &mut TaskRec, new: TaskState, now: DateTime<Utc>) {
     }
     t.last_modified = Some(now);
     t.e_tag = Some(etag(now));
+}
+
+/// Moves a job's state, keeping the previous one as the service does.
+pub fn set_job_state(job: &mut Job, new: JobState, now: DateTime<Utc>) {
+    job.previous_state = job.state.take();
+    job.previous_state_transition_time = job.state_transition_time;
+    job.state = Some(new);
+    job.state_transition_time = Some(now);
+    job.last_modified = Some(now);
+    job.e_tag = Some(etag(now));
 }
 
 pub fn set_node_state(node: &mut ComputeNode, new: NodeState, now: DateTime<Utc>) {
@@ -45,6 +56,20 @@ pub fn requeue(rec: &mut TaskRec, now: DateTime<Utc>) {
     rec.end_instances();
     rec.subtasks.clear();
     set_task_state(rec, TaskState::Active, now);
+}
+
+/// Ends a task's run at a user's request (terminate, or a job disabled with `terminate`): the
+/// task completes with the service's failure info `TaskEnded`. The caller kills the run.
+pub fn terminate_run(rec: &mut TaskRec, now: DateTime<Utc>) {
+    super::passes::end_task(
+        rec,
+        None,
+        Some(agent::failure(
+            "TaskEnded",
+            "Task Was Ended by User Request",
+        )),
+        now,
+    );
 }
 
 /// Reboots a node, as a reboot request or a node failure does: what runs on it is killed, its
