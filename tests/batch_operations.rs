@@ -718,3 +718,256 @@ fn unimplemented_operations_say_so_and_name_the_operation() {
     let (s, code, _) = error(&c, "POST", "/jobs/j/tasks/t", None);
     assert_eq!((s, code.as_str()), (405, "UnsupportedHttpVerb"));
 }
+
+/// Task dependencies: a dependent task stays `active` (it is not scheduled) until its parents,
+/// by id and by id range, have completed with a `satisfy` action; a failed parent blocks it
+/// unless its exit conditions say `satisfy`; `jobAction` terminates the job when its
+/// `onTaskFailure` asks for it; the service's errors at add time.
+#[test]
+fn task_dependencies_and_exit_conditions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    pool_with_node(&c, "p", 1);
+    ok(
+        &c,
+        "POST",
+        "/pools/p/resize",
+        Some(&json!({"targetDedicatedNodes": 2})),
+        202,
+    );
+    c.wait("two nodes", &format!("/pools/p/nodes?{V}"), |v| {
+        v["value"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2 && a.iter().all(|n| n["state"] == "idle"))
+    });
+    ok(
+        &c,
+        "POST",
+        "/jobs",
+        Some(&json!({"id": "nodeps", "poolInfo": {"poolId": "p"}})),
+        201,
+    );
+    let dep = json!({"id": "d", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["a"]}});
+    let (s, code, _) = error(&c, "POST", "/jobs/nodeps/tasks", Some(&dep));
+    assert_eq!(
+        (s, code.as_str()),
+        (409, "TaskDependenciesNotSpecifiedOnJob")
+    );
+
+    ok(
+        &c,
+        "POST",
+        "/jobs",
+        Some(&json!({"id": "j", "poolInfo": {"poolId": "p"}, "usesTaskDependencies": "true"})),
+        201,
+    );
+    let bad_range = json!({"id": "r", "commandLine": "x", "dependsOn": {"taskIdRanges": [{"start": 5, "end": 1}]}});
+    assert_eq!(
+        error(&c, "POST", "/jobs/j/tasks", Some(&bad_range)).1,
+        "InvalidPropertyValue"
+    );
+    let job_action = json!({"id": "r", "commandLine": "x", "exitConditions": {"default": {"jobAction": "terminate"}}});
+    assert_eq!(
+        error(&c, "POST", "/jobs/j/tasks", Some(&job_action)).1,
+        "InvalidPropertyValue"
+    );
+    let shapeless = json!({"id": "r", "commandLine": "x", "dependsOn": {"taskIds": "a"}});
+    assert_eq!(
+        error(&c, "POST", "/jobs/j/tasks", Some(&shapeless)).1,
+        "InvalidRequestBody"
+    );
+
+    // Dependents first: they wait, active, while the parents do not exist or run.
+    let tasks = json!({"value": [
+        {"id": "after", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["1"], "taskIdRanges": [{"start": 2, "end": 3}]}},
+        {"id": "blocked", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["bad"]}},
+        {"id": "unblocked", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["tolerated"]}},
+    ]});
+    ok(&c, "POST", "/jobs/j/addtaskcollection", Some(&tasks), 200);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    for id in ["after", "blocked", "unblocked"] {
+        let t = get(&c, &format!("/jobs/j/tasks/{id}"));
+        assert_eq!(t["state"], "active", "{t}");
+        assert_eq!(t["executionInfo"].get("startTime"), None, "{t}");
+    }
+    let parents = json!({"value": [
+        {"id": "1", "commandLine": "/bin/sleep 1"},
+        {"id": "2", "commandLine": "/bin/true"},
+        {"id": "3", "commandLine": "/bin/true"},
+        {"id": "bad", "commandLine": "/bin/sh -c 'exit 4'"},
+        {"id": "tolerated", "commandLine": "/bin/sh -c 'exit 4'",
+         "exitConditions": {"exitCodes": [{"code": 4, "exitOptions": {"dependencyAction": "satisfy"}}]}},
+    ]});
+    ok(&c, "POST", "/jobs/j/addtaskcollection", Some(&parents), 200);
+    let after = c.wait("after ran", &format!("/jobs/j/tasks/after?{V}"), |v| {
+        v["state"] == "completed"
+    });
+    let one = get(&c, "/jobs/j/tasks/1");
+    assert!(
+        after["executionInfo"]["startTime"].as_str() >= one["executionInfo"]["endTime"].as_str(),
+        "{after} started before {one} ended"
+    );
+    c.wait(
+        "unblocked ran",
+        &format!("/jobs/j/tasks/unblocked?{V}"),
+        |v| v["state"] == "completed",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(get(&c, "/jobs/j/tasks/bad")["state"], "completed");
+    assert_eq!(
+        get(&c, "/jobs/j/tasks/blocked")["state"],
+        "active",
+        "a failed parent blocks"
+    );
+    let counts = get(&c, "/jobs/j/taskcounts");
+    assert_eq!(counts["taskCounts"]["active"], 1);
+
+    // jobAction: the job's onTaskFailure performs it.
+    let job = json!({"id": "k", "poolInfo": {"poolId": "p"}, "onTaskFailure": "performexitoptionsjobaction"});
+    ok(&c, "POST", "/jobs", Some(&job), 201);
+    ok(
+        &c,
+        "POST",
+        "/jobs/k/tasks",
+        Some(&json!({"id": "fails", "commandLine": "/bin/sh -c 'exit 2'"})),
+        201,
+    );
+    let k = c.wait("terminated by the task", &format!("/jobs/k?{V}"), |v| {
+        v["state"] == "completed"
+    });
+    assert_eq!(k["executionInfo"]["terminateReason"], "TaskFailed");
+}
+
+/// Job preparation and release tasks: the preparation runs on a node before the job's first
+/// task there (the task waits, `preparing`), once per node; tasks are told its directory; a
+/// failed preparation keeps the job's tasks off that node; the release runs on each node at
+/// termination, and the job completes after it; their status is listed per node.
+#[test]
+fn job_preparation_and_release_tasks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    pool_with_node(&c, "p", 1);
+    let no_prep = json!({"id": "plain", "poolInfo": {"poolId": "p"}});
+    ok(&c, "POST", "/jobs", Some(&no_prep), 201);
+    let (s, code, _) = error(
+        &c,
+        "GET",
+        "/jobs/plain/jobpreparationandreleasetaskstatus",
+        None,
+    );
+    assert_eq!((s, code.as_str()), (409, "JobPreparationTaskNotSpecified"));
+    let release_only = json!({"id": "r", "poolInfo": {"poolId": "p"}, "jobReleaseTask": {"commandLine": "/bin/true"}});
+    assert_eq!(
+        error(&c, "POST", "/jobs", Some(&release_only)).1,
+        "InvalidPropertyValue"
+    );
+
+    let job = json!({"id": "j", "poolInfo": {"poolId": "p"},
+        "jobPreparationTask": {"commandLine": "/bin/sh -c 'sleep 1; echo prepared > $AZ_BATCH_TASK_WORKING_DIR/ready'"},
+        "jobReleaseTask": {"commandLine": "/bin/sh -c 'echo released'"}});
+    ok(&c, "POST", "/jobs", Some(&job), 201);
+    let (s, code, _) = error(
+        &c,
+        "POST",
+        "/jobs/j/tasks",
+        Some(&json!({"id": "jobpreparation", "commandLine": "x"})),
+    );
+    assert_eq!((s, code.as_str()), (409, "TaskIdSameAsJobPreparationTask"));
+    let task =
+        json!({"id": "t", "commandLine": "/bin/sh -c 'cat $AZ_BATCH_JOB_PREP_WORKING_DIR/ready'"});
+    ok(&c, "POST", "/jobs/j/tasks", Some(&task), 201);
+    c.wait("preparing", &format!("/jobs/j/tasks/t?{V}"), |v| {
+        v["state"] == "preparing"
+    });
+    let t = c.wait("completed", &format!("/jobs/j/tasks/t?{V}"), |v| {
+        v["state"] == "completed"
+    });
+    assert_eq!(t["executionInfo"]["exitCode"], 0, "{t}");
+    let (s, out) = c.send(
+        "GET",
+        &format!("/jobs/j/tasks/t/files/stdout.txt?{V}"),
+        None,
+    );
+    assert_eq!((s, out), (200, Value::String("prepared\n".into())));
+    // Once per node: a second task does not prepare again.
+    ok(
+        &c,
+        "POST",
+        "/jobs/j/tasks",
+        Some(&json!({"id": "u", "commandLine": "/bin/true"})),
+        201,
+    );
+    c.wait("u completed", &format!("/jobs/j/tasks/u?{V}"), |v| {
+        v["state"] == "completed"
+    });
+    let status = get(&c, "/jobs/j/jobpreparationandreleasetaskstatus");
+    let one = &status["value"].as_array().unwrap()[..];
+    assert_eq!(one.len(), 1, "{status}");
+    let prep = &one[0]["jobPreparationTaskExecutionInfo"];
+    assert_eq!(
+        (
+            prep["state"].as_str(),
+            prep["exitCode"].as_i64(),
+            prep["result"].as_str()
+        ),
+        (Some("completed"), Some(0), Some("success"))
+    );
+    assert_eq!(
+        prep["taskRootDirectory"],
+        "workitems/j/job-1/jobpreparation"
+    );
+    assert_eq!(one[0].get("jobReleaseTaskExecutionInfo"), None);
+
+    ok(&c, "POST", "/jobs/j/terminate", None, 202);
+    c.wait(
+        "completed after the release",
+        &format!("/jobs/j?{V}"),
+        |v| v["state"] == "completed",
+    );
+    let status = get(&c, "/jobs/j/jobpreparationandreleasetaskstatus");
+    let rel = &status["value"][0]["jobReleaseTaskExecutionInfo"];
+    assert_eq!(
+        (rel["state"].as_str(), rel["exitCode"].as_i64()),
+        (Some("completed"), Some(0)),
+        "{status}"
+    );
+    let node = status["value"][0]["nodeId"].as_str().unwrap().to_string();
+    let (s, out) = c.send(
+        "GET",
+        &format!("/pools/p/nodes/{node}/files/workitems/j/job-1/jobrelease/stdout.txt?{V}"),
+        None,
+    );
+    assert_eq!((s, out), (200, Value::String("released\n".into())));
+
+    // A preparation that fails keeps the job's tasks off the node.
+    let failing = json!({"id": "f", "poolInfo": {"poolId": "p"},
+        "jobPreparationTask": {"commandLine": "/bin/sh -c 'exit 5'", "constraints": {"maxTaskRetryCount": 1}}});
+    ok(&c, "POST", "/jobs", Some(&failing), 201);
+    ok(
+        &c,
+        "POST",
+        "/jobs/f/tasks",
+        Some(&json!({"id": "never", "commandLine": "/bin/true"})),
+        201,
+    );
+    let status = c.wait(
+        "the preparation failed",
+        &format!("/jobs/f/jobpreparationandreleasetaskstatus?{V}"),
+        |v| v["value"][0]["jobPreparationTaskExecutionInfo"]["state"] == "completed",
+    );
+    let prep = &status["value"][0]["jobPreparationTaskExecutionInfo"];
+    assert_eq!(
+        (
+            prep["exitCode"].as_i64(),
+            prep["result"].as_str(),
+            prep["retryCount"].as_i64()
+        ),
+        (Some(5), Some("failure"), Some(1)),
+        "{status}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let t = get(&c, "/jobs/f/tasks/never");
+    assert_eq!(t["state"], "active", "{t}");
+}

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 pub use states::{
     AllocationState, DependencyAction, DisableSchedulingOption, ErrorCategory, JobAction,
-    JobScheduleState, JobState, NodeDeallocationOption, NodeState, OnAllTasksComplete,
-    OnTaskFailure, PoolLifetimeOption, PoolState, SchedulingState, StartTaskState, SubtaskState,
-    TaskAddStatus, TaskExecutionResult, TaskState, UploadCondition,
+    JobPreparationTaskState, JobScheduleState, JobState, NodeDeallocationOption, NodeState,
+    OnAllTasksComplete, OnTaskFailure, PoolLifetimeOption, PoolState, SchedulingState,
+    StartTaskState, SubtaskState, TaskAddStatus, TaskExecutionResult, TaskState, UploadCondition,
 };
 pub use subtasks::{MultiInstanceSettings, Subtask};
 

@@ -164,6 +164,15 @@ service_enum! {
 }
 
 service_enum! {
+    /// `BatchJobPreparationTaskState` (and `BatchJobReleaseTaskState`, with the same values):
+    /// a job preparation or release task on one node.
+    JobPreparationTaskState {
+        Running = "running",
+        Completed = "completed",
+    }
+}
+
+service_enum! {
     /// `BatchTaskExecutionResult`: how a (start) task's last run ended.
     TaskExecutionResult {
         Success = "success",
@@ -374,6 +383,7 @@ mod tests {
             ]
         );
         check!(TaskState, ["active", "preparing", "running", "completed"]);
+        check!(JobPreparationTaskState, ["running", "completed"]);
         check!(TaskExecutionResult, ["success", "failure"]);
         check!(ErrorCategory, ["UserError", "ServerError"]);
         check!(TaskAddStatus, ["Success", "ClientError", "ServerError"]);

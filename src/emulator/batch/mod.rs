@@ -140,6 +140,13 @@ impl BatchService {
     /// Queues the changes the in-memory state just took (call it under the state's lock).
     /// They are made durable before the request is answered (`routes` syncs what its thread
     /// queued, once every lock is released), so that no lock is held across a disk write.
+    /// The state's lock and the time of the changes made under it ([`State::now`]).
+    fn lock_at(&self) -> (MutexGuard<'_, State>, DateTime<Utc>) {
+        let mut guard = self.lock();
+        let now = guard.now();
+        (guard, now)
+    }
+
     fn commit(&self, tx: Tx) -> Result<(), error::ApiError> {
         self.store.enqueue(tx);
         Ok(())

@@ -112,6 +112,10 @@ pub struct JobRec {
     /// The job schedule that created the job (its key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// The job preparation and release tasks on each node they ran on, by node key
+    /// (`(pool key, node id)` as `pool/node`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_tasks: BTreeMap<String, crate::emulator::batch::scheduler::job_tasks::NodeJobTasks>,
 }
 
 /// A job schedule and where its recurrence stands.
@@ -241,6 +245,24 @@ pub struct State {
     pub jobs: BTreeMap<String, JobRec>,
     pub tasks: BTreeMap<(String, String), TaskRec>,
     pub schedules: BTreeMap<String, ScheduleRec>,
+    /// The last time handed out by [`State::now`].
+    last_now: Option<DateTime<Utc>>,
+}
+
+impl State {
+    /// The time of a change being made under the lock: later than every time handed out
+    /// before, so that a change seen later never carries an earlier time (a client that lists
+    /// what changed since the newest time it saw then misses nothing).
+    pub fn now(&mut self) -> DateTime<Utc> {
+        let mut now = Utc::now();
+        if let Some(last) = self.last_now
+            && now <= last
+        {
+            now = last + chrono::Duration::nanoseconds(100);
+        }
+        self.last_now = Some(now);
+        now
+    }
 }
 
 enum Op {
@@ -622,6 +644,7 @@ mod tests {
                     ..Job::default()
                 },
                 schedule: None,
+                node_tasks: BTreeMap::new(),
             };
             tx.job("job1", &job);
             let task = TaskRec {

@@ -221,9 +221,8 @@ fn updated(job: &mut Job, now: DateTime<Utc>) -> Reply {
 
 fn change(svc: &Arc<BatchService>, c: &Ctx, j: &str, replace: bool) -> Res {
     let changes: JobChanges = c.json()?;
-    let now = Utc::now();
     let k = key(j);
-    let mut st = svc.lock();
+    let (mut st, now) = svc.lock_at();
     let rec = st.jobs.get_mut(&k).ok_or_else(ApiError::job_not_found)?;
     job_settled(rec.job.state.as_ref())?;
     let mut job = rec.job.clone();
@@ -266,11 +265,10 @@ pub(super) fn disable_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
     if !matches!(how.as_str(), "requeue" | "terminate" | "wait") {
         return Err(ApiError::invalid_property("disableTasks", how));
     }
-    let now = Utc::now();
     let jk = key(j);
     let mut kills = Vec::new();
     {
-        let mut guard = svc.lock();
+        let (mut guard, now) = svc.lock_at();
         let st = &mut *guard;
         let rec = st.jobs.get_mut(&jk).ok_or_else(ApiError::job_not_found)?;
         job_settled(rec.job.state.as_ref())?;
@@ -325,9 +323,8 @@ pub(super) fn disable_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
 
 /// `POST /jobs/{id}/enable`: a disabled (or disabling) job becomes active again.
 pub(super) fn enable_job(svc: &Arc<BatchService>, j: &str) -> Res {
-    let now = Utc::now();
     let jk = key(j);
-    let mut st = svc.lock();
+    let (mut st, now) = svc.lock_at();
     let rec = st.jobs.get_mut(&jk).ok_or_else(ApiError::job_not_found)?;
     job_settled(rec.job.state.as_ref())?;
     if !matches!(

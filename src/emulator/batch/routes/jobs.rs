@@ -14,7 +14,7 @@ use crate::azure::models::{
 };
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata;
-use crate::emulator::batch::scheduler::set_job_state;
+use crate::emulator::batch::scheduler::{job_tasks, set_job_state};
 use crate::emulator::batch::state::{JobRec, State, Tx, key};
 use crate::emulator::batch::{BatchService, etag};
 
@@ -38,9 +38,9 @@ pub(super) fn add_job(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         job.max_parallel_tasks,
         job.constraints.as_ref(),
     )?;
-    let now = Utc::now();
+    check_job_tasks(&job)?;
     let k = key(&job.id);
-    let mut st = svc.lock();
+    let (mut st, now) = svc.lock_at();
     if st.jobs.contains_key(&k) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -122,7 +122,11 @@ pub(crate) fn new_job_rec(
         }
     }
     job.execution_info = Some(info);
-    JobRec { job, schedule }
+    JobRec {
+        job,
+        schedule,
+        node_tasks: Default::default(),
+    }
 }
 
 pub(super) fn list_jobs(svc: &Arc<BatchService>, c: &Ctx) -> Res {
@@ -151,9 +155,8 @@ pub(super) fn get_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
 }
 
 pub(super) fn delete_job(svc: &Arc<BatchService>, j: &str) -> Res {
-    let now = Utc::now();
     let k = key(j);
-    let mut st = svc.lock();
+    let (mut st, now) = svc.lock_at();
     let rec = st.jobs.get_mut(&k).ok_or_else(ApiError::job_not_found)?;
     if rec.job.state == Some(JobState::Deleting) {
         return Err(ApiError::new(
@@ -180,9 +183,8 @@ pub(super) fn terminate_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let now = Utc::now();
     let k = key(j);
-    let mut st = svc.lock();
+    let (mut st, now) = svc.lock_at();
     let rec = st.jobs.get_mut(&k).ok_or_else(ApiError::job_not_found)?;
     match rec.job.state {
         Some(JobState::Completed | JobState::Terminating) => {
@@ -248,4 +250,90 @@ pub(super) fn task_counts(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
         "taskSlotCounts": slots,
     });
     Ok(Reply::json(StatusCode::OK, &body))
+}
+
+/// The checks of a job's preparation and release tasks at add time.
+fn check_job_tasks(job: &Job) -> Result<(), ApiError> {
+    for (name, default) in [
+        ("jobPreparationTask", job_tasks::PREPARATION_ID),
+        ("jobReleaseTask", job_tasks::RELEASE_ID),
+    ] {
+        let Some(v) = job.extra.get(name).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let line = v.get("commandLine").and_then(Value::as_str).unwrap_or("");
+        if line.trim().is_empty() {
+            return Err(ApiError::missing_property(&format!("{name}.commandLine")));
+        }
+        let id = v.get("id").and_then(Value::as_str).unwrap_or(default);
+        if !valid_id(id) {
+            return Err(ApiError::invalid_property(&format!("{name}.id"), id));
+        }
+    }
+    if job_tasks::release(job).is_some() && job_tasks::preparation(job).is_none() {
+        return Err(ApiError::invalid_property("jobReleaseTask", "")
+            .with("Reason", "A job release task needs a job preparation task."));
+    }
+    let prep = job_tasks::preparation(job).and_then(|p| p.id);
+    let release = job_tasks::release(job).and_then(|r| r.id);
+    if job_tasks::release(job).is_some()
+        && prep
+            .as_deref()
+            .unwrap_or(job_tasks::PREPARATION_ID)
+            .eq_ignore_ascii_case(release.as_deref().unwrap_or(job_tasks::RELEASE_ID))
+    {
+        return Err(ApiError::invalid_property(
+            "jobReleaseTask.id",
+            release.unwrap_or_default(),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /jobs/{id}/jobpreparationandreleasetaskstatus`: per node, how the job's preparation
+/// and release tasks ran there.
+pub(super) fn list_prep_release_status(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
+    let items = {
+        let st = svc.lock();
+        let rec = st.jobs.get(&key(j)).ok_or_else(ApiError::job_not_found)?;
+        if job_tasks::preparation(&rec.job).is_none() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "JobPreparationTaskNotSpecified",
+                "The specified job does not have a job preparation task.",
+            ));
+        }
+        rec.node_tasks
+            .iter()
+            .map(|(k, e)| {
+                let node_url = format!(
+                    "{}/pools/{}/nodes/{}",
+                    c.base,
+                    seg(&e.pool_id),
+                    seg(&e.node_id)
+                );
+                let with_url = |i: &Option<job_tasks::JobTaskInfo>| {
+                    i.clone().map(|mut i| {
+                        i.task_root_directory_url =
+                            Some(format!("{node_url}/files/{}", i.task_root_directory));
+                        i
+                    })
+                };
+                let mut v = json!({
+                    "poolId": e.pool_id,
+                    "nodeId": e.node_id,
+                    "nodeUrl": node_url,
+                });
+                if let Some(p) = with_url(&e.preparation) {
+                    v["jobPreparationTaskExecutionInfo"] =
+                        serde_json::to_value(p).unwrap_or_default();
+                }
+                if let Some(r) = with_url(&e.release) {
+                    v["jobReleaseTaskExecutionInfo"] = serde_json::to_value(r).unwrap_or_default();
+                }
+                (k.clone(), v)
+            })
+            .collect()
+    };
+    list_reply(c, "jobpreparationandreleasetaskstatuslist", items)
 }

@@ -37,7 +37,9 @@ use self::files::{
     delete_node_file, delete_task_file, node_file, node_files, task_file, task_files,
 };
 use self::job_updates::{disable_job, enable_job, patch_job, replace_job};
-use self::jobs::{add_job, delete_job, get_job, list_jobs, task_counts, terminate_job};
+use self::jobs::{
+    add_job, delete_job, get_job, list_jobs, list_prep_release_status, task_counts, terminate_job,
+};
 use self::nodes::{get_node, list_nodes, reboot_node};
 use self::pool_updates::{patch_pool, remove_nodes, stop_resize, update_pool_properties};
 use self::pools::{add_pool, delete_pool, get_pool, list_pools, resize_pool};
@@ -282,6 +284,9 @@ fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         (["jobs", j, "enable"], "POST") => enable_job(svc, j),
         (["jobs", j, "terminate"], "POST") => terminate_job(svc, c, j),
         (["jobs", j, "taskcounts"], "GET") => task_counts(svc, c, j),
+        (["jobs", j, "jobpreparationandreleasetaskstatus"], "GET") => {
+            list_prep_release_status(svc, c, j)
+        }
         (["jobs", j, "tasks"], "POST") => add_task(svc, c, j),
         (["jobs", j, "tasks"], "GET") => list_tasks(svc, c, j),
         (["jobs", j, "addtaskcollection"], "POST") => add_task_collection(svc, c, j),
@@ -346,9 +351,6 @@ fn unimplemented_operation(s: &[&str], m: &str) -> Option<&'static str> {
         (["pools", _, "nodes", _, "start"], "POST") => "Compute Node - Start",
         (["pools", _, "nodes", _, "deallocate"], "POST") => "Compute Node - Deallocate",
         (["pools", _, "nodes", _, "rdp"], "GET") => "Compute Node - Get Remote Desktop",
-        (["jobs", _, "jobpreparationandreleasetaskstatus"], "GET") => {
-            "Job - List Preparation And Release Task Status"
-        }
         _ => return None,
     })
 }

@@ -109,9 +109,8 @@ pub(super) fn patch_pool(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
         _ => None,
     };
     check_start_task(start.as_ref())?;
-    let now = Utc::now();
     let k = key(p);
-    let mut guard = svc.lock();
+    let (mut guard, now) = svc.lock_at();
     let st = &mut *guard;
     let has_nodes = st.nodes.keys().any(|n| n.0 == k);
     let rec = live_pool(st, &k)?;
@@ -174,9 +173,8 @@ pub(super) fn update_pool_properties(svc: &Arc<BatchService>, c: &Ctx, p: &str) 
         return Err(ApiError::missing_property("certificateReferences"));
     }
     check_start_task(body.start_task.as_ref())?;
-    let now = Utc::now();
     let k = key(p);
-    let mut st = svc.lock();
+    let (mut st, now) = svc.lock_at();
     let rec = live_pool(&mut st, &k)?;
     let mut pool = rec.pool.clone();
     pool.start_task = body.start_task.map(start_task_defaults);
@@ -208,9 +206,8 @@ pub(super) fn update_pool_properties(svc: &Arc<BatchService>, c: &Ctx, p: &str) 
 /// `POST /pools/{id}/stopresize`: the pool keeps the nodes it has (allocation state
 /// `stopping`, then `steady`), and says why it has fewer than asked.
 pub(super) fn stop_resize(svc: &Arc<BatchService>, p: &str) -> Res {
-    let now = Utc::now();
     let k = key(p);
-    let mut guard = svc.lock();
+    let (mut guard, now) = svc.lock_at();
     let st = &mut *guard;
     let count = |dedicated: bool| {
         st.nodes
@@ -281,9 +278,8 @@ pub(super) fn remove_nodes(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
         );
     }
     let option = deallocation_option(body.node_deallocation_option)?;
-    let now = Utc::now();
     let k = key(p);
-    let mut guard = svc.lock();
+    let (mut guard, now) = svc.lock_at();
     let st = &mut *guard;
     let rec = live_pool(st, &k)?;
     if rec.pool.allocation_state != Some(AllocationState::Steady) {

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use chrono::Utc;
 use serde_json::Value;
 
 use super::autoscale;
@@ -22,10 +21,9 @@ fn render_pool(base: &str, p: &PoolRec) -> Value {
 
 pub(super) fn add_pool(svc: &Arc<BatchService>, c: &Ctx) -> Res {
     let pool: Pool = c.json()?;
-    let now = Utc::now();
+    let (mut st, now) = svc.lock_at();
     let rec = new_pool_rec(svc, pool, now)?;
     let k = key(&rec.pool.id);
-    let mut st = svc.lock();
     if st.pools.contains_key(&k) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -49,7 +47,7 @@ pub(super) fn add_pool(svc: &Arc<BatchService>, c: &Ctx) -> Res {
 pub(super) fn new_pool_rec(
     svc: &BatchService,
     mut pool: Pool,
-    now: chrono::DateTime<Utc>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<PoolRec, ApiError> {
     if pool.id.is_empty() {
         return Err(ApiError::missing_property("id"));
@@ -173,9 +171,8 @@ pub(super) fn get_pool(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
 }
 
 pub(super) fn delete_pool(svc: &Arc<BatchService>, p: &str) -> Res {
-    let now = Utc::now();
     let k = key(p);
-    let mut st = svc.lock();
+    let (mut st, now) = svc.lock_at();
     let rec = st.pools.get_mut(&k).ok_or_else(ApiError::pool_not_found)?;
     if rec.pool.state == Some(PoolState::Deleting) {
         return Err(ApiError::new(
@@ -206,9 +203,8 @@ struct ResizeBody {
 
 pub(super) fn resize_pool(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
     let body: ResizeBody = c.json()?;
-    let now = Utc::now();
     let k = key(p);
-    let mut st = svc.lock();
+    let (mut st, now) = svc.lock_at();
     let rec = st.pools.get_mut(&k).ok_or_else(ApiError::pool_not_found)?;
     if rec.pool.state == Some(PoolState::Deleting) {
         return Err(ApiError::new(

@@ -11,13 +11,13 @@ use super::common::{
 };
 use super::job_updates::constraint_error;
 use crate::azure::models::{
-    self, Job, JobState, Task, TaskAddResult, TaskAddStatus, TaskConstraints, TaskExecutionInfo,
-    TaskExecutionResult, TaskState,
+    self, Job, JobState, OnTaskFailure, Task, TaskAddResult, TaskAddStatus, TaskConstraints,
+    TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
 use crate::emulator::batch::agent;
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata;
-use crate::emulator::batch::scheduler::set_task_state;
+use crate::emulator::batch::scheduler::{dependencies, job_tasks, set_task_state};
 use crate::emulator::batch::state::{State, TaskRec, Tx, key};
 use crate::emulator::batch::{BatchService, etag};
 
@@ -79,6 +79,25 @@ pub(crate) fn new_task(job: &Job, v: Value, now: DateTime<Utc>) -> Result<Task, 
         ));
     }
     task.constraints = Some(task_constraints(job, task.constraints.take())?);
+    check_dependencies(job, &task)?;
+    let same = |id: Option<String>, default: &str| {
+        id.unwrap_or_else(|| default.into())
+            .eq_ignore_ascii_case(&task.id)
+    };
+    if job_tasks::preparation(job).is_some_and(|p| same(p.id, job_tasks::PREPARATION_ID)) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "TaskIdSameAsJobPreparationTask",
+            "The task id is the same as that of the job preparation task.",
+        ));
+    }
+    if job_tasks::release(job).is_some_and(|r| same(r.id, job_tasks::RELEASE_ID)) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "TaskIdSameAsJobReleaseTask",
+            "The task id is the same as that of the job release task.",
+        ));
+    }
     task.required_slots.get_or_insert(1);
     task.user_identity.get_or_insert_with(
         || json!({"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}),
@@ -122,9 +141,8 @@ fn task_exists() -> ApiError {
 
 pub(super) fn add_task(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
     let v: Value = c.json()?;
-    let now = Utc::now();
     let jk = key(j);
-    let mut st = svc.lock();
+    let (mut st, now) = svc.lock_at();
     let job = job_for_tasks(&st, &jk)?;
     let task = new_task(&job, v, now)?;
     let tk = (jk.clone(), key(&task.id));
@@ -181,7 +199,7 @@ pub(super) fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> 
     for v in body.value {
         // Each task gets its own creation time, as the service adds them one after the other:
         // a `stateTransitionTime ge` filter then returns only tasks that are new to it.
-        let now = Utc::now();
+        let now = st.now();
         let id = v
             .get("id")
             .and_then(Value::as_str)
@@ -311,10 +329,9 @@ pub(super) fn delete_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
 }
 
 pub(super) fn terminate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
-    let now = Utc::now();
     let tk = (key(j), key(t));
     let runs = {
-        let mut st = svc.lock();
+        let (mut st, now) = svc.lock_at();
         st.jobs.get(&tk.0).ok_or_else(ApiError::job_not_found)?;
         let rec = st.tasks.get_mut(&tk).ok_or_else(ApiError::task_not_found)?;
         if *rec.state() == TaskState::Completed {
@@ -353,9 +370,8 @@ pub(super) fn terminate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
 }
 
 pub(super) fn reactivate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
-    let now = Utc::now();
     let tk = (key(j), key(t));
-    let mut st = svc.lock();
+    let (mut st, now) = svc.lock_at();
     st.jobs.get(&tk.0).ok_or_else(ApiError::job_not_found)?;
     let rec = st.tasks.get_mut(&tk).ok_or_else(ApiError::task_not_found)?;
     let failed = *rec.state() == TaskState::Completed
@@ -419,9 +435,8 @@ fn task_constraints(job: &Job, c: Option<TaskConstraints>) -> Result<TaskConstra
 /// defaults.
 pub(super) fn update_task(svc: &Arc<BatchService>, c: &Ctx, j: &str, t: &str) -> Res {
     let body: TaskUpdate = c.json()?;
-    let now = Utc::now();
     let tk = (key(j), key(t));
-    let mut guard = svc.lock();
+    let (mut guard, now) = svc.lock_at();
     let st = &mut *guard;
     let job = st
         .jobs
@@ -443,4 +458,71 @@ pub(super) fn update_task(svc: &Arc<BatchService>, c: &Ctx, j: &str, t: &str) ->
         .header("etag", tag)
         .header("last-modified", crate::azure::auth::http_date(now))
         .header("content-length", "0"))
+}
+
+/// The checks of `dependsOn` and `exitConditions` at add time: dependencies only in a job that
+/// uses them, ranges in order, actions the service knows, job actions only in a job whose
+/// `onTaskFailure` performs them.
+fn check_dependencies(job: &Job, task: &Task) -> Result<(), ApiError> {
+    // Their shapes first, strictly (the scheduler reads them leniently later).
+    if let Some(v) = task.extra.get("dependsOn").filter(|v| !v.is_null()) {
+        from_json_value::<dependencies::DependsOn>(v.clone())
+            .map_err(|e| e.with("PropertyName", "dependsOn"))?;
+    }
+    if let Some(v) = task.extra.get("exitConditions").filter(|v| !v.is_null()) {
+        from_json_value::<dependencies::ExitConditions>(v.clone())
+            .map_err(|e| e.with("PropertyName", "exitConditions"))?;
+    }
+    if let Some(deps) = dependencies::depends_on(task) {
+        let uses = job
+            .extra
+            .get("usesTaskDependencies")
+            .and_then(Value::as_bool)
+            == Some(true);
+        if !uses {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "TaskDependenciesNotSpecifiedOnJob",
+                "The specified task has dependencies, but the job does not use task dependencies (usesTaskDependencies).",
+            ));
+        }
+        if let Some(r) = deps.task_id_ranges.iter().find(|r| r.start > r.end) {
+            return Err(ApiError::invalid_property(
+                "dependsOn.taskIdRanges",
+                format!("{}-{}", r.start, r.end),
+            ));
+        }
+        let listed: usize = deps.task_ids.iter().map(String::len).sum();
+        if listed > 64_000 {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "TaskDependencyListTooLong",
+                "The list of task ids the task depends on is too long; use taskIdRanges.",
+            ));
+        }
+    }
+    if let Some(cond) = dependencies::exit_conditions(task) {
+        let performs = job.on_task_failure == Some(OnTaskFailure::PerformExitOptionsJobAction);
+        for o in cond.all_options() {
+            if let Some(a) = &o.dependency_action
+                && !matches!(a.to_ascii_lowercase().as_str(), "satisfy" | "block")
+            {
+                return Err(ApiError::invalid_property(
+                    "exitConditions.dependencyAction",
+                    a.clone(),
+                ));
+            }
+            if let Some(a) = &o.job_action {
+                let a = a.to_ascii_lowercase();
+                if !matches!(a.as_str(), "none" | "disable" | "terminate") {
+                    return Err(ApiError::invalid_property("exitConditions.jobAction", a));
+                }
+                if a != "none" && !performs {
+                    return Err(ApiError::invalid_property("exitConditions.jobAction", a)
+                        .with("Reason", "The job's onTaskFailure is noaction: set it to performexitoptionsjobaction to use job actions."));
+                }
+            }
+        }
+    }
+    Ok(())
 }

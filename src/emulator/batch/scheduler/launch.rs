@@ -6,18 +6,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::passes::end_task;
-use super::states::{reboot, set_node_state, set_task_state};
+use super::states::{reboot, requeue, set_job_state, set_node_state, set_task_state};
 use super::{Effects, Launch};
+use super::{dependencies, job_tasks};
 use crate::azure::models::{
-    NodeState, StartTask, StartTaskInfo, StartTaskState, TaskExecutionInfo, TaskExecutionResult,
-    TaskState,
+    JobState, NodeState, OnTaskFailure, StartTask, StartTaskInfo, StartTaskState,
+    TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::agent::{self, RunOutcome, RunSpec};
-use crate::emulator::batch::state::{NodeRec, Tx};
+use crate::emulator::batch::state::{NodeRec, State, Tx};
 
 pub(super) fn node_env(
     svc: &BatchService,
@@ -122,6 +123,21 @@ pub(super) fn launch(svc: Arc<BatchService>, l: Launch) {
                 finish_task(&svc, &tk, run_id, outcome);
             }
             Launch::Multi(tk, m) => super::multi::run(svc.clone(), tk, *m).await,
+            Launch::JobTask(jk, nk, prep, spec) => {
+                let run_id = spec.run_id;
+                let outcome = agent::run(spec, &svc.http, &svc.procs, |_| {}).await;
+                svc.procs.end(run_id);
+                let mut guard = svc.lock();
+                let st = &mut *guard;
+                let now = st.now();
+                if let Some(job) = st.jobs.get_mut(&jk)
+                    && job_tasks::finish(job, &nk, prep, run_id, outcome, now)
+                {
+                    let mut tx = Tx::default();
+                    tx.job(&jk, job);
+                    svc.store.enqueue(tx);
+                }
+            }
             Launch::Start(nk, spec) => {
                 let run_id = spec.run_id;
                 let outcome = if svc.faults.roll(svc.faults.spec.start_task) {
@@ -212,10 +228,10 @@ pub(super) fn finish_task(
     run_id: u64,
     outcome: RunOutcome,
 ) {
-    let now = Utc::now();
     let mut tx = Tx::default();
+    let mut kills = Vec::new();
     {
-        let mut guard = svc.lock();
+        let (mut guard, now) = svc.lock_at();
         let st = &mut *guard;
         let Some(t) = st.tasks.get_mut(tk).filter(|t| t.run == Some(run_id)) else {
             return;
@@ -266,20 +282,74 @@ pub(super) fn finish_task(
             t.end_instances();
             t.subtasks.clear();
             set_task_state(t, TaskState::Active, now);
+            tx.task(tk, t);
         } else {
             end_task(t, outcome.exit_code, outcome.failure, now);
+            tx.task(tk, t);
+            kills = job_action_after(st, tk, now, &mut tx);
         }
-        tx.task(tk, t);
         svc.store.enqueue(tx);
+    }
+    for r in kills {
+        svc.procs.kill(r);
     }
 }
 
+/// After a task ended for good: when its job's `onTaskFailure` is
+/// `performexitoptionsjobaction`, the job action its exit conditions name (disable, as with
+/// requeue; terminate, with the reason `TaskFailed`). Returns the runs to kill.
+fn job_action_after(
+    st: &mut State,
+    tk: &(String, String),
+    now: DateTime<Utc>,
+    tx: &mut Tx,
+) -> Vec<u64> {
+    let mut kills = Vec::new();
+    let Some(task) = st.tasks.get(tk).map(|t| t.task.clone()) else {
+        return kills;
+    };
+    let Some(job) = st.jobs.get_mut(&tk.0) else {
+        return kills;
+    };
+    if job.job.on_task_failure != Some(OnTaskFailure::PerformExitOptionsJobAction)
+        || job.job.state != Some(JobState::Active)
+    {
+        return kills;
+    }
+    match dependencies::outcome_options(&task).job_action.as_deref() {
+        Some("terminate") => {
+            set_job_state(&mut job.job, JobState::Terminating, now);
+            if let Some(info) = job.job.execution_info.as_mut() {
+                info.terminate_reason = Some("TaskFailed".into());
+            }
+            tx.job(&tk.0, job);
+        }
+        Some("disable") => {
+            set_job_state(&mut job.job, JobState::Disabling, now);
+            tx.job(&tk.0, job);
+            let jk = tk.0.clone();
+            for (k, t) in st
+                .tasks
+                .range_mut((jk.clone(), String::new())..)
+                .take_while(|(k, _)| k.0 == jk)
+            {
+                if let Some(r) = t.run {
+                    kills.push(r);
+                    requeue(t, now);
+                    tx.task(k, t);
+                }
+            }
+        }
+        _ => {}
+    }
+    kills
+}
+
 fn finish_start(svc: &Arc<BatchService>, nk: &(String, String), run_id: u64, outcome: RunOutcome) {
-    let now = Utc::now();
     let mut tx = Tx::default();
     let mut relaunch = None;
     {
-        let mut guard = svc.lock();
+        let (mut guard, now) = svc.lock_at();
         let st = &mut *guard;
         let Some(rec) = st.nodes.get_mut(nk).filter(|n| n.start_run == Some(run_id)) else {
             return;

@@ -8,10 +8,14 @@
 //! - `passes`: allocation and boot (pools, nodes), jobs (deletion, termination, completion),
 //!   retention of task files.
 //! - `placement`: tasks onto free node slots, and the run of each.
+//! - `job_tasks`: job preparation and release tasks on each node.
+//! - `dependencies`: task dependencies and exit conditions (dependency and job actions).
 //! - `launch`: process handling: start tasks and tasks run by the node agent, their process
 //!   groups, injected faults, and how each run ended.
 
 mod autoscale;
+pub(crate) mod dependencies;
+pub(crate) mod job_tasks;
 mod launch;
 mod multi;
 mod passes;
@@ -128,6 +132,8 @@ enum Launch {
     Start((String, String), RunSpec),
     Task((String, String), RunSpec),
     Multi((String, String), Box<multi::MultiRun>),
+    /// A job's preparation (`true`) or release task on a node.
+    JobTask(String, (String, String), bool, RunSpec),
 }
 
 #[derive(Default)]
@@ -140,10 +146,9 @@ struct Effects {
 }
 
 fn tick(svc: &Arc<BatchService>) {
-    let now = Utc::now();
     let mut fx = Effects::default();
     let sample = {
-        let mut guard = svc.lock();
+        let (mut guard, now) = svc.lock_at();
         let st = &mut *guard;
         let sample = autoscale::autoscale_step(svc, st, now, &mut fx);
         schedules::schedules_step(svc, st, now, &mut fx);

@@ -320,10 +320,9 @@ fn finish_subtask(
     run_id: u64,
     outcome: RunOutcome,
 ) {
-    let now = Utc::now();
     let mut tx = Tx::default();
     {
-        let mut guard = svc.lock();
+        let (mut guard, now) = svc.lock_at();
         let st = &mut *guard;
         let Some(t) = st.tasks.get_mut(tk) else {
             return;

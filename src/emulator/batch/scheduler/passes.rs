@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::Effects;
+use super::job_tasks as prep_release;
 use super::launch::launch_start;
 use super::states::{requeue, set_job_state, set_node_state, set_task_state, terminate_run};
 use crate::azure::models::{
@@ -322,6 +323,17 @@ pub(super) fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, 
         };
         match state {
             JobState::Deleting => {
+                // What runs is killed first; the release tasks run, then the job goes.
+                for tk in &job_tasks(st) {
+                    if let Some(t) = st.tasks.get_mut(tk) {
+                        fx.kills.extend(t.runs());
+                        t.run = None;
+                        t.end_instances();
+                    }
+                }
+                if prep_release::releases_pending(svc, st, &jk, now, fx) {
+                    continue;
+                }
                 for tk in &job_tasks(st) {
                     if let Some(mut t) = st.tasks.remove(tk) {
                         fx.kills.extend(t.runs());
@@ -351,6 +363,9 @@ pub(super) fn jobs_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, 
                         terminate_run(t, now);
                         fx.tx.task(tk, t);
                     }
+                }
+                if prep_release::releases_pending(svc, st, &jk, now, fx) {
+                    continue;
                 }
                 complete_job(st, &jk, now, None, fx);
             }

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::dependencies;
+use super::job_tasks::{self, Gate};
 use super::launch::{auto_sas, node_env};
 use super::multi::place_multi;
 use super::passes::wall_clock;
@@ -37,12 +39,20 @@ pub(super) fn schedule_step(
             );
         }
     }
+    preparations_step(svc, st, now, fx);
     if free.is_empty() {
         return;
     }
     let mut per_job_running: std::collections::HashMap<String, i32> = Default::default();
     for t in st.tasks.values() {
-        let placed = t.placements();
+        let mut placed = t.placements();
+        // A task waiting on its node for the job's preparation task holds its slots.
+        if *t.state() == TaskState::Preparing
+            && t.run.is_none()
+            && let Some(n) = &t.node
+        {
+            placed.push(n);
+        }
         for n in &placed {
             if let Some(f) = free.get_mut(*n) {
                 *f -= t.slots();
@@ -83,12 +93,19 @@ pub(super) fn schedule_step(
             .filter(|(k, _)| k.0 == pool_key)
             .map(|(_, f)| (*f).max(0))
             .sum();
+        let uses_dependencies = job
+            .extra
+            .get("usesTaskDependencies")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true);
         let task_keys: Vec<(String, String)> = st
             .tasks
             .range((jk.clone(), String::new())..)
             .take_while(|(k, _)| k.0 == jk)
             .filter(|(_, t)| *t.state() == TaskState::Active && t.run.is_none())
             .map(|(k, _)| k.clone())
+            // A task waiting for its dependencies stays active and is passed over.
+            .filter(|k| !uses_dependencies || dependencies::ready(st, k))
             .take(room.max(0) as usize)
             .collect();
         for tk in task_keys {
@@ -109,22 +126,83 @@ pub(super) fn schedule_step(
                 }
                 continue;
             }
+            let Some(job_rec) = st.jobs.get(&jk) else {
+                break;
+            };
             let Some(nk) = free
                 .iter()
-                .filter(|(k, f)| k.0 == pool_key && **f >= slots)
+                .filter(|(k, f)| {
+                    k.0 == pool_key && **f >= slots && job_tasks::gate(job_rec, k) != Gate::Closed
+                })
                 .max_by_key(|(_, f)| **f)
                 .map(|(k, _)| k.clone())
             else {
                 break;
             };
+            let gate = job_tasks::gate(job_rec, &nk);
             if let Some(f) = free.get_mut(&nk) {
                 *f -= slots;
             }
             *per_job_running.entry(jk.clone()).or_default() += 1;
+            if gate == Gate::Preparing {
+                // The task waits on the node, `preparing`, for the job's preparation task.
+                job_tasks::start_preparation(svc, st, &jk, &nk, now, fx);
+                if let Some(t) = st.tasks.get_mut(&tk) {
+                    t.node = Some(nk.clone());
+                    set_task_state(t, TaskState::Preparing, now);
+                    fx.tx.task(&tk, t);
+                }
+                continue;
+            }
             let (Some(node), Some(t)) = (st.nodes.get_mut(&nk), st.tasks.get_mut(&tk)) else {
                 continue;
             };
             start_task_run(svc, &pool, &job, &nk, node, &tk, t, now, fx);
+        }
+    }
+}
+
+/// Tasks waiting on a node for the job's preparation task: started once it has done its part,
+/// back to the queue when it failed there (or the job is no longer active); a preparation to
+/// retry is started again.
+fn preparations_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Effects) {
+    let waiting: Vec<(String, String)> = st
+        .tasks
+        .iter()
+        .filter(|(_, t)| *t.state() == TaskState::Preparing && t.run.is_none() && t.node.is_some())
+        .map(|(k, _)| k.clone())
+        .collect();
+    for tk in waiting {
+        let Some(nk) = st.tasks.get(&tk).and_then(|t| t.node.clone()) else {
+            continue;
+        };
+        let Some(job_rec) = st.jobs.get(&tk.0) else {
+            continue;
+        };
+        let active = job_rec.job.state == Some(JobState::Active);
+        let gate = job_tasks::gate(job_rec, &nk);
+        let restart = job_tasks::needs_restart(job_rec, &nk);
+        let job = job_rec.job.clone();
+        let pool = st.pools.get(&nk.0).map(|p| p.pool.clone());
+        match (active, gate, pool) {
+            (true, Gate::Open, Some(pool)) => {
+                let (Some(node), Some(t)) = (st.nodes.get_mut(&nk), st.tasks.get_mut(&tk)) else {
+                    continue;
+                };
+                start_task_run(svc, &pool, &job, &nk, node, &tk, t, now, fx);
+            }
+            (true, Gate::Preparing, Some(_)) => {
+                if restart {
+                    job_tasks::start_preparation(svc, st, &tk.0, &nk, now, fx);
+                }
+            }
+            _ => {
+                if let Some(t) = st.tasks.get_mut(&tk) {
+                    t.node = None;
+                    set_task_state(t, TaskState::Active, now);
+                    fx.tx.task(&tk, t);
+                }
+            }
         }
     }
 }
@@ -217,6 +295,7 @@ pub(super) fn task_run_spec(
     let dir = svc.task_dir(&nk.0, &nk.1, &job.id, &t.task.id);
     let mut env = node_env(svc, &pool.id, nk, node);
     env.push(("AZ_BATCH_JOB_ID".into(), job.id.clone()));
+    env.extend(job_tasks::job_env(svc, job, nk));
     if let Some(common) = job.extra.get("commonEnvironmentSettings") {
         let common: Vec<crate::azure::models::NameValue> =
             serde_json::from_value(common.clone()).unwrap_or_default();

@@ -76,11 +76,10 @@ pub fn terminate_run(rec: &mut TaskRec, now: DateTime<Utc>) {
 /// tasks are requeued (`requeueCount` + 1) and it boots again, start task included. Returns
 /// false if there is no such node.
 pub fn reboot(svc: &BatchService, nk: &(String, String)) -> Result<bool, ApiError> {
-    let now = Utc::now();
     let mut kills = Vec::new();
     let mut tx = Tx::default();
     {
-        let mut guard = svc.lock();
+        let (mut guard, now) = svc.lock_at();
         let st = &mut *guard;
         let Some(node) = st.nodes.get_mut(nk) else {
             return Ok(false);
@@ -94,6 +93,7 @@ pub fn reboot(svc: &BatchService, nk: &(String, String)) -> Result<bool, ApiErro
         node.node.running_tasks_count = 0;
         node.node.running_task_slots_count = 0;
         tx.node(nk, node);
+        super::job_tasks::node_rebooted(st, nk, &mut tx);
         for (tk, t) in st.tasks.iter_mut() {
             if t.on_node(nk) {
                 kills.extend(t.runs());
