@@ -245,10 +245,22 @@ pub fn sdk_python(venv: &str) -> PathBuf {
 /// Runs `tests/conformance/<script>` with the venv's Python against `emu`; panics with the
 /// script's output unless it exits 0. Returns its output.
 pub fn run_sdk_script(venv: &str, script: &str, emu: &EmulatorProcess, args: &[&str]) -> Output {
+    run_conformance(Command::new(sdk_python(venv)), script, emu, args)
+}
+
+/// Runs `tests/conformance/<script>` with `program` against `emu` (its endpoints and accounts
+/// in the environment); panics with the script's output unless it exits 0.
+pub fn run_conformance(
+    mut program: Command,
+    script: &str,
+    emu: &EmulatorProcess,
+    args: &[&str],
+) -> Output {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/conformance")
         .join(script);
-    let out = Command::new(sdk_python(venv))
+    let shown = format!("{:?}", program.get_program());
+    let out = program
         .arg(&path)
         .args(args)
         .envs(emu.sdk_env())
@@ -256,14 +268,29 @@ pub fn run_sdk_script(venv: &str, script: &str, emu: &EmulatorProcess, args: &[&
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .output()
-        .expect("run python");
+        .expect("run the conformance script");
     if !out.status.success() {
         panic!(
-            "{script} ({venv}) failed with {}\n--- stdout\n{}\n--- stderr\n{}",
+            "{script} ({shown}) failed with {}\n--- stdout\n{}\n--- stderr\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
     }
     out
+}
+
+/// A tool `scripts/test` installs below the checkout (`.venv/...`, `.tools/...`), unless the
+/// environment variable `var` names another.
+pub fn installed(var: &str, rel: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(var) {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-test-deps (scripts/test does), or set {var}",
+        p.display()
+    );
+    p
 }

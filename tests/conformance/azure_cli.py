@@ -161,8 +161,9 @@ def batch():
     az("batch", "node", "file", "download", "--pool-id", "clipool", "--node-id", node,
        "--file-path", "startup/stdout.txt", "--destination", dest, *b)
     az("batch", "node", "file", "delete", "--pool-id", "clipool", "--node-id", node, "--file-path", "startup/stdout.txt", "--yes", *b)
+    # A HEAD answer has no body: the CLI reports the status.
     az("batch", "node", "file", "show", "--pool-id", "clipool", "--node-id", node, "--file-path", "startup/stdout.txt", *b,
-       fail="FileNotFound")
+       fail="Not Found")
 
     az("batch", "task", "create", "--job-id", "clijob", "--task-id", "failing", "--command-line", "/bin/sh -c 'exit 3'", *b)
     wait_for("failed", lambda: az("batch", "task", "show", "--job-id", "clijob", "--task-id", "failing", *b)["state"] == "completed")

@@ -112,6 +112,9 @@ pub struct NodeJobTasks {
     pub release: Option<JobTaskInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_run: Option<u64>,
+    /// The node rebooted: the preparation runs again before the job's next task there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rerun: bool,
 }
 
 /// The key of a node in [`JobRec::node_tasks`].
@@ -134,11 +137,11 @@ pub fn gate(job: &JobRec, nk: &(String, String)) -> Gate {
     let Some(spec) = preparation(&job.job) else {
         return Gate::Open;
     };
-    let Some(info) = job
-        .node_tasks
-        .get(&node_key(nk))
-        .and_then(|e| e.preparation.as_ref())
-    else {
+    let entry = job.node_tasks.get(&node_key(nk));
+    if entry.is_some_and(|e| e.rerun) {
+        return Gate::Preparing;
+    }
+    let Some(info) = entry.and_then(|e| e.preparation.as_ref()) else {
         return Gate::Preparing;
     };
     match (&info.state, &info.result) {
@@ -259,13 +262,15 @@ pub(super) fn start_preparation(
         ..NodeJobTasks::default()
     });
     if entry.preparation_run.is_some()
-        || entry
-            .preparation
-            .as_ref()
-            .is_some_and(|i| i.state == JobPreparationTaskState::Completed)
+        || (!entry.rerun
+            && entry
+                .preparation
+                .as_ref()
+                .is_some_and(|i| i.state == JobPreparationTaskState::Completed))
     {
         return;
     }
+    entry.rerun = false;
     let id = p.id.clone().unwrap_or_else(|| PREPARATION_ID.into());
     let limit = p
         .constraints
@@ -417,9 +422,10 @@ pub fn finish(
 pub(super) fn needs_restart(job: &JobRec, nk: &(String, String)) -> bool {
     job.node_tasks.get(&node_key(nk)).is_some_and(|e| {
         e.preparation_run.is_none()
-            && e.preparation
-                .as_ref()
-                .is_some_and(|i| i.state == JobPreparationTaskState::Running)
+            && (e.rerun
+                || e.preparation
+                    .as_ref()
+                    .is_some_and(|i| i.state == JobPreparationTaskState::Running))
     })
 }
 
@@ -443,7 +449,8 @@ pub(super) fn node_rebooted(
             .as_ref()
             .is_some_and(|i| i.result == Some(TaskExecutionResult::Success));
         if rerun || !succeeded {
-            entry.preparation = None;
+            // What it did is kept (the release still runs here); it runs again first.
+            entry.rerun = true;
             entry.preparation_run = None;
             fx_tx.job(jk, job);
         }
