@@ -4,28 +4,11 @@
 Env: BATCH_ENDPOINT, BATCH_ACCOUNT, BATCH_KEY. Exits non-zero on any failure.
 """
 import os
-import sys
-import time
 
 import azure.batch.models as m
 from azure.batch import BatchServiceClient
 from azure.batch.batch_auth import SharedKeyCredentials
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-    print("ok:", what)
-
-
-def wait_for(what, fn, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
+from sdkcheck import check, main as run, wait_for
 
 
 def fails_with(code, fn):
@@ -114,15 +97,7 @@ def main():
     c.job.delete("sdk12job")
     c.pool.delete("sdk12pool")
     wait_for("pool gone", lambda: not c.pool.exists("sdk12pool"))
-    print("batch_sdk12: all checks passed")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001
-        import traceback
-
-        traceback.print_exc()
-        print("FAILED:", e)
-        sys.exit(1)
+    run("batch_sdk12", main)

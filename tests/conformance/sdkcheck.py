@@ -1,18 +1,18 @@
-"""What the conformance scripts of the newer Batch operations share: the client from the
-environment, checks that print what passed, waits, expected service errors, and the way a
-script ends."""
+"""What the conformance scripts share: the client from the environment, checks that print
+what passed, waits, expected service errors, and the way a script ends. Only `client`,
+`expect_error` and `detail` need azure-batch 15 (azure-core); the rest serves every script,
+whatever venv runs it."""
 import os
 import sys
 import time
 import traceback
 
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.exceptions import HttpResponseError
-
 
 def client():
     """azure-batch 15 on BATCH_ENDPOINT with BATCH_ACCOUNT and BATCH_KEY."""
+    from azure.batch import BatchClient
+    from azure.core.credentials import AzureNamedKeyCredential
+
     return BatchClient(
         os.environ["BATCH_ENDPOINT"],
         AzureNamedKeyCredential(os.environ["BATCH_ACCOUNT"], os.environ["BATCH_KEY"]),
@@ -37,6 +37,8 @@ def wait_for(what, fn, timeout=60):
 
 def expect_error(what, fn, status, code):
     """Runs fn, which must fail with the service's status and error code; returns the error."""
+    from azure.core.exceptions import HttpResponseError
+
     try:
         fn()
     except HttpResponseError as e:

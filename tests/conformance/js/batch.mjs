@@ -1,26 +1,10 @@
 // Drives the emulator's Batch service with @azure/batch 10.2.0 at its default api-version
 // (2022-10-01.16.0), as its users write it. Env: BATCH_ENDPOINT, BATCH_ACCOUNT, BATCH_KEY.
 // Exits non-zero on any failure.
-import { createRequire } from "node:module";
+import { check, checked, require, waitFor } from "./check.mjs";
 
-const require = createRequire(process.env.JS_MODULES + "/");
 const { BatchServiceClient, BatchSharedKeyCredentials } = require("@azure/batch");
 
-let steps = 0;
-function check(cond, what) {
-  if (!cond) throw new Error("check failed: " + what);
-  steps += 1;
-  console.log("ok:", what);
-}
-async function waitFor(what, fn, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("timed out waiting for " + what);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 async function all(pages) {
   const out = [];
   for await (const x of pages) out.push(x);
@@ -176,5 +160,5 @@ check(status[0].jobReleaseTaskExecutionInfo.state === "completed", "job listPrep
 await client.job.deleteMethod("jsjob");
 await client.pool.deleteMethod("jspool");
 await waitFor("pool gone", async () => (await client.pool.exists("jspool")).body === false);
-console.log(`steps: ${steps}`);
+console.log(`steps: ${checked()}`);
 console.log("batch.mjs: all checks passed");

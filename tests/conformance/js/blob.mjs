@@ -1,18 +1,10 @@
 // Drives the emulator's blob service with @azure/storage-blob 12.34.0, with Shared Key and with
 // a connection string. Env: BLOB_ENDPOINT, STORAGE_ACCOUNT, STORAGE_KEY. Exits non-zero on any
 // failure.
-import { createRequire } from "node:module";
+import { check, checked, require } from "./check.mjs";
 import { randomBytes } from "node:crypto";
 
-const require = createRequire(process.env.JS_MODULES + "/");
 const { BlobServiceClient, StorageSharedKeyCredential } = require("@azure/storage-blob");
-
-let steps = 0;
-function check(cond, what) {
-  if (!cond) throw new Error("check failed: " + what);
-  steps += 1;
-  console.log("ok:", what);
-}
 
 const cred = new StorageSharedKeyCredential(process.env.STORAGE_ACCOUNT, process.env.STORAGE_KEY);
 const service = new BlobServiceClient(process.env.BLOB_ENDPOINT, cred);
@@ -52,5 +44,5 @@ await small.delete();
 check(!(await small.exists()), "delete, exists");
 await container.delete();
 check(!(await container.exists()), "container delete");
-console.log(`steps: ${steps}`);
+console.log(`steps: ${checked()}`);
 console.log("blob.mjs: all checks passed");

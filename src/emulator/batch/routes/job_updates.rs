@@ -301,9 +301,7 @@ pub(super) fn disable_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
                 if !matches!(t.state(), TaskState::Running | TaskState::Preparing) {
                     continue;
                 }
-                if let Some(r) = t.run {
-                    kills.push(r);
-                }
+                kills.extend(t.runs());
                 if how == "requeue" {
                     requeue(t, now);
                 } else {

@@ -7,15 +7,18 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::autopools::check_pool_info;
 use super::common::{
-    Ctx, Reply, Res, UNLIMITED, accepted, created, list_reply, seg, updated, valid_id, with_meta,
+    Ctx, Reply, Res, accepted, created, from_json_value, list_reply, seg, updated, valid_id,
+    with_meta,
 };
+use super::job_updates::{check_job_values, with_defaults};
 use super::jobs::render_job;
 use crate::azure::models::{
-    JobSchedule, JobScheduleExecutionInfo, JobScheduleState, JobSpecification, Schedule,
+    JobConstraints, JobSchedule, JobScheduleExecutionInfo, JobScheduleState, JobSpecification,
+    Schedule,
 };
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata;
@@ -106,14 +109,15 @@ fn check_spec(spec: &mut JobSpecification) -> Result<(), ApiError> {
     x.entry("onAllTasksComplete")
         .or_insert(Value::from("noaction"));
     x.entry("onTaskFailure").or_insert(Value::from("noaction"));
-    let cons = x
-        .entry("constraints")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if let Value::Object(c) = cons {
-        c.entry("maxWallClockTime")
-            .or_insert(Value::from(UNLIMITED));
-        c.entry("maxTaskRetryCount").or_insert(Value::from(0));
-    }
+    // The same checks and constraint defaults as a job's.
+    let int = |name: &str| x.get(name).and_then(Value::as_i64).map(|v| v as i32);
+    let cons: JobConstraints = match x.get("constraints").filter(|v| !v.is_null()) {
+        Some(v) => from_json_value(v.clone())?,
+        None => JobConstraints::default(),
+    };
+    check_job_values(int("priority"), int("maxParallelTasks"), Some(&cons))?;
+    let cons = serde_json::to_value(with_defaults(cons)).unwrap_or_default();
+    x.insert("constraints".into(), cons);
     Ok(())
 }
 

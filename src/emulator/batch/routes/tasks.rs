@@ -14,10 +14,9 @@ use crate::azure::models::{
     self, Job, JobState, OnTaskFailure, Task, TaskAddResult, TaskAddStatus, TaskConstraints,
     TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
-use crate::emulator::batch::agent;
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata;
-use crate::emulator::batch::scheduler::{dependencies, job_tasks, set_task_state};
+use crate::emulator::batch::scheduler::{dependencies, job_tasks, set_task_state, terminate_run};
 use crate::emulator::batch::state::{State, TaskRec, Tx, key};
 use crate::emulator::batch::{BatchService, etag};
 
@@ -342,21 +341,7 @@ pub(super) fn terminate_task(svc: &Arc<BatchService>, j: &str, t: &str) -> Res {
             ));
         }
         let runs = rec.runs();
-        rec.run = None;
-        rec.end_instances();
-        let info = rec
-            .task
-            .execution_info
-            .get_or_insert_with(TaskExecutionInfo::default);
-        info.end_time = Some(now);
-        info.result = Some(TaskExecutionResult::Failure);
-        info.failure_info = Some(agent::failure(
-            "TaskEnded",
-            "Task Was Ended by User Request",
-        ));
-        rec.pgid = None;
-        rec.node = None;
-        set_task_state(rec, TaskState::Completed, now);
+        terminate_run(rec, now);
         let mut tx = Tx::default();
         tx.task(&tk, rec);
         svc.commit(tx)?;

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::launch::{auto_sas, node_env};
+use super::launch::{auto_sas, job_task_env, push_dir_env};
 use super::passes::wall_clock;
 use super::{Effects, Launch};
 use crate::azure::models::{
@@ -173,24 +173,8 @@ fn spec(
     max_wall_clock: Option<&str>,
 ) -> RunSpec {
     let dir = svc.task_dir(&nk.0, &nk.1, &job.id, id);
-    let mut env = node_env(svc, &pool.id, nk, node);
-    env.push(("AZ_BATCH_JOB_ID".into(), job.id.clone()));
-    env.extend(job_env(svc, job, nk));
-    env.push(("AZ_BATCH_TASK_ID".into(), id.to_string()));
-    env.push((
-        "AZ_BATCH_TASK_DIR".into(),
-        dir.to_string_lossy().into_owned(),
-    ));
-    env.push((
-        "AZ_BATCH_TASK_WORKING_DIR".into(),
-        dir.join("wd").to_string_lossy().into_owned(),
-    ));
-    env.push(("HOME".into(), dir.join("wd").to_string_lossy().into_owned()));
-    env.extend(
-        env_settings
-            .iter()
-            .map(|e| (e.name.clone(), e.value.clone())),
-    );
+    let mut env = job_task_env(svc, &pool.id, job, nk, node, id);
+    push_dir_env(&mut env, &dir, env_settings);
     RunSpec {
         run_id: svc.next_run_id(),
         command_line: command_line.to_string(),

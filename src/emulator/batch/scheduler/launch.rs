@@ -2,7 +2,7 @@
 //! agent, their process groups, injected node deaths and start task failures, and the
 //! records of how each run ended.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use super::states::{reboot, requeue, set_job_state, set_node_state, set_task_sta
 use super::{Effects, Launch};
 use super::{dependencies, job_tasks};
 use crate::azure::models::{
-    JobState, NodeState, OnTaskFailure, StartTask, StartTaskInfo, StartTaskState,
+    JobState, NameValue, NodeState, OnTaskFailure, StartTask, StartTaskInfo, StartTaskState,
     TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
 use crate::emulator::batch::BatchService;
@@ -50,6 +50,42 @@ pub(super) fn node_env(
     ]
 }
 
+/// The variables of a job's task on a node (the node's, the job's, the job's preparation
+/// task's and its common environment settings) for the task `task_id`.
+pub(super) fn job_task_env(
+    svc: &BatchService,
+    pool_id: &str,
+    job: &crate::azure::models::Job,
+    nk: &(String, String),
+    node: &NodeRec,
+    task_id: &str,
+) -> Vec<(String, String)> {
+    let mut env = node_env(svc, pool_id, nk, node);
+    env.push(("AZ_BATCH_JOB_ID".into(), job.id.clone()));
+    env.extend(job_tasks::job_env(svc, job, nk));
+    if let Some(common) = job.extra.get("commonEnvironmentSettings") {
+        let common: Vec<NameValue> = serde_json::from_value(common.clone()).unwrap_or_default();
+        env.extend(common.into_iter().map(|e| (e.name, e.value)));
+    }
+    env.push(("AZ_BATCH_TASK_ID".into(), task_id.to_string()));
+    env
+}
+
+/// Adds the variables of a run in `dir` (its directory, working directory and home) and the
+/// run's own environment settings, which come last and so win.
+pub(super) fn push_dir_env(env: &mut Vec<(String, String)>, dir: &Path, settings: &[NameValue]) {
+    env.push((
+        "AZ_BATCH_TASK_DIR".into(),
+        dir.to_string_lossy().into_owned(),
+    ));
+    env.push((
+        "AZ_BATCH_TASK_WORKING_DIR".into(),
+        dir.join("wd").to_string_lossy().into_owned(),
+    ));
+    env.push(("HOME".into(), dir.join("wd").to_string_lossy().into_owned()));
+    env.extend(settings.iter().map(|e| (e.name.clone(), e.value.clone())));
+}
+
 pub(super) fn launch_start(
     svc: &BatchService,
     nk: &(String, String),
@@ -61,21 +97,7 @@ pub(super) fn launch_start(
     let run_id = svc.next_run_id();
     let dir = svc.node_dir(&nk.0, &nk.1).join("startup");
     let mut env = node_env(svc, pool_id, nk, rec);
-    env.push((
-        "AZ_BATCH_TASK_DIR".into(),
-        dir.to_string_lossy().into_owned(),
-    ));
-    env.push((
-        "AZ_BATCH_TASK_WORKING_DIR".into(),
-        dir.join("wd").to_string_lossy().into_owned(),
-    ));
-    env.push(("HOME".into(), dir.join("wd").to_string_lossy().into_owned()));
-    env.extend(
-        start
-            .environment_settings
-            .iter()
-            .map(|e| (e.name.clone(), e.value.clone())),
-    );
+    push_dir_env(&mut env, &dir, &start.environment_settings);
     rec.start_run = Some(run_id);
     fx.launches.push(Launch::Start(
         nk.clone(),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::dependencies;
 use super::job_tasks::{self, Gate};
-use super::launch::{auto_sas, node_env};
+use super::launch::{auto_sas, job_task_env, push_dir_env};
 use super::multi::place_multi;
 use super::passes::wall_clock;
 use super::states::{set_node_state, set_task_state};
@@ -293,30 +293,8 @@ pub(super) fn task_run_spec(
     run_id: u64,
 ) -> RunSpec {
     let dir = svc.task_dir(&nk.0, &nk.1, &job.id, &t.task.id);
-    let mut env = node_env(svc, &pool.id, nk, node);
-    env.push(("AZ_BATCH_JOB_ID".into(), job.id.clone()));
-    env.extend(job_tasks::job_env(svc, job, nk));
-    if let Some(common) = job.extra.get("commonEnvironmentSettings") {
-        let common: Vec<crate::azure::models::NameValue> =
-            serde_json::from_value(common.clone()).unwrap_or_default();
-        env.extend(common.into_iter().map(|e| (e.name, e.value)));
-    }
-    env.push(("AZ_BATCH_TASK_ID".into(), t.task.id.clone()));
-    env.push((
-        "AZ_BATCH_TASK_DIR".into(),
-        dir.to_string_lossy().into_owned(),
-    ));
-    env.push((
-        "AZ_BATCH_TASK_WORKING_DIR".into(),
-        dir.join("wd").to_string_lossy().into_owned(),
-    ));
-    env.push(("HOME".into(), dir.join("wd").to_string_lossy().into_owned()));
-    env.extend(
-        t.task
-            .environment_settings
-            .iter()
-            .map(|e| (e.name.clone(), e.value.clone())),
-    );
+    let mut env = job_task_env(svc, &pool.id, job, nk, node, &t.task.id);
+    push_dir_env(&mut env, &dir, &t.task.environment_settings);
     let limit = wall_clock(
         t.task
             .constraints
