@@ -985,3 +985,59 @@ fn a_service_principal_signs_in_with_a_certificate() {
         "{text}{err}"
     );
 }
+
+/// Managed identity, through the emulator's endpoint in App Service's protocol
+/// (IDENTITY_ENDPOINT and IDENTITY_HEADER, as App Service sets them): the whole tutorial with
+/// keys disabled; `info` names the source; a wrong identity header is refused and said so.
+#[test]
+fn managed_identity_signs_in_through_the_app_service_endpoint() {
+    let sb = Sandbox::new();
+    let emu = keyless_emulator(&sb, "all");
+    let env_with = |header: &str| -> Vec<(String, String)> {
+        vec![
+            (
+                "IDENTITY_ENDPOINT".into(),
+                format!("{}/msi/token", emu.authority_host),
+            ),
+            ("IDENTITY_HEADER".into(), header.into()),
+            ("AZURE_TOKEN_CREDENTIALS".into(), "prod".into()),
+            ("SSL_CERT_FILE".into(), emu.ca_cert.display().to_string()),
+        ]
+    };
+    let env = env_with(entra::IDENTITY_HEADER);
+    let mut args = endpoints(&emu);
+    args.extend(["--delete-job".into(), "--delete-pool".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run(&sb, &args, &env);
+    assert_keyless_tutorial(&sb, &o);
+
+    let check = |env: &[(String, String)]| {
+        let mut c = sb.command(&["info", "--check"]);
+        c.args(endpoints(&emu))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let out = c.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, text, err) = check(&env);
+    assert!(ok, "{text}{err}");
+    assert!(
+        text.contains(
+            "check batch: ok: account devbatch answered (Microsoft Entra ID: managed identity)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("check storage: ok"), "{text}");
+    let (ok, text, err) = check(&env_with("not-the-header"));
+    assert!(!ok);
+    assert!(
+        text.contains("check batch: failed")
+            && text.contains("X-IDENTITY-HEADER is missing or does not match"),
+        "{text}{err}"
+    );
+    assert_no_secret(&[&text, &err]);
+    assert!(!text.contains(entra::IDENTITY_HEADER) && !text.contains("not-the-header"));
+}

@@ -42,6 +42,9 @@ pub const OTHER_TENANT_ID: &str = "bdecb000-0000-4000-8000-00000000000b";
 pub const BATCH_AUDIENCE: &str = "https://batch.core.windows.net/";
 /// The audience of Storage tokens (the scope `https://storage.azure.com/.default`).
 pub const STORAGE_AUDIENCE: &str = "https://storage.azure.com";
+/// The `X-IDENTITY-HEADER` the local managed identity endpoint (`/msi/token`, App Service's
+/// protocol) expects: `IDENTITY_HEADER` of the app it runs as.
+pub const IDENTITY_HEADER: &str = "batchdeck-local-identity-header";
 /// The audience of the federated tokens workload identity exchanges.
 pub const FEDERATION_AUDIENCE: &str = "api://AzureADTokenExchange";
 

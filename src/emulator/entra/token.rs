@@ -1,6 +1,7 @@
 //! The authority's endpoints: `POST /{tenant}/oauth2/v2.0/token` (client credentials, with a
 //! client secret or a client assertion), `GET /{tenant}/v2.0/.well-known/openid-configuration`
-//! and `GET /{tenant}/discovery/v2.0/keys`. Errors come in Entra's shape: `error`,
+//! and `GET /{tenant}/discovery/v2.0/keys`; and a managed identity endpoint in App Service's
+//! protocol, `GET /msi/token` (what `IDENTITY_ENDPOINT` names there). Errors come in Entra's shape: `error`,
 //! `error_description` starting with the AADSTS code, `error_codes`, `timestamp`, `trace_id`,
 //! `correlation_id`.
 
@@ -11,7 +12,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
-use super::{DEV_TENANT_ID, EntraService, FEDERATION_AUDIENCE, OTHER_TENANT_ID, app};
+use super::{
+    APPS, DEV_TENANT_ID, EntraService, FEDERATION_AUDIENCE, IDENTITY_HEADER, OTHER_TENANT_ID, app,
+};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -24,6 +27,7 @@ pub fn router(entra: Arc<EntraService>) -> axum::Router {
             get(openid_configuration),
         )
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
+        .route("/msi/token", get(managed_identity_token))
         .with_state(entra)
 }
 
@@ -232,4 +236,58 @@ async fn openid_configuration(
 
 async fn keys(State(entra): State<Arc<EntraService>>) -> Response {
     axum::Json(serde_json::json!({ "keys": [entra.key.jwk()] })).into_response()
+}
+
+/// A managed identity's token, in App Service's protocol (api-version 2019-08-01): the
+/// `X-IDENTITY-HEADER` secret, `resource` (a scope without `/.default`), and optionally the
+/// `client_id` of a user-assigned identity (a registered app; else the system-assigned one,
+/// `batchdeck-local`). The answer carries `expires_on` as a string of epoch seconds.
+async fn managed_identity_token(
+    State(entra): State<Arc<EntraService>>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let refuse = |status: StatusCode, message: String| {
+        (
+            status,
+            axum::Json(serde_json::json!({ "statusCode": status.as_u16(), "message": message })),
+        )
+            .into_response()
+    };
+    let secret = headers
+        .get("x-identity-header")
+        .and_then(|v| v.to_str().ok());
+    if secret != Some(IDENTITY_HEADER) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "The X-IDENTITY-HEADER is missing or does not match IDENTITY_HEADER.".into(),
+        );
+    }
+    let Some(resource) = q.get("resource").filter(|r| !r.is_empty()) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "The request must name a resource.".into(),
+        );
+    };
+    let identity = match q.get("client_id") {
+        Some(id) => app(id),
+        None => APPS.first(),
+    };
+    let Some(identity) = identity else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Unable to load the proper Managed Identity.".into(),
+        );
+    };
+    let lifetime = entra.token_lifetime;
+    let now = Utc::now();
+    let expires_on = now.timestamp() + i64::try_from(lifetime.as_secs()).unwrap_or(3600);
+    axum::Json(serde_json::json!({
+        "access_token": entra.issue(identity, DEV_TENANT_ID, resource, now, lifetime),
+        "expires_on": expires_on.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+        "client_id": identity.client_id,
+    }))
+    .into_response()
 }
