@@ -765,10 +765,18 @@ async fn run_headless(
 fn tasks_failed(tasks: Option<batchdeck::workflow::wait::Outcome>) -> bool {
     match tasks {
         Some(t) if t.failed > 0 => {
+            let blocked = if t.blocked > 0 {
+                format!(
+                    " and {} more never ran (they depend on a failed task)",
+                    t.blocked
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
-                "batchdeck: {} of {} tasks failed; their stdout.txt and stderr.txt tell why (keep the job, with --keep-job, to read them)",
+                "batchdeck: {} of {} tasks failed{blocked}; their stdout.txt and stderr.txt tell why (keep the job, with --keep-job, to read them)",
                 t.failed,
-                t.failed + t.succeeded
+                t.failed + t.succeeded + t.blocked
             );
             true
         }

@@ -4,12 +4,15 @@
 //! follow through a whole run.
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use common::outputs::{assert_outputs, repo_inputs};
+use common::outputs::{assert_outputs, repo_inputs, top_words};
 use common::sandbox::{Sandbox, stderr, stdout};
 use serde_json::Value;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn txt_files(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -132,4 +135,84 @@ fn json_output_is_one_object_per_event_through_a_whole_run() {
         "PythonTutorialJob",
         "PythonTutorialPool",
     );
+}
+
+#[test]
+fn the_word_count_example_reduces_every_map_task_s_counts() {
+    let sb = Sandbox::new();
+    let wc = Path::new(ROOT).join("examples/wordcount/workload.toml");
+    let o = sb.run(&["-w", wc.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let inputs = txt_files(&Path::new(ROOT).join("examples/wordcount/data"));
+    assert_eq!(inputs.len(), 5);
+    // Each map task's counts came back under counts/, and the reduce task's total.
+    for input in &inputs {
+        let stem = input.file_stem().unwrap().to_str().unwrap();
+        assert!(
+            out.contains(&format!("Task [count-{stem}] completed")),
+            "{out}"
+        );
+        let counts = sb.output_dir().join(format!("counts/{stem}.counts"));
+        assert!(counts.is_file(), "{} is missing", counts.display());
+    }
+    assert!(
+        out.contains("Task [total] waits for 5 tasks (count-harbour, count-lighthouse, "),
+        "{out}"
+    );
+    assert!(out.contains("Task [total] completed"), "{out}");
+    // The total, checked against a count of all inputs made here: it can only be right if the
+    // reduce task started after every map task had uploaded its counts.
+    let all: String = inputs
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap() + "\n")
+        .collect();
+    let want: Vec<String> = top_words(&all, 10)
+        .into_iter()
+        .map(|(w, c)| format!("{w} {c}"))
+        .collect();
+    let got = std::fs::read_to_string(sb.output_dir().join("total_OUTPUT.txt")).unwrap();
+    assert_eq!(got.lines().collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn a_failed_map_task_satisfies_or_blocks_the_reduce_task_as_its_action_says() {
+    let dir = Path::new(ROOT).join("tests/fixtures/workloads/failing_map");
+    // satisfy: the reduce task runs, on what the other map tasks counted.
+    let sb = Sandbox::new();
+    let o = sb.run(&["-w", dir.join("satisfy.toml").to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("batchdeck: 1 of 4 tasks failed;"),
+        "{}",
+        stderr(&o)
+    );
+    let out = stdout(&o);
+    assert!(out.contains("Task [sum] completed"), "{out}");
+    assert!(out.contains("Task [map-bad] completed"), "{out}");
+    let total = std::fs::read_to_string(sb.output_dir().join("total.txt")).unwrap();
+    let mut counts: Vec<u32> = total.lines().map(|l| l.trim().parse().unwrap()).collect();
+    counts.sort();
+    assert_eq!(counts, [2, 5]);
+    // block (the default for a failure): it never runs, and the run does not wait for it.
+    let sb = Sandbox::new();
+    let started = Instant::now();
+    let o = sb.run(&["-w", dir.join("block.toml").to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("batchdeck: 1 of 4 tasks failed and 1 more never ran"),
+        "{}",
+        stderr(&o)
+    );
+    let out = stdout(&o);
+    assert!(out.contains("Tasks that will never run: 1"), "{out}");
+    assert!(out.contains("2 succeeded, 1 failed, 1 blocked"), "{out}");
+    assert!(!out.contains("Task [sum] completed"), "{out}");
+    assert!(
+        out.contains("Nothing the run created is left behind."),
+        "{out}"
+    );
+    assert!(sb.output_dir().join("n/good1.n").is_file());
+    assert!(!sb.output_dir().join("total.txt").exists());
+    assert!(started.elapsed() < Duration::from_secs(120));
 }

@@ -1,5 +1,6 @@
 //! The workflow (steps 1-9) of a workload, what it waits on, and the user's commands. They
 //! only send `Event`s; they never touch the terminal.
+pub mod blocked;
 pub mod bodies;
 pub mod check;
 pub mod controller;

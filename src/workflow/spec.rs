@@ -219,6 +219,33 @@ pub struct TaskSpec {
     pub on_failure: Option<ExitOptions>,
 }
 
+impl TaskSpec {
+    pub fn has_dependencies(&self) -> bool {
+        !self.depends_on.task_ids.is_empty() || !self.depends_on.task_id_ranges.is_empty()
+    }
+
+    /// What it waits for, for a line: `3 tasks (a, b, c)`, at most five ids, ranges as `1-9`.
+    pub fn dependencies_summary(&self) -> String {
+        let d = &self.depends_on;
+        let mut names: Vec<String> = d.task_ids.iter().take(5).cloned().collect();
+        names.extend(
+            d.task_id_ranges
+                .iter()
+                .map(|r| format!("{}-{}", r.start, r.end)),
+        );
+        let ranged: i64 = d.task_id_ranges.iter().map(|r| r.end - r.start + 1).sum();
+        let total = d.task_ids.len() as i64 + ranged;
+        let more = d.task_ids.len().saturating_sub(5);
+        let more = if more > 0 {
+            format!(", and {more} more")
+        } else {
+            String::new()
+        };
+        let noun = if total == 1 { "task" } else { "tasks" };
+        format!("{total} {noun} ({}{more})", names.join(", "))
+    }
+}
+
 /// The workload, resolved: what the run creates, uploads and adds, and how it ends.
 #[derive(Debug, Clone)]
 pub struct WorkloadSpec {
@@ -313,9 +340,7 @@ impl WorkloadSpec {
 
     /// Whether any task waits for others (the job must then use task dependencies).
     pub fn uses_dependencies(&self) -> bool {
-        self.tasks
-            .iter()
-            .any(|t| !t.depends_on.task_ids.is_empty() || !t.depends_on.task_id_ranges.is_empty())
+        self.tasks.iter().any(TaskSpec::has_dependencies)
     }
 
     /// Checks what the command line may have changed, and every local file, before anything

@@ -500,6 +500,14 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
                 message,
             });
         }
+        // What the panels show as active, these wait for: said once, for each.
+        for t in spec.tasks.iter().filter(|t| t.has_dependencies()) {
+            run.info(format!(
+                "  Task [{}] waits for {}",
+                t.id,
+                t.dependencies_summary()
+            ));
+        }
         let existed = results.iter().filter(|r| r.already_existed).count();
         Ok((
             (),
@@ -526,6 +534,19 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
         };
         let outcome = wait::wait_for_tasks(run.watch, batch, &opts).await?;
         run.tasks = Some(outcome);
+        if outcome.blocked > 0 {
+            run.info(format!(
+                "  Tasks that will never run: {} (each waits on a task that failed, whose on_failure dependency_action is block); every other task reached the 'Completed' state.",
+                outcome.blocked
+            ));
+            return Ok((
+                (),
+                format!(
+                    "{} succeeded, {} failed, {} blocked",
+                    outcome.succeeded, outcome.failed, outcome.blocked
+                ),
+            ));
+        }
         run.info("  Success! All tasks reached the 'Completed' state within the specified timeout period.");
         Ok(((), format!("{} succeeded, {} failed", outcome.succeeded, outcome.failed)))
     })

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::azure::batch::{BatchClient, BatchError};
-use crate::azure::models::AllocationState;
+use crate::azure::models::{AllocationState, TaskExecutionResult, TaskState};
 use crate::watch::convert::node_is_stuck;
 use crate::watch::{Snapshot, Watch};
 
@@ -49,6 +49,9 @@ pub enum WaitError {
 pub struct Outcome {
     pub succeeded: u64,
     pub failed: u64,
+    /// Tasks that will never run: each waits on a task that failed and blocks its dependents
+    /// (or on a task so blocked). The wait ends without them.
+    pub blocked: u64,
 }
 
 /// Waits on `watch` (which must watch `opts.job_id`, and the pool if one is given).
@@ -59,6 +62,7 @@ pub async fn wait_for_tasks(
 ) -> Result<Outcome, WaitError> {
     let deadline = Instant::now() + opts.timeout;
     let mut rx = watch.snapshot();
+    let mut recheck: Option<Instant>;
     loop {
         let snap: Snapshot = rx.borrow_and_update().clone();
         if let Some(e) = snap.fatal {
@@ -74,7 +78,27 @@ pub async fn wait_for_tasks(
             return Ok(Outcome {
                 succeeded: c.succeeded,
                 failed: c.failed,
+                blocked: 0,
             });
+        }
+        // Nothing runs, something failed and tasks are still waiting: maybe on that failure,
+        // for ever. Asked of the service, and again a little later if not (yet) so.
+        recheck = None;
+        if let Some(c) = snap.counts
+            && c.failed > 0
+            && c.running == 0
+            && c.active > 0
+        {
+            match only_blocked_left(batch, &opts.job_id).await {
+                Ok(Some(blocked)) => {
+                    return Ok(Outcome {
+                        succeeded: c.succeeded,
+                        failed: c.failed,
+                        blocked,
+                    });
+                }
+                Ok(None) | Err(_) => recheck = Some(Instant::now() + BLOCKED_RECHECK),
+            }
         }
         if let Some(pool) = &opts.pool_id
             && let Some(e) = start_task_failed_everywhere(batch, pool, &snap).await
@@ -97,9 +121,42 @@ pub async fn wait_for_tasks(
                     return Err(WaitError::Refused("the watch stopped".into()));
                 }
             }
-            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = tokio::time::sleep_until(deadline.min(recheck.unwrap_or(deadline)).into()) => {}
         }
     }
+}
+
+/// How soon to ask again whether the tasks left are all blocked, when they were not (yet).
+const BLOCKED_RECHECK: Duration = Duration::from_secs(2);
+
+/// How many tasks are left, if every task of the job not completed is active and blocked by
+/// a failed dependency (so none of them will ever run).
+async fn only_blocked_left(batch: &BatchClient, job_id: &str) -> Result<Option<u64>, BatchError> {
+    let waiting = batch
+        .list_tasks(
+            job_id,
+            Some("state ne 'completed'"),
+            Some("id,state,dependsOn"),
+        )
+        .await?;
+    if waiting.is_empty() || waiting.iter().any(|t| t.state != Some(TaskState::Active)) {
+        return Ok(None);
+    }
+    let failed: Vec<_> = batch
+        .list_tasks(
+            job_id,
+            Some("state eq 'completed'"),
+            Some("id,executionInfo,exitConditions"),
+        )
+        .await?
+        .into_iter()
+        .filter(|t| {
+            t.execution_info.as_ref().and_then(|e| e.result.as_ref())
+                == Some(&TaskExecutionResult::Failure)
+        })
+        .collect();
+    let blocked = crate::workflow::blocked::blocked(&waiting, &failed);
+    Ok((blocked.len() == waiting.len()).then_some(blocked.len() as u64))
 }
 
 /// The error to end with when every node of a steady pool is stuck on its start task.

@@ -49,6 +49,10 @@ fn the_word_count_example_resolves_to_maps_and_a_reduce_that_waits_for_them() {
     assert_eq!(deps, want);
     assert!(s.uses_dependencies());
     assert_eq!(
+        total.dependencies_summary(),
+        "5 tasks (count-harbour, count-lighthouse, count-market, count-orchard, count-river)"
+    );
+    assert_eq!(
         total.resource_files[0].source,
         FileSource::Container {
             role: Role::Output,
@@ -236,6 +240,7 @@ fn dependencies_by_id_pattern_and_range_and_their_failure_action() {
         end.depends_on.task_id_ranges,
         [TaskIdRange { start: 1, end: 2 }]
     );
+    assert_eq!(end.dependencies_summary(), "3 tasks (prep, 1-2)");
     assert_eq!(
         s.tasks[0].on_failure.as_ref().unwrap().dependency_action,
         Some(DependencyAction::Satisfy)
