@@ -1,4 +1,5 @@
-//! The blob emulator driven by Microsoft's azure-storage-blob 12.31.1 (both SDK venvs).
+//! The blob emulator driven by Microsoft's azure-storage-blob 12.31.1, installed beside each
+//! azure-batch version (15.1.0, 14.2.0, 12.0.0) as a user installs them together.
 mod common;
 
 use common::{EmulatorProcess, run_sdk_script};
@@ -19,4 +20,9 @@ fn azure_storage_blob_drives_every_operation_sdk15_venv() {
 #[test]
 fn azure_storage_blob_drives_every_operation_sdk14_venv() {
     run("sdk14");
+}
+
+#[test]
+fn azure_storage_blob_drives_every_operation_sdk12_venv() {
+    run("sdk12");
 }

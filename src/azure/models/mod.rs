@@ -20,9 +20,9 @@ pub use schedules::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 pub use states::{
-    AllocationState, DependencyAction, DisableSchedulingOption, ErrorCategory, JobAction,
-    JobPreparationTaskState, JobScheduleState, JobState, NodeDeallocationOption, NodeState,
-    OnAllTasksComplete, OnTaskFailure, PoolLifetimeOption, PoolState, SchedulingState,
+    AllocationState, DependencyAction, DisableJobOption, DisableSchedulingOption, ErrorCategory,
+    JobAction, JobPreparationTaskState, JobScheduleState, JobState, NodeDeallocationOption,
+    NodeState, OnAllTasksComplete, OnTaskFailure, PoolLifetimeOption, PoolState, SchedulingState,
     StartTaskState, SubtaskState, TaskAddStatus, TaskExecutionResult, TaskState, UploadCondition,
 };
 pub use subtasks::{MultiInstanceSettings, Subtask};
@@ -601,10 +601,31 @@ pub struct ExitOptions {
     pub dependency_action: Option<DependencyAction>,
 }
 
-/// `ExitConditions` of a task; the workload sets `default` (any failure) only.
+/// `ExitCodeMapping`: the exit options of one exit code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExitCodeMapping {
+    pub code: i64,
+    pub exit_options: ExitOptions,
+}
+
+/// `ExitCodeRangeMapping`: the exit options of a range of exit codes (both ends included).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExitCodeRangeMapping {
+    pub start: i64,
+    pub end: i64,
+    pub exit_options: ExitOptions,
+}
+
+/// `ExitConditions` of a task (the workload sets `default`, any failure, only).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExitConditions {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exit_codes: Vec<ExitCodeMapping>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exit_code_ranges: Vec<ExitCodeRangeMapping>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_processing_error: Option<ExitOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -276,6 +276,15 @@ service_enum! {
 }
 
 service_enum! {
+    /// `DisableBatchJobOption`: what happens to a job's running tasks when it is disabled.
+    DisableJobOption {
+        Requeue = "requeue",
+        Terminate = "terminate",
+        Wait = "wait",
+    }
+}
+
+service_enum! {
     /// `DependencyAction`: what a task's end does to the tasks that depend on it.
     DependencyAction {
         Satisfy = "satisfy",
@@ -407,6 +416,7 @@ mod tests {
             DisableSchedulingOption,
             ["requeue", "terminate", "taskcompletion"]
         );
+        check!(DisableJobOption, ["requeue", "terminate", "wait"]);
         check!(DependencyAction, ["satisfy", "block"]);
         check!(JobAction, ["none", "disable", "terminate"]);
         // The service's own `unknown` node state is a known value, not an unknown one.

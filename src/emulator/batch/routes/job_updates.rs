@@ -11,7 +11,8 @@ use serde_json::Value;
 use super::common::{Ctx, Reply, Res, UNLIMITED, accepted};
 use crate::azure::auth::http_date;
 use crate::azure::models::{
-    Job, JobConstraints, JobState, NameValue, OnAllTasksComplete, PoolInfo, TaskState,
+    DisableJobOption, Job, JobConstraints, JobState, NameValue, OnAllTasksComplete, PoolInfo,
+    TaskState,
 };
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::scheduler::{requeue, set_job_state, terminate_run};
@@ -251,7 +252,7 @@ pub(super) fn replace_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DisableBody {
-    disable_tasks: Option<String>,
+    disable_tasks: Option<DisableJobOption>,
 }
 
 /// `POST /jobs/{id}/disable`: no new task starts; running ones are requeued, terminated, or
@@ -261,9 +262,8 @@ pub(super) fn disable_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
     let Some(how) = body.disable_tasks else {
         return Err(ApiError::missing_property("disableTasks"));
     };
-    let how = how.to_ascii_lowercase();
-    if !matches!(how.as_str(), "requeue" | "terminate" | "wait") {
-        return Err(ApiError::invalid_property("disableTasks", how));
+    if let DisableJobOption::Unknown(v) = how {
+        return Err(ApiError::invalid_property("disableTasks", v));
     }
     let jk = key(j);
     let mut kills = Vec::new();
@@ -292,7 +292,7 @@ pub(super) fn disable_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
         set_job_state(&mut rec.job, JobState::Disabling, now);
         let mut tx = Tx::default();
         tx.job(&jk, rec);
-        if how != "wait" {
+        if how != DisableJobOption::Wait {
             for (tk, t) in st
                 .tasks
                 .range_mut((jk.clone(), String::new())..)
@@ -302,7 +302,7 @@ pub(super) fn disable_job(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
                     continue;
                 }
                 kills.extend(t.runs());
-                if how == "requeue" {
+                if how == DisableJobOption::Requeue {
                     requeue(t, now);
                 } else {
                     terminate_run(t, now);

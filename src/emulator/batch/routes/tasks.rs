@@ -11,8 +11,9 @@ use super::common::{
 };
 use super::job_updates::constraint_error;
 use crate::azure::models::{
-    self, Job, JobState, OnTaskFailure, Task, TaskAddResult, TaskAddStatus, TaskConstraints,
-    TaskExecutionInfo, TaskExecutionResult, TaskState,
+    self, DependencyAction, ExitConditions, Job, JobAction, JobState, OnTaskFailure, Task,
+    TaskAddResult, TaskAddStatus, TaskConstraints, TaskDependencies, TaskExecutionInfo,
+    TaskExecutionResult, TaskState,
 };
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata;
@@ -451,11 +452,11 @@ pub(super) fn update_task(svc: &Arc<BatchService>, c: &Ctx, j: &str, t: &str) ->
 fn check_dependencies(job: &Job, task: &Task) -> Result<(), ApiError> {
     // Their shapes first, strictly (the scheduler reads them leniently later).
     if let Some(v) = task.extra.get("dependsOn").filter(|v| !v.is_null()) {
-        from_json_value::<dependencies::DependsOn>(v.clone())
+        from_json_value::<TaskDependencies>(v.clone())
             .map_err(|e| e.with("PropertyName", "dependsOn"))?;
     }
     if let Some(v) = task.extra.get("exitConditions").filter(|v| !v.is_null()) {
-        from_json_value::<dependencies::ExitConditions>(v.clone())
+        from_json_value::<ExitConditions>(v.clone())
             .map_err(|e| e.with("PropertyName", "exitConditions"))?;
     }
     if let Some(deps) = dependencies::depends_on(task) {
@@ -488,24 +489,25 @@ fn check_dependencies(job: &Job, task: &Task) -> Result<(), ApiError> {
     }
     if let Some(cond) = dependencies::exit_conditions(task) {
         let performs = job.on_task_failure == Some(OnTaskFailure::PerformExitOptionsJobAction);
-        for o in cond.all_options() {
-            if let Some(a) = &o.dependency_action
-                && !matches!(a.to_ascii_lowercase().as_str(), "satisfy" | "block")
-            {
+        for o in dependencies::all_options(&cond) {
+            if let Some(DependencyAction::Unknown(a)) = &o.dependency_action {
                 return Err(ApiError::invalid_property(
                     "exitConditions.dependencyAction",
                     a.clone(),
                 ));
             }
-            if let Some(a) = &o.job_action {
-                let a = a.to_ascii_lowercase();
-                if !matches!(a.as_str(), "none" | "disable" | "terminate") {
-                    return Err(ApiError::invalid_property("exitConditions.jobAction", a));
+            match &o.job_action {
+                Some(JobAction::Unknown(a)) => {
+                    return Err(ApiError::invalid_property(
+                        "exitConditions.jobAction",
+                        a.clone(),
+                    ));
                 }
-                if a != "none" && !performs {
-                    return Err(ApiError::invalid_property("exitConditions.jobAction", a)
+                Some(a @ (JobAction::Disable | JobAction::Terminate)) if !performs => {
+                    return Err(ApiError::invalid_property("exitConditions.jobAction", a.as_str())
                         .with("Reason", "The job's onTaskFailure is noaction: set it to performexitoptionsjobaction to use job actions."));
                 }
+                _ => {}
             }
         }
     }

@@ -5,73 +5,31 @@
 //! `onTaskFailure` is `performexitoptionsjobaction`, what happens to the job (`jobAction`:
 //! none, disable as with requeue, or terminate).
 
-use crate::azure::models::{Task, TaskExecutionResult, TaskState};
-use crate::emulator::batch::state::{State, TaskRec, key};
 use serde::Deserialize;
 
-/// `dependsOn` of a task.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DependsOn {
-    #[serde(default)]
-    pub task_ids: Vec<String>,
-    #[serde(default)]
-    pub task_id_ranges: Vec<IdRange>,
+use crate::azure::models::{
+    DependencyAction, ExitConditions, ExitOptions, JobAction, Task, TaskDependencies,
+    TaskExecutionResult, TaskState,
+};
+use crate::emulator::batch::state::{State, TaskRec, key};
+
+/// Every exit option a task's exit conditions set (for checks at add time).
+pub fn all_options(c: &ExitConditions) -> Vec<&ExitOptions> {
+    c.exit_codes
+        .iter()
+        .map(|m| &m.exit_options)
+        .chain(c.exit_code_ranges.iter().map(|m| &m.exit_options))
+        .chain(c.pre_processing_error.iter())
+        .chain(c.file_upload_error.iter())
+        .chain(c.default.iter())
+        .collect()
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct IdRange {
-    pub start: i64,
-    pub end: i64,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExitOptions {
-    pub job_action: Option<String>,
-    pub dependency_action: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ExitCodeMapping {
-    code: i64,
-    exit_options: ExitOptions,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ExitCodeRangeMapping {
-    start: i64,
-    end: i64,
-    exit_options: ExitOptions,
-}
-
-/// `exitConditions` of a task.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExitConditions {
-    #[serde(default)]
-    exit_codes: Vec<ExitCodeMapping>,
-    #[serde(default)]
-    exit_code_ranges: Vec<ExitCodeRangeMapping>,
-    pre_processing_error: Option<ExitOptions>,
-    file_upload_error: Option<ExitOptions>,
-    default: Option<ExitOptions>,
-}
-
-impl ExitConditions {
-    /// Every exit option it sets (for checks at add time).
-    pub fn all_options(&self) -> Vec<&ExitOptions> {
-        self.exit_codes
-            .iter()
-            .map(|m| &m.exit_options)
-            .chain(self.exit_code_ranges.iter().map(|m| &m.exit_options))
-            .chain(self.pre_processing_error.iter())
-            .chain(self.file_upload_error.iter())
-            .chain(self.default.iter())
-            .collect()
-    }
+/// What a completed task's end does: to the tasks that depend on it, and to its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub dependency_action: DependencyAction,
+    pub job_action: JobAction,
 }
 
 fn typed<T: for<'de> Deserialize<'de> + Default>(task: &Task, name: &str) -> Option<T> {
@@ -81,7 +39,7 @@ fn typed<T: for<'de> Deserialize<'de> + Default>(task: &Task, name: &str) -> Opt
         .map(|v| serde_json::from_value(v.clone()).unwrap_or_default())
 }
 
-pub fn depends_on(task: &Task) -> Option<DependsOn> {
+pub fn depends_on(task: &Task) -> Option<TaskDependencies> {
     typed(task, "dependsOn")
 }
 
@@ -91,7 +49,7 @@ pub fn exit_conditions(task: &Task) -> Option<ExitConditions> {
 
 /// The exit options that apply to how a completed task ended, with the service's defaults
 /// filled in: `satisfy`/`none` for success, `block`/`terminate` for any failure.
-pub fn outcome_options(task: &Task) -> ExitOptions {
+pub fn outcome_options(task: &Task) -> Outcome {
     let info = task.execution_info.as_ref();
     let success = info.and_then(|i| i.result.as_ref()) == Some(&TaskExecutionResult::Success);
     let exit_code = info.and_then(|i| i.exit_code);
@@ -122,25 +80,24 @@ pub fn outcome_options(task: &Task) -> ExitOptions {
         None => conditions.default.clone(),
     }
     .unwrap_or_default();
-    let zero = exit_code == Some(0) && success;
-    ExitOptions {
-        dependency_action: Some(
-            opts.dependency_action
-                .map(|a| a.to_ascii_lowercase())
-                .unwrap_or_else(|| if zero || success { "satisfy" } else { "block" }.into()),
-        ),
-        job_action: Some(
-            opts.job_action
-                .map(|a| a.to_ascii_lowercase())
-                .unwrap_or_else(|| if success { "none" } else { "terminate" }.into()),
-        ),
+    Outcome {
+        dependency_action: opts.dependency_action.unwrap_or(if success {
+            DependencyAction::Satisfy
+        } else {
+            DependencyAction::Block
+        }),
+        job_action: opts.job_action.unwrap_or(if success {
+            JobAction::None
+        } else {
+            JobAction::Terminate
+        }),
     }
 }
 
 /// Whether a parent lets its dependents run: completed, with a `satisfy` action.
 fn satisfies(parent: &TaskRec) -> bool {
     *parent.state() == TaskState::Completed
-        && outcome_options(&parent.task).dependency_action.as_deref() == Some("satisfy")
+        && outcome_options(&parent.task).dependency_action == DependencyAction::Satisfy
 }
 
 /// Whether the task at `tk` may be scheduled as far as its dependencies go: a parent named by
@@ -211,12 +168,15 @@ mod tests {
     fn exit_conditions_choose_the_dependency_and_job_actions() {
         let act = |t: &Task| {
             let o = outcome_options(t);
-            (o.dependency_action.unwrap(), o.job_action.unwrap())
+            (
+                o.dependency_action.as_str().to_string(),
+                o.job_action.as_str().to_string(),
+            )
         };
         let none = json!(null);
         assert_eq!(
             act(&ended(Some(0), true, none.clone(), None)),
-            ("satisfy".into(), "none".into())
+            ("satisfy".to_string(), "none".to_string())
         );
         assert_eq!(
             act(&ended(Some(3), false, none.clone(), None)),

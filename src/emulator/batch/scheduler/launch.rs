@@ -13,8 +13,8 @@ use super::states::{reboot, requeue, set_job_state, set_node_state, set_task_sta
 use super::{Effects, Launch};
 use super::{dependencies, job_tasks};
 use crate::azure::models::{
-    JobState, NameValue, NodeState, OnTaskFailure, StartTask, StartTaskInfo, StartTaskState,
-    TaskExecutionInfo, TaskExecutionResult, TaskState,
+    JobAction, JobState, NameValue, NodeState, OnTaskFailure, StartTask, StartTaskInfo,
+    StartTaskState, TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::agent::{self, RunOutcome, RunSpec};
@@ -338,15 +338,15 @@ fn job_action_after(
     {
         return kills;
     }
-    match dependencies::outcome_options(&task).job_action.as_deref() {
-        Some("terminate") => {
+    match dependencies::outcome_options(&task).job_action {
+        JobAction::Terminate => {
             set_job_state(&mut job.job, JobState::Terminating, now);
             if let Some(info) = job.job.execution_info.as_mut() {
                 info.terminate_reason = Some("TaskFailed".into());
             }
             tx.job(&tk.0, job);
         }
-        Some("disable") => {
+        JobAction::Disable => {
             set_job_state(&mut job.job, JobState::Disabling, now);
             tx.job(&tk.0, job);
             let jk = tk.0.clone();
