@@ -39,6 +39,9 @@ enum Command {
     /// Run a workload (-w FILE; by default the built-in tutorial): containers, uploads, pool,
     /// job, tasks, wait, download, clean up.
     Run(Box<RunArgs>),
+    /// Attach to existing work (a job and its pool, or a pool) and watch it: full screen, or
+    /// headless lines until every task of the job completed.
+    Watch(WatchArgs),
     /// Print every path, endpoint and credential batchdeck would use (secrets redacted);
     /// with --check, call both services with them.
     Info(InfoArgs),
@@ -317,6 +320,34 @@ struct RunArgs {
     allocation_delay: Duration,
 }
 
+#[derive(clap::Args, Debug)]
+struct WatchArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The job to watch: its tasks, and its pool's nodes unless --pool names another pool.
+    #[arg(long, required_unless_present = "pool")]
+    job: Option<String>,
+    /// The pool to watch: its state and nodes.
+    #[arg(long)]
+    pool: Option<String>,
+    /// Plain lines instead of the full screen (also when stdout is not a terminal); exits
+    /// once every task of the job completed: 0 if all succeeded, 1 if some failed.
+    #[arg(long)]
+    headless: bool,
+    /// Headless: print this task's stdout as it grows.
+    #[arg(long, value_name = "TASK", requires = "job")]
+    follow: Option<String>,
+    /// Headless: give up (exit 3) if the tasks have not all completed after this long, e.g. 30m.
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    /// No deleting, resizing or retrying from the keyboard.
+    #[arg(long)]
+    readonly: bool,
+    /// Where `d` downloads the selected task's files.
+    #[arg(long, default_value = "batchdeck-output")]
+    output_dir: PathBuf,
+}
+
 fn default_data_dir() -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "batchdeck")
         .context("cannot find a home directory for batchdeck's data; pass --data-dir")?;
@@ -328,6 +359,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Emulator(args)) => run_emulator(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Run(args)) => run_workflow(*args),
+        Some(Command::Watch(args)) => watch(args),
         Some(Command::Info(args)) => info(args),
         Some(Command::Profile(ProfileCommand::Save {
             name,
@@ -678,7 +710,12 @@ fn run_workflow(args: RunArgs) -> Result<ExitCode> {
     runtime.block_on(async {
         let conn = connect(&config, &embedded).await?;
         let code = if full_screen {
-            run_tui(&conn, spec, args.readonly).await
+            run_tui(
+                &conn,
+                batchdeck::tui::Session::Run(Box::new(spec)),
+                args.readonly,
+            )
+            .await
         } else {
             let json = args.output == OutputFormat::Json;
             run_headless(&conn, &spec, config.batch.is_embedded(), &log_file, json).await
@@ -784,12 +821,96 @@ fn tasks_failed(tasks: Option<batchdeck::workflow::wait::Outcome>) -> bool {
     }
 }
 
+/// `batchdeck watch`: the job's pool is watched too when --pool does not say otherwise.
+fn watch(args: WatchArgs) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let config = resolve_config(&args.target)?;
+    init_file_logging(&config.paths)?;
+    let headless =
+        args.headless || !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        // With no configuration: the embedded local Azure, opened on its persisted state.
+        let conn = connect(&config, &EmbeddedOptions::default()).await?;
+        let code = watch_on(&conn, &args, headless).await;
+        conn.shutdown().await;
+        code
+    })
+}
+
+/// Exit code when a watch cannot reach its end (timeout, refused key, no such job).
+const WATCH_FAILED: u8 = 3;
+
+async fn watch_on(
+    conn: &batchdeck::workflow::Connection,
+    args: &WatchArgs,
+    headless: bool,
+) -> Result<ExitCode> {
+    use batchdeck::headless::watch::{self as hw, WatchError};
+    let batch = &conn.clients.batch;
+    let stop = |e: &dyn std::fmt::Display| {
+        eprintln!("batchdeck: {e}");
+        Ok(ExitCode::from(WATCH_FAILED))
+    };
+    let pool = match (&args.pool, &args.job) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(j)) => match batch.get_job(j).await {
+            Ok(job) => job.pool_info.pool_id,
+            Err(e) if e.is_not_found() => return stop(&WatchError::NoSuchJob(j.clone())),
+            Err(e) => return stop(&e),
+        },
+        (None, None) => None,
+    };
+    if !headless {
+        let session = batchdeck::tui::Session::Watch {
+            job_id: args.job.clone(),
+            pool_id: pool,
+            output_dir: args.output_dir.clone(),
+        };
+        return run_tui(conn, session, args.readonly).await;
+    }
+    let Some(job) = &args.job else {
+        anyhow::bail!("watching headless needs --job (it ends once the job's tasks completed)");
+    };
+    let opts = hw::Options {
+        job_id: job.clone(),
+        pool_id: pool,
+        follow: args.follow.clone(),
+        timeout: args.timeout,
+    };
+    println!(
+        "{} batchdeck watch: job {job} on {}",
+        chrono::Local::now().format("%H:%M:%S"),
+        conn.batch_label()
+    );
+    let mut out = std::io::stdout();
+    match hw::run(batch, &opts, &mut out).await {
+        Ok(end) if end.failed.is_empty() => Ok(ExitCode::SUCCESS),
+        Ok(end) => {
+            const SHOWN: usize = 20;
+            let more = end.failed.len().saturating_sub(SHOWN);
+            let mut names = end.failed[..end.failed.len().min(SHOWN)].join(", ");
+            if more > 0 {
+                names.push_str(&format!(" and {more} more"));
+            }
+            eprintln!(
+                "batchdeck: {} of {} tasks of job {job} failed: {names}",
+                end.failed.len(),
+                end.total
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => stop(&e),
+    }
+}
+
 async fn run_tui(
     conn: &batchdeck::workflow::Connection,
-    spec: WorkloadSpec,
+    session: batchdeck::tui::Session,
     readonly: bool,
 ) -> Result<ExitCode> {
     use batchdeck::tui;
+    let watching = matches!(session, tui::Session::Watch { .. });
     let target = tui::app::Target {
         batch_endpoint: conn
             .clients
@@ -802,10 +923,17 @@ async fn run_tui(
         embedded: conn.batch_is_embedded(),
     };
     let clients = Arc::new(conn.clients.clone());
-    let report = tui::run(clients, spec, target, tui::Options { readonly }).await?;
+    let report = tui::run(clients, session, target, tui::Options { readonly }).await?;
     // The terminal is back: say how it ended and what is still there.
     if report.remaining.is_empty() {
-        println!("batchdeck: nothing the run created is left behind.");
+        println!(
+            "batchdeck: nothing the {} is left behind.",
+            if watching {
+                "session watched"
+            } else {
+                "run created"
+            }
+        );
     } else {
         let place = if conn.batch_is_embedded() {
             " (on the embedded local Azure: nothing is billed)"
@@ -821,6 +949,8 @@ async fn run_tui(
         anyhow::bail!("{e}");
     }
     Ok(match (report.interrupted, report.finished) {
+        (true, _) if watching => ExitCode::from(130),
+        (false, _) if watching => ExitCode::SUCCESS,
         (true, None) => {
             eprintln!("batchdeck: interrupted before the run finished");
             ExitCode::from(130)

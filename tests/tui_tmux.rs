@@ -296,10 +296,78 @@ fn a_failed_task_is_shown_and_the_exit_after_quitting_says_so() {
     ));
     let screen = t.wait_for("run complete", 90);
     assert!(screen.contains("completed 3 (✓2 ✗1)"), "{screen}");
+    // The containers are kept for a retry; quitting asks about them.
     t.keys(&["q"]);
+    t.wait_for("container input", 10);
+    t.keys(&["d"]);
     let end = t.wait_for("EXIT=", 30);
     assert!(end.contains("batchdeck: 1 of 3 tasks failed"), "{end}");
+    assert!(
+        end.contains("nothing the run created is left behind"),
+        "{end}"
+    );
     assert!(end.contains("EXIT=1"), "{end}");
+}
+
+/// After the run the session keeps watching: a resize shows the new nodes, and a failed task
+/// retried with `r` is shown running again, then its output is downloaded and previewed.
+#[test]
+fn after_the_run_a_resize_shows_its_nodes_and_a_retried_task_its_output() {
+    let t = Tmux::new("after");
+    let script = t.path("flaky.py");
+    common::outputs::write_script_failing_once(&script, "taskdata2", &t.path("failed-once"));
+    t.start(&format!(
+        "{}; echo EXIT=$?",
+        t.batchdeck_command(&format!(
+            "--keep-job --keep-pool --task-script {}",
+            script.display()
+        ))
+    ));
+    let screen = t.wait_for("run complete", 90);
+    assert!(screen.contains("2/2 nodes"), "{screen}");
+    assert!(!t.path("out/taskdata2_OUTPUT.txt").exists());
+    // R 5: the pool grows, its rows come.
+    t.keys(&["R", "5", "Enter"]);
+    t.wait_for("5/5 nodes", 30);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = t.screen();
+        let rows = s
+            .lines()
+            .filter(|l| l.contains("tvmps_") && l.contains("idle"))
+            .count();
+        if rows == 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows} node rows:\n{s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The failed task, retried: it runs again and succeeds; its output comes down by itself.
+    t.keys(&["/", "f", "a", "i", "l", "e", "d", "Enter", "g"]);
+    t.wait_for("Preview taskdata2", 10);
+    t.keys(&["r"]);
+    t.wait_for("Task taskdata2 reactivated", 10);
+    let s = t.wait_for("completed 3 (✓3 ✗0)", 60);
+    assert!(s.contains("completed"), "{s}");
+    let out = t.path("out/taskdata2_OUTPUT.txt");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !out.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no output downloaded:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "ok\n");
+    t.keys(&["Escape", "q"]);
+    t.wait_for("Quit batchdeck?", 10);
+    t.keys(&["k"]);
+    let end = t.wait_for("EXIT=", 30);
+    assert!(
+        end.contains("EXIT=0"),
+        "every task succeeded in the end:\n{end}"
+    );
 }
 
 #[test]
@@ -627,4 +695,97 @@ fn the_session_runs_on_the_azure_cli_credential_with_keys_disabled() {
             emu.ca_cert.display()
         )
     });
+}
+
+/// The highest `line N` the screen shows.
+fn highest_line(screen: &str) -> u32 {
+    screen
+        .split("line ")
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            digits.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// `batchdeck watch` attached to a job that Microsoft's azure-batch 15 SDK made, whose task
+/// prints a line a second: new lines show in the preview as they come, the Batch service going
+/// away for 15 s (the emulator killed, then restarted on its ports) shows as reconnecting and is
+/// caught up with, the final line shows without a key press, and nothing is deleted.
+#[test]
+fn watch_follows_an_sdk_job_through_an_outage_to_its_last_line() {
+    let t = Tmux::new("watch");
+    let data = t.path("emu");
+    let mut emu = common::EmulatorProcess::start(&data, &[]);
+    common::run_sdk_script(
+        "sdk15",
+        "watch_job_sdk15.py",
+        &emu,
+        &["sdkpool", "sdkjob", "30"],
+    );
+    t.start(&format!(
+        "{bin} watch --job sdkjob --data-dir {data} --batch-endpoint {be} --storage-endpoint {se}; echo EXIT=$?",
+        bin = env!("CARGO_BIN_EXE_batchdeck"),
+        data = t.path("data").display(),
+        be = emu.batch_endpoint,
+        se = emu.blob_endpoint,
+    ));
+    let s = t.wait_for("line 2", 60);
+    assert!(s.contains("watching job sdkjob"), "{s}");
+    assert!(s.contains("Pool sdkpool"), "{s}");
+    assert!(!s.contains("Steps"), "no steps when watching:\n{s}");
+    // New lines within 2 s, each time.
+    for _ in 0..3 {
+        let before = highest_line(&t.screen());
+        std::thread::sleep(Duration::from_secs(2));
+        let after = highest_line(&t.screen());
+        assert!(
+            after > before,
+            "no new line in 2 s (line {before}):\n{}",
+            t.screen()
+        );
+    }
+    // The service goes away for 15 s.
+    let endpoint = emu.batch_endpoint.clone();
+    let down = Instant::now();
+    emu.kill9();
+    let s = t.wait_for("reconnecting to Batch (attempt", 20);
+    assert!(!s.contains("EXIT="), "{s}");
+    std::thread::sleep(Duration::from_secs(15).saturating_sub(down.elapsed()));
+    let _emu = common::EmulatorProcess::start(&data, &[]);
+    assert_eq!(_emu.batch_endpoint, endpoint, "restarted on its ports");
+    // Caught up: the reconnection is said, and the task (requeued by the restart) runs again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while t.screen().contains("reconnecting to Batch") {
+        assert!(
+            Instant::now() < deadline,
+            "still reconnecting:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The last line without a key press, and the job's end.
+    let s = t.wait_for("final line", 120);
+    assert!(s.contains("ticker"), "{s}");
+    t.wait_for("all tasks completed", 30);
+    // Nothing was deleted: watching never acts on an outage.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let b = common::batch_client(&endpoint);
+    let pool = rt
+        .block_on(b.get_pool("sdkpool", Some("id,state")))
+        .unwrap();
+    assert_eq!(
+        pool.state,
+        Some(batchdeck::azure::models::PoolState::Active)
+    );
+    let job = rt.block_on(b.get_job("sdkjob")).unwrap();
+    assert_eq!(job.state, Some(batchdeck::azure::models::JobState::Active));
+    // q leaves at once (the session made nothing); the summary says what still exists.
+    t.keys(&["q"]);
+    let s = t.wait_for("EXIT=", 30);
+    for needle in ["still present", "pool sdkpool", "job sdkjob", "EXIT=0"] {
+        assert!(s.contains(needle), "{needle:?} not in:\n{s}");
+    }
 }

@@ -421,6 +421,96 @@ async fn a_running_task_is_read_as_it_grows_and_its_last_bytes_when_it_completes
     assert_eq!(read(&mut rx).1, "oops\n");
 }
 
+/// A task run again (reactivated after it failed) starts its files over: the preview follows
+/// the new, shorter files (an empty one included) from their start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_run_again_is_read_from_the_start_of_its_new_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::EmulatorProcess::start(&dir.path().join("emu"), &[]);
+    let b = client(&emu.batch_endpoint);
+    b.create_pool(&pool("p", 1, "/bin/true")).await.unwrap();
+    b.create_job(&job("j", "p")).await.unwrap();
+    // The first run fails with a line on stderr; the second prints on stdout only.
+    let marker = dir.path().join("ran");
+    let cmd = format!(
+        "/bin/sh -c 'if [ -f {m} ]; then echo second; else touch {m}; echo first; echo boom >&2; exit 3; fi'",
+        m = marker.display()
+    );
+    b.add_tasks("j", &[task("t1", &cmd)]).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch::spawn_with(&b, tx, quick());
+    watch.job("j");
+    watch.preview(Some(PreviewTarget {
+        job_id: "j".into(),
+        task_id: "t1".into(),
+        from: [0, 0],
+        state: Some(TaskState::Active),
+    }));
+    wait_for_tasks(&watch, &b, &opts("j", "p", 60))
+        .await
+        .unwrap();
+    // The preview shows the failed run: read it all.
+    let mut tails = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !tails
+        .iter()
+        .any(|(f, _, _, t): &(TaskFile, u64, u64, String)| {
+            *f == TaskFile::Stderr && t.contains("boom")
+        })
+    {
+        assert!(Instant::now() < deadline, "{tails:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for e in drain(&mut rx) {
+            if let Event::TaskFileTail {
+                file,
+                from,
+                len,
+                text,
+                ..
+            } = e
+            {
+                tails.push((file, from, len, text));
+            }
+        }
+    }
+    b.reactivate_task("j", "t1").await.unwrap();
+    watch.hurry();
+    let mut snap = watch.snapshot();
+    snap.wait_for(|s| {
+        s.counts
+            .is_some_and(|c| c.completed == 1 && c.succeeded == 1)
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut after = Vec::new();
+    loop {
+        for e in drain(&mut rx) {
+            if let Event::TaskFileTail {
+                file,
+                from,
+                len,
+                text,
+                ..
+            } = e
+            {
+                after.push((file, from, len, text));
+            }
+        }
+        let stdout_again = after
+            .iter()
+            .any(|(f, from, _, t)| *f == TaskFile::Stdout && *from == 0 && t == "second\n");
+        let stderr_emptied = after
+            .iter()
+            .any(|(f, from, len, _)| *f == TaskFile::Stderr && *from == 0 && *len == 0);
+        if stdout_again && stderr_emptied {
+            break;
+        }
+        assert!(Instant::now() < deadline, "after the retry: {after:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Holding `j` over 1,000 tasks for 3 s (a key every 33 ms, as a terminal repeats it) reads
 /// only the files of the task the selection stops on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

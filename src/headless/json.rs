@@ -119,7 +119,16 @@ pub fn event_object(e: &Event) -> Value {
         Event::Resized { pool_id, target } => {
             event("resized", json!({ "pool_id": pool_id, "target": target }))
         }
-        Event::Reactivated { task_id } => event("reactivated", json!({ "task_id": task_id })),
+        Event::Reactivated { task_ids } => event("reactivated", json!({ "task_ids": task_ids })),
+        Event::TaskFilesDownloaded {
+            task_id,
+            dir,
+            files,
+            bytes,
+        } => event(
+            "task_files_downloaded",
+            json!({ "task_id": task_id, "dir": dir, "files": files, "bytes": bytes }),
+        ),
         Event::CommandFailed { what, error } => {
             event("command_failed", json!({ "what": what, "error": error }))
         }

@@ -21,8 +21,10 @@ pub struct Screen {
     pub status: Rect,
 }
 
-/// The panels of a terminal of `area`, or `None` when it is smaller than the minimum.
-pub fn screen(area: Rect) -> Option<Screen> {
+/// The panels of a terminal of `area`, or `None` when it is smaller than the minimum. A run
+/// has a left column (steps, uploads); watching existing work (`run` false) does not, and the
+/// pool and tasks get the whole width.
+pub fn screen(area: Rect, run: bool) -> Option<Screen> {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         return None;
     }
@@ -35,7 +37,11 @@ pub fn screen(area: Rect) -> Option<Screen> {
     ])
     .areas(area);
     // The left column (steps, uploads) gives way on narrow screens.
-    let left = (area.width * 3 / 10).clamp(30, 38);
+    let left = if run {
+        (area.width * 3 / 10).clamp(30, 38)
+    } else {
+        0
+    };
     let [steps, pool] =
         Layout::horizontal([Constraint::Length(left), Constraint::Fill(1)]).areas(top);
     let [uploads, tasks] =
@@ -115,15 +121,19 @@ mod tests {
 
     #[test]
     fn too_small_has_no_layout_and_panels_tile_the_screen() {
-        assert!(screen(Rect::new(0, 0, 79, 40)).is_none());
-        assert!(screen(Rect::new(0, 0, 120, 23)).is_none());
-        let s = screen(Rect::new(0, 0, 120, 36)).expect("big enough");
+        assert!(screen(Rect::new(0, 0, 79, 40), true).is_none());
+        assert!(screen(Rect::new(0, 0, 120, 23), true).is_none());
+        let s = screen(Rect::new(0, 0, 120, 36), true).expect("big enough");
         assert_eq!(s.status, Rect::new(0, 35, 120, 1));
         assert_eq!(s.steps.height + s.uploads.height + s.preview.height + 1, 36);
         assert_eq!(s.uploads.width + s.tasks.width, 120);
         let p = tasks_panel(s.tasks, true);
         assert_eq!(p.entry.height, 1);
         assert_eq!(p.spark.height + p.table.height + 1, s.tasks.height - 2);
+        // Watching existing work: no left column, the pool and the tasks get the whole width.
+        let w = screen(Rect::new(0, 0, 120, 36), false).expect("big enough");
+        assert_eq!((w.steps.width, w.uploads.width), (0, 0));
+        assert_eq!((w.pool.width, w.tasks.width), (120, 120));
     }
 
     #[test]

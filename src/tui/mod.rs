@@ -29,7 +29,7 @@ use crate::workflow::controller::Controller;
 use crate::workflow::events::Resource;
 use crate::workflow::spec::WorkloadSpec;
 use crate::workflow::steps::{self, Asker, Clients};
-use app::{Action, App, Msg, RunIds, Target};
+use app::{Action, App, Msg, RunIds, RunOutputs, Target};
 
 /// Shortest time between two frames.
 const FRAME: Duration = Duration::from_millis(16);
@@ -140,40 +140,97 @@ fn asker(tx: mpsc::UnboundedSender<(Resource, oneshot::Sender<bool>)>) -> Asker 
 }
 
 /// Runs the workflow in a full-screen session until the user quits.
+/// What a full-screen session does.
+#[derive(Debug, Clone)]
+pub enum Session {
+    /// The workflow, then the same session stays open.
+    Run(Box<WorkloadSpec>),
+    /// Existing work (`batchdeck watch`): a job (and its pool), or a pool.
+    Watch {
+        job_id: Option<String>,
+        pool_id: Option<String>,
+        /// Where `d` downloads a task's files.
+        output_dir: std::path::PathBuf,
+    },
+}
+
+/// Runs `session` full screen until the user quits.
 pub async fn run(
     clients: Arc<Clients>,
-    spec: WorkloadSpec,
+    session: Session,
     target: Target,
     opts: Options,
 ) -> io::Result<Report> {
-    let ids = RunIds {
-        pool_id: spec.pool_id.clone(),
-        job_id: spec.job_id.clone(),
-        containers: spec
-            .containers
-            .all()
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
+    let (spec, ids, output_dir) = match session {
+        Session::Run(mut spec) => {
+            // A task that fails can be retried from the session: its input must stay.
+            spec.keep_containers_for_retries = true;
+            let ids = RunIds {
+                pool_id: spec.pool_id.clone(),
+                job_id: spec.job_id.clone(),
+                containers: spec
+                    .containers
+                    .all()
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+            };
+            let dir = spec.output_dir.clone();
+            (Some(*spec), ids, dir)
+        }
+        Session::Watch {
+            job_id,
+            pool_id,
+            output_dir,
+        } => {
+            let ids = RunIds {
+                pool_id: pool_id.unwrap_or_default(),
+                job_id: job_id.unwrap_or_default(),
+                containers: Vec::new(),
+            };
+            (None, ids, output_dir)
+        }
     };
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let (ask_tx, mut ask_rx) = mpsc::unbounded_channel();
-    // The session's watcher: from the first step to the end of the session.
+    // The session's watcher: from the first step (or the attach) to the end of the session.
     let watch = Watch::spawn(&clients.batch, ev_tx.clone());
     let controller = Controller::new(clients.clone(), ev_tx.clone()).with_watch(watch.clone());
 
     let mut guard = TerminalGuard::enter()?;
     // The workflow is polled by this loop (not spawned): cancelling it is dropping it.
-    let mut workflow = Some(Box::pin(steps::run(
-        &clients,
-        &spec,
-        ev_tx,
-        asker(ask_tx),
-        &watch,
-    )));
+    let mut workflow = spec
+        .as_ref()
+        .map(|spec| Box::pin(steps::run(&clients, spec, ev_tx, asker(ask_tx), &watch)));
     let mut previewed: Option<PreviewTarget> = None;
 
-    let mut app = App::new(target, ids.clone(), opts.readonly, Instant::now());
+    let mut app = match &spec {
+        Some(spec) => {
+            let mut app = App::new(target, ids.clone(), opts.readonly, Instant::now());
+            app.run_outputs = Some(RunOutputs {
+                container: spec.containers.output.clone(),
+                // Each task's first output file (a pattern's blobs are not known ahead).
+                blobs: spec.output_blobs().into_iter().fold(
+                    std::collections::HashMap::new(),
+                    |mut m, (blob, task)| {
+                        m.entry(task).or_insert(blob);
+                        m
+                    },
+                ),
+            });
+            app
+        }
+        None => {
+            if !ids.pool_id.is_empty() {
+                watch.pool(&ids.pool_id);
+            }
+            if !ids.job_id.is_empty() {
+                watch.job(&ids.job_id);
+            }
+            App::watching(target, ids.clone(), opts.readonly, Instant::now())
+        }
+    };
+    app.output_dir = output_dir;
     let size = guard.terminal.size()?;
     app.update(Msg::Resize(size.width, size.height));
     let mut input = EventStream::new();
@@ -300,6 +357,17 @@ pub async fn run(
         return Err(io::Error::other(
             "batchdeck panicked; the terminal was restored",
         ));
+    }
+    // Tasks retried after the run count as they ended last.
+    if report.tasks.is_some()
+        && let Some(c) = app.counts
+        && c.total() > 0
+        && c.completed == c.total()
+    {
+        report.tasks = Some(crate::workflow::wait::Outcome {
+            succeeded: c.succeeded,
+            failed: c.failed,
+        });
     }
     report.remaining = remaining(&clients, &app, &ids).await;
     Ok(report)

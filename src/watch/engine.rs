@@ -240,6 +240,7 @@ impl Watcher {
             return;
         }
         let at = now + self.cadences.debounce;
+        self.publish(|s| s.preview_done = false);
         self.previewed = Some(Previewed {
             job_id: t.job_id.clone(),
             task_id: t.task_id.clone(),
@@ -550,8 +551,11 @@ impl Watcher {
                     .filter(|p| p.state == Some(TaskState::Completed))
                     .map(|p| p.final_read = true)
                     .is_some();
-                if done && let Some(s) = self.slot(Kind::Tail) {
-                    s.parked = true;
+                if done {
+                    if let Some(s) = self.slot(Kind::Tail) {
+                        s.parked = true;
+                    }
+                    self.publish(|s| s.preview_done = true);
                 }
                 let _ = kind;
             }
@@ -564,11 +568,32 @@ impl Watcher {
         if p.state.as_ref() == Some(&state) {
             return;
         }
+        // A new run (a retry after it completed, a requeue while it ran) writes its files
+        // from the start: they are read from the start again.
+        let rerun = matches!(
+            (&p.state, &state),
+            (Some(TaskState::Completed), s) if *s != TaskState::Completed
+        ) || matches!(
+            (&p.state, &state),
+            (
+                Some(TaskState::Running | TaskState::Preparing),
+                TaskState::Active
+            )
+        );
         p.state = Some(state.clone());
         p.final_read = false;
+        self.publish(|s| s.preview_done = false);
+        let fresh = rerun.then(|| {
+            let p = self.previewed.as_ref().expect("checked above");
+            TailPoller::new(p.job_id.clone(), p.task_id.clone(), [0, 0])
+        });
         let Some(s) = self.slot(Kind::Tail) else {
             return;
         };
+        if let Some(poller) = fresh {
+            s.generation += 1;
+            s.poller = Some(Poller::Tail(poller));
+        }
         match state {
             TaskState::Active => s.parked = true,
             _ => {

@@ -47,6 +47,8 @@ pub struct Snapshot {
     pub reconnecting: Option<u32>,
     /// The watch ended on this error (the service refused the account).
     pub fatal: Option<String>,
+    /// The previewed task completed and its files were read to their end.
+    pub preview_done: bool,
     /// Bumped on every change.
     pub version: u64,
 }

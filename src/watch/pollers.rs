@@ -323,6 +323,19 @@ impl TailPoller {
                 }
                 continue;
             }
+            if len == 0 {
+                // Emptied: the task runs again (a retry, a requeue) and has written nothing yet.
+                let _ = tx.send(Event::TaskFileTail {
+                    task_id: self.task_id.clone(),
+                    file,
+                    from: 0,
+                    len: 0,
+                    text: String::new(),
+                });
+                self.from[i] = 0;
+                changed = true;
+                continue;
+            }
             // Shorter than what was read: the task ran again, so its files started over.
             let base = if len < from { 0 } else { from };
             let start = base.max(len.saturating_sub(TAIL_BYTES));

@@ -33,6 +33,24 @@ pub enum Command {
         job_id: String,
         task_id: String,
     },
+    /// Put several failed tasks back in the queue (`F`: every failed task of the job).
+    ReactivateTasks {
+        job_id: String,
+        task_ids: Vec<String>,
+    },
+    /// Download a task's files (its output files, stdout, stderr) into `dir` (`d`).
+    DownloadTaskFiles {
+        job_id: String,
+        task_id: String,
+        dir: std::path::PathBuf,
+    },
+    /// Download a run's output blob of a task (one retried after step 7 completed again).
+    DownloadOutput {
+        task_id: String,
+        container: String,
+        blob: String,
+        dest: std::path::PathBuf,
+    },
     /// Read the end of a node's start task stderr.
     NodeStderr {
         pool_id: String,
@@ -55,6 +73,9 @@ impl Command {
             Command::DeleteContainers(_) => "containers".into(),
             Command::ResizePool { pool_id, .. } => format!("resize {pool_id}"),
             Command::ReactivateTask { task_id, .. } => format!("reactivate {task_id}"),
+            Command::ReactivateTasks { .. } => "reactivate failed".into(),
+            Command::DownloadTaskFiles { task_id, .. } => format!("files {task_id}"),
+            Command::DownloadOutput { task_id, .. } => format!("download output {task_id}"),
             Command::NodeStderr { node_id, .. } => format!("stderr {node_id}"),
             Command::ReadOutput { task_id, .. } => format!("output {task_id}"),
         }
@@ -78,6 +99,13 @@ impl Command {
                 format!("resize pool {pool_id} to {target} nodes")
             }
             Command::ReactivateTask { task_id, .. } => format!("reactivate task {task_id}"),
+            Command::ReactivateTasks { task_ids, .. } => {
+                format!("reactivate {} failed tasks", task_ids.len())
+            }
+            Command::DownloadTaskFiles { task_id, dir, .. } => {
+                format!("download the files of task {task_id} to {}", dir.display())
+            }
+            Command::DownloadOutput { task_id, .. } => format!("download the output of {task_id}"),
             Command::NodeStderr { node_id, .. } => {
                 format!("read the start task's stderr of node {node_id}")
             }
@@ -242,8 +270,66 @@ impl Controller {
             Command::ReactivateTask { job_id, task_id } => {
                 batch.reactivate_task(job_id, task_id).await?;
                 self.send(Event::Reactivated {
-                    task_id: task_id.clone(),
+                    task_ids: vec![task_id.clone()],
                 });
+            }
+            Command::ReactivateTasks { job_id, task_ids } => {
+                use futures::StreamExt as _;
+                let results: Vec<(String, Result<(), BatchError>)> =
+                    futures::stream::iter(task_ids.iter().cloned())
+                        .map(|t| async move {
+                            let r = batch.reactivate_task(job_id, &t).await;
+                            (t, r)
+                        })
+                        .buffer_unordered(8)
+                        .collect()
+                        .await;
+                let mut done = Vec::new();
+                let mut first_error = None;
+                for (t, r) in results {
+                    match r {
+                        Ok(()) => done.push(t),
+                        Err(e) => {
+                            first_error.get_or_insert((t, e));
+                        }
+                    }
+                }
+                if !done.is_empty() {
+                    done.sort();
+                    self.send(Event::Reactivated { task_ids: done });
+                }
+                if let Some((t, e)) = first_error {
+                    return Err(format!("task {t}: {e}").into());
+                }
+            }
+            Command::DownloadTaskFiles {
+                job_id,
+                task_id,
+                dir,
+            } => {
+                let (files, bytes) = download_task_files(batch, job_id, task_id, dir).await?;
+                self.send(Event::TaskFilesDownloaded {
+                    task_id: task_id.clone(),
+                    dir: dir.clone(),
+                    files,
+                    bytes,
+                });
+            }
+            Command::DownloadOutput {
+                task_id,
+                container,
+                blob,
+                dest,
+            } => {
+                steps::download_output(
+                    &self.clients.storage,
+                    container,
+                    blob,
+                    dest,
+                    Some(task_id),
+                    &self.tx,
+                )
+                .await?;
             }
             Command::NodeStderr { pool_id, node_id } => {
                 let text = node_stderr_tail(batch, pool_id, node_id, 4096).await?;
@@ -264,6 +350,39 @@ impl Controller {
         }
         Ok(())
     }
+}
+
+/// Downloads every file of a task (recursively: `wd/...`, `stdout.txt`, `stderr.txt`) into
+/// `dir`, each written atomically. Paths come from the service: one that would leave `dir`
+/// is refused. Returns the number of files and bytes.
+async fn download_task_files(
+    batch: &crate::azure::batch::BatchClient,
+    job_id: &str,
+    task_id: &str,
+    dir: &std::path::Path,
+) -> Result<(usize, u64), Box<dyn std::error::Error + Send + Sync>> {
+    let mut files = 0;
+    let mut bytes = 0u64;
+    for f in batch.list_task_files(job_id, task_id, true).await? {
+        if f.is_directory {
+            continue;
+        }
+        let rel = std::path::Path::new(&f.name);
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(format!("the service named a file {:?} outside the task", f.name).into());
+        }
+        let body = batch.task_file(job_id, task_id, &f.name, None).await?;
+        let dest = dir.join(rel);
+        let data = body.to_vec();
+        tokio::task::spawn_blocking(move || crate::util::write_atomic(&dest, &data)).await??;
+        files += 1;
+        bytes += body.len() as u64;
+    }
+    Ok((files, bytes))
 }
 
 /// A 404 means the entity is gone; anything else is an error.

@@ -111,6 +111,14 @@ pub struct TaskView {
 }
 
 impl TaskView {
+    /// Whether it ended badly (non-zero exit or a failure the service reported).
+    pub fn failed(&self) -> bool {
+        self.state == TaskState::Completed
+            && (self.result == Some(TaskExecutionResult::Failure)
+                || self.exit_code.unwrap_or(0) != 0
+                || self.failure.is_some())
+    }
+
     /// How long it ran, or has been running at `now`.
     pub fn duration_at(&self, now: chrono::DateTime<chrono::Utc>) -> Option<u64> {
         self.duration_ms.or_else(|| {
@@ -263,9 +271,16 @@ pub enum Event {
         pool_id: String,
         target: u32,
     },
-    /// A failed task was put back in the queue.
+    /// Failed tasks were put back in the queue.
     Reactivated {
+        task_ids: Vec<String>,
+    },
+    /// A task's files were downloaded (`d`).
+    TaskFilesDownloaded {
         task_id: String,
+        dir: PathBuf,
+        files: usize,
+        bytes: u64,
     },
     /// Something the user asked for failed; `what` says what it was.
     CommandFailed {

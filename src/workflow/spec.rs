@@ -269,6 +269,9 @@ pub struct WorkloadSpec {
     pub journal_dir: Option<PathBuf>,
     pub delete_job: Disposal,
     pub delete_pool: Disposal,
+    /// When a task failed, step 8 keeps the containers, so that the task can be retried
+    /// (its input and the script are there) and its output downloaded (full-screen sessions).
+    pub keep_containers_for_retries: bool,
 }
 
 /// The built-in workload: the tutorial, as `batchdeck init` writes it.

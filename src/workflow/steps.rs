@@ -582,26 +582,12 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
             plan.insert(b.name.clone(), dest);
         }
         for (name, dest) in plan {
-            let got = storage
-                .download_to_file(container, &name, &dest, true)
-                .await?;
-            run.send(Event::Downloaded {
-                blob: name.clone(),
-                container: container.clone(),
-                path: dest.clone(),
-                bytes: got.bytes,
-            });
+            let task = task_of_output.get(name.as_str()).map(String::as_str);
+            download_output(storage, container, &name, &dest, task, &run.tx).await?;
             run.info(format!(
                 "  Downloaded blob [{name}] from container [{container}] to {}",
                 dest.display()
             ));
-            if let Some(task_id) = task_of_output.get(name.as_str()) {
-                run.send(Event::Output {
-                    task_id: task_id.clone(),
-                    path: dest.clone(),
-                    text: read_output_head(&dest),
-                });
-            }
             run.downloaded.push(dest);
         }
         run.info("  Download complete!");
@@ -611,6 +597,13 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
 
     // 8. Containers.
     run.step(Step::DeleteContainers, async |run| {
+        let failed = run.tasks.map_or(0, |t| t.failed);
+        if failed > 0 && spec.keep_containers_for_retries {
+            run.info(format!(
+                "Keeping the containers: {failed} tasks failed, and a retry needs its input (r retries a task, C deletes the containers)"
+            ));
+            return Ok(((), format!("kept for retries ({failed} failed)")));
+        }
         run.info("Deleting containers...");
         for c in spec.containers.all() {
             storage.delete_container(c).await?;
@@ -801,6 +794,39 @@ async fn cleanup(
 const PREVIEW_BYTES: usize = 16 * 1024;
 
 /// The beginning of a downloaded output file, as the preview shows it.
+/// Downloads one output blob to `dest` (atomically, verified) and reports it: `Downloaded`, and
+/// `Output` for the preview when it is `task`'s. Step 7 and a task retried after it use this.
+pub async fn download_output(
+    storage: &StorageClient,
+    container: &str,
+    blob: &str,
+    dest: &Path,
+    task: Option<&str>,
+    tx: &mpsc::UnboundedSender<Event>,
+) -> Result<u64, StorageError> {
+    let got = storage
+        .download_to_file(container, blob, dest, true)
+        .await?;
+    let _ = tx.send(Event::Downloaded {
+        blob: blob.to_string(),
+        container: container.to_string(),
+        path: dest.to_path_buf(),
+        bytes: got.bytes,
+    });
+    if let Some(task_id) = task {
+        let path = dest.to_path_buf();
+        let text = tokio::task::spawn_blocking(move || read_output_head(&path))
+            .await
+            .unwrap_or_default();
+        let _ = tx.send(Event::Output {
+            task_id: task_id.to_string(),
+            path: dest.to_path_buf(),
+            text,
+        });
+    }
+    Ok(got.bytes)
+}
+
 pub(crate) fn read_output_head(path: &Path) -> String {
     read_head(path, PREVIEW_BYTES)
 }

@@ -116,12 +116,29 @@ pub fn assert_outputs(out_dir: &Path, inputs: &[PathBuf], n: usize, job: &str, p
 /// stderr) for the input whose name contains `failing`; for the others it writes "ok" to the
 /// output file.
 pub fn write_script_failing_on(path: &Path, failing: &str) {
+    write_picky_script(path, failing, None);
+}
+
+/// As [`write_script_failing_on`], but it fails only the first time (it leaves `marker` behind
+/// then): a retry of the task succeeds.
+pub fn write_script_failing_once(path: &Path, failing: &str, marker: &Path) {
+    write_picky_script(path, failing, Some(marker));
+}
+
+fn write_picky_script(path: &Path, failing: &str, marker: Option<&Path>) {
+    let (check, mark) = match marker {
+        Some(m) => (
+            format!(" and not os.path.exists({:?})", m.display().to_string()),
+            format!("    open({:?}, \"w\").close()\n", m.display().to_string()),
+        ),
+        None => (String::new(), String::new()),
+    };
     let script = format!(
-        r#"import sys
+        r#"import os, sys
 args = sys.argv
 name, output = args[args.index("--filepath") + 1], args[args.index("--output") + 1]
-if {failing:?} in name:
-    sys.stderr.write("refusing " + name + "\n")
+if {failing:?} in name{check}:
+{mark}    sys.stderr.write("refusing " + name + "\n")
     sys.exit(3)
 with open(output, "w") as f:
     f.write("ok\n")

@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use crate::tui::app::{Action, App, Presence};
+use crate::tui::app::{Action, App, Mode, Presence, natural_cmp, task_failed};
 use crate::tui::keys::Input;
 use crate::workflow::controller::Command;
 use crate::workflow::events::{Resource, Step};
@@ -166,7 +166,9 @@ impl App {
 
     pub(super) fn ask_quit(&mut self, actions: &mut Vec<Action>) {
         let present: Vec<Resource> = self.present().into_iter().cloned().collect();
-        if present.is_empty() && !self.running() {
+        // Watching existing work: the session made nothing, so there is nothing to ask (the
+        // exit summary still says what exists).
+        if self.mode == Mode::Watch || (present.is_empty() && !self.running()) {
             self.quit = true;
             actions.push(Action::Quit);
             return;
@@ -206,6 +208,58 @@ impl App {
             buttons,
             focused: 0,
             danger: !present.is_empty(),
+        }));
+    }
+
+    /// `F`: every failed task of the job back in the queue, after a confirmation.
+    pub(super) fn confirm_retry_failed(&mut self) {
+        if self.readonly {
+            self.notify("Read-only session (--readonly): retrying is disabled", true);
+            return;
+        }
+        let mut failed: Vec<String> = self
+            .tasks
+            .rows
+            .iter()
+            .filter(|t| task_failed(t))
+            .map(|t| t.id.clone())
+            .collect();
+        if failed.is_empty() {
+            self.notify("No failed task to retry", true);
+            return;
+        }
+        failed.sort_by(|a, b| natural_cmp(a, b));
+        let shown: Vec<&str> = failed.iter().take(5).map(String::as_str).collect();
+        let more = if failed.len() > shown.len() {
+            format!(" and {} more", failed.len() - shown.len())
+        } else {
+            String::new()
+        };
+        let lines = vec![
+            format!(
+                "Retry {} failed tasks of job {}?",
+                failed.len(),
+                self.ids.job_id
+            ),
+            format!("{}{more}", shown.join(", ")),
+            "They run again from the start, on the pool's nodes.".to_string(),
+        ];
+        self.overlay = Some(Overlay::Dialog(Dialog {
+            title: "Retry the failed tasks?".into(),
+            lines,
+            buttons: vec![
+                button("Cancel", 'n', Outcome::Cancel),
+                button(
+                    "Retry",
+                    'y',
+                    Outcome::Run(Command::ReactivateTasks {
+                        job_id: self.ids.job_id.clone(),
+                        task_ids: failed,
+                    }),
+                ),
+            ],
+            focused: 0,
+            danger: false,
         }));
     }
 

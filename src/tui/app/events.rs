@@ -1,9 +1,9 @@
 //! The workflow's and the controller's events, applied to the state.
 
-use crate::azure::models::{NodeState, PoolState};
+use crate::azure::models::{NodeState, PoolState, TaskState};
 use crate::tui::app::{Action, App, Presence, StepState, Upload, one_line};
 use crate::workflow::controller::Command;
-use crate::workflow::events::{Event, Health, Resource, Step, TaskFile};
+use crate::workflow::events::{Event, Health, Resource, Step, TaskFile, TaskView};
 
 impl App {
     pub(super) fn apply(&mut self, e: Event, actions: &mut Vec<Action>) {
@@ -48,6 +48,11 @@ impl App {
             Event::Pool(p) => {
                 self.pool = Some(p);
                 self.pool_deleted = false;
+                // Watching existing work: what the watcher finds is there.
+                let r = Resource::Pool(self.ids.pool_id.clone());
+                if self.presence(&r).is_none() {
+                    self.set_presence(r, Presence::Present);
+                }
             }
             Event::Nodes(nodes) => {
                 for n in &nodes {
@@ -65,6 +70,7 @@ impl App {
             }
             Event::Tasks(tasks) => {
                 for t in tasks {
+                    self.retried_task_moved(&t, actions);
                     self.tasks.upsert(t);
                 }
             }
@@ -75,6 +81,10 @@ impl App {
                         .push((now.duration_since(self.started), c.completed));
                 }
                 self.counts = Some(c);
+                let r = Resource::Job(self.ids.job_id.clone());
+                if self.presence(&r).is_none() {
+                    self.set_presence(r, Presence::Present);
+                }
             }
             Event::Downloaded { .. } => {}
             Event::Output {
@@ -174,9 +184,26 @@ impl App {
             Event::Resized { pool_id, target } => {
                 self.notify(format!("Pool {pool_id} resizing to {target} nodes"), false);
             }
-            Event::Reactivated { task_id } => {
-                self.notify(format!("Task {task_id} reactivated"), false);
+            Event::Reactivated { task_ids } => {
+                match task_ids.as_slice() {
+                    [one] => self.notify(format!("Task {one} reactivated"), false),
+                    many => self.notify(format!("{} tasks reactivated", many.len()), false),
+                }
+                // Shown again as they run; a run's output is downloaded when one succeeds.
+                self.retried.extend(task_ids);
             }
+            Event::TaskFilesDownloaded {
+                task_id,
+                dir,
+                files,
+                bytes,
+            } => self.notify(
+                format!(
+                    "Downloaded {files} files ({bytes} bytes) of task {task_id} to {}",
+                    dir.display()
+                ),
+                false,
+            ),
             Event::CommandFailed { what, error } => {
                 if self.quit_after.take().is_some() {
                     self.notify("Not quitting: a deletion failed", true);
@@ -211,6 +238,31 @@ impl App {
                 };
                 self.notify(text, !ok);
             }
+        }
+    }
+
+    /// A task retried in this session completed: if it succeeded in a run whose outputs were
+    /// already downloaded, its output is downloaded too.
+    fn retried_task_moved(&mut self, t: &TaskView, actions: &mut Vec<Action>) {
+        if t.state != TaskState::Completed || !self.retried.remove(&t.id) || t.failed() {
+            return;
+        }
+        let downloaded = self
+            .steps
+            .iter()
+            .any(|(s, st)| *s == Step::Download && matches!(st, StepState::Done { .. }));
+        let Some(outputs) = &self.run_outputs else {
+            return;
+        };
+        if let (true, Some(blob)) = (downloaded, outputs.blobs.get(&t.id)) {
+            actions.push(Action::Run(Command::DownloadOutput {
+                task_id: t.id.clone(),
+                container: outputs.container.clone(),
+                blob: blob.clone(),
+                dest: self
+                    .output_dir
+                    .join(crate::workflow::spec::safe_relative_path(blob)),
+            }));
         }
     }
 

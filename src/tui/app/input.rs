@@ -153,8 +153,8 @@ impl App {
             Input::Help => self.overlay = Some(Overlay::Help),
             Input::Quit => self.ask_quit(actions),
             Input::QuitNow => {}
-            Input::NextPanel => self.focus = self.focus.step(1),
-            Input::PrevPanel => self.focus = self.focus.step(-1),
+            Input::NextPanel => self.focus = self.next_panel(1),
+            Input::PrevPanel => self.focus = self.next_panel(-1),
             Input::Up => self.move_by(-1, actions),
             Input::Down => self.move_by(1, actions),
             Input::PageUp => self.move_by(-(self.focused_page().max(1) as isize), actions),
@@ -229,8 +229,41 @@ impl App {
                 }
             }
             Input::RetryTask => self.retry_selected(actions),
+            Input::RetryFailed => self.confirm_retry_failed(),
+            Input::Download => self.download_selected(actions),
             Input::Left | Input::Right | Input::Yes | Input::No => {}
         }
+    }
+
+    /// The next panel Tab goes to (a session with no steps has no steps panel).
+    fn next_panel(&self, by: isize) -> Panel {
+        let mut p = self.focus.step(by);
+        if p == Panel::Steps && self.steps.is_empty() {
+            p = p.step(by);
+        }
+        p
+    }
+
+    /// `d`: the selected task's files (its output files and stdout/stderr) to the output
+    /// directory.
+    fn download_selected(&mut self, actions: &mut Vec<Action>) {
+        let Some(t) = self.selected_task_view() else {
+            self.notify("No task selected", true);
+            return;
+        };
+        let (task_id, dir) = (t.id.clone(), self.output_dir.join(&t.id));
+        self.notify(
+            format!(
+                "Downloading the files of task {task_id} to {}...",
+                dir.display()
+            ),
+            false,
+        );
+        actions.push(Action::Run(Command::DownloadTaskFiles {
+            job_id: self.ids.job_id.clone(),
+            task_id,
+            dir,
+        }));
     }
 
     fn retry_selected(&mut self, actions: &mut Vec<Action>) {

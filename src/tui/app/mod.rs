@@ -63,6 +63,23 @@ pub struct Target {
     pub embedded: bool,
 }
 
+/// What the session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A run: the steps, the uploads, then the same session stays open.
+    Run,
+    /// Watching existing work (`batchdeck watch`): no steps, no uploads.
+    Watch,
+}
+
+/// A run's outputs: the container the service uploads them to and each task's blob, so that a
+/// task retried after the downloads gets its output downloaded when it completes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunOutputs {
+    pub container: String,
+    pub blobs: HashMap<String, String>,
+}
+
 /// Ids of what the run works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunIds {
@@ -206,6 +223,13 @@ pub struct App {
     pub dirty: bool,
     /// The whole second of elapsed time last drawn (the clock redraws once a second).
     drawn_second: u64,
+    pub mode: Mode,
+    /// Where `d` writes a task's files (and a run its outputs).
+    pub output_dir: std::path::PathBuf,
+    /// In a run: where its outputs come from.
+    pub run_outputs: Option<RunOutputs>,
+    /// Tasks retried in this session that have not completed again yet.
+    pub retried: std::collections::HashSet<String>,
 }
 
 impl App {
@@ -251,7 +275,25 @@ impl App {
             interrupted: false,
             dirty: true,
             drawn_second: 0,
+            mode: Mode::Run,
+            output_dir: "batchdeck-output".into(),
+            run_outputs: None,
+            retried: Default::default(),
         }
+    }
+
+    /// A session watching existing work (`batchdeck watch`): no steps, no uploads.
+    pub fn watching(target: Target, ids: RunIds, readonly: bool, now: Instant) -> App {
+        App {
+            mode: Mode::Watch,
+            steps: Vec::new(),
+            ..App::new(target, ids, readonly, now)
+        }
+    }
+
+    /// The panels' rectangles in the last known terminal size.
+    pub fn screen(&self) -> Option<layout::Screen> {
+        layout::screen(self.area, self.mode == Mode::Run)
     }
 
     /// Moves the clock without redrawing (the main loop calls it before each batch of
@@ -271,8 +313,9 @@ impl App {
         }
     }
 
+    /// A run is going (watching existing work runs nothing).
     pub fn running(&self) -> bool {
-        self.finished.is_none()
+        self.mode == Mode::Run && self.finished.is_none()
     }
 
     /// The step that failed and its error, if one did.
@@ -285,7 +328,7 @@ impl App {
 
     /// Whether the terminal is smaller than the layout needs (only `q` and Ctrl-C act then).
     pub fn too_small(&self) -> bool {
-        layout::screen(self.area).is_none()
+        self.screen().is_none()
     }
 
     /// The step running now, if any.
@@ -348,7 +391,7 @@ impl App {
     /// Task rows the table shows in the last known terminal size (what page up/down move by).
     pub fn page(&self) -> usize {
         let filtering = matches!(self.entry, Some(Entry::Filter(_)));
-        layout::screen(self.area).map_or(0, |s| {
+        self.screen().map_or(0, |s| {
             layout::task_rows(layout::tasks_panel(s.tasks, filtering).table)
         })
     }

@@ -169,7 +169,7 @@ impl App {
 
     /// Rows the preview shows in the last known terminal size.
     pub(super) fn preview_rows(&self) -> usize {
-        layout::screen(self.area).map_or(0, |s| layout::preview_rows(s.preview))
+        self.screen().map_or(0, |s| layout::preview_rows(s.preview))
     }
 
     /// Scrolls the preview by `by` lines (positive: towards the end, newer lines); reaching

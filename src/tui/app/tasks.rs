@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::azure::models::{TaskExecutionResult, TaskState};
+use crate::azure::models::TaskState;
 use crate::workflow::events::TaskView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,10 +141,7 @@ impl Tasks {
 
 /// Whether a task ended badly (non-zero exit or a failure the service reported).
 pub fn task_failed(t: &TaskView) -> bool {
-    t.state == TaskState::Completed
-        && (t.result == Some(TaskExecutionResult::Failure)
-            || t.exit_code.unwrap_or(0) != 0
-            || t.failure.is_some())
+    t.failed()
 }
 
 fn state_rank(t: &TaskView) -> u8 {

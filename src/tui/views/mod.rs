@@ -17,14 +17,14 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use crate::tui::app::{App, Overlay};
+use crate::tui::app::{App, Mode, Overlay};
 use crate::tui::layout::{self, MIN_HEIGHT, MIN_WIDTH};
 use crate::tui::theme;
 
 /// Draws the whole screen.
 pub fn render(app: &App, f: &mut Frame) {
     let area = f.area();
-    let Some(s) = layout::screen(area) else {
+    let Some(s) = layout::screen(area, app.mode == Mode::Run) else {
         too_small(app, f, area);
         return;
     };

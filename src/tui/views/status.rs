@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::{App, one_line};
+use crate::tui::app::{App, Mode, one_line};
 use crate::tui::theme;
 use crate::tui::views::{fmt_clock, truncate};
 
@@ -52,6 +52,29 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                     style,
                 ),
             )
+        }
+        (None, _, _) if app.mode == Mode::Watch => {
+            // Watching: what, and whether the job's tasks are all done.
+            let what = match (app.ids.job_id.as_str(), app.ids.pool_id.as_str()) {
+                ("", pool) => format!("pool {pool}"),
+                (job, _) => format!("job {job}"),
+            };
+            let done = app
+                .counts
+                .is_some_and(|c| c.total() > 0 && c.completed == c.total());
+            let (text, style) = if done {
+                (
+                    format!("│ watching {what}: all tasks completed "),
+                    Style::new().fg(theme::OK),
+                )
+            } else {
+                (
+                    format!("│ watching {what} "),
+                    Style::new().fg(theme::ACCENT),
+                )
+            };
+            let s = Span::styled(text, style);
+            (s.clone(), s)
         }
         (None, finished, step) => match (finished, step) {
             (Some((true, _)), _) => {

@@ -183,6 +183,7 @@ impl<'a> Resolver<'a> {
             journal_dir: None,
             delete_job: Disposal::Ask,
             delete_pool: Disposal::Ask,
+            keep_containers_for_retries: false,
         })
     }
 

@@ -1,8 +1,10 @@
-//! Headless mode: the workflow's events as plain lines, in the spirit of the tutorial's
-//! console output. Used with `--headless` or when stdout is not a terminal.
-//! `--output json` writes them as JSON lines instead ([`json`]).
+//! Headless mode: the workflow's and the watcher's events as plain lines, in the spirit of
+//! the tutorial's console output. Used with `--headless` or when stdout is not a terminal.
+//! `--output json` writes them as JSON lines instead ([`json`]); `watch.rs` is
+//! `batchdeck watch --headless`.
 
 pub mod json;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -10,7 +12,7 @@ use std::io::Write;
 use chrono::Local;
 
 use crate::azure::models::{NodeState, TaskState};
-use crate::workflow::events::{Event, Health, Step};
+use crate::workflow::events::{Event, Health, Step, TaskView};
 use crate::workflow::steps::fmt_duration;
 
 /// Formats events as lines; keeps just enough state to avoid flooding (progress per file is
@@ -21,9 +23,40 @@ pub struct Printer {
     last_counts: Option<(u64, u64)>,
     /// Resources whose deletion was already reported (the watcher then finds them gone).
     deleted: Vec<crate::workflow::events::Resource>,
+    /// When watching (`batchdeck watch`): each task's last state, so that every change is a
+    /// line (a run prints completions only).
+    transitions: Option<HashMap<String, TaskState>>,
 }
 
 impl Printer {
+    /// A printer for `batchdeck watch`: every task's state changes after the first sight.
+    pub fn watching() -> Printer {
+        Printer {
+            transitions: Some(HashMap::new()),
+            ..Printer::default()
+        }
+    }
+
+    /// The line for a task that changed to its state `t.state`.
+    fn task_line(t: &TaskView) -> String {
+        let node = t.node_id.as_deref().unwrap_or("?");
+        match t.state {
+            TaskState::Completed => format!(
+                "  Task [{}] completed on {node} with exit code {}{}",
+                t.id,
+                t.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                t.failure
+                    .as_ref()
+                    .map(|f| format!(" ({f})"))
+                    .unwrap_or_default()
+            ),
+            TaskState::Active => format!("  Task [{}] is waiting for a node", t.id),
+            _ => format!("  Task [{}] {} on {node}", t.id, t.state),
+        }
+    }
+
     /// The lines for one event (possibly none).
     pub fn lines(&mut self, e: &Event) -> Vec<String> {
         let ts = Local::now().format("%H:%M:%S");
@@ -97,24 +130,23 @@ impl Printer {
                     .join(", ");
                 line(format!("  Nodes: {desc}"))
             }
-            Event::Tasks(tasks) => tasks
-                .iter()
-                .filter(|t| t.state == TaskState::Completed)
-                .map(|t| {
-                    format!(
-                        "{ts}   Task [{}] completed on {} with exit code {}{}",
-                        t.id,
-                        t.node_id.as_deref().unwrap_or("?"),
-                        t.exit_code
-                            .map(|c| c.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        t.failure
-                            .as_ref()
-                            .map(|f| format!(" ({f})"))
-                            .unwrap_or_default()
-                    )
-                })
-                .collect(),
+            Event::Tasks(tasks) => match &mut self.transitions {
+                None => tasks
+                    .iter()
+                    .filter(|t| t.state == TaskState::Completed)
+                    .map(|t| format!("{ts} {}", Self::task_line(t)))
+                    .collect(),
+                // Watching: the first sight of a task is its starting point, then each change.
+                Some(last) => tasks
+                    .iter()
+                    .filter_map(|t| {
+                        let before = last.insert(t.id.clone(), t.state.clone());
+                        before
+                            .filter(|b| *b != t.state)
+                            .map(|_| format!("{ts} {}", Self::task_line(t)))
+                    })
+                    .collect(),
+            },
             Event::TaskCounts(c) => {
                 let key = (c.completed, c.total());
                 if self.last_counts == Some(key) {
@@ -154,7 +186,19 @@ impl Printer {
             Event::Resized { pool_id, target } => {
                 line(format!("  Pool [{pool_id}] resizing to {target} nodes"))
             }
-            Event::Reactivated { task_id } => line(format!("  Task [{task_id}] reactivated")),
+            Event::Reactivated { task_ids } => task_ids
+                .iter()
+                .map(|t| format!("{ts}   Task [{t}] reactivated"))
+                .collect(),
+            Event::TaskFilesDownloaded {
+                task_id,
+                dir,
+                files,
+                bytes,
+            } => line(format!(
+                "  Downloaded {files} files ({bytes} bytes) of task [{task_id}] to {}",
+                dir.display()
+            )),
             Event::CommandFailed { what, error } => line(format!("  {what} FAILED: {error}")),
             Event::Finished {
                 ok,

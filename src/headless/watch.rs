@@ -1,0 +1,215 @@
+//! `batchdeck watch --headless`: existing work followed as plain lines (state changes of the
+//! pool, its nodes and the job's tasks, and with `--follow TASK` that task's stdout as it
+//! grows) until every task of the job completed, or `--timeout`, a refused key, or the job
+//! disappearing ends it. Outages are waited out like in every session.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use chrono::Local;
+use tokio::sync::mpsc;
+
+use crate::azure::batch::BatchClient;
+use crate::headless::Printer;
+use crate::watch::{PreviewTarget, Snapshot, Watch};
+use crate::workflow::events::{Event, TaskFile};
+
+/// What to watch.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub job_id: String,
+    pub pool_id: Option<String>,
+    /// A task whose stdout is printed as it grows.
+    pub follow: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+/// How the job's tasks ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub total: u64,
+    /// The tasks that failed, in id order.
+    pub failed: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(
+        "job {0} does not exist on this Batch account: check the id (batchdeck watch follows existing work)"
+    )]
+    NoSuchJob(String),
+    #[error("job {0} was deleted while it was watched")]
+    JobDeleted(String),
+    #[error("task {task} is not in job {job}: check --follow")]
+    NoSuchTask { job: String, task: String },
+    #[error(
+        "the tasks of job {job} did not all complete within --timeout {timeout:?} ({completed} of {total} completed); watch longer with a larger --timeout"
+    )]
+    Timeout {
+        job: String,
+        timeout: Duration,
+        completed: u64,
+        total: u64,
+    },
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Follows `opts.job_id` (and its pool) until every task completed; prints to `out`.
+pub async fn run(
+    batch: &BatchClient,
+    opts: &Options,
+    out: &mut (impl Write + Send),
+) -> Result<Ended, WatchError> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let watch = Watch::spawn(batch, tx);
+    let result = follow(&watch, &mut rx, opts, out).await;
+    watch.stop();
+    result
+}
+
+async fn follow(
+    watch: &Watch,
+    rx: &mut mpsc::UnboundedReceiver<Event>,
+    opts: &Options,
+    out: &mut (impl Write + Send),
+) -> Result<Ended, WatchError> {
+    let job = &opts.job_id;
+    if let Some(p) = &opts.pool_id {
+        watch.pool(p);
+    }
+    watch.job(job);
+    if let Some(t) = &opts.follow {
+        watch.preview(Some(PreviewTarget {
+            job_id: job.clone(),
+            task_id: t.clone(),
+            from: [0, 0],
+            state: None,
+        }));
+    }
+    let deadline = opts.timeout.map(|t| Instant::now() + t);
+    let mut printer = Printer::watching();
+    let mut snap = watch.snapshot();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut failed: BTreeSet<String> = BTreeSet::new();
+    // The followed task's stdout: what came after its last full line.
+    let mut partial = String::new();
+    let mut ever_listed = false;
+    let say = |out: &mut (dyn Write + Send), lines: Vec<String>| {
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+        let _ = out.flush();
+    };
+    loop {
+        tokio::select! {
+            Some(e) = rx.recv() => {
+                let mut pending = vec![e];
+                while let Ok(e) = rx.try_recv() {
+                    pending.push(e);
+                }
+                for e in pending {
+                    match &e {
+                        Event::Tasks(ts) => {
+                            for t in ts {
+                                seen.insert(t.id.clone());
+                                if t.failed() {
+                                    failed.insert(t.id.clone());
+                                } else {
+                                    failed.remove(&t.id);
+                                }
+                            }
+                        }
+                        Event::TaskFileTail { task_id, file: TaskFile::Stdout, text, .. }
+                            if opts.follow.as_deref() == Some(task_id.as_str()) =>
+                        {
+                            partial.push_str(text);
+                            let mut lines = Vec::new();
+                            while let Some(i) = partial.find('\n') {
+                                let line: String = partial.drain(..=i).collect();
+                                lines.push(format!("  {task_id}| {}", line.trim_end_matches(['\n', '\r'])));
+                            }
+                            say(out, lines);
+                        }
+                        _ => {}
+                    }
+                    say(out, printer.lines(&e));
+                }
+            }
+            changed = snap.changed() => {
+                if changed.is_err() {
+                    return Err(WatchError::Refused("the watch stopped".into()));
+                }
+            }
+            _ = sleep_until(deadline) => {
+                let c = snap.borrow().counts.unwrap_or_default();
+                return Err(WatchError::Timeout {
+                    job: job.clone(),
+                    timeout: opts.timeout.unwrap_or_default(),
+                    completed: c.completed,
+                    total: c.total(),
+                });
+            }
+        }
+        // What the events said is in; now what the watcher knows.
+        while let Ok(e) = rx.try_recv() {
+            say(out, printer.lines(&e));
+        }
+        let s: Snapshot = snap.borrow().clone();
+        if let Some(e) = s.fatal {
+            return Err(WatchError::Refused(e));
+        }
+        if s.job_gone {
+            return Err(if ever_listed {
+                WatchError::JobDeleted(job.clone())
+            } else {
+                WatchError::NoSuchJob(job.clone())
+            });
+        }
+        let Some(c) = s.counts else { continue };
+        ever_listed = true;
+        if let Some(t) = &opts.follow
+            && !seen.contains(t)
+            && c.total() as usize <= seen.len()
+        {
+            return Err(WatchError::NoSuchTask {
+                job: job.clone(),
+                task: t.clone(),
+            });
+        }
+        let all_done = c.total() > 0 && c.completed == c.total();
+        let followed_done = opts.follow.is_none() || s.preview_done;
+        if all_done && followed_done {
+            if !partial.is_empty() {
+                let t = opts.follow.as_deref().unwrap_or("");
+                say(out, vec![format!("  {t}| {partial}")]);
+            }
+            let ts = Local::now().format("%H:%M:%S");
+            let summary = if failed.is_empty() {
+                format!(
+                    "{ts} All {} tasks of job [{job}] completed successfully.",
+                    c.total()
+                )
+            } else {
+                format!(
+                    "{ts} All {} tasks of job [{job}] completed; {} failed.",
+                    c.total(),
+                    failed.len()
+                )
+            };
+            say(out, vec![summary]);
+            return Ok(Ended {
+                total: c.total(),
+                failed: failed.into_iter().collect(),
+            });
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,177 @@
+//! `batchdeck watch --headless` against `batchdeck emulator`: a job followed to its end, the
+//! followed task's stdout as it grows, the exit by how the tasks ended (0, or 1 naming the
+//! failed ones), and the clear errors that end a watch (exit 3): a job that does not exist,
+//! `--timeout`, a refused key.
+
+mod common;
+
+use std::process::Output;
+
+use batchdeck::azure::models::{Job, Pool, PoolInfo, Task};
+use common::EmulatorProcess;
+use common::sandbox::{Sandbox, stderr, stdout};
+
+fn setup(emu: &EmulatorProcess, nodes: i32, tasks: &[(&str, &str)]) {
+    let b = emu.batch_client();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        b.create_pool(&Pool {
+            id: "p".into(),
+            vm_size: Some("standard_d2s_v3".into()),
+            target_dedicated_nodes: Some(nodes),
+            task_slots_per_node: Some(4),
+            ..Pool::default()
+        })
+        .await
+        .unwrap();
+        b.create_job(&Job {
+            id: "j".into(),
+            pool_info: PoolInfo {
+                pool_id: Some("p".into()),
+                ..PoolInfo::default()
+            },
+            ..Job::default()
+        })
+        .await
+        .unwrap();
+        let tasks: Vec<Task> = tasks
+            .iter()
+            .map(|(id, cmd)| Task {
+                id: id.to_string(),
+                command_line: cmd.to_string(),
+                ..Task::default()
+            })
+            .collect();
+        b.add_tasks("j", &tasks).await.unwrap();
+    });
+}
+
+fn watch(sb: &Sandbox, emu: &EmulatorProcess, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut all = vec![
+        "watch",
+        "--headless",
+        "--batch-endpoint",
+        &emu.batch_endpoint,
+        "--storage-endpoint",
+        &emu.blob_endpoint,
+    ];
+    all.extend_from_slice(args);
+    sb.command(&all).envs(env.iter().copied()).output().unwrap()
+}
+
+#[test]
+fn a_job_is_followed_to_its_end_and_the_exit_says_how_its_tasks_ended() {
+    let sb = Sandbox::new();
+    let emu = EmulatorProcess::start(&sb.path("emu"), &[]);
+    setup(
+        &emu,
+        1,
+        &[
+            (
+                "t1",
+                "/bin/sh -c 'for i in 1 2 3; do echo line $i; sleep 0.3; done; echo final line'",
+            ),
+            ("t2", "/bin/sh -c 'sleep 0.5; echo broken >&2; exit 3'"),
+        ],
+    );
+    let o = watch(&sb, &emu, &["--job", "j", "--follow", "t1"], &[]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert_eq!(
+        err.trim(),
+        "batchdeck: 1 of 2 tasks of job j failed: t2",
+        "one line naming the failed task"
+    );
+    for needle in [
+        "batchdeck watch: job j on ",
+        "  Pool [p]: active",
+        "t1| line 1",
+        "t1| line 3",
+        "t1| final line",
+        "Task [t2] completed on ",
+        "with exit code 3",
+        "All 2 tasks of job [j] completed; 1 failed.",
+    ] {
+        assert!(out.contains(needle), "{needle:?} not in:\n{out}");
+    }
+    // The followed stdout is in order, each line once.
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains("t1| ")).collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    // Watching again, now that everything completed: it ends at once, and nothing was
+    // deleted by watching.
+    let o = watch(&sb, &emu, &["--job", "j"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let b = emu.batch_client();
+    rt.block_on(b.get_job("j")).expect("the job is kept");
+    rt.block_on(b.get_pool("p", None))
+        .expect("the pool is kept");
+    // A job whose tasks all succeed: exit 0.
+    rt.block_on(async {
+        b.create_job(&Job {
+            id: "ok".into(),
+            pool_info: PoolInfo {
+                pool_id: Some("p".into()),
+                ..PoolInfo::default()
+            },
+            ..Job::default()
+        })
+        .await
+        .unwrap();
+        b.add_tasks(
+            "ok",
+            &[Task {
+                id: "a".into(),
+                command_line: "/bin/true".into(),
+                ..Task::default()
+            }],
+        )
+        .await
+        .unwrap();
+    });
+    let o = watch(&sb, &emu, &["--job", "ok"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("All 1 tasks of job [ok] completed successfully."));
+}
+
+#[test]
+fn a_missing_job_a_timeout_and_a_refused_key_end_the_watch_with_one_line() {
+    let sb = Sandbox::new();
+    let emu = EmulatorProcess::start(&sb.path("emu"), &[]);
+    // No nodes: the task never runs.
+    setup(&emu, 0, &[("t1", "/bin/true")]);
+    let o = watch(&sb, &emu, &["--job", "nope"], &[]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        stderr(&o).trim(),
+        "batchdeck: job nope does not exist on this Batch account: check the id (batchdeck watch follows existing work)"
+    );
+    let o = watch(&sb, &emu, &["--job", "j", "--timeout", "2s"], &[]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(
+            "the tasks of job j did not all complete within --timeout 2s (0 of 1 completed)"
+        ),
+        "{err}"
+    );
+    let env = [
+        ("AZURE_BATCH_ACCOUNT", common::BATCH_ACCOUNT),
+        ("AZURE_BATCH_ACCESS_KEY", "d3Jvbmcga2V5"),
+        ("AZURE_BATCH_ENDPOINT", emu.batch_endpoint.as_str()),
+    ];
+    let o = sb
+        .command(&["watch", "--headless", "--job", "j"])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("rejected the request (403 AuthenticationFailed)"),
+        "{err}"
+    );
+    assert!(!err.contains("d3Jvbmcga2V5"));
+}
