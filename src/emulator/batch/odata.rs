@@ -391,25 +391,34 @@ pub fn parse_select(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// One page of `items` (already filtered, in key order): those after `skip_token`, at most
-/// `max`; returns them and the key to continue after, if more remain.
+/// One page of `items` (in key order) that `keep` keeps: those after `skip_token`, at most
+/// `max`; returns them and the key to continue after, if more remain. Lazy: it stops taking
+/// (and so rendering) items once the page is full and one more is known, so that a page of a
+/// job of 100,000 tasks costs a page, not the job.
 pub fn page<T>(
-    items: Vec<(String, T)>,
+    items: impl IntoIterator<Item = (String, T)>,
     skip_token: Option<&str>,
     max: usize,
+    mut keep: impl FnMut(&T) -> bool,
 ) -> (Vec<T>, Option<String>) {
-    let mut rest: Vec<(String, T)> = items
-        .into_iter()
-        .filter(|(k, _)| skip_token.is_none_or(|s| k.as_str() > s))
-        .collect();
-    let more = rest.len() > max;
-    rest.truncate(max);
+    let mut out: Vec<(String, T)> = Vec::new();
+    let mut more = false;
+    for (k, v) in items {
+        if skip_token.is_some_and(|s| k.as_str() <= s) || !keep(&v) {
+            continue;
+        }
+        if out.len() == max {
+            more = true;
+            break;
+        }
+        out.push((k, v));
+    }
     let next = if more {
-        rest.last().map(|(k, _)| k.clone())
+        out.last().map(|(k, _)| k.clone())
     } else {
         None
     };
-    (rest.into_iter().map(|(_, v)| v).collect(), next)
+    (out.into_iter().map(|(_, v)| v).collect(), next)
 }
 
 #[cfg(test)]
@@ -483,13 +492,20 @@ mod tests {
     #[test]
     fn paging_continues_after_the_token() {
         let items: Vec<(String, u32)> = (0..5).map(|i| (format!("k{i}"), i)).collect();
-        let (p1, next) = page(items.clone(), None, 2);
+        let (p1, next) = page(items.clone(), None, 2, |_| true);
         assert_eq!(p1, vec![0, 1]);
         assert_eq!(next.as_deref(), Some("k1"));
-        let (p2, next) = page(items.clone(), next.as_deref(), 2);
+        let (p2, next) = page(items.clone(), next.as_deref(), 2, |_| true);
         assert_eq!(p2, vec![2, 3]);
-        let (p3, next) = page(items, next.as_deref(), 2);
+        let (p3, next) = page(items.clone(), next.as_deref(), 2, |_| true);
         assert_eq!(p3, vec![4]);
         assert_eq!(next, None);
+        // Filtered lazily: what is left out does not count; nothing past the page is taken.
+        let (odd, next) = page(items.clone(), None, 1, |v| v % 2 == 1);
+        assert_eq!((odd, next.as_deref()), (vec![1], Some("k1")));
+        let mut taken = 0;
+        let counted = items.into_iter().inspect(|_| taken += 1);
+        page(counted, None, 2, |_| true);
+        assert_eq!(taken, 3, "two for the page, one to know there is more");
     }
 }

@@ -154,7 +154,13 @@ pub(super) fn with_meta(mut v: Value, meta: String) -> Value {
 }
 
 /// Filters, selects and pages rendered entities, keyed for paging.
-pub(super) fn list_reply(c: &Ctx, kind: &str, items: Vec<(String, Value)>) -> Res {
+/// A list answer: `items` (in key order, rendered lazily by the caller's iterator when it can)
+/// filtered, selected and paged; only what the page needs is taken from `items`.
+pub(super) fn list_reply(
+    c: &Ctx,
+    kind: &str,
+    items: impl IntoIterator<Item = (String, Value)>,
+) -> Res {
     let filter: Option<Filter> = match c.q("$filter") {
         Some(f) if !f.trim().is_empty() => {
             Some(odata::parse_filter(f).map_err(|e| ApiError::invalid_query("$filter", f, &e.0))?)
@@ -172,11 +178,9 @@ pub(super) fn list_reply(c: &Ctx, kind: &str, items: Vec<(String, Value)>) -> Re
         None => 1000,
     };
     let select = c.q("$select").map(odata::parse_select);
-    let items: Vec<(String, Value)> = items
-        .into_iter()
-        .filter(|(_, v)| filter.as_ref().is_none_or(|f| f.matches(v)))
-        .collect();
-    let (page, next) = odata::page(items, c.q("$skiptoken"), max);
+    let (page, next) = odata::page(items, c.q("$skiptoken"), max, |v| {
+        filter.as_ref().is_none_or(|f| f.matches(v))
+    });
     let value: Vec<Value> = page
         .into_iter()
         .map(|v| odata::select(v, select.as_deref()))

@@ -17,7 +17,7 @@ fn file_list_reply(c: &Ctx, root: Option<std::path::PathBuf>, url_prefix: &str) 
     let entries = root
         .map(|r| on_disk::list(&r, recursive(c)))
         .unwrap_or_default();
-    let items = entries
+    let items: Vec<(String, serde_json::Value)> = entries
         .into_iter()
         .map(|e| {
             let enc: Vec<String> = e.name.split('/').map(seg).collect();

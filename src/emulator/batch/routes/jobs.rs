@@ -130,7 +130,7 @@ pub(crate) fn new_job_rec(
 }
 
 pub(super) fn list_jobs(svc: &Arc<BatchService>, c: &Ctx) -> Res {
-    let items = {
+    let items: Vec<(String, Value)> = {
         let st = svc.lock();
         st.jobs
             .iter()

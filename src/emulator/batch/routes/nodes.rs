@@ -24,7 +24,7 @@ fn render_node(base: &str, pool_id: &str, n: &NodeRec) -> Value {
 
 pub(super) fn list_nodes(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
     let pk = key(p);
-    let items = {
+    let items: Vec<(String, Value)> = {
         let st = svc.lock();
         let pool = st.pools.get(&pk).ok_or_else(ApiError::pool_not_found)?;
         st.nodes

@@ -146,7 +146,7 @@ fn check_named_resources(pool: &Pool) -> Result<(), ApiError> {
 }
 
 pub(super) fn list_pools(svc: &Arc<BatchService>, c: &Ctx) -> Res {
-    let items = {
+    let items: Vec<(String, Value)> = {
         let st = svc.lock();
         st.pools
             .iter()

@@ -275,16 +275,20 @@ pub(super) fn add_task_collection(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> 
 }
 
 pub(super) fn list_tasks(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
+    use std::ops::Bound;
     let jk = key(j);
-    let items = {
-        let st = svc.lock();
-        let job = st.jobs.get(&jk).ok_or_else(ApiError::job_not_found)?;
-        st.tasks
-            .range((jk.clone(), String::new())..)
-            .take_while(|(k, _)| k.0 == jk)
-            .map(|(k, t)| (k.1.clone(), render_task(&c.base, &job.job.id, t)))
-            .collect()
+    let st = svc.lock();
+    let job = st.jobs.get(&jk).ok_or_else(ApiError::job_not_found)?;
+    // From where the last page stopped, rendered only as far as this page goes.
+    let from = match c.q("$skiptoken") {
+        Some(t) => Bound::Excluded((jk.clone(), t.to_string())),
+        None => Bound::Included((jk.clone(), String::new())),
     };
+    let items = st
+        .tasks
+        .range((from, Bound::Unbounded))
+        .take_while(|(k, _)| k.0 == jk)
+        .map(|(k, t)| (k.1.clone(), render_task(&c.base, &job.job.id, t)));
     list_reply(c, "tasks", items)
 }
 
