@@ -78,6 +78,23 @@ fn drain(rx: &mut UnboundedReceiver<Event>) -> Vec<Event> {
     out
 }
 
+/// The file tails among the events received so far: (file, from, len, text).
+fn tails_in(rx: &mut UnboundedReceiver<Event>) -> Vec<(TaskFile, u64, u64, String)> {
+    drain(rx)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::TaskFileTail {
+                file,
+                from,
+                len,
+                text,
+                ..
+            } => Some((file, from, len, text)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn opts(job: &str, pool: &str, secs: u64) -> WaitOptions {
     WaitOptions {
         job_id: job.into(),
@@ -421,6 +438,52 @@ async fn a_running_task_is_read_as_it_grows_and_its_last_bytes_when_it_completes
     assert_eq!(read(&mut rx).1, "oops\n");
 }
 
+/// The session's idea of a task may be older than the service's (it thought the task waited
+/// for a node): the first read asks the task itself, so its output shows all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_the_session_thinks_waiting_is_read_once_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::EmulatorProcess::start(&dir.path().join("emu"), &[]);
+    let b = client(&emu.batch_endpoint);
+    b.create_pool(&pool("p", 1, "/bin/true")).await.unwrap();
+    b.create_job(&job("j", "p")).await.unwrap();
+    let go = dir.path().join("go");
+    let cmd = format!(
+        "/bin/sh -c 'echo line 1; while [ ! -f {go} ]; do sleep 0.05; done'",
+        go = go.display()
+    );
+    b.add_tasks("j", &[task("t1", &cmd)]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.get_task("j", "t1").await.unwrap().state != Some(TaskState::Running) {
+        assert!(Instant::now() < deadline, "the task did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // No job is watched: nothing else would tell the watcher that the task runs.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch::spawn_with(&b, tx, quick());
+    watch.preview(Some(PreviewTarget {
+        job_id: "j".into(),
+        task_id: "t1".into(),
+        from: [0, 0],
+        state: Some(TaskState::Active),
+    }));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = drain(&mut rx).into_iter().any(|e| {
+            matches!(e, Event::TaskFileTail { file: TaskFile::Stdout, text, .. } if text == "line 1\n")
+        });
+        if got {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the running task's output was never read"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::fs::write(&go, "").unwrap();
+}
+
 /// A task run again (reactivated after it failed) starts its files over: the preview follows
 /// the new, shorter files (an empty one included) from their start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -460,18 +523,7 @@ async fn a_task_run_again_is_read_from_the_start_of_its_new_files() {
     {
         assert!(Instant::now() < deadline, "{tails:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        for e in drain(&mut rx) {
-            if let Event::TaskFileTail {
-                file,
-                from,
-                len,
-                text,
-                ..
-            } = e
-            {
-                tails.push((file, from, len, text));
-            }
-        }
+        tails.extend(tails_in(&mut rx));
     }
     b.reactivate_task("j", "t1").await.unwrap();
     watch.hurry();
@@ -485,18 +537,7 @@ async fn a_task_run_again_is_read_from_the_start_of_its_new_files() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut after = Vec::new();
     loop {
-        for e in drain(&mut rx) {
-            if let Event::TaskFileTail {
-                file,
-                from,
-                len,
-                text,
-                ..
-            } = e
-            {
-                after.push((file, from, len, text));
-            }
-        }
+        after.extend(tails_in(&mut rx));
         let stdout_again = after
             .iter()
             .any(|(f, from, _, t)| *f == TaskFile::Stdout && *from == 0 && t == "second\n");

@@ -254,12 +254,8 @@ impl Watcher {
             c,
             at,
         );
-        // A task waiting for a node has no files yet: read them once it runs.
-        if t.state == Some(TaskState::Active)
-            && let Some(s) = self.slot(Kind::Tail)
-        {
-            s.parked = true;
-        }
+        // Its first read (after the debounce) asks the task's state: one waiting for a node
+        // has no files yet, and they are read once it runs.
     }
 
     /// The user acted (or the workflow did): every poller runs again at once.
@@ -544,7 +540,19 @@ impl Watcher {
                 }
                 self.publish(|s| s.counts = Some(counts));
             }
-            Learned::Tail => {
+            Learned::Tail { task } => {
+                // Its first read found it in this state: files read after it completed are
+                // its last; one waiting for a node waits (parked) until it runs.
+                if let Some(t) = task {
+                    if let Some(p) = self.previewed.as_mut().filter(|p| p.task_id == t.id) {
+                        p.state = Some(t.state.clone());
+                    }
+                    if t.state == TaskState::Active
+                        && let Some(s) = self.slot(Kind::Tail)
+                    {
+                        s.parked = true;
+                    }
+                }
                 let done = self
                     .previewed
                     .as_mut()

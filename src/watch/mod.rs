@@ -22,7 +22,7 @@ use crate::azure::retry::RetryPolicy;
 use crate::workflow::events::{Event, NodeView, PoolView, TaskCounts};
 
 pub use engine::{Cadences, Watcher};
-pub use pollers::{JobTasks, TAIL_BYTES};
+pub use pollers::{JobNews, JobTasks, TAIL_BYTES};
 
 /// The task whose files the preview shows.
 #[derive(Debug, Clone, PartialEq, Eq)]

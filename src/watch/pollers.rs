@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::azure::batch::{BatchClient, BatchError};
-use crate::azure::models::Task;
+use crate::azure::models::{Task, TaskState};
 use crate::watch::convert::{
     NODE_SELECT, POOL_SELECT, TASK_SELECT, fingerprint, node_view, pool_view, task_view,
 };
@@ -26,7 +26,11 @@ pub(crate) enum Learned {
         /// The previewed task, if this poll saw it change.
         previewed: Option<TaskView>,
     },
-    Tail,
+    Tail {
+        /// The task as its first read found it (a task just chosen: the session's view of
+        /// it may be older than the watcher's).
+        task: Option<TaskView>,
+    },
 }
 
 #[derive(Debug)]
@@ -105,6 +109,15 @@ impl NodesPoller {
     }
 }
 
+/// What one poll of a job learns, as it learns it.
+#[derive(Debug)]
+pub enum JobNews {
+    /// The task counts moved (they come first).
+    Counts(TaskCounts),
+    /// A page of tasks that changed.
+    Tasks(Vec<TaskView>),
+}
+
 /// A job's tasks, at a cost proportional to what changed.
 ///
 /// Each poll reads the job's task counts (one small response). Only when they moved does it
@@ -128,7 +141,7 @@ impl JobTasks {
         &mut self,
         batch: &BatchClient,
         job_id: &str,
-        mut on_page: impl FnMut(Vec<TaskView>),
+        mut on: impl FnMut(JobNews),
     ) -> Result<(TaskCounts, bool), BatchError> {
         let c = batch.task_counts(job_id).await?.task_counts;
         let counts = TaskCounts {
@@ -141,6 +154,9 @@ impl JobTasks {
         if self.counts == Some(counts) {
             return Ok((counts, false));
         }
+        // The totals first: a panel can show them while the tasks come a page at a time.
+        on(JobNews::Counts(counts));
+        let mut on_page = |page| on(JobNews::Tasks(page));
         let filter = match (self.newest_transition, self.no_time_filter) {
             (Some(t), false) => Some(format!(
                 "stateTransitionTime ge datetime'{}'",
@@ -251,18 +267,20 @@ impl JobPoller {
         let mut seen_previewed = None;
         let (counts, moved) = self
             .tasks
-            .poll(batch, &self.id, |page| {
-                if let Some(p) = previewed
-                    && let Some(t) = page.iter().find(|t| t.id == p)
-                {
-                    seen_previewed = Some(t.clone());
+            .poll(batch, &self.id, |news| match news {
+                JobNews::Counts(c) => {
+                    let _ = tx.send(Event::TaskCounts(c));
                 }
-                let _ = tx.send(Event::Tasks(page));
+                JobNews::Tasks(page) => {
+                    if let Some(p) = previewed
+                        && let Some(t) = page.iter().find(|t| t.id == p)
+                    {
+                        seen_previewed = Some(t.clone());
+                    }
+                    let _ = tx.send(Event::Tasks(page));
+                }
             })
             .await?;
-        if moved {
-            let _ = tx.send(Event::TaskCounts(counts));
-        }
         Ok(Polled {
             changed: moved,
             learned: Learned::Job {
@@ -282,6 +300,8 @@ pub(crate) struct TailPoller {
     pub from: [u64; 2],
     /// Something was reported for this task (an empty file included).
     reported: bool,
+    /// Its state is to be read first (it was just chosen).
+    check: bool,
 }
 
 impl TailPoller {
@@ -291,6 +311,7 @@ impl TailPoller {
             task_id,
             from,
             reported: false,
+            check: true,
         }
     }
 
@@ -299,6 +320,28 @@ impl TailPoller {
         batch: &BatchClient,
         tx: &UnboundedSender<Event>,
     ) -> Result<Polled, BatchError> {
+        let mut task = None;
+        if self.check {
+            self.check = false;
+            match batch.get_task(&self.job_id, &self.task_id).await {
+                Ok(t) => {
+                    let v = task_view(&t);
+                    // Waiting for a node: no files yet; they are read once it runs.
+                    if v.state == TaskState::Active {
+                        return Ok(Polled {
+                            changed: false,
+                            learned: Learned::Tail { task: Some(v) },
+                        });
+                    }
+                    task = Some(v);
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => {
+                    self.check = true;
+                    return Err(e);
+                }
+            }
+        }
         let mut changed = false;
         for (i, file) in [TaskFile::Stdout, TaskFile::Stderr].into_iter().enumerate() {
             let from = self.from[i];
@@ -361,7 +404,7 @@ impl TailPoller {
         self.reported = true;
         Ok(Polled {
             changed,
-            learned: Learned::Tail,
+            learned: Learned::Tail { task },
         })
     }
 }
