@@ -236,4 +236,39 @@ fn main() {
         .map(|_| frame(&mut term, &mut app, Some(Msg::Key(pgdn))))
         .collect();
     report("frame per page scrolled", v);
+    drop(app);
+
+    // Attached to a job of 100,000 tasks (`batchdeck watch`): the frames of that session.
+    const HUGE: usize = 100_000;
+    let mut app = app_with(HUGE);
+    app.mode = batchdeck::tui::app::Mode::Watch;
+    app.steps.clear();
+    for _ in 0..20 {
+        frame(&mut term, &mut app, None);
+    }
+    let v: Vec<Duration> = (0..200).map(|_| frame(&mut term, &mut app, None)).collect();
+    let mean = v.iter().sum::<Duration>() / v.len() as u32;
+    report("watching 100,000 tasks: frame, nothing changed", v);
+    result(
+        "render a frame of a session watching 100,000 tasks, nothing changed, mean (vs a 2 ms budget)",
+        format!("{:.3} ms", mean.as_secs_f64() * 1e3),
+        "2 ms".into(),
+        mean.as_secs_f64() * 1e3 / 2.0,
+        "< 1.00 (under 2 ms)",
+        mean < Duration::from_millis(2),
+    );
+    let v = (0..200)
+        .map(|_| frame(&mut term, &mut app, Some(Msg::Key(down))))
+        .collect();
+    report("watching 100,000 tasks: frame per row scrolled", v);
+    // 100 tasks change between frames, as a refresh of a busy job brings them.
+    let v = (1..=100)
+        .map(|round| {
+            let changed = (0..100)
+                .map(|k| task((k * 997 + round * 13) % HUGE, round))
+                .collect();
+            frame(&mut term, &mut app, Some(Msg::Event(Event::Tasks(changed))))
+        })
+        .collect();
+    report("watching 100,000 tasks: frame after 100 changed", v);
 }

@@ -266,7 +266,8 @@ fn attach(rt: &tokio::runtime::Runtime, emu: &Emulator, tasks: usize, n: &str) {
         app.update(Msg::Resize(200, 60));
         let rows = app.page();
         let mut full = None;
-        while app.tasks.rows.len() < tasks {
+        let mut all = None;
+        while full.is_none() || all.is_none() {
             let e = tokio::time::timeout(Duration::from_secs(300), rx.recv())
                 .await
                 .expect("the watcher lists the job")
@@ -279,8 +280,11 @@ fn attach(rt: &tokio::runtime::Runtime, emu: &Emulator, tasks: usize, n: &str) {
             {
                 full = Some(t0.elapsed());
             }
+            if all.is_none() && app.tasks.rows.len() == tasks {
+                all = Some(t0.elapsed());
+            }
         }
-        let all = t0.elapsed();
+        let all = all.expect("every task");
         watch.stop();
         let full = full.expect("a full screen");
         println!(

@@ -2,6 +2,8 @@
 //! (the TUI's "working" sign) until it ends, reads are not; a downloaded output file is read
 //! again for the preview.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -98,6 +100,59 @@ async fn an_output_file_is_read_again_for_the_preview() {
                 (task_id.as_str(), p, text.as_str()),
                 ("task1", path, "the 47\nand 17\n")
             );
+            break;
+        }
+    }
+    emu.shutdown().await;
+}
+
+/// `F` and `d`: failed tasks reactivated together; a task's files (its working directory's
+/// included) downloaded into a directory, each named as the service names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_tasks_are_reactivated_together_and_a_task_s_files_downloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, c, mut rx) = controller(&dir.path().join("emu")).await;
+    let b = common::batch_client(&emu.batch_endpoint);
+    common::create_pool(&b, "p", 1, 2).await;
+    let cmd = "/bin/sh -c 'echo out; echo err >&2; mkdir -p res; echo data > res/r.txt; exit 3'";
+    common::create_job_with_tasks(&b, "j", "p", &[("a", cmd), ("b", cmd)]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.task_counts("j").await.unwrap().task_counts.failed < 2 {
+        assert!(Instant::now() < deadline, "the tasks did not fail in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = dir.path().join("files/b");
+    c.submit(Command::DownloadTaskFiles {
+        job_id: "j".into(),
+        task_id: "b".into(),
+        dir: out.clone(),
+    });
+    loop {
+        if let Event::TaskFilesDownloaded { task_id, files, .. } = next_event(&mut rx).await {
+            assert_eq!(task_id, "b");
+            assert!(files >= 3, "{files} files");
+            break;
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("stdout.txt")).unwrap(),
+        "out\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("stderr.txt")).unwrap(),
+        "err\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("wd/res/r.txt")).unwrap(),
+        "data\n"
+    );
+    c.submit(Command::ReactivateTasks {
+        job_id: "j".into(),
+        task_ids: vec!["a".into(), "b".into()],
+    });
+    loop {
+        if let Event::Reactivated { task_ids } = next_event(&mut rx).await {
+            assert_eq!(task_ids, ["a", "b"]);
             break;
         }
     }

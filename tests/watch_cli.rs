@@ -7,7 +7,6 @@ mod common;
 
 use std::process::Output;
 
-use batchdeck::azure::models::{Job, Pool, PoolInfo, Task};
 use common::EmulatorProcess;
 use common::sandbox::{Sandbox, stderr, stdout};
 
@@ -15,34 +14,8 @@ fn setup(emu: &EmulatorProcess, nodes: i32, tasks: &[(&str, &str)]) {
     let b = emu.batch_client();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        b.create_pool(&Pool {
-            id: "p".into(),
-            vm_size: Some("standard_d2s_v3".into()),
-            target_dedicated_nodes: Some(nodes),
-            task_slots_per_node: Some(4),
-            ..Pool::default()
-        })
-        .await
-        .unwrap();
-        b.create_job(&Job {
-            id: "j".into(),
-            pool_info: PoolInfo {
-                pool_id: Some("p".into()),
-                ..PoolInfo::default()
-            },
-            ..Job::default()
-        })
-        .await
-        .unwrap();
-        let tasks: Vec<Task> = tasks
-            .iter()
-            .map(|(id, cmd)| Task {
-                id: id.to_string(),
-                command_line: cmd.to_string(),
-                ..Task::default()
-            })
-            .collect();
-        b.add_tasks("j", &tasks).await.unwrap();
+        common::create_pool(&b, "p", nodes, 4).await;
+        common::create_job_with_tasks(&b, "j", "p", tasks).await;
     });
 }
 
@@ -107,28 +80,12 @@ fn a_job_is_followed_to_its_end_and_the_exit_says_how_its_tasks_ended() {
     rt.block_on(b.get_pool("p", None))
         .expect("the pool is kept");
     // A job whose tasks all succeed: exit 0.
-    rt.block_on(async {
-        b.create_job(&Job {
-            id: "ok".into(),
-            pool_info: PoolInfo {
-                pool_id: Some("p".into()),
-                ..PoolInfo::default()
-            },
-            ..Job::default()
-        })
-        .await
-        .unwrap();
-        b.add_tasks(
-            "ok",
-            &[Task {
-                id: "a".into(),
-                command_line: "/bin/true".into(),
-                ..Task::default()
-            }],
-        )
-        .await
-        .unwrap();
-    });
+    rt.block_on(common::create_job_with_tasks(
+        &b,
+        "ok",
+        "p",
+        &[("a", "/bin/true")],
+    ));
     let o = watch(&sb, &emu, &["--job", "ok"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("All 1 tasks of job [ok] completed successfully."));

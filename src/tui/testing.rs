@@ -16,18 +16,24 @@ pub fn ids() -> RunIds {
     }
 }
 
+pub fn target() -> Target {
+    Target {
+        batch_endpoint: "http://127.0.0.1:40123".into(),
+        storage_endpoint: "http://127.0.0.1:40124/devstoreaccount1".into(),
+        embedded: true,
+    }
+}
+
 /// A session in a 120x36 terminal (the size of most snapshots).
 pub fn new_app(t0: Instant) -> App {
-    let mut app = App::new(
-        Target {
-            batch_endpoint: "http://127.0.0.1:40123".into(),
-            storage_endpoint: "http://127.0.0.1:40124/devstoreaccount1".into(),
-            embedded: true,
-        },
-        ids(),
-        false,
-        t0,
-    );
+    let mut app = App::new(target(), ids(), false, t0);
+    app.update(Msg::Resize(120, 36));
+    app
+}
+
+/// A session watching existing work (`batchdeck watch`), in a 120x36 terminal.
+pub fn new_watching_app(t0: Instant) -> App {
+    let mut app = App::watching(target(), ids(), false, t0);
     app.update(Msg::Resize(120, 36));
     app
 }

@@ -294,3 +294,50 @@ pub fn installed(var: &str, rel: &str) -> PathBuf {
     );
     p
 }
+
+/// A pool of `nodes` nodes with `slots` task slots each (no start task).
+pub async fn create_pool(
+    b: &batchdeck::azure::batch::BatchClient,
+    id: &str,
+    nodes: i32,
+    slots: i32,
+) {
+    b.create_pool(&batchdeck::azure::models::Pool {
+        id: id.into(),
+        vm_size: Some("standard_d2s_v3".into()),
+        target_dedicated_nodes: Some(nodes),
+        task_slots_per_node: Some(slots),
+        ..Default::default()
+    })
+    .await
+    .expect("create the pool");
+}
+
+/// A job on `pool` with `tasks` (id, command line).
+pub async fn create_job_with_tasks(
+    b: &batchdeck::azure::batch::BatchClient,
+    job: &str,
+    pool: &str,
+    tasks: &[(&str, &str)],
+) {
+    use batchdeck::azure::models::{Job, PoolInfo, Task};
+    b.create_job(&Job {
+        id: job.into(),
+        pool_info: PoolInfo {
+            pool_id: Some(pool.into()),
+            ..PoolInfo::default()
+        },
+        ..Job::default()
+    })
+    .await
+    .expect("create the job");
+    let tasks: Vec<Task> = tasks
+        .iter()
+        .map(|(id, cmd)| Task {
+            id: id.to_string(),
+            command_line: cmd.to_string(),
+            ..Task::default()
+        })
+        .collect();
+    b.add_tasks(job, &tasks).await.expect("add the tasks");
+}

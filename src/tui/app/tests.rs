@@ -921,3 +921,100 @@ fn an_outage_shows_until_the_service_answers_again() {
     assert!(app.nodes.is_empty());
     assert!(app.notices.back().unwrap().error);
 }
+
+#[test]
+fn f_retries_every_failed_task_after_a_confirmation_and_d_downloads_a_task_s_files() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    assert!(shift(&mut app, 'F').is_empty());
+    assert_eq!(app.notices.back().unwrap().text, "No failed task to retry");
+    let failed = (10..13)
+        .map(|i| task(i, TaskState::Completed, Some(2)))
+        .chain([task(1, TaskState::Completed, Some(0))])
+        .collect();
+    at(&mut app, t0, 6.0, Event::Tasks(failed));
+    assert!(shift(&mut app, 'F').is_empty(), "asks first");
+    let d = dialog(&app).clone();
+    assert_eq!(d.focused, 0, "Cancel first");
+    assert!(d.lines[0].contains("Retry 3 failed tasks"), "{:?}", d.lines);
+    assert_eq!(
+        ch(&mut app, 'y'),
+        vec![Action::Run(Command::ReactivateTasks {
+            job_id: "PythonTutorialJob".into(),
+            task_ids: vec!["task10".into(), "task11".into(), "task12".into()],
+        })]
+    );
+    // Once reactivated they are followed: a run's output is downloaded when one succeeds.
+    app.run_outputs = Some(RunOutputs {
+        container: "output".into(),
+        blobs: [("task10".to_string(), "task10_OUTPUT.txt".to_string())].into(),
+    });
+    app.output_dir = "out".into();
+    at(
+        &mut app,
+        t0,
+        7.0,
+        Event::Reactivated {
+            task_ids: vec!["task10".into(), "task11".into()],
+        },
+    );
+    assert_eq!(app.notices.back().unwrap().text, "2 tasks reactivated");
+    let a = app.update(Msg::Event(Event::StepFinished {
+        step: Step::Download,
+        elapsed: Duration::from_millis(100),
+        note: String::new(),
+    }));
+    assert!(a.is_empty());
+    let a = app.update(Msg::Event(Event::Tasks(vec![task(
+        10,
+        TaskState::Running,
+        None,
+    )])));
+    assert!(a.is_empty(), "{a:?}");
+    let a = app.update(Msg::Event(Event::Tasks(vec![
+        task(10, TaskState::Completed, Some(0)),
+        task(11, TaskState::Completed, Some(2)),
+    ])));
+    assert_eq!(
+        a,
+        vec![Action::Run(Command::DownloadOutput {
+            task_id: "task10".into(),
+            container: "output".into(),
+            blob: "task10_OUTPUT.txt".into(),
+            dest: "out/task10_OUTPUT.txt".into(),
+        })],
+        "only the one that succeeded"
+    );
+    // Read-only: no retries.
+    app.readonly = true;
+    assert!(shift(&mut app, 'F').is_empty());
+    assert!(app.overlay.is_none());
+    // d: the selected task's files, into the output directory.
+    assert_eq!(
+        ch(&mut app, 'd'),
+        vec![Action::Run(Command::DownloadTaskFiles {
+            job_id: "PythonTutorialJob".into(),
+            task_id: app.selected_task.clone().unwrap(),
+            dir: std::path::Path::new("out").join(app.selected_task.clone().unwrap()),
+        })]
+    );
+}
+
+#[test]
+fn watching_has_no_steps_panel_and_quits_at_once() {
+    let t0 = Instant::now();
+    let mut app = new_watching_app(t0);
+    assert!(!app.running());
+    at(&mut app, t0, 1.0, Event::Pool(pool(2, 2)));
+    at(&mut app, t0, 1.0, Event::TaskCounts(TaskCounts::default()));
+    // What the watcher found is there (J and P act on it).
+    assert_eq!(app.presence(&pool_r()), Some(Presence::Present));
+    assert_eq!(app.presence(&job_r()), Some(Presence::Present));
+    // Tab skips the steps panel it does not have.
+    for _ in 0..8 {
+        press(&mut app, KeyCode::Tab);
+        assert_ne!(app.focus, Panel::Steps);
+    }
+    assert_eq!(ch(&mut app, 'q'), vec![Action::Quit]);
+    assert!(app.quit);
+}
