@@ -199,7 +199,7 @@ fn schedule_of(js: &JobSchedule) -> &Schedule {
 }
 
 pub(super) fn list_schedules(svc: &Arc<BatchService>, c: &Ctx) -> Res {
-    let items = {
+    let items: Vec<(String, Value)> = {
         let st = svc.lock();
         st.schedules
             .iter()
@@ -226,7 +226,7 @@ pub(super) fn get_schedule(svc: &Arc<BatchService>, c: &Ctx, s: &str) -> Res {
 /// The jobs a schedule created.
 pub(super) fn list_schedule_jobs(svc: &Arc<BatchService>, c: &Ctx, s: &str) -> Res {
     let sk = key(s);
-    let items = {
+    let items: Vec<(String, Value)> = {
         let st = svc.lock();
         st.schedules.get(&sk).ok_or_else(schedule_not_found)?;
         st.jobs
