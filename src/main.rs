@@ -824,10 +824,15 @@ fn tasks_failed(tasks: Option<batchdeck::workflow::wait::Outcome>) -> bool {
 /// `batchdeck watch`: the job's pool is watched too when --pool does not say otherwise.
 fn watch(args: WatchArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
-    let config = resolve_config(&args.target)?;
-    init_file_logging(&config.paths)?;
     let headless =
         args.headless || !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal();
+    if headless && args.job.is_none() {
+        // A usage mistake, found before anything is read or opened (exit 2, as clap's).
+        eprintln!("batchdeck: {HEADLESS_NEEDS_JOB}");
+        return Ok(ExitCode::from(2));
+    }
+    let config = resolve_config(&args.target)?;
+    init_file_logging(&config.paths)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         // With no configuration: the embedded local Azure, opened on its persisted state.
@@ -837,6 +842,8 @@ fn watch(args: WatchArgs) -> Result<ExitCode> {
         code
     })
 }
+
+const HEADLESS_NEEDS_JOB: &str = "watching headless needs --job (it ends once the job's tasks completed); watch a pool alone full screen, in a terminal";
 
 /// Exit code when a watch cannot reach its end (timeout, refused key, no such job).
 const WATCH_FAILED: u8 = 3;
@@ -870,7 +877,7 @@ async fn watch_on(
         return run_tui(conn, session, args.readonly).await;
     }
     let Some(job) = &args.job else {
-        anyhow::bail!("watching headless needs --job (it ends once the job's tasks completed)");
+        anyhow::bail!(HEADLESS_NEEDS_JOB);
     };
     let opts = hw::Options {
         job_id: job.clone(),

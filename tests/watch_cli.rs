@@ -1,7 +1,8 @@
 //! `batchdeck watch --headless` against `batchdeck emulator`: a job followed to its end, the
 //! followed task's stdout as it grows, the exit by how the tasks ended (0, or 1 naming the
 //! failed ones), and the clear errors that end a watch (exit 3): a job that does not exist,
-//! `--timeout`, a refused key.
+//! `--timeout`, a refused key, a `--follow` task the job does not have; a headless watch
+//! without `--job` is a usage error (exit 2).
 
 mod common;
 
@@ -112,6 +113,40 @@ fn a_missing_job_a_timeout_and_a_refused_key_end_the_watch_with_one_line() {
             "the tasks of job j did not all complete within --timeout 2s (0 of 1 completed)"
         ),
         "{err}"
+    );
+    // Following a task the job does not have.
+    let o = watch(
+        &sb,
+        &emu,
+        &["--job", "j", "--follow", "nope", "--timeout", "20s"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        "batchdeck: task nope is not in job j: check --follow"
+    );
+    // Nothing to watch: clap's usage error.
+    let o = sb.command(&["watch"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("required arguments were not provided") && stderr(&o).contains("--job"),
+        "{}",
+        stderr(&o)
+    );
+    // Headless with a pool alone: it could never end; a usage error before any connection.
+    let o = sb
+        .command(&["watch", "--headless", "--pool", "p"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        "batchdeck: watching headless needs --job (it ends once the job's tasks completed); watch a pool alone full screen, in a terminal"
+    );
+    assert!(
+        !sb.path("home/.local/share/batchdeck/emulator").exists(),
+        "no emulator state opened"
     );
     let env = [
         ("AZURE_BATCH_ACCOUNT", common::BATCH_ACCOUNT),
