@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::azure::batch::{BatchClient, BatchError, Created};
-use crate::azure::models::{JobState, PoolState, Task, TaskAddStatus};
+use crate::azure::models::{Task, TaskAddStatus};
 use crate::azure::storage::{
     ContainerCreated, MAX_SAS_TTL, SasPermissions, SecretUrl, StorageClient, StorageError,
 };
@@ -16,8 +16,15 @@ use crate::watch::Watch;
 use crate::workflow::bodies::{Urls, job_body, pool_body, task_body};
 use crate::workflow::events::{Event, Resource, Step};
 use crate::workflow::journal::Journal;
-use crate::workflow::spec::{Disposal, Role, WorkloadSpec, safe_relative_path};
+use crate::workflow::spec::{Role, WorkloadSpec, safe_relative_path};
 use crate::workflow::wait::{self, Outcome, WaitError, WaitOptions};
+
+mod cleanup;
+mod preflight;
+
+pub use cleanup::attach_hint;
+use cleanup::{cleanup, work_in_progress};
+use preflight::preflight;
 
 /// How long the SAS URLs handed to the service stay valid: the run's timeout plus margin.
 fn sas_ttl(spec: &WorkloadSpec) -> Duration {
@@ -616,178 +623,6 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
     .await?;
 
     Ok(())
-}
-
-/// Both services answer with these credentials, and the ids are free (or the pool may be
-/// reused).
-async fn preflight(run: &mut Run<'_>) -> Result<(), WorkflowError> {
-    let spec = run.spec;
-    let (storage, batch) = (&run.clients.storage, &run.clients.batch);
-    run.info(format!(
-        "Checking access to storage account [{}] and Batch account [{}]...",
-        storage.account(),
-        batch.account()
-    ));
-    storage
-        .container_exists(&spec.containers.application)
-        .await?;
-    let (pool, job) = (
-        Resource::Pool(spec.pool_id.clone()),
-        Resource::Job(spec.job_id.clone()),
-    );
-    // A run of these ids still going in another session is not this one's to touch.
-    if let Some(live) = run.journal.as_ref().and_then(|j| j.live.clone()) {
-        return Err(WorkflowError::InUse {
-            job: spec.job_id.clone(),
-            pid: live.pid,
-            started: live.started_local(),
-            attach: attach_hint(&live.job_id, &live.pool_id),
-        });
-    }
-    // Why an id may be taken: an earlier run kept it.
-    let kept_by = |run: &Run<'_>, r: &Resource| {
-        run.journal
-            .as_ref()
-            .and_then(|j| j.kept.iter().find(|e| e.created(r)))
-            .map(|e| format!(" (the run started at {} kept it)", e.started_local()))
-            .unwrap_or_default()
-    };
-    // What an interrupted run of these ids created is this run's to carry on with.
-    match batch.get_pool(&spec.pool_id, Some("id,state")).await {
-        Ok(p) if p.state == Some(PoolState::Deleting) => {
-            return Err(WorkflowError::BeingDeleted {
-                what: format!("pool {}", spec.pool_id),
-            });
-        }
-        Ok(_) if run.resumes(&pool) => run.adopt(pool),
-        Ok(_) if !spec.reuse_pool => {
-            return Err(WorkflowError::PoolExists {
-                id: spec.pool_id.clone(),
-                why: kept_by(run, &pool),
-            });
-        }
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e.into()),
-    }
-    match batch.get_job(&spec.job_id).await {
-        Ok(j) if j.state == Some(JobState::Deleting) => {
-            return Err(WorkflowError::BeingDeleted {
-                what: format!("job {}", spec.job_id),
-            });
-        }
-        Ok(_) if run.resumes(&job) => run.adopt(job),
-        Ok(j) => {
-            let on = j.pool_info.pool_id.unwrap_or_else(|| spec.pool_id.clone());
-            return Err(WorkflowError::JobExists {
-                id: spec.job_id.clone(),
-                why: kept_by(run, &job),
-                attach: attach_hint(&spec.job_id, &on),
-            });
-        }
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e.into()),
-    }
-    // What the interrupted runs left and this run does not carry on with is gone.
-    if let Some(j) = &mut run.journal {
-        j.carry_on();
-    }
-    Ok(())
-}
-
-/// Why the job and pool of a failed run must be kept: tasks still active or running (unless
-/// none can ever run, every node having failed its start task), or no way to tell.
-async fn work_in_progress(run: &Run<'_>, failure: &WorkflowError) -> Option<String> {
-    let job = &run.spec.job_id;
-    if !run.existing.contains(&Resource::Job(job.clone())) {
-        return None;
-    }
-    match run.clients.batch.task_counts(job).await {
-        Ok(c) => {
-            let (active, running) = (c.task_counts.active, c.task_counts.running);
-            let stuck = matches!(
-                failure,
-                WorkflowError::Wait(WaitError::StartTaskFailed { .. })
-            );
-            (running > 0 || (active > 0 && !stuck))
-                .then(|| format!("{active} tasks active and {running} running"))
-        }
-        Err(e) => Some(format!(
-            "the Batch service does not say whether tasks still run ({})",
-            e.brief()
-        )),
-    }
-}
-
-/// How to come back to kept work.
-pub fn attach_hint(job_id: &str, pool_id: &str) -> String {
-    format!("batchdeck watch --job {job_id} --pool {pool_id}")
-}
-
-async fn cleanup(
-    run: &mut Run<'_>,
-    ask: &mut Asker,
-    busy: Option<String>,
-) -> Result<(), WorkflowError> {
-    let spec = run.spec;
-    let batch = &run.clients.batch;
-    if !run
-        .existing
-        .iter()
-        .any(|r| matches!(r, Resource::Job(_) | Resource::Pool(_)))
-    {
-        return Ok(());
-    }
-    // 9. Job and pool.
-    run.step(Step::Cleanup, async |run| {
-        if let Some(why) = &busy {
-            run.info(format!(
-                "Keeping job [{}] and pool [{}]: {why}. Attach with `{}`, and delete them there (J, P) once their tasks are done.",
-                spec.job_id,
-                spec.pool_id,
-                attach_hint(&spec.job_id, &spec.pool_id)
-            ));
-            return Ok(((), "job and pool kept: tasks may still run".to_string()));
-        }
-        let mut notes = Vec::new();
-        for (r, disposal) in [
-            (Resource::Job(spec.job_id.clone()), spec.delete_job),
-            (Resource::Pool(spec.pool_id.clone()), spec.delete_pool),
-        ] {
-            if !run.existing.contains(&r) {
-                continue;
-            }
-            let delete = match disposal {
-                Disposal::Delete => true,
-                Disposal::Keep => false,
-                Disposal::Ask => {
-                    ask(Question {
-                        resource: r.clone(),
-                        reused: run.reused.contains(&r),
-                    })
-                    .await
-                }
-            };
-            let what = match r {
-                Resource::Job(_) => "job",
-                _ => "pool",
-            };
-            if !delete {
-                notes.push(format!("{what} kept"));
-                continue;
-            }
-            match &r {
-                Resource::Job(id) => batch.delete_job(id).await?,
-                Resource::Pool(id) => batch.delete_pool(id).await?,
-                Resource::Container(_) => continue,
-            };
-            run.forget(&r);
-            run.send(Event::Deleted(r.clone()));
-            notes.push(format!("{what} deleted"));
-        }
-        Ok(((), notes.join(", ")))
-    })
-    .await
 }
 
 /// How much of an output file the preview shows.
