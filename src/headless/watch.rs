@@ -91,52 +91,11 @@ async fn follow(
     let deadline = opts.timeout.map(|t| Instant::now() + t);
     let mut printer = Printer::watching();
     let mut snap = watch.snapshot();
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut failed: BTreeSet<String> = BTreeSet::new();
-    // The followed task's stdout: what came after its last full line.
-    let mut partial = String::new();
+    let mut news = News::default();
     let mut ever_listed = false;
-    let say = |out: &mut (dyn Write + Send), lines: Vec<String>| {
-        for l in lines {
-            let _ = writeln!(out, "{l}");
-        }
-        let _ = out.flush();
-    };
     loop {
         tokio::select! {
-            Some(e) = rx.recv() => {
-                let mut pending = vec![e];
-                while let Ok(e) = rx.try_recv() {
-                    pending.push(e);
-                }
-                for e in pending {
-                    match &e {
-                        Event::Tasks(ts) => {
-                            for t in ts {
-                                seen.insert(t.id.clone());
-                                if t.failed() {
-                                    failed.insert(t.id.clone());
-                                } else {
-                                    failed.remove(&t.id);
-                                }
-                            }
-                        }
-                        Event::TaskFileTail { task_id, file: TaskFile::Stdout, text, .. }
-                            if opts.follow.as_deref() == Some(task_id.as_str()) =>
-                        {
-                            partial.push_str(text);
-                            let mut lines = Vec::new();
-                            while let Some(i) = partial.find('\n') {
-                                let line: String = partial.drain(..=i).collect();
-                                lines.push(format!("  {task_id}| {}", line.trim_end_matches(['\n', '\r'])));
-                            }
-                            say(out, lines);
-                        }
-                        _ => {}
-                    }
-                    say(out, printer.lines(&e));
-                }
-            }
+            Some(e) = rx.recv() => news.take(&e, opts, &mut printer, out),
             changed = snap.changed() => {
                 if changed.is_err() {
                     return Err(WatchError::Refused("the watch stopped".into()));
@@ -152,9 +111,10 @@ async fn follow(
                 });
             }
         }
-        // What the events said is in; now what the watcher knows.
+        // Every event sent so far is in (whichever branch woke), then what the watcher knows:
+        // the snapshot is updated after the events of a poll are sent.
         while let Ok(e) = rx.try_recv() {
-            say(out, printer.lines(&e));
+            news.take(&e, opts, &mut printer, out);
         }
         let s: Snapshot = snap.borrow().clone();
         if let Some(e) = s.fatal {
@@ -170,8 +130,8 @@ async fn follow(
         let Some(c) = s.counts else { continue };
         ever_listed = true;
         if let Some(t) = &opts.follow
-            && !seen.contains(t)
-            && c.total() as usize <= seen.len()
+            && !news.seen.contains(t)
+            && c.total() as usize <= news.seen.len()
         {
             return Err(WatchError::NoSuchTask {
                 job: job.clone(),
@@ -181,12 +141,12 @@ async fn follow(
         let all_done = c.total() > 0 && c.completed == c.total();
         let followed_done = opts.follow.is_none() || s.preview_done;
         if all_done && followed_done {
-            if !partial.is_empty() {
+            if !news.partial.is_empty() {
                 let t = opts.follow.as_deref().unwrap_or("");
-                say(out, vec![format!("  {t}| {partial}")]);
+                say(out, vec![format!("  {t}| {}", news.partial)]);
             }
             let ts = Local::now().format("%H:%M:%S");
-            let summary = if failed.is_empty() {
+            let summary = if news.failed.is_empty() {
                 format!(
                     "{ts} All {} tasks of job [{job}] completed successfully.",
                     c.total()
@@ -195,16 +155,75 @@ async fn follow(
                 format!(
                     "{ts} All {} tasks of job [{job}] completed; {} failed.",
                     c.total(),
-                    failed.len()
+                    news.failed.len()
                 )
             };
             say(out, vec![summary]);
             return Ok(Ended {
                 total: c.total(),
-                failed: failed.into_iter().collect(),
+                failed: news.failed.into_iter().collect(),
             });
         }
     }
+}
+
+/// What the events told so far: the tasks seen, the failed ones, and the followed task's
+/// stdout after its last full line.
+#[derive(Default)]
+struct News {
+    seen: HashSet<String>,
+    failed: BTreeSet<String>,
+    partial: String,
+}
+
+impl News {
+    /// Takes one event in and prints what it says.
+    fn take(
+        &mut self,
+        e: &Event,
+        opts: &Options,
+        printer: &mut Printer,
+        out: &mut (impl Write + Send),
+    ) {
+        match e {
+            Event::Tasks(ts) => {
+                for t in ts {
+                    self.seen.insert(t.id.clone());
+                    if t.failed() {
+                        self.failed.insert(t.id.clone());
+                    } else {
+                        self.failed.remove(&t.id);
+                    }
+                }
+            }
+            Event::TaskFileTail {
+                task_id,
+                file: TaskFile::Stdout,
+                text,
+                ..
+            } if opts.follow.as_deref() == Some(task_id.as_str()) => {
+                self.partial.push_str(text);
+                let mut lines = Vec::new();
+                while let Some(i) = self.partial.find('\n') {
+                    let line: String = self.partial.drain(..=i).collect();
+                    lines.push(format!(
+                        "  {task_id}| {}",
+                        line.trim_end_matches(['\n', '\r'])
+                    ));
+                }
+                say(out, lines);
+            }
+            _ => {}
+        }
+        say(out, printer.lines(e));
+    }
+}
+
+fn say(out: &mut (impl Write + Send), lines: Vec<String>) {
+    for l in lines {
+        let _ = writeln!(out, "{l}");
+    }
+    let _ = out.flush();
 }
 
 async fn sleep_until(at: Option<Instant>) {
