@@ -53,7 +53,7 @@ fn counts<'a>(states: impl Iterator<Item = &'a NodeState>) -> Value {
 /// `GET /nodecounts`: per pool, how many dedicated and Spot/low-priority nodes are in each
 /// state (pools being deleted are left out), with `$filter` and paging as any list.
 pub(super) fn list_pool_node_counts(svc: &Arc<BatchService>, c: &Ctx) -> Res {
-    let items = {
+    let items: Vec<(String, Value)> = {
         let st = svc.lock();
         let mut per_pool: BTreeMap<&str, (Vec<&NodeState>, Vec<&NodeState>)> = BTreeMap::new();
         for (k, p) in &st.pools {
@@ -113,7 +113,7 @@ const IMAGES: &[(&str, &str, &str, &str)] = &[
 
 /// `GET /supportedimages`.
 pub(super) fn list_supported_images(c: &Ctx) -> Res {
-    let items = IMAGES
+    let items: Vec<(String, Value)> = IMAGES
         .iter()
         .map(|(sku, publisher, offer, image_sku)| {
             let v = json!({

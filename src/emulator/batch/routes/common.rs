@@ -153,7 +153,6 @@ pub(super) fn with_meta(mut v: Value, meta: String) -> Value {
     v
 }
 
-/// Filters, selects and pages rendered entities, keyed for paging.
 /// A list answer: `items` (in key order, rendered lazily by the caller's iterator when it can)
 /// filtered, selected and paged; only what the page needs is taken from `items`.
 pub(super) fn list_reply(

@@ -293,7 +293,7 @@ fn check_job_tasks(job: &Job) -> Result<(), ApiError> {
 /// `GET /jobs/{id}/jobpreparationandreleasetaskstatus`: per node, how the job's preparation
 /// and release tasks ran there.
 pub(super) fn list_prep_release_status(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
-    let items = {
+    let items: Vec<(String, Value)> = {
         let st = svc.lock();
         let rec = st.jobs.get(&key(j)).ok_or_else(ApiError::job_not_found)?;
         if job_tasks::preparation(&rec.job).is_none() {
