@@ -85,6 +85,8 @@ impl BatchService {
             message,
         };
         let store = Store::open_with(&db_path, config.faults.slow_disk).map_err(|e| db_err(e.0))?;
+        // The state is ours (its lock is held): end what a killed emulator on it left running.
+        agent::kill_orphans(&root);
         let mut state = store.load_all().map_err(|e| db_err(e.0))?;
         let tx = scheduler::recover(&mut state, Utc::now());
         store.commit(tx).map_err(|e| db_err(e.0))?;
@@ -93,13 +95,14 @@ impl BatchService {
             .build()
             .map_err(|e| db_err(format!("HTTP client: {e}")))?;
         let (stop, _) = watch::channel(false);
+        let procs = agent::Procs::owned_by(&root);
         let svc = Arc::new(BatchService {
             config: config.clone(),
             blob_endpoint: blob_endpoint.trim_end_matches('/').to_string(),
             root,
             store,
             state: Mutex::new(state),
-            procs: agent::Procs::default(),
+            procs,
             http,
             wake: Notify::new(),
             stop,

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 pub use self::outputs::put_blob_bytes;
 use self::outputs::upload_output_files;
-pub use self::procs::{Procs, kill_group};
+pub use self::procs::{OWNER_VAR, Procs, kill_group, kill_orphans};
 use self::resources::download_resource_file;
 pub use self::resources::safe_join;
 use crate::azure::models::{ErrorCategory, FailureInfo, NameValue, OutputFile, ResourceFile};
@@ -219,6 +219,7 @@ async fn execute(
                 .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
         )
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(procs.owner().map(|o| (OWNER_VAR, o)))
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)

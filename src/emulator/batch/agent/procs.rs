@@ -2,6 +2,8 @@
 //! starts, while it runs, or after the emulator restarted (by process group).
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 use std::sync::Mutex;
 
 use nix::sys::signal::{Signal, killpg};
@@ -14,7 +16,14 @@ use nix::unistd::Pid;
 #[derive(Default)]
 pub struct Procs {
     runs: Mutex<HashMap<u64, RunEntry>>,
+    /// The value of [`OWNER_VAR`] in every process the runs start.
+    owner: Option<OsString>,
 }
+
+/// Every process the nodes start carries this variable, naming the emulator's data directory,
+/// so that after a kill -9 of the emulator its next start finds and ends what it left, even a
+/// process whose group had not reached the disk yet (it is recorded lazily).
+pub const OWNER_VAR: &str = "BATCHDECK_EMULATOR_DATA_DIR";
 
 struct RunEntry {
     pgid: Option<i32>,
@@ -31,6 +40,19 @@ impl Default for RunEntry {
 }
 
 impl Procs {
+    /// The runs of the emulator whose data directory is `dir`: their processes carry it.
+    pub fn owned_by(dir: &Path) -> Procs {
+        Procs {
+            owner: Some(owner_value(dir)),
+            ..Procs::default()
+        }
+    }
+
+    /// The value of [`OWNER_VAR`] for the processes of these runs.
+    pub(super) fn owner(&self) -> Option<&OsStr> {
+        self.owner.as_deref()
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<u64, RunEntry>) -> T) -> T {
         // Every change is one assignment: a poisoned lock still holds consistent data.
         f(&mut self.runs.lock().unwrap_or_else(|e| e.into_inner()))
@@ -114,4 +136,53 @@ pub fn kill_group(pgid: i32) {
     if pgid > 1 {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
+}
+
+fn owner_value(dir: &Path) -> OsString {
+    std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .into_os_string()
+}
+
+/// Ends every process (and its process group) that an emulator on `dir` started and that still
+/// runs: what a killed emulator left. Called once the state is open (its lock held), before the
+/// scheduler starts anything. Returns how many processes were found.
+pub fn kill_orphans(dir: &Path) -> usize {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut want = OWNER_VAR.as_bytes().to_vec();
+    want.push(b'=');
+    want.extend_from_slice(owner_value(dir).as_bytes());
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut found = 0;
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        // Other users' processes cannot be read: they are not ours.
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        if !env.split(|b| *b == 0).any(|v| v == want.as_slice()) {
+            continue;
+        }
+        found += 1;
+        let pid = Pid::from_raw(pid as i32);
+        if let Ok(group) = nix::unistd::getpgid(Some(pid)) {
+            kill_group(group.as_raw());
+        }
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+    }
+    if found > 0 {
+        tracing::info!(
+            found,
+            "ended the processes a previous emulator on this data directory left"
+        );
+    }
+    found
 }

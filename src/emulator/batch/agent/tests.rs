@@ -150,3 +150,67 @@ fn output_patterns_expand_relative_to_the_working_directory() {
     assert_eq!(names("out/a.txt"), vec!["a.txt"]);
     assert!(names("../../escape").is_empty());
 }
+
+/// What an emulator started is found again by its data directory alone (as after a kill -9,
+/// when a process group may not have reached the disk): `kill_orphans` ends it and its
+/// children, and leaves alone what an emulator on another directory started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_processes_of_a_data_directory_are_found_and_ended_by_it() {
+    use super::procs::kill_orphans;
+    let alive = |g: i32| nix::sys::signal::killpg(nix::unistd::Pid::from_raw(g), None).is_ok();
+    let dir = tempfile::tempdir().unwrap();
+    let (mine, other) = (dir.path().join("mine"), dir.path().join("other"));
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::create_dir_all(&other).unwrap();
+    let start = |owner: PathBuf, run_id: u64| {
+        let task_dir = owner.join(format!("task{run_id}"));
+        tokio::spawn(async move {
+            let procs = Procs::owned_by(&owner);
+            procs.begin(run_id);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let spec = RunSpec {
+                run_id,
+                // A child in the background too: the whole group must end.
+                command_line: "/bin/sh -c 'sleep 60 & sleep 60'".into(),
+                task_dir,
+                env: Vec::new(),
+                resource_files: Vec::new(),
+                output_files: Vec::new(),
+                max_wall_clock: None,
+                blob_endpoint: String::new(),
+                auto_storage_sas: None,
+                keep_group: false,
+                append_output: false,
+            };
+            let http = reqwest::Client::new();
+            let running = tokio::spawn(async move {
+                let _ = run(spec, &http, &procs, |g| {
+                    let _ = tx.send(g);
+                })
+                .await;
+                procs
+            });
+            (rx.await.unwrap(), running)
+        })
+    };
+    let (g_mine, run_mine) = start(mine.clone(), 1).await.unwrap();
+    let (g_other, run_other) = start(other.clone(), 2).await.unwrap();
+    assert!(alive(g_mine) && alive(g_other));
+    assert!(
+        kill_orphans(&mine) >= 1,
+        "no process of {} found",
+        mine.display()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while alive(g_mine) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "group {g_mine} still alive"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    run_mine.await.unwrap();
+    assert!(alive(g_other), "another data directory's process was ended");
+    super::procs::kill_group(g_other);
+    run_other.await.unwrap();
+}
