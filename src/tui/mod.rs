@@ -367,6 +367,8 @@ pub async fn run(
         report.tasks = Some(crate::workflow::wait::Outcome {
             succeeded: c.succeeded,
             failed: c.failed,
+            // Every task completed: none is left waiting on a failed one.
+            blocked: 0,
         });
     }
     report.remaining = remaining(&clients, &app, &ids).await;
