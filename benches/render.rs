@@ -32,6 +32,9 @@ fn node(i: usize) -> NodeView {
         start_task_retries: 0,
         start_task_failure: None,
         running_tasks: u32::from(!i.is_multiple_of(4)),
+        ip: None,
+        vm_size: None,
+        scheduling: None,
     }
 }
 

@@ -42,6 +42,9 @@ enum Command {
     /// Attach to existing work (a job and its pool, or a pool) and watch it: full screen, or
     /// headless lines until every task of the job completed.
     Watch(WatchArgs),
+    /// Browse the whole account full screen, k9s-style: pools, jobs, a pool's nodes, a job's
+    /// tasks (`:` commands, `?` keys).
+    Browse(BrowseArgs),
     /// Print every path, endpoint and credential batchdeck would use (secrets redacted);
     /// with --check, call both services with them.
     Info(InfoArgs),
@@ -348,6 +351,18 @@ struct WatchArgs {
     output_dir: PathBuf,
 }
 
+#[derive(clap::Args, Debug)]
+struct BrowseArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// No deleting, resizing or retrying from the keyboard.
+    #[arg(long)]
+    readonly: bool,
+    /// Where `d` downloads the selected task's files.
+    #[arg(long, default_value = "batchdeck-output")]
+    output_dir: PathBuf,
+}
+
 fn default_data_dir() -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "batchdeck")
         .context("cannot find a home directory for batchdeck's data; pass --data-dir")?;
@@ -360,6 +375,7 @@ fn main() -> ExitCode {
         Some(Command::Emulator(args)) => run_emulator(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Run(args)) => run_workflow(*args),
         Some(Command::Watch(args)) => watch(args),
+        Some(Command::Browse(args)) => browse(args),
         Some(Command::Info(args)) => info(args),
         Some(Command::Profile(ProfileCommand::Save {
             name,
@@ -845,6 +861,30 @@ fn watch(args: WatchArgs) -> Result<ExitCode> {
 
 const HEADLESS_NEEDS_JOB: &str = "watching headless needs --job (it ends once the job's tasks completed); watch a pool alone full screen, in a terminal";
 
+/// `batchdeck browse`: the configured account, or the embedded local Azure on its persisted
+/// state.
+fn browse(args: BrowseArgs) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let config = resolve_config(&args.target)?;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "batchdeck browse needs a terminal (stdin and stdout); for plain lines use `batchdeck watch --job ID --headless`"
+        );
+    }
+    init_file_logging(&config.paths)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let conn = connect(&config, &EmbeddedOptions::default()).await?;
+        let session = batchdeck::tui::Session::Browse {
+            first: batchdeck::tui::browse::View::Pools,
+            output_dir: args.output_dir.clone(),
+        };
+        let code = run_tui(&conn, session, args.readonly).await;
+        conn.shutdown().await;
+        code
+    })
+}
+
 /// Exit code when a watch cannot reach its end (timeout, refused key, no such job).
 const WATCH_FAILED: u8 = 3;
 
@@ -918,6 +958,7 @@ async fn run_tui(
 ) -> Result<ExitCode> {
     use batchdeck::tui;
     let watching = matches!(session, tui::Session::Watch { .. });
+    let browsing = matches!(session, tui::Session::Browse { .. });
     let target = tui::app::Target {
         batch_endpoint: conn
             .clients
@@ -931,7 +972,14 @@ async fn run_tui(
     };
     let clients = Arc::new(conn.clients.clone());
     let report = tui::run(clients, session, target, tui::Options { readonly }).await?;
-    // The terminal is back: say how it ended and what is still there.
+    // The terminal is back: say how it ended and what is still there (browsing made nothing).
+    if browsing {
+        return Ok(if report.interrupted {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     if report.remaining.is_empty() {
         println!(
             "batchdeck: nothing the {} is left behind.",

@@ -23,6 +23,27 @@ fn write_config(sb: &Sandbox, text: &str, mode: u32) {
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// Browsing needs a terminal: without one, one line says so and what to use instead.
+#[test]
+fn browse_without_a_terminal_says_what_to_use() {
+    let sb = Sandbox::new();
+    let o = sb
+        .command(&["browse"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run batchdeck");
+    assert_refused(
+        &o,
+        &[
+            "browse needs a terminal",
+            "batchdeck watch --job ID --headless",
+        ],
+        &sb,
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+}
+
 #[test]
 fn configuration_mistakes_are_named_with_their_fix() {
     let sb = Sandbox::new();

@@ -73,6 +73,17 @@ impl Tmux {
         ]);
     }
 
+    /// Starts `batchdeck ARGS` on the endpoints of `emu`, then says how it exited (`EXIT=`).
+    fn start_on(&self, emu: &common::EmulatorProcess, args: &str) {
+        self.start(&format!(
+            "{bin} {args} --data-dir {data} --batch-endpoint {be} --storage-endpoint {se}; echo EXIT=$?",
+            bin = env!("CARGO_BIN_EXE_batchdeck"),
+            data = self.path("data").display(),
+            be = emu.batch_endpoint,
+            se = emu.blob_endpoint,
+        ));
+    }
+
     fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", "main"])
     }
@@ -725,13 +736,7 @@ fn watch_follows_an_sdk_job_through_an_outage_to_its_last_line() {
         &emu,
         &["sdkpool", "sdkjob", "30"],
     );
-    t.start(&format!(
-        "{bin} watch --job sdkjob --data-dir {data} --batch-endpoint {be} --storage-endpoint {se}; echo EXIT=$?",
-        bin = env!("CARGO_BIN_EXE_batchdeck"),
-        data = t.path("data").display(),
-        be = emu.batch_endpoint,
-        se = emu.blob_endpoint,
-    ));
+    t.start_on(&emu, "watch --job sdkjob");
     let s = t.wait_for("line 2", 60);
     assert!(s.contains("watching job sdkjob"), "{s}");
     assert!(s.contains("Pool sdkpool"), "{s}");
@@ -788,4 +793,80 @@ fn watch_follows_an_sdk_job_through_an_outage_to_its_last_line() {
     for needle in ["still present", "pool sdkpool", "job sdkjob", "EXIT=0"] {
         assert!(s.contains(needle), "{needle:?} not in:\n{s}");
     }
+}
+
+/// `batchdeck browse --readonly` over an account that Microsoft's azure-batch 15 SDK populated
+/// (two pools, three jobs, one of 2,000 tasks of which 200 fail, one task that prints a line a
+/// second): the pools, `:jobs` lists the three jobs with their counts, Enter on one lists its
+/// tasks, the filter finds the failed ones, a pool's nodes show with their address and
+/// scheduling state, the ticking task's stdout grows in the preview, and every action is
+/// refused (checked through the service afterwards).
+#[test]
+fn browse_an_sdk_populated_account_read_only() {
+    let t = Tmux::new("browse");
+    let emu = common::EmulatorProcess::start(&t.path("emu"), &[]);
+    let out = common::run_sdk_script("sdk15", "browse_sdk15.py", &emu, &["2000", "600"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("populated"));
+    t.start_on(&emu, "browse --readonly");
+    let s = t.wait_for("smallpool", 30);
+    for needle in ["Pools 2", "bigpool", "STANDARD_D1_V2", "2/2", "│ pools "] {
+        assert!(s.contains(needle), "{needle:?} not in:\n{s}");
+    }
+    // :jobs, completed on Tab.
+    t.keys(&[":", "jo", "Tab", "s", "Enter"]);
+    let s = t.wait_for("tickjob", 30);
+    for needle in ["Jobs 3", "bigjob", "idlejob", "1800", "200"] {
+        assert!(s.contains(needle), "{needle:?} not in:\n{s}");
+    }
+    // Enter on the first job (bigjob): its tasks.
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Tasks 2000", 30);
+    assert!(s.contains("jobs › bigjob › tasks"), "{s}");
+    t.keys(&["/", "failed", "Enter"]);
+    let s = t.wait_for("filter \"failed\": 200 shown", 30);
+    assert!(s.contains("t10 "), "{s}");
+    // Read-only: retrying, deleting and resizing are refused.
+    t.keys(&["F"]);
+    t.wait_for("retrying is disabled", 10);
+    t.keys(&["J"]);
+    t.wait_for("Read-only session", 10);
+    // Esc clears the filter, then goes back to the jobs.
+    t.keys(&["Escape", "Escape"]);
+    t.wait_for("Jobs 3", 10);
+    // A pool's nodes, with their address and scheduling state.
+    t.keys(&[":", "pool bigpool", "Enter"]);
+    let s = t.wait_for("pools › bigpool › nodes", 30);
+    let s = if s.contains("enabled") {
+        s
+    } else {
+        t.wait_for("enabled", 30)
+    };
+    assert!(s.contains("Pool bigpool"), "{s}");
+    t.keys(&["P"]);
+    t.wait_for("Read-only session", 10);
+    // The ticking task's stdout grows in the preview.
+    t.keys(&[":", "job tickjob", "Enter"]);
+    t.wait_for("line 3", 60);
+    let before = highest_line(&t.screen());
+    std::thread::sleep(Duration::from_secs(3));
+    let after = highest_line(&t.screen());
+    assert!(after > before, "no new line in 3 s:\n{}", t.screen());
+    // `?` lists this view's keys.
+    t.keys(&["?"]);
+    let s = t.wait_for(" Keys ", 10);
+    assert!(s.contains("retry every failed task of the job"), "{s}");
+    t.keys(&["Escape", "q"]);
+    let s = t.wait_for("EXIT=", 30);
+    assert!(s.contains("EXIT=0"), "{s}");
+    // Nothing changed on the service.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let b = emu.batch_client();
+    for pool in ["bigpool", "smallpool"] {
+        let p = rt.block_on(b.get_pool(pool, Some("id,state"))).unwrap();
+        assert_eq!(p.state, Some(batchdeck::azure::models::PoolState::Active));
+    }
+    let job = rt.block_on(b.get_job("bigjob")).unwrap();
+    assert_eq!(job.state, Some(batchdeck::azure::models::JobState::Active));
+    let c = rt.block_on(b.task_counts("bigjob")).unwrap().task_counts;
+    assert_eq!((c.completed, c.failed), (2000, 200));
 }

@@ -150,6 +150,20 @@ pub fn event_object(e: &Event) -> Value {
             json!({ "status": "reconnected", "after_s": after.as_secs_f64() }),
         ),
         Event::WatchFailed { error } => event("watch_failed", json!({ "error": error })),
+        // Browsing's watchers only (a run or a watch never sends these).
+        Event::Pools(rows) => event(
+            "pools",
+            json!({ "pools": rows.iter().map(|r| pool(&r.pool)).collect::<Vec<_>>() }),
+        ),
+        Event::Jobs(rows) => event(
+            "jobs",
+            json!({ "jobs": rows.iter().map(|j| json!({
+                "id": j.id,
+                "state": j.state.as_str(),
+                "pool_id": j.pool_id,
+                "priority": j.priority,
+            })).collect::<Vec<_>>() }),
+        ),
         Event::Finished {
             ok,
             elapsed,

@@ -162,7 +162,9 @@ impl Printer {
             | Event::Output { .. }
             | Event::TaskFileTail { .. }
             | Event::NodeStderr { .. }
-            | Event::Created(_) => Vec::new(),
+            | Event::Created(_)
+            | Event::Pools(_)
+            | Event::Jobs(_) => Vec::new(),
             Event::Health(Health::Reconnecting {
                 attempt,
                 error,

@@ -1,5 +1,6 @@
-//! The keymap, as data: what each key means outside text entry, and the help it shows.
-//! Keys follow terminal monitors such as k9s and avoid tmux's prefix (Ctrl-B).
+//! The keymap, as data: what each key means outside text entry, in which views, and the help
+//! it shows. The help (`?`) lists the bindings of the view on screen, from the same table that
+//! dispatches keys. Keys follow terminal monitors such as k9s and avoid tmux's prefix (Ctrl-B).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -34,6 +35,35 @@ pub enum Input {
     Right,
     Yes,
     No,
+    /// Browsing: open the selected pool's nodes or job's tasks.
+    Open,
+    /// Browsing: the `:` command line.
+    Command,
+}
+
+/// The views a binding acts in (a set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope(u8);
+
+impl Scope {
+    /// A run's or a watch's session.
+    pub const SESSION: Scope = Scope(1);
+    /// Browsing the account's pools or jobs.
+    pub const LISTS: Scope = Scope(2);
+    /// Browsing a pool's nodes.
+    pub const NODES: Scope = Scope(4);
+    /// Browsing a job's tasks.
+    pub const TASKS: Scope = Scope(8);
+    pub const BROWSE: Scope = Scope(2 | 4 | 8);
+    pub const ALL: Scope = Scope(15);
+
+    pub const fn or(self, o: Scope) -> Scope {
+        Scope(self.0 | o.0)
+    }
+
+    pub const fn overlaps(self, o: Scope) -> bool {
+        self.0 & o.0 != 0
+    }
 }
 
 /// One binding: the key, its modifiers, what it means and the help text.
@@ -43,6 +73,7 @@ pub struct Binding {
     pub input: Input,
     pub label: &'static str,
     pub help: &'static str,
+    pub scope: Scope,
 }
 
 const fn key(code: KeyCode, input: Input, label: &'static str, help: &'static str) -> Binding {
@@ -52,17 +83,36 @@ const fn key(code: KeyCode, input: Input, label: &'static str, help: &'static st
         input,
         label,
         help,
+        scope: Scope::ALL,
     }
 }
+
+/// A binding that acts only in `scope`.
+const fn only(scope: Scope, b: Binding) -> Binding {
+    Binding { scope, ..b }
+}
+
+/// Where the run session's panel keys act: a run or watch session, and browsing a job's
+/// tasks (the same panels).
+const PANELS: Scope = Scope::SESSION.or(Scope::TASKS);
+/// Where the pool's keys act: the session, and browsing a pool's nodes or a job's tasks.
+const POOL: Scope = PANELS.or(Scope::NODES);
 
 /// The keymap. Bindings with an empty help are aliases, not listed in the help.
 pub const KEYMAP: &[Binding] = &[
     key(KeyCode::Char('?'), Input::Help, "?", "this help"),
-    key(
-        KeyCode::Char('q'),
-        Input::Quit,
-        "q",
-        "quit (asks about billable resources still present)",
+    only(
+        Scope::SESSION,
+        key(
+            KeyCode::Char('q'),
+            Input::Quit,
+            "q",
+            "quit (asks about billable resources still present)",
+        ),
+    ),
+    only(
+        Scope::BROWSE,
+        key(KeyCode::Char('q'), Input::Quit, "q", "quit"),
     ),
     Binding {
         code: KeyCode::Char('c'),
@@ -70,18 +120,34 @@ pub const KEYMAP: &[Binding] = &[
         input: Input::QuitNow,
         label: "Ctrl-C",
         help: "quit at once, keeping everything (what remains is printed)",
+        scope: Scope::ALL,
     },
-    key(
-        KeyCode::Tab,
-        Input::NextPanel,
-        "Tab",
-        "next panel (steps, pool, tasks, preview)",
+    only(
+        Scope::BROWSE,
+        key(
+            KeyCode::Char(':'),
+            Input::Command,
+            ":",
+            "command: pools, jobs, nodes [P], tasks [J], pool P, job J",
+        ),
     ),
-    key(
-        KeyCode::BackTab,
-        Input::PrevPanel,
-        "Shift-Tab",
-        "previous panel",
+    only(
+        PANELS,
+        key(
+            KeyCode::Tab,
+            Input::NextPanel,
+            "Tab",
+            "next panel (steps, pool, tasks, preview)",
+        ),
+    ),
+    only(
+        PANELS,
+        key(
+            KeyCode::BackTab,
+            Input::PrevPanel,
+            "Shift-Tab",
+            "previous panel",
+        ),
     ),
     key(
         KeyCode::Up,
@@ -113,67 +179,139 @@ pub const KEYMAP: &[Binding] = &[
     key(KeyCode::Char('g'), Input::Top, "", ""),
     key(KeyCode::End, Input::Bottom, "", ""),
     key(KeyCode::Char('G'), Input::Bottom, "", ""),
-    key(
-        KeyCode::Enter,
-        Input::Details,
-        "Enter",
-        "details of the selected step, node or task",
+    only(
+        POOL,
+        key(
+            KeyCode::Enter,
+            Input::Details,
+            "Enter",
+            "details of the selected step, node or task",
+        ),
     ),
-    key(KeyCode::Esc, Input::Back, "Esc", "back / close"),
-    key(
-        KeyCode::Char('/'),
-        Input::Filter,
-        "/",
-        "filter tasks (id, state, node)",
+    only(
+        Scope::LISTS,
+        key(
+            KeyCode::Enter,
+            Input::Open,
+            "Enter",
+            "open the selected pool's nodes or job's tasks",
+        ),
     ),
-    key(
-        KeyCode::Char('s'),
-        Input::Sort,
-        "s",
-        "sort tasks by the next column",
+    only(
+        Scope::SESSION,
+        key(KeyCode::Esc, Input::Back, "Esc", "back / close"),
     ),
-    key(
-        KeyCode::Char('S'),
-        Input::Reverse,
-        "S",
-        "reverse the sort order",
+    only(
+        Scope::BROWSE,
+        key(
+            KeyCode::Esc,
+            Input::Back,
+            "Esc",
+            "clear the filter, close, or back to the previous view",
+        ),
     ),
-    key(KeyCode::Char('J'), Input::DeleteJob, "J", "delete the job"),
-    key(
-        KeyCode::Char('P'),
-        Input::DeletePool,
-        "P",
-        "delete the pool",
+    only(
+        PANELS,
+        key(
+            KeyCode::Char('/'),
+            Input::Filter,
+            "/",
+            "filter tasks (id, state, node)",
+        ),
     ),
-    key(
-        KeyCode::Char('C'),
-        Input::DeleteContainers,
-        "C",
-        "delete the containers",
+    only(
+        Scope::LISTS,
+        key(
+            KeyCode::Char('/'),
+            Input::Filter,
+            "/",
+            "filter rows (id, state, pool, VM size)",
+        ),
     ),
-    key(
-        KeyCode::Char('R'),
-        Input::ResizePool,
-        "R",
-        "resize the pool",
+    only(
+        PANELS,
+        key(
+            KeyCode::Char('s'),
+            Input::Sort,
+            "s",
+            "sort tasks by the next column",
+        ),
     ),
-    key(
-        KeyCode::Char('r'),
-        Input::RetryTask,
-        "r",
-        "retry (reactivate) the selected failed task",
+    only(
+        Scope::LISTS,
+        key(
+            KeyCode::Char('s'),
+            Input::Sort,
+            "s",
+            "sort rows by the next column",
+        ),
     ),
-    key(
-        KeyCode::Char('F'),
-        Input::RetryFailed,
-        "F",
-        "retry every failed task of the job",
+    only(
+        PANELS.or(Scope::LISTS),
+        key(
+            KeyCode::Char('S'),
+            Input::Reverse,
+            "S",
+            "reverse the sort order",
+        ),
     ),
-    key(
-        KeyCode::Char('d'),
-        Input::Download,
-        "d",
-        "download the selected task's files to --output-dir",
+    only(
+        PANELS,
+        key(KeyCode::Char('J'), Input::DeleteJob, "J", "delete the job"),
+    ),
+    only(
+        POOL,
+        key(
+            KeyCode::Char('P'),
+            Input::DeletePool,
+            "P",
+            "delete the pool",
+        ),
+    ),
+    only(
+        Scope::SESSION,
+        key(
+            KeyCode::Char('C'),
+            Input::DeleteContainers,
+            "C",
+            "delete the containers",
+        ),
+    ),
+    only(
+        POOL,
+        key(
+            KeyCode::Char('R'),
+            Input::ResizePool,
+            "R",
+            "resize the pool",
+        ),
+    ),
+    only(
+        PANELS,
+        key(
+            KeyCode::Char('r'),
+            Input::RetryTask,
+            "r",
+            "retry (reactivate) the selected failed task",
+        ),
+    ),
+    only(
+        PANELS,
+        key(
+            KeyCode::Char('F'),
+            Input::RetryFailed,
+            "F",
+            "retry every failed task of the job",
+        ),
+    ),
+    only(
+        PANELS,
+        key(
+            KeyCode::Char('d'),
+            Input::Download,
+            "d",
+            "download the selected task's files to --output-dir",
+        ),
     ),
     key(KeyCode::Left, Input::Left, "←/→", "choose a dialog button"),
     key(KeyCode::Char('h'), Input::Left, "", ""),
@@ -183,19 +321,21 @@ pub const KEYMAP: &[Binding] = &[
     key(KeyCode::Char('n'), Input::No, "", ""),
 ];
 
-/// The meaning of `ev`, if it has one.
-pub fn lookup(ev: &KeyEvent) -> Option<Input> {
+/// The meaning of `ev` in the views of `scope`, if it has one.
+pub fn lookup(ev: &KeyEvent, scope: Scope) -> Option<Input> {
     // Shift is part of the character for letters and symbols; compare it only for BackTab.
     let mods = ev.modifiers - KeyModifiers::SHIFT;
     KEYMAP
         .iter()
-        .find(|b| b.code == ev.code && b.mods == mods)
+        .find(|b| b.code == ev.code && b.mods == mods && b.scope.overlaps(scope))
         .map(|b| b.input)
 }
 
-/// The bindings shown in the help, in keymap order.
-pub fn help_rows() -> impl Iterator<Item = &'static Binding> {
-    KEYMAP.iter().filter(|b| !b.help.is_empty())
+/// The bindings of the views of `scope` shown in the help, in keymap order.
+pub fn help_rows(scope: Scope) -> impl Iterator<Item = &'static Binding> {
+    KEYMAP
+        .iter()
+        .filter(move |b| !b.help.is_empty() && b.scope.overlaps(scope))
 }
 
 #[cfg(test)]
@@ -204,7 +344,7 @@ mod tests {
 
     #[test]
     fn keys_map_to_inputs_and_every_input_has_help() {
-        let k = |c, m| lookup(&KeyEvent::new(c, m));
+        let k = |c, m| lookup(&KeyEvent::new(c, m), Scope::SESSION);
         assert_eq!(k(KeyCode::Char('j'), KeyModifiers::NONE), Some(Input::Down));
         assert_eq!(
             k(KeyCode::Char('P'), KeyModifiers::SHIFT),
@@ -219,11 +359,11 @@ mod tests {
             k(KeyCode::BackTab, KeyModifiers::SHIFT),
             Some(Input::PrevPanel)
         );
-        // No key is bound twice.
+        // No key is bound twice in a view.
         for (i, a) in KEYMAP.iter().enumerate() {
             for b in &KEYMAP[i + 1..] {
                 assert!(
-                    !(a.code == b.code && a.mods == b.mods),
+                    !(a.code == b.code && a.mods == b.mods && a.scope.overlaps(b.scope)),
                     "{:?} twice",
                     a.code
                 );
@@ -242,7 +382,7 @@ mod tests {
                 .find(|(i, _)| *i == b.input)
                 .map_or(b.input, |(_, p)| *p);
             assert!(
-                help_rows().any(|h| h.input == documented_as),
+                help_rows(b.scope).any(|h| h.input == documented_as),
                 "{:?} has no help row",
                 b.input
             );

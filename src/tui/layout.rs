@@ -56,6 +56,41 @@ pub fn screen(area: Rect, run: bool) -> Option<Screen> {
     })
 }
 
+/// Browsing's screen: a view's panel and the status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrowseScreen {
+    pub body: Rect,
+    pub status: Rect,
+}
+
+/// Browsing's screen in a terminal of `area`, or `None` when it is smaller than the minimum.
+/// (A job's tasks are shown in the layout of [`screen`] without the run's column.)
+pub fn browse_screen(area: Rect) -> Option<BrowseScreen> {
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        return None;
+    }
+    let [body, status] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    Some(BrowseScreen { body, status })
+}
+
+/// Inside a list's border: the table (header and rows) and the filter being typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPanel {
+    pub table: Rect,
+    pub entry: Rect,
+}
+
+/// The list panel of `area` (its outer rectangle), with a line for the filter when one is
+/// being typed.
+pub fn list_panel(area: Rect, filtering: bool) -> ListPanel {
+    let [table, entry] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(u16::from(filtering)),
+    ])
+    .areas(inside_border(area));
+    ListPanel { table, entry }
+}
+
 /// Inside the tasks panel's border: the sparkline, the table (header and rows), and the
 /// filter being typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +169,17 @@ mod tests {
         let w = screen(Rect::new(0, 0, 120, 36), false).expect("big enough");
         assert_eq!((w.steps.width, w.uploads.width), (0, 0));
         assert_eq!((w.pool.width, w.tasks.width), (120, 120));
+    }
+
+    #[test]
+    fn browsing_lists_take_the_screen_above_the_status_line() {
+        assert!(browse_screen(Rect::new(0, 0, 79, 24)).is_none());
+        let s = browse_screen(Rect::new(0, 0, 80, 24)).expect("big enough");
+        assert_eq!(s.status, Rect::new(0, 23, 80, 1));
+        assert_eq!(s.body, Rect::new(0, 0, 80, 23));
+        // 23 rows less the border (2) and the header (1); one less while filtering.
+        assert_eq!(task_rows(list_panel(s.body, false).table), 20);
+        assert_eq!(task_rows(list_panel(s.body, true).table), 19);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! SIGINT, SIGHUP, and a terminal that goes away.
 
 pub mod app;
+pub mod browse;
 pub mod keys;
 pub mod layout;
 #[cfg(test)]
@@ -152,6 +153,12 @@ pub enum Session {
         /// Where `d` downloads a task's files.
         output_dir: std::path::PathBuf,
     },
+    /// The whole account (`batchdeck browse`), starting on a view.
+    Browse {
+        first: browse::View,
+        /// Where `d` downloads a task's files.
+        output_dir: std::path::PathBuf,
+    },
 }
 
 /// Runs `session` full screen until the user quits.
@@ -161,6 +168,7 @@ pub async fn run(
     target: Target,
     opts: Options,
 ) -> io::Result<Report> {
+    let mut first_view = None;
     let (spec, ids, output_dir) = match session {
         Session::Run(mut spec) => {
             // A task that fails can be retried from the session: its input must stay.
@@ -190,6 +198,15 @@ pub async fn run(
             };
             (None, ids, output_dir)
         }
+        Session::Browse { first, output_dir } => {
+            first_view = Some(first);
+            let ids = RunIds {
+                pool_id: String::new(),
+                job_id: String::new(),
+                containers: Vec::new(),
+            };
+            (None, ids, output_dir)
+        }
     };
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let (ask_tx, mut ask_rx) = mpsc::unbounded_channel();
@@ -204,7 +221,13 @@ pub async fn run(
         .map(|spec| Box::pin(steps::run(&clients, spec, ev_tx, asker(ask_tx), &watch)));
     let mut previewed: Option<PreviewTarget> = None;
 
+    // Browsing: the watcher of the view on screen (one per view).
+    let mut view_watch = browse::watcher::ViewWatch::new(clients.batch.clone());
     let mut app = match &spec {
+        _ if first_view.is_some() => {
+            let first = first_view.take().unwrap_or(browse::View::Pools);
+            App::browsing(target, opts.readonly, Instant::now(), first)
+        }
         Some(spec) => {
             let mut app = App::new(target, ids.clone(), opts.readonly, Instant::now());
             app.run_outputs = Some(RunOutputs {
@@ -247,6 +270,7 @@ pub async fn run(
     };
     let mut last_draw: Option<Instant> = None;
     let mut frames: u64 = 0;
+    view_watch.sync(app.browse_watching(), None);
 
     loop {
         if PANICKED.load(Ordering::SeqCst) {
@@ -288,6 +312,8 @@ pub async fn run(
                 }
             },
             Some(e) = ev_rx.recv() => {
+                // Browsing: what the user did shows at the view watcher's next poll, now.
+                view_watch.hurry();
                 let mut v = vec![Msg::Event(e)];
                 while v.len() < 4096 {
                     match ev_rx.try_recv() {
@@ -297,6 +323,7 @@ pub async fn run(
                 }
                 v
             }
+            v = view_watch.recv() => v.into_iter().map(Msg::Event).collect(),
             Some((r, reply)) = ask_rx.recv() => {
                 pending_answer = Some(reply);
                 vec![Msg::Ask(r)]
@@ -343,12 +370,15 @@ pub async fn run(
         // The selected task's files are the watcher's to read (debounced there; a target it
         // already has changes nothing).
         let target = app.preview_target();
-        if target != previewed {
+        if app.browse.is_some() {
+            view_watch.sync(app.browse_watching(), target);
+        } else if target != previewed {
             watch.preview(target.clone());
             previewed = target;
         }
     }
     watch.stop();
+    view_watch.stop();
     drop(workflow);
     drop(guard);
     tracing::info!(frames, "session ended");
@@ -371,7 +401,10 @@ pub async fn run(
             blocked: 0,
         });
     }
-    report.remaining = remaining(&clients, &app, &ids).await;
+    // Browsing creates nothing: what the account holds is not the session's to report.
+    if app.browse.is_none() {
+        report.remaining = remaining(&clients, &app, &ids).await;
+    }
     Ok(report)
 }
 

@@ -57,6 +57,9 @@ pub fn node(i: usize, state: NodeState) -> NodeView {
         start_task_failure: failed
             .then(|| "FailureExitCode The task process exited with an unexpected exit code".into()),
         running_tasks: u32::from(state == NodeState::Running),
+        ip: Some(format!("10.0.0.{}", 4 + i % 250)),
+        vm_size: Some("standard_d1_v2".into()),
+        scheduling: Some(crate::azure::models::SchedulingState::Enabled),
         state,
     }
 }
@@ -253,3 +256,38 @@ pub fn mid_run(t0: Instant) -> App {
     app.clock(t0 + Duration::from_secs(12));
     app
 }
+
+/// The screen drawn in a `w` x `h` terminal, as text.
+pub fn screen(app: &mut App, w: u16, h: u16) -> String {
+    app.update(Msg::Resize(w, h));
+    let mut t =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).expect("test terminal");
+    t.draw(|f| crate::tui::views::render(app, f)).expect("draw");
+    t.backend().to_string()
+}
+
+pub fn key(app: &mut App, c: crossterm::event::KeyCode) {
+    app.update(Msg::Key(crossterm::event::KeyEvent::new(
+        c,
+        crossterm::event::KeyModifiers::NONE,
+    )));
+}
+
+/// An insta snapshot of a screen, with node ids, clocks and ports scrubbed.
+macro_rules! snap {
+    ($name:expr, $screen:expr) => {
+        insta::with_settings!({
+            filters => vec![
+                // Node ids keep their width, so that columns stay aligned.
+                (r"tvmps_[0-9a-f]{8}…d", "tvmps_XXXXXXXX…d"),
+                (r"tvmps_[0-9a-f]{32}_d", "tvmps_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX_d"),
+                (r"\b\d+:\d\d:\d\d\b", "[clock]"),
+                (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+            ],
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!($name, $screen);
+        });
+    };
+}
+pub(crate) use snap;

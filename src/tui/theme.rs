@@ -2,7 +2,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::azure::models::{NodeState, PoolState, StartTaskState, TaskState};
+use crate::azure::models::{JobState, NodeState, PoolState, StartTaskState, TaskState};
 use crate::workflow::events::TaskView;
 
 pub const ACCENT: Color = Color::Cyan;
@@ -42,6 +42,17 @@ pub fn pool_state(state: &PoolState, deleted: bool) -> Color {
         PoolState::Active => OK,
         PoolState::Deleting => WARN,
         PoolState::Unknown(_) => DIM,
+    }
+}
+
+/// The colour of a job's state.
+pub fn job_state(state: &JobState) -> Color {
+    use JobState as J;
+    match state {
+        J::Active => ACCENT,
+        J::Completed => OK,
+        J::Disabling | J::Disabled | J::Enabling | J::Terminating | J::Deleting => WARN,
+        J::Unknown(_) => DIM,
     }
 }
 

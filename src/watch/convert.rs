@@ -3,13 +3,21 @@
 
 use chrono::Utc;
 
-use crate::azure::models::{AllocationState, ComputeNode, NodeState, Pool, PoolState, Task};
-use crate::workflow::events::{AutoscaleView, NodeView, PoolView, TaskView};
+use crate::azure::models::{AllocationState, ComputeNode, Job, NodeState, Pool, PoolState, Task};
+use crate::workflow::events::{AutoscaleView, JobRow, NodeView, PoolRow, PoolView, TaskView};
 
 /// Properties the task panel needs.
 pub const TASK_SELECT: &str = "id,state,stateTransitionTime,executionInfo,nodeInfo";
 /// Properties the node rows need.
 pub const NODE_SELECT: &str = "id,state,startTaskInfo,runningTasksCount";
+/// Properties browsing a pool's nodes needs: the node rows' and the node's address, size and
+/// scheduling state.
+pub const BROWSE_NODE_SELECT: &str =
+    "id,state,startTaskInfo,runningTasksCount,ipAddress,vmSize,schedulingState";
+/// Properties a row of the account's pools needs.
+pub const POOL_ROW_SELECT: &str = "id,state,allocationState,vmSize,currentDedicatedNodes,targetDedicatedNodes,currentLowPriorityNodes,targetLowPriorityNodes,enableAutoScale,autoScaleRun,taskSlotsPerNode,creationTime";
+/// Properties a row of the account's jobs needs.
+pub const JOB_ROW_SELECT: &str = "id,state,poolInfo,priority,creationTime";
 /// Properties the pool panel's title (and an autoscaling pool's last evaluation) needs.
 pub const POOL_SELECT: &str = "id,state,allocationState,vmSize,currentDedicatedNodes,targetDedicatedNodes,currentLowPriorityNodes,targetLowPriorityNodes,enableAutoScale,autoScaleRun";
 
@@ -59,6 +67,9 @@ pub fn node_view(n: &ComputeNode) -> NodeView {
             .to_string()
         }),
         running_tasks: n.running_tasks_count.max(0) as u32,
+        ip: n.ip_address.clone(),
+        vm_size: n.vm_size.clone(),
+        scheduling: n.scheduling_state.clone(),
     }
 }
 
@@ -74,6 +85,25 @@ pub fn pool_view(p: &Pool) -> PoolView {
         target_low_priority: n(p.target_low_priority_nodes),
         current_low_priority: n(p.current_low_priority_nodes),
         autoscale: (p.enable_auto_scale == Some(true)).then(|| autoscale_view(p)),
+    }
+}
+
+pub fn pool_row(p: &Pool) -> PoolRow {
+    PoolRow {
+        pool: pool_view(p),
+        task_slots: p.task_slots_per_node.unwrap_or(1).max(0) as u32,
+        created: p.creation_time,
+    }
+}
+
+pub fn job_row(j: &Job) -> JobRow {
+    JobRow {
+        id: j.id.clone(),
+        state: j.state.clone().unwrap_or_default(),
+        pool_id: j.pool_info.pool_id.clone(),
+        priority: j.priority.unwrap_or(0),
+        created: j.creation_time,
+        counts: None,
     }
 }
 

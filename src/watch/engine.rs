@@ -12,9 +12,11 @@ use tokio::sync::{mpsc, watch};
 
 use crate::azure::batch::{BatchClient, BatchError};
 use crate::azure::models::TaskState;
+use crate::watch::convert::{BROWSE_NODE_SELECT, NODE_SELECT};
 use crate::watch::convert::{node_in_transition, pool_in_transition};
 use crate::watch::pollers::{
-    JobPoller, Learned, NodesPoller, Polled, Poller, PoolPoller, TailPoller,
+    JobPoller, JobsPoller, Learned, NodesPoller, Polled, Poller, PoolPoller, PoolsPoller,
+    TailPoller,
 };
 use crate::watch::schedule::{Backoff, Cadence, Schedule};
 use crate::watch::{PreviewTarget, Snapshot};
@@ -58,9 +60,18 @@ enum Kind {
     Nodes = 1,
     Job = 2,
     Tail = 3,
+    Pools = 4,
+    Jobs = 5,
 }
 
-const KINDS: [Kind; 4] = [Kind::Job, Kind::Pool, Kind::Nodes, Kind::Tail];
+const KINDS: [Kind; 6] = [
+    Kind::Job,
+    Kind::Pool,
+    Kind::Nodes,
+    Kind::Tail,
+    Kind::Pools,
+    Kind::Jobs,
+];
 
 #[derive(Debug)]
 struct Slot {
@@ -142,7 +153,7 @@ pub struct Watcher {
     batch: BatchClient,
     tx: mpsc::UnboundedSender<Event>,
     snapshot: watch::Sender<Snapshot>,
-    slots: [Option<Slot>; 4],
+    slots: [Option<Slot>; 6],
     inflight: FuturesUnordered<BoxFuture<'static, Done>>,
     outage: Option<Outage>,
     previewed: Option<Previewed>,
@@ -150,6 +161,8 @@ pub struct Watcher {
     /// The watched job and pool, for `Gone` events.
     job_id: Option<String>,
     pool_id: Option<String>,
+    /// The nodes' properties asked for: the panels', or browsing's (which shows more).
+    node_select: &'static str,
 }
 
 impl Watcher {
@@ -166,6 +179,7 @@ impl Watcher {
             cadences: Cadences::default(),
             job_id: None,
             pool_id: None,
+            node_select: NODE_SELECT,
         }
     }
 
@@ -202,7 +216,7 @@ impl Watcher {
         self.put(Kind::Pool, Poller::Pool(PoolPoller::new(id.into())), c, now);
         self.put(
             Kind::Nodes,
-            Poller::Nodes(NodesPoller::new(id.into())),
+            Poller::Nodes(NodesPoller::new(id.into(), self.node_select)),
             c,
             now,
         );
@@ -218,6 +232,31 @@ impl Watcher {
         let c = self.cadences.job_busy;
         self.put(Kind::Job, Poller::Job(JobPoller::new(id.into())), c, now);
         self.publish(|s| s.job_gone = false);
+    }
+
+    /// Browsing: the nodes' rows show their address, size and scheduling state too.
+    pub fn browsing(&mut self) {
+        self.node_select = BROWSE_NODE_SELECT;
+    }
+
+    /// Watch the account's pools (from `now`).
+    pub fn watch_pools(&mut self, now: Instant) {
+        if self.slots[Kind::Pools as usize].is_some() {
+            return;
+        }
+        let c = self.cadences.job_busy;
+        self.put(Kind::Pools, Poller::Pools(PoolsPoller::default()), c, now);
+    }
+
+    /// Watch the account's jobs, with the task counts of `counts_for` (the rows on screen).
+    pub fn watch_jobs(&mut self, counts_for: Vec<String>, now: Instant) {
+        let c = self.cadences.job_busy;
+        self.put(
+            Kind::Jobs,
+            Poller::Jobs(JobsPoller::new(counts_for)),
+            c,
+            now,
+        );
     }
 
     /// Read the end of a task's stdout and stderr: after the debounce, then while it runs,
@@ -365,6 +404,8 @@ impl Watcher {
                         Some(Cmd::Job(id)) => self.watch_job(&id, now),
                         Some(Cmd::Preview(t)) => self.preview(t, now),
                         Some(Cmd::Hurry) => self.hurry(now),
+                        Some(Cmd::Pools) => self.watch_pools(now),
+                        Some(Cmd::Jobs(counts_for)) => self.watch_jobs(counts_for, now),
                     }
                 }
                 _ = sleep_until(wake), if wake.is_some() => {}
@@ -479,6 +520,8 @@ impl Watcher {
                 }
                 self.publish(|s| s.job_gone = true);
             }
+            // An account's lists are always there.
+            Kind::Pools | Kind::Jobs => {}
             // A task file that is not there yet is read as empty by the poller; a task that
             // is gone has nothing more to show.
             Kind::Tail => {
@@ -540,6 +583,7 @@ impl Watcher {
                 }
                 self.publish(|s| s.counts = Some(counts));
             }
+            Learned::Lists => {}
             Learned::Tail { task } => {
                 // Its first read found it in this state: files read after it completed are
                 // its last; one waiting for a node waits (parked) until it runs.

@@ -58,6 +58,10 @@ pub(crate) enum Cmd {
     Job(String),
     Preview(Option<PreviewTarget>),
     Hurry,
+    /// Browsing: the account's pools.
+    Pools,
+    /// Browsing: the account's jobs, with the task counts of these.
+    Jobs(Vec<String>),
     Stop,
 }
 
@@ -93,7 +97,19 @@ impl Watch {
         cadences: Cadences,
     ) -> Watch {
         let batch = batch.clone().with_retry_policy(poll_retry_policy());
+        Self::start(Watcher::new(batch, events), cadences)
+    }
+
+    /// A watcher for browsing the account: its lists, and nodes with their address, size
+    /// and scheduling state.
+    pub fn spawn_browsing(batch: &BatchClient, events: mpsc::UnboundedSender<Event>) -> Watch {
+        let batch = batch.clone().with_retry_policy(poll_retry_policy());
         let mut w = Watcher::new(batch, events);
+        w.browsing();
+        Self::start(w, Cadences::default())
+    }
+
+    fn start(mut w: Watcher, cadences: Cadences) -> Watch {
         w.cadences = cadences;
         let snapshot = w.subscribe();
         let (cmds, rx) = mpsc::unbounded_channel();
@@ -115,6 +131,17 @@ impl Watch {
     /// nothing), or nothing.
     pub fn preview(&self, target: Option<PreviewTarget>) {
         let _ = self.cmds.send(Cmd::Preview(target));
+    }
+
+    /// Watch the account's pools (browsing).
+    pub fn pools(&self) {
+        let _ = self.cmds.send(Cmd::Pools);
+    }
+
+    /// Watch the account's jobs, with the task counts of `counts_for` (browsing: the rows
+    /// on screen).
+    pub fn jobs(&self, counts_for: Vec<String>) {
+        let _ = self.cmds.send(Cmd::Jobs(counts_for));
     }
 
     /// Something was done to the watched resources: poll everything again now.

@@ -9,9 +9,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::azure::batch::{BatchClient, BatchError};
 use crate::azure::models::{Task, TaskState};
 use crate::watch::convert::{
-    NODE_SELECT, POOL_SELECT, TASK_SELECT, fingerprint, node_view, pool_view, task_view,
+    JOB_ROW_SELECT, POOL_ROW_SELECT, POOL_SELECT, TASK_SELECT, fingerprint, job_row, node_view,
+    pool_row, pool_view, task_view,
 };
-use crate::workflow::events::{Event, NodeView, PoolView, TaskCounts, TaskFile, TaskView};
+use crate::workflow::events::{
+    Event, JobRow, NodeView, PoolRow, PoolView, TaskCounts, TaskFile, TaskView,
+};
 
 /// Most bytes read from the end of a task file at once.
 pub const TAIL_BYTES: u64 = 16 * 1024;
@@ -26,6 +29,8 @@ pub(crate) enum Learned {
         /// The previewed task, if this poll saw it change.
         previewed: Option<TaskView>,
     },
+    /// The account's pools or jobs (browsing).
+    Lists,
     Tail {
         /// The task as its first read found it (a task just chosen: the session's view of
         /// it may be older than the watcher's).
@@ -38,6 +43,22 @@ pub(crate) struct Polled {
     /// Something on screen changed.
     pub changed: bool,
     pub learned: Learned,
+}
+
+/// Sends `now` (as `event` makes it) when it differs from `last`, and keeps it; returns
+/// whether it changed.
+fn report<T: PartialEq + Clone>(
+    last: &mut Option<T>,
+    now: &T,
+    tx: &UnboundedSender<Event>,
+    event: fn(T) -> Event,
+) -> bool {
+    let changed = last.as_ref() != Some(now);
+    if changed {
+        let _ = tx.send(event(now.clone()));
+        *last = Some(now.clone());
+    }
+    changed
 }
 
 /// A pool's properties.
@@ -74,13 +95,16 @@ impl PoolPoller {
 #[derive(Debug)]
 pub(crate) struct NodesPoller {
     pub pool_id: String,
+    /// The nodes' properties asked for (the panels', or browsing's which shows more).
+    select: &'static str,
     last: Option<Vec<NodeView>>,
 }
 
 impl NodesPoller {
-    pub fn new(pool_id: String) -> NodesPoller {
+    pub fn new(pool_id: String, select: &'static str) -> NodesPoller {
         NodesPoller {
             pool_id,
+            select,
             last: None,
         }
     }
@@ -91,21 +115,101 @@ impl NodesPoller {
         tx: &UnboundedSender<Event>,
     ) -> Result<Polled, BatchError> {
         let mut nodes: Vec<NodeView> = batch
-            .list_nodes(&self.pool_id, Some(NODE_SELECT))
+            .list_nodes(&self.pool_id, Some(self.select))
             .await?
             .iter()
             .map(node_view)
             .collect();
         nodes.sort_by(|a, b| a.id.cmp(&b.id));
-        let changed = self.last.as_ref() != Some(&nodes);
-        if changed {
-            let _ = tx.send(Event::Nodes(nodes.clone()));
-            self.last = Some(nodes.clone());
-        }
+        let changed = report(&mut self.last, &nodes, tx, Event::Nodes);
         Ok(Polled {
             changed,
             learned: Learned::Nodes(nodes),
         })
+    }
+}
+
+/// The account's pools (browsing): the list, sent when it changed.
+#[derive(Debug, Default)]
+pub(crate) struct PoolsPoller {
+    last: Option<Vec<PoolRow>>,
+}
+
+impl PoolsPoller {
+    async fn poll(
+        &mut self,
+        batch: &BatchClient,
+        tx: &UnboundedSender<Event>,
+    ) -> Result<Polled, BatchError> {
+        let mut rows: Vec<PoolRow> = batch
+            .list_pools(Some(POOL_ROW_SELECT))
+            .await?
+            .iter()
+            .map(pool_row)
+            .collect();
+        rows.sort_by(|a, b| a.pool.id.cmp(&b.pool.id));
+        Ok(Polled {
+            changed: report(&mut self.last, &rows, tx, Event::Pools),
+            learned: Learned::Lists,
+        })
+    }
+}
+
+/// The account's jobs (browsing): the list, and the task counts of the jobs on screen (one
+/// request each: only those rows are asked).
+#[derive(Debug, Default)]
+pub(crate) struct JobsPoller {
+    /// The jobs whose counts are shown.
+    pub counts_for: Vec<String>,
+    last: Option<Vec<JobRow>>,
+}
+
+impl JobsPoller {
+    pub fn new(counts_for: Vec<String>) -> JobsPoller {
+        JobsPoller {
+            counts_for,
+            last: None,
+        }
+    }
+
+    async fn poll(
+        &mut self,
+        batch: &BatchClient,
+        tx: &UnboundedSender<Event>,
+    ) -> Result<Polled, BatchError> {
+        let mut rows: Vec<JobRow> = batch
+            .list_jobs(Some(JOB_ROW_SELECT))
+            .await?
+            .iter()
+            .map(job_row)
+            .collect();
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        for id in &self.counts_for {
+            let Ok(i) = rows.binary_search_by(|r| r.id.as_str().cmp(id)) else {
+                continue;
+            };
+            match batch.task_counts(id).await {
+                Ok(c) => rows[i].counts = Some(counts_of(&c.task_counts)),
+                // Deleted since it was listed: its row goes with the next listing.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Polled {
+            changed: report(&mut self.last, &rows, tx, Event::Jobs),
+            learned: Learned::Lists,
+        })
+    }
+}
+
+/// The service's task counts as the panels show them.
+fn counts_of(c: &crate::azure::models::TaskCounts) -> TaskCounts {
+    TaskCounts {
+        active: c.active.max(0) as u64,
+        running: c.running.max(0) as u64,
+        completed: c.completed.max(0) as u64,
+        succeeded: c.succeeded.max(0) as u64,
+        failed: c.failed.max(0) as u64,
     }
 }
 
@@ -143,14 +247,7 @@ impl JobTasks {
         job_id: &str,
         mut on: impl FnMut(JobNews),
     ) -> Result<(TaskCounts, bool), BatchError> {
-        let c = batch.task_counts(job_id).await?.task_counts;
-        let counts = TaskCounts {
-            active: c.active.max(0) as u64,
-            running: c.running.max(0) as u64,
-            completed: c.completed.max(0) as u64,
-            succeeded: c.succeeded.max(0) as u64,
-            failed: c.failed.max(0) as u64,
-        };
+        let counts = counts_of(&batch.task_counts(job_id).await?.task_counts);
         if self.counts == Some(counts) {
             return Ok((counts, false));
         }
@@ -416,6 +513,8 @@ pub(crate) enum Poller {
     Nodes(NodesPoller),
     Job(JobPoller),
     Tail(TailPoller),
+    Pools(PoolsPoller),
+    Jobs(JobsPoller),
 }
 
 impl Poller {
@@ -430,6 +529,8 @@ impl Poller {
             Poller::Nodes(p) => p.poll(batch, tx).await,
             Poller::Job(p) => p.poll(batch, tx, previewed).await,
             Poller::Tail(p) => p.poll(batch, tx).await,
+            Poller::Pools(p) => p.poll(batch, tx).await,
+            Poller::Jobs(p) => p.poll(batch, tx).await,
         }
     }
 }

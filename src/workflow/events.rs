@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::azure::models::{
-    AllocationState, NodeState, PoolState, StartTaskState, TaskExecutionResult, TaskState,
+    AllocationState, JobState, NodeState, PoolState, SchedulingState, StartTaskState,
+    TaskExecutionResult, TaskState,
 };
 
 /// The nine steps of the tutorial, in order.
@@ -64,6 +65,10 @@ pub struct NodeView {
     pub start_task_retries: u32,
     pub start_task_failure: Option<String>,
     pub running_tasks: u32,
+    /// What browsing a pool's nodes shows besides (empty or `None` when not asked for).
+    pub ip: Option<String>,
+    pub vm_size: Option<String>,
+    pub scheduling: Option<SchedulingState>,
 }
 
 /// A pool as the panels show it.
@@ -80,6 +85,26 @@ pub struct PoolView {
     pub current_low_priority: u32,
     /// The last autoscale evaluation, when the pool autoscales.
     pub autoscale: Option<AutoscaleView>,
+}
+
+/// A row of the account's pools (`batchdeck browse`): the pool's panel view and more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolRow {
+    pub pool: PoolView,
+    pub task_slots: u32,
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A row of the account's jobs (`batchdeck browse`); `counts` once they were asked for (only
+/// the jobs on screen are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    pub id: String,
+    pub state: JobState,
+    pub pool_id: Option<String>,
+    pub priority: i32,
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+    pub counts: Option<TaskCounts>,
 }
 
 /// A pool's last autoscale evaluation: when, the variables' values, and its error.
@@ -234,6 +259,10 @@ pub enum Event {
     /// Tasks that changed since the last report (or all of them the first time).
     Tasks(Vec<TaskView>),
     TaskCounts(TaskCounts),
+    /// Every pool of the account (browsing), when the list changed.
+    Pools(Vec<PoolRow>),
+    /// Every job of the account (browsing), when the list changed; counts for those asked.
+    Jobs(Vec<JobRow>),
     Downloaded {
         blob: String,
         container: String,

@@ -19,6 +19,24 @@ def client():
     )
 
 
+def ubuntu_pool(pool_id, nodes, slots=1):
+    """The options of a pool of `nodes` Ubuntu 20.04 nodes of `slots` task slots each."""
+    from azure.batch import models as m
+
+    return m.BatchPoolCreateOptions(
+        id=pool_id,
+        vm_size="STANDARD_D1_V2",
+        virtual_machine_configuration=m.VirtualMachineConfiguration(
+            image_reference=m.BatchVmImageReference(
+                publisher="canonical", offer="0001-com-ubuntu-server-focal", sku="20_04-lts"
+            ),
+            node_agent_sku_id="batch.node.ubuntu 20.04",
+        ),
+        target_dedicated_nodes=nodes,
+        task_slots_per_node=slots,
+    )
+
+
 def check(cond, what):
     if not cond:
         raise AssertionError(what)

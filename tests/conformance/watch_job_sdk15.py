@@ -5,33 +5,17 @@ watch` to attach to.
 Env: BATCH_ENDPOINT, BATCH_ACCOUNT, BATCH_KEY. Args: pool id, job id, seconds. Prints
 "created" once the task was added.
 """
-import os
 import sys
 
-from azure.batch import BatchClient
 from azure.batch import models as m
-from azure.core.credentials import AzureNamedKeyCredential
+
+import sdkcheck
 
 
 def main():
     pool_id, job_id, secs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    client = BatchClient(
-        os.environ["BATCH_ENDPOINT"],
-        AzureNamedKeyCredential(os.environ["BATCH_ACCOUNT"], os.environ["BATCH_KEY"]),
-    )
-    client.create_pool(
-        m.BatchPoolCreateOptions(
-            id=pool_id,
-            vm_size="STANDARD_D1_V2",
-            virtual_machine_configuration=m.VirtualMachineConfiguration(
-                image_reference=m.BatchVmImageReference(
-                    publisher="canonical", offer="0001-com-ubuntu-server-focal", sku="20_04-lts"
-                ),
-                node_agent_sku_id="batch.node.ubuntu 20.04",
-            ),
-            target_dedicated_nodes=1,
-        )
-    )
+    client = sdkcheck.client()
+    client.create_pool(sdkcheck.ubuntu_pool(pool_id, 1))
     client.create_job(m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id)))
     command = "/bin/sh -c 'i=1; while [ $i -le %d ]; do echo line $i; i=$((i+1)); sleep 1; done; echo final line'" % secs
     client.create_task(job_id, m.BatchTaskCreateOptions(id="ticker", command_line=command))

@@ -81,6 +81,14 @@ impl std::fmt::Debug for BatchClient {
 /// A query parameter list; values are encoded when the URL is built.
 pub type Query<'a> = &'a [(&'a str, String)];
 
+/// The query of a request that asks only for `select`'s properties (all when `None`).
+pub fn select_query(select: Option<&str>) -> Vec<(&'static str, String)> {
+    select
+        .map(|s| ("$select", s.to_string()))
+        .into_iter()
+        .collect()
+}
+
 impl BatchClient {
     /// A client that signs with the account key.
     pub fn new(base: Url, cred: SharedKeyCredential) -> Result<BatchClient, BatchError> {

@@ -2,6 +2,7 @@
 
 use reqwest::Method;
 
+use super::client::select_query;
 use super::{BatchClient, BatchError, Created, Deleted};
 use crate::azure::models::{ComputeNode, Pool};
 
@@ -14,12 +15,15 @@ impl BatchClient {
     }
 
     pub async fn get_pool(&self, id: &str, select: Option<&str>) -> Result<Pool, BatchError> {
-        let q: Vec<(&str, String)> = select
-            .map(|s| ("$select", s.to_string()))
-            .into_iter()
-            .collect();
+        let q = select_query(select);
         self.get_json(&format!("get pool {id}"), self.url(&["pools", id], &q))
             .await
+    }
+
+    /// Every pool of the account (following `odata.nextLink`), with only `select`'s properties.
+    pub async fn list_pools(&self, select: Option<&str>) -> Result<Vec<Pool>, BatchError> {
+        let q = select_query(select);
+        self.list_all("list pools", self.url(&["pools"], &q)).await
     }
 
     pub async fn pool_exists(&self, id: &str) -> Result<bool, BatchError> {
@@ -63,10 +67,7 @@ impl BatchClient {
         pool_id: &str,
         select: Option<&str>,
     ) -> Result<Vec<ComputeNode>, BatchError> {
-        let q: Vec<(&str, String)> = select
-            .map(|s| ("$select", s.to_string()))
-            .into_iter()
-            .collect();
+        let q = select_query(select);
         self.list_all(
             &format!("list nodes of pool {pool_id}"),
             self.url(&["pools", pool_id, "nodes"], &q),

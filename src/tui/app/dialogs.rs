@@ -168,7 +168,7 @@ impl App {
         let present: Vec<Resource> = self.present().into_iter().cloned().collect();
         // Watching existing work: the session made nothing, so there is nothing to ask (the
         // exit summary still says what exists).
-        if self.mode == Mode::Watch || (present.is_empty() && !self.running()) {
+        if self.mode != Mode::Run || (present.is_empty() && !self.running()) {
             self.quit = true;
             actions.push(Action::Quit);
             return;

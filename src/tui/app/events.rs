@@ -86,6 +86,8 @@ impl App {
                     self.set_presence(r, Presence::Present);
                 }
             }
+            Event::Pools(rows) => self.set_pools(rows),
+            Event::Jobs(rows) => self.set_jobs(rows),
             Event::Downloaded { .. } => {}
             Event::Output {
                 task_id,

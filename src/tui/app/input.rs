@@ -15,6 +15,8 @@ use crate::workflow::events::Resource;
 pub enum Entry {
     Filter(String),
     Resize(String),
+    /// Browsing: the `:` command line.
+    Command(String),
 }
 
 impl App {
@@ -22,7 +24,7 @@ impl App {
         if k.kind == crossterm::event::KeyEventKind::Release {
             return;
         }
-        let input = keys::lookup(&k);
+        let input = keys::lookup(&k, self.scope());
         if self.too_small() {
             self.key_too_small(k, input, actions);
             return;
@@ -48,7 +50,9 @@ impl App {
                 _ => self.overlay = Some(Overlay::Details(what)),
             },
             None => {
-                if let Some(i) = input {
+                if let Some(i) = input
+                    && !self.key_browse(i, actions)
+                {
                     self.key_main(i, actions);
                 }
             }
@@ -89,6 +93,14 @@ impl App {
         let (mut text, is_filter) = match entry {
             Entry::Filter(t) => (t, true),
             Entry::Resize(t) => (t, false),
+            Entry::Command(_) if ctrl && k.code == KeyCode::Char('c') => {
+                self.quit_now(actions);
+                return;
+            }
+            Entry::Command(t) => {
+                self.key_command(t, k);
+                return;
+            }
         };
         match k.code {
             KeyCode::Esc => {
@@ -128,6 +140,9 @@ impl App {
     }
 
     pub(super) fn set_filter(&mut self, f: String) {
+        if self.set_list_filter(f.clone()) {
+            return;
+        }
         if self.filter != f {
             self.filter = f;
             self.tasks.stale = true;
@@ -232,6 +247,8 @@ impl App {
             Input::RetryFailed => self.confirm_retry_failed(),
             Input::Download => self.download_selected(actions),
             Input::Left | Input::Right | Input::Yes | Input::No => {}
+            // Browsing's own keys (handled before these).
+            Input::Open | Input::Command => {}
         }
     }
 

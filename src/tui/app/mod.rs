@@ -5,6 +5,7 @@
 //! `update` dispatches: keys to [`input`], the workflow's events to [`events`], questions and
 //! confirmations to [`dialogs`]; the task table's model is [`tasks`], the preview's [`preview`].
 
+mod browse;
 mod dialogs;
 mod events;
 mod input;
@@ -18,10 +19,12 @@ use std::time::{Duration, Instant};
 use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 
+use crate::tui::browse::View;
 use crate::tui::layout;
 use crate::workflow::controller::Command;
 use crate::workflow::events::{Event, NodeView, PoolView, Resource, Step, TaskCounts, TaskView};
 
+pub use browse::Browse;
 pub use dialogs::{Button, DetailsOf, Dialog, Outcome, Overlay};
 pub use input::Entry;
 pub use preview::{CACHED_PREVIEWS, Preview, PreviewLine, Previews, Scroll, Tail};
@@ -70,6 +73,8 @@ pub enum Mode {
     Run,
     /// Watching existing work (`batchdeck watch`): no steps, no uploads.
     Watch,
+    /// Browsing the account (`batchdeck browse`): its views over the watch's panels.
+    Browse,
 }
 
 /// A run's outputs: the container the service uploads them to and each task's blob, so that a
@@ -230,6 +235,8 @@ pub struct App {
     pub run_outputs: Option<RunOutputs>,
     /// Tasks retried in this session that have not completed again yet.
     pub retried: std::collections::HashSet<String>,
+    /// Browsing the account: its views and lists.
+    pub browse: Option<Browse>,
 }
 
 impl App {
@@ -279,6 +286,7 @@ impl App {
             output_dir: "batchdeck-output".into(),
             run_outputs: None,
             retried: Default::default(),
+            browse: None,
         }
     }
 
@@ -289,6 +297,23 @@ impl App {
             steps: Vec::new(),
             ..App::new(target, ids, readonly, now)
         }
+    }
+
+    /// A session browsing the account (`batchdeck browse`), starting on `first`.
+    pub fn browsing(target: Target, readonly: bool, now: Instant, first: View) -> App {
+        let ids = RunIds {
+            pool_id: String::new(),
+            job_id: String::new(),
+            containers: Vec::new(),
+        };
+        let mut app = App {
+            mode: Mode::Browse,
+            steps: Vec::new(),
+            browse: Some(Browse::new(View::Pools)),
+            ..App::new(target, ids, readonly, now)
+        };
+        app.go(first, true);
+        app
     }
 
     /// The panels' rectangles in the last known terminal size.
@@ -380,6 +405,7 @@ impl App {
             self.selected_task = Some(self.tasks.rows[i].id.clone());
         }
         self.selected_node = self.selected_node.min(self.nodes.len().saturating_sub(1));
+        self.settle_browse();
         self.task_offset = layout::scroll_into_view(
             self.task_offset,
             self.selected_index(),

@@ -13,7 +13,7 @@ use crate::tui::views::{centered, fmt_dur};
 
 pub fn render_overlay(app: &App, f: &mut Frame, area: Rect) {
     match &app.overlay {
-        Some(Overlay::Help) => help(f, area),
+        Some(Overlay::Help) => help(app, f, area),
         Some(Overlay::Dialog(d)) => dialog(d, f, area),
         Some(Overlay::Details(what)) => details(app, what, f, area),
         None => {}
@@ -47,8 +47,8 @@ fn overlay_block(title: &str, danger: bool) -> Block<'_> {
         .border_style(Style::new().fg(if danger { theme::BAD } else { theme::ACCENT }))
 }
 
-fn help(f: &mut Frame, area: Rect) {
-    let rows: Vec<&keys::Binding> = keys::help_rows().collect();
+fn help(app: &App, f: &mut Frame, area: Rect) {
+    let rows: Vec<&keys::Binding> = keys::help_rows(app.scope()).collect();
     let r = centered(area, 72, rows.len() as u16 + 4);
     f.render_widget(Clear, r);
     let mut lines: Vec<Line> = rows

@@ -2,12 +2,12 @@
 //! [`layout`](crate::tui::layout). Views read the state and never change it: what must be
 //! remembered between frames (the task table's scroll offset) is kept by `App::update`.
 
-mod dialog;
-mod pool;
-mod preview;
-mod status;
+pub(crate) mod dialog;
+pub(crate) mod pool;
+pub(crate) mod preview;
+pub(crate) mod status;
 mod steps;
-mod tasks;
+pub(crate) mod tasks;
 mod uploads;
 
 use std::time::Duration;
@@ -28,6 +28,10 @@ pub fn render(app: &App, f: &mut Frame) {
         too_small(app, f, area);
         return;
     };
+    if app.browse.is_some() {
+        crate::tui::browse::views::render(app, f, s);
+        return;
+    }
     steps::render(app, f, s.steps);
     pool::render(app, f, s.pool);
     uploads::render(app, f, s.uploads);
@@ -39,7 +43,7 @@ pub fn render(app: &App, f: &mut Frame) {
 
 /// Says the terminal is too small; the quit dialog (the only thing `q` opens here) is shown
 /// over it, as compact as it gets.
-fn too_small(app: &App, f: &mut Frame, area: Rect) {
+pub(crate) fn too_small(app: &App, f: &mut Frame, area: Rect) {
     let text = vec![
         Line::from(Span::styled("Terminal too small", theme::title())),
         Line::from(format!(
@@ -102,6 +106,16 @@ pub fn short_node(id: &str) -> String {
         }
         _ => id.to_string(),
     }
+}
+
+/// The filter being typed, on its line under a table.
+pub fn filter_entry(text: &str) -> Paragraph<'static> {
+    Paragraph::new(Line::from(vec![
+        Span::styled("/", ratatui::style::Style::new().fg(theme::ACCENT)),
+        Span::raw(text.to_string()),
+        Span::styled("█", ratatui::style::Style::new().fg(theme::ACCENT)),
+        Span::styled("  Enter keep · Esc clear", theme::dim()),
+    ]))
 }
 
 /// A panel's frame: its title, focused or not.

@@ -10,7 +10,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use crate::azure::models::{NodeState, PoolState, StartTaskState};
+use crate::azure::models::{NodeState, PoolState, SchedulingState, StartTaskState};
 use crate::tui::app::{App, Panel};
 use crate::tui::theme;
 use crate::tui::views::{panel, short_node, truncate};
@@ -21,7 +21,12 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let mut title = vec![Span::styled(" Pool ", theme::title())];
     let Some(p) = &app.pool else {
         title.push(Span::raw(format!("{} ", app.ids.pool_id)));
-        let body = Paragraph::new(Line::styled("waiting for step 3", theme::dim()));
+        let wait = match (&app.browse, app.ids.pool_id.is_empty()) {
+            (None, _) => "waiting for step 3",
+            (Some(_), true) => "the job names no pool",
+            (Some(_), false) => "reading the pool...",
+        };
+        let body = Paragraph::new(Line::styled(wait, theme::dim()));
         f.render_widget(body.block(panel(Line::from(title), focused)), area);
         return;
     };
@@ -146,6 +151,16 @@ fn node_table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
         titles.extend(["Retry", "Tasks"]);
         widths.extend([Constraint::Length(5), Constraint::Length(5)]);
     }
+    // Browsing a pool's nodes: where each is, its size, whether it takes tasks.
+    let more = app.browse.is_some() && area.width >= 110;
+    if more {
+        titles.extend(["IP", "VM size", "Scheduling"]);
+        widths.extend([
+            Constraint::Length(15),
+            Constraint::Length(16),
+            Constraint::Length(10),
+        ]);
+    }
     let header = Row::new(titles).style(theme::title());
     let rows = app.nodes.iter().enumerate().map(|(i, n)| {
         let st = n.start_task_state.as_ref();
@@ -163,6 +178,14 @@ fn node_table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
         if wide {
             cells.push(Cell::from(n.start_task_retries.to_string()));
             cells.push(Cell::from(n.running_tasks.to_string()));
+        }
+        if more {
+            let or_dash = |s: Option<&str>| s.unwrap_or("-").to_string();
+            cells.push(Cell::from(or_dash(n.ip.as_deref())));
+            cells.push(Cell::from(or_dash(n.vm_size.as_deref())));
+            cells.push(Cell::from(or_dash(
+                n.scheduling.as_ref().map(SchedulingState::as_str),
+            )));
         }
         let row = Row::new(cells);
         if focused && i == app.selected_node {

@@ -53,6 +53,12 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 ),
             )
         }
+        (None, _, _) if app.browse.is_some() => {
+            // Browsing: where, as a breadcrumb.
+            let crumbs = app.browse.as_ref().map(|b| b.crumbs()).unwrap_or_default();
+            let s = Span::styled(format!("│ {crumbs} "), Style::new().fg(theme::ACCENT));
+            (s.clone(), s)
+        }
         (None, _, _) if app.mode == Mode::Watch => {
             // Watching: what, and whether the job's tasks are all done.
             let what = match (app.ids.job_id.as_str(), app.ids.pool_id.as_str()) {

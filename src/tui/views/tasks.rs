@@ -13,7 +13,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 use crate::tui::app::{App, Entry, Panel, SortKey};
 use crate::tui::layout;
 use crate::tui::theme;
-use crate::tui::views::{fmt_dur, panel, short_node, truncate};
+use crate::tui::views::{filter_entry, fmt_dur, panel, short_node, truncate};
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let focused = app.focus == Panel::Tasks;
@@ -62,15 +62,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     sparkline(app, f, inside.spark);
     table(app, f, inside.table, focused);
     if let Some(Entry::Filter(text)) = &app.entry {
-        f.render_widget(
-            Paragraph::new(Line::from(vec![
-                Span::styled("/", Style::new().fg(theme::ACCENT)),
-                Span::raw(text.clone()),
-                Span::styled("█", Style::new().fg(theme::ACCENT)),
-                Span::styled("  Enter keep · Esc clear", theme::dim()),
-            ])),
-            inside.entry,
-        );
+        f.render_widget(filter_entry(text), inside.entry);
     }
 }
 

@@ -5,42 +5,11 @@
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 use crate::azure::models::{NodeState, TaskState};
 use crate::tui::app::{App, Msg};
 use crate::tui::testing::*;
-use crate::tui::views::render;
 use crate::workflow::events::{AutoscaleView, Event, Resource, Step, TaskCounts, TaskFile};
-
-fn screen(app: &mut App, w: u16, h: u16) -> String {
-    app.update(Msg::Resize(w, h));
-    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
-    t.draw(|f| render(app, f)).expect("draw");
-    t.backend().to_string()
-}
-
-fn key(app: &mut App, c: KeyCode) {
-    app.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
-}
-
-macro_rules! snap {
-    ($name:expr, $screen:expr) => {
-        insta::with_settings!({
-            filters => vec![
-                // Node ids keep their width, so that columns stay aligned.
-                (r"tvmps_[0-9a-f]{8}…d", "tvmps_XXXXXXXX…d"),
-                (r"tvmps_[0-9a-f]{32}_d", "tvmps_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX_d"),
-                (r"\b\d+:\d\d:\d\d\b", "[clock]"),
-                (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
-            ],
-            omit_expression => true,
-        }, {
-            insta::assert_snapshot!($name, $screen);
-        });
-    };
-}
 
 #[test]
 fn mid_run_full_screen() {

@@ -1,0 +1,375 @@
+//! Browsing the account (`batchdeck browse`): the navigation stack, its keys and the `:`
+//! command line. A pool's nodes and a job's tasks are the session's own panels: going there
+//! points the session's ids at that pool or job and starts their models afresh, so every key
+//! of those panels (and its confirmation, and `--readonly`) works as in `batchdeck watch`.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::tui::app::{Action, App, Entry, Overlay, Panel, Previews, Scroll, Tasks};
+use crate::tui::browse::{self, Command, Listing, View, Watching};
+use crate::tui::keys::{Input, Scope};
+use crate::tui::layout;
+use crate::workflow::events::{JobRow, PoolRow};
+
+/// What browsing adds to the session: the views' stack and the account's lists.
+#[derive(Debug, Default)]
+pub struct Browse {
+    /// The views, the one on screen last; never empty.
+    pub stack: Vec<View>,
+    pub pools: Listing<PoolRow>,
+    pub jobs: Listing<JobRow>,
+    /// What Tab on the command line offered last (shown under it).
+    pub candidates: Vec<String>,
+}
+
+impl Browse {
+    pub fn new(first: View) -> Browse {
+        Browse {
+            stack: vec![first],
+            ..Browse::default()
+        }
+    }
+
+    pub fn view(&self) -> &View {
+        self.stack.last().unwrap_or(&View::Pools)
+    }
+
+    /// The breadcrumb: the views from the first to the one on screen.
+    pub fn crumbs(&self) -> String {
+        self.stack
+            .iter()
+            .map(View::crumb)
+            .collect::<Vec<_>>()
+            .join(" › ")
+    }
+}
+
+impl App {
+    /// The view on screen when browsing.
+    pub fn view(&self) -> Option<&View> {
+        self.browse.as_ref().map(Browse::view)
+    }
+
+    /// The views whose keys act now (the help lists them).
+    pub fn scope(&self) -> Scope {
+        match self.view() {
+            None => Scope::SESSION,
+            Some(View::Pools | View::Jobs) => Scope::LISTS,
+            Some(View::Nodes(_)) => Scope::NODES,
+            Some(View::Tasks(_)) => Scope::TASKS,
+        }
+    }
+
+    /// What the watcher must watch for the view on screen (`None` outside browsing).
+    pub fn browse_watching(&self) -> Option<Watching> {
+        let b = self.browse.as_ref()?;
+        Some(match b.view() {
+            View::Pools => Watching::Pools,
+            View::Jobs => {
+                let page = self.list_page();
+                Watching::Jobs(b.jobs.visible(page).map(|(_, j)| j.id.clone()).collect())
+            }
+            View::Nodes(p) => Watching::Pool(p.clone()),
+            View::Tasks(j) => Watching::Job {
+                job: j.clone(),
+                pool: (!self.ids.pool_id.is_empty()).then(|| self.ids.pool_id.clone()),
+            },
+        })
+    }
+
+    /// Rows a list view shows in the last known terminal size.
+    pub fn list_page(&self) -> usize {
+        let filtering = matches!(self.entry, Some(Entry::Filter(_)));
+        layout::browse_screen(self.area).map_or(0, |s| {
+            layout::task_rows(layout::list_panel(s.body, filtering).table)
+        })
+    }
+
+    /// The list on screen, if a list view is.
+    fn list_filter_mut(&mut self) -> Option<&mut String> {
+        let b = self.browse.as_mut()?;
+        match b.stack.last()? {
+            View::Pools => Some(&mut b.pools.filter),
+            View::Jobs => Some(&mut b.jobs.filter),
+            _ => None,
+        }
+    }
+
+    /// Sets the filter of the list on screen; false when no list is.
+    pub(super) fn set_list_filter(&mut self, f: String) -> bool {
+        let Some(b) = self.browse.as_mut() else {
+            return false;
+        };
+        match b.view() {
+            View::Pools => b.pools.set_filter(f),
+            View::Jobs => b.jobs.set_filter(f),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The filter being edited starts from the one in force (the list's, or the tasks').
+    pub(super) fn current_filter(&mut self) -> String {
+        match self.list_filter_mut() {
+            Some(f) => f.clone(),
+            None => self.filter.clone(),
+        }
+    }
+
+    /// Keys that browsing handles itself; the rest go to the session's panels.
+    pub(super) fn key_browse(&mut self, input: Input, actions: &mut Vec<Action>) -> bool {
+        let page = self.list_page().max(1) as isize;
+        let Some(b) = self.browse.as_mut() else {
+            return false;
+        };
+        let list = b.view().is_list();
+        match input {
+            Input::Command => {
+                b.candidates.clear();
+                self.entry = Some(Entry::Command(String::new()));
+            }
+            Input::Open => {
+                let next = match b.view() {
+                    View::Pools => b.pools.selected.clone().map(View::Nodes),
+                    View::Jobs => b.jobs.selected.clone().map(View::Tasks),
+                    _ => None,
+                };
+                match next {
+                    Some(v) => self.go(v, false),
+                    None => self.notify("Nothing selected", true),
+                }
+            }
+            Input::Back => {
+                if list {
+                    let filtered = !self.current_filter().is_empty();
+                    if filtered {
+                        self.set_list_filter(String::new());
+                    } else {
+                        self.back();
+                    }
+                } else if !self.filter.is_empty() {
+                    self.set_filter(String::new());
+                } else {
+                    self.back();
+                }
+            }
+            Input::Filter if list => {
+                let f = self.current_filter();
+                self.entry = Some(Entry::Filter(f));
+            }
+            Input::Up
+            | Input::Down
+            | Input::PageUp
+            | Input::PageDown
+            | Input::Top
+            | Input::Bottom
+                if list =>
+            {
+                let by = match input {
+                    Input::Up => -1,
+                    Input::Down => 1,
+                    Input::PageUp => -page,
+                    Input::PageDown => page,
+                    Input::Top => isize::MIN / 2,
+                    _ => isize::MAX / 2,
+                };
+                match b.view() {
+                    View::Pools => b.pools.move_by(by),
+                    _ => b.jobs.move_by(by),
+                }
+            }
+            Input::Sort if list => match b.view() {
+                View::Pools => b.pools.next_sort(),
+                _ => b.jobs.next_sort(),
+            },
+            Input::Reverse if list => match b.view() {
+                View::Pools => b.pools.reverse(),
+                _ => b.jobs.reverse(),
+            },
+            _ => return false,
+        }
+        let _ = actions;
+        true
+    }
+
+    /// Esc on a view: the one before it (the first view stays).
+    fn back(&mut self) {
+        let Some(b) = self.browse.as_mut() else {
+            return;
+        };
+        if b.stack.len() > 1 {
+            b.stack.pop();
+            let top = b.view().clone();
+            if !top.is_list() {
+                // The view under it was a pool's nodes or a job's tasks: shown afresh.
+                b.stack.pop();
+                self.go(top, false);
+            }
+        }
+    }
+
+    /// Opens `view` on top of the stack (or instead of it all, from the command line).
+    pub(super) fn go(&mut self, view: View, replace: bool) {
+        let Some(b) = self.browse.as_mut() else {
+            return;
+        };
+        let job_pool = match &view {
+            View::Tasks(j) => b
+                .jobs
+                .rows
+                .iter()
+                .find(|r| &r.id == j)
+                .and_then(|r| r.pool_id.clone()),
+            _ => None,
+        };
+        if replace {
+            let first = match &view {
+                View::Pools | View::Nodes(_) => View::Pools,
+                View::Jobs | View::Tasks(_) => View::Jobs,
+            };
+            b.stack = vec![first];
+        }
+        if b.stack.last() != Some(&view) {
+            b.stack.push(view.clone());
+        }
+        match view {
+            View::Pools | View::Jobs => {}
+            View::Nodes(pool) => {
+                self.reset_panels();
+                self.ids.pool_id = pool;
+                self.ids.job_id.clear();
+                self.focus = Panel::Nodes;
+            }
+            View::Tasks(job) => {
+                self.reset_panels();
+                self.ids.job_id = job;
+                self.ids.pool_id = job_pool.unwrap_or_default();
+                self.focus = Panel::Tasks;
+            }
+        }
+    }
+
+    /// A pool's nodes or a job's tasks start from nothing (a new watcher fills them).
+    fn reset_panels(&mut self) {
+        self.pool = None;
+        self.pool_deleted = false;
+        self.nodes.clear();
+        self.node_stderr.clear();
+        self.selected_node = 0;
+        self.tasks = Tasks::default();
+        self.counts = None;
+        self.completions.clear();
+        self.previews = Previews::default();
+        self.outputs.clear();
+        self.resources.clear();
+        self.retried.clear();
+        self.selected_task = None;
+        self.task_offset = 0;
+        self.filter.clear();
+        self.preview_scroll = Scroll::Natural;
+        self.overlay = None;
+    }
+
+    /// Runs a `:` command line.
+    fn run_command(&mut self, line: &str) {
+        let Some(b) = self.browse.as_ref() else {
+            return;
+        };
+        let selected_pool = match b.view() {
+            View::Pools => b.pools.selected.clone(),
+            View::Nodes(p) => Some(p.clone()),
+            _ => (!self.ids.pool_id.is_empty()).then(|| self.ids.pool_id.clone()),
+        };
+        let selected_job = match b.view() {
+            View::Jobs => b.jobs.selected.clone(),
+            View::Tasks(j) => Some(j.clone()),
+            _ => None,
+        };
+        let view = match browse::parse(line) {
+            Ok(Command::Pools) => View::Pools,
+            Ok(Command::Jobs) => View::Jobs,
+            Ok(Command::Nodes(Some(p)) | Command::Pool(p)) => View::Nodes(p),
+            Ok(Command::Tasks(Some(j)) | Command::Job(j)) => View::Tasks(j),
+            Ok(Command::Nodes(None)) => match selected_pool {
+                Some(p) => View::Nodes(p),
+                None => {
+                    self.notify(":nodes needs a pool: select one, or type :nodes POOL", true);
+                    return;
+                }
+            },
+            Ok(Command::Tasks(None)) => match selected_job {
+                Some(j) => View::Tasks(j),
+                None => {
+                    self.notify(":tasks needs a job: select one, or type :tasks JOB", true);
+                    return;
+                }
+            },
+            Err(e) => {
+                self.notify(e, true);
+                return;
+            }
+        };
+        self.go(view, true);
+    }
+
+    /// A key on the `:` command line: Tab completes, Enter runs, Esc leaves it.
+    pub(super) fn key_command(&mut self, mut text: String, k: KeyEvent) {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        match k.code {
+            KeyCode::Esc => return,
+            KeyCode::Enter => {
+                self.run_command(text.trim());
+                return;
+            }
+            KeyCode::Tab => {
+                if let Some(b) = self.browse.as_mut() {
+                    let (done, candidates) = browse::complete(
+                        &text,
+                        b.pools.rows.iter().map(|p| p.pool.id.as_str()),
+                        b.jobs.rows.iter().map(|j| j.id.as_str()),
+                    );
+                    text = done;
+                    b.candidates = candidates;
+                }
+            }
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char('u') if ctrl => text.clear(),
+            KeyCode::Char(c) if !ctrl && text.len() < 128 => text.push(c),
+            _ => {}
+        }
+        self.entry = Some(Entry::Command(text));
+    }
+
+    /// The lists' selection and scroll, kept in view after every message.
+    pub(super) fn settle_browse(&mut self) {
+        let page = self.list_page();
+        if let Some(b) = self.browse.as_mut() {
+            match b.view() {
+                View::Pools => b.pools.settle(page),
+                View::Jobs => b.jobs.settle(page),
+                _ => {}
+            }
+        }
+    }
+
+    /// The account's pools, listed again.
+    pub(super) fn set_pools(&mut self, rows: Vec<PoolRow>) {
+        if let Some(b) = self.browse.as_mut() {
+            b.pools.set_rows(rows);
+        }
+    }
+
+    /// The account's jobs, listed again (with the counts of those on screen).
+    pub(super) fn set_jobs(&mut self, rows: Vec<JobRow>) {
+        if let Some(b) = self.browse.as_mut() {
+            b.jobs.set_rows(rows);
+        }
+    }
+
+    /// Whether the help is open (for the views).
+    pub fn help_open(&self) -> bool {
+        matches!(self.overlay, Some(Overlay::Help))
+    }
+}

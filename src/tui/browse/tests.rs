@@ -1,0 +1,433 @@
+//! Browsing without a terminal: the lists' model, the command line, navigation through
+//! `App::update`, what the watcher is asked to watch, and snapshots of every view at 80x24
+//! and 160x48.
+
+use std::time::Instant;
+
+use chrono::TimeZone;
+use crossterm::event::KeyCode;
+
+use super::*;
+use crate::azure::models::{JobState, NodeState, PoolState, TaskState};
+use crate::tui::app::{App, Msg};
+use crate::tui::keys::Scope;
+use crate::tui::testing::*;
+use crate::workflow::events::{Event, TaskCounts};
+
+fn when(min: u32) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, 30, 5, min, 0)
+        .single()
+}
+
+fn pool_row(id: &str, nodes: u32, state: PoolState, created: u32) -> PoolRow {
+    let mut p = pool(nodes, nodes);
+    p.id = id.into();
+    p.state = state;
+    PoolRow {
+        pool: p,
+        task_slots: 4,
+        created: when(created),
+    }
+}
+
+fn job_row(id: &str, pool: &str, state: JobState, counts: Option<TaskCounts>) -> JobRow {
+    JobRow {
+        id: id.into(),
+        state,
+        pool_id: Some(pool.into()),
+        priority: 0,
+        created: when(10),
+        counts,
+    }
+}
+
+fn counts(active: u64, running: u64, succeeded: u64, failed: u64) -> TaskCounts {
+    TaskCounts {
+        active,
+        running,
+        completed: succeeded + failed,
+        succeeded,
+        failed,
+    }
+}
+
+/// A session browsing an account of three pools and three jobs, on the pools.
+fn browsing(t0: Instant) -> App {
+    let mut app = App::browsing(target(), false, t0, View::Pools);
+    app.update(Msg::Resize(120, 36));
+    app.update(Msg::Event(Event::Pools(vec![
+        pool_row("bigpool", 2, PoolState::Active, 1),
+        pool_row("smallpool", 1, PoolState::Active, 2),
+        pool_row("oldpool", 0, PoolState::Deleting, 0),
+    ])));
+    app.update(Msg::Event(Event::Jobs(vec![
+        job_row(
+            "bigjob",
+            "bigpool",
+            JobState::Active,
+            Some(counts(0, 0, 1800, 200)),
+        ),
+        job_row(
+            "tickjob",
+            "smallpool",
+            JobState::Active,
+            Some(counts(0, 1, 0, 0)),
+        ),
+        job_row("idlejob", "smallpool", JobState::Completed, None),
+    ])));
+    app
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn command(app: &mut App, line: &str) {
+    key(app, KeyCode::Char(':'));
+    typed(app, line);
+    key(app, KeyCode::Enter);
+}
+
+fn shown(app: &App) -> Vec<String> {
+    let b = app.browse.as_ref().expect("browsing");
+    match b.view() {
+        View::Pools => b
+            .pools
+            .order
+            .iter()
+            .map(|&i| b.pools.rows[i].pool.id.clone())
+            .collect(),
+        _ => b
+            .jobs
+            .order
+            .iter()
+            .map(|&i| b.jobs.rows[i].id.clone())
+            .collect(),
+    }
+}
+
+#[test]
+fn lists_sort_by_each_column_and_filter() {
+    let t0 = Instant::now();
+    let mut app = browsing(t0);
+    assert_eq!(shown(&app), ["bigpool", "oldpool", "smallpool"]);
+    // s: by state (active before deleting), ids breaking ties; S reverses.
+    key(&mut app, KeyCode::Char('s'));
+    assert_eq!(shown(&app), ["bigpool", "smallpool", "oldpool"]);
+    key(&mut app, KeyCode::Char('S'));
+    assert_eq!(shown(&app), ["oldpool", "smallpool", "bigpool"]);
+    // Filtered as typed; Esc clears the filter before it goes back.
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "small");
+    assert_eq!(shown(&app), ["smallpool"]);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.browse.as_ref().unwrap().pools.filter, "small");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(shown(&app).len(), 3);
+    // The jobs filter by state too.
+    command(&mut app, "jobs");
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "completed");
+    assert_eq!(shown(&app), ["idlejob"]);
+}
+
+#[test]
+fn enter_drills_down_esc_goes_back_and_the_breadcrumb_follows() {
+    let t0 = Instant::now();
+    let mut app = browsing(t0);
+    assert_eq!(app.browse_watching(), Some(Watching::Pools));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view(), Some(&View::Nodes("smallpool".into())));
+    assert_eq!(app.ids.pool_id, "smallpool");
+    assert_eq!(
+        app.browse.as_ref().unwrap().crumbs(),
+        "pools › smallpool › nodes"
+    );
+    assert_eq!(
+        app.browse_watching(),
+        Some(Watching::Pool("smallpool".into()))
+    );
+    assert_eq!(app.scope(), Scope::NODES);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.view(), Some(&View::Pools));
+    // The selection stayed where it was.
+    assert_eq!(
+        app.browse.as_ref().unwrap().pools.selected.as_deref(),
+        Some("smallpool")
+    );
+
+    // A job's tasks: the session's task table, its pool's nodes watched too.
+    command(&mut app, "jobs");
+    assert_eq!(
+        app.browse_watching(),
+        Some(Watching::Jobs(vec![
+            "bigjob".into(),
+            "idlejob".into(),
+            "tickjob".into()
+        ]))
+    );
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view(), Some(&View::Tasks("bigjob".into())));
+    assert_eq!(
+        app.browse_watching(),
+        Some(Watching::Job {
+            job: "bigjob".into(),
+            pool: Some("bigpool".into())
+        })
+    );
+    app.update(Msg::Event(Event::Tasks(vec![
+        task(1, TaskState::Completed, Some(0)),
+        task(2, TaskState::Completed, Some(3)),
+    ])));
+    assert_eq!(app.tasks.rows.len(), 2);
+    // Filtering the tasks, then Esc twice: the filter, then back to the jobs.
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "failed");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.tasks.order.len(), 1);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.tasks.order.len(), 2);
+    assert_eq!(app.view(), Some(&View::Tasks("bigjob".into())));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.view(), Some(&View::Jobs));
+    // Another job starts from nothing: the first one's tasks are not shown as its own.
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view(), Some(&View::Tasks("tickjob".into())));
+    assert!(app.tasks.rows.is_empty());
+    assert_eq!(app.ids.pool_id, "smallpool");
+}
+
+#[test]
+fn the_command_line_completes_and_goes_anywhere() {
+    let t0 = Instant::now();
+    let mut app = browsing(t0);
+    // Completion: command words, then ids.
+    key(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "t");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(
+        app.entry,
+        Some(crate::tui::app::Entry::Command("tasks ".into()))
+    );
+    typed(&mut app, "ti");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(
+        app.entry,
+        Some(crate::tui::app::Entry::Command("tasks tickjob".into()))
+    );
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view(), Some(&View::Tasks("tickjob".into())));
+    assert_eq!(
+        app.browse.as_ref().unwrap().crumbs(),
+        "jobs › tickjob › tasks"
+    );
+    // Ambiguous: the common part, and the candidates offered.
+    key(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "pool ");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(
+        app.browse.as_ref().unwrap().candidates,
+        ["bigpool", "smallpool", "oldpool"]
+    );
+    typed(&mut app, "o");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view(), Some(&View::Nodes("oldpool".into())));
+    // `nodes` alone: the pool on screen; a bad command says what is understood.
+    command(&mut app, "pools");
+    command(&mut app, "nodes");
+    assert_eq!(app.view(), Some(&View::Nodes("bigpool".into())));
+    command(&mut app, "frobnicate");
+    assert_eq!(app.view(), Some(&View::Nodes("bigpool".into())));
+    let n = app.notices.back().expect("a notice");
+    assert!(
+        n.error && n.text.contains("unknown command \"frobnicate\""),
+        "{n:?}"
+    );
+    assert!(parse("job").is_err());
+    assert!(parse("pools x").is_err());
+    assert_eq!(parse("job j1"), Ok(Command::Job("j1".into())));
+}
+
+#[test]
+fn the_help_lists_the_keys_of_the_view_on_screen_and_they_dispatch() {
+    use crate::tui::keys::{self, Input};
+    use crossterm::event::{KeyEvent, KeyModifiers};
+    let ev = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    // Lists: Enter opens, `:` commands; no task keys.
+    let lists: Vec<_> = keys::help_rows(Scope::LISTS).map(|b| b.input).collect();
+    assert!(lists.contains(&Input::Open) && lists.contains(&Input::Command));
+    assert!(!lists.contains(&Input::RetryTask) && !lists.contains(&Input::Details));
+    assert_eq!(
+        keys::lookup(&ev(KeyCode::Enter), Scope::LISTS),
+        Some(Input::Open)
+    );
+    assert_eq!(keys::lookup(&ev(KeyCode::Char('r')), Scope::LISTS), None);
+    // A job's tasks: the session's task keys, and `:`; not the run's containers.
+    let tasks: Vec<_> = keys::help_rows(Scope::TASKS).map(|b| b.input).collect();
+    assert!(tasks.contains(&Input::RetryTask) && tasks.contains(&Input::Command));
+    assert!(!tasks.contains(&Input::DeleteContainers));
+    assert_eq!(keys::lookup(&ev(KeyCode::Char('C')), Scope::TASKS), None);
+    // A run has no command line.
+    assert_eq!(keys::lookup(&ev(KeyCode::Char(':')), Scope::SESSION), None);
+    // `r` on the pools does nothing at all (no notice, no action).
+    let t0 = Instant::now();
+    let mut app = browsing(t0);
+    let a = app.update(Msg::Key(ev(KeyCode::Char('r'))));
+    assert!(a.is_empty() && app.notices.is_empty());
+}
+
+#[test]
+fn a_list_builds_only_the_rows_on_screen_and_keeps_the_selection_in_view() {
+    let mut l: Listing<JobRow> = Listing::default();
+    l.set_rows(
+        (0..1000)
+            .map(|i| job_row(&format!("job{i}"), "p", JobState::Active, None))
+            .collect(),
+    );
+    l.settle(20);
+    assert_eq!(l.visible(20).count(), 20);
+    l.move_by(500);
+    l.settle(20);
+    assert_eq!(l.selected.as_deref(), Some("job500"));
+    assert_eq!(l.offset, 481);
+    let ids: Vec<&str> = l.visible(20).map(|(_, j)| j.id.as_str()).collect();
+    assert_eq!(ids.first(), Some(&"job481"));
+    assert_eq!(ids.last(), Some(&"job500"));
+    // Natural order: job9 before job10.
+    assert_eq!(l.rows[l.order[9]].id, "job9");
+    assert_eq!(l.rows[l.order[10]].id, "job10");
+}
+
+#[test]
+fn watching_a_list_asks_the_counts_of_the_jobs_on_screen_only() {
+    let t0 = Instant::now();
+    let mut app = App::browsing(target(), false, t0, View::Jobs);
+    app.update(Msg::Resize(80, 24));
+    app.update(Msg::Event(Event::Jobs(
+        (0..100)
+            .map(|i| job_row(&format!("job{i}"), "p", JobState::Active, None))
+            .collect(),
+    )));
+    let Some(Watching::Jobs(ids)) = app.browse_watching() else {
+        panic!("watching the jobs")
+    };
+    assert_eq!(ids.len(), app.list_page());
+    assert_eq!(ids.len(), 20);
+    key(&mut app, KeyCode::PageDown);
+    key(&mut app, KeyCode::PageDown);
+    let Some(Watching::Jobs(ids)) = app.browse_watching() else {
+        panic!("watching the jobs")
+    };
+    assert!(ids.contains(&"job40".to_string()), "{ids:?}");
+    assert!(!ids.contains(&"job0".to_string()), "{ids:?}");
+    assert!(!Watching::Jobs(vec![]).needs_new_watcher(&Watching::Jobs(ids)));
+    assert!(Watching::Pools.needs_new_watcher(&Watching::Jobs(vec![])));
+}
+
+/// Each view at the smallest size and a large one.
+fn both_sizes(name: &str, app: &mut App) {
+    snap!(format!("{name}_80x24"), screen(app, 80, 24));
+    snap!(format!("{name}_160x48"), screen(app, 160, 48));
+}
+
+#[test]
+fn snapshots_of_the_pools() {
+    let t0 = Instant::now();
+    let mut app = browsing(t0);
+    both_sizes("browse_pools", &mut app);
+    key(&mut app, KeyCode::Char('?'));
+    both_sizes("browse_pools_help", &mut app);
+}
+
+#[test]
+fn snapshots_of_the_jobs_filtered_and_the_command_line() {
+    let t0 = Instant::now();
+    let mut app = browsing(t0);
+    command(&mut app, "jobs");
+    both_sizes("browse_jobs", &mut app);
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "smallpool");
+    both_sizes("browse_jobs_filtering", &mut app);
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "pool ");
+    key(&mut app, KeyCode::Tab);
+    both_sizes("browse_command_line", &mut app);
+}
+
+#[test]
+fn snapshots_of_a_pools_nodes() {
+    let t0 = Instant::now();
+    let mut app = browsing(t0);
+    command(&mut app, "pool bigpool");
+    let mut p = pool(3, 3);
+    p.id = "bigpool".into();
+    app.update(Msg::Event(Event::Pool(p)));
+    app.update(Msg::Event(Event::Nodes(vec![
+        node(0, NodeState::Running),
+        node(1, NodeState::Idle),
+        node(2, NodeState::StartTaskFailed),
+    ])));
+    both_sizes("browse_nodes", &mut app);
+    // Past a screenful: the heatmap.
+    app.update(Msg::Event(Event::Nodes(
+        (0..1000)
+            .map(|i| {
+                node(
+                    i,
+                    if i % 7 == 0 {
+                        NodeState::Running
+                    } else {
+                        NodeState::Idle
+                    },
+                )
+            })
+            .collect(),
+    )));
+    both_sizes("browse_nodes_heatmap", &mut app);
+}
+
+#[test]
+fn snapshots_of_a_jobs_tasks() {
+    let t0 = Instant::now();
+    let mut app = browsing(t0);
+    command(&mut app, "job bigjob");
+    let mut p = pool(2, 2);
+    p.id = "bigpool".into();
+    at(&mut app, t0, 1.0, Event::Pool(p));
+    at(
+        &mut app,
+        t0,
+        1.0,
+        Event::Nodes(vec![node(0, NodeState::Idle), node(1, NodeState::Idle)]),
+    );
+    at(&mut app, t0, 1.0, Event::TaskCounts(counts(0, 0, 18, 2)));
+    at(
+        &mut app,
+        t0,
+        1.0,
+        Event::Tasks(
+            (1..=20)
+                .map(|i| {
+                    task(
+                        i,
+                        TaskState::Completed,
+                        Some(if i % 10 == 0 { 3 } else { 0 }),
+                    )
+                })
+                .collect(),
+        ),
+    );
+    both_sizes("browse_tasks", &mut app);
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "failed");
+    key(&mut app, KeyCode::Enter);
+    both_sizes("browse_tasks_failed", &mut app);
+}
