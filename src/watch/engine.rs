@@ -143,6 +143,9 @@ struct Previewed {
     job_id: String,
     task_id: String,
     state: Option<TaskState>,
+    /// When its last run started, once known: a new start is a new run even when no poll
+    /// saw it between two completions.
+    started: Option<chrono::DateTime<chrono::Utc>>,
     /// Its files were read after it completed: nothing more will come.
     final_read: bool,
 }
@@ -284,6 +287,7 @@ impl Watcher {
             job_id: t.job_id.clone(),
             task_id: t.task_id.clone(),
             state: t.state.clone(),
+            started: None,
             final_read: false,
         });
         let c = self.cadences.tail;
@@ -579,7 +583,7 @@ impl Watcher {
                     s.schedule.hurry(now);
                 }
                 if let Some(t) = previewed {
-                    self.previewed_state(t.state, now);
+                    self.previewed_state(t.state, t.started, now);
                 }
                 self.publish(|s| s.counts = Some(counts));
             }
@@ -590,6 +594,7 @@ impl Watcher {
                 if let Some(t) = task {
                     if let Some(p) = self.previewed.as_mut().filter(|p| p.task_id == t.id) {
                         p.state = Some(t.state.clone());
+                        p.started = p.started.or(t.started);
                     }
                     if t.state == TaskState::Active
                         && let Some(s) = self.slot(Kind::Tail)
@@ -615,23 +620,35 @@ impl Watcher {
     }
 
     /// The previewed task moved: read its files while it runs, once more when it ends.
-    fn previewed_state(&mut self, state: TaskState, now: Instant) {
+    fn previewed_state(
+        &mut self,
+        state: TaskState,
+        started: Option<chrono::DateTime<chrono::Utc>>,
+        now: Instant,
+    ) {
         let Some(p) = &mut self.previewed else { return };
-        if p.state.as_ref() == Some(&state) {
+        // Retried and run again between two polls: completed both times, started anew.
+        let restarted = p.started.is_some() && started.is_some() && p.started != started;
+        if started.is_some() {
+            p.started = started;
+        }
+        if p.state.as_ref() == Some(&state) && !restarted {
             return;
         }
         // A new run (a retry after it completed, a requeue while it ran) writes its files
         // from the start: they are read from the start again.
-        let rerun = matches!(
-            (&p.state, &state),
-            (Some(TaskState::Completed), s) if *s != TaskState::Completed
-        ) || matches!(
-            (&p.state, &state),
-            (
-                Some(TaskState::Running | TaskState::Preparing),
-                TaskState::Active
+        let rerun = restarted
+            || matches!(
+                (&p.state, &state),
+                (Some(TaskState::Completed), s) if *s != TaskState::Completed
             )
-        );
+            || matches!(
+                (&p.state, &state),
+                (
+                    Some(TaskState::Running | TaskState::Preparing),
+                    TaskState::Active
+                )
+            );
         p.state = Some(state.clone());
         p.final_read = false;
         self.publish(|s| s.preview_done = false);
