@@ -851,6 +851,30 @@ fn browse_an_sdk_populated_account_read_only() {
     std::thread::sleep(Duration::from_secs(3));
     let after = highest_line(&t.screen());
     assert!(after > before, "no new line in 3 s:\n{}", t.screen());
+    // Enter: the task's files (by the files API); Enter on stdout.txt: the log viewer, which
+    // follows it as it grows.
+    t.keys(&["Enter"]);
+    let s = t.wait_for("ticker › files", 30);
+    let s = if s.contains("stdout.txt") {
+        s
+    } else {
+        t.wait_for("stdout.txt", 30)
+    };
+    assert!(s.contains("stderr.txt"), "{s}");
+    t.keys(&["/", "stdout", "Enter", "Enter"]);
+    let s = t.wait_for("following", 30);
+    assert!(s.contains("stdout.txt of task ticker"), "{s}");
+    t.wait_for("line 2", 30);
+    let before = highest_line(&t.screen());
+    std::thread::sleep(Duration::from_secs(3));
+    let after = highest_line(&t.screen());
+    assert!(
+        after > before,
+        "the log viewer did not follow:\n{}",
+        t.screen()
+    );
+    t.keys(&["Escape", "Escape", "Escape"]);
+    t.wait_for("jobs › tickjob › tasks", 10);
     // `?` lists this view's keys.
     t.keys(&["?"]);
     let s = t.wait_for(" Keys ", 10);

@@ -164,6 +164,23 @@ pub fn event_object(e: &Event) -> Value {
                 "priority": j.priority,
             })).collect::<Vec<_>>() }),
         ),
+        Event::Files(rows) => event(
+            "files",
+            json!({ "files": rows.iter().map(|f| json!({
+                "path": f.path,
+                "is_dir": f.is_dir,
+                "bytes": f.size,
+            })).collect::<Vec<_>>() }),
+        ),
+        Event::FileChunk {
+            path,
+            from,
+            len,
+            text,
+        } => event(
+            "file_chunk",
+            json!({ "path": path, "from": from, "len": len, "text": text }),
+        ),
         Event::Finished {
             ok,
             elapsed,

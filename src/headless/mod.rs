@@ -164,7 +164,9 @@ impl Printer {
             | Event::NodeStderr { .. }
             | Event::Created(_)
             | Event::Pools(_)
-            | Event::Jobs(_) => Vec::new(),
+            | Event::Jobs(_)
+            | Event::Files(_)
+            | Event::FileChunk { .. } => Vec::new(),
             Event::Health(Health::Reconnecting {
                 attempt,
                 error,

@@ -39,6 +39,13 @@ pub enum Input {
     Open,
     /// Browsing: the `:` command line.
     Command,
+    /// The log viewer: the next / previous line that matches the search.
+    NextMatch,
+    PrevMatch,
+    /// The log viewer: wrap long lines or not.
+    Wrap,
+    /// The log viewer: stdout.txt to stderr.txt and back.
+    Toggle,
 }
 
 /// The views a binding acts in (a set).
@@ -54,8 +61,12 @@ impl Scope {
     pub const NODES: Scope = Scope(4);
     /// Browsing a job's tasks.
     pub const TASKS: Scope = Scope(8);
-    pub const BROWSE: Scope = Scope(2 | 4 | 8);
-    pub const ALL: Scope = Scope(15);
+    /// Browsing a file (the log viewer).
+    pub const LOG: Scope = Scope(16);
+    pub const BROWSE: Scope = Scope(2 | 4 | 8 | 16);
+    pub const ALL: Scope = Scope(31);
+    /// Where dialogs are answered by key (the log viewer has `n` for its search).
+    pub const DIALOGS: Scope = Scope(15);
 
     pub const fn or(self, o: Scope) -> Scope {
         Scope(self.0 | o.0)
@@ -180,7 +191,7 @@ pub const KEYMAP: &[Binding] = &[
     key(KeyCode::End, Input::Bottom, "", ""),
     key(KeyCode::Char('G'), Input::Bottom, "", ""),
     only(
-        POOL,
+        Scope::SESSION,
         key(
             KeyCode::Enter,
             Input::Details,
@@ -194,7 +205,65 @@ pub const KEYMAP: &[Binding] = &[
             KeyCode::Enter,
             Input::Open,
             "Enter",
-            "open the selected pool's nodes or job's tasks",
+            "open the selected pool's nodes, job's tasks, or file",
+        ),
+    ),
+    only(
+        Scope::NODES.or(Scope::TASKS),
+        key(
+            KeyCode::Enter,
+            Input::Open,
+            "Enter",
+            "the files of the selected node or task",
+        ),
+    ),
+    only(
+        Scope::NODES.or(Scope::TASKS),
+        key(
+            KeyCode::Char('i'),
+            Input::Details,
+            "i",
+            "details of the selected node or task",
+        ),
+    ),
+    only(
+        Scope::LOG,
+        key(
+            KeyCode::Char('/'),
+            Input::Filter,
+            "/",
+            "search the lines held (Enter keeps it, Esc clears it)",
+        ),
+    ),
+    only(
+        Scope::LOG,
+        key(
+            KeyCode::Char('n'),
+            Input::NextMatch,
+            "n/N",
+            "next / previous line that matches",
+        ),
+    ),
+    only(
+        Scope::LOG,
+        key(KeyCode::Char('N'), Input::PrevMatch, "", ""),
+    ),
+    only(
+        Scope::LOG,
+        key(
+            KeyCode::Char('w'),
+            Input::Wrap,
+            "w",
+            "wrap long lines or not",
+        ),
+    ),
+    only(
+        Scope::LOG,
+        key(
+            KeyCode::Char('t'),
+            Input::Toggle,
+            "t",
+            "stdout.txt / stderr.txt",
         ),
     ),
     only(
@@ -317,8 +386,11 @@ pub const KEYMAP: &[Binding] = &[
     key(KeyCode::Char('h'), Input::Left, "", ""),
     key(KeyCode::Right, Input::Right, "", ""),
     key(KeyCode::Char('l'), Input::Right, "", ""),
-    key(KeyCode::Char('y'), Input::Yes, "y/n", "answer a dialog"),
-    key(KeyCode::Char('n'), Input::No, "", ""),
+    only(
+        Scope::DIALOGS,
+        key(KeyCode::Char('y'), Input::Yes, "y/n", "answer a dialog"),
+    ),
+    only(Scope::DIALOGS, key(KeyCode::Char('n'), Input::No, "", "")),
 ];
 
 /// The meaning of `ev` in the views of `scope`, if it has one.
@@ -375,6 +447,7 @@ mod tests {
             (Input::Bottom, Input::Top),
             (Input::Right, Input::Left),
             (Input::No, Input::Yes),
+            (Input::PrevMatch, Input::NextMatch),
         ];
         for b in KEYMAP {
             let documented_as = pairs

@@ -12,14 +12,16 @@ use tokio::sync::{mpsc, watch};
 
 use crate::azure::batch::{BatchClient, BatchError};
 use crate::azure::models::TaskState;
+use crate::watch::FileWindow;
 use crate::watch::convert::{BROWSE_NODE_SELECT, NODE_SELECT};
 use crate::watch::convert::{node_in_transition, pool_in_transition};
 use crate::watch::pollers::{
-    JobPoller, JobsPoller, Learned, NodesPoller, Polled, Poller, PoolPoller, PoolsPoller,
-    TailPoller,
+    FilePoller, FilesPoller, JobPoller, JobsPoller, Learned, NodesPoller, Polled, Poller,
+    PoolPoller, PoolsPoller, TailPoller,
 };
 use crate::watch::schedule::{Backoff, Cadence, Schedule};
 use crate::watch::{PreviewTarget, Snapshot};
+use crate::workflow::events::FilesOf;
 use crate::workflow::events::{Event, Health, Resource};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -62,15 +64,19 @@ enum Kind {
     Tail = 3,
     Pools = 4,
     Jobs = 5,
+    Files = 6,
+    File = 7,
 }
 
-const KINDS: [Kind; 6] = [
+const KINDS: [Kind; 8] = [
     Kind::Job,
     Kind::Pool,
     Kind::Nodes,
     Kind::Tail,
     Kind::Pools,
     Kind::Jobs,
+    Kind::Files,
+    Kind::File,
 ];
 
 #[derive(Debug)]
@@ -156,7 +162,7 @@ pub struct Watcher {
     batch: BatchClient,
     tx: mpsc::UnboundedSender<Event>,
     snapshot: watch::Sender<Snapshot>,
-    slots: [Option<Slot>; 6],
+    slots: [Option<Slot>; 8],
     inflight: FuturesUnordered<BoxFuture<'static, Done>>,
     outage: Option<Outage>,
     previewed: Option<Previewed>,
@@ -260,6 +266,19 @@ impl Watcher {
             c,
             now,
         );
+    }
+
+    /// Watch the files of a task or a node (browsing).
+    pub fn watch_files(&mut self, of: FilesOf, now: Instant) {
+        let c = self.cadences.job_busy;
+        self.put(Kind::Files, Poller::Files(FilesPoller::new(of)), c, now);
+    }
+
+    /// Read a window of a file (browsing's log viewer), and what is appended when following.
+    pub fn watch_file(&mut self, w: FileWindow, now: Instant) {
+        let c = self.cadences.tail;
+        let p = FilePoller::new(w.of, w.path, w.from, w.follow, w.window);
+        self.put(Kind::File, Poller::File(p), c, now);
     }
 
     /// Read the end of a task's stdout and stderr: after the debounce, then while it runs,
@@ -410,6 +429,8 @@ impl Watcher {
                         Some(Cmd::Hurry) => self.hurry(now),
                         Some(Cmd::Pools) => self.watch_pools(now),
                         Some(Cmd::Jobs(counts_for)) => self.watch_jobs(counts_for, now),
+                        Some(Cmd::Files(of)) => self.watch_files(of, now),
+                        Some(Cmd::File(w)) => self.watch_file(w, now),
                     }
                 }
                 _ = sleep_until(wake), if wake.is_some() => {}
@@ -526,6 +547,9 @@ impl Watcher {
             }
             // An account's lists are always there.
             Kind::Pools | Kind::Jobs => {}
+            // A task with no files yet (waiting for a node), a file not written yet: asked
+            // again at the next poll.
+            Kind::Files | Kind::File => {}
             // A task file that is not there yet is read as empty by the poller; a task that
             // is gone has nothing more to show.
             Kind::Tail => {
@@ -588,6 +612,11 @@ impl Watcher {
                 self.publish(|s| s.counts = Some(counts));
             }
             Learned::Lists => {}
+            Learned::File { done } => {
+                if done && let Some(s) = self.slot(Kind::File) {
+                    s.parked = true;
+                }
+            }
             Learned::Tail { task } => {
                 // Its first read found it in this state: files read after it completed are
                 // its last; one waiting for a node waits (parked) until it runs.

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use crate::azure::batch::BatchClient;
 use crate::azure::models::TaskState;
 use crate::azure::retry::RetryPolicy;
-use crate::workflow::events::{Event, NodeView, PoolView, TaskCounts};
+use crate::workflow::events::{Event, FilesOf, NodeView, PoolView, TaskCounts};
 
 pub use engine::{Cadences, Watcher};
 pub use pollers::{JobNews, JobTasks, TAIL_BYTES};
@@ -33,6 +33,18 @@ pub struct PreviewTarget {
     pub from: [u64; 2],
     /// Its state as the session knows it, if it does.
     pub state: Option<TaskState>,
+}
+
+/// A window of a file for browsing's log viewer to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileWindow {
+    pub of: FilesOf,
+    pub path: String,
+    /// Where it starts; `None`: the last `window` bytes of the file.
+    pub from: Option<u64>,
+    /// Then read what is appended, as it is.
+    pub follow: bool,
+    pub window: u64,
 }
 
 /// What the watcher knows, for code that waits on it.
@@ -62,6 +74,10 @@ pub(crate) enum Cmd {
     Pools,
     /// Browsing: the account's jobs, with the task counts of these.
     Jobs(Vec<String>),
+    /// Browsing: the files of a task or a node.
+    Files(FilesOf),
+    /// Browsing: a window of a file.
+    File(FileWindow),
     Stop,
 }
 
@@ -142,6 +158,16 @@ impl Watch {
     /// on screen).
     pub fn jobs(&self, counts_for: Vec<String>) {
         let _ = self.cmds.send(Cmd::Jobs(counts_for));
+    }
+
+    /// Watch the files of a task or a node (browsing).
+    pub fn files(&self, of: FilesOf) {
+        let _ = self.cmds.send(Cmd::Files(of));
+    }
+
+    /// Read a window of a file (browsing's log viewer).
+    pub fn file(&self, w: FileWindow) {
+        let _ = self.cmds.send(Cmd::File(w));
     }
 
     /// Something was done to the watched resources: poll everything again now.

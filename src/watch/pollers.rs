@@ -13,7 +13,7 @@ use crate::watch::convert::{
     pool_row, pool_view, task_view,
 };
 use crate::workflow::events::{
-    Event, JobRow, NodeView, PoolRow, PoolView, TaskCounts, TaskFile, TaskView,
+    Event, FileRow, FilesOf, JobRow, NodeView, PoolRow, PoolView, TaskCounts, TaskFile, TaskView,
 };
 
 /// Most bytes read from the end of a task file at once.
@@ -29,8 +29,12 @@ pub(crate) enum Learned {
         /// The previewed task, if this poll saw it change.
         previewed: Option<TaskView>,
     },
-    /// The account's pools or jobs (browsing).
+    /// The account's pools or jobs, or a task's or node's files (browsing).
     Lists,
+    /// A window of a file was read; `done` when nothing more is to be read (not following).
+    File {
+        done: bool,
+    },
     Tail {
         /// The task as its first read found it (a task just chosen: the session's view of
         /// it may be older than the watcher's).
@@ -210,6 +214,114 @@ fn counts_of(c: &crate::azure::models::TaskCounts) -> TaskCounts {
         completed: c.completed.max(0) as u64,
         succeeded: c.succeeded.max(0) as u64,
         failed: c.failed.max(0) as u64,
+    }
+}
+
+/// The files of a task or a node (browsing), listed recursively.
+#[derive(Debug)]
+pub(crate) struct FilesPoller {
+    pub of: FilesOf,
+    last: Option<Vec<FileRow>>,
+}
+
+impl FilesPoller {
+    pub fn new(of: FilesOf) -> FilesPoller {
+        FilesPoller { of, last: None }
+    }
+
+    async fn poll(
+        &mut self,
+        batch: &BatchClient,
+        tx: &UnboundedSender<Event>,
+    ) -> Result<Polled, BatchError> {
+        let files = match &self.of {
+            FilesOf::Task { job, task } => batch.list_task_files(job, task, true).await?,
+            FilesOf::Node { pool, node } => batch.list_node_files(pool, node, true).await?,
+        };
+        let mut rows: Vec<FileRow> = files
+            .into_iter()
+            .map(|f| FileRow {
+                path: f.name,
+                is_dir: f.is_directory,
+                size: f.properties.as_ref().map_or(0, |p| p.content_length),
+                modified: f.properties.map(|p| p.last_modified),
+            })
+            .collect();
+        rows.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Polled {
+            changed: report(&mut self.last, &rows, tx, Event::Files),
+            learned: Learned::Lists,
+        })
+    }
+}
+
+/// A window of a file, read by byte range (browsing's log viewer): from a place, or its
+/// end; then, when following, only what is appended.
+#[derive(Debug)]
+pub(crate) struct FilePoller {
+    pub of: FilesOf,
+    pub path: String,
+    /// Where the next read starts (`None`: the last window of the file).
+    from: Option<u64>,
+    follow: bool,
+    window: u64,
+}
+
+impl FilePoller {
+    pub fn new(of: FilesOf, path: String, from: Option<u64>, follow: bool, window: u64) -> Self {
+        FilePoller {
+            of,
+            path,
+            from,
+            follow,
+            window,
+        }
+    }
+
+    async fn poll(
+        &mut self,
+        batch: &BatchClient,
+        tx: &UnboundedSender<Event>,
+    ) -> Result<Polled, BatchError> {
+        let len = match &self.of {
+            FilesOf::Task { job, task } => batch.task_file_len(job, task, &self.path).await?,
+            FilesOf::Node { pool, node } => batch.node_file_len(pool, node, &self.path).await?,
+        };
+        // A file that shrank (written again) is read from its start.
+        let from = match self.from {
+            Some(f) if f <= len => f,
+            Some(_) => 0,
+            None => len.saturating_sub(self.window),
+        };
+        let end = len.min(from + self.window);
+        let text = if end > from {
+            let range = Some((from, end - 1));
+            let bytes = match &self.of {
+                FilesOf::Task { job, task } => {
+                    batch.task_file(job, task, &self.path, range).await?
+                }
+                FilesOf::Node { pool, node } => {
+                    batch.node_file(pool, node, &self.path, range).await?
+                }
+            };
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            String::new()
+        };
+        let first = self.from.is_none() || !self.follow || end > from;
+        if first {
+            let _ = tx.send(Event::FileChunk {
+                path: self.path.clone(),
+                from,
+                len,
+                text,
+            });
+        }
+        self.from = Some(end);
+        Ok(Polled {
+            changed: end > from,
+            learned: Learned::File { done: !self.follow },
+        })
     }
 }
 
@@ -515,6 +627,8 @@ pub(crate) enum Poller {
     Tail(TailPoller),
     Pools(PoolsPoller),
     Jobs(JobsPoller),
+    Files(FilesPoller),
+    File(FilePoller),
 }
 
 impl Poller {
@@ -531,6 +645,8 @@ impl Poller {
             Poller::Tail(p) => p.poll(batch, tx).await,
             Poller::Pools(p) => p.poll(batch, tx).await,
             Poller::Jobs(p) => p.poll(batch, tx).await,
+            Poller::Files(p) => p.poll(batch, tx).await,
+            Poller::File(p) => p.poll(batch, tx).await,
         }
     }
 }

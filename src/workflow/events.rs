@@ -107,6 +107,31 @@ pub struct JobRow {
     pub counts: Option<TaskCounts>,
 }
 
+/// Whose files (the Batch files API of a task or of a node).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FilesOf {
+    Task { job: String, task: String },
+    Node { pool: String, node: String },
+}
+
+impl std::fmt::Display for FilesOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FilesOf::Task { task, .. } => write!(f, "task {task}"),
+            FilesOf::Node { node, .. } => write!(f, "node {node}"),
+        }
+    }
+}
+
+/// A file of a task or a node, as the files view lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    pub path: String,
+    pub is_dir: bool,
+    pub size: u64,
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// A pool's last autoscale evaluation: when, the variables' values, and its error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AutoscaleView {
@@ -263,6 +288,15 @@ pub enum Event {
     Pools(Vec<PoolRow>),
     /// Every job of the account (browsing), when the list changed; counts for those asked.
     Jobs(Vec<JobRow>),
+    /// The files of a task or a node (browsing), when the list changed.
+    Files(Vec<FileRow>),
+    /// Bytes of a file read from `from` (browsing's log viewer); the file was `len` long.
+    FileChunk {
+        path: String,
+        from: u64,
+        len: u64,
+        text: String,
+    },
     Downloaded {
         blob: String,
         container: String,

@@ -20,6 +20,20 @@ impl BatchClient {
         .await
     }
 
+    pub async fn list_node_files(
+        &self,
+        pool_id: &str,
+        node_id: &str,
+        recursive: bool,
+    ) -> Result<Vec<NodeFile>, BatchError> {
+        let q = [("recursive", recursive.to_string())];
+        self.list_all(
+            &format!("list files of node {node_id}"),
+            self.url(&["pools", pool_id, "nodes", node_id, "files"], &q),
+        )
+        .await
+    }
+
     /// Length of a file (HEAD) at `segments` (a task's or a node's files API path).
     async fn file_len(&self, op: String, segments: &[&str]) -> Result<u64, BatchError> {
         let answer = self

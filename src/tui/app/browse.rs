@@ -5,11 +5,12 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::tui::app::{Action, App, Entry, Overlay, Panel, Previews, Scroll, Tasks};
+use crate::tui::app::{Action, App, Entry, Panel, Previews, Scroll, Tasks};
+use crate::tui::browse::log::Log;
 use crate::tui::browse::{self, Command, Listing, View, Watching};
 use crate::tui::keys::{Input, Scope};
 use crate::tui::layout;
-use crate::workflow::events::{JobRow, PoolRow};
+use crate::workflow::events::{FileRow, FilesOf, JobRow, PoolRow};
 
 /// What browsing adds to the session: the views' stack and the account's lists.
 #[derive(Debug, Default)]
@@ -18,6 +19,10 @@ pub struct Browse {
     pub stack: Vec<View>,
     pub pools: Listing<PoolRow>,
     pub jobs: Listing<JobRow>,
+    /// The files of the task or node on screen.
+    pub files: Listing<FileRow>,
+    /// The file in the log viewer.
+    pub log: Option<Log>,
     /// What Tab on the command line offered last (shown under it).
     pub candidates: Vec<String>,
 }
@@ -54,7 +59,8 @@ impl App {
     pub fn scope(&self) -> Scope {
         match self.view() {
             None => Scope::SESSION,
-            Some(View::Pools | View::Jobs) => Scope::LISTS,
+            Some(View::Pools | View::Jobs | View::Files(_)) => Scope::LISTS,
+            Some(View::Log(..)) => Scope::LOG,
             Some(View::Nodes(_)) => Scope::NODES,
             Some(View::Tasks(_)) => Scope::TASKS,
         }
@@ -74,6 +80,8 @@ impl App {
                 job: j.clone(),
                 pool: (!self.ids.pool_id.is_empty()).then(|| self.ids.pool_id.clone()),
             },
+            View::Files(of) => Watching::Files(of.clone()),
+            View::Log(..) => Watching::File(b.log.as_ref()?.want.clone()),
         })
     }
 
@@ -85,12 +93,22 @@ impl App {
         })
     }
 
-    /// The list on screen, if a list view is.
+    /// Lines the log viewer shows in the last known terminal size.
+    pub fn log_rows(&self) -> usize {
+        layout::browse_screen(self.area).map_or(0, |s| {
+            let filtering = matches!(self.entry, Some(Entry::Filter(_)));
+            layout::list_panel(s.body, filtering).table.height as usize
+        })
+    }
+
+    /// The filter of the list on screen (the search of the log viewer), if one is.
     fn list_filter_mut(&mut self) -> Option<&mut String> {
         let b = self.browse.as_mut()?;
         match b.stack.last()? {
             View::Pools => Some(&mut b.pools.filter),
             View::Jobs => Some(&mut b.jobs.filter),
+            View::Files(_) => Some(&mut b.files.filter),
+            View::Log(..) => b.log.as_mut().map(|l| &mut l.search),
             _ => None,
         }
     }
@@ -103,6 +121,11 @@ impl App {
         match b.view() {
             View::Pools => b.pools.set_filter(f),
             View::Jobs => b.jobs.set_filter(f),
+            View::Files(_) => b.files.set_filter(f),
+            View::Log(..) => match b.log.as_mut() {
+                Some(l) => l.search = f,
+                None => return false,
+            },
             _ => return false,
         }
         true
@@ -118,7 +141,11 @@ impl App {
 
     /// Keys that browsing handles itself; the rest go to the session's panels.
     pub(super) fn key_browse(&mut self, input: Input, actions: &mut Vec<Action>) -> bool {
+        if matches!(self.view(), Some(View::Log(..))) {
+            return self.key_log(input);
+        }
         let page = self.list_page().max(1) as isize;
+        let files_of = self.files_of_selection();
         let Some(b) = self.browse.as_mut() else {
             return false;
         };
@@ -132,7 +159,13 @@ impl App {
                 let next = match b.view() {
                     View::Pools => b.pools.selected.clone().map(View::Nodes),
                     View::Jobs => b.jobs.selected.clone().map(View::Tasks),
-                    _ => None,
+                    View::Nodes(_) | View::Tasks(_) => files_of.map(View::Files),
+                    View::Files(of) => b
+                        .files
+                        .selected_row()
+                        .filter(|f| !f.is_dir)
+                        .map(|f| View::Log(of.clone(), f.path.clone())),
+                    View::Log(..) => None,
                 };
                 match next {
                     Some(v) => self.go(v, false),
@@ -175,20 +208,94 @@ impl App {
                 };
                 match b.view() {
                     View::Pools => b.pools.move_by(by),
+                    View::Files(_) => b.files.move_by(by),
                     _ => b.jobs.move_by(by),
                 }
             }
             Input::Sort if list => match b.view() {
                 View::Pools => b.pools.next_sort(),
+                View::Files(_) => b.files.next_sort(),
                 _ => b.jobs.next_sort(),
             },
             Input::Reverse if list => match b.view() {
                 View::Pools => b.pools.reverse(),
+                View::Files(_) => b.files.reverse(),
                 _ => b.jobs.reverse(),
             },
             _ => return false,
         }
         let _ = actions;
+        true
+    }
+
+    /// Whose files Enter opens on a pool's nodes or a job's tasks: the selected node's (on
+    /// the pool's panel), else the selected task's.
+    fn files_of_selection(&self) -> Option<FilesOf> {
+        let node = || {
+            self.selected_node_view().map(|n| FilesOf::Node {
+                pool: self.ids.pool_id.clone(),
+                node: n.id.clone(),
+            })
+        };
+        match self.view()? {
+            View::Nodes(_) => node(),
+            View::Tasks(_) if self.focus == Panel::Nodes => node(),
+            View::Tasks(j) => self.selected_task.as_ref().map(|t| FilesOf::Task {
+                job: j.clone(),
+                task: t.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The log viewer's keys: a pager's, search, wrap, stdout/stderr.
+    fn key_log(&mut self, input: Input) -> bool {
+        let rows = self.log_rows().max(1);
+        let Some(log) = self.browse.as_mut().and_then(|b| b.log.as_mut()) else {
+            return false;
+        };
+        let page = rows as isize;
+        match input {
+            Input::Up => log.scroll(-1, rows),
+            Input::Down => log.scroll(1, rows),
+            Input::PageUp => log.scroll(-page, rows),
+            Input::PageDown => log.scroll(page, rows),
+            Input::Top => log.start_of_file(),
+            Input::Bottom => log.end_of_file(),
+            Input::Wrap => log.wrap = !log.wrap,
+            Input::Filter => {
+                let s = log.search.clone();
+                self.entry = Some(Entry::Filter(s));
+            }
+            Input::NextMatch | Input::PrevMatch => {
+                if !log.next_match(input == Input::NextMatch) {
+                    let what = if log.search.is_empty() {
+                        "Nothing to find: / searches".to_string()
+                    } else {
+                        format!("{:?} is not in the lines held", log.search)
+                    };
+                    self.notify(what, true);
+                }
+            }
+            Input::Toggle => match log.sibling() {
+                Some(path) => {
+                    let of = log.of.clone();
+                    if let Some(b) = self.browse.as_mut() {
+                        b.stack.pop();
+                    }
+                    self.go(View::Log(of, path), false);
+                }
+                None => self.notify("Only stdout.txt and stderr.txt have a sibling", true),
+            },
+            Input::Back => {
+                if log.search.is_empty() {
+                    self.back();
+                } else {
+                    log.search.clear();
+                }
+            }
+            _ => return false,
+        }
         true
     }
 
@@ -225,7 +332,7 @@ impl App {
         if replace {
             let first = match &view {
                 View::Pools | View::Nodes(_) => View::Pools,
-                View::Jobs | View::Tasks(_) => View::Jobs,
+                _ => View::Jobs,
             };
             b.stack = vec![first];
         }
@@ -234,6 +341,8 @@ impl App {
         }
         match view {
             View::Pools | View::Jobs => {}
+            View::Files(_) => b.files = Listing::default(),
+            View::Log(of, path) => b.log = Some(Log::open(of, path)),
             View::Nodes(pool) => {
                 self.reset_panels();
                 self.ids.pool_id = pool;
@@ -345,10 +454,17 @@ impl App {
     /// The lists' selection and scroll, kept in view after every message.
     pub(super) fn settle_browse(&mut self) {
         let page = self.list_page();
+        let rows = self.log_rows();
         if let Some(b) = self.browse.as_mut() {
             match b.view() {
                 View::Pools => b.pools.settle(page),
                 View::Jobs => b.jobs.settle(page),
+                View::Files(_) => b.files.settle(page),
+                View::Log(..) => {
+                    if let Some(l) = b.log.as_mut() {
+                        l.settle(rows);
+                    }
+                }
                 _ => {}
             }
         }
@@ -368,8 +484,19 @@ impl App {
         }
     }
 
-    /// Whether the help is open (for the views).
-    pub fn help_open(&self) -> bool {
-        matches!(self.overlay, Some(Overlay::Help))
+    /// The files of the task or node on screen, listed again.
+    pub(super) fn set_files(&mut self, rows: Vec<FileRow>) {
+        if let Some(b) = self.browse.as_mut() {
+            b.files.set_rows(rows);
+        }
+    }
+
+    /// Bytes of the file in the log viewer.
+    pub(super) fn file_chunk(&mut self, path: &str, from: u64, len: u64, text: &str) {
+        if let Some(l) = self.browse.as_mut().and_then(|b| b.log.as_mut())
+            && l.path == path
+        {
+            l.apply(from, len, text);
+        }
     }
 }

@@ -88,6 +88,13 @@ impl App {
             }
             Event::Pools(rows) => self.set_pools(rows),
             Event::Jobs(rows) => self.set_jobs(rows),
+            Event::Files(rows) => self.set_files(rows),
+            Event::FileChunk {
+                path,
+                from,
+                len,
+                text,
+            } => self.file_chunk(&path, from, len, &text),
             Event::Downloaded { .. } => {}
             Event::Output {
                 task_id,

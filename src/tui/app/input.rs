@@ -248,7 +248,12 @@ impl App {
             Input::Download => self.download_selected(actions),
             Input::Left | Input::Right | Input::Yes | Input::No => {}
             // Browsing's own keys (handled before these).
-            Input::Open | Input::Command => {}
+            Input::Open
+            | Input::Command
+            | Input::NextMatch
+            | Input::PrevMatch
+            | Input::Wrap
+            | Input::Toggle => {}
         }
     }
 

@@ -7,13 +7,14 @@
 //! command line's parsing and completion. `App` drives them (`tui/app/browse.rs`); `views`
 //! draws them.
 
+pub mod log;
 pub mod views;
 pub mod watcher;
 
 use std::cmp::Ordering;
 
 use crate::tui::app::natural_cmp;
-use crate::workflow::events::{JobRow, PoolRow};
+use crate::workflow::events::{FileRow, FilesOf, JobRow, PoolRow};
 
 /// A view of the navigation stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,10 @@ pub enum View {
     Nodes(String),
     /// The tasks of a job.
     Tasks(String),
+    /// The files of a task or a node.
+    Files(FilesOf),
+    /// A file, in the log viewer.
+    Log(FilesOf, String),
 }
 
 impl View {
@@ -34,12 +39,15 @@ impl View {
             View::Jobs => "jobs".into(),
             View::Nodes(p) => format!("{p} › nodes"),
             View::Tasks(j) => format!("{j} › tasks"),
+            View::Files(FilesOf::Task { task, .. }) => format!("{task} › files"),
+            View::Files(FilesOf::Node { node, .. }) => format!("{node} › files"),
+            View::Log(_, path) => path.clone(),
         }
     }
 
     /// Whether the view is one of the account's lists.
     pub fn is_list(&self) -> bool {
-        matches!(self, View::Pools | View::Jobs)
+        matches!(self, View::Pools | View::Jobs | View::Files(_))
     }
 }
 
@@ -56,12 +64,19 @@ pub enum Watching {
         job: String,
         pool: Option<String>,
     },
+    /// The files of a task or a node.
+    Files(FilesOf),
+    /// A window of a file (the log viewer).
+    File(log::Want),
 }
 
 impl Watching {
     /// Whether going from `self` to `next` needs another watcher (rather than new counts).
     pub fn needs_new_watcher(&self, next: &Watching) -> bool {
-        !matches!((self, next), (Watching::Jobs(_), Watching::Jobs(_))) && self != next
+        !matches!(
+            (self, next),
+            (Watching::Jobs(_), Watching::Jobs(_)) | (Watching::File(_), Watching::File(_))
+        ) && self != next
     }
 }
 
@@ -268,6 +283,26 @@ impl Row for JobRow {
                 .pool_id
                 .as_deref()
                 .is_some_and(|p| p.to_lowercase().contains(needle))
+    }
+}
+
+impl Row for FileRow {
+    const COLUMNS: &'static [&'static str] = &["File", "Size", "Modified"];
+
+    fn id(&self) -> &str {
+        &self.path
+    }
+
+    fn cmp_by(&self, o: &Self, col: usize) -> Ordering {
+        match col {
+            1 => self.size.cmp(&o.size),
+            2 => self.modified.cmp(&o.modified),
+            _ => Ordering::Equal,
+        }
+    }
+
+    fn matches(&self, needle: &str) -> bool {
+        self.path.to_lowercase().contains(needle)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::azure::models::{JobState, NodeState, PoolState, TaskState};
 use crate::tui::app::{App, Msg};
 use crate::tui::keys::Scope;
 use crate::tui::testing::*;
-use crate::workflow::events::{Event, TaskCounts};
+use crate::workflow::events::{Event, FileRow, FilesOf, TaskCounts};
 
 fn when(min: u32) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::Utc
@@ -430,4 +430,146 @@ fn snapshots_of_a_jobs_tasks() {
     typed(&mut app, "failed");
     key(&mut app, KeyCode::Enter);
     both_sizes("browse_tasks_failed", &mut app);
+}
+
+fn ticker_files() -> Vec<FileRow> {
+    let f = |path: &str, size: u64, is_dir: bool| FileRow {
+        path: path.into(),
+        is_dir,
+        size,
+        modified: when(12),
+    };
+    vec![
+        f("stderr.txt", 0, false),
+        f("stdout.txt", 1_536, false),
+        f("wd", 0, true),
+        f("wd/out.txt", 3 * 1024 * 1024, false),
+    ]
+}
+
+/// The tasks of tickjob, then Enter: its files; Enter on stdout.txt: the log viewer.
+fn in_the_log_viewer(t0: Instant) -> App {
+    let mut app = browsing(t0);
+    command(&mut app, "job tickjob");
+    at(
+        &mut app,
+        t0,
+        1.0,
+        Event::Tasks(vec![task(1, TaskState::Running, None)]),
+    );
+    key(&mut app, KeyCode::Enter);
+    let of = FilesOf::Task {
+        job: "tickjob".into(),
+        task: "task1".into(),
+    };
+    assert_eq!(app.view(), Some(&View::Files(of.clone())));
+    assert_eq!(app.browse_watching(), Some(Watching::Files(of.clone())));
+    app.update(Msg::Event(Event::Files(ticker_files())));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view(), Some(&View::Log(of, "stdout.txt".into())));
+    app
+}
+
+fn lines(from: usize, to: usize) -> String {
+    (from..=to).map(|i| format!("line {i}\n")).collect()
+}
+
+#[test]
+fn a_tasks_files_open_in_the_log_viewer_which_follows_and_pages_by_byte_range() {
+    let t0 = Instant::now();
+    let mut app = in_the_log_viewer(t0);
+    let want = |app: &App| match app.browse_watching() {
+        Some(Watching::File(w)) => w,
+        other => panic!("watching {other:?}"),
+    };
+    // Opened at its end, following.
+    assert_eq!((want(&app).from, want(&app).follow), (None, true));
+    // A 1 GiB file: its last window arrives (starting mid-line: that part is dropped).
+    let len: u64 = 1 << 30;
+    let from = len - 64 * 1024;
+    let tail = format!("ne 999\n{}", lines(1000, 1100));
+    app.update(Msg::Event(Event::FileChunk {
+        path: "stdout.txt".into(),
+        from,
+        len,
+        text: tail.clone(),
+    }));
+    let log = app.browse.as_ref().unwrap().log.clone().unwrap();
+    assert_eq!(log.start, from + 7);
+    assert_eq!(log.line(0), "line 1000");
+    // Following: the last lines on screen; the watcher's read goes on where it is.
+    let rows = app.log_rows();
+    assert_eq!(log.top, 101 - rows);
+    assert_eq!((want(&app).from, want(&app).follow), (None, true));
+    // Appended bytes are added.
+    app.update(Msg::Event(Event::FileChunk {
+        path: "stdout.txt".into(),
+        from: from + tail.len() as u64,
+        len: len + 9,
+        text: "line 1101\n".into(),
+    }));
+    let log = app.browse.as_ref().unwrap().log.clone().unwrap();
+    assert_eq!(log.line(log.line_count() - 1), "line 1101");
+    // g: the start of the file is asked for (a window from byte 0), and shown when it comes.
+    key(&mut app, KeyCode::Char('g'));
+    assert_eq!((want(&app).from, want(&app).follow), (Some(0), false));
+    app.update(Msg::Event(Event::FileChunk {
+        path: "stdout.txt".into(),
+        from: 0,
+        len: len + 9,
+        text: lines(1, 900),
+    }));
+    let log = app.browse.as_ref().unwrap().log.clone().unwrap();
+    assert_eq!((log.top, log.line(0)), (0, "line 1"));
+    // Paging down past what is held asks for the window at the new top line.
+    for _ in 0..60 {
+        key(&mut app, KeyCode::PageDown);
+    }
+    let w = want(&app);
+    assert!(w.from.is_some_and(|f| f > 0 && f < 900 * 9), "{w:?}");
+    // Search and n/N among the lines held.
+    key(&mut app, KeyCode::Char('g'));
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "line 50");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('n'));
+    let log = app.browse.as_ref().unwrap().log.clone().unwrap();
+    assert_eq!(log.line(log.top), "line 50");
+    key(&mut app, KeyCode::Char('n'));
+    let log = app.browse.as_ref().unwrap().log.clone().unwrap();
+    assert_eq!(log.line(log.top), "line 500");
+    key(&mut app, KeyCode::Char('N'));
+    let log = app.browse.as_ref().unwrap().log.clone().unwrap();
+    assert_eq!(log.line(log.top), "line 50");
+    // w wraps; t goes to stderr.txt; Esc clears the search, then goes back to the files.
+    key(&mut app, KeyCode::Char('w'));
+    assert!(app.browse.as_ref().unwrap().log.as_ref().unwrap().wrap);
+    key(&mut app, KeyCode::Char('t'));
+    assert!(matches!(app.view(), Some(View::Log(_, p)) if p == "stderr.txt"));
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.view(), Some(View::Files(_))));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.view(), Some(&View::Tasks("tickjob".into())));
+}
+
+#[test]
+fn snapshots_of_files_and_the_log_viewer() {
+    let t0 = Instant::now();
+    let mut app = in_the_log_viewer(t0);
+    app.update(Msg::Event(Event::FileChunk {
+        path: "stdout.txt".into(),
+        from: 0,
+        len: 60 * 8,
+        text: lines(1, 60),
+    }));
+    both_sizes("browse_log_following", &mut app);
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "line 4");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('g'));
+    both_sizes("browse_log_search", &mut app);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Esc);
+    both_sizes("browse_files", &mut app);
 }

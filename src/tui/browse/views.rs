@@ -9,11 +9,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table};
 
 use crate::tui::app::{App, Entry};
+use crate::tui::browse::log::Log;
 use crate::tui::browse::{Listing, Row as ListRow, View};
 use crate::tui::layout::{self, Screen};
 use crate::tui::theme;
 use crate::tui::views::{dialog, filter_entry, panel, pool, preview, status, tasks, truncate};
-use crate::workflow::events::{JobRow, PoolRow, TaskCounts};
+use crate::workflow::events::{FileRow, JobRow, PoolRow, TaskCounts};
 
 /// Draws the view on top of the stack; `dashboard` is the session's layout (a job's tasks
 /// use it as `batchdeck watch` does).
@@ -39,6 +40,20 @@ pub fn render(app: &App, f: &mut Frame, dashboard: Screen) {
             pool::render(app, f, dashboard.pool);
             tasks::render(app, f, dashboard.tasks);
             preview::render(app, f, dashboard.preview);
+        }
+        View::Files(_) => list(
+            app,
+            f,
+            s.body,
+            &b.files,
+            " Files ",
+            file_columns,
+            file_cells,
+        ),
+        View::Log(..) => {
+            if let Some(l) = &b.log {
+                log_view(app, l, f, s.body);
+            }
         }
     }
     status::render(app, f, s.status);
@@ -196,6 +211,114 @@ fn job_cells(j: &JobRow, cols: &[Column]) -> Vec<Cell<'static>> {
             _ => Cell::from(created(j.created)),
         })
         .collect()
+}
+
+fn file_columns(width: u16) -> Vec<Column> {
+    with_id(
+        "File",
+        width,
+        vec![("Size", 10, Some(1)), ("Modified", 16, Some(2))],
+    )
+}
+
+fn file_cells(r: &FileRow, cols: &[Column]) -> Vec<Cell<'static>> {
+    cols.iter()
+        .map(|(t, w, _)| match *t {
+            "File" if r.is_dir => {
+                Cell::from(truncate(&format!("{}/", r.path), *w as usize)).style(theme::dim())
+            }
+            "File" => Cell::from(truncate(&r.path, *w as usize)),
+            "Size" if r.is_dir => Cell::from(""),
+            "Size" => Cell::from(bytes(r.size)),
+            _ => Cell::from(created(r.modified)),
+        })
+        .collect()
+}
+
+/// `812 B`, `1.4 KiB`, `1.0 GiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+/// The log viewer: the lines held from the top line, long ones cut or wrapped, the search's
+/// matches marked; the title says which bytes of how many are held and whether it follows.
+fn log_view(app: &App, l: &Log, f: &mut Frame, area: Rect) {
+    let filtering = matches!(app.entry, Some(Entry::Filter(_)));
+    let mut title = vec![
+        Span::styled(format!(" {} ", l.path), theme::title()),
+        Span::styled(format!("of {} ", l.of), theme::dim()),
+    ];
+    match l.len {
+        None => title.push(Span::styled("reading... ", theme::dim())),
+        Some(len) => title.push(Span::styled(
+            format!(
+                "· bytes {}-{} of {} ",
+                l.start,
+                l.start + l.text.len() as u64,
+                bytes(len)
+            ),
+            theme::dim(),
+        )),
+    }
+    if l.follow {
+        title.push(Span::styled("· following ", Style::new().fg(theme::ACCENT)));
+    }
+    if l.wrap {
+        title.push(Span::styled("· wrap ", theme::dim()));
+    }
+    if !l.search.is_empty() {
+        title.push(Span::styled(
+            format!("· /{} ({} lines) ", l.search, l.matches().len()),
+            Style::new().fg(theme::WARN),
+        ));
+    }
+    f.render_widget(panel(Line::from(title), true), area);
+    let inside = layout::list_panel(area, filtering);
+    let rows = inside.table.height as usize;
+    let needle = l.search.to_lowercase();
+    let end = (l.top + rows).min(l.line_count());
+    let lines: Vec<Line> = (l.top.min(end)..end)
+        .map(|i| {
+            let text = l.line(i);
+            if !needle.is_empty() && text.to_lowercase().contains(&needle) {
+                Line::styled(text.to_string(), Style::new().fg(theme::WARN))
+            } else {
+                Line::raw(text.to_string())
+            }
+        })
+        .collect();
+    if lines.is_empty() {
+        let msg = if l.len == Some(0) {
+            "the file is empty"
+        } else {
+            "reading..."
+        };
+        f.render_widget(
+            Paragraph::new(Line::styled(msg, theme::dim())),
+            inside.table,
+        );
+    } else {
+        let p = Paragraph::new(lines);
+        let p = if l.wrap {
+            p.wrap(ratatui::widgets::Wrap { trim: false })
+        } else {
+            p
+        };
+        f.render_widget(p, inside.table);
+    }
+    if let Some(Entry::Filter(text)) = &app.entry {
+        f.render_widget(filter_entry(text), inside.entry);
+    }
 }
 
 fn created(t: Option<chrono::DateTime<chrono::Utc>>) -> String {

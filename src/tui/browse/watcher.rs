@@ -7,8 +7,20 @@ use tokio::sync::mpsc;
 
 use crate::azure::batch::BatchClient;
 use crate::tui::browse::Watching;
-use crate::watch::{PreviewTarget, Watch};
+use crate::tui::browse::log::{WINDOW, Want};
+use crate::watch::{FileWindow, PreviewTarget, Watch};
 use crate::workflow::events::Event;
+
+/// The window the log viewer wants, for the watcher.
+fn window(w: &Want) -> FileWindow {
+    FileWindow {
+        of: w.of.clone(),
+        path: w.path.clone(),
+        from: w.from,
+        follow: w.follow,
+        window: WINDOW,
+    }
+}
 
 pub struct ViewWatch {
     batch: BatchClient,
@@ -36,8 +48,10 @@ impl ViewWatch {
         match &mut self.current {
             Some((had, w)) if !had.needs_new_watcher(&want) => {
                 if *had != want {
-                    if let Watching::Jobs(ids) = &want {
-                        w.jobs(ids.clone());
+                    match &want {
+                        Watching::Jobs(ids) => w.jobs(ids.clone()),
+                        Watching::File(f) => w.file(window(f)),
+                        _ => {}
                     }
                     *had = want;
                 }
@@ -56,6 +70,8 @@ impl ViewWatch {
                             w.pool(p);
                         }
                     }
+                    Watching::Files(of) => w.files(of.clone()),
+                    Watching::File(f) => w.file(window(f)),
                 }
                 self.current = Some((want, w));
                 self.rx = Some(rx);

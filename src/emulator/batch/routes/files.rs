@@ -53,9 +53,7 @@ fn file_reply(c: &Ctx, path: &std::path::Path, url: String) -> Res {
     if is_dir || c.method == Method::HEAD {
         return Ok(r.header("content-length", props.content_length.to_string()));
     }
-    let data =
-        std::fs::read(path).map_err(|e| ApiError::internal(format!("reading a file: {e}")))?;
-    let len = data.len() as u64;
+    let len = props.content_length;
     let (start, end) = match c.header("ocp-range") {
         Some(h) => on_disk::parse_range(h, len).ok_or_else(|| {
             ApiError::new(
@@ -66,10 +64,22 @@ fn file_reply(c: &Ctx, path: &std::path::Path, url: String) -> Res {
         })?,
         None => (0, len),
     };
-    let slice = data[start as usize..end as usize].to_vec();
+    let slice = read_range(path, start, end)
+        .map_err(|e| ApiError::internal(format!("reading a file: {e}")))?;
     r = r.header("content-length", slice.len().to_string());
     r.body = Some(Body::from(slice));
     Ok(r)
+}
+
+/// Bytes `start..end` of a file, read without reading the rest (a range of a 1 GiB stdout
+/// costs what it holds).
+fn read_range(path: &std::path::Path, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::with_capacity(end.saturating_sub(start) as usize);
+    f.take(end.saturating_sub(start)).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// The directory of a task on its node, if the task has run somewhere.

@@ -1,0 +1,227 @@
+//! The log viewer's model: a window of a file, read by byte range, so that a 1 GiB stdout
+//! opens with one read of its end (or start) and pages without loading the whole file. The
+//! viewer keeps at most [`KEEP`] bytes; moving past them asks the watcher for another window
+//! ([`Log::want`]); following a file that grows reads only its new bytes.
+
+use crate::workflow::events::FilesOf;
+
+/// Bytes one read asks for.
+pub const WINDOW: u64 = 64 * 1024;
+/// Most bytes the viewer keeps (a followed file drops its oldest lines past this).
+pub const KEEP: usize = 4 * WINDOW as usize;
+
+/// What the viewer asks the watcher to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Want {
+    pub of: FilesOf,
+    pub path: String,
+    /// Where the window starts; `None`: its last [`WINDOW`] bytes.
+    pub from: Option<u64>,
+    /// Keep reading what is appended.
+    pub follow: bool,
+}
+
+/// A file on screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Log {
+    pub of: FilesOf,
+    pub path: String,
+    /// The file's length when last read.
+    pub len: Option<u64>,
+    /// The byte offset of `text` in the file.
+    pub start: u64,
+    /// The lines held (whole lines: a window that starts mid-line drops its first part).
+    pub text: String,
+    /// Where each line of `text` starts.
+    lines: Vec<usize>,
+    /// The first line on screen (an index into the lines held).
+    pub top: usize,
+    /// The file offset the top line should be at once the window asked for arrives.
+    anchor: Option<u64>,
+    /// Following the end as it grows.
+    pub follow: bool,
+    pub wrap: bool,
+    pub search: String,
+    /// The window asked of the watcher.
+    pub want: Want,
+}
+
+impl Log {
+    /// A file opened at its end, followed.
+    pub fn open(of: FilesOf, path: String) -> Log {
+        let want = Want {
+            of: of.clone(),
+            path: path.clone(),
+            from: None,
+            follow: true,
+        };
+        Log {
+            of,
+            path,
+            len: None,
+            start: 0,
+            text: String::new(),
+            lines: vec![0],
+            top: 0,
+            anchor: None,
+            follow: true,
+            wrap: false,
+            search: String::new(),
+            want,
+        }
+    }
+
+    pub fn line_count(&self) -> usize {
+        if self.text.is_empty() {
+            0
+        } else {
+            self.lines.len() - usize::from(self.text.ends_with('\n'))
+        }
+    }
+
+    /// Line `i` of those held, without its newline.
+    pub fn line(&self, i: usize) -> &str {
+        let a = self.lines[i];
+        let b = self.lines.get(i + 1).copied().unwrap_or(self.text.len());
+        self.text[a..b].trim_end_matches(['\n', '\r'])
+    }
+
+    /// Bytes read from `from`; the file was `len` long then.
+    pub fn apply(&mut self, from: u64, len: u64, text: &str) {
+        self.len = Some(len);
+        let end = self.start + self.text.len() as u64;
+        if from == end && !self.text.is_empty() {
+            // Appended bytes (following).
+            self.text.push_str(text);
+            if self.text.len() > KEEP {
+                let cut = self.text.len() - KEEP;
+                let cut = self.text[cut..].find('\n').map_or(cut, |i| cut + i + 1);
+                self.text.drain(..cut);
+                self.start += cut as u64;
+            }
+        } else {
+            self.start = from;
+            self.text = text.to_string();
+            if from > 0 {
+                // A window that starts mid-line: from the next line on.
+                let cut = self.text.find('\n').map_or(self.text.len(), |i| i + 1);
+                self.text.drain(..cut);
+                self.start += cut as u64;
+            }
+        }
+        self.index();
+        if let Some(at) = self.anchor.take() {
+            self.top = self.line_at(at);
+        }
+        if self.follow {
+            self.top = usize::MAX;
+        }
+        // What is asked stays as it is: a followed file's poller reads on from where it is.
+    }
+
+    fn index(&mut self) {
+        self.lines = std::iter::once(0)
+            .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+    }
+
+    /// The line that holds file offset `at` (the first or last held when outside).
+    fn line_at(&self, at: u64) -> usize {
+        let rel = at.saturating_sub(self.start) as usize;
+        match self.lines.binary_search(&rel) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        }
+    }
+
+    /// Keeps the top line within what `rows` lines on screen can show.
+    pub fn settle(&mut self, rows: usize) {
+        self.top = self.top.min(self.line_count().saturating_sub(rows));
+    }
+
+    /// Moves by `by` lines, `rows` on screen; past what is held, asks for the window there.
+    pub fn scroll(&mut self, by: isize, rows: usize) {
+        self.follow = false;
+        self.want.follow = false;
+        let n = self.line_count() as isize;
+        let to = self.top as isize + by;
+        let end = self.start + self.text.len() as u64;
+        if to < 0 && self.start > 0 {
+            // Before the window: the one that ends where this one starts.
+            let at = self.start.saturating_sub((-to) as u64 * 80);
+            self.anchor = Some(at);
+            self.want.from = Some(at.saturating_sub(WINDOW / 2));
+            self.top = 0;
+        } else if to + rows as isize > n && self.len.is_some_and(|l| end < l) {
+            // Past the window: the one that starts at the new top line.
+            let line = to.clamp(0, n.max(1) - 1) as usize;
+            let at = self.start + self.lines[line] as u64;
+            self.anchor = Some(at);
+            self.want.from = Some(at);
+        } else {
+            self.top = to.clamp(0, (n - rows as isize).max(0)) as usize;
+        }
+    }
+
+    /// `g`: the start of the file.
+    pub fn start_of_file(&mut self) {
+        self.follow = false;
+        self.want.follow = false;
+        self.top = 0;
+        if self.start > 0 {
+            self.anchor = Some(0);
+            self.want.from = Some(0);
+        }
+    }
+
+    /// `G`: the end of the file, followed as it grows.
+    pub fn end_of_file(&mut self) {
+        self.follow = true;
+        self.top = usize::MAX;
+        self.want.follow = true;
+        self.want.from = None;
+    }
+
+    /// The lines held that contain the search text (case-insensitive).
+    pub fn matches(&self) -> Vec<usize> {
+        if self.search.is_empty() {
+            return Vec::new();
+        }
+        let needle = self.search.to_lowercase();
+        (0..self.line_count())
+            .filter(|&i| self.line(i).to_lowercase().contains(&needle))
+            .collect()
+    }
+
+    /// `n` / `N`: the next or previous line that matches, from the top line; false if none.
+    pub fn next_match(&mut self, forward: bool) -> bool {
+        let m = self.matches();
+        let found = if forward {
+            m.iter().find(|&&i| i > self.top).or(m.first())
+        } else {
+            m.iter().rev().find(|&&i| i < self.top).or(m.last())
+        };
+        match found {
+            Some(&i) => {
+                self.follow = false;
+                self.want.follow = false;
+                self.top = i;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// stdout.txt and stderr.txt of the same task or node: the other one.
+    pub fn sibling(&self) -> Option<String> {
+        let (dir, name) = match self.path.rsplit_once('/') {
+            Some((d, n)) => (format!("{d}/"), n),
+            None => (String::new(), self.path.as_str()),
+        };
+        match name {
+            "stdout.txt" => Some(format!("{dir}stderr.txt")),
+            "stderr.txt" => Some(format!("{dir}stdout.txt")),
+            _ => None,
+        }
+    }
+}
