@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use batchdeck::azure::models::{AllocationState, NodeState, PoolState, StartTaskState, TaskState};
 use batchdeck::tui::app::{App, Msg, RunIds, Target};
-use batchdeck::tui::views::render;
 use batchdeck::workflow::events::{Event, NodeView, PoolView, Step, TaskCounts, TaskView};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+
+mod common;
+use common::{frame, report, rss_kib};
 
 const TASKS: usize = 10_000;
 const NODES: usize = 100;
@@ -105,42 +107,6 @@ fn app_with(tasks: usize) -> App {
         failed: 400,
     }));
     app
-}
-
-/// Handles `msg` (which brings the task order and scroll up to date) and draws a frame.
-fn frame(term: &mut Terminal<TestBackend>, app: &mut App, msg: Option<Msg>) -> Duration {
-    let t = Instant::now();
-    if let Some(m) = msg {
-        app.update(m);
-    }
-    term.draw(|f| render(app, f)).expect("draw");
-    t.elapsed()
-}
-
-/// Resident and peak memory of this process, in KiB.
-fn rss_kib() -> (u64, u64) {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn report(what: &str, mut v: Vec<Duration>) {
-    v.sort();
-    let n = v.len();
-    let mean = v.iter().sum::<Duration>() / n as u32;
-    let pct = |p: f64| v[((n as f64 * p) as usize).min(n - 1)];
-    println!(
-        "{what:<44} n={n:<5} mean {:>8.3} ms  p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms",
-        mean.as_secs_f64() * 1e3,
-        pct(0.5).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        v[n - 1].as_secs_f64() * 1e3
-    );
 }
 
 fn result(what: &str, ours: String, budget: String, ratio: f64, goal: &str, met: bool) {

@@ -162,3 +162,46 @@ pub fn trivial_tasks(n: usize) -> Vec<batchdeck::azure::models::Task> {
         })
         .collect()
 }
+
+/// Handles `msg` (which brings what the views need up to date) and draws a frame of `app`.
+pub fn frame(
+    term: &mut ratatui::Terminal<ratatui::backend::TestBackend>,
+    app: &mut batchdeck::tui::app::App,
+    msg: Option<batchdeck::tui::app::Msg>,
+) -> Duration {
+    let t = std::time::Instant::now();
+    if let Some(m) = msg {
+        app.update(m);
+    }
+    term.draw(|f| batchdeck::tui::views::render(app, f))
+        .expect("draw");
+    t.elapsed()
+}
+
+/// Resident and peak memory of this process, in KiB.
+pub fn rss_kib() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Prints the mean, median, 99th percentile and maximum of frame times; returns the mean.
+pub fn report(what: &str, mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    let n = v.len();
+    let mean = v.iter().sum::<Duration>() / n as u32;
+    let pct = |p: f64| v[((n as f64 * p) as usize).min(n - 1)];
+    println!(
+        "{what:<44} n={n:<5} mean {:>8.3} ms  p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms",
+        mean.as_secs_f64() * 1e3,
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        v[n - 1].as_secs_f64() * 1e3
+    );
+    mean
+}
