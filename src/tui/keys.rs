@@ -46,6 +46,8 @@ pub enum Input {
     Wrap,
     /// The log viewer: stdout.txt to stderr.txt and back.
     Toggle,
+    /// Browsing's lists: mark or unmark the selected row.
+    Mark,
 }
 
 /// The views a binding acts in (a set).
@@ -327,6 +329,33 @@ pub const KEYMAP: &[Binding] = &[
     only(
         PANELS,
         key(KeyCode::Char('J'), Input::DeleteJob, "J", "delete the job"),
+    ),
+    only(
+        Scope::LISTS,
+        key(
+            KeyCode::Char(' '),
+            Input::Mark,
+            "Space",
+            "mark or unmark the row: P and J act on the marked rows",
+        ),
+    ),
+    only(
+        Scope::LISTS,
+        key(
+            KeyCode::Char('J'),
+            Input::DeleteJob,
+            "J",
+            "delete the selected (or marked) jobs",
+        ),
+    ),
+    only(
+        Scope::LISTS,
+        key(
+            KeyCode::Char('P'),
+            Input::DeletePool,
+            "P",
+            "delete the selected (or marked) pools",
+        ),
     ),
     only(
         POOL,

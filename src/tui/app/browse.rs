@@ -5,11 +5,15 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::tui::app::{Action, App, Entry, Panel, Previews, Scroll, Tasks};
+use crate::tui::app::dialogs::button;
+use crate::tui::app::{
+    Action, App, Dialog, Entry, Outcome, Overlay, Panel, Previews, Scroll, Tasks,
+};
 use crate::tui::browse::log::Log;
 use crate::tui::browse::{self, Command, Listing, View, Watching};
 use crate::tui::keys::{Input, Scope};
 use crate::tui::layout;
+use crate::workflow::controller::Command as WorkCommand;
 use crate::workflow::events::{FileRow, FilesOf, JobRow, PoolRow};
 
 /// What browsing adds to the session: the views' stack and the account's lists.
@@ -212,6 +216,27 @@ impl App {
                     _ => b.jobs.move_by(by),
                 }
             }
+            Input::Mark if list => match b.view() {
+                View::Pools => b.pools.toggle_mark(),
+                View::Jobs => b.jobs.toggle_mark(),
+                _ => b.files.toggle_mark(),
+            },
+            Input::DeletePool | Input::DeleteJob if list => {
+                let (what, targets) = match (b.view(), input) {
+                    (View::Pools, Input::DeletePool) => ("pool", b.pools.targets()),
+                    (View::Jobs, Input::DeleteJob) => ("job", b.jobs.targets()),
+                    _ => {
+                        let on = if input == Input::DeletePool {
+                            "P deletes pools: :pools lists them"
+                        } else {
+                            "J deletes jobs: :jobs lists them"
+                        };
+                        self.notify(on, true);
+                        return true;
+                    }
+                };
+                self.confirm_delete_rows(what, targets);
+            }
             Input::Sort if list => match b.view() {
                 View::Pools => b.pools.next_sort(),
                 View::Files(_) => b.files.next_sort(),
@@ -226,6 +251,56 @@ impl App {
         }
         let _ = actions;
         true
+    }
+
+    /// Asks whether to delete these pools or jobs (Cancel first), unless the session is
+    /// read-only.
+    fn confirm_delete_rows(&mut self, what: &str, ids: Vec<String>) {
+        if self.readonly {
+            self.notify(
+                format!("Read-only session (--readonly): deleting {what}s is disabled"),
+                true,
+            );
+            return;
+        }
+        if ids.is_empty() {
+            self.notify(format!("No {what} selected"), true);
+            return;
+        }
+        let commands: Vec<WorkCommand> = ids
+            .iter()
+            .map(|id| match what {
+                "pool" => WorkCommand::DeletePool(id.clone()),
+                _ => WorkCommand::DeleteJob(id.clone()),
+            })
+            .collect();
+        let shown: Vec<&str> = ids.iter().take(5).map(String::as_str).collect();
+        let more = ids.len().saturating_sub(shown.len());
+        let mut lines = vec![format!(
+            "Delete {} {what}{}: {}{}?",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" },
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )];
+        lines.push(match what {
+            "pool" => "Their nodes go, and the tasks running on them are killed.".to_string(),
+            _ => "Their tasks go with them, and the tasks' files.".to_string(),
+        });
+        self.overlay = Some(Overlay::Dialog(Dialog {
+            title: format!("Delete {what}s?"),
+            lines,
+            buttons: vec![
+                button("Cancel", 'n', Outcome::Cancel),
+                button("Delete", 'y', Outcome::RunAll(commands)),
+            ],
+            focused: 0,
+            danger: true,
+        }));
     }
 
     /// Whose files Enter opens on a pool's nodes or a job's tasks: the selected node's (on

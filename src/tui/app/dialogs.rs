@@ -21,6 +21,8 @@ pub struct Button {
 pub enum Outcome {
     Cancel,
     Run(Command),
+    /// Several commands (browsing: an action on the marked rows).
+    RunAll(Vec<Command>),
     Answer(bool),
     QuitKeep,
     QuitDelete,
@@ -97,7 +99,8 @@ impl App {
         let chosen = match (direct, input) {
             (Some(i), _) => Some(i),
             (None, Some(Input::Back | Input::Quit)) => Some(0),
-            (None, Some(Input::Details)) => Some(d.focused),
+            // Enter (which browsing's lists read as "open").
+            (None, Some(Input::Details | Input::Open)) => Some(d.focused),
             (None, Some(Input::Left | Input::PrevPanel | Input::Up)) => {
                 d.focused = d.focused.checked_sub(1).unwrap_or(d.buttons.len() - 1);
                 None
@@ -122,6 +125,7 @@ impl App {
                 }
                 actions.push(Action::Run(c));
             }
+            Outcome::RunAll(cs) => actions.extend(cs.into_iter().map(Action::Run)),
             Outcome::Answer(yes) => {
                 self.asking = None;
                 actions.push(Action::Answer(yes));
@@ -310,7 +314,7 @@ impl App {
     }
 }
 
-fn button(label: &str, key: char, outcome: Outcome) -> Button {
+pub(super) fn button(label: &str, key: char, outcome: Outcome) -> Button {
     Button {
         label: label.into(),
         key,

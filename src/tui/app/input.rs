@@ -45,7 +45,7 @@ impl App {
                 }
             }
             Some(Overlay::Details(what)) => match input {
-                Some(Input::Back | Input::Details) => {}
+                Some(Input::Back | Input::Details | Input::Open) => {}
                 Some(Input::Quit) => self.ask_quit(actions),
                 _ => self.overlay = Some(Overlay::Details(what)),
             },
@@ -253,7 +253,8 @@ impl App {
             | Input::NextMatch
             | Input::PrevMatch
             | Input::Wrap
-            | Input::Toggle => {}
+            | Input::Toggle
+            | Input::Mark => {}
         }
     }
 

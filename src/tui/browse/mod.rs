@@ -107,6 +107,8 @@ pub struct Listing<T> {
     pub offset: usize,
     /// The rows have been listed at least once.
     pub loaded: bool,
+    /// The ids of the rows marked (Space): actions apply to them.
+    pub marked: std::collections::BTreeSet<String>,
 }
 
 impl<T> Default for Listing<T> {
@@ -120,6 +122,7 @@ impl<T> Default for Listing<T> {
             selected: None,
             offset: 0,
             loaded: false,
+            marked: Default::default(),
         }
     }
 }
@@ -177,6 +180,31 @@ impl<T: Row> Listing<T> {
 
     pub fn selected_row(&self) -> Option<&T> {
         self.selected_index().map(|i| &self.rows[self.order[i]])
+    }
+
+    /// Space: marks or unmarks the selected row, and moves to the next.
+    pub fn toggle_mark(&mut self) {
+        if let Some(id) = self.selected.clone() {
+            if !self.marked.remove(&id) {
+                self.marked.insert(id);
+            }
+            self.move_by(1);
+        }
+    }
+
+    /// What an action applies to: the marked rows still listed, else the selected one.
+    pub fn targets(&self) -> Vec<String> {
+        let marked: Vec<String> = self
+            .rows
+            .iter()
+            .map(|r| r.id().to_string())
+            .filter(|id| self.marked.contains(id))
+            .collect();
+        if marked.is_empty() {
+            self.selected.iter().cloned().collect()
+        } else {
+            marked
+        }
     }
 
     /// Moves the selection by `by` rows (clamped).

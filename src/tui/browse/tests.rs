@@ -573,3 +573,81 @@ fn snapshots_of_files_and_the_log_viewer() {
     key(&mut app, KeyCode::Esc);
     both_sizes("browse_files", &mut app);
 }
+
+#[test]
+fn space_marks_rows_and_deleting_them_asks_first_cancel_by_default() {
+    use crate::tui::app::{Action, Overlay};
+    use crate::workflow::controller::Command as Work;
+    let t0 = Instant::now();
+    let mut app = browsing(t0);
+    // Space marks bigpool and moves on; Space again marks oldpool.
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char(' '));
+    let marked: Vec<&str> = app
+        .browse
+        .as_ref()
+        .unwrap()
+        .pools
+        .marked
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(marked, ["bigpool", "oldpool"]);
+    both_sizes("browse_pools_marked", &mut app);
+    // P asks about both; Enter on the first button (Cancel) does nothing.
+    key(&mut app, KeyCode::Char('P'));
+    assert!(matches!(app.overlay, Some(Overlay::Dialog(_))));
+    both_sizes("browse_delete_pools", &mut app);
+    let a = app.update(Msg::Key(crossterm::event::KeyEvent::new(
+        KeyCode::Enter,
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    assert!(a.is_empty() && app.overlay.is_none(), "{a:?}");
+    // y deletes both.
+    key(&mut app, KeyCode::Char('P'));
+    let a = app.update(Msg::Key(crossterm::event::KeyEvent::new(
+        KeyCode::Char('y'),
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        a,
+        [
+            Action::Run(Work::DeletePool("bigpool".into())),
+            Action::Run(Work::DeletePool("oldpool".into()))
+        ]
+    );
+    // Nothing marked: the selected job. J on the pools says where it acts.
+    key(&mut app, KeyCode::Char('J'));
+    assert!(
+        app.notices
+            .back()
+            .unwrap()
+            .text
+            .contains(":jobs lists them")
+    );
+    command(&mut app, "jobs");
+    key(&mut app, KeyCode::Char('J'));
+    let a = app.update(Msg::Key(crossterm::event::KeyEvent::new(
+        KeyCode::Char('y'),
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    assert_eq!(a, [Action::Run(Work::DeleteJob("bigjob".into()))]);
+    // Read-only: refused with a notice, no dialog.
+    let mut ro = App::browsing(target(), true, t0, View::Pools);
+    ro.update(Msg::Resize(120, 36));
+    ro.update(Msg::Event(Event::Pools(vec![pool_row(
+        "bigpool",
+        2,
+        PoolState::Active,
+        1,
+    )])));
+    key(&mut ro, KeyCode::Char('P'));
+    assert!(ro.overlay.is_none());
+    assert!(
+        ro.notices
+            .back()
+            .unwrap()
+            .text
+            .contains("Read-only session")
+    );
+}

@@ -86,6 +86,12 @@ fn list<T: ListRow>(
             Style::new().fg(theme::WARN),
         ));
     }
+    if !l.marked.is_empty() {
+        title.push(Span::styled(
+            format!("· {} marked ", l.marked.len()),
+            Style::new().fg(theme::WARN),
+        ));
+    }
     f.render_widget(panel(Line::from(title), true), area);
     let inside = layout::list_panel(area, filtering);
     let cols = columns(inside.table.width);
@@ -101,9 +107,16 @@ fn list<T: ListRow>(
     let page = layout::task_rows(inside.table);
     let selected = l.selected_index();
     let rows = l.visible(page).map(|(i, r)| {
-        let row = Row::new(cells(r, &cols));
+        let marked = l.marked.contains(r.id());
+        let mut c = cells(r, &cols);
+        if marked {
+            c[0] = Cell::from(format!("● {}", truncate(r.id(), cols[0].1 as usize - 2)));
+        }
+        let row = Row::new(c);
         if Some(i) == selected {
             row.style(theme::selected())
+        } else if marked {
+            row.style(Style::new().fg(theme::WARN))
         } else {
             row
         }
