@@ -8,6 +8,7 @@ samples are taken every 0.5 s, and enableautoscale may be called again after 0.5
 Env: BATCH_ENDPOINT, BATCH_ACCOUNT, BATCH_KEY. Exits non-zero on any failure.
 """
 import datetime
+import threading
 import time
 
 from azure.batch import models as m
@@ -154,13 +155,29 @@ def run():
     e = expect_error("evaluate a formula with a syntax error", lambda: evaluate("$TargetDedicatedNodes = foo(1);"), 400, "AutoScalingFormulaSyntaxError")
     check(detail(e, "Message") == "Line 1, Col 25: unknown function 'foo'", "unknown function named")
 
-    # Too many enables in 30 s (0.5 s here): 503, unless the client waits.
-    expect_error(
-        "enable twice at once",
-        lambda: [client.enable_pool_auto_scale("asfixed", m.BatchPoolEnableAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes=0;"), retry_total=0) for _ in range(2)],
-        503,
-        "TooManyEnableAutoScaleRequests",
-    )
+    # Too many enables in 30 s (0.5 s here): 503, unless the client waits. The enables are sent
+    # together from threads, so that a loaded machine cannot space them wider than the window.
+    from azure.core.exceptions import HttpResponseError
+
+    gate = threading.Barrier(4)
+    outcomes = []
+
+    def enable_once():
+        gate.wait()
+        try:
+            client.enable_pool_auto_scale("asfixed", m.BatchPoolEnableAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes=0;"), retry_total=0)
+            outcomes.append("ok")
+        except HttpResponseError as e:
+            outcomes.append((e.status_code, e.error.code if e.error else None))
+
+    threads = [threading.Thread(target=enable_once) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    refused = [o for o in outcomes if o == (503, "TooManyEnableAutoScaleRequests")]
+    check(outcomes.count("ok") <= 1 and len(refused) == 4 - outcomes.count("ok"),
+          "enable four times at once: at most one accepted, the others 503 TooManyEnableAutoScaleRequests (got %s)" % outcomes)
     time.sleep(1)
 
     # A formula that follows the queue, on a 5-minute interval (5 s here): the pool grows to
