@@ -320,6 +320,56 @@ fn a_failed_task_is_shown_and_the_exit_after_quitting_says_so() {
     assert!(end.contains("EXIT=1"), "{end}");
 }
 
+/// A workload of the user's own runs on screen as the tutorial does: the word-count example's
+/// map tasks, then the reduce task that depends on them, whose total is checked against a count
+/// made here (it can only be right if the reduce task ran after every map task).
+#[test]
+fn the_word_count_workload_runs_on_screen_and_its_total_is_right() {
+    let t = Tmux::new("wordcount");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/wordcount");
+    t.start(&format!(
+        "{}; echo EXIT=$?",
+        t.batchdeck_command(&format!(
+            "-w {} --delete-job --delete-pool",
+            root.join("workload.toml").display()
+        ))
+    ));
+    let screen = t.wait_for("run complete", 120);
+    assert!(screen.contains("completed 6 (✓6 ✗0)"), "{screen}");
+    assert!(screen.contains("total"), "{screen}");
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(root.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    inputs.sort();
+    assert_eq!(inputs.len(), 5);
+    for input in &inputs {
+        let stem = input.file_stem().unwrap().to_str().unwrap();
+        assert!(
+            t.path(&format!("out/counts/{stem}.counts")).is_file(),
+            "{stem}"
+        );
+    }
+    let all: String = inputs
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap() + "\n")
+        .collect();
+    let want: Vec<String> = common::outputs::top_words(&all, 10)
+        .into_iter()
+        .map(|(w, c)| format!("{w} {c}"))
+        .collect();
+    let got = std::fs::read_to_string(t.path("out/total_OUTPUT.txt")).unwrap();
+    assert_eq!(got.lines().collect::<Vec<_>>(), want);
+    t.keys(&["q"]);
+    let end = t.wait_for("EXIT=", 30);
+    assert!(
+        end.contains("nothing the run created is left behind"),
+        "{end}"
+    );
+    assert!(end.contains("EXIT=0"), "{end}");
+}
+
 /// After the run the session keeps watching: a resize shows the new nodes, and a failed task
 /// retried with `r` is shown running again, then its output is downloaded and previewed.
 #[test]
