@@ -337,12 +337,7 @@ fn the_word_count_workload_runs_on_screen_and_its_total_is_right() {
     let screen = t.wait_for("run complete", 120);
     assert!(screen.contains("completed 6 (✓6 ✗0)"), "{screen}");
     assert!(screen.contains("total"), "{screen}");
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(root.join("data"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    inputs.sort();
+    let inputs = common::outputs::txt_files(&root.join("data"));
     assert_eq!(inputs.len(), 5);
     for input in &inputs {
         let stem = input.file_stem().unwrap().to_str().unwrap();
@@ -351,14 +346,7 @@ fn the_word_count_workload_runs_on_screen_and_its_total_is_right() {
             "{stem}"
         );
     }
-    let all: String = inputs
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap() + "\n")
-        .collect();
-    let want: Vec<String> = common::outputs::top_words(&all, 10)
-        .into_iter()
-        .map(|(w, c)| format!("{w} {c}"))
-        .collect();
+    let want = common::outputs::word_count_total(&inputs);
     let got = std::fs::read_to_string(t.path("out/total_OUTPUT.txt")).unwrap();
     assert_eq!(got.lines().collect::<Vec<_>>(), want);
     t.keys(&["q"]);

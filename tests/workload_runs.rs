@@ -4,7 +4,7 @@
 //! follow through a whole run.
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,16 +13,6 @@ use common::sandbox::{Sandbox, stderr, stdout};
 use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn txt_files(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn the_workload_init_writes_runs_as_it_is() {
@@ -52,7 +42,7 @@ fn the_workload_init_writes_runs_as_it_is() {
         out.contains("Nothing the run created is left behind."),
         "{out}"
     );
-    let inputs = txt_files(&mine.join("data"));
+    let inputs = common::outputs::txt_files(&mine.join("data"));
     assert_eq!(inputs.len(), 4, "{inputs:?}");
     assert_outputs(
         &sb.output_dir(),
@@ -144,7 +134,7 @@ fn the_word_count_example_reduces_every_map_task_s_counts() {
     let o = sb.run(&["-w", wc.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    let inputs = txt_files(&Path::new(ROOT).join("examples/wordcount/data"));
+    let inputs = common::outputs::txt_files(&Path::new(ROOT).join("examples/wordcount/data"));
     assert_eq!(inputs.len(), 5);
     // Each map task's counts came back under counts/, and the reduce task's total.
     for input in &inputs {

@@ -164,3 +164,27 @@ with open(output, "w") as f:
     );
     std::fs::write(path, script).expect("write the task script");
 }
+
+/// The `.txt` files of a directory, sorted: the inputs a glob of `*.txt` names.
+pub fn txt_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// What the word-count example's reduce task must write: the ten most frequent words over all
+/// `inputs`, one `word count` per line, counted here without the example's code.
+pub fn word_count_total(inputs: &[PathBuf]) -> Vec<String> {
+    let all: String = inputs
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap() + "\n")
+        .collect();
+    top_words(&all, 10)
+        .into_iter()
+        .map(|(w, c)| format!("{w} {c}"))
+        .collect()
+}
