@@ -172,6 +172,10 @@ pub fn event_object(e: &Event) -> Value {
                 "bytes": f.size,
             })).collect::<Vec<_>>() }),
         ),
+        Event::Details { of, properties } => event(
+            "details",
+            json!({ "of": of.to_string(), "properties": properties.as_ref().map(|p| p.json()) }),
+        ),
         Event::FileChunk {
             path,
             from,

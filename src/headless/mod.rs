@@ -166,6 +166,7 @@ impl Printer {
             | Event::Pools(_)
             | Event::Jobs(_)
             | Event::Files(_)
+            | Event::Details { .. }
             | Event::FileChunk { .. } => Vec::new(),
             Event::Health(Health::Reconnecting {
                 attempt,

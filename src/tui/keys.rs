@@ -65,8 +65,10 @@ impl Scope {
     pub const TASKS: Scope = Scope(8);
     /// Browsing a file (the log viewer).
     pub const LOG: Scope = Scope(16);
-    pub const BROWSE: Scope = Scope(2 | 4 | 8 | 16);
-    pub const ALL: Scope = Scope(31);
+    /// Browsing an entity's details.
+    pub const DETAILS: Scope = Scope(32);
+    pub const BROWSE: Scope = Scope(2 | 4 | 8 | 16 | 32);
+    pub const ALL: Scope = Scope(63);
     /// Where dialogs are answered by key (the log viewer has `n` for its search).
     pub const DIALOGS: Scope = Scope(15);
 
@@ -220,12 +222,12 @@ pub const KEYMAP: &[Binding] = &[
         ),
     ),
     only(
-        Scope::NODES.or(Scope::TASKS),
+        Scope::LISTS.or(Scope::NODES).or(Scope::TASKS),
         key(
             KeyCode::Char('i'),
             Input::Details,
             "i",
-            "details of the selected node or task",
+            "details of the selected pool, job, node or task",
         ),
     ),
     only(
@@ -251,7 +253,7 @@ pub const KEYMAP: &[Binding] = &[
         key(KeyCode::Char('N'), Input::PrevMatch, "", ""),
     ),
     only(
-        Scope::LOG,
+        Scope::LOG.or(Scope::DETAILS),
         key(
             KeyCode::Char('w'),
             Input::Wrap,

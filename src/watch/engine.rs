@@ -16,12 +16,12 @@ use crate::watch::FileWindow;
 use crate::watch::convert::{BROWSE_NODE_SELECT, NODE_SELECT};
 use crate::watch::convert::{node_in_transition, pool_in_transition};
 use crate::watch::pollers::{
-    FilePoller, FilesPoller, JobPoller, JobsPoller, Learned, NodesPoller, Polled, Poller,
-    PoolPoller, PoolsPoller, TailPoller,
+    DetailsPoller, FilePoller, FilesPoller, JobPoller, JobsPoller, Learned, NodesPoller, Polled,
+    Poller, PoolPoller, PoolsPoller, TailPoller,
 };
 use crate::watch::schedule::{Backoff, Cadence, Schedule};
 use crate::watch::{PreviewTarget, Snapshot};
-use crate::workflow::events::FilesOf;
+use crate::workflow::events::{Entity, FilesOf};
 use crate::workflow::events::{Event, Health, Resource};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -66,9 +66,10 @@ enum Kind {
     Jobs = 5,
     Files = 6,
     File = 7,
+    Details = 8,
 }
 
-const KINDS: [Kind; 8] = [
+const KINDS: [Kind; 9] = [
     Kind::Job,
     Kind::Pool,
     Kind::Nodes,
@@ -77,6 +78,7 @@ const KINDS: [Kind; 8] = [
     Kind::Jobs,
     Kind::Files,
     Kind::File,
+    Kind::Details,
 ];
 
 #[derive(Debug)]
@@ -162,7 +164,7 @@ pub struct Watcher {
     batch: BatchClient,
     tx: mpsc::UnboundedSender<Event>,
     snapshot: watch::Sender<Snapshot>,
-    slots: [Option<Slot>; 8],
+    slots: [Option<Slot>; 9],
     inflight: FuturesUnordered<BoxFuture<'static, Done>>,
     outage: Option<Outage>,
     previewed: Option<Previewed>,
@@ -279,6 +281,17 @@ impl Watcher {
         let c = self.cadences.tail;
         let p = FilePoller::new(w.of, w.path, w.from, w.follow, w.window);
         self.put(Kind::File, Poller::File(p), c, now);
+    }
+
+    /// Read an entity's properties, again as they change (browsing's details view).
+    pub fn watch_details(&mut self, of: Entity, now: Instant) {
+        let c = self.cadences.pool_steady;
+        self.put(
+            Kind::Details,
+            Poller::Details(DetailsPoller::new(of)),
+            c,
+            now,
+        );
     }
 
     /// Read the end of a task's stdout and stderr: after the debounce, then while it runs,
@@ -431,6 +444,7 @@ impl Watcher {
                         Some(Cmd::Jobs(counts_for)) => self.watch_jobs(counts_for, now),
                         Some(Cmd::Files(of)) => self.watch_files(of, now),
                         Some(Cmd::File(w)) => self.watch_file(w, now),
+                        Some(Cmd::Details(of)) => self.watch_details(of, now),
                     }
                 }
                 _ = sleep_until(wake), if wake.is_some() => {}
@@ -550,6 +564,8 @@ impl Watcher {
             // A task with no files yet (waiting for a node), a file not written yet: asked
             // again at the next poll.
             Kind::Files | Kind::File => {}
+            // The details poller says itself that its entity is not there.
+            Kind::Details => {}
             // A task file that is not there yet is read as empty by the poller; a task that
             // is gone has nothing more to show.
             Kind::Tail => {

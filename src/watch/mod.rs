@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use crate::azure::batch::BatchClient;
 use crate::azure::models::TaskState;
 use crate::azure::retry::RetryPolicy;
-use crate::workflow::events::{Event, FilesOf, NodeView, PoolView, TaskCounts};
+use crate::workflow::events::{Entity, Event, FilesOf, NodeView, PoolView, TaskCounts};
 
 pub use engine::{Cadences, Watcher};
 pub use pollers::{JobNews, JobTasks, TAIL_BYTES};
@@ -78,6 +78,8 @@ pub(crate) enum Cmd {
     Files(FilesOf),
     /// Browsing: a window of a file.
     File(FileWindow),
+    /// Browsing: an entity's properties.
+    Details(Entity),
     Stop,
 }
 
@@ -168,6 +170,11 @@ impl Watch {
     /// Read a window of a file (browsing's log viewer).
     pub fn file(&self, w: FileWindow) {
         let _ = self.cmds.send(Cmd::File(w));
+    }
+
+    /// Read an entity's properties, again as they change (browsing's details view).
+    pub fn details(&self, of: Entity) {
+        let _ = self.cmds.send(Cmd::Details(of));
     }
 
     /// Something was done to the watched resources: poll everything again now.

@@ -13,7 +13,8 @@ use crate::watch::convert::{
     pool_row, pool_view, task_view,
 };
 use crate::workflow::events::{
-    Event, FileRow, FilesOf, JobRow, NodeView, PoolRow, PoolView, TaskCounts, TaskFile, TaskView,
+    Entity, Event, FileRow, FilesOf, JobRow, NodeView, PoolRow, PoolView, Properties, TaskCounts,
+    TaskFile, TaskView,
 };
 
 /// Most bytes read from the end of a task file at once.
@@ -250,6 +251,50 @@ impl FilesPoller {
         rows.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Polled {
             changed: report(&mut self.last, &rows, tx, Event::Files),
+            learned: Learned::Lists,
+        })
+    }
+}
+
+/// An entity's properties as the service returns them (browsing's details view), sent when
+/// they changed; one that does not exist is said so.
+#[derive(Debug)]
+pub(crate) struct DetailsPoller {
+    pub of: Entity,
+    last: Option<Option<Properties>>,
+}
+
+impl DetailsPoller {
+    pub fn new(of: Entity) -> DetailsPoller {
+        DetailsPoller { of, last: None }
+    }
+
+    async fn poll(
+        &mut self,
+        batch: &BatchClient,
+        tx: &UnboundedSender<Event>,
+    ) -> Result<Polled, BatchError> {
+        let url = match &self.of {
+            Entity::Pool(id) => batch.url(&["pools", id], &[]),
+            Entity::Job(id) => batch.url(&["jobs", id], &[]),
+            Entity::Node { pool, node } => batch.url(&["pools", pool, "nodes", node], &[]),
+            Entity::Task { job, task } => batch.url(&["jobs", job, "tasks", task], &[]),
+        };
+        let now = match batch.get_json(&format!("get {}", self.of), url).await {
+            Ok(json) => Some(Properties::from_service(json)),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        let changed = self.last.as_ref() != Some(&now);
+        if changed {
+            let _ = tx.send(Event::Details {
+                of: self.of.clone(),
+                properties: now.clone(),
+            });
+            self.last = Some(now);
+        }
+        Ok(Polled {
+            changed,
             learned: Learned::Lists,
         })
     }
@@ -629,6 +674,7 @@ pub(crate) enum Poller {
     Jobs(JobsPoller),
     Files(FilesPoller),
     File(FilePoller),
+    Details(DetailsPoller),
 }
 
 impl Poller {
@@ -647,6 +693,7 @@ impl Poller {
             Poller::Jobs(p) => p.poll(batch, tx).await,
             Poller::Files(p) => p.poll(batch, tx).await,
             Poller::File(p) => p.poll(batch, tx).await,
+            Poller::Details(p) => p.poll(batch, tx).await,
         }
     }
 }

@@ -123,6 +123,41 @@ impl std::fmt::Display for FilesOf {
     }
 }
 
+/// An entity of the account whose properties browsing's details view shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Entity {
+    Pool(String),
+    Job(String),
+    Node { pool: String, node: String },
+    Task { job: String, task: String },
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Entity::Pool(id) => write!(f, "pool {id}"),
+            Entity::Job(id) => write!(f, "job {id}"),
+            Entity::Node { node, .. } => write!(f, "node {node}"),
+            Entity::Task { task, .. } => write!(f, "task {task}"),
+        }
+    }
+}
+
+/// An entity's properties as the service returned them, with every SAS signature redacted
+/// (the only way to make one redacts them, so none reaches the screen or a log).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Properties(serde_json::Value);
+
+impl Properties {
+    pub fn from_service(json: serde_json::Value) -> Properties {
+        Properties(crate::azure::auth::redact_json(json))
+    }
+
+    pub fn json(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
 /// A file of a task or a node, as the files view lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRow {
@@ -290,6 +325,12 @@ pub enum Event {
     Jobs(Vec<JobRow>),
     /// The files of a task or a node (browsing), when the list changed.
     Files(Vec<FileRow>),
+    /// An entity's properties as the service returned them (browsing's details view), when
+    /// they changed; `None`: it does not exist (any more).
+    Details {
+        of: Entity,
+        properties: Option<Properties>,
+    },
     /// Bytes of a file read from `from` (browsing's log viewer); the file was `len` long.
     FileChunk {
         path: String,

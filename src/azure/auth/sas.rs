@@ -453,6 +453,20 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A JSON document with [`redact_url`] applied to every string that carries a signature
+/// (resource file and container URLs, output file destinations, ...).
+pub fn redact_json(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains("sig=") => Value::String(redact_url(&s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(redact_json).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, redact_json(v))).collect())
+        }
+        v => v,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

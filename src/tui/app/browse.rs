@@ -9,12 +9,13 @@ use crate::tui::app::dialogs::button;
 use crate::tui::app::{
     Action, App, Dialog, Entry, Outcome, Overlay, Panel, Previews, Scroll, Tasks,
 };
+use crate::tui::browse::details::Details;
 use crate::tui::browse::log::Log;
 use crate::tui::browse::{self, Command, Listing, View, Watching};
 use crate::tui::keys::{Input, Scope};
 use crate::tui::layout;
 use crate::workflow::controller::Command as WorkCommand;
-use crate::workflow::events::{FileRow, FilesOf, JobRow, PoolRow};
+use crate::workflow::events::{Entity, FileRow, FilesOf, JobRow, PoolRow, Properties};
 
 /// What browsing adds to the session: the views' stack and the account's lists.
 #[derive(Debug, Default)]
@@ -27,6 +28,8 @@ pub struct Browse {
     pub files: Listing<FileRow>,
     /// The file in the log viewer.
     pub log: Option<Log>,
+    /// The entity in the details view.
+    pub details: Option<Details>,
     /// What Tab on the command line offered last (shown under it).
     pub candidates: Vec<String>,
 }
@@ -65,6 +68,7 @@ impl App {
             None => Scope::SESSION,
             Some(View::Pools | View::Jobs | View::Files(_)) => Scope::LISTS,
             Some(View::Log(..)) => Scope::LOG,
+            Some(View::Details(_)) => Scope::DETAILS,
             Some(View::Nodes(_)) => Scope::NODES,
             Some(View::Tasks(_)) => Scope::TASKS,
         }
@@ -86,6 +90,7 @@ impl App {
             },
             View::Files(of) => Watching::Files(of.clone()),
             View::Log(..) => Watching::File(b.log.as_ref()?.want.clone()),
+            View::Details(of) => Watching::Details(of.clone()),
         })
     }
 
@@ -145,8 +150,22 @@ impl App {
 
     /// Keys that browsing handles itself; the rest go to the session's panels.
     pub(super) fn key_browse(&mut self, input: Input, actions: &mut Vec<Action>) -> bool {
-        if matches!(self.view(), Some(View::Log(..))) {
-            return self.key_log(input);
+        match self.view() {
+            None => return false,
+            Some(View::Log(..)) => return self.key_log(input),
+            Some(View::Details(_)) => return self.key_details(input),
+            _ => {}
+        }
+        if input == Input::Details {
+            match self.entity_of_selection() {
+                Some(e) => self.go(View::Details(e), false),
+                None if matches!(self.view(), Some(View::Files(_))) => self.notify(
+                    "i shows the details of a pool, job, node or task (Esc goes back to them)",
+                    true,
+                ),
+                None => self.notify("Nothing selected", true),
+            }
+            return true;
         }
         let page = self.list_page().max(1) as isize;
         let files_of = self.files_of_selection();
@@ -169,7 +188,7 @@ impl App {
                         .selected_row()
                         .filter(|f| !f.is_dir)
                         .map(|f| View::Log(of.clone(), f.path.clone())),
-                    View::Log(..) => None,
+                    View::Log(..) | View::Details(_) => None,
                 };
                 match next {
                     Some(v) => self.go(v, false),
@@ -323,6 +342,42 @@ impl App {
         }
     }
 
+    /// What `i` shows the details of: the selected pool or job, or on a pool's nodes or a
+    /// job's tasks the selected node or task (as Enter opens its files).
+    fn entity_of_selection(&self) -> Option<Entity> {
+        let b = self.browse.as_ref()?;
+        match b.view() {
+            View::Pools => b.pools.selected.clone().map(Entity::Pool),
+            View::Jobs => b.jobs.selected.clone().map(Entity::Job),
+            View::Nodes(_) | View::Tasks(_) => match self.files_of_selection()? {
+                FilesOf::Node { pool, node } => Some(Entity::Node { pool, node }),
+                FilesOf::Task { job, task } => Some(Entity::Task { job, task }),
+            },
+            View::Files(_) | View::Log(..) | View::Details(_) => None,
+        }
+    }
+
+    /// The details view's keys: a pager's, and wrap.
+    fn key_details(&mut self, input: Input) -> bool {
+        let page = self.log_rows().max(1) as isize;
+        let Some(d) = self.browse.as_mut().and_then(|b| b.details.as_mut()) else {
+            return false;
+        };
+        match input {
+            Input::Up => d.scroll(-1),
+            Input::Down => d.scroll(1),
+            Input::PageUp => d.scroll(-page),
+            Input::PageDown => d.scroll(page),
+            Input::Top => d.top = 0,
+            Input::Bottom => d.top = usize::MAX,
+            Input::Wrap => d.wrap = !d.wrap,
+            Input::Back => self.back(),
+            Input::Open => self.notify("Enter opens from a list: Esc goes back to it", true),
+            _ => return false,
+        }
+        true
+    }
+
     /// The log viewer's keys: a pager's, search, wrap, stdout/stderr.
     fn key_log(&mut self, input: Input) -> bool {
         let rows = self.log_rows().max(1);
@@ -418,6 +473,7 @@ impl App {
             View::Pools | View::Jobs => {}
             View::Files(_) => b.files = Listing::default(),
             View::Log(of, path) => b.log = Some(Log::open(of, path)),
+            View::Details(of) => b.details = Some(Details::open(of)),
             View::Nodes(pool) => {
                 self.reset_panels();
                 self.ids.pool_id = pool;
@@ -540,6 +596,11 @@ impl App {
                         l.settle(rows);
                     }
                 }
+                View::Details(_) => {
+                    if let Some(d) = b.details.as_mut() {
+                        d.settle(rows);
+                    }
+                }
                 _ => {}
             }
         }
@@ -563,6 +624,15 @@ impl App {
     pub(super) fn set_files(&mut self, rows: Vec<FileRow>) {
         if let Some(b) = self.browse.as_mut() {
             b.files.set_rows(rows);
+        }
+    }
+
+    /// The properties of the entity in the details view.
+    pub(super) fn set_details(&mut self, of: &Entity, properties: Option<&Properties>) {
+        if let Some(d) = self.browse.as_mut().and_then(|b| b.details.as_mut())
+            && &d.of == of
+        {
+            d.apply(properties);
         }
     }
 

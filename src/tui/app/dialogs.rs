@@ -100,7 +100,9 @@ impl App {
             (Some(i), _) => Some(i),
             (None, Some(Input::Back | Input::Quit)) => Some(0),
             // Enter (which browsing's lists read as "open").
-            (None, Some(Input::Details | Input::Open)) => Some(d.focused),
+            (None, Some(Input::Details | Input::Open)) if k.code == KeyCode::Enter => {
+                Some(d.focused)
+            }
             (None, Some(Input::Left | Input::PrevPanel | Input::Up)) => {
                 d.focused = d.focused.checked_sub(1).unwrap_or(d.buttons.len() - 1);
                 None

@@ -89,6 +89,7 @@ impl App {
             Event::Pools(rows) => self.set_pools(rows),
             Event::Jobs(rows) => self.set_jobs(rows),
             Event::Files(rows) => self.set_files(rows),
+            Event::Details { of, properties } => self.set_details(&of, properties.as_ref()),
             Event::FileChunk {
                 path,
                 from,

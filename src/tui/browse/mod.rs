@@ -7,6 +7,7 @@
 //! command line's parsing and completion. `App` drives them (`tui/app/browse.rs`); `views`
 //! draws them.
 
+pub mod details;
 pub mod log;
 pub mod views;
 pub mod watcher;
@@ -14,7 +15,7 @@ pub mod watcher;
 use std::cmp::Ordering;
 
 use crate::tui::app::natural_cmp;
-use crate::workflow::events::{FileRow, FilesOf, JobRow, PoolRow};
+use crate::workflow::events::{Entity, FileRow, FilesOf, JobRow, PoolRow};
 
 /// A view of the navigation stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub enum View {
     Files(FilesOf),
     /// A file, in the log viewer.
     Log(FilesOf, String),
+    /// An entity's properties.
+    Details(Entity),
 }
 
 impl View {
@@ -42,6 +45,12 @@ impl View {
             View::Files(FilesOf::Task { task, .. }) => format!("{task} › files"),
             View::Files(FilesOf::Node { node, .. }) => format!("{node} › files"),
             View::Log(_, path) => path.clone(),
+            View::Details(
+                Entity::Pool(id)
+                | Entity::Job(id)
+                | Entity::Node { node: id, .. }
+                | Entity::Task { task: id, .. },
+            ) => format!("{id} › details"),
         }
     }
 
@@ -68,6 +77,8 @@ pub enum Watching {
     Files(FilesOf),
     /// A window of a file (the log viewer).
     File(log::Want),
+    /// An entity's properties.
+    Details(Entity),
 }
 
 impl Watching {
@@ -435,5 +446,7 @@ fn common_prefix(words: &[String]) -> String {
     first.chars().take(n).collect()
 }
 
+#[cfg(test)]
+mod details_tests;
 #[cfg(test)]
 mod tests;

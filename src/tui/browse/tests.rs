@@ -53,7 +53,7 @@ fn counts(active: u64, running: u64, succeeded: u64, failed: u64) -> TaskCounts 
 }
 
 /// A session browsing an account of three pools and three jobs, on the pools.
-fn browsing(t0: Instant) -> App {
+pub(super) fn browsing(t0: Instant) -> App {
     let mut app = App::browsing(target(), false, t0, View::Pools);
     app.update(Msg::Resize(120, 36));
     app.update(Msg::Event(Event::Pools(vec![
@@ -79,13 +79,13 @@ fn browsing(t0: Instant) -> App {
     app
 }
 
-fn typed(app: &mut App, text: &str) {
+pub(super) fn typed(app: &mut App, text: &str) {
     for c in text.chars() {
         key(app, KeyCode::Char(c));
     }
 }
 
-fn command(app: &mut App, line: &str) {
+pub(super) fn command(app: &mut App, line: &str) {
     key(app, KeyCode::Char(':'));
     typed(app, line);
     key(app, KeyCode::Enter);
@@ -260,10 +260,10 @@ fn the_help_lists_the_keys_of_the_view_on_screen_and_they_dispatch() {
     use crate::tui::keys::{self, Input};
     use crossterm::event::{KeyEvent, KeyModifiers};
     let ev = |c| KeyEvent::new(c, KeyModifiers::NONE);
-    // Lists: Enter opens, `:` commands; no task keys.
+    // Lists: Enter opens, `i` shows details, `:` commands; no task keys.
     let lists: Vec<_> = keys::help_rows(Scope::LISTS).map(|b| b.input).collect();
     assert!(lists.contains(&Input::Open) && lists.contains(&Input::Command));
-    assert!(!lists.contains(&Input::RetryTask) && !lists.contains(&Input::Details));
+    assert!(lists.contains(&Input::Details) && !lists.contains(&Input::RetryTask));
     assert_eq!(
         keys::lookup(&ev(KeyCode::Enter), Scope::LISTS),
         Some(Input::Open)
@@ -332,7 +332,7 @@ fn watching_a_list_asks_the_counts_of_the_jobs_on_screen_only() {
 }
 
 /// Each view at the smallest size and a large one.
-fn both_sizes(name: &str, app: &mut App) {
+pub(super) fn both_sizes(name: &str, app: &mut App) {
     snap!(format!("{name}_80x24"), screen(app, 80, 24));
     snap!(format!("{name}_160x48"), screen(app, 160, 48));
 }

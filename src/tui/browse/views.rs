@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table};
 
 use crate::tui::app::{App, Entry};
+use crate::tui::browse::details::{Details, Tone};
 use crate::tui::browse::log::Log;
 use crate::tui::browse::{Listing, Row as ListRow, View};
 use crate::tui::layout::{self, Screen};
@@ -53,6 +54,11 @@ pub fn render(app: &App, f: &mut Frame, dashboard: Screen) {
         View::Log(..) => {
             if let Some(l) = &b.log {
                 log_view(app, l, f, s.body);
+            }
+        }
+        View::Details(_) => {
+            if let Some(d) = &b.details {
+                details_view(d, f, s.body);
             }
         }
     }
@@ -332,6 +338,46 @@ fn log_view(app: &App, l: &Log, f: &mut Frame, area: Rect) {
     if let Some(Entry::Filter(text)) = &app.entry {
         f.render_widget(filter_entry(text), inside.entry);
     }
+}
+
+/// The details view: the lines from the top one (errors first, in red), long ones cut or
+/// wrapped; the title says whose they are and whether it has errors.
+fn details_view(d: &Details, f: &mut Frame, area: Rect) {
+    let mut title = vec![Span::styled(format!(" {} ", d.of), theme::title())];
+    if d.problems > 0 {
+        title.push(Span::styled("· has errors ", theme::error()));
+    }
+    if d.wrap {
+        title.push(Span::styled("· wrap ", theme::dim()));
+    }
+    f.render_widget(panel(Line::from(title), true), area);
+    let inside = layout::list_panel(area, false).table;
+    let msg = match d.found {
+        None => Some("reading..."),
+        Some(false) => Some("it does not exist (any more)"),
+        Some(true) => None,
+    };
+    if let Some(msg) = msg {
+        f.render_widget(Paragraph::new(Line::styled(msg, theme::dim())), inside);
+        return;
+    }
+    let rows = inside.height as usize;
+    let end = (d.top + rows).min(d.lines.len());
+    let lines: Vec<Line> = d.lines[d.top.min(end)..end]
+        .iter()
+        .map(|(tone, text)| match tone {
+            Tone::Heading => Line::styled(text.clone(), theme::title()),
+            Tone::Error => Line::styled(text.clone(), theme::error()),
+            Tone::Plain => Line::raw(text.clone()),
+        })
+        .collect();
+    let p = Paragraph::new(lines);
+    let p = if d.wrap {
+        p.wrap(ratatui::widgets::Wrap { trim: false })
+    } else {
+        p
+    };
+    f.render_widget(p, inside);
 }
 
 fn created(t: Option<chrono::DateTime<chrono::Utc>>) -> String {

@@ -72,6 +72,7 @@ impl ViewWatch {
                     }
                     Watching::Files(of) => w.files(of.clone()),
                     Watching::File(f) => w.file(window(f)),
+                    Watching::Details(of) => w.details(of.clone()),
                 }
                 self.current = Some((want, w));
                 self.rx = Some(rx);

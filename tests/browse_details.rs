@@ -1,0 +1,148 @@
+//! Browsing's details view against the emulator: the watcher reads a pool's, a job's, a
+//! node's and a task's properties as the service returns them, with the SAS signature of a
+//! resource file redacted before they leave it, and a failed task's failure info first.
+
+mod common;
+
+use std::time::Duration;
+
+use batchdeck::azure::models::{Job, Pool, PoolInfo, ResourceFile, Task};
+use batchdeck::tui::browse::details::{Details, Tone};
+use batchdeck::watch::schedule::Cadence;
+use batchdeck::watch::{Cadences, Watch};
+use batchdeck::workflow::events::{Entity, Event, Properties};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+fn quick() -> Cadences {
+    let ms = Duration::from_millis;
+    Cadences {
+        pool_steady: Cadence::new(ms(50), ms(200)),
+        pool_moving: Cadence::new(ms(50), ms(100)),
+        job_busy: Cadence::new(ms(50), ms(200)),
+        job_idle: Cadence::new(ms(50), ms(200)),
+        tail: Cadence::new(ms(100), ms(200)),
+        debounce: ms(150),
+    }
+}
+
+/// The next properties of `of` that satisfy `ok` (within 60 s).
+async fn details_of(
+    rx: &mut UnboundedReceiver<Event>,
+    of: &Entity,
+    ok: impl Fn(&Option<Properties>) -> bool,
+) -> Option<Properties> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let e = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no details of {of} in 60 s"))
+            .expect("the watcher runs");
+        if let Event::Details { of: o, properties } = e
+            && &o == of
+            && ok(&properties)
+        {
+            return properties;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn details_are_read_from_the_service_with_signatures_redacted_and_failures_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::EmulatorProcess::start(dir.path(), &[]);
+    let b = emu.batch_client();
+    b.create_pool(&Pool {
+        id: "p".into(),
+        vm_size: Some("standard_d1_v2".into()),
+        target_dedicated_nodes: Some(1),
+        ..Pool::default()
+    })
+    .await
+    .unwrap();
+    b.create_job(&Job {
+        id: "j".into(),
+        pool_info: PoolInfo {
+            pool_id: Some("p".into()),
+            ..PoolInfo::default()
+        },
+        ..Job::default()
+    })
+    .await
+    .unwrap();
+    // A resource file behind a SAS that the blob service refuses: the task fails.
+    let url = format!(
+        "{}/nosuch/in.txt?sv=2022-11-02&sr=b&sp=r&sig=SeCrEtSiGnAtUrE%3D",
+        emu.blob_endpoint.trim_end_matches('/')
+    );
+    b.add_tasks(
+        "j",
+        &[Task {
+            id: "t".into(),
+            command_line: "/bin/true".into(),
+            resource_files: vec![ResourceFile {
+                http_url: Some(url),
+                file_path: Some("in.txt".into()),
+                ..ResourceFile::default()
+            }],
+            ..Task::default()
+        }],
+    )
+    .await
+    .unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch::spawn_with(&b, tx, quick());
+    let task = Entity::Task {
+        job: "j".into(),
+        task: "t".into(),
+    };
+    watch.details(task.clone());
+    let p = details_of(&mut rx, &task, |p| {
+        p.as_ref().is_some_and(|p| p.json()["state"] == "completed")
+    })
+    .await
+    .unwrap();
+    let json = p.json();
+    let text = json.to_string();
+    assert!(!text.contains("SeCrEt"), "{text}");
+    assert!(
+        json["resourceFiles"][0]["httpUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("sp=r&sig=REDACTED"),
+        "{text}"
+    );
+    assert!(json["executionInfo"]["failureInfo"].is_object(), "{text}");
+    let mut d = Details::open(task);
+    d.apply(Some(&p));
+    assert_eq!(d.lines[0], (Tone::Heading, "Errors".to_string()));
+    assert!(d.lines[1].1.starts_with("task failed: "), "{:?}", d.lines);
+    assert!(d.lines.iter().all(|(_, l)| !l.contains("SeCrEt")));
+
+    // The pool, its node, the job: as the service has them.
+    let pool = Entity::Pool("p".into());
+    watch.details(pool.clone());
+    let p = details_of(&mut rx, &pool, Option::is_some).await.unwrap();
+    assert_eq!(p.json()["id"], "p");
+    assert_eq!(p.json()["vmSize"], "standard_d1_v2");
+    let node_id = b.list_nodes("p", None).await.unwrap()[0].id.clone();
+    let node = Entity::Node {
+        pool: "p".into(),
+        node: node_id.clone(),
+    };
+    watch.details(node.clone());
+    let p = details_of(&mut rx, &node, Option::is_some).await.unwrap();
+    assert_eq!(p.json()["id"], node_id.as_str());
+    let job = Entity::Job("j".into());
+    watch.details(job.clone());
+    let p = details_of(&mut rx, &job, Option::is_some).await.unwrap();
+    assert_eq!(p.json()["poolInfo"]["poolId"], "p");
+    // One that does not exist: said so.
+    let gone = Entity::Task {
+        job: "j".into(),
+        task: "nope".into(),
+    };
+    watch.details(gone.clone());
+    assert!(details_of(&mut rx, &gone, |_| true).await.is_none());
+    watch.stop();
+}
