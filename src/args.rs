@@ -185,7 +185,7 @@ pub(crate) struct InfoArgs {
     pub(crate) check: bool,
 }
 
-/// How `run --headless` reports the run on stdout.
+/// How `run --headless` and `watch --headless` report on stdout.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OutputFormat {
     /// Lines for people, in the spirit of the tutorial's output.
@@ -327,6 +327,11 @@ pub(crate) struct WatchArgs {
     /// once every task of the job completed: 0 if all succeeded, 1 if some failed.
     #[arg(long)]
     pub(crate) headless: bool,
+    /// What headless mode writes on stdout: `text` (lines for people) or `json` (one JSON
+    /// object per event per line, the schema of `run --output json`, the last line
+    /// `finished`); json implies --headless.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
     /// Headless: print this task's stdout as it grows.
     #[arg(long, value_name = "TASK", requires = "job")]
     pub(crate) follow: Option<String>,

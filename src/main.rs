@@ -430,11 +430,10 @@ async fn run_headless(
         );
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let printer = if json {
-        tokio::spawn(headless::json::print_events(rx))
-    } else {
-        tokio::spawn(headless::print_events(rx))
-    };
+    let printer = tokio::spawn(headless::print_events(
+        rx,
+        headless::Format::new(json, false),
+    ));
     let ask: steps::Asker = Box::new(move |q| {
         Box::pin(async move {
             let r = q.resource;
@@ -497,8 +496,10 @@ fn tasks_failed(tasks: Option<batchdeck::workflow::wait::Outcome>) -> bool {
 /// `batchdeck watch`: the job's pool is watched too when --pool does not say otherwise.
 fn watch(args: WatchArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
-    let headless =
-        args.headless || !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal();
+    let headless = args.headless
+        || args.output == OutputFormat::Json
+        || !std::io::stdout().is_terminal()
+        || !std::io::stdin().is_terminal();
     if headless && args.job.is_none() {
         // A usage mistake, found before anything is read or opened (exit 2, as clap's).
         eprintln!("batchdeck: {HEADLESS_NEEDS_JOB}");
@@ -552,7 +553,11 @@ async fn watch_on(
 ) -> Result<ExitCode> {
     use batchdeck::headless::watch::{self as hw, WatchError};
     let batch = &conn.clients.batch;
-    let stop = |e: &dyn std::fmt::Display| {
+    let json = headless && args.output == OutputFormat::Json;
+    let stop = |e: WatchError| {
+        if json {
+            println!("{}", hw::finished_line(Err(&e), std::time::Duration::ZERO));
+        }
         eprintln!("batchdeck: {e}");
         Ok(ExitCode::from(WATCH_FAILED))
     };
@@ -560,8 +565,8 @@ async fn watch_on(
         (Some(p), _) => Some(p.clone()),
         (None, Some(j)) => match batch.get_job(j).await {
             Ok(job) => job.pool_info.pool_id,
-            Err(e) if e.is_not_found() => return stop(&WatchError::NoSuchJob(j.clone())),
-            Err(e) => return stop(&e),
+            Err(e) if e.is_not_found() => return stop(WatchError::NoSuchJob(j.clone())),
+            Err(e) => return stop(WatchError::Refused(e.to_string())),
         },
         (None, None) => None,
     };
@@ -582,13 +587,26 @@ async fn watch_on(
         follow: args.follow.clone(),
         timeout: args.timeout,
     };
-    println!(
-        "{} batchdeck watch: job {job} on {}",
-        chrono::Local::now().format("%H:%M:%S"),
-        conn.batch_label()
-    );
+    if json {
+        println!(
+            "{}",
+            batchdeck::headless::json::stamped(serde_json::json!({
+                "event": "watch_started",
+                "job": job,
+                "pool": opts.pool_id,
+                "batch": conn.batch_label(),
+            }))
+        );
+    } else {
+        println!(
+            "{} batchdeck watch: job {job} on {}",
+            chrono::Local::now().format("%H:%M:%S"),
+            conn.batch_label()
+        );
+    }
+    let format = batchdeck::headless::Format::new(json, true);
     let mut out = std::io::stdout();
-    match hw::run(batch, &opts, &mut out).await {
+    match hw::run(batch, &opts, format, &mut out).await {
         Ok(end) if end.failed.is_empty() => Ok(ExitCode::SUCCESS),
         Ok(end) => {
             const SHOWN: usize = 20;
@@ -604,7 +622,11 @@ async fn watch_on(
             );
             Ok(ExitCode::FAILURE)
         }
-        Err(e) => stop(&e),
+        Err(e) => {
+            // As JSON, the watch's `finished` line already said why.
+            eprintln!("batchdeck: {e}");
+            Ok(ExitCode::from(WATCH_FAILED))
+        }
     }
 }
 

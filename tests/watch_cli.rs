@@ -92,6 +92,84 @@ fn a_job_is_followed_to_its_end_and_the_exit_says_how_its_tasks_ended() {
     assert!(stdout(&o).contains("All 1 tasks of job [ok] completed successfully."));
 }
 
+/// `--output json`: every line of a whole watched job is one object of the run's schema
+/// (version 1), from `watch_started` to `finished`, with the followed task's stdout as
+/// `task_file_tail` events and no text lines at all.
+#[test]
+fn json_output_follows_a_whole_watched_job_as_one_object_per_event() {
+    let sb = Sandbox::new();
+    let emu = EmulatorProcess::start(&sb.path("emu"), &[]);
+    setup(
+        &emu,
+        1,
+        &[
+            ("t1", "/bin/sh -c 'echo line 1; sleep 0.3; echo line 2'"),
+            ("t2", "/bin/sh -c 'sleep 0.3; exit 3'"),
+        ],
+    );
+    let o = watch(
+        &sb,
+        &emu,
+        &["--job", "j", "--follow", "t1", "--output", "json"],
+        &[],
+    );
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert_eq!(err.trim(), "batchdeck: 1 of 2 tasks of job j failed: t2");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for e in &events {
+        assert_eq!(e["v"], 1, "{e}");
+        assert!(e["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{e}");
+    }
+    let first = &events[0];
+    assert_eq!(first["event"], "watch_started", "{first}");
+    assert_eq!((&first["job"], &first["pool"]), (&"j".into(), &"p".into()));
+    let named = |n: &'static str| events.iter().filter(move |e| e["event"] == n);
+    assert!(named("pool").any(|p| p["id"] == "p"), "{out}");
+    let completed: Vec<(String, i64)> = named("tasks")
+        .flat_map(|e| e["tasks"].as_array().unwrap().clone())
+        .filter(|t| t["state"] == "completed")
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().into(),
+                t["exit_code"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(completed.contains(&("t1".into(), 0)), "{out}");
+    assert!(completed.contains(&("t2".into(), 3)), "{out}");
+    let stdout_t1: String = named("task_file_tail")
+        .filter(|e| e["task_id"] == "t1" && e["file"] == "stdout.txt")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(stdout_t1, "line 1\nline 2\n", "{out}");
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "finished", "{last}");
+    assert_eq!(last["ok"], false);
+    assert_eq!(last["total"], 2);
+    assert_eq!(last["failed"], serde_json::json!(["t2"]));
+    assert_eq!(last["remaining"], serde_json::json!([]));
+    // A watch that cannot reach its end says why in its last line too.
+    let o = watch(&sb, &emu, &["--job", "nope", "--output", "json"], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let out = stdout(&o);
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (&last["event"], &last["ok"]),
+        (&"finished".into(), &false.into())
+    );
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("job nope does not exist"),
+        "{out}"
+    );
+}
+
 #[test]
 fn a_missing_job_a_timeout_and_a_refused_key_end_the_watch_with_one_line() {
     let sb = Sandbox::new();

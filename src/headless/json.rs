@@ -6,8 +6,6 @@
 //! sizes bytes, states the service's strings. Later versions only add events and fields;
 //! a change that removes or renames one bumps `v`.
 
-use std::io::Write;
-
 use serde_json::{Map, Value, json};
 
 use crate::workflow::events::{Event, Health, NodeView, PoolView, Resource, Step, TaskView};
@@ -219,15 +217,6 @@ pub fn stamped(object: Value) -> String {
         Some(r) => format!(",{r}"),
     };
     format!("{{\"v\":{SCHEMA_VERSION},\"time\":\"{time}\",\"event\":{name}{rest}")
-}
-
-/// Prints every event as a line of JSON until the channel closes.
-pub async fn print_events(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) {
-    while let Some(e) = rx.recv().await {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", line(&e));
-        let _ = out.flush();
-    }
 }
 
 fn event(name: &str, fields: Value) -> Value {

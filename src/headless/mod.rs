@@ -231,12 +231,42 @@ impl Printer {
     }
 }
 
-/// Prints every event until the channel closes.
-pub async fn print_events(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) {
-    let mut p = Printer::default();
+/// What headless output writes on stdout: lines for people, or one JSON object per event
+/// ([`json`], schema version 1). `run` and `watch` print through it alike.
+#[derive(Debug)]
+pub enum Format {
+    Text(Printer),
+    Json,
+}
+
+impl Format {
+    /// `--output json` or text; a watch's text printer prints every task's change.
+    pub fn new(json: bool, watching: bool) -> Format {
+        match (json, watching) {
+            (true, _) => Format::Json,
+            (false, true) => Format::Text(Printer::watching()),
+            (false, false) => Format::Text(Printer::default()),
+        }
+    }
+
+    pub fn is_json(&self) -> bool {
+        matches!(self, Format::Json)
+    }
+
+    /// The lines for one event (possibly none).
+    pub fn lines(&mut self, e: &Event) -> Vec<String> {
+        match self {
+            Format::Text(p) => p.lines(e),
+            Format::Json => vec![json::line(e)],
+        }
+    }
+}
+
+/// Prints every event in `format` until the channel closes.
+pub async fn print_events(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>, mut format: Format) {
     while let Some(e) = rx.recv().await {
         let mut out = std::io::stdout().lock();
-        for l in p.lines(&e) {
+        for l in format.lines(&e) {
             let _ = writeln!(out, "{l}");
         }
         let _ = out.flush();

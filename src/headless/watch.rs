@@ -1,7 +1,9 @@
 //! `batchdeck watch --headless`: existing work followed as plain lines (state changes of the
 //! pool, its nodes and the job's tasks, and with `--follow TASK` that task's stdout as it
 //! grows) until every task of the job completed, or `--timeout`, a refused key, or the job
-//! disappearing ends it. Outages are waited out like in every session.
+//! disappearing ends it. Outages are waited out like in every session. `--output json`
+//! writes the same events as JSON lines (the schema of `run --output json`), the last one
+//! `finished`.
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
@@ -11,7 +13,7 @@ use chrono::Local;
 use tokio::sync::mpsc;
 
 use crate::azure::batch::BatchClient;
-use crate::headless::Printer;
+use crate::headless::{Format, json};
 use crate::watch::{PreviewTarget, Snapshot, Watch};
 use crate::workflow::events::{Event, TaskFile};
 
@@ -56,25 +58,53 @@ pub enum WatchError {
     Refused(String),
 }
 
-/// Follows `opts.job_id` (and its pool) until every task completed; prints to `out`.
+/// Follows `opts.job_id` (and its pool) until every task completed; prints to `out` in
+/// `format` (as JSON, the last line is `finished`, however the watch ended).
 pub async fn run(
     batch: &BatchClient,
     opts: &Options,
+    format: Format,
     out: &mut (impl Write + Send),
 ) -> Result<Ended, WatchError> {
+    let started = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let watch = Watch::spawn(batch, tx);
-    let result = follow(&watch, &mut rx, opts, out).await;
+    let json = format.is_json();
+    let result = follow(&watch, &mut rx, opts, format, out).await;
     watch.stop();
+    if json {
+        say(out, vec![finished_line(result.as_ref(), started.elapsed())]);
+    }
     result
+}
+
+/// The JSON `finished` line of a watch: `ok` (every task succeeded), `elapsed_s`, `remaining`
+/// (always empty: a watch creates nothing), `total`, `failed` (the failed tasks' ids), and
+/// `error` when the watch could not reach the end.
+pub fn finished_line(result: Result<&Ended, &WatchError>, elapsed: Duration) -> String {
+    let (ok, total, failed, error) = match result {
+        Ok(e) => (e.failed.is_empty(), Some(e.total), e.failed.clone(), None),
+        Err(e) => (false, None, Vec::new(), Some(e.to_string())),
+    };
+    json::stamped(serde_json::json!({
+        "event": "finished",
+        "ok": ok,
+        "elapsed_s": elapsed.as_secs_f64(),
+        "remaining": [],
+        "total": total,
+        "failed": failed,
+        "error": error,
+    }))
 }
 
 async fn follow(
     watch: &Watch,
     rx: &mut mpsc::UnboundedReceiver<Event>,
     opts: &Options,
+    mut format: Format,
     out: &mut (impl Write + Send),
 ) -> Result<Ended, WatchError> {
+    let printer = &mut format;
     let job = &opts.job_id;
     if let Some(p) = &opts.pool_id {
         watch.pool(p);
@@ -89,13 +119,12 @@ async fn follow(
         }));
     }
     let deadline = opts.timeout.map(|t| Instant::now() + t);
-    let mut printer = Printer::watching();
     let mut snap = watch.snapshot();
     let mut news = News::default();
     let mut ever_listed = false;
     loop {
         tokio::select! {
-            Some(e) = rx.recv() => news.take(&e, opts, &mut printer, out),
+            Some(e) = rx.recv() => news.take(&e, opts, printer, out),
             changed = snap.changed() => {
                 if changed.is_err() {
                     return Err(WatchError::Refused("the watch stopped".into()));
@@ -114,7 +143,7 @@ async fn follow(
         // Every event sent so far is in (whichever branch woke), then what the watcher knows:
         // the snapshot is updated after the events of a poll are sent.
         while let Ok(e) = rx.try_recv() {
-            news.take(&e, opts, &mut printer, out);
+            news.take(&e, opts, printer, out);
         }
         let s: Snapshot = snap.borrow().clone();
         if let Some(e) = s.fatal {
@@ -141,12 +170,19 @@ async fn follow(
         let all_done = c.total() > 0 && c.completed == c.total();
         let followed_done = opts.follow.is_none() || s.preview_done;
         if all_done && followed_done {
+            let ended = Ended {
+                total: c.total(),
+                failed: news.failed.into_iter().collect(),
+            };
+            if printer.is_json() {
+                return Ok(ended);
+            }
             if !news.partial.is_empty() {
                 let t = opts.follow.as_deref().unwrap_or("");
                 say(out, vec![format!("  {t}| {}", news.partial)]);
             }
             let ts = Local::now().format("%H:%M:%S");
-            let summary = if news.failed.is_empty() {
+            let summary = if ended.failed.is_empty() {
                 format!(
                     "{ts} All {} tasks of job [{job}] completed successfully.",
                     c.total()
@@ -155,14 +191,11 @@ async fn follow(
                 format!(
                     "{ts} All {} tasks of job [{job}] completed; {} failed.",
                     c.total(),
-                    news.failed.len()
+                    ended.failed.len()
                 )
             };
             say(out, vec![summary]);
-            return Ok(Ended {
-                total: c.total(),
-                failed: news.failed.into_iter().collect(),
-            });
+            return Ok(ended);
         }
     }
 }
@@ -182,7 +215,7 @@ impl News {
         &mut self,
         e: &Event,
         opts: &Options,
-        printer: &mut Printer,
+        printer: &mut Format,
         out: &mut (impl Write + Send),
     ) {
         match e {
@@ -201,7 +234,7 @@ impl News {
                 file: TaskFile::Stdout,
                 text,
                 ..
-            } if opts.follow.as_deref() == Some(task_id.as_str()) => {
+            } if opts.follow.as_deref() == Some(task_id.as_str()) && !printer.is_json() => {
                 self.partial.push_str(text);
                 let mut lines = Vec::new();
                 while let Some(i) = self.partial.find('\n') {

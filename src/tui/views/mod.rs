@@ -84,6 +84,32 @@ pub fn fmt_clock(d: Duration) -> String {
     crate::workflow::steps::fmt_duration(d)
 }
 
+/// A line of a file as a terminal shows it: each tab becomes the spaces to the next tab stop
+/// (every 8 columns), so `and\t6` reads `and     6` rather than `and6` (a cell cannot hold a
+/// tab), and other control characters are left out.
+pub fn expand_tabs(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains(|c: char| c.is_control()) {
+        return line.into();
+    }
+    let mut out = String::with_capacity(line.len() + 8);
+    let mut column = 0;
+    for c in line.chars() {
+        match c {
+            '\t' => {
+                let to = (column / 8 + 1) * 8;
+                out.extend(std::iter::repeat_n(' ', to - column));
+                column = to;
+            }
+            c if c.is_control() => {}
+            c => {
+                out.push(c);
+                column += 1;
+            }
+        }
+    }
+    out.into()
+}
+
 /// Cuts `s` to `width` characters, marking the cut with `…`.
 pub fn truncate(s: &str, width: usize) -> String {
     if s.chars().count() <= width {

@@ -11,7 +11,7 @@ use crate::azure::models::TaskState;
 use crate::tui::app::{App, Panel, PreviewLine, Scroll};
 use crate::tui::layout;
 use crate::tui::theme;
-use crate::tui::views::{panel, truncate};
+use crate::tui::views::{expand_tabs, panel, truncate};
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let focused = app.focus == Panel::Preview;
@@ -38,14 +38,14 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             let lines = lines
                 .into_iter()
                 .map(|l| match l {
-                    PreviewLine::Text(s) => Line::raw(s.to_string()),
+                    PreviewLine::Text(s) => Line::raw(expand_tabs(s).into_owned()),
                     PreviewLine::Note(s) => Line::styled(s, theme::dim()),
                     PreviewLine::StderrRule => Line::styled(
                         format!("── stderr {}", "─".repeat(w.saturating_sub(10))),
                         theme::error(),
                     ),
                     PreviewLine::Stderr(s) => {
-                        Line::styled(s.to_string(), Style::new().fg(theme::BAD))
+                        Line::styled(expand_tabs(s).into_owned(), Style::new().fg(theme::BAD))
                     }
                 })
                 .collect();

@@ -480,3 +480,24 @@ fn reconnecting_on_the_status_line() {
     let s = screen(&mut app, 100, 30);
     assert!(s.contains("reconnecting to Batch (attempt 4)"), "{s}");
 }
+
+#[test]
+fn the_preview_expands_tabs() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    at(
+        &mut app,
+        t0,
+        7.2,
+        Event::Output {
+            task_id: "task1".into(),
+            path: "batchdeck-output/counts/a.counts".into(),
+            text: "the\t47\nand\t6\nwhale\t\t1\n".into(),
+        },
+    );
+    let s = screen(&mut app, 120, 36);
+    // To the next stop of every 8 columns: a cell cannot hold a tab (it was dropped: "and6").
+    assert!(s.contains("│the     47"), "{s}");
+    assert!(s.contains("│and     6 "), "{s}");
+    assert!(s.contains("│whale           1"), "{s}");
+}
