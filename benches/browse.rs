@@ -135,6 +135,7 @@ fn main() {
         pool: pool_view("bigpool", nodes as u32),
         task_slots: 4,
         created: None,
+        nodes: None,
     }])));
     let mut worst = Vec::new();
     worst.push(frames(&mut term, &mut app, &format!("{jobs} jobs"), n));

@@ -1,6 +1,7 @@
-//! Browsing's details view against the emulator: the watcher reads a pool's, a job's, a
-//! node's and a task's properties as the service returns them, with the SAS signature of a
-//! resource file redacted before they leave it, and a failed task's failure info first.
+//! Browsing's watchers against the emulator: the details view's (a pool's, a job's, a node's
+//! and a task's properties as the service returns them, with the SAS signature of a resource
+//! file redacted before they leave the watcher, and a failed task's failure info first), and
+//! the pools' nodes by state (one `/nodecounts` request, in the service's shape).
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 use batchdeck::azure::models::{Job, Pool, PoolInfo, ResourceFile, Task};
 use batchdeck::tui::browse::details::{Details, Tone};
 use batchdeck::watch::schedule::Cadence;
-use batchdeck::watch::{Cadences, Watch};
+use batchdeck::watch::{Cadences, Watch, Watcher};
 use batchdeck::workflow::events::{Entity, Event, Properties};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -145,4 +146,69 @@ async fn details_are_read_from_the_service_with_signatures_redacted_and_failures
     watch.details(gone.clone());
     assert!(details_of(&mut rx, &gone, |_| true).await.is_none());
     watch.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pools_carry_their_nodes_by_state_from_one_node_counts_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::EmulatorProcess::start(dir.path(), &[]);
+    let b = emu.batch_client();
+    for (id, nodes) in [("a", 2), ("b", 0)] {
+        b.create_pool(&Pool {
+            id: id.into(),
+            vm_size: Some("standard_d1_v2".into()),
+            target_dedicated_nodes: Some(nodes),
+            ..Pool::default()
+        })
+        .await
+        .unwrap();
+    }
+    // The emulator's answer has the service's shape: the published example's fields, each
+    // state of both kinds of node.
+    let spec: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/recorded/pool_node_counts_spec.json")).unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let ours: serde_json::Value = b
+        .get_json("node counts", b.url(&["nodecounts"], &[]))
+        .await
+        .unwrap();
+    let (theirs, ours) = (&spec["value"][0], &ours["value"][0]);
+    assert_eq!(keys(ours), keys(theirs));
+    assert_eq!(keys(&ours["dedicated"]), keys(&theirs["dedicated"]));
+    assert_eq!(keys(&ours["lowPriority"]), keys(&theirs["lowPriority"]));
+
+    // Each listing of the pools is two requests, however many pools: the pools, and the
+    // node counts of all of them.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut w = Watcher::new(b.clone(), tx);
+    let t0 = std::time::Instant::now();
+    w.watch_pools(t0);
+    let requests = || b.stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let mut rows = None;
+    for round in 0..600u64 {
+        let before = requests();
+        w.round(t0 + Duration::from_secs(3600 * round)).await;
+        assert_eq!(requests() - before, 2, "round {round}");
+        while let Ok(e) = rx.try_recv() {
+            if let Event::Pools(r) = e {
+                rows = Some(r);
+            }
+        }
+        if rows
+            .as_ref()
+            .is_some_and(|r: &Vec<_>| r[0].nodes.is_some_and(|c| c.idle == 2))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows: Vec<_> = rows.expect("the pools");
+    let a = rows[0].nodes.expect("pool a's nodes by state");
+    assert_eq!((rows[0].pool.id.as_str(), a.total, a.idle), ("a", 2, 2));
+    let b_nodes = rows[1].nodes.expect("pool b's nodes by state");
+    assert_eq!((rows[1].pool.id.as_str(), b_nodes.total), ("b", 0));
 }

@@ -93,6 +93,7 @@ pub fn pool_row(p: &Pool) -> PoolRow {
         pool: pool_view(p),
         task_slots: p.task_slots_per_node.unwrap_or(1).max(0) as u32,
         created: p.creation_time,
+        nodes: None,
     }
 }
 

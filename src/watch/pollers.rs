@@ -153,6 +153,19 @@ impl PoolsPoller {
             .map(pool_row)
             .collect();
         rows.sort_by(|a, b| a.pool.id.cmp(&b.pool.id));
+        // The nodes by state of every pool, in one request (a service that does not serve it
+        // leaves the bars empty).
+        match batch.pool_node_counts().await {
+            Ok(counts) => {
+                for c in counts {
+                    if let Ok(i) = rows.binary_search_by(|r| r.pool.id.as_str().cmp(&c.pool_id)) {
+                        rows[i].nodes = Some(c.all());
+                    }
+                }
+            }
+            Err(e) if matches!(e.status(), Some(400 | 404 | 501)) => {}
+            Err(e) => return Err(e),
+        }
         Ok(Polled {
             changed: report(&mut self.last, &rows, tx, Event::Pools),
             learned: Learned::Lists,

@@ -93,6 +93,8 @@ pub struct PoolRow {
     pub pool: PoolView,
     pub task_slots: u32,
     pub created: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its nodes (dedicated and Spot) by state, from the account's node counts.
+    pub nodes: Option<crate::azure::models::NodeCounts>,
 }
 
 /// A row of the account's jobs (`batchdeck browse`); `counts` once they were asked for (only

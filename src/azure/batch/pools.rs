@@ -4,7 +4,7 @@ use reqwest::Method;
 
 use super::client::select_query;
 use super::{BatchClient, BatchError, Created, Deleted};
-use crate::azure::models::{ComputeNode, Pool};
+use crate::azure::models::{ComputeNode, Pool, PoolNodeCounts};
 
 impl BatchClient {
     /// Adds a pool; finding one of that id is reported, not an error.
@@ -24,6 +24,13 @@ impl BatchClient {
     pub async fn list_pools(&self, select: Option<&str>) -> Result<Vec<Pool>, BatchError> {
         let q = select_query(select);
         self.list_all("list pools", self.url(&["pools"], &q)).await
+    }
+
+    /// How many nodes of each pool are in each state: one request (a page at a time) for
+    /// every pool of the account.
+    pub async fn pool_node_counts(&self) -> Result<Vec<PoolNodeCounts>, BatchError> {
+        self.list_all("list pool node counts", self.url(&["nodecounts"], &[]))
+            .await
     }
 
     pub async fn pool_exists(&self, id: &str) -> Result<bool, BatchError> {

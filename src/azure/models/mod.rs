@@ -5,6 +5,7 @@
 //! returned is kept in `extra`, so that a round trip loses nothing.
 
 mod autoscale;
+mod node_counts;
 mod node_extras;
 mod schedules;
 mod states;
@@ -12,6 +13,7 @@ mod subtasks;
 
 pub use autoscale::{AutoScaleRun, AutoScaleRunError};
 use chrono::{DateTime, Utc};
+pub use node_counts::{NodeCounts, PoolNodeCounts};
 pub use node_extras::{NodeAgentInfo, NodeUser, RemoteLoginSettings};
 pub use schedules::{
     AutoPoolSpecification, JobSchedule, JobScheduleExecutionInfo, JobSpecification, RecentJob,

@@ -8,7 +8,7 @@ use chrono::TimeZone;
 use crossterm::event::KeyCode;
 
 use super::*;
-use crate::azure::models::{JobState, NodeState, PoolState, TaskState};
+use crate::azure::models::{JobState, NodeCounts, NodeState, PoolState, TaskState};
 use crate::tui::app::{App, Msg};
 use crate::tui::keys::Scope;
 use crate::tui::testing::*;
@@ -24,10 +24,19 @@ fn pool_row(id: &str, nodes: u32, state: PoolState, created: u32) -> PoolRow {
     let mut p = pool(nodes, nodes);
     p.id = id.into();
     p.state = state;
+    // Half of its nodes run tasks, the other half idle; one more boots.
+    let nodes = NodeCounts {
+        running: nodes / 2,
+        idle: nodes - nodes / 2,
+        starting: u32::from(nodes > 0),
+        total: nodes + u32::from(nodes > 0),
+        ..NodeCounts::default()
+    };
     PoolRow {
         pool: p,
         task_slots: 4,
         created: when(created),
+        nodes: Some(nodes),
     }
 }
 

@@ -8,6 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table};
 
+use crate::azure::models::{NodeCounts, NodeState};
 use crate::tui::app::{App, Entry};
 use crate::tui::browse::details::{Details, Tone};
 use crate::tui::browse::log::Log;
@@ -98,9 +99,12 @@ fn list<T: ListRow>(
             Style::new().fg(theme::WARN),
         ));
     }
-    f.render_widget(panel(Line::from(title), true), area);
     let inside = layout::list_panel(area, filtering);
     let cols = columns(inside.table.width);
+    if cols.iter().any(|c| c.0 == "Nodes") && area.width >= 100 {
+        title.extend(node_legend());
+    }
+    f.render_widget(panel(Line::from(title), true), area);
     let arrow = if l.descending { "▼" } else { "▲" };
     let header = Row::new(cols.iter().map(|(t, _, sort)| {
         if *sort == Some(l.sort) {
@@ -164,8 +168,11 @@ fn pool_columns(width: u16) -> Vec<Column> {
         ("Spot", 7, Some(5)),
     ];
     if width >= 100 {
+        rest.push(("Nodes", 20, None));
         rest.push(("Slots", 5, Some(6)));
         rest.push(("Created", 16, Some(7)));
+    } else {
+        rest.push(("Nodes", 8, None));
     }
     with_id("Pool", width, rest)
 }
@@ -184,10 +191,97 @@ fn pool_cells(p: &PoolRow, cols: &[Column]) -> Vec<Cell<'static>> {
                 "{}/{}",
                 v.current_low_priority, v.target_low_priority
             )),
+            "Nodes" => match &p.nodes {
+                Some(c) if c.total > 0 => Cell::from(Line::from(node_bar(c, *w as usize))),
+                _ => Cell::from(Span::styled("-", theme::dim())),
+            },
             "Slots" => Cell::from(p.task_slots.to_string()),
             _ => Cell::from(created(p.created)),
         })
         .collect()
+}
+
+/// A pool's nodes by state as a bar `width` cells wide, coloured as the heatmap colours the
+/// states (running, idle, booting, failed, leaving, other): a cell a node while they fit, else
+/// each group its share (at least a cell when it has a node).
+fn node_bar(c: &NodeCounts, width: usize) -> Vec<Span<'static>> {
+    let groups = [
+        (NodeState::Running, c.running),
+        (NodeState::Idle, c.idle),
+        (
+            NodeState::Starting,
+            c.creating + c.starting + c.waiting_for_start_task + c.rebooting + c.reimaging,
+        ),
+        (
+            NodeState::StartTaskFailed,
+            c.start_task_failed + c.unusable + c.unknown,
+        ),
+        (
+            NodeState::LeavingPool,
+            c.leaving_pool + c.offline + c.preempted + c.deallocated + c.deallocating,
+        ),
+        (NodeState::UpgradingOs, c.upgrading_os),
+    ];
+    let total: u32 = groups.iter().map(|g| g.1).sum();
+    let cells = shares(&groups.clone().map(|g| g.1), total, width);
+    groups
+        .iter()
+        .zip(cells)
+        .filter(|(_, n)| *n > 0)
+        .map(|((state, _), n)| {
+            Span::styled("█".repeat(n), Style::new().fg(theme::node_state(state)))
+        })
+        .collect()
+}
+
+/// What the node bar's colours mean, for the title.
+fn node_legend() -> Vec<Span<'static>> {
+    let mut v = vec![Span::styled("· nodes: ", theme::dim())];
+    for (state, name) in [
+        (NodeState::Running, "running"),
+        (NodeState::Idle, "idle"),
+        (NodeState::Starting, "starting"),
+        (NodeState::StartTaskFailed, "failed/unusable"),
+        (NodeState::LeavingPool, "leaving/offline"),
+    ] {
+        v.push(Span::styled(
+            "█",
+            Style::new().fg(theme::node_state(&state)),
+        ));
+        v.push(Span::styled(format!("{name} "), theme::dim()));
+    }
+    v
+}
+
+/// `counts` (of `total`) as cells of a bar at most `width` wide: one per count while they fit,
+/// else proportional by largest remainder, each non-zero count getting at least one.
+fn shares(counts: &[u32], total: u32, width: usize) -> Vec<usize> {
+    if total as usize <= width {
+        return counts.iter().map(|&n| n as usize).collect();
+    }
+    let nonzero = counts.iter().filter(|&&n| n > 0).count();
+    let room = width.saturating_sub(nonzero);
+    // Each non-zero count has its cell; the rest of the room goes by share.
+    let exact: Vec<f64> = counts
+        .iter()
+        .map(|&n| n as f64 * room as f64 / total as f64)
+        .collect();
+    let mut cells: Vec<usize> = counts
+        .iter()
+        .zip(&exact)
+        .map(|(&n, e)| usize::from(n > 0) + *e as usize)
+        .collect();
+    let mut left = width.saturating_sub(cells.iter().sum());
+    let mut order: Vec<usize> = (0..counts.len()).filter(|&i| counts[i] > 0).collect();
+    order.sort_by(|&a, &b| (exact[b].fract()).total_cmp(&exact[a].fract()));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        cells[i] += 1;
+        left -= 1;
+    }
+    cells
 }
 
 fn job_columns(width: u16) -> Vec<Column> {
@@ -402,4 +496,47 @@ fn command_line(text: &str, candidates: &[String], f: &mut Frame, area: Rect) {
         theme::dim(),
     ));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_give_a_cell_a_node_while_they_fit_else_each_state_its_share() {
+        assert_eq!(shares(&[2, 1, 0], 3, 8), [2, 1, 0]);
+        // 1,000 nodes in 20 cells: proportional, the 3 that fail still seen.
+        let s = shares(&[600, 397, 3, 0], 1000, 20);
+        assert_eq!(s.iter().sum::<usize>(), 20);
+        assert_eq!(s, [11, 8, 1, 0]);
+        assert_eq!(shares(&[1, 1, 1, 1, 1, 995], 1000, 8), [1, 1, 1, 1, 1, 3]);
+    }
+
+    #[test]
+    fn the_node_bar_colours_each_state_as_the_heatmap_does() {
+        let c = NodeCounts {
+            running: 2,
+            idle: 1,
+            waiting_for_start_task: 1,
+            start_task_failed: 1,
+            leaving_pool: 1,
+            total: 6,
+            ..NodeCounts::default()
+        };
+        let bar: Vec<(String, Option<ratatui::style::Color>)> = node_bar(&c, 20)
+            .into_iter()
+            .map(|s| (s.content.to_string(), s.style.fg))
+            .collect();
+        let colour = |s| Some(theme::node_state(&s));
+        assert_eq!(
+            bar,
+            [
+                ("██".to_string(), colour(NodeState::Running)),
+                ("█".to_string(), colour(NodeState::Idle)),
+                ("█".to_string(), colour(NodeState::WaitingForStartTask)),
+                ("█".to_string(), colour(NodeState::StartTaskFailed)),
+                ("█".to_string(), colour(NodeState::LeavingPool)),
+            ]
+        );
+    }
 }
