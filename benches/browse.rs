@@ -76,6 +76,7 @@ fn task(i: usize) -> TaskView {
         failure: None,
         duration_ms: Some(1000 + i as u64),
         started: None,
+        waits: None,
     }
 }
 

@@ -58,6 +58,7 @@ fn task(i: usize, round: usize) -> TaskView {
         failure: None,
         duration_ms: (!queued).then_some(1000 + i as u64),
         started: None,
+        waits: None,
     }
 }
 

@@ -321,19 +321,56 @@ fn a_failed_task_is_shown_and_the_exit_after_quitting_says_so() {
 }
 
 /// A workload of the user's own runs on screen as the tutorial does: the word-count example's
-/// map tasks, then the reduce task that depends on them, whose total is checked against a count
-/// made here (it can only be right if the reduce task ran after every map task).
+/// map tasks (made to sleep 3 s first), the reduce task shown waiting on them while they run,
+/// then running itself; its total is checked against a count made here (it can only be right
+/// if the reduce task ran after every map task).
 #[test]
 fn the_word_count_workload_runs_on_screen_and_its_total_is_right() {
     let t = Tmux::new("wordcount");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/wordcount");
+    let workload = common::outputs::slow_word_count(&t.path("wc"), 3);
     t.start(&format!(
         "{}; echo EXIT=$?",
         t.batchdeck_command(&format!(
             "-w {} --delete-job --delete-pool",
-            root.join("workload.toml").display()
+            workload.display()
         ))
     ));
+    // While map tasks run, the reduce task waits on them (the service says only "active").
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let waiting = |s: &str| {
+        s.lines()
+            .any(|l| l.contains("│total ") && l.contains(" waiting "))
+            && s.lines()
+                .any(|l| l.contains("│count-") && l.contains(" running "))
+    };
+    let mut screen = t.screen();
+    while !waiting(&screen) {
+        assert!(
+            Instant::now() < deadline,
+            "the reduce task never waited while map tasks ran:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        screen = t.screen();
+    }
+    let row = |name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no {name} row:\n{screen}"))
+            .to_string()
+    };
+    let total = row("│total ");
+    assert!(
+        (1..=5).any(|n| total.contains(&format!(" on {n} task"))),
+        "{screen}"
+    );
+    // The workload's own names: its name and steps, its pool, and its job's task ids.
+    assert!(screen.contains("┌ Steps · wordcount "), "{screen}");
+    assert!(screen.contains(" 3 Create pool WordCountPool "), "{screen}");
+    assert!(screen.contains(" 5 Add count ×5, total "), "{screen}");
+    assert!(screen.contains("Pool WordCountPool"), "{screen}");
+    assert!(row("│count-harbour").contains("count-harbour"));
     let screen = t.wait_for("run complete", 120);
     assert!(screen.contains("completed 6 (✓6 ✗0)"), "{screen}");
     assert!(screen.contains("total"), "{screen}");

@@ -196,6 +196,10 @@ fn a_failed_map_task_satisfies_or_blocks_the_reduce_task_as_its_action_says() {
     );
     let out = stdout(&o);
     assert!(out.contains("Tasks that will never run: 1"), "{out}");
+    assert!(
+        out.contains("Task [sum] is blocked by [map-bad], which failed and blocks what depends on it: it will never run"),
+        "{out}"
+    );
     assert!(out.contains("2 succeeded, 1 failed, 1 blocked"), "{out}");
     assert!(!out.contains("Task [sum] completed"), "{out}");
     assert!(
@@ -205,4 +209,67 @@ fn a_failed_map_task_satisfies_or_blocks_the_reduce_task_as_its_action_says() {
     assert!(sb.output_dir().join("n/good1.n").is_file());
     assert!(!sb.output_dir().join("total.txt").exists());
     assert!(started.elapsed() < Duration::from_secs(120));
+}
+
+/// The reduce task is shown waiting on the map tasks it depends on, in the text lines and in
+/// the JSON stream: on all five at first (each map task sleeps 2 s first), then on fewer as
+/// they complete, and only then does it run.
+#[test]
+fn the_reduce_task_is_shown_waiting_on_the_map_tasks_in_text_and_json() {
+    let sb = Sandbox::new();
+    let wl = common::outputs::slow_word_count(&sb.path("wc"), 2);
+    let o = sb.run(&["-w", wl.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let waits: Vec<(usize, u32)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let n = l.split("Task [total] waits on ").nth(1)?;
+            Some((i, n.split(' ').next()?.parse().unwrap()))
+        })
+        .collect();
+    assert_eq!(waits.first().map(|w| w.1), Some(5), "{out}");
+    assert!(
+        out.contains("Task [total] waits on 5 tasks it depends on"),
+        "{out}"
+    );
+    assert!(
+        waits.windows(2).all(|w| w[0].1 > w[1].1),
+        "fewer each time: {waits:?}"
+    );
+    let completed = lines
+        .iter()
+        .position(|l| l.contains("Task [total] completed"))
+        .expect("the reduce task completed");
+    assert!(waits.iter().all(|(i, _)| *i < completed), "{out}");
+    // The same as JSON: the service's state (active) and what holds it.
+    let sb = Sandbox::new();
+    let o = sb.run(&["-w", wl.to_str().unwrap(), "--output", "json"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let total: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "tasks")
+        .flat_map(|e| e["tasks"].as_array().unwrap().clone())
+        .filter(|t| t["id"] == "total")
+        .collect();
+    let first = &total[0];
+    assert_eq!(
+        (&first["state"], &first["waiting_on"], &first["blocked_by"]),
+        (&"active".into(), &5.into(), &Value::Null),
+        "{out}"
+    );
+    let held: Vec<u64> = total
+        .iter()
+        .filter_map(|t| t["waiting_on"].as_u64())
+        .collect();
+    assert!(held.windows(2).all(|w| w[0] > w[1]), "{held:?}");
+    let last = total.last().unwrap();
+    assert_eq!(
+        (&last["state"], &last["waiting_on"]),
+        (&"completed".into(), &Value::Null)
+    );
 }

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::workflow::events::{Event, Health, NodeView, PoolView, Resource, Step, TaskView};
+use crate::workflow::events::{Event, Health, NodeView, PoolView, Resource, Step, TaskView, Waits};
 
 /// The schema version every line carries as `v`.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -285,6 +285,14 @@ fn task(t: &TaskView) -> Value {
         "result": t.result.as_ref().map(|r| r.as_str()),
         "failure": t.failure,
         "duration_ms": t.duration_ms,
+        "waiting_on": match &t.waits {
+            Some(Waits::On(n)) => Some(*n),
+            _ => None,
+        },
+        "blocked_by": match &t.waits {
+            Some(Waits::Blocked { by }) => Some(by),
+            _ => None,
+        },
     })
 }
 
@@ -324,11 +332,40 @@ mod tests {
             failure: Some("exit code 3".into()),
             duration_ms: Some(20),
             started: None,
+            waits: None,
         }]));
         let v: Value = serde_json::from_str(&t).unwrap();
         assert_eq!(v["tasks"][0]["state"], "completed");
         assert_eq!(v["tasks"][0]["exit_code"], 3);
         assert_eq!(v["tasks"][0]["node_id"], Value::Null);
+        assert_eq!(v["tasks"][0]["waiting_on"], Value::Null);
+        let held = |waits| TaskView {
+            id: "total".into(),
+            state: TaskState::Active,
+            node_id: None,
+            exit_code: None,
+            retries: 0,
+            requeues: 0,
+            result: None,
+            failure: None,
+            duration_ms: None,
+            started: None,
+            waits: Some(waits),
+        };
+        let v: Value = serde_json::from_str(&line(&Event::Tasks(vec![
+            held(Waits::On(5)),
+            held(Waits::Blocked { by: "a".into() }),
+        ])))
+        .unwrap();
+        assert_eq!(v["tasks"][0]["state"], "active", "the service's state");
+        assert_eq!(
+            (&v["tasks"][0]["waiting_on"], &v["tasks"][0]["blocked_by"]),
+            (&json!(5), &Value::Null)
+        );
+        assert_eq!(
+            (&v["tasks"][1]["waiting_on"], &v["tasks"][1]["blocked_by"]),
+            (&Value::Null, &json!("a"))
+        );
         let f: Value = serde_json::from_str(&line(&Event::Finished {
             ok: false,
             elapsed: Duration::from_secs(2),

@@ -12,7 +12,7 @@ use std::io::Write;
 use chrono::Local;
 
 use crate::azure::models::{NodeState, TaskState};
-use crate::workflow::events::{Event, Health, Step, TaskView};
+use crate::workflow::events::{Event, Health, Step, TaskView, Waits};
 use crate::workflow::steps::fmt_duration;
 
 /// Formats events as lines; keeps just enough state to avoid flooding (progress per file is
@@ -23,9 +23,11 @@ pub struct Printer {
     last_counts: Option<(u64, u64)>,
     /// Resources whose deletion was already reported (the watcher then finds them gone).
     deleted: Vec<crate::workflow::events::Resource>,
-    /// When watching (`batchdeck watch`): each task's last state, so that every change is a
-    /// line (a run prints completions only).
-    transitions: Option<HashMap<String, TaskState>>,
+    /// When watching (`batchdeck watch`): each task's last state (and what held it), so that
+    /// every change is a line (a run prints completions, and what holds tasks, only).
+    transitions: Option<HashMap<String, (TaskState, Option<Waits>)>>,
+    /// In a run: the tasks their dependencies hold, as last printed.
+    held: HashMap<String, Waits>,
 }
 
 impl Printer {
@@ -52,7 +54,18 @@ impl Printer {
                     .map(|f| format!(" ({f})"))
                     .unwrap_or_default()
             ),
-            TaskState::Active => format!("  Task [{}] is waiting for a node", t.id),
+            TaskState::Active => match &t.waits {
+                Some(Waits::On(_)) => format!(
+                    "  Task [{}] waits {} it depends on",
+                    t.id,
+                    t.held_by().unwrap_or_default()
+                ),
+                Some(Waits::Blocked { by }) => format!(
+                    "  Task [{}] is blocked by [{by}], which failed and blocks what depends on it: it will never run",
+                    t.id
+                ),
+                None => format!("  Task [{}] is waiting for a node", t.id),
+            },
             _ => format!("  Task [{}] {} on {node}", t.id, t.state),
         }
     }
@@ -131,18 +144,28 @@ impl Printer {
                 line(format!("  Nodes: {desc}"))
             }
             Event::Tasks(tasks) => match &mut self.transitions {
+                // A run: completions, and what holds a task each time it changes.
                 None => tasks
                     .iter()
-                    .filter(|t| t.state == TaskState::Completed)
+                    .filter(|t| {
+                        let before = match &t.waits {
+                            Some(w) => self.held.insert(t.id.clone(), w.clone()),
+                            None => self.held.remove(&t.id),
+                        };
+                        t.state == TaskState::Completed
+                            || (t.waits.is_some() && before != t.waits)
+                            || (t.state == TaskState::Active && before.is_some())
+                    })
                     .map(|t| format!("{ts} {}", Self::task_line(t)))
                     .collect(),
                 // Watching: the first sight of a task is its starting point, then each change.
                 Some(last) => tasks
                     .iter()
                     .filter_map(|t| {
-                        let before = last.insert(t.id.clone(), t.state.clone());
+                        let now = (t.state.clone(), t.waits.clone());
+                        let before = last.insert(t.id.clone(), now.clone());
                         before
-                            .filter(|b| *b != t.state)
+                            .filter(|b| *b != now)
                             .map(|_| format!("{ts} {}", Self::task_line(t)))
                     })
                     .collect(),

@@ -85,6 +85,7 @@ pub fn task(i: usize, state: TaskState, exit: Option<i32>) -> TaskView {
         }),
         duration_ms: (!queued).then_some(1200 + i as u64 * 10),
         started: None,
+        waits: None,
     }
 }
 

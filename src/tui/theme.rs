@@ -3,7 +3,7 @@
 use ratatui::style::{Color, Modifier, Style};
 
 use crate::azure::models::{JobState, NodeState, PoolState, StartTaskState, TaskState};
-use crate::workflow::events::TaskView;
+use crate::workflow::events::{TaskView, Waits};
 
 pub const ACCENT: Color = Color::Cyan;
 pub const DIM: Color = Color::DarkGray;
@@ -73,6 +73,10 @@ pub fn node_state(state: &NodeState) -> Color {
 
 /// The colour of a task's state (failed tasks in red).
 pub fn task_state(t: &TaskView) -> Color {
+    match &t.waits {
+        Some(Waits::Blocked { .. }) => return BAD,
+        Some(Waits::On(_)) | None => {}
+    }
     match t.state {
         TaskState::Active => WARN,
         TaskState::Preparing | TaskState::Running => ACCENT,

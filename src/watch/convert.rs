@@ -7,7 +7,10 @@ use crate::azure::models::{AllocationState, ComputeNode, Job, NodeState, Pool, P
 use crate::workflow::events::{AutoscaleView, JobRow, NodeView, PoolRow, PoolView, TaskView};
 
 /// Properties the task panel needs.
-pub const TASK_SELECT: &str = "id,state,stateTransitionTime,executionInfo,nodeInfo";
+/// (`dependsOn` and `exitConditions`: what an active task waits for, and whether a failed
+/// task blocks the tasks that depend on it.)
+pub const TASK_SELECT: &str =
+    "id,state,stateTransitionTime,executionInfo,nodeInfo,dependsOn,exitConditions";
 /// Properties the node rows need.
 pub const NODE_SELECT: &str = "id,state,startTaskInfo,runningTasksCount";
 /// Properties browsing a pool's nodes needs: the node rows' and the node's address, size and
@@ -46,6 +49,8 @@ pub fn task_view(t: &Task) -> TaskView {
         }),
         duration_ms,
         started,
+        // What holds it comes from the other tasks: `watch::waits` sets it.
+        waits: None,
     }
 }
 

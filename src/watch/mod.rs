@@ -11,6 +11,7 @@ pub mod convert;
 mod engine;
 pub mod pollers;
 pub mod schedule;
+pub mod waits;
 
 use std::time::Duration;
 

@@ -12,6 +12,7 @@ use crate::watch::convert::{
     JOB_ROW_SELECT, POOL_ROW_SELECT, POOL_SELECT, TASK_SELECT, fingerprint, job_row, node_view,
     pool_row, pool_view, task_view,
 };
+use crate::watch::waits::Dependencies;
 use crate::workflow::events::{
     Entity, Event, FileRow, FilesOf, JobRow, NodeView, PoolRow, PoolView, Properties, TaskCounts,
     TaskFile, TaskView,
@@ -402,6 +403,8 @@ pub enum JobNews {
 #[derive(Debug, Default)]
 pub struct JobTasks {
     seen: HashMap<String, u64>,
+    /// What holds the active tasks that depend on others (set on their views as `waits`).
+    dependencies: Dependencies,
     newest_transition: Option<DateTime<Utc>>,
     counts: Option<TaskCounts>,
     /// Set when the service refuses the transition-time filter: list with `$select` only.
@@ -478,12 +481,14 @@ impl JobTasks {
                 *newest = Some(ts);
             }
             let v = task_view(t);
+            self.dependencies.take(t, &v);
             let print = fingerprint(&v);
             if self.seen.get(&v.id) != Some(&print) {
                 self.seen.insert(v.id.clone(), print);
                 changed.push(v);
             }
         }
+        self.dependencies.settle(&mut changed, &self.seen);
         changed
     }
 

@@ -3,13 +3,13 @@
 //! or on a task that is itself blocked. The service keeps them active for ever, so the wait
 //! must see them to end.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::azure::models::{DependencyAction, ExitConditions, Task, TaskDependencies};
 
 /// The ids of `active` tasks that can never start, given the job's `failed` tasks.
 pub fn blocked(active: &[Task], failed: &[Task]) -> BTreeSet<String> {
-    let mut blocking: BTreeSet<String> = failed
+    let blocking: BTreeSet<String> = failed
         .iter()
         .filter(|t| failure_action(t) == DependencyAction::Block)
         .map(|t| t.id.clone())
@@ -18,13 +18,26 @@ pub fn blocked(active: &[Task], failed: &[Task]) -> BTreeSet<String> {
         .iter()
         .filter_map(|t| Some((t.id.as_str(), typed::<TaskDependencies>(t, "dependsOn")?)))
         .collect();
-    let mut out = BTreeSet::new();
+    let waiting: Vec<(&str, &TaskDependencies)> = waiting.iter().map(|(i, d)| (*i, d)).collect();
+    held(&waiting, blocking).into_keys().collect()
+}
+
+/// Of the `waiting` tasks (id, what it depends on), those that can never start, each with the
+/// task that holds it: one of `blocking` (failed, with the action `block`), or a waiting task
+/// that is itself held so.
+pub(crate) fn held(
+    waiting: &[(&str, &TaskDependencies)],
+    mut blocking: BTreeSet<String>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
     // Until nothing changes: a task blocked makes the tasks that wait for it blocked too.
     loop {
         let before = out.len();
-        for (id, deps) in &waiting {
-            if !out.contains(*id) && deps_hit(deps, &blocking) {
-                out.insert(id.to_string());
+        for (id, deps) in waiting {
+            if !out.contains_key(*id)
+                && let Some(by) = first_hit(deps, &blocking)
+            {
+                out.insert(id.to_string(), by);
                 blocking.insert(id.to_string());
             }
         }
@@ -36,24 +49,31 @@ pub fn blocked(active: &[Task], failed: &[Task]) -> BTreeSet<String> {
 
 /// What a failed task's end does to the tasks that depend on it: its exit conditions'
 /// `default` action, else `block`, as the service decides for a failure.
-fn failure_action(t: &Task) -> DependencyAction {
+pub(crate) fn failure_action(t: &Task) -> DependencyAction {
     typed::<ExitConditions>(t, "exitConditions")
         .and_then(|c| c.default)
         .and_then(|d| d.dependency_action)
         .unwrap_or(DependencyAction::Block)
 }
 
-/// Whether any task `deps` names (by id, or in one of its integer ranges) is in `ids`.
-fn deps_hit(deps: &TaskDependencies, ids: &BTreeSet<String>) -> bool {
-    deps.task_ids.iter().any(|d| ids.contains(d))
-        || ids.iter().filter_map(|i| i.parse::<i64>().ok()).any(|n| {
-            deps.task_id_ranges
-                .iter()
-                .any(|r| r.start <= n && n <= r.end)
+/// The first task `deps` names (by id, or in one of its integer ranges) that is in `ids`.
+fn first_hit(deps: &TaskDependencies, ids: &BTreeSet<String>) -> Option<String> {
+    deps.task_ids
+        .iter()
+        .find(|d| ids.contains(*d))
+        .or_else(|| {
+            ids.iter().find(|i| {
+                i.parse::<i64>().is_ok_and(|n| {
+                    deps.task_id_ranges
+                        .iter()
+                        .any(|r| r.start <= n && n <= r.end)
+                })
+            })
         })
+        .cloned()
 }
 
-fn typed<T: serde::de::DeserializeOwned>(t: &Task, key: &str) -> Option<T> {
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(t: &Task, key: &str) -> Option<T> {
     serde_json::from_value(t.extra.get(key)?.clone()).ok()
 }
 

@@ -195,9 +195,41 @@ pub struct TaskView {
     pub duration_ms: Option<u64>,
     /// When its last run started: a running task's duration is drawn from it, so it ticks.
     pub started: Option<chrono::DateTime<chrono::Utc>>,
+    /// An active task held by the tasks it depends on (the service says only `active`).
+    pub waits: Option<Waits>,
+}
+
+/// Why an active task does not run yet, from the tasks it depends on (`dependsOn`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Waits {
+    /// On this many of them: they have not completed yet (nor satisfied it).
+    On(u32),
+    /// For ever: `by` (or a task it waits for itself) failed with the dependency action
+    /// `block`, so the service never runs it.
+    Blocked { by: String },
 }
 
 impl TaskView {
+    /// Its state as the panels and lines name it: `waiting` or `blocked` for an active task
+    /// that its dependencies hold, else the service's.
+    pub fn state_name(&self) -> &str {
+        match &self.waits {
+            Some(Waits::On(_)) => "waiting",
+            Some(Waits::Blocked { .. }) => "blocked",
+            None => self.state.as_str(),
+        }
+    }
+
+    /// What holds it, for a line: `on 5 tasks`, `by count-a`.
+    pub fn held_by(&self) -> Option<String> {
+        match &self.waits {
+            Some(Waits::On(1)) => Some("on 1 task".into()),
+            Some(Waits::On(n)) => Some(format!("on {n} tasks")),
+            Some(Waits::Blocked { by }) => Some(format!("by {by}")),
+            None => None,
+        }
+    }
+
     /// Whether it ended badly (non-zero exit or a failure the service reported).
     pub fn failed(&self) -> bool {
         self.state == TaskState::Completed

@@ -188,3 +188,31 @@ pub fn word_count_total(inputs: &[PathBuf]) -> Vec<String> {
         .map(|(w, c)| format!("{w} {c}"))
         .collect()
 }
+
+/// The word-count example copied to `dir` (its workload file, script and inputs) with each map
+/// task made to sleep `secs` first, so that the reduce task is seen waiting on them; returns
+/// the workload file.
+pub fn slow_word_count(dir: &Path, secs: u32) -> PathBuf {
+    let from = Path::new(ROOT).join("examples/wordcount");
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    std::fs::copy(from.join("wordcount.py"), dir.join("wordcount.py")).expect("copy");
+    for input in txt_files(&from.join("data")) {
+        std::fs::copy(
+            &input,
+            dir.join("data").join(input.file_name().expect("name")),
+        )
+        .expect("copy");
+    }
+    let map = "command_line = \"python3 $AZ_BATCH_NODE_SHARED_DIR/wordcount.py count";
+    let toml = std::fs::read_to_string(from.join("workload.toml")).expect("workload.toml");
+    assert!(toml.contains(map), "the example's map command line changed");
+    let toml = toml.replace(
+        map,
+        &format!(
+            "command_line = \"sleep {secs} && python3 $AZ_BATCH_NODE_SHARED_DIR/wordcount.py count"
+        ),
+    );
+    let file = dir.join("workload.toml");
+    std::fs::write(&file, toml).expect("write workload.toml");
+    file
+}

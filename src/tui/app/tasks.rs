@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::azure::models::TaskState;
-use crate::workflow::events::TaskView;
+use crate::workflow::events::{TaskView, Waits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
@@ -88,6 +88,7 @@ impl Tasks {
                 let t = &rows[i];
                 t.id.to_lowercase().contains(&needle)
                     || t.state.as_str().contains(&needle)
+                    || t.state_name().contains(&needle)
                     || t.node_id
                         .as_deref()
                         .is_some_and(|n| n.to_lowercase().contains(&needle))
@@ -145,13 +146,15 @@ pub fn task_failed(t: &TaskView) -> bool {
 }
 
 fn state_rank(t: &TaskView) -> u8 {
-    match t.state {
-        TaskState::Running => 0,
-        TaskState::Preparing => 1,
-        TaskState::Active => 2,
-        TaskState::Completed if task_failed(t) => 3,
-        TaskState::Completed => 4,
-        TaskState::Unknown(_) => 5,
+    match (&t.state, &t.waits) {
+        (TaskState::Running, _) => 0,
+        (TaskState::Preparing, _) => 1,
+        (TaskState::Active, None) => 2,
+        (TaskState::Active, Some(Waits::On(_))) => 3,
+        (TaskState::Active, Some(Waits::Blocked { .. })) => 4,
+        (TaskState::Completed, _) if task_failed(t) => 5,
+        (TaskState::Completed, _) => 6,
+        (TaskState::Unknown(_), _) => 7,
     }
 }
 

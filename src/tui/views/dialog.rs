@@ -155,7 +155,13 @@ fn details(app: &App, what: &DetailsOf, f: &mut Frame, area: Rect) {
             let mut lines = Vec::new();
             if let Some(t) = app.tasks.get(id) {
                 lines.push(kv("task", t.id.clone()));
-                lines.push(kv("state", t.state.to_string()));
+                lines.push(kv(
+                    "state",
+                    match t.held_by() {
+                        Some(held) => format!("{} ({} {held})", t.state, t.state_name()),
+                        None => t.state.to_string(),
+                    },
+                ));
                 lines.push(kv(
                     "result",
                     t.result

@@ -52,10 +52,13 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             (lines, log)
         }
         None => {
-            let msg = match t.state {
-                TaskState::Active => "waiting for a node",
-                _ if app.outputs.contains_key(&t.id) => "reading the output file...",
-                _ => "reading stdout.txt and stderr.txt...",
+            let msg = match (&t.state, t.held_by()) {
+                (TaskState::Active, Some(held)) => {
+                    format!("{} {held} (the tasks it depends on)", t.state_name())
+                }
+                (TaskState::Active, None) => "waiting for a node".into(),
+                _ if app.outputs.contains_key(&t.id) => "reading the output file...".into(),
+                _ => "reading stdout.txt and stderr.txt...".into(),
             };
             (vec![Line::styled(msg, theme::dim())], false)
         }

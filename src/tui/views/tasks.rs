@@ -126,15 +126,17 @@ fn table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
             let t = &app.tasks.rows[row];
             let cells = columns.iter().map(|k| match k {
                 SortKey::Id => Cell::from(truncate(&t.id, id_w)),
-                SortKey::State => {
-                    Cell::from(t.state.to_string()).style(Style::new().fg(theme::task_state(t)))
-                }
-                SortKey::Node => Cell::from(
-                    t.node_id
-                        .as_deref()
-                        .map(short_node)
-                        .unwrap_or_else(|| "-".into()),
-                ),
+                SortKey::State => Cell::from(t.state_name().to_string())
+                    .style(Style::new().fg(theme::task_state(t))),
+                // A task its dependencies hold has no node: what holds it reads on from its
+                // state ("waiting" "on 5 tasks", "blocked" "by count-a").
+                SortKey::Node => match (t.held_by(), t.node_id.as_deref()) {
+                    (Some(held), _) => {
+                        Cell::from(truncate(&held, width_of(SortKey::Node) as usize))
+                            .style(Style::new().fg(theme::task_state(t)))
+                    }
+                    (None, node) => Cell::from(node.map(short_node).unwrap_or_else(|| "-".into())),
+                },
                 SortKey::ExitCode => Cell::from(
                     t.exit_code
                         .map(|c| c.to_string())
