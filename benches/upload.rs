@@ -12,6 +12,10 @@
 //!   from memory, the best of a few concurrencies.
 //!
 //! cargo bench --bench upload    (bench/run upload installs AzCopy first)
+//!
+//! To measure some rows only: BATCHDECK_BENCH_ONLY=emulator (or Azurite),
+//! BATCHDECK_BENCH_SETS=many (or big), BATCHDECK_BENCH_SDK=16x1 (the SDK's setting, without
+//! trying the others), BATCHDECK_BENCH_RUNS=5 (runs per median; default 3).
 
 mod common;
 
@@ -449,18 +453,30 @@ fn main() {
     let only = std::env::var("BATCHDECK_BENCH_ONLY").ok();
     let mut targets = vec![Target::Emulator(&emu), Target::Azurite(Azurite::start())];
     targets.retain(|t| only.as_deref().is_none_or(|o| o == t.name()));
+    // BATCHDECK_BENCH_SETS=many (or big) measures one of the two uploads.
+    let sets = std::env::var("BATCHDECK_BENCH_SETS").ok();
+    // BATCHDECK_BENCH_SDK=16x1 (files in flight x max_concurrency) skips the trial of the SDK's
+    // settings and uses that one (from an earlier full run's trial).
+    let sdk_fixed: Option<(usize, usize)> = std::env::var("BATCHDECK_BENCH_SDK").ok().map(|v| {
+        let (f, c) = v
+            .split_once('x')
+            .and_then(|(f, c)| Some((f.parse().ok()?, c.parse().ok()?)))
+            .expect("BATCHDECK_BENCH_SDK is FILESxCONCURRENCY, e.g. 16x1");
+        (f, c)
+    });
     for (set, files) in [("256 x 4 MiB files", &many), ("one 1 GiB file", &big)] {
+        let tag = if files.len() > 1 { "many" } else { "big" };
+        if sets
+            .as_deref()
+            .is_some_and(|s| !s.split(',').any(|s| s == tag))
+        {
+            continue;
+        }
         let set = if common::benchmarking() {
             set.to_string()
         } else {
             format!("{} files", files.len())
         };
-        let tag = if files.len() > 1 { "many" } else { "big" };
-        let copies: Vec<Duration> = (0..runs)
-            .map(|_| copy_and_sync(files, &work.path().join("copy")))
-            .collect();
-        let copy = common::median(copies.clone());
-        println!("{set}: cp + sync {}", rate(total, &copies));
         for target in targets.iter_mut() {
             let service = target.name();
             // One upload into a fresh container of a fresh service, timed by its wall clock
@@ -492,13 +508,17 @@ fn main() {
                 };
             // The SDK's best setting, from one run of each.
             let mut tried = Vec::new();
-            for (i, s) in sdk_settings.iter().enumerate() {
+            let settings = match &sdk_fixed {
+                Some(s) => std::slice::from_ref(s),
+                None => sdk_settings,
+            };
+            for (i, s) in settings.iter().enumerate().filter(|_| sdk_fixed.is_none()) {
                 let c = format!("try-{tag}-{i}");
                 let d = measure(&c, false, &mut |ep, _| sdk(&rt, &env, ep, &c, files, *s));
                 tried.push((d, *s));
             }
             tried.sort();
-            let best = tried[0].1;
+            let best = tried.first().map_or(settings[0], |t| t.1);
             println!(
                 "{set} to {service}: azure-storage-blob settings (files in flight, max_concurrency): {}",
                 tried
@@ -509,7 +529,12 @@ fn main() {
             );
             // Alternating, each into a fresh container of a fresh service.
             let (mut os, mut ps, mut zs) = (Vec::new(), Vec::new(), Vec::new());
+            // The local copy (the limit) alternates with them too, beside the emulator.
+            let mut copies = Vec::new();
             for r in 0..runs {
+                if service == "emulator" {
+                    copies.push(copy_and_sync(files, &work.path().join("copy")));
+                }
                 let oc = format!("ours-{tag}-{r}");
                 os.push(measure(&oc, false, &mut |_, client| {
                     ours(&rt, client, &oc, files)
@@ -559,6 +584,8 @@ fn main() {
                 r >= 1.2,
             );
             if service == "emulator" {
+                println!("{set}: cp + sync {}", rate(total, &copies));
+                let copy = common::median(copies.clone());
                 let c = copy.as_secs_f64() / o.as_secs_f64();
                 common::result(
                     "3",

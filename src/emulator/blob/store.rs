@@ -2,19 +2,22 @@
 //! lists, uncommitted blocks, service properties) plus one file per uploaded block or Put Blob
 //! body under `files/`, named by a generated id.
 //!
-//! A content file is written and fsynced (with its directory) before the index refers to it,
+//! A content file is written and fsynced (with its directory, by a group commit shared with
+//! the other writes in flight) before the index refers to it,
 //! and the index commit (durable in redb) is the moment a write becomes visible; the response
 //! is sent after it. A crash can therefore leave only unreferenced files, which `open` removes.
 //! Files that a commit stops referring to are removed after that commit.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use super::content::ContentDir;
 use super::error::BlobError;
 use super::xml::{BlockKind, ListItem};
 use crate::emulator::EmulatorError;
@@ -129,6 +132,8 @@ pub type Check<'a> = &'a dyn Fn(Option<&BlobRec>) -> Result<(), BlobError>;
 pub struct Store {
     db: Database,
     files: PathBuf,
+    /// `files` and its fsyncs, shared by the writes in flight.
+    content: Arc<ContentDir>,
     /// Last ETag tick handed out; ticks only grow, so every write gets a new ETag.
     clock: AtomicU64,
 }
@@ -192,6 +197,7 @@ impl Store {
         w.commit().map_err(|e| bad(&e))?;
         let store = Store {
             db,
+            content: Arc::new(ContentDir::new(files.clone())),
             files,
             clock: AtomicU64::new(0),
         };
@@ -204,6 +210,11 @@ impl Store {
 
     pub fn files_dir(&self) -> &Path {
         &self.files
+    }
+
+    /// Where new content files are written (see [`ContentDir`]).
+    pub fn content_dir(&self) -> Arc<ContentDir> {
+        self.content.clone()
     }
 
     pub fn file_path(&self, id: &str) -> PathBuf {

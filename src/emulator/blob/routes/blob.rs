@@ -49,7 +49,7 @@ pub(super) async fn put_blob(svc: &Arc<BlobService>, ctx: &Ctx, body: &mut Optio
     // The service computes a Put Blob's MD5 and keeps it as the blob's Content-MD5; a CRC64
     // the client sent is checked too, and answered with the one computed.
     let w = content::write_body(
-        svc.store.files_dir().to_path_buf(),
+        svc.store.content_dir(),
         take_body(body)?,
         MAX_PUT_BYTES,
         Sums {

@@ -51,7 +51,7 @@ pub(super) async fn put_block(svc: &Arc<BlobService>, ctx: &Ctx, body: &mut Opti
     // CPU in a large upload); otherwise its CRC64, which is cheap, is returned, and checked
     // against the one the request carried.
     let w = content::write_body(
-        svc.store.files_dir().to_path_buf(),
+        svc.store.content_dir(),
         take_body(body)?,
         MAX_PUT_BYTES,
         Sums {
