@@ -158,3 +158,177 @@ async fn failed_tasks_are_reactivated_together_and_a_task_s_files_downloaded() {
     }
     emu.shutdown().await;
 }
+
+/// Waits for `what` to be accepted (`Event::Done`), failing on the command's error.
+async fn accepted(rx: &mut mpsc::UnboundedReceiver<Event>, what: &str) {
+    loop {
+        match next_event(rx).await {
+            Event::Done { what: w } if w == what => return,
+            Event::CommandFailed { what: w, error } => panic!("{w} failed: {error}"),
+            _ => {}
+        }
+    }
+}
+
+/// Polls `check` every 50 ms for up to 20 s.
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not in 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Browsing's actions, as the controller runs them: each reaches the service with the body it
+/// documents and is seen in the entity's state afterwards; an error is one line, and says what.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browse_actions_change_pools_nodes_jobs_and_tasks() {
+    use batchdeck::azure::models::{AllocationState, JobState, SchedulingState, TaskState};
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, c, mut rx) = controller(dir.path()).await;
+    let b = common::batch_client(&emu.batch_endpoint);
+    common::create_pool(&b, "p", 2, 1).await;
+    common::create_job_with_tasks(
+        &b,
+        "j",
+        "p",
+        &[("long", "/bin/sh -c 'sleep 60'"), ("short", "/bin/true")],
+    )
+    .await;
+    until("a running task and a completed one", || async {
+        let c = b.task_counts("j").await.unwrap().task_counts;
+        c.running == 1 && c.completed == 1
+    })
+    .await;
+    // Pools: resize to dedicated and spot targets, then stop.
+    c.submit(Command::ResizePool {
+        pool_id: "p".into(),
+        target: 4,
+        spot: 1,
+    });
+    until("the new targets", || async {
+        let p = b.get_pool("p", None).await.unwrap();
+        p.target_dedicated_nodes == Some(4) && p.target_low_priority_nodes == Some(1)
+    })
+    .await;
+    c.submit(Command::StopResize("p".into()));
+    accepted(&mut rx, "stop resizing pool p").await;
+    until("a steady pool", || async {
+        let p = b.get_pool("p", None).await.unwrap();
+        // Stopped, or done already: either way it keeps the nodes it has.
+        p.allocation_state == Some(AllocationState::Steady)
+            && p.target_dedicated_nodes == p.current_dedicated_nodes
+    })
+    .await;
+    // Jobs: disable (running tasks requeued), enable.
+    c.submit(Command::DisableJob("j".into()));
+    accepted(&mut rx, "disable job j").await;
+    until("a disabled job", || async {
+        b.get_job("j").await.unwrap().state == Some(JobState::Disabled)
+    })
+    .await;
+    c.submit(Command::EnableJob("j".into()));
+    accepted(&mut rx, "enable job j").await;
+    until("an active job", || async {
+        b.get_job("j").await.unwrap().state == Some(JobState::Active)
+    })
+    .await;
+    // Tasks: terminate the long one, delete the short one.
+    until("the long task running again", || async {
+        b.get_task("j", "long").await.unwrap().state == Some(TaskState::Running)
+    })
+    .await;
+    c.submit(Command::TerminateTask {
+        job_id: "j".into(),
+        task_id: "long".into(),
+    });
+    accepted(&mut rx, "terminate task long").await;
+    until("a terminated task", || async {
+        b.get_task("j", "long").await.unwrap().state == Some(TaskState::Completed)
+    })
+    .await;
+    c.submit(Command::DeleteTask {
+        job_id: "j".into(),
+        task_id: "short".into(),
+    });
+    accepted(&mut rx, "delete task short").await;
+    assert!(b.get_task("j", "short").await.unwrap_err().is_not_found());
+    // Nodes: scheduling off and on, a reboot, a removal.
+    let nodes = b.list_nodes("p", None).await.unwrap();
+    let (n0, n1) = (nodes[0].id.clone(), nodes[1].id.clone());
+    let sched = |node_id: &str, enable| Command::NodeScheduling {
+        pool_id: "p".into(),
+        node_id: node_id.into(),
+        enable,
+    };
+    let scheduling = |id: String| {
+        let b = &b;
+        async move {
+            b.list_nodes("p", None)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|n| n.id == id)
+                .and_then(|n| n.scheduling_state)
+        }
+    };
+    c.submit(sched(&n0, false));
+    accepted(&mut rx, &format!("disable scheduling on node {n0}")).await;
+    assert_eq!(
+        scheduling(n0.clone()).await,
+        Some(SchedulingState::Disabled)
+    );
+    c.submit(sched(&n0, true));
+    accepted(&mut rx, &format!("enable scheduling on node {n0}")).await;
+    assert_eq!(scheduling(n0.clone()).await, Some(SchedulingState::Enabled));
+    c.submit(Command::RebootNode {
+        pool_id: "p".into(),
+        node_id: n1.clone(),
+    });
+    accepted(&mut rx, &format!("reboot node {n1}")).await;
+    until("the node back from its reboot", || async {
+        let n = b.list_nodes("p", None).await.unwrap();
+        n.iter().any(|n| n.id == n1)
+    })
+    .await;
+    until("a steady pool", || async {
+        let p = b.get_pool("p", None).await.unwrap();
+        p.allocation_state == Some(AllocationState::Steady)
+    })
+    .await;
+    let before = b.get_pool("p", None).await.unwrap().target_dedicated_nodes;
+    c.submit(Command::RemoveNodes {
+        pool_id: "p".into(),
+        node_ids: vec![n0.clone()],
+    });
+    accepted(&mut rx, &format!("remove node {n0} from pool p")).await;
+    let p = b.get_pool("p", None).await.unwrap();
+    assert_eq!(p.target_dedicated_nodes, before.map(|t| t - 1));
+    // The job terminated; terminating it again is the service's one-line error.
+    c.submit(Command::TerminateJob("j".into()));
+    accepted(&mut rx, "terminate job j").await;
+    until("a completed job", || async {
+        b.get_job("j").await.unwrap().state == Some(JobState::Completed)
+    })
+    .await;
+    c.submit(Command::TerminateJob("j".into()));
+    loop {
+        match next_event(&mut rx).await {
+            Event::CommandFailed { what, error } => {
+                assert_eq!(what, "terminate job j");
+                assert!(
+                    error.contains("JobCompleted") && !error.contains('\n'),
+                    "{error}"
+                );
+                break;
+            }
+            Event::Done { what } => panic!("{what} accepted twice"),
+            _ => {}
+        }
+    }
+    emu.shutdown().await;
+}

@@ -117,6 +117,7 @@ pub fn event_object(e: &Event) -> Value {
         Event::Resized { pool_id, target } => {
             event("resized", json!({ "pool_id": pool_id, "target": target }))
         }
+        Event::Done { what } => event("done", json!({ "what": what })),
         Event::Reactivated { task_ids } => event("reactivated", json!({ "task_ids": task_ids })),
         Event::TaskFilesDownloaded {
             task_id,

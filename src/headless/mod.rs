@@ -214,6 +214,7 @@ impl Printer {
             Event::Resized { pool_id, target } => {
                 line(format!("  Pool [{pool_id}] resizing to {target} nodes"))
             }
+            Event::Done { what } => line(format!("  {what}: accepted")),
             Event::Reactivated { task_ids } => task_ids
                 .iter()
                 .map(|t| format!("{ts}   Task [{t}] reactivated"))

@@ -48,6 +48,18 @@ pub enum Input {
     Toggle,
     /// Browsing's lists: mark or unmark the selected row.
     Mark,
+    /// Browsing: stop the resize of pools.
+    StopResize,
+    /// Browsing: terminate jobs or tasks.
+    Terminate,
+    /// Browsing: disable jobs, or scheduling on nodes.
+    Disable,
+    /// Browsing: enable jobs, or scheduling on nodes.
+    Enable,
+    /// Browsing: reboot nodes.
+    Reboot,
+    /// Browsing: remove nodes from their pool, or delete tasks.
+    Remove,
 }
 
 /// The views a binding acts in (a set).
@@ -333,12 +345,12 @@ pub const KEYMAP: &[Binding] = &[
         key(KeyCode::Char('J'), Input::DeleteJob, "J", "delete the job"),
     ),
     only(
-        Scope::LISTS,
+        Scope::LISTS.or(Scope::NODES).or(Scope::TASKS),
         key(
             KeyCode::Char(' '),
             Input::Mark,
             "Space",
-            "mark or unmark the row: P and J act on the marked rows",
+            "mark or unmark the row: actions apply to the marked rows",
         ),
     ),
     only(
@@ -346,8 +358,8 @@ pub const KEYMAP: &[Binding] = &[
         key(
             KeyCode::Char('J'),
             Input::DeleteJob,
-            "J",
-            "delete the selected (or marked) jobs",
+            "J/T/D/E",
+            "delete, terminate, disable, enable selected/marked jobs",
         ),
     ),
     only(
@@ -355,10 +367,57 @@ pub const KEYMAP: &[Binding] = &[
         key(
             KeyCode::Char('P'),
             Input::DeletePool,
-            "P",
-            "delete the selected (or marked) pools",
+            "P/R/H",
+            "delete, resize, stop resizing the selected/marked pools",
         ),
     ),
+    only(
+        Scope::LISTS,
+        key(KeyCode::Char('R'), Input::ResizePool, "", ""),
+    ),
+    only(
+        Scope::LISTS,
+        key(KeyCode::Char('H'), Input::StopResize, "", ""),
+    ),
+    only(
+        Scope::LISTS,
+        key(KeyCode::Char('T'), Input::Terminate, "", ""),
+    ),
+    only(
+        Scope::LISTS,
+        key(KeyCode::Char('D'), Input::Disable, "", ""),
+    ),
+    only(Scope::LISTS, key(KeyCode::Char('E'), Input::Enable, "", "")),
+    only(
+        Scope::NODES,
+        key(
+            KeyCode::Char('B'),
+            Input::Reboot,
+            "B/X",
+            "reboot, remove from the pool the selected/marked nodes",
+        ),
+    ),
+    only(Scope::NODES, key(KeyCode::Char('X'), Input::Remove, "", "")),
+    only(
+        Scope::NODES,
+        key(
+            KeyCode::Char('D'),
+            Input::Disable,
+            "D/E",
+            "disable, enable scheduling on the selected/marked nodes",
+        ),
+    ),
+    only(Scope::NODES, key(KeyCode::Char('E'), Input::Enable, "", "")),
+    only(
+        Scope::TASKS,
+        key(
+            KeyCode::Char('T'),
+            Input::Terminate,
+            "T/X",
+            "terminate, delete the selected/marked tasks",
+        ),
+    ),
+    only(Scope::TASKS, key(KeyCode::Char('X'), Input::Remove, "", "")),
     only(
         POOL,
         key(
@@ -387,12 +446,21 @@ pub const KEYMAP: &[Binding] = &[
         ),
     ),
     only(
-        PANELS,
+        Scope::SESSION,
         key(
             KeyCode::Char('r'),
             Input::RetryTask,
             "r",
             "retry (reactivate) the selected failed task",
+        ),
+    ),
+    only(
+        Scope::TASKS,
+        key(
+            KeyCode::Char('r'),
+            Input::RetryTask,
+            "r",
+            "reactivate the selected/marked failed tasks",
         ),
     ),
     only(
@@ -479,14 +547,20 @@ mod tests {
             (Input::Right, Input::Left),
             (Input::No, Input::Yes),
             (Input::PrevMatch, Input::NextMatch),
+            (Input::ResizePool, Input::DeletePool),
+            (Input::StopResize, Input::DeletePool),
+            (Input::Terminate, Input::DeleteJob),
+            (Input::Disable, Input::DeleteJob),
+            (Input::Enable, Input::DeleteJob),
+            (Input::Remove, Input::Reboot),
+            (Input::Enable, Input::Disable),
+            (Input::Remove, Input::Terminate),
         ];
         for b in KEYMAP {
-            let documented_as = pairs
-                .iter()
-                .find(|(i, _)| *i == b.input)
-                .map_or(b.input, |(_, p)| *p);
+            let documented_as =
+                |h: Input| h == b.input || pairs.iter().any(|&(i, p)| i == b.input && p == h);
             assert!(
-                help_rows(b.scope).any(|h| h.input == documented_as),
+                help_rows(b.scope).any(|h| documented_as(h.input)),
                 "{:?} has no help row",
                 b.input
             );

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::azure::batch::BatchError;
+use crate::azure::models::DisableJobOption;
 use crate::watch::Watch;
 use crate::watch::convert::{POOL_SELECT, pool_view};
 use crate::workflow::events::{Event, Resource};
@@ -25,9 +26,41 @@ pub enum Command {
     DeleteJob(String),
     DeletePool(String),
     DeleteContainers(Vec<String>),
+    /// Resize to `target` dedicated and `spot` spot nodes.
     ResizePool {
         pool_id: String,
         target: u32,
+        spot: u32,
+    },
+    /// Stop a pool's resize (it keeps the nodes it has).
+    StopResize(String),
+    TerminateJob(String),
+    /// Disable a job (its running tasks requeued).
+    DisableJob(String),
+    EnableJob(String),
+    /// Reboot a node (its running tasks requeued).
+    RebootNode {
+        pool_id: String,
+        node_id: String,
+    },
+    /// Remove nodes from their pool (their running tasks requeued).
+    RemoveNodes {
+        pool_id: String,
+        node_ids: Vec<String>,
+    },
+    /// Enable or disable task scheduling on a node (disabling requeues its running tasks).
+    NodeScheduling {
+        pool_id: String,
+        node_id: String,
+        enable: bool,
+    },
+    TerminateTask {
+        job_id: String,
+        task_id: String,
+    },
+    DeleteTask {
+        job_id: String,
+        task_id: String,
     },
     ReactivateTask {
         job_id: String,
@@ -72,6 +105,15 @@ impl Command {
             Command::DeletePool(id) => format!("pool {id}"),
             Command::DeleteContainers(_) => "containers".into(),
             Command::ResizePool { pool_id, .. } => format!("resize {pool_id}"),
+            Command::StopResize(id) => format!("stop resize {id}"),
+            Command::TerminateJob(id) => format!("terminate job {id}"),
+            Command::DisableJob(id) => format!("disable job {id}"),
+            Command::EnableJob(id) => format!("enable job {id}"),
+            Command::RebootNode { node_id, .. } => format!("reboot {node_id}"),
+            Command::RemoveNodes { pool_id, .. } => format!("remove nodes {pool_id}"),
+            Command::NodeScheduling { node_id, .. } => format!("scheduling {node_id}"),
+            Command::TerminateTask { job_id, task_id } => format!("terminate {job_id}/{task_id}"),
+            Command::DeleteTask { job_id, task_id } => format!("delete {job_id}/{task_id}"),
             Command::ReactivateTask { task_id, .. } => format!("reactivate {task_id}"),
             Command::ReactivateTasks { .. } => "reactivate failed".into(),
             Command::DownloadTaskFiles { task_id, .. } => format!("files {task_id}"),
@@ -95,9 +137,33 @@ impl Command {
             Command::DeleteJob(id) => format!("delete job {id}"),
             Command::DeletePool(id) => format!("delete pool {id}"),
             Command::DeleteContainers(c) => format!("delete containers {}", c.join(", ")),
-            Command::ResizePool { pool_id, target } => {
-                format!("resize pool {pool_id} to {target} nodes")
+            Command::ResizePool {
+                pool_id,
+                target,
+                spot,
+            } => {
+                format!("resize pool {pool_id} to {target} dedicated and {spot} spot nodes")
             }
+            Command::StopResize(id) => format!("stop resizing pool {id}"),
+            Command::TerminateJob(id) => format!("terminate job {id}"),
+            Command::DisableJob(id) => format!("disable job {id}"),
+            Command::EnableJob(id) => format!("enable job {id}"),
+            Command::RebootNode { node_id, .. } => format!("reboot node {node_id}"),
+            Command::RemoveNodes { pool_id, node_ids } => format!(
+                "remove {} from pool {pool_id}",
+                match node_ids.as_slice() {
+                    [one] => format!("node {one}"),
+                    many => format!("{} nodes", many.len()),
+                }
+            ),
+            Command::NodeScheduling {
+                node_id, enable, ..
+            } => format!(
+                "{} scheduling on node {node_id}",
+                if *enable { "enable" } else { "disable" }
+            ),
+            Command::TerminateTask { task_id, .. } => format!("terminate task {task_id}"),
+            Command::DeleteTask { task_id, .. } => format!("delete task {task_id}"),
             Command::ReactivateTask { task_id, .. } => format!("reactivate task {task_id}"),
             Command::ReactivateTasks { task_ids, .. } => {
                 format!("reactivate {} failed tasks", task_ids.len())
@@ -211,6 +277,15 @@ impl Controller {
         let _ = self.tx.send(e);
     }
 
+    /// Says that `cmd` was accepted (the session looks again at once), or returns its error.
+    fn done(&self, cmd: &Command, r: Result<(), BatchError>) -> Result<(), BatchError> {
+        r?;
+        self.send(Event::Done {
+            what: cmd.describe(),
+        });
+        Ok(())
+    }
+
     async fn execute(&self, cmd: &Command) {
         let result = self.try_execute(cmd).await;
         if let Some(w) = &self.watch {
@@ -260,12 +335,43 @@ impl Controller {
                     self.send(Event::Deleted(Resource::Container(c.clone())));
                 }
             }
-            Command::ResizePool { pool_id, target } => {
-                batch.resize_pool(pool_id, *target, 0).await?;
+            Command::ResizePool {
+                pool_id,
+                target,
+                spot,
+            } => {
+                batch.resize_pool(pool_id, *target, *spot).await?;
                 self.send(Event::Resized {
                     pool_id: pool_id.clone(),
                     target: *target,
                 });
+            }
+            Command::StopResize(id) => self.done(cmd, batch.stop_resize_pool(id).await)?,
+            Command::TerminateJob(id) => self.done(cmd, batch.terminate_job(id).await)?,
+            Command::DisableJob(id) => {
+                let r = batch.disable_job(id, DisableJobOption::Requeue).await;
+                self.done(cmd, r)?
+            }
+            Command::EnableJob(id) => self.done(cmd, batch.enable_job(id).await)?,
+            Command::RebootNode { pool_id, node_id } => {
+                self.done(cmd, batch.reboot_node(pool_id, node_id).await)?
+            }
+            Command::RemoveNodes { pool_id, node_ids } => {
+                self.done(cmd, batch.remove_nodes(pool_id, node_ids).await)?
+            }
+            Command::NodeScheduling {
+                pool_id,
+                node_id,
+                enable,
+            } => {
+                let r = batch.set_node_scheduling(pool_id, node_id, *enable).await;
+                self.done(cmd, r)?
+            }
+            Command::TerminateTask { job_id, task_id } => {
+                self.done(cmd, batch.terminate_task(job_id, task_id).await)?
+            }
+            Command::DeleteTask { job_id, task_id } => {
+                self.done(cmd, batch.delete_task(job_id, task_id).await)?
             }
             Command::ReactivateTask { job_id, task_id } => {
                 batch.reactivate_task(job_id, task_id).await?;

@@ -409,6 +409,10 @@ pub enum Event {
         pool_id: String,
         target: u32,
     },
+    /// The service accepted what the user asked (`what` describes it: "terminate job j1").
+    Done {
+        what: String,
+    },
     /// Failed tasks were put back in the queue.
     Reactivated {
         task_ids: Vec<String>,

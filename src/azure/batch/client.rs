@@ -367,6 +367,13 @@ impl BatchClient {
             .await
     }
 
+    /// POST with an empty body (an action that takes no options).
+    pub async fn post_empty(&self, operation: &str, url: Url) -> Result<(), BatchError> {
+        self.send(operation, Method::POST, url, Some(Vec::new()), &[])
+            .await
+            .map(|_| ())
+    }
+
     /// Decodes a JSON body; errors name the JSON path that did not fit.
     pub fn decode<T: DeserializeOwned>(
         &self,

@@ -2,7 +2,7 @@
 
 use super::client::select_query;
 use super::{BatchClient, BatchError, Created, Deleted};
-use crate::azure::models::Job;
+use crate::azure::models::{DisableJobOption, Job, JobDisable, JobTerminate};
 
 impl BatchClient {
     pub async fn create_job(&self, job: &Job) -> Result<Created, BatchError> {
@@ -25,5 +25,40 @@ impl BatchClient {
     pub async fn delete_job(&self, id: &str) -> Result<Deleted, BatchError> {
         self.delete(&format!("delete job {id}"), self.url(&["jobs", id], &[]))
             .await
+    }
+
+    /// Terminates a job: its running tasks are ended, it completes.
+    pub async fn terminate_job(&self, id: &str) -> Result<(), BatchError> {
+        let body = JobTerminate {
+            terminate_reason: None,
+        };
+        self.post_json(
+            &format!("terminate job {id}"),
+            self.url(&["jobs", id, "terminate"], &[]),
+            &body,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Disables a job: no task starts; `how` says what becomes of running ones.
+    pub async fn disable_job(&self, id: &str, how: DisableJobOption) -> Result<(), BatchError> {
+        let body = JobDisable { disable_tasks: how };
+        self.post_json(
+            &format!("disable job {id}"),
+            self.url(&["jobs", id, "disable"], &[]),
+            &body,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Enables a disabled job: its tasks are scheduled again.
+    pub async fn enable_job(&self, id: &str) -> Result<(), BatchError> {
+        self.post_empty(
+            &format!("enable job {id}"),
+            self.url(&["jobs", id, "enable"], &[]),
+        )
+        .await
     }
 }

@@ -4,7 +4,10 @@ use reqwest::Method;
 
 use super::client::select_query;
 use super::{BatchClient, BatchError, Created, Deleted};
-use crate::azure::models::{ComputeNode, Pool, PoolNodeCounts};
+use crate::azure::models::{
+    ComputeNode, DisableSchedulingOption, NodeDeallocationOption, NodeDisableScheduling,
+    NodeReboot, NodeRebootOption, NodeRemoval, Pool, PoolNodeCounts, PoolResize,
+};
 
 impl BatchClient {
     /// Adds a pool; finding one of that id is reported, not an error.
@@ -56,13 +59,86 @@ impl BatchClient {
         target_dedicated: u32,
         target_low_priority: u32,
     ) -> Result<(), BatchError> {
-        let body = serde_json::json!({
-            "targetDedicatedNodes": target_dedicated,
-            "targetLowPriorityNodes": target_low_priority,
-        });
+        let body = PoolResize {
+            target_dedicated_nodes: Some(target_dedicated),
+            target_low_priority_nodes: Some(target_low_priority),
+        };
         self.post_json(
             &format!("resize pool {id}"),
             self.url(&["pools", id, "resize"], &[]),
+            &body,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Stops a pool's resize: it keeps the nodes it has.
+    pub async fn stop_resize_pool(&self, id: &str) -> Result<(), BatchError> {
+        self.post_empty(
+            &format!("stop resizing pool {id}"),
+            self.url(&["pools", id, "stopresize"], &[]),
+        )
+        .await
+    }
+
+    /// Removes nodes from a pool (at most 100 a request); their running tasks are requeued.
+    pub async fn remove_nodes(&self, pool_id: &str, nodes: &[String]) -> Result<(), BatchError> {
+        for chunk in nodes.chunks(100) {
+            let body = NodeRemoval {
+                node_list: chunk.to_vec(),
+                node_deallocation_option: Some(NodeDeallocationOption::Requeue),
+            };
+            self.post_json(
+                &format!("remove nodes from pool {pool_id}"),
+                self.url(&["pools", pool_id, "removenodes"], &[]),
+                &body,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Reboots a node; its running tasks are requeued.
+    pub async fn reboot_node(&self, pool_id: &str, node_id: &str) -> Result<(), BatchError> {
+        let body = NodeReboot {
+            node_reboot_option: Some(NodeRebootOption::Requeue),
+        };
+        self.post_json(
+            &format!("reboot node {node_id}"),
+            self.url(&["pools", pool_id, "nodes", node_id, "reboot"], &[]),
+            &body,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Enables or disables task scheduling on a node (disabling requeues its running tasks).
+    pub async fn set_node_scheduling(
+        &self,
+        pool_id: &str,
+        node_id: &str,
+        enable: bool,
+    ) -> Result<(), BatchError> {
+        if enable {
+            return self
+                .post_empty(
+                    &format!("enable scheduling on node {node_id}"),
+                    self.url(
+                        &["pools", pool_id, "nodes", node_id, "enablescheduling"],
+                        &[],
+                    ),
+                )
+                .await;
+        }
+        let body = NodeDisableScheduling {
+            node_disable_scheduling_option: Some(DisableSchedulingOption::Requeue),
+        };
+        self.post_json(
+            &format!("disable scheduling on node {node_id}"),
+            self.url(
+                &["pools", pool_id, "nodes", node_id, "disablescheduling"],
+                &[],
+            ),
             &body,
         )
         .await

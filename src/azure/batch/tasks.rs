@@ -1,8 +1,6 @@
 //! Tasks: added in collections (several at once), listed, counted, terminated and
 //! reactivated.
 
-use reqwest::Method;
-
 use super::{BatchClient, BatchError};
 use crate::azure::models::{
     Task, TaskAddCollectionResult, TaskAddResult, TaskAddStatus, TaskCountsResult,
@@ -119,6 +117,16 @@ impl BatchClient {
         self.task_action(job_id, task_id, "reactivate").await
     }
 
+    /// Deletes a task (and its files on the node); one already gone is done.
+    pub async fn delete_task(&self, job_id: &str, task_id: &str) -> Result<(), BatchError> {
+        self.delete(
+            &format!("delete task {task_id}"),
+            self.url(&["jobs", job_id, "tasks", task_id], &[]),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// `POST /jobs/{job}/tasks/{task}/{action}` with an empty body.
     async fn task_action(
         &self,
@@ -126,14 +134,10 @@ impl BatchClient {
         task_id: &str,
         action: &str,
     ) -> Result<(), BatchError> {
-        self.send(
+        self.post_empty(
             &format!("{action} task {task_id}"),
-            Method::POST,
             self.url(&["jobs", job_id, "tasks", task_id, action], &[]),
-            Some(Vec::new()),
-            &[],
         )
         .await
-        .map(|_| ())
     }
 }

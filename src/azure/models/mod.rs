@@ -7,6 +7,7 @@
 mod autoscale;
 mod node_counts;
 mod node_extras;
+mod requests;
 mod schedules;
 mod states;
 mod subtasks;
@@ -15,6 +16,9 @@ pub use autoscale::{AutoScaleRun, AutoScaleRunError};
 use chrono::{DateTime, Utc};
 pub use node_counts::{NodeCounts, PoolNodeCounts};
 pub use node_extras::{NodeAgentInfo, NodeUser, RemoteLoginSettings};
+pub use requests::{
+    JobDisable, JobTerminate, NodeDisableScheduling, NodeReboot, NodeRemoval, PoolResize,
+};
 pub use schedules::{
     AutoPoolSpecification, JobSchedule, JobScheduleExecutionInfo, JobSpecification, RecentJob,
     Schedule,
@@ -24,8 +28,9 @@ use serde_json::{Map, Value};
 pub use states::{
     AllocationState, DependencyAction, DisableJobOption, DisableSchedulingOption, ErrorCategory,
     JobAction, JobPreparationTaskState, JobScheduleState, JobState, NodeDeallocationOption,
-    NodeState, OnAllTasksComplete, OnTaskFailure, PoolLifetimeOption, PoolState, SchedulingState,
-    StartTaskState, SubtaskState, TaskAddStatus, TaskExecutionResult, TaskState, UploadCondition,
+    NodeRebootOption, NodeState, OnAllTasksComplete, OnTaskFailure, PoolLifetimeOption, PoolState,
+    SchedulingState, StartTaskState, SubtaskState, TaskAddStatus, TaskExecutionResult, TaskState,
+    UploadCondition,
 };
 pub use subtasks::{MultiInstanceSettings, Subtask};
 

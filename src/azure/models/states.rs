@@ -276,6 +276,16 @@ service_enum! {
 }
 
 service_enum! {
+    /// `BatchNodeRebootOption`: what happens to a node's running tasks when it reboots.
+    NodeRebootOption {
+        Requeue = "requeue",
+        Terminate = "terminate",
+        TaskCompletion = "taskcompletion",
+        RetainedData = "retaineddata",
+    }
+}
+
+service_enum! {
     /// `DisableBatchJobOption`: what happens to a job's running tasks when it is disabled.
     DisableJobOption {
         Requeue = "requeue",
@@ -415,6 +425,10 @@ mod tests {
         check!(
             DisableSchedulingOption,
             ["requeue", "terminate", "taskcompletion"]
+        );
+        check!(
+            NodeRebootOption,
+            ["requeue", "terminate", "taskcompletion", "retaineddata"]
         );
         check!(DisableJobOption, ["requeue", "terminate", "wait"]);
         check!(DependencyAction, ["satisfy", "block"]);

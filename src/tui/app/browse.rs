@@ -5,16 +5,13 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::tui::app::dialogs::button;
-use crate::tui::app::{
-    Action, App, Dialog, Entry, Outcome, Overlay, Panel, Previews, Scroll, Tasks,
-};
+use crate::tui::app::{Action, App, Entry, Panel, Previews, Scroll, Tasks};
+use crate::tui::browse::actions::{self, Act};
 use crate::tui::browse::details::Details;
 use crate::tui::browse::log::Log;
 use crate::tui::browse::{self, Command, Listing, View, Watching};
 use crate::tui::keys::{Input, Scope};
 use crate::tui::layout;
-use crate::workflow::controller::Command as WorkCommand;
 use crate::workflow::events::{Entity, FileRow, FilesOf, JobRow, PoolRow, Properties};
 
 /// What browsing adds to the session: the views' stack and the account's lists.
@@ -32,6 +29,9 @@ pub struct Browse {
     pub details: Option<Details>,
     /// What Tab on the command line offered last (shown under it).
     pub candidates: Vec<String>,
+    /// The nodes or tasks marked (Space) on a pool's nodes or a job's tasks; actions apply to
+    /// them. Cleared when another view opens.
+    pub marked: std::collections::BTreeSet<String>,
 }
 
 impl Browse {
@@ -240,21 +240,58 @@ impl App {
                 View::Jobs => b.jobs.toggle_mark(),
                 _ => b.files.toggle_mark(),
             },
-            Input::DeletePool | Input::DeleteJob if list => {
-                let (what, targets) = match (b.view(), input) {
-                    (View::Pools, Input::DeletePool) => ("pool", b.pools.targets()),
-                    (View::Jobs, Input::DeleteJob) => ("job", b.jobs.targets()),
-                    _ => {
-                        let on = if input == Input::DeletePool {
-                            "P deletes pools: :pools lists them"
-                        } else {
-                            "J deletes jobs: :jobs lists them"
-                        };
-                        self.notify(on, true);
-                        return true;
-                    }
+            Input::DeletePool | Input::DeleteJob if list && Act::of(input, b.view()).is_none() => {
+                let on = if input == Input::DeletePool {
+                    "P deletes pools: :pools lists them"
+                } else {
+                    "J deletes jobs: :jobs lists them"
                 };
-                self.confirm_delete_rows(what, targets);
+                self.notify(on, true);
+            }
+            Input::ResizePool if b.view() == &View::Jobs => {
+                self.notify("R resizes pools: :pools lists them", true);
+            }
+            Input::ResizePool if list => {
+                if self.readonly {
+                    self.confirm_act(Act::ResizePool {
+                        dedicated: 0,
+                        spot: 0,
+                    });
+                } else if b.pools.targets().is_empty() {
+                    self.notify("No pool selected", true);
+                } else {
+                    self.entry = Some(Entry::Resize(String::new()));
+                }
+            }
+            Input::StopResize | Input::Terminate | Input::Disable | Input::Enable
+                if list && Act::of(input, b.view()).is_none() =>
+            {
+                let on = if input == Input::StopResize {
+                    "H stops pools' resizes: :pools lists them"
+                } else {
+                    "T, D and E act on jobs: :jobs lists them"
+                };
+                self.notify(on, true);
+            }
+            Input::Mark if !list => {
+                let id = match b.view() {
+                    View::Nodes(_) => self.selected_node_view().map(|n| n.id.clone()),
+                    _ => self.selected_task.clone(),
+                };
+                match id {
+                    Some(id) => {
+                        if let Some(b) = self.browse.as_mut() {
+                            actions::toggle(&mut b.marked, &id);
+                        }
+                        self.key_main(Input::Down, actions);
+                    }
+                    None => self.notify("Nothing selected", true),
+                }
+            }
+            _ if Act::of(input, b.view()).is_some() => {
+                if let Some(act) = Act::of(input, b.view()) {
+                    self.confirm_act(act);
+                }
             }
             Input::Sort if list => match b.view() {
                 View::Pools => b.pools.next_sort(),
@@ -268,58 +305,7 @@ impl App {
             },
             _ => return false,
         }
-        let _ = actions;
         true
-    }
-
-    /// Asks whether to delete these pools or jobs (Cancel first), unless the session is
-    /// read-only.
-    fn confirm_delete_rows(&mut self, what: &str, ids: Vec<String>) {
-        if self.readonly {
-            self.notify(
-                format!("Read-only session (--readonly): deleting {what}s is disabled"),
-                true,
-            );
-            return;
-        }
-        if ids.is_empty() {
-            self.notify(format!("No {what} selected"), true);
-            return;
-        }
-        let commands: Vec<WorkCommand> = ids
-            .iter()
-            .map(|id| match what {
-                "pool" => WorkCommand::DeletePool(id.clone()),
-                _ => WorkCommand::DeleteJob(id.clone()),
-            })
-            .collect();
-        let shown: Vec<&str> = ids.iter().take(5).map(String::as_str).collect();
-        let more = ids.len().saturating_sub(shown.len());
-        let mut lines = vec![format!(
-            "Delete {} {what}{}: {}{}?",
-            ids.len(),
-            if ids.len() == 1 { "" } else { "s" },
-            shown.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        )];
-        lines.push(match what {
-            "pool" => "Their nodes go, and the tasks running on them are killed.".to_string(),
-            _ => "Their tasks go with them, and the tasks' files.".to_string(),
-        });
-        self.overlay = Some(Overlay::Dialog(Dialog {
-            title: format!("Delete {what}s?"),
-            lines,
-            buttons: vec![
-                button("Cancel", 'n', Outcome::Cancel),
-                button("Delete", 'y', Outcome::RunAll(commands)),
-            ],
-            focused: 0,
-            danger: true,
-        }));
     }
 
     /// Whose files Enter opens on a pool's nodes or a job's tasks: the selected node's (on
@@ -469,6 +455,7 @@ impl App {
         if b.stack.last() != Some(&view) {
             b.stack.push(view.clone());
         }
+        b.marked.clear();
         match view {
             View::Pools | View::Jobs => {}
             View::Files(_) => b.files = Listing::default(),

@@ -316,7 +316,7 @@ impl App {
     }
 }
 
-pub(super) fn button(label: &str, key: char, outcome: Outcome) -> Button {
+pub(crate) fn button(label: &str, key: char, outcome: Outcome) -> Button {
     Button {
         label: label.into(),
         key,

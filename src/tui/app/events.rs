@@ -194,6 +194,7 @@ impl App {
             Event::Resized { pool_id, target } => {
                 self.notify(format!("Pool {pool_id} resizing to {target} nodes"), false);
             }
+            Event::Done { what } => self.notify(format!("Accepted: {what}"), false),
             Event::Reactivated { task_ids } => {
                 match task_ids.as_slice() {
                     [one] => self.notify(format!("Task {one} reactivated"), false),

@@ -125,7 +125,9 @@ impl App {
                 return;
             }
             KeyCode::Char('u') if ctrl => text.clear(),
-            KeyCode::Char(c) if !ctrl && (is_filter || c.is_ascii_digit()) && text.len() < 64 => {
+            KeyCode::Char(c)
+                if !ctrl && (is_filter || c.is_ascii_digit() || c == ' ') && text.len() < 64 =>
+            {
                 text.push(c)
             }
             _ => {}
@@ -150,20 +152,33 @@ impl App {
         }
     }
 
+    /// Enter in the resize form: `DEDICATED [SPOT]` (spot 0 when left out).
     fn submit_resize(&mut self, text: &str, actions: &mut Vec<Action>) {
-        match text.parse::<u32>() {
-            Ok(n) if n <= 1000 => actions.push(Action::Run(Command::ResizePool {
+        let counts: Result<Vec<u32>, _> = text.split_whitespace().map(str::parse).collect();
+        let (dedicated, spot) = match counts.as_deref() {
+            Ok([d]) if *d <= 1000 => (*d, 0),
+            Ok([d, s]) if *d <= 1000 && *s <= 1000 => (*d, *s),
+            _ => {
+                return self.notify(
+                    format!(
+                        "{text:?} is not a node count: type 0 to 1000 (dedicated), optionally a space and 0 to 1000 (spot), then Enter"
+                    ),
+                    true,
+                );
+            }
+        };
+        if self.browse.is_some() {
+            self.confirm_act(crate::tui::browse::actions::Act::ResizePool { dedicated, spot });
+        } else {
+            actions.push(Action::Run(Command::ResizePool {
                 pool_id: self.ids.pool_id.clone(),
-                target: n,
-            })),
-            _ => self.notify(
-                format!("{text:?} is not a node count: type 0 to 1000, then Enter"),
-                true,
-            ),
+                target: dedicated,
+                spot,
+            }));
         }
     }
 
-    fn key_main(&mut self, input: Input, actions: &mut Vec<Action>) {
+    pub(super) fn key_main(&mut self, input: Input, actions: &mut Vec<Action>) {
         match input {
             Input::Help => self.overlay = Some(Overlay::Help),
             Input::Quit => self.ask_quit(actions),
@@ -254,7 +269,13 @@ impl App {
             | Input::PrevMatch
             | Input::Wrap
             | Input::Toggle
-            | Input::Mark => {}
+            | Input::Mark
+            | Input::StopResize
+            | Input::Terminate
+            | Input::Disable
+            | Input::Enable
+            | Input::Reboot
+            | Input::Remove => {}
         }
     }
 

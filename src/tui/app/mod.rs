@@ -25,6 +25,7 @@ use crate::workflow::controller::Command;
 use crate::workflow::events::{Event, NodeView, PoolView, Resource, Step, TaskCounts, TaskView};
 
 pub use browse::Browse;
+pub(crate) use dialogs::button;
 pub use dialogs::{Button, DetailsOf, Dialog, Outcome, Overlay};
 pub use input::Entry;
 pub use preview::{CACHED_PREVIEWS, Preview, PreviewLine, Previews, Scroll, Tail};

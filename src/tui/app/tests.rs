@@ -493,6 +493,7 @@ fn resize_takes_a_number() {
         vec![Action::Run(Command::ResizePool {
             pool_id: "PythonTutorialPool".into(),
             target: 12,
+            spot: 0,
         })]
     );
     shift(&mut app, 'R');

@@ -7,6 +7,7 @@
 //! command line's parsing and completion. `App` drives them (`tui/app/browse.rs`); `views`
 //! draws them.
 
+pub mod actions;
 pub mod details;
 pub mod log;
 pub mod views;

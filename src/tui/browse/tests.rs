@@ -660,3 +660,258 @@ fn space_marks_rows_and_deleting_them_asks_first_cancel_by_default() {
             .contains("Read-only session")
     );
 }
+
+/// A key press's actions.
+fn press(app: &mut App, c: KeyCode) -> Vec<crate::tui::app::Action> {
+    app.update(Msg::Key(crossterm::event::KeyEvent::new(
+        c,
+        crossterm::event::KeyModifiers::NONE,
+    )))
+}
+
+/// `k` then `y`: the commands the confirmation runs (checking first that it opened on Cancel
+/// and that Enter there runs nothing).
+fn confirmed(app: &mut App, k: char) -> Vec<crate::workflow::controller::Command> {
+    use crate::tui::app::{Action, Overlay};
+    assert!(press(app, KeyCode::Char(k)).is_empty());
+    match &app.overlay {
+        Some(Overlay::Dialog(d)) => assert_eq!(d.buttons[d.focused].label, "Cancel", "{k}"),
+        other => panic!("{k}: no confirmation but {other:?}"),
+    }
+    assert!(
+        press(app, KeyCode::Enter).is_empty(),
+        "{k}: Enter on Cancel"
+    );
+    assert!(app.overlay.is_none());
+    press(app, KeyCode::Char(k));
+    press(app, KeyCode::Char('y'))
+        .into_iter()
+        .map(|a| match a {
+            Action::Run(c) => c,
+            other => panic!("{k}: {other:?}"),
+        })
+        .collect()
+}
+
+/// A session on bigpool's nodes (three of them).
+fn on_nodes(readonly: bool) -> App {
+    let mut app = App::browsing(target(), readonly, Instant::now(), View::Pools);
+    app.update(Msg::Resize(120, 36));
+    command(&mut app, "pool bigpool");
+    let mut p = pool(3, 3);
+    p.id = "bigpool".into();
+    app.update(Msg::Event(Event::Pool(p)));
+    app.update(Msg::Event(Event::Nodes(vec![
+        node(0, NodeState::Running),
+        node(1, NodeState::Idle),
+        node(2, NodeState::Idle),
+    ])));
+    app
+}
+
+/// A session on bigjob's tasks (task1..task4, task2 failed).
+fn on_tasks(readonly: bool) -> App {
+    let t0 = Instant::now();
+    let mut app = App::browsing(target(), readonly, t0, View::Pools);
+    app.update(Msg::Resize(120, 36));
+    command(&mut app, "job bigjob");
+    at(
+        &mut app,
+        t0,
+        1.0,
+        Event::Tasks(
+            (1..=4)
+                .map(|i| task(i, TaskState::Completed, Some(if i == 2 { 1 } else { 0 })))
+                .collect(),
+        ),
+    );
+    app
+}
+
+#[test]
+fn every_action_asks_first_on_cancel_and_applies_to_the_selected_or_marked_rows() {
+    use crate::workflow::controller::Command as Work;
+    let s = |v: &str| v.to_string();
+    // Pools: R opens the form (dedicated, then spot), whose Enter asks.
+    let mut app = browsing(Instant::now());
+    key(&mut app, KeyCode::Char('R'));
+    assert_eq!(
+        app.resize_prompt(),
+        "Target nodes of pool bigpool (now 2 + 0 spot):"
+    );
+    typed(&mut app, "3 1");
+    key(&mut app, KeyCode::Enter);
+    both_sizes("browse_resize_pool", &mut app);
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    key(&mut app, KeyCode::Char('R'));
+    typed(&mut app, "3 1");
+    key(&mut app, KeyCode::Enter);
+    let a = press(&mut app, KeyCode::Char('y'));
+    assert_eq!(
+        a,
+        [crate::tui::app::Action::Run(Work::ResizePool {
+            pool_id: s("bigpool"),
+            target: 3,
+            spot: 1
+        })]
+    );
+    // A count that is not one: said, nothing asked.
+    key(&mut app, KeyCode::Char('R'));
+    typed(&mut app, "1 2 3");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.overlay.is_none());
+    assert!(
+        app.notices
+            .back()
+            .unwrap()
+            .text
+            .contains("is not a node count")
+    );
+    assert_eq!(confirmed(&mut app, 'H'), [Work::StopResize(s("bigpool"))]);
+    assert_eq!(confirmed(&mut app, 'P'), [Work::DeletePool(s("bigpool"))]);
+    // Jobs: T, D, E on the selected job, then on the two marked.
+    command(&mut app, "jobs");
+    assert_eq!(confirmed(&mut app, 'T'), [Work::TerminateJob(s("bigjob"))]);
+    assert_eq!(confirmed(&mut app, 'D'), [Work::DisableJob(s("bigjob"))]);
+    assert_eq!(confirmed(&mut app, 'E'), [Work::EnableJob(s("bigjob"))]);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char(' '));
+    assert_eq!(
+        confirmed(&mut app, 'T'),
+        [
+            Work::TerminateJob(s("bigjob")),
+            Work::TerminateJob(s("idlejob"))
+        ]
+    );
+    // Nodes: B, D, E on the selected node; X removes the marked ones in one request.
+    let mut app = on_nodes(false);
+    let (n0, n1) = (node(0, NodeState::Idle).id, node(1, NodeState::Idle).id);
+    let on = |id: &str| (s("bigpool"), id.to_string());
+    let reboot = |(pool_id, node_id)| Work::RebootNode { pool_id, node_id };
+    let sched = |(pool_id, node_id), enable| Work::NodeScheduling {
+        pool_id,
+        node_id,
+        enable,
+    };
+    assert_eq!(confirmed(&mut app, 'B'), [reboot(on(&n0))]);
+    assert_eq!(confirmed(&mut app, 'D'), [sched(on(&n0), false)]);
+    assert_eq!(confirmed(&mut app, 'E'), [sched(on(&n0), true)]);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char(' '));
+    both_sizes("browse_nodes_marked", &mut app);
+    assert_eq!(
+        confirmed(&mut app, 'X'),
+        [Work::RemoveNodes {
+            pool_id: s("bigpool"),
+            node_ids: vec![n0.clone(), n1.clone()]
+        }]
+    );
+    assert_eq!(confirmed(&mut app, 'B'), [reboot(on(&n0)), reboot(on(&n1))]);
+    // Tasks: T, r, X on the selected task, then on the marked ones; F asks about the failed.
+    let mut app = on_tasks(false);
+    let t = |task: &str| (s("bigjob"), task.to_string());
+    let terminate = |(job_id, task_id)| Work::TerminateTask { job_id, task_id };
+    let reactivate = |(job_id, task_id)| Work::ReactivateTask { job_id, task_id };
+    let delete = |(job_id, task_id)| Work::DeleteTask { job_id, task_id };
+    assert_eq!(confirmed(&mut app, 'T'), [terminate(t("task1"))]);
+    assert_eq!(confirmed(&mut app, 'r'), [reactivate(t("task1"))]);
+    assert_eq!(confirmed(&mut app, 'X'), [delete(t("task1"))]);
+    assert_eq!(
+        confirmed(&mut app, 'F'),
+        [Work::ReactivateTasks {
+            job_id: s("bigjob"),
+            task_ids: vec![s("task2")]
+        }]
+    );
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char(' '));
+    both_sizes("browse_tasks_marked", &mut app);
+    assert_eq!(
+        confirmed(&mut app, 'X'),
+        [delete(t("task1")), delete(t("task3"))]
+    );
+    // Another view forgets the marks.
+    command(&mut app, "job tickjob");
+    assert!(app.browse.as_ref().unwrap().marked.is_empty());
+}
+
+#[test]
+fn read_only_refuses_every_action_with_a_notice() {
+    let refused = |app: &mut App, k: char| {
+        let before = app.notices.len();
+        assert!(press(app, KeyCode::Char(k)).is_empty(), "{k}");
+        assert!(app.overlay.is_none() && app.entry.is_none(), "{k} asked");
+        let n = app.notices.back().expect("a notice");
+        assert!(
+            n.error && n.text.contains("Read-only session (--readonly)"),
+            "{k}: {}",
+            n.text
+        );
+        assert!(app.notices.len() > before || before == 4);
+    };
+    let mut app = App::browsing(target(), true, Instant::now(), View::Pools);
+    app.update(Msg::Resize(120, 36));
+    app.update(Msg::Event(Event::Pools(vec![pool_row(
+        "bigpool",
+        2,
+        PoolState::Active,
+        1,
+    )])));
+    app.update(Msg::Event(Event::Jobs(vec![job_row(
+        "bigjob",
+        "bigpool",
+        JobState::Active,
+        None,
+    )])));
+    for k in ['P', 'R', 'H'] {
+        refused(&mut app, k);
+    }
+    command(&mut app, "jobs");
+    for k in ['J', 'T', 'D', 'E'] {
+        refused(&mut app, k);
+    }
+    let mut app = on_nodes(true);
+    for k in ['B', 'X', 'D', 'E', 'P', 'R'] {
+        refused(&mut app, k);
+    }
+    let mut app = on_tasks(true);
+    for k in ['T', 'r', 'X', 'F', 'J'] {
+        refused(&mut app, k);
+    }
+}
+
+#[test]
+fn each_action_key_is_in_the_help_of_its_view_only() {
+    use crate::tui::keys::{self, Input};
+    use crossterm::event::{KeyEvent, KeyModifiers};
+    let ev = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    let cases = [
+        (Scope::LISTS, 'R', Input::ResizePool),
+        (Scope::LISTS, 'H', Input::StopResize),
+        (Scope::LISTS, 'T', Input::Terminate),
+        (Scope::LISTS, 'D', Input::Disable),
+        (Scope::LISTS, 'E', Input::Enable),
+        (Scope::NODES, 'B', Input::Reboot),
+        (Scope::NODES, 'X', Input::Remove),
+        (Scope::NODES, 'D', Input::Disable),
+        (Scope::NODES, 'E', Input::Enable),
+        (Scope::NODES, ' ', Input::Mark),
+        (Scope::TASKS, 'T', Input::Terminate),
+        (Scope::TASKS, 'X', Input::Remove),
+        (Scope::TASKS, 'r', Input::RetryTask),
+        (Scope::TASKS, ' ', Input::Mark),
+    ];
+    for (scope, c, input) in cases {
+        assert_eq!(keys::lookup(&ev(c), scope), Some(input), "{c}");
+        // Listed in the help, on its own row or its group's ("J/T/D/E").
+        assert!(
+            keys::help_rows(scope).any(|b| b.input == input || b.label.contains(c)),
+            "{c}"
+        );
+        // Not in a run's session.
+        if c != 'r' && c != 'R' {
+            assert_eq!(keys::lookup(&ev(c), Scope::SESSION), None, "{c}");
+        }
+    }
+}

@@ -22,17 +22,13 @@ pub fn render_overlay(app: &App, f: &mut Frame, area: Rect) {
         let r = centered(area, 52, 5);
         f.render_widget(Clear, r);
         let lines = vec![
-            Line::from(format!(
-                "Target dedicated nodes of pool {} (now {}):",
-                app.ids.pool_id,
-                app.pool.as_ref().map_or(0, |p| p.target_dedicated)
-            )),
+            Line::from(app.resize_prompt()),
             Line::from(vec![
                 Span::styled("> ", Style::new().fg(theme::ACCENT)),
                 Span::raw(text.clone()),
                 Span::styled("█", Style::new().fg(theme::ACCENT)),
             ]),
-            Line::styled("Enter resize · Esc cancel", theme::dim()),
+            Line::styled("DEDICATED [SPOT] · Enter resize · Esc cancel", theme::dim()),
         ];
         f.render_widget(
             Paragraph::new(lines).block(overlay_block(" Resize pool ", false)),
@@ -61,7 +57,7 @@ fn help(app: &App, f: &mut Frame, area: Rect) {
         })
         .collect();
     lines.push(Line::styled(
-        "Deleting asks first; its dialog starts on Cancel. Esc closes this help.",
+        "Actions ask first; their dialog starts on Cancel. Esc closes this help.",
         theme::dim(),
     ));
     f.render_widget(

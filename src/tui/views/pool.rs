@@ -165,7 +165,11 @@ fn node_table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
     let rows = app.nodes.iter().enumerate().map(|(i, n)| {
         let st = n.start_task_state.as_ref();
         let mut cells = vec![
-            Cell::from(short_node(&n.id)),
+            Cell::from(if app.is_marked(&n.id) {
+                format!("● {}", short_node(&n.id))
+            } else {
+                short_node(&n.id)
+            }),
             Cell::from(n.state.to_string()).style(Style::new().fg(theme::node_state(&n.state))),
             Cell::from(st.map_or("-", StartTaskState::as_str).to_string())
                 .style(Style::new().fg(theme::start_task_state(st, n.start_task_exit_code))),
@@ -190,6 +194,8 @@ fn node_table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
         let row = Row::new(cells);
         if focused && i == app.selected_node {
             row.style(theme::selected())
+        } else if app.is_marked(&n.id) {
+            row.style(Style::new().fg(theme::WARN))
         } else {
             row
         }

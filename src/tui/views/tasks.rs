@@ -125,6 +125,9 @@ fn table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
         .map(|(i, &row)| {
             let t = &app.tasks.rows[row];
             let cells = columns.iter().map(|k| match k {
+                SortKey::Id if app.is_marked(&t.id) => {
+                    Cell::from(format!("● {}", truncate(&t.id, id_w.saturating_sub(2))))
+                }
                 SortKey::Id => Cell::from(truncate(&t.id, id_w)),
                 SortKey::State => Cell::from(t.state_name().to_string())
                     .style(Style::new().fg(theme::task_state(t))),
@@ -160,6 +163,8 @@ fn table(app: &App, f: &mut Frame, area: Rect, focused: bool) {
                 } else {
                     Style::new().fg(theme::ACCENT)
                 })
+            } else if app.is_marked(&t.id) {
+                r.style(Style::new().fg(theme::WARN))
             } else {
                 r
             }

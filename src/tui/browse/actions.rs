@@ -1,0 +1,288 @@
+//! Browsing's actions on the service: what each key does to the rows it applies to (the
+//! marked rows of the view on screen, else the selected one), the confirmation it asks first
+//! (Cancel focused), and the commands a yes runs. No I/O: the controller runs the commands,
+//! and their result comes back as an event that makes the view's watcher look again.
+
+use std::collections::BTreeSet;
+
+use crate::tui::app::{App, Dialog, Outcome, Overlay, button};
+use crate::tui::browse::View;
+use crate::tui::keys::Input;
+use crate::workflow::controller::Command;
+
+/// An action on pools, jobs, nodes or tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    DeletePool,
+    /// Resize to these dedicated and spot targets (entered in the resize form).
+    ResizePool {
+        dedicated: u32,
+        spot: u32,
+    },
+    StopResize,
+    DeleteJob,
+    TerminateJob,
+    DisableJob,
+    EnableJob,
+    RebootNode,
+    RemoveNode,
+    DisableScheduling,
+    EnableScheduling,
+    TerminateTask,
+    ReactivateTask,
+    DeleteTask,
+}
+
+impl Act {
+    /// The action `input` asks for in `view`, if it is one there.
+    pub fn of(input: Input, view: &View) -> Option<Act> {
+        Some(match (view, input) {
+            (View::Pools, Input::DeletePool) => Act::DeletePool,
+            (View::Pools, Input::StopResize) => Act::StopResize,
+            (View::Jobs, Input::DeleteJob) => Act::DeleteJob,
+            (View::Jobs, Input::Terminate) => Act::TerminateJob,
+            (View::Jobs, Input::Disable) => Act::DisableJob,
+            (View::Jobs, Input::Enable) => Act::EnableJob,
+            (View::Nodes(_), Input::Reboot) => Act::RebootNode,
+            (View::Nodes(_), Input::Remove) => Act::RemoveNode,
+            (View::Nodes(_), Input::Disable) => Act::DisableScheduling,
+            (View::Nodes(_), Input::Enable) => Act::EnableScheduling,
+            (View::Tasks(_), Input::Terminate) => Act::TerminateTask,
+            (View::Tasks(_), Input::RetryTask) => Act::ReactivateTask,
+            (View::Tasks(_), Input::Remove) => Act::DeleteTask,
+            _ => return None,
+        })
+    }
+
+    /// What it acts on.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Act::DeletePool | Act::ResizePool { .. } | Act::StopResize => "pool",
+            Act::DeleteJob | Act::TerminateJob | Act::DisableJob | Act::EnableJob => "job",
+            Act::RebootNode | Act::RemoveNode | Act::DisableScheduling | Act::EnableScheduling => {
+                "node"
+            }
+            Act::TerminateTask | Act::ReactivateTask | Act::DeleteTask => "task",
+        }
+    }
+
+    /// The verb, as the dialog's button and question start.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Act::DeletePool | Act::DeleteJob | Act::DeleteTask => "Delete",
+            Act::ResizePool { .. } => "Resize",
+            Act::StopResize => "Stop resizing",
+            Act::TerminateJob | Act::TerminateTask => "Terminate",
+            Act::DisableJob => "Disable",
+            Act::EnableJob => "Enable",
+            Act::RebootNode => "Reboot",
+            Act::RemoveNode => "Remove",
+            Act::DisableScheduling => "Disable scheduling on",
+            Act::EnableScheduling => "Enable scheduling on",
+            Act::ReactivateTask => "Reactivate",
+        }
+    }
+
+    /// What follows from it, under the question.
+    fn consequence(self) -> String {
+        match self {
+            Act::DeletePool => "Their nodes go, and the tasks running on them are killed.".into(),
+            Act::ResizePool { dedicated, spot } => format!(
+                "Target: {dedicated} dedicated and {spot} spot nodes. Nodes that go end the tasks they run (requeued)."
+            ),
+            Act::StopResize => "They keep the nodes they have now.".into(),
+            Act::DeleteJob => "Their tasks go with them, and the tasks' files.".into(),
+            Act::TerminateJob => "Their running tasks are ended; no task starts again.".into(),
+            Act::DisableJob => "No task starts; running tasks are requeued.".into(),
+            Act::EnableJob => "Their tasks are scheduled again.".into(),
+            Act::RebootNode => "Tasks running on them are requeued.".into(),
+            Act::RemoveNode => {
+                "The pool shrinks by them; tasks running on them are requeued.".into()
+            }
+            Act::DisableScheduling => "No task starts on them; running tasks are requeued.".into(),
+            Act::EnableScheduling => "They take tasks again.".into(),
+            Act::TerminateTask => "They end now, as failed if they were running.".into(),
+            Act::ReactivateTask => "They run again from the start.".into(),
+            Act::DeleteTask => "Their files on the nodes go with them.".into(),
+        }
+    }
+
+    /// Whether it loses work or resources (the dialog says so in red).
+    fn danger(self) -> bool {
+        !matches!(
+            self,
+            Act::EnableJob | Act::EnableScheduling | Act::ReactivateTask | Act::StopResize
+        )
+    }
+
+    /// The commands that do it to `ids`, whose pool or job (for nodes and tasks) is `parent`.
+    pub fn commands(self, parent: &str, ids: &[String]) -> Vec<Command> {
+        let p = parent.to_string();
+        if self == Act::RemoveNode {
+            return vec![Command::RemoveNodes {
+                pool_id: p,
+                node_ids: ids.to_vec(),
+            }];
+        }
+        ids.iter()
+            .cloned()
+            .map(|id| match self {
+                Act::DeletePool => Command::DeletePool(id),
+                Act::ResizePool { dedicated, spot } => Command::ResizePool {
+                    pool_id: id,
+                    target: dedicated,
+                    spot,
+                },
+                Act::StopResize => Command::StopResize(id),
+                Act::DeleteJob => Command::DeleteJob(id),
+                Act::TerminateJob => Command::TerminateJob(id),
+                Act::DisableJob => Command::DisableJob(id),
+                Act::EnableJob => Command::EnableJob(id),
+                Act::RebootNode => Command::RebootNode {
+                    pool_id: p.clone(),
+                    node_id: id,
+                },
+                Act::DisableScheduling | Act::EnableScheduling => Command::NodeScheduling {
+                    pool_id: p.clone(),
+                    node_id: id,
+                    enable: self == Act::EnableScheduling,
+                },
+                Act::TerminateTask => Command::TerminateTask {
+                    job_id: p.clone(),
+                    task_id: id,
+                },
+                Act::ReactivateTask => Command::ReactivateTask {
+                    job_id: p.clone(),
+                    task_id: id,
+                },
+                Act::DeleteTask => Command::DeleteTask {
+                    job_id: p.clone(),
+                    task_id: id,
+                },
+                Act::RemoveNode => unreachable!("one command for every node"),
+            })
+            .collect()
+    }
+
+    /// The confirmation: the rows it applies to (the first five, and how many more), what
+    /// follows, Cancel (focused) and the verb.
+    pub fn dialog(self, parent: &str, ids: &[String]) -> Dialog {
+        let noun = self.noun();
+        let plural = if ids.len() == 1 { "" } else { "s" };
+        let shown: Vec<&str> = ids.iter().take(5).map(String::as_str).collect();
+        let more = match ids.len() - shown.len() {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        let of = match self.noun() {
+            "node" => format!(" of pool {parent}"),
+            "task" => format!(" of job {parent}"),
+            _ => String::new(),
+        };
+        let lines = vec![
+            format!(
+                "{} {} {noun}{plural}{of}: {}{more}?",
+                self.verb(),
+                ids.len(),
+                shown.join(", ")
+            ),
+            self.consequence(),
+        ];
+        let label = self.verb().split(' ').next().unwrap_or("Yes");
+        Dialog {
+            title: format!("{} {noun}{plural}?", self.verb()),
+            lines,
+            buttons: vec![
+                button("Cancel", 'n', Outcome::Cancel),
+                button(label, 'y', Outcome::RunAll(self.commands(parent, ids))),
+            ],
+            focused: 0,
+            danger: self.danger(),
+        }
+    }
+}
+
+/// Space on a pool's nodes or a job's tasks: marks or unmarks `id`.
+pub fn toggle(marked: &mut BTreeSet<String>, id: &str) {
+    if !marked.remove(id) {
+        marked.insert(id.to_string());
+    }
+}
+
+impl App {
+    /// Asks to do `act` to the rows it applies to, unless the session is read-only or none is
+    /// selected.
+    pub(crate) fn confirm_act(&mut self, act: Act) {
+        if self.readonly {
+            let what = format!("{} {}s", act.verb().to_lowercase(), act.noun());
+            self.notify(
+                format!("Read-only session (--readonly): {what} is disabled"),
+                true,
+            );
+            return;
+        }
+        let (parent, ids) = self.act_targets(act);
+        if ids.is_empty() {
+            self.notify(format!("No {} selected", act.noun()), true);
+            return;
+        }
+        self.overlay = Some(Overlay::Dialog(act.dialog(&parent, &ids)));
+    }
+
+    /// Whether a node or task of the view on screen is marked (Space).
+    pub fn is_marked(&self, id: &str) -> bool {
+        self.browse.as_ref().is_some_and(|b| b.marked.contains(id))
+    }
+
+    /// The resize form's question: which pools, and their targets now.
+    pub fn resize_prompt(&self) -> String {
+        let pools = match self.view() {
+            Some(View::Pools) => self.act_targets(Act::StopResize).1,
+            _ => vec![self.ids.pool_id.clone()],
+        };
+        let rows = self.browse.as_ref().map(|b| &b.pools.rows);
+        let now = |id: &str| {
+            let p = rows
+                .and_then(|r| r.iter().find(|r| r.pool.id == id).map(|r| &r.pool))
+                .or(self.pool.as_ref().filter(|p| p.id == id));
+            p.map_or(String::new(), |p| {
+                format!(
+                    " (now {} + {} spot)",
+                    p.target_dedicated, p.target_low_priority
+                )
+            })
+        };
+        match pools.as_slice() {
+            [one] => format!("Target nodes of pool {one}{}:", now(one)),
+            many => format!("Target nodes of {} pools:", many.len()),
+        }
+    }
+
+    /// The rows `act` applies to in the view on screen (the marked ones, else the selected
+    /// one), and their pool or job.
+    pub(crate) fn act_targets(&self, act: Act) -> (String, Vec<String>) {
+        let Some(b) = self.browse.as_ref() else {
+            return (String::new(), Vec::new());
+        };
+        match act.noun() {
+            "pool" => (String::new(), b.pools.targets()),
+            "job" => (String::new(), b.jobs.targets()),
+            noun => {
+                let (parent, selected) = if noun == "node" {
+                    (
+                        &self.ids.pool_id,
+                        self.selected_node_view().map(|n| n.id.clone()),
+                    )
+                } else {
+                    (&self.ids.job_id, self.selected_task.clone())
+                };
+                let ids = if b.marked.is_empty() {
+                    selected.into_iter().collect()
+                } else {
+                    b.marked.iter().cloned().collect()
+                };
+                (parent.clone(), ids)
+            }
+        }
+    }
+}
