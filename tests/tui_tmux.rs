@@ -365,7 +365,10 @@ fn the_word_count_workload_runs_on_screen_and_its_total_is_right() {
         (1..=5).any(|n| total.contains(&format!(" on {n} task"))),
         "{screen}"
     );
-    // The workload's own names: its pool, and its job's task ids.
+    // The workload's own names: its name and steps, its pool, and its job's task ids.
+    assert!(screen.contains("┌ Steps · wordcount "), "{screen}");
+    assert!(screen.contains(" 3 Create pool WordCountPool "), "{screen}");
+    assert!(screen.contains(" 5 Add count ×5, total "), "{screen}");
     assert!(screen.contains("Pool WordCountPool"), "{screen}");
     assert!(row("│count-harbour").contains("count-harbour"));
     let screen = t.wait_for("run complete", 120);

@@ -136,6 +136,18 @@ fn the_word_count_example_reduces_every_map_task_s_counts() {
     let out = stdout(&o);
     let inputs = common::outputs::txt_files(&Path::new(ROOT).join("examples/wordcount/data"));
     assert_eq!(inputs.len(), 5);
+    // The lines name the workload, and each step in its words.
+    for line in [
+        "Workload [wordcount]: pool [WordCountPool], job [WordCountJob], 6 tasks (count ×5, total); containers [wordcount-app], [wordcount-input], [wordcount-output]",
+        "[2/9] Upload wordcount.py and 5 inputs",
+        "[3/9] Create pool WordCountPool",
+        "[4/9] Create job WordCountJob",
+        "[5/9] Add count ×5, total",
+        "[6/9] Wait for 6 tasks",
+        "[7/9] Download wordcount-output",
+    ] {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
     // Each map task's counts came back under counts/, and the reduce task's total.
     for input in &inputs {
         let stem = input.file_stem().unwrap().to_str().unwrap();
@@ -249,6 +261,27 @@ fn the_reduce_task_is_shown_waiting_on_the_map_tasks_in_text_and_json() {
     let o = sb.run(&["-w", wl.to_str().unwrap(), "--output", "json"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
+    // The workload, named, after run_started; the step events keep the step's own title.
+    let events: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let w = &events[1];
+    assert_eq!(
+        (&w["event"], &w["name"]),
+        (&"workload".into(), &"wordcount".into()),
+        "{w}"
+    );
+    assert_eq!(
+        w["groups"],
+        serde_json::json!([{ "name": "count", "tasks": 5 }, { "name": "total", "tasks": 1 }])
+    );
+    assert_eq!(w["steps"][2], "Create pool WordCountPool");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "step_started" && e["title"] == "Create pool")
+    );
     let total: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

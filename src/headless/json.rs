@@ -16,6 +16,19 @@ pub const SCHEMA_VERSION: u64 = 1;
 /// The object for one event, without `v` and `time`.
 pub fn event_object(e: &Event) -> Value {
     match e {
+        // The step events' `title` stays the step's own (a script can match it); the
+        // workload's words for each step are here.
+        Event::Workload(w) => event(
+            "workload",
+            json!({
+                "name": w.name,
+                "pool_id": w.pool_id,
+                "job_id": w.job_id,
+                "containers": w.containers,
+                "groups": w.groups.iter().map(|(g, n)| json!({ "name": g, "tasks": n })).collect::<Vec<_>>(),
+                "steps": w.steps,
+            }),
+        ),
         Event::StepStarted(step) => obj("step_started", step_fields(*step)),
         Event::StepFinished {
             step,

@@ -12,7 +12,7 @@ use std::io::Write;
 use chrono::Local;
 
 use crate::azure::models::{NodeState, TaskState};
-use crate::workflow::events::{Event, Health, Step, TaskView, Waits};
+use crate::workflow::events::{Event, Health, Step, TaskView, Waits, WorkloadView};
 use crate::workflow::steps::fmt_duration;
 
 /// Formats events as lines; keeps just enough state to avoid flooding (progress per file is
@@ -28,6 +28,8 @@ pub struct Printer {
     transitions: Option<HashMap<String, (TaskState, Option<Waits>)>>,
     /// In a run: the tasks their dependencies hold, as last printed.
     held: HashMap<String, Waits>,
+    /// The workload a run runs (its steps' titles), once the run said.
+    workload: Option<WorkloadView>,
 }
 
 impl Printer {
@@ -70,12 +72,33 @@ impl Printer {
         }
     }
 
+    /// `step`'s title: in the workload's words once the run named them.
+    fn title(&self, step: Step) -> &str {
+        match &self.workload {
+            Some(w) => w.title(step),
+            None => step.title(),
+        }
+    }
+
     /// The lines for one event (possibly none).
     pub fn lines(&mut self, e: &Event) -> Vec<String> {
         let ts = Local::now().format("%H:%M:%S");
         let line = |s: String| vec![format!("{ts} {s}")];
         match e {
-            Event::StepStarted(step) => line(format!("[{}/9] {}", step.number(), step.title())),
+            Event::Workload(w) => {
+                self.workload = Some(w.clone());
+                line(format!(
+                    "Workload [{}]: pool [{}], job [{}], {}; containers [{}]",
+                    w.name,
+                    w.pool_id,
+                    w.job_id,
+                    w.tasks_text(),
+                    w.containers.join("], [")
+                ))
+            }
+            Event::StepStarted(step) => {
+                line(format!("[{}/9] {}", step.number(), self.title(*step)))
+            }
             Event::StepFinished {
                 step,
                 elapsed,
@@ -89,14 +112,14 @@ impl Printer {
                 line(format!(
                     "[{}/9] {} done in {:.1}s{note}",
                     step.number(),
-                    step.title(),
+                    self.title(*step),
                     elapsed.as_secs_f64()
                 ))
             }
             Event::StepFailed { step, error } => line(format!(
                 "[{}/9] {} FAILED: {error}",
                 step.number(),
-                step.title()
+                self.title(*step)
             )),
             Event::Info(s) => line(s.clone()),
             Event::UploadProgress {
@@ -259,7 +282,7 @@ impl Printer {
 /// ([`json`], schema version 1). `run` and `watch` print through it alike.
 #[derive(Debug)]
 pub enum Format {
-    Text(Printer),
+    Text(Box<Printer>),
     Json,
 }
 
@@ -268,8 +291,8 @@ impl Format {
     pub fn new(json: bool, watching: bool) -> Format {
         match (json, watching) {
             (true, _) => Format::Json,
-            (false, true) => Format::Text(Printer::watching()),
-            (false, false) => Format::Text(Printer::default()),
+            (false, true) => Format::Text(Box::new(Printer::watching())),
+            (false, false) => Format::Text(Box::default()),
         }
     }
 

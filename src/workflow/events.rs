@@ -55,6 +55,42 @@ impl Step {
     }
 }
 
+/// The workload a run runs, as the panels and lines name it (`workflow::plan`): sent once,
+/// before step 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadView {
+    pub name: String,
+    pub pool_id: String,
+    pub job_id: String,
+    /// The application, input and output containers.
+    pub containers: Vec<String>,
+    /// Its task groups (one a `[[tasks]]` entry) in order, and how many tasks each has.
+    pub groups: Vec<(String, usize)>,
+    /// Each step's title in the workload's words, in the order of [`Step::ALL`].
+    pub steps: Vec<String>,
+}
+
+impl WorkloadView {
+    /// Its tasks by group: `6 tasks (count ×5, total)`.
+    pub fn tasks_text(&self) -> String {
+        let total: usize = self.groups.iter().map(|(_, n)| n).sum();
+        let noun = if total == 1 { "task" } else { "tasks" };
+        let all = format!("{total} {noun}");
+        match crate::workflow::plan::groups_text(&self.groups) {
+            // One group that only a placeholder names (the tutorial's): nothing to add.
+            g if g == all => all,
+            g => format!("{all} ({g})"),
+        }
+    }
+
+    /// `step`'s title in the workload's words.
+    pub fn title(&self, step: Step) -> &str {
+        self.steps
+            .get(step.number() - 1)
+            .map_or(step.title(), String::as_str)
+    }
+}
+
 /// A node as the panels show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeView {
@@ -325,6 +361,8 @@ pub enum Health {
 /// Everything the workflow, the watcher and the controller report.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// What the run runs, named (sent once, first).
+    Workload(WorkloadView),
     StepStarted(Step),
     StepFinished {
         step: Step,

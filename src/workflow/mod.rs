@@ -6,6 +6,7 @@ pub mod check;
 pub mod controller;
 pub mod events;
 pub mod journal;
+pub mod plan;
 pub mod remaining;
 pub mod spec;
 pub mod steps;

@@ -111,15 +111,22 @@ pub struct Upload {
     pub text: bool,
     /// Already checked where the workload file names it (see [`Upload::check`]).
     pub checked: bool,
+    /// The path as the workload file writes it (relative to the file's folder): errors name
+    /// it so, after the file, line and column; else they name `local`.
+    pub written: Option<String>,
 }
 
 impl Upload {
     /// The file exists, is a file with a usable name, and is UTF-8 text if it must be.
     pub fn check(&self) -> Result<(), SpecError> {
+        let shown = self
+            .written
+            .as_deref()
+            .map_or(self.local.as_path(), Path::new);
         if self.text {
-            check_text_file(&self.local, self.what)?;
+            check_text_file(&self.local, shown, self.what)?;
         } else {
-            check_file(&self.local, self.what)?;
+            check_file(&self.local, shown, self.what)?;
         }
         check_file_name(&self.local, self.what)?;
         for part in self.blob.split('/') {
@@ -556,32 +563,32 @@ fn check_name(name: &str, what: &str) -> Result<(), SpecError> {
     }
 }
 
-/// The file exists and is a file.
-fn check_file(path: &Path, what: &str) -> Result<(), SpecError> {
+/// The file exists and is a file (`shown`: how errors name it).
+fn check_file(path: &Path, shown: &Path, what: &str) -> Result<(), SpecError> {
     let meta = std::fs::metadata(path)
-        .map_err(|e| SpecError(format!("{what} {}: {e}", path.display())))?;
+        .map_err(|e| SpecError(format!("{what} {}: {e}", shown.display())))?;
     if !meta.is_file() {
         return Err(SpecError(format!(
             "{what} {} is not a file",
-            path.display()
+            shown.display()
         )));
     }
     Ok(())
 }
 
-fn check_text_file(path: &Path, what: &str) -> Result<(), SpecError> {
-    check_file(path, what)?;
+fn check_text_file(path: &Path, shown: &Path, what: &str) -> Result<(), SpecError> {
+    check_file(path, shown, what)?;
     // Validate UTF-8 in a bounded buffer so that big inputs stay cheap in memory.
     use std::io::Read;
     let mut f = std::fs::File::open(path)
-        .map_err(|e| SpecError(format!("{what} {}: {e}", path.display())))?;
+        .map_err(|e| SpecError(format!("{what} {}: {e}", shown.display())))?;
     let mut buf = vec![0u8; 1 << 16];
     let mut carry: Vec<u8> = Vec::new();
     let mut offset: u64 = 0;
     loop {
         let n = f
             .read(&mut buf)
-            .map_err(|e| SpecError(format!("{what} {}: {e}", path.display())))?;
+            .map_err(|e| SpecError(format!("{what} {}: {e}", shown.display())))?;
         if n == 0 {
             break;
         }
@@ -600,7 +607,7 @@ fn check_text_file(path: &Path, what: &str) -> Result<(), SpecError> {
             Err(e) => {
                 return Err(SpecError(format!(
                     "{what} {} is not UTF-8 text (invalid byte at offset {}): convert it to UTF-8 or leave it out",
-                    path.display(),
+                    shown.display(),
                     offset + e.valid_up_to() as u64
                 )));
             }
@@ -609,7 +616,7 @@ fn check_text_file(path: &Path, what: &str) -> Result<(), SpecError> {
     if !carry.is_empty() {
         return Err(SpecError(format!(
             "{what} {} is not UTF-8 text (it ends inside a character): convert it to UTF-8 or leave it out",
-            path.display()
+            shown.display()
         )));
     }
     Ok(())

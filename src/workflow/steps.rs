@@ -251,6 +251,7 @@ pub async fn run(
         adopted: Vec::new(),
         reused: Vec::new(),
     };
+    run.send(Event::Workload(crate::workflow::plan::view(spec)));
     let mut ask = ask;
     let mut result = run_steps(&mut run).await;
     if let Err(failure) = &result {

@@ -184,7 +184,7 @@ impl App {
             lines.push(format!(
                 "The run is still at step {}/9 ({}); quitting stops it.",
                 step.number(),
-                step.title()
+                self.step_title(step)
             ));
         }
         if present.is_empty() {

@@ -1,7 +1,7 @@
 //! The workflow's and the controller's events, applied to the state.
 
 use crate::azure::models::{NodeState, PoolState, TaskState};
-use crate::tui::app::{Action, App, Presence, StepState, Upload, one_line};
+use crate::tui::app::{Action, App, Presence, STEP_LOG, StepState, Upload, one_line};
 use crate::workflow::controller::Command;
 use crate::workflow::events::{Event, Health, Resource, Step, TaskFile, TaskView};
 
@@ -9,6 +9,7 @@ impl App {
     pub(super) fn apply(&mut self, e: Event, actions: &mut Vec<Action>) {
         let now = self.now;
         match e {
+            Event::Workload(w) => self.workload = Some(w),
             Event::StepStarted(step) => self.set_step(step, StepState::Running { since: now }),
             Event::StepFinished {
                 step,
@@ -17,13 +18,20 @@ impl App {
             } => self.set_step(step, StepState::Done { elapsed, note }),
             Event::StepFailed { step, error } => {
                 self.notify(
-                    format!("{} failed: {}", step.title(), one_line(&error)),
+                    format!("{} failed: {}", self.step_title(step), one_line(&error)),
                     true,
                 );
                 self.set_step(step, StepState::Failed { error });
                 self.selected_step = self.steps.iter().position(|(s, _)| *s == step).unwrap_or(0);
             }
-            Event::Info(_) => {}
+            Event::Info(line) => {
+                // Said during the step that runs (before the first: the first step's).
+                let step = self.current_step().unwrap_or(Step::CreateContainers);
+                self.step_log.push_back((step, line.trim().to_string()));
+                while self.step_log.len() > STEP_LOG {
+                    self.step_log.pop_front();
+                }
+            }
             Event::UploadProgress {
                 file,
                 bytes_done,
@@ -242,7 +250,7 @@ impl App {
                     (false, Some((step, error))) => format!(
                         "Run FAILED at step {} ({}): {}",
                         step.number(),
-                        step.title(),
+                        self.step_title(step),
                         one_line(error)
                     ),
                     (false, None) => "Run FAILED: clean up with J/P/C, q to quit".into(),

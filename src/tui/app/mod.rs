@@ -22,7 +22,9 @@ use ratatui::layout::Rect;
 use crate::tui::browse::View;
 use crate::tui::layout;
 use crate::workflow::controller::Command;
-use crate::workflow::events::{Event, NodeView, PoolView, Resource, Step, TaskCounts, TaskView};
+use crate::workflow::events::{
+    Event, NodeView, PoolView, Resource, Step, TaskCounts, TaskView, WorkloadView,
+};
 
 pub use browse::Browse;
 pub(crate) use dialogs::button;
@@ -158,6 +160,9 @@ pub struct Notice {
     pub error: bool,
 }
 
+/// How many of the run's `Info` lines the session keeps (a step's details show its own).
+pub const STEP_LOG: usize = 500;
+
 /// How long a notice stays on the status line.
 pub const NOTICE_TTL: Duration = Duration::from_secs(8);
 
@@ -182,6 +187,11 @@ pub struct App {
     /// The watcher cannot reach the Batch service: (failed attempts in a row, last error).
     pub reconnecting: Option<(u32, String)>,
     pub steps: Vec<(Step, StepState)>,
+    /// The workload the run runs, named (its steps' titles among them), once the run said.
+    pub workload: Option<WorkloadView>,
+    /// What the run said as it went (its `Info` lines), by step, the last [`STEP_LOG`] kept:
+    /// a step's details show them.
+    pub step_log: VecDeque<(Step, String)>,
     pub uploads: Vec<Upload>,
     pub pool: Option<PoolView>,
     /// The pool was deleted since the last `Event::Pool` (the service no longer lists it).
@@ -251,6 +261,8 @@ impl App {
             wall: chrono::Utc::now(),
             reconnecting: None,
             steps: Step::ALL.iter().map(|s| (*s, StepState::Pending)).collect(),
+            workload: None,
+            step_log: VecDeque::new(),
             uploads: Vec::new(),
             pool: None,
             pool_deleted: false,
@@ -355,6 +367,22 @@ impl App {
     /// Whether the terminal is smaller than the layout needs (only `q` and Ctrl-C act then).
     pub fn too_small(&self) -> bool {
         self.screen().is_none()
+    }
+
+    /// `step`'s title: in the workload's words once the run named them.
+    pub fn step_title(&self, step: Step) -> &str {
+        match &self.workload {
+            Some(w) => w.title(step),
+            None => step.title(),
+        }
+    }
+
+    /// What the run said during `step`, oldest first.
+    pub fn step_lines(&self, step: Step) -> impl Iterator<Item = &str> {
+        self.step_log
+            .iter()
+            .filter(move |(s, _)| *s == step)
+            .map(|(_, l)| l.as_str())
     }
 
     /// The step running now, if any.

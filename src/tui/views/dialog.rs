@@ -142,8 +142,16 @@ fn details(app: &App, what: &DetailsOf, f: &mut Frame, area: Rect) {
                     );
                 }
             }
+            // What the run said during it (its headless lines), the last of them.
+            let said: Vec<&str> = app.step_lines(*step).collect();
+            if !said.is_empty() {
+                lines.push(Line::styled("what it said:", theme::dim()));
+                for l in &said[said.len().saturating_sub(12)..] {
+                    lines.push(Line::raw(l.to_string()));
+                }
+            }
             (
-                format!(" Step {}/9 {} ", step.number(), step.title()),
+                format!(" Step {}/9 {} ", step.number(), app.step_title(*step)),
                 lines,
             )
         }

@@ -97,7 +97,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 (
                     Span::styled(format!("│ {spin} {}/9 ", step.number()), style),
                     Span::styled(
-                        format!("│ {spin} {}/9 {} ", step.number(), step.title()),
+                        format!("│ {spin} {}/9 {} ", step.number(), app.step_title(step)),
                         style,
                     ),
                 )
@@ -121,7 +121,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         (None, Some((step, error))) => Some(Span::styled(
             format!(
                 "│ {} failed: {} (Tab to Steps, Enter: all of it) ",
-                step.title(),
+                app.step_title(step),
                 one_line(error)
             ),
             theme::error(),

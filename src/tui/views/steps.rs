@@ -15,7 +15,11 @@ use crate::workflow::events::Step;
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let focused = app.focus == Panel::Steps;
-    let title = Line::from(vec![Span::styled(" Steps ", theme::title())]);
+    let mut title = vec![Span::styled(" Steps ", theme::title())];
+    if let Some(w) = &app.workload {
+        title.push(Span::raw(format!("· {} ", w.name)));
+    }
+    let title = Line::from(title);
     f.render_widget(panel(title, focused), area);
     let inner = layout::inside_border(area);
     let width = inner.width as usize;
@@ -101,7 +105,7 @@ fn step_line<'a>(
         StepState::Done { elapsed, .. } => ("✓", Style::new().fg(theme::OK), fmt_dur(*elapsed)),
         StepState::Failed { .. } => ("✗", theme::error(), "failed".into()),
     };
-    let label = format!("{mark} {} {}", step.number(), step.title());
+    let label = format!("{mark} {} {}", step.number(), app.step_title(step));
     let room = width.saturating_sub(right.chars().count() + 1);
     let label = truncate(&label, room);
     let pad = width.saturating_sub(label.chars().count() + right.chars().count());

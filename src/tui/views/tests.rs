@@ -501,3 +501,63 @@ fn the_preview_expands_tabs() {
     assert!(s.contains("│and     6 "), "{s}");
     assert!(s.contains("│whale           1"), "{s}");
 }
+
+/// A run names its steps and the steps panel from its workload, and Enter on a step shows
+/// what the run said during it.
+#[test]
+fn the_steps_are_named_from_the_workload_and_show_what_the_run_said() {
+    use crate::workflow::events::WorkloadView;
+    let t0 = Instant::now();
+    let mut app = new_app(t0);
+    let steps: Vec<String> = Step::ALL.iter().map(|s| s.title().to_string()).collect();
+    let mut steps = steps;
+    steps[2] = "Create pool WordCountPool".into();
+    steps[4] = "Add count ×5, total".into();
+    at(
+        &mut app,
+        t0,
+        0.0,
+        Event::Workload(WorkloadView {
+            name: "wordcount".into(),
+            pool_id: "WordCountPool".into(),
+            job_id: "WordCountJob".into(),
+            containers: vec!["wc-app".into(), "wc-input".into(), "wc-output".into()],
+            groups: vec![("count".into(), 5), ("total".into(), 1)],
+            steps,
+        }),
+    );
+    at(
+        &mut app,
+        t0,
+        0.1,
+        Event::StepStarted(Step::CreateContainers),
+    );
+    at(
+        &mut app,
+        t0,
+        0.2,
+        Event::Info("Container [wc-app] created".into()),
+    );
+    at(&mut app, t0, 0.3, done(Step::CreateContainers));
+    at(&mut app, t0, 0.4, Event::StepStarted(Step::Upload));
+    at(
+        &mut app,
+        t0,
+        0.5,
+        Event::Info("Uploading file data/a.txt...".into()),
+    );
+    let s = screen(&mut app, 120, 36);
+    assert!(s.contains("┌ Steps · wordcount "), "{s}");
+    assert!(s.contains("· 3 Create pool WordCountPool"), "{s}");
+    assert!(s.contains("· 5 Add count ×5, total"), "{s}");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab); // the steps panel, on step 1
+    key(&mut app, KeyCode::Enter);
+    let s = screen(&mut app, 120, 36);
+    assert!(s.contains("what it said:"), "{s}");
+    assert!(s.contains("Container [wc-app] created"), "{s}");
+    assert!(
+        !s.contains("Uploading file"),
+        "step 2's line is step 2's: {s}"
+    );
+}

@@ -98,6 +98,7 @@ impl Resolver<'_> {
                     what: "resource file",
                     text: false,
                     checked: false,
+                    written: Some(rel),
                 },
                 Some(span_of(file, &outer)),
             )?;

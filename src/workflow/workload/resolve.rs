@@ -476,6 +476,7 @@ impl<'a> Resolver<'a> {
                         what: "input file",
                         text: raw.text_inputs.unwrap_or(false),
                         checked: false,
+                        written: None,
                     },
                     raw.inputs
                         .as_ref()
