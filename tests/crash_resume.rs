@@ -128,7 +128,7 @@ fn a_run_killed_after_its_tasks_were_added_does_not_add_them_twice() {
         "--keep-job",
         "--delete-pool",
     ];
-    kill_9_at(batchdeck(d, "0", &target), "[5/9] Add tasks done");
+    kill_9_at(batchdeck(d, "0", &target), "[5/9] Add 3 tasks done");
     let o = batchdeck(d, "0", &target).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     eprintln!("second run:\n{out}\n{}", String::from_utf8_lossy(&o.stderr));

@@ -223,7 +223,7 @@ fn the_tutorial_runs_on_screen_and_keys_delete_the_job_and_the_pool() {
     ));
     let screen = t.wait_for("run complete", 90);
     for needle in [
-        "✓ 7 Download outputs",
+        "✓ 7 Download output ",
         "completed 3 (✓3 ✗0)",
         "taskdata1",
         "Uploads 4/4 files",
@@ -495,7 +495,7 @@ fn leaves_the_terminal_as_it_was_with(tag: &str, env: &str, end: impl FnOnce(&Tm
         // Nodes take a minute to boot: the session is ended in the middle of the run.
         cmd = t.batchdeck_command("--keep-job --keep-pool --node-boot-delay 60s"),
     ));
-    t.wait_for("▶ 6 Wait for tasks", 30);
+    t.wait_for("▶ 6 Wait for 3 tasks", 30);
     assert_eq!(
         t.display("#{alternate_on}"),
         "1",

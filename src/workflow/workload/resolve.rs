@@ -330,6 +330,8 @@ impl<'a> Resolver<'a> {
             })?;
         let u = &mut self.uploads[index];
         u.local = script.to_path_buf();
+        // Named by the flag now, not as the workload file writes it.
+        u.written = None;
         u.what = "task script";
         u.checked = false;
         Ok(())
