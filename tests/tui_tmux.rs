@@ -887,12 +887,30 @@ fn browse_an_sdk_populated_account_read_only() {
     for needle in ["Pools 2", "bigpool", "STANDARD_D1_V2", "2/2", "│ pools "] {
         assert!(s.contains(needle), "{needle:?} not in:\n{s}");
     }
+    // Read-only: each action refused with its own notice.
+    let refused = |keys: &[(&str, &str)]| {
+        for (k, notice) in keys {
+            t.keys(&[k]);
+            t.wait_for(notice, 10);
+        }
+    };
+    refused(&[
+        ("R", "cannot resize pools"),
+        ("H", "cannot stop resizing pools"),
+        ("P", "cannot delete pools"),
+    ]);
     // :jobs, completed on Tab.
     t.keys(&[":", "jo", "Tab", "s", "Enter"]);
     let s = t.wait_for("tickjob", 30);
     for needle in ["Jobs 3", "bigjob", "idlejob", "1800", "200"] {
         assert!(s.contains(needle), "{needle:?} not in:\n{s}");
     }
+    refused(&[
+        ("T", "cannot terminate jobs"),
+        ("D", "cannot disable jobs"),
+        ("E", "cannot enable jobs"),
+        ("J", "cannot delete jobs"),
+    ]);
     // Enter on the first job (bigjob): its tasks.
     t.keys(&["Enter"]);
     let s = t.wait_for("Tasks 2000", 30);
@@ -905,6 +923,11 @@ fn browse_an_sdk_populated_account_read_only() {
     t.wait_for("retrying is disabled", 10);
     t.keys(&["J"]);
     t.wait_for("Read-only session", 10);
+    refused(&[
+        ("T", "cannot terminate tasks"),
+        ("r", "cannot reactivate tasks"),
+        ("X", "cannot delete tasks"),
+    ]);
     // Esc clears the filter, then goes back to the jobs.
     t.keys(&["Escape", "Escape"]);
     t.wait_for("Jobs 3", 10);
@@ -919,6 +942,13 @@ fn browse_an_sdk_populated_account_read_only() {
     assert!(s.contains("Pool bigpool"), "{s}");
     t.keys(&["P"]);
     t.wait_for("Read-only session", 10);
+    refused(&[
+        ("B", "cannot reboot nodes"),
+        ("X", "cannot remove nodes"),
+        ("D", "cannot disable scheduling on nodes"),
+        ("E", "cannot enable scheduling on nodes"),
+        ("R", "resizing is disabled"),
+    ]);
     // The ticking task's stdout grows in the preview.
     t.keys(&[":", "job tickjob", "Enter"]);
     t.wait_for("line 3", 60);
@@ -964,8 +994,16 @@ fn browse_an_sdk_populated_account_read_only() {
         let p = rt.block_on(b.get_pool(pool, Some("id,state"))).unwrap();
         assert_eq!(p.state, Some(batchdeck::azure::models::PoolState::Active));
     }
-    let job = rt.block_on(b.get_job("bigjob")).unwrap();
-    assert_eq!(job.state, Some(batchdeck::azure::models::JobState::Active));
+    for job in ["bigjob", "tickjob", "idlejob"] {
+        let job = rt.block_on(b.get_job(job)).unwrap();
+        assert_eq!(job.state, Some(batchdeck::azure::models::JobState::Active));
+    }
+    for n in rt.block_on(b.list_nodes("bigpool", None)).unwrap() {
+        assert_eq!(
+            n.scheduling_state,
+            Some(batchdeck::azure::models::SchedulingState::Enabled)
+        );
+    }
     let c = rt.block_on(b.task_counts("bigjob")).unwrap().task_counts;
     assert_eq!((c.completed, c.failed), (2000, 200));
 }

@@ -276,7 +276,7 @@ impl App {
             Input::Mark if !list => {
                 let id = match b.view() {
                     View::Nodes(_) => self.selected_node_view().map(|n| n.id.clone()),
-                    _ => self.selected_task.clone(),
+                    _ => self.shown_selected_task(),
                 };
                 match id {
                     Some(id) => {

@@ -127,7 +127,10 @@ impl App {
                 }
                 actions.push(Action::Run(c));
             }
-            Outcome::RunAll(cs) => actions.extend(cs.into_iter().map(Action::Run)),
+            Outcome::RunAll(cs) => {
+                self.clear_marks();
+                actions.extend(cs.into_iter().map(Action::Run))
+            }
             Outcome::Answer(yes) => {
                 self.asking = None;
                 actions.push(Action::Answer(yes));

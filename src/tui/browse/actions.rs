@@ -216,7 +216,7 @@ impl App {
         if self.readonly {
             let what = format!("{} {}s", act.verb().to_lowercase(), act.noun());
             self.notify(
-                format!("Read-only session (--readonly): {what} is disabled"),
+                format!("Read-only session (--readonly): cannot {what}"),
                 true,
             );
             return;
@@ -227,6 +227,21 @@ impl App {
             return;
         }
         self.overlay = Some(Overlay::Dialog(act.dialog(&parent, &ids)));
+    }
+
+    /// A confirmed action on the marked rows: they are no longer marked.
+    pub(crate) fn clear_marks(&mut self) {
+        if let Some(b) = self.browse.as_mut() {
+            b.marked.clear();
+            b.pools.marked.clear();
+            b.jobs.marked.clear();
+        }
+    }
+
+    /// The selected task, unless the filter hides it (an action never applies to a row that
+    /// is not on screen).
+    pub(crate) fn shown_selected_task(&self) -> Option<String> {
+        self.selected_index().and(self.selected_task.clone())
     }
 
     /// Whether a node or task of the view on screen is marked (Space).
@@ -274,7 +289,7 @@ impl App {
                         self.selected_node_view().map(|n| n.id.clone()),
                     )
                 } else {
-                    (&self.ids.job_id, self.selected_task.clone())
+                    (&self.ids.job_id, self.shown_selected_task())
                 };
                 let ids = if b.marked.is_empty() {
                     selected.into_iter().collect()

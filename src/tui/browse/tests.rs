@@ -799,14 +799,16 @@ fn every_action_asks_first_on_cancel_and_applies_to_the_selected_or_marked_rows(
     key(&mut app, KeyCode::Char(' '));
     key(&mut app, KeyCode::Char(' '));
     both_sizes("browse_nodes_marked", &mut app);
+    assert_eq!(confirmed(&mut app, 'B'), [reboot(on(&n0)), reboot(on(&n1))]);
+    // Done on the marked rows: they are no longer marked; X removes the selected one.
+    assert!(app.browse.as_ref().unwrap().marked.is_empty());
     assert_eq!(
         confirmed(&mut app, 'X'),
         [Work::RemoveNodes {
             pool_id: s("bigpool"),
-            node_ids: vec![n0.clone(), n1.clone()]
+            node_ids: vec![node(2, NodeState::Idle).id]
         }]
     );
-    assert_eq!(confirmed(&mut app, 'B'), [reboot(on(&n0)), reboot(on(&n1))]);
     // Tasks: T, r, X on the selected task, then on the marked ones; F asks about the failed.
     let mut app = on_tasks(false);
     let t = |task: &str| (s("bigjob"), task.to_string());
@@ -831,7 +833,25 @@ fn every_action_asks_first_on_cancel_and_applies_to_the_selected_or_marked_rows(
         confirmed(&mut app, 'X'),
         [delete(t("task1")), delete(t("task3"))]
     );
-    // Another view forgets the marks.
+    // Done: no longer marked. Another view forgets the marks too.
+    assert!(app.browse.as_ref().unwrap().marked.is_empty());
+    // A selected task the filter hides is not acted on; g selects the first one shown.
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "task2");
+    key(&mut app, KeyCode::Enter);
+    assert!(press(&mut app, KeyCode::Char('T')).is_empty() && app.overlay.is_none());
+    assert!(
+        app.notices
+            .back()
+            .unwrap()
+            .text
+            .contains("No task selected")
+    );
+    key(&mut app, KeyCode::Char('g'));
+    assert_eq!(confirmed(&mut app, 'T'), [terminate(t("task2"))]);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char(' '));
+    assert!(!app.browse.as_ref().unwrap().marked.is_empty());
     command(&mut app, "job tickjob");
     assert!(app.browse.as_ref().unwrap().marked.is_empty());
 }
@@ -844,7 +864,7 @@ fn read_only_refuses_every_action_with_a_notice() {
         assert!(app.overlay.is_none() && app.entry.is_none(), "{k} asked");
         let n = app.notices.back().expect("a notice");
         assert!(
-            n.error && n.text.contains("Read-only session (--readonly)"),
+            n.error && n.text.contains("Read-only session (--readonly): "),
             "{k}: {}",
             n.text
         );
