@@ -484,6 +484,106 @@ async fn a_task_the_session_thinks_waiting_is_read_once_it_runs() {
     std::fs::write(&go, "").unwrap();
 }
 
+/// A resource-file server whose answers wait, once `hold` is set, until `release` turns true:
+/// a task's run stays between "running" and its command for as long as the test wants.
+async fn holding_file_server(
+    hold: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    release: tokio::sync::watch::Receiver<bool>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (hold, mut release) = (hold.clone(), release.clone());
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if hold.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = release.wait_for(|go| *go).await;
+                }
+                let _ = sock
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}/input.txt")
+}
+
+async fn task_until(b: &BatchClient, done: impl Fn(&Task) -> bool) -> Task {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = b.get_task("j", "t1").await.unwrap();
+        if done(&t) {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "task never got there: {t:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A task run again shows as running only once its last run's stdout.txt and stderr.txt are
+/// empty: while its new run still fetches its resource files (here held by the test), reading
+/// them gives nothing of the last run (a watcher that sees the new start time reads from byte 0
+/// and would take the old bytes for the new run's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_run_again_shows_running_only_with_its_last_run_s_files_emptied() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::EmulatorProcess::start(&dir.path().join("emu"), &[]);
+    let b = client(&emu.batch_endpoint);
+    b.create_pool(&pool("p", 1, "/bin/true")).await.unwrap();
+    b.create_job(&job("j", "p")).await.unwrap();
+    let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let url = holding_file_server(hold.clone(), released).await;
+    let marker = dir.path().join("ran");
+    let mut t = task(
+        "t1",
+        &format!(
+            "/bin/sh -c 'if [ -f {m} ]; then echo second; else touch {m}; echo first; echo boom >&2; exit 3; fi'",
+            m = marker.display()
+        ),
+    );
+    t.resource_files = vec![batchdeck::azure::models::ResourceFile {
+        http_url: Some(url),
+        file_path: Some("input.txt".into()),
+        ..Default::default()
+    }];
+    b.add_tasks("j", &[t]).await.unwrap();
+    let first = task_until(&b, |t| t.state == Some(TaskState::Completed)).await;
+    let read = |name: &'static str| {
+        let b = &b;
+        async move { b.task_file("j", "t1", name, None).await.unwrap() }
+    };
+    assert_eq!(&read("stdout.txt").await[..], b"first\n");
+    assert_eq!(&read("stderr.txt").await[..], b"boom\n");
+    let started = first.execution_info.as_ref().and_then(|i| i.start_time);
+
+    hold.store(true, std::sync::atomic::Ordering::SeqCst);
+    b.reactivate_task("j", "t1").await.unwrap();
+    task_until(&b, |t| {
+        t.state == Some(TaskState::Running)
+            && t.execution_info.as_ref().and_then(|i| i.start_time) != started
+    })
+    .await;
+    // The new run is visible and its agent waits on the held resource file.
+    assert_eq!(&read("stdout.txt").await[..], b"", "the last run's stdout");
+    assert_eq!(&read("stderr.txt").await[..], b"", "the last run's stderr");
+
+    release.send_replace(true);
+    task_until(&b, |t| t.state == Some(TaskState::Completed)).await;
+    assert_eq!(&read("stdout.txt").await[..], b"second\n");
+}
+
 /// A task run again (reactivated after it failed) starts its files over: the preview follows
 /// the new, shorter files (an empty one included) from their start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::launch::{finish_task, record_task_pgid};
-use super::placement::{begin_run, node_info, occupy, task_run_spec};
+use super::placement::{begin_run, clear_last_output, node_info, occupy, task_run_spec};
 use super::states::set_node_state;
 use super::{Effects, Launch};
 use crate::azure::models::{Job, NodeState, Pool, Subtask, SubtaskState, TaskExecutionResult};
@@ -84,6 +84,7 @@ pub(super) fn place_multi(
             return false;
         };
         if i == 0 {
+            clear_last_output(svc, nk, &job.id, &t.task.id);
             begin_run(pool, job, node, t, run_id, now);
             t.node = Some(nk.clone());
         } else {

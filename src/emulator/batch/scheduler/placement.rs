@@ -220,12 +220,27 @@ fn start_task_run(
     fx: &mut Effects,
 ) {
     let run_id = svc.next_run_id();
+    clear_last_output(svc, nk, &job.id, &t.task.id);
     begin_run(pool, job, node, t, run_id, now);
     t.node = Some(nk.clone());
     fx.tx.task(tk, t);
     occupy(nk, node, t.slots(), now, fx);
     let spec = task_run_spec(svc, pool, job, nk, node, t, run_id);
     fx.launches.push(Launch::Task(tk.clone(), spec));
+}
+
+/// Empties the stdout.txt and stderr.txt a task's last run left on this node, under the state's
+/// lock, before the task shows as running again: a reader who sees the new run (its state, its
+/// start time) never reads the last run's bytes as the new run's, even while the agent is still
+/// fetching resource files and has not opened them yet. (A first run has none: two failed opens.)
+pub(super) fn clear_last_output(svc: &BatchService, nk: &(String, String), job: &str, task: &str) {
+    let dir = svc.task_dir(&nk.0, &nk.1, job, task);
+    for name in ["stdout.txt", "stderr.txt"] {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(dir.join(name));
+    }
 }
 
 /// The task's record as it starts a run on `node`.
