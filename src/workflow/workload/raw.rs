@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
@@ -160,35 +161,32 @@ struct RawFileTable {
     path: Option<Spanned<String>>,
 }
 
+impl<'de> StrOrTable<'de> for RawFile {
+    type Table = RawFileTable;
+    const EXPECTING: &'static str = "a local file's path, or a table with file, url or container";
+    fn from_str(v: &str) -> Self {
+        RawFile {
+            file: Some(Spanned::new(0..0, v.to_string())),
+            url: None,
+            container: None,
+            prefix: None,
+            path: None,
+        }
+    }
+    fn from_table(t: RawFileTable) -> Self {
+        RawFile {
+            file: t.file,
+            url: t.url,
+            container: t.container,
+            prefix: t.prefix,
+            path: t.path,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for RawFile {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawFile;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a local file's path, or a table with file, url or container")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawFile, E> {
-                Ok(RawFile {
-                    file: Some(Spanned::new(0..0, v.to_string())),
-                    url: None,
-                    container: None,
-                    prefix: None,
-                    path: None,
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawFile, A::Error> {
-                let t = RawFileTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(RawFile {
-                    file: t.file,
-                    url: t.url,
-                    container: t.container,
-                    prefix: t.prefix,
-                    path: t.path,
-                })
-            }
-        }
-        d.deserialize_any(V)
+        str_or_table(d)
     }
 }
 
@@ -208,30 +206,59 @@ struct RawOutputTable {
     upload: Option<Spanned<String>>,
 }
 
+impl<'de> StrOrTable<'de> for RawOutput {
+    type Table = RawOutputTable;
+    const EXPECTING: &'static str = "a file pattern, or a table with pattern, path and upload";
+    fn from_str(v: &str) -> Self {
+        RawOutput {
+            pattern: Spanned::new(0..0, v.to_string()),
+            path: None,
+            upload: None,
+        }
+    }
+    fn from_table(t: RawOutputTable) -> Self {
+        RawOutput {
+            pattern: t.pattern,
+            path: t.path,
+            upload: t.upload,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for RawOutput {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawOutput;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a file pattern, or a table with pattern, path and upload")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawOutput, E> {
-                Ok(RawOutput {
-                    pattern: Spanned::new(0..0, v.to_string()),
-                    path: None,
-                    upload: None,
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawOutput, A::Error> {
-                let t = RawOutputTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(RawOutput {
-                    pattern: t.pattern,
-                    path: t.path,
-                    upload: t.upload,
-                })
-            }
-        }
-        d.deserialize_any(V)
+        str_or_table(d)
     }
+}
+
+/// A value the file may write as a string or as a table of its parts (a resource file, an
+/// output pattern): one visitor serves both, the table refusing unknown keys.
+trait StrOrTable<'de>: Sized {
+    type Table: Deserialize<'de>;
+    /// What the file should have written, for serde's "invalid type" message.
+    const EXPECTING: &'static str;
+    fn from_str(v: &str) -> Self;
+    fn from_table(t: Self::Table) -> Self;
+}
+
+fn str_or_table<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: de::Deserializer<'de>,
+    T: StrOrTable<'de>,
+{
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: StrOrTable<'de>> Visitor<'de> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(T::EXPECTING)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            Ok(T::from_str(v))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            let t = T::Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
+            Ok(T::from_table(t))
+        }
+    }
+    d.deserialize_any(V(PhantomData))
 }
