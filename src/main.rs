@@ -607,19 +607,33 @@ async fn watch_on(
     let format = batchdeck::headless::Format::new(json, true);
     let mut out = std::io::stdout();
     match hw::run(batch, &opts, format, &mut out).await {
-        Ok(end) if end.failed.is_empty() => Ok(ExitCode::SUCCESS),
+        Ok(end) if end.ok() => Ok(ExitCode::SUCCESS),
         Ok(end) => {
-            const SHOWN: usize = 20;
-            let more = end.failed.len().saturating_sub(SHOWN);
-            let mut names = end.failed[..end.failed.len().min(SHOWN)].join(", ");
-            if more > 0 {
-                names.push_str(&format!(" and {more} more"));
-            }
-            eprintln!(
-                "batchdeck: {} of {} tasks of job {job} failed: {names}",
+            // The first 20 ids, then how many more.
+            let names = |ids: &[String]| {
+                const SHOWN: usize = 20;
+                let mut names = ids[..ids.len().min(SHOWN)].join(", ");
+                if ids.len() > SHOWN {
+                    names.push_str(&format!(" and {} more", ids.len() - SHOWN));
+                }
+                names
+            };
+            let mut line = format!(
+                "batchdeck: {} of {} tasks of job {job} failed",
                 end.failed.len(),
                 end.total
             );
+            if !end.failed.is_empty() {
+                line.push_str(&format!(": {}", names(&end.failed)));
+            }
+            if !end.blocked.is_empty() {
+                line.push_str(&format!(
+                    "; {} will never run (blocked by a failed task they depend on): {}",
+                    end.blocked.len(),
+                    names(&end.blocked)
+                ));
+            }
+            eprintln!("{line}");
             Ok(ExitCode::FAILURE)
         }
         Err(e) => {

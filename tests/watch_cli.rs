@@ -2,7 +2,8 @@
 //! followed task's stdout as it grows, the exit by how the tasks ended (0, or 1 naming the
 //! failed ones), and the clear errors that end a watch (exit 3): a job that does not exist,
 //! `--timeout`, a refused key, a `--follow` task the job does not have; a headless watch
-//! without `--job` is a usage error (exit 2).
+//! without `--job` is a usage error (exit 2). Tasks held by their dependencies are shown
+//! waiting or blocked, and a job with only blocked tasks left ends the watch (exit 1).
 
 mod common;
 
@@ -244,4 +245,146 @@ fn a_missing_job_a_timeout_and_a_refused_key_end_the_watch_with_one_line() {
         "{err}"
     );
     assert!(!err.contains("d3Jvbmcga2V5"));
+}
+
+/// Makes job `job` on pool `p` with task dependencies: each task (id, command line, the ids
+/// it depends on).
+fn job_with_dependencies(emu: &EmulatorProcess, job: &str, tasks: &[(&str, &str, &[&str])]) {
+    use batchdeck::azure::models::{Job, PoolInfo, Task};
+    use serde_json::json;
+    let b = emu.batch_client();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut j = Job {
+            id: job.into(),
+            pool_info: PoolInfo {
+                pool_id: Some("p".into()),
+                ..PoolInfo::default()
+            },
+            ..Job::default()
+        };
+        j.extra.insert("usesTaskDependencies".into(), json!(true));
+        b.create_job(&j).await.expect("create the job");
+        let tasks: Vec<Task> = tasks
+            .iter()
+            .map(|(id, cmd, deps)| {
+                let mut t = Task {
+                    id: id.to_string(),
+                    command_line: cmd.to_string(),
+                    ..Task::default()
+                };
+                if !deps.is_empty() {
+                    t.extra
+                        .insert("dependsOn".into(), json!({ "taskIds": deps }));
+                }
+                t
+            })
+            .collect();
+        b.add_tasks(job, &tasks).await.expect("add the tasks");
+    });
+}
+
+/// A task its dependencies hold is shown as waiting on them, as text and JSON; one a failed
+/// dependency blocks is shown blocked, and when every task left is blocked (nothing can run
+/// any more) the watch ends there, as a run does: exit 1 naming the failed and blocked tasks,
+/// and the JSON `finished` line lists them. `--timeout` only stops a watch that would hang.
+#[test]
+fn waiting_and_blocked_tasks_are_shown_and_a_job_only_blocked_tasks_are_left_in_ends_the_watch() {
+    let sb = Sandbox::new();
+    let emu = EmulatorProcess::start(&sb.path("emu"), &[]);
+    setup(&emu, 1, &[("warm", "/bin/true")]);
+    // Waiting: `total` waits on two map tasks (2, then 1), then runs.
+    job_with_dependencies(
+        &emu,
+        "w",
+        &[
+            ("m1", "/bin/sh -c 'sleep 1'", &[]),
+            // Long enough for a poll (every 1 s to 5 s) to see m1 completed and m2 not.
+            ("m2", "/bin/sh -c 'sleep 8'", &[]),
+            ("total", "/bin/true", &["m1", "m2"]),
+        ],
+    );
+    let o = watch(&sb, &emu, &["--job", "w", "--timeout", "60s"], &[]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    for needle in [
+        "Task [total] waits on 2 tasks it depends on",
+        "Task [total] waits on 1 task it depends on",
+        "Task [total] completed on ",
+        "All 3 tasks of job [w] completed successfully.",
+    ] {
+        assert!(out.contains(needle), "{needle:?} not in:\n{out}");
+    }
+    // Blocked: `bad` fails with the action `block`, so `sum` and `after` (which waits on
+    // `sum`) never run; `ok` completes. The watch ends without --timeout's help.
+    let blocked_job = |id: &str| {
+        job_with_dependencies(
+            &emu,
+            id,
+            &[
+                ("bad", "/bin/sh -c 'sleep 1; exit 2'", &[]),
+                ("ok", "/bin/true", &[]),
+                ("sum", "/bin/true", &["bad", "ok"]),
+                ("after", "/bin/true", &["sum"]),
+            ],
+        )
+    };
+    blocked_job("b");
+    let o = watch(&sb, &emu, &["--job", "b", "--timeout", "60s"], &[]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert_eq!(
+        err.trim(),
+        "batchdeck: 1 of 4 tasks of job b failed: bad; 2 will never run (blocked by a failed task they depend on): after, sum",
+        "{out}"
+    );
+    for needle in [
+        "Task [sum] is blocked by [bad], which failed and blocks what depends on it: it will never run",
+        "Task [after] is blocked by [",
+        "2 of 4 tasks of job [b] completed (1 failed); 2 will never run: blocked by a failed task they depend on.",
+    ] {
+        assert!(out.contains(needle), "{needle:?} not in:\n{out}");
+    }
+    // Watching the same job again, now that it is settled: the blocked tasks are said at
+    // first sight, and the watch ends at once the same way.
+    let o = watch(&sb, &emu, &["--job", "b", "--timeout", "60s"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Task [sum] is blocked by [bad]"),
+        "{}",
+        stdout(&o)
+    );
+    // As JSON: `waiting_on`, then `blocked_by`, and the `finished` line names them.
+    blocked_job("bj");
+    let o = watch(
+        &sb,
+        &emu,
+        &["--job", "bj", "--timeout", "60s", "--output", "json"],
+        &[],
+    );
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let sum: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "tasks")
+        .flat_map(|e| e["tasks"].as_array().unwrap())
+        .filter(|t| t["id"] == "sum")
+        .collect();
+    assert!(
+        sum.iter()
+            .any(|t| t["waiting_on"].as_u64().is_some_and(|n| n >= 1)),
+        "{out}"
+    );
+    assert!(sum.iter().any(|t| t["blocked_by"] == "bad"), "{out}");
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "finished", "{last}");
+    assert_eq!(last["ok"], false);
+    assert_eq!(last["total"], 4);
+    assert_eq!(last["failed"], serde_json::json!(["bad"]));
+    assert_eq!(last["blocked"], serde_json::json!(["after", "sum"]));
+    assert_eq!(last["error"], serde_json::Value::Null);
 }

@@ -181,15 +181,18 @@ impl Printer {
                     })
                     .map(|t| format!("{ts} {}", Self::task_line(t)))
                     .collect(),
-                // Watching: the first sight of a task is its starting point, then each change.
+                // Watching: the first sight of a task is its starting point (said only when
+                // its dependencies hold it), then each change.
                 Some(last) => tasks
                     .iter()
                     .filter_map(|t| {
                         let now = (t.state.clone(), t.waits.clone());
                         let before = last.insert(t.id.clone(), now.clone());
-                        before
-                            .filter(|b| *b != now)
-                            .map(|_| format!("{ts} {}", Self::task_line(t)))
+                        let news = match before {
+                            Some(b) => b != now,
+                            None => t.waits.is_some(),
+                        };
+                        news.then(|| format!("{ts} {}", Self::task_line(t)))
                     })
                     .collect(),
             },

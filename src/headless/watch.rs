@@ -1,7 +1,7 @@
 //! `batchdeck watch --headless`: existing work followed as plain lines (state changes of the
 //! pool, its nodes and the job's tasks, and with `--follow TASK` that task's stdout as it
-//! grows) until every task of the job completed, or `--timeout`, a refused key, or the job
-//! disappearing ends it. Outages are waited out like in every session. `--output json`
+//! grows) until every task of the job completed or is blocked for ever by a failed dependency
+//! (nothing can run any more), or `--timeout`, a refused key, or the job disappearing ends it. Outages are waited out like in every session. `--output json`
 //! writes the same events as JSON lines (the schema of `run --output json`), the last one
 //! `finished`.
 
@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::azure::batch::BatchClient;
 use crate::headless::{Format, json};
 use crate::watch::{PreviewTarget, Snapshot, Watch};
-use crate::workflow::events::{Event, TaskFile};
+use crate::workflow::events::{Event, TaskFile, Waits};
 
 /// What to watch.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +33,15 @@ pub struct Ended {
     pub total: u64,
     /// The tasks that failed, in id order.
     pub failed: Vec<String>,
+    /// The tasks that will never run (active, held by a failed dependency), in id order.
+    pub blocked: Vec<String>,
+}
+
+impl Ended {
+    /// Whether every task succeeded.
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.blocked.is_empty()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,12 +88,19 @@ pub async fn run(
 }
 
 /// The JSON `finished` line of a watch: `ok` (every task succeeded), `elapsed_s`, `remaining`
-/// (always empty: a watch creates nothing), `total`, `failed` (the failed tasks' ids), and
-/// `error` when the watch could not reach the end.
+/// (always empty: a watch creates nothing), `total`, `failed` (the failed tasks' ids),
+/// `blocked` (the ids of those that will never run), and `error` when the watch could not
+/// reach the end.
 pub fn finished_line(result: Result<&Ended, &WatchError>, elapsed: Duration) -> String {
-    let (ok, total, failed, error) = match result {
-        Ok(e) => (e.failed.is_empty(), Some(e.total), e.failed.clone(), None),
-        Err(e) => (false, None, Vec::new(), Some(e.to_string())),
+    let (ok, total, failed, blocked, error) = match result {
+        Ok(e) => (
+            e.ok(),
+            Some(e.total),
+            e.failed.clone(),
+            e.blocked.clone(),
+            None,
+        ),
+        Err(e) => (false, None, Vec::new(), Vec::new(), Some(e.to_string())),
     };
     json::stamped(serde_json::json!({
         "event": "finished",
@@ -93,6 +109,7 @@ pub fn finished_line(result: Result<&Ended, &WatchError>, elapsed: Duration) -> 
         "remaining": [],
         "total": total,
         "failed": failed,
+        "blocked": blocked,
         "error": error,
     }))
 }
@@ -167,12 +184,19 @@ async fn follow(
                 task: t.clone(),
             });
         }
-        let all_done = c.total() > 0 && c.completed == c.total();
-        let followed_done = opts.follow.is_none() || s.preview_done;
+        // Done when every task completed, or when those left are all blocked for ever: the
+        // service keeps them active, but nothing can run any more.
+        let blocked = news.blocked.len() as u64;
+        let all_done = c.total() > 0 && c.completed + blocked == c.total();
+        let followed_done = match &opts.follow {
+            None => true,
+            Some(t) => s.preview_done || news.blocked.contains(t),
+        };
         if all_done && followed_done {
             let ended = Ended {
                 total: c.total(),
                 failed: news.failed.into_iter().collect(),
+                blocked: news.blocked.into_iter().collect(),
             };
             if printer.is_json() {
                 return Ok(ended);
@@ -182,10 +206,18 @@ async fn follow(
                 say(out, vec![format!("  {t}| {}", news.partial)]);
             }
             let ts = Local::now().format("%H:%M:%S");
-            let summary = if ended.failed.is_empty() {
+            let summary = if ended.ok() {
                 format!(
                     "{ts} All {} tasks of job [{job}] completed successfully.",
                     c.total()
+                )
+            } else if !ended.blocked.is_empty() {
+                format!(
+                    "{ts} {} of {} tasks of job [{job}] completed ({} failed); {} will never run: blocked by a failed task they depend on.",
+                    c.completed,
+                    c.total(),
+                    ended.failed.len(),
+                    ended.blocked.len()
                 )
             } else {
                 format!(
@@ -200,12 +232,13 @@ async fn follow(
     }
 }
 
-/// What the events told so far: the tasks seen, the failed ones, and the followed task's
-/// stdout after its last full line.
+/// What the events told so far: the tasks seen, the failed ones, those blocked for ever by a
+/// failed dependency, and the followed task's stdout after its last full line.
 #[derive(Default)]
 struct News {
     seen: HashSet<String>,
     failed: BTreeSet<String>,
+    blocked: BTreeSet<String>,
     partial: String,
 }
 
@@ -226,6 +259,11 @@ impl News {
                         self.failed.insert(t.id.clone());
                     } else {
                         self.failed.remove(&t.id);
+                    }
+                    if matches!(t.waits, Some(Waits::Blocked { .. })) {
+                        self.blocked.insert(t.id.clone());
+                    } else {
+                        self.blocked.remove(&t.id);
                     }
                 }
             }
