@@ -901,7 +901,8 @@ fn browse_an_sdk_populated_account_read_only() {
     ]);
     // :jobs, completed on Tab.
     t.keys(&[":", "jo", "Tab", "s", "Enter"]);
-    let s = t.wait_for("tickjob", 30);
+    // The rows come first, their task counts with the next poll: wait for those.
+    let s = t.wait_for("1800", 30);
     for needle in ["Jobs 3", "bigjob", "idlejob", "1800", "200"] {
         assert!(s.contains(needle), "{needle:?} not in:\n{s}");
     }
