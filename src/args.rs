@@ -353,7 +353,7 @@ pub(crate) struct BrowseArgs {
     /// No deleting, resizing or retrying from the keyboard.
     #[arg(long)]
     pub(crate) readonly: bool,
-    /// Where `d` downloads the selected task's files.
-    #[arg(long, default_value = "batchdeck-output")]
+    /// Where `d` downloads a file, or a task's files (under the task's or node's id).
+    #[arg(long, default_value = ".")]
     pub(crate) output_dir: PathBuf,
 }

@@ -7,24 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use batchdeck::azure::models::{Job, Pool, PoolInfo, ResourceFile, Task};
+use batchdeck::azure::models::{Job, PoolInfo, ResourceFile, Task};
 use batchdeck::tui::browse::details::{Details, Tone};
-use batchdeck::watch::schedule::Cadence;
-use batchdeck::watch::{Cadences, Watch, Watcher};
+use batchdeck::watch::{Watch, Watcher};
 use batchdeck::workflow::events::{Entity, Event, Properties};
+use common::quick_cadences as quick;
 use tokio::sync::mpsc::UnboundedReceiver;
-
-fn quick() -> Cadences {
-    let ms = Duration::from_millis;
-    Cadences {
-        pool_steady: Cadence::new(ms(50), ms(200)),
-        pool_moving: Cadence::new(ms(50), ms(100)),
-        job_busy: Cadence::new(ms(50), ms(200)),
-        job_idle: Cadence::new(ms(50), ms(200)),
-        tail: Cadence::new(ms(100), ms(200)),
-        debounce: ms(150),
-    }
-}
 
 /// The next properties of `of` that satisfy `ok` (within 60 s).
 async fn details_of(
@@ -52,14 +40,7 @@ async fn details_are_read_from_the_service_with_signatures_redacted_and_failures
     let dir = tempfile::tempdir().unwrap();
     let emu = common::EmulatorProcess::start(dir.path(), &[]);
     let b = emu.batch_client();
-    b.create_pool(&Pool {
-        id: "p".into(),
-        vm_size: Some("standard_d1_v2".into()),
-        target_dedicated_nodes: Some(1),
-        ..Pool::default()
-    })
-    .await
-    .unwrap();
+    common::create_pool(&b, "p", 1, 1).await;
     b.create_job(&Job {
         id: "j".into(),
         pool_info: PoolInfo {
@@ -125,7 +106,7 @@ async fn details_are_read_from_the_service_with_signatures_redacted_and_failures
     watch.details(pool.clone());
     let p = details_of(&mut rx, &pool, Option::is_some).await.unwrap();
     assert_eq!(p.json()["id"], "p");
-    assert_eq!(p.json()["vmSize"], "standard_d1_v2");
+    assert_eq!(p.json()["vmSize"], "standard_d2s_v3");
     let node_id = b.list_nodes("p", None).await.unwrap()[0].id.clone();
     let node = Entity::Node {
         pool: "p".into(),
@@ -153,16 +134,8 @@ async fn the_pools_carry_their_nodes_by_state_from_one_node_counts_request() {
     let dir = tempfile::tempdir().unwrap();
     let emu = common::EmulatorProcess::start(dir.path(), &[]);
     let b = emu.batch_client();
-    for (id, nodes) in [("a", 2), ("b", 0)] {
-        b.create_pool(&Pool {
-            id: id.into(),
-            vm_size: Some("standard_d1_v2".into()),
-            target_dedicated_nodes: Some(nodes),
-            ..Pool::default()
-        })
-        .await
-        .unwrap();
-    }
+    common::create_pool(&b, "a", 2, 1).await;
+    common::create_pool(&b, "b", 0, 1).await;
     // The emulator's answer has the service's shape: the published example's fields, each
     // state of both kinds of node.
     let spec: serde_json::Value =
@@ -211,4 +184,74 @@ async fn the_pools_carry_their_nodes_by_state_from_one_node_counts_request() {
     assert_eq!((rows[0].pool.id.as_str(), a.total, a.idle), ("a", 2, 2));
     let b_nodes = rows[1].nodes.expect("pool b's nodes by state");
     assert_eq!((rows[1].pool.id.as_str(), b_nodes.total), ("b", 0));
+}
+
+/// `d` in the log viewer: a task's 20 MiB stdout downloaded by ranges of 4 MiB into a
+/// temporary file renamed at the end; a missing file and a cancelled download leave nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_is_downloaded_by_byte_ranges_and_nothing_partial_is_left() {
+    use batchdeck::workflow::controller::{DOWNLOAD_RANGE, download_file};
+    use batchdeck::workflow::events::FilesOf;
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::EmulatorProcess::start(dir.path(), &[]);
+    let b = emu.batch_client();
+    common::create_pool(&b, "p", 1, 1).await;
+    let size: usize = 20 * 1024 * 1024 + 7;
+    let cmd = format!("/bin/sh -c 'yes abcdefghij | head -c {size}'");
+    common::create_job_with_tasks(&b, "j", "p", &[("t", &cmd)]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while b.task_counts("j").await.unwrap().task_counts.completed < 1 {
+        assert!(std::time::Instant::now() < deadline, "the task did not end");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let of = FilesOf::Task {
+        job: "j".into(),
+        task: "t".into(),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("t").join("stdout.txt");
+    let requests = || b.stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let before = requests();
+    let bytes = download_file(&b, &of, "stdout.txt", &dest).await.unwrap();
+    assert_eq!(bytes, size as u64);
+    // Its length, then one read a range.
+    let ranges = (size as u64).div_ceil(DOWNLOAD_RANGE);
+    assert_eq!(requests() - before, 1 + ranges);
+    let want: Vec<u8> = b"abcdefghij\n".iter().copied().cycle().take(size).collect();
+    assert!(std::fs::read(&dest).unwrap() == want, "the bytes differ");
+    let names = |d: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(&out.path().join("t")), ["stdout.txt"]);
+
+    // A file that is not there: an error, and no file.
+    let missing = out.path().join("t").join("nope.txt");
+    let err = download_file(&b, &of, "nope.txt", &missing)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nope.txt"), "{err}");
+    assert_eq!(names(&out.path().join("t")), ["stdout.txt"]);
+    // A name that leads outside the task's directory is refused.
+    let err = download_file(&b, &of, "../../etc/passwd", &out.path().join("x"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("outside"), "{err}");
+
+    // Cancelled once its temporary file exists (the session quit): nothing is left.
+    let again = out.path().join("again").join("stdout.txt");
+    let mut fut = Box::pin(download_file(&b, &of, "stdout.txt", &again));
+    loop {
+        tokio::select! {
+            r = &mut fut => panic!("the download ended before it was cancelled: {r:?}"),
+            _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+        if again.parent().unwrap().exists() && !names(again.parent().unwrap()).is_empty() {
+            break;
+        }
+    }
+    drop(fut);
+    assert_eq!(names(again.parent().unwrap()), Vec::<String>::new());
 }

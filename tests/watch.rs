@@ -17,6 +17,7 @@ use batchdeck::watch::schedule::Cadence;
 use batchdeck::watch::{Cadences, PreviewTarget, Watch};
 use batchdeck::workflow::events::{Event, Health, Resource, TaskFile};
 use batchdeck::workflow::wait::{WaitError, WaitOptions, wait_for_tasks};
+use common::quick_cadences as quick;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn client(endpoint: &str) -> BatchClient {
@@ -54,19 +55,6 @@ fn task(id: &str, cmd: &str) -> Task {
         id: id.into(),
         command_line: cmd.into(),
         ..Task::default()
-    }
-}
-
-/// Quick intervals, so that tests do not wait on the defaults.
-fn quick() -> Cadences {
-    let ms = Duration::from_millis;
-    Cadences {
-        pool_steady: Cadence::new(ms(50), ms(200)),
-        pool_moving: Cadence::new(ms(50), ms(100)),
-        job_busy: Cadence::new(ms(50), ms(200)),
-        job_idle: Cadence::new(ms(50), ms(200)),
-        tail: Cadence::new(ms(100), ms(200)),
-        debounce: ms(150),
     }
 }
 

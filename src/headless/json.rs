@@ -141,6 +141,10 @@ pub fn event_object(e: &Event) -> Value {
             "task_files_downloaded",
             json!({ "task_id": task_id, "dir": dir, "files": files, "bytes": bytes }),
         ),
+        Event::FileDownloaded { path, dest, bytes } => event(
+            "file_downloaded",
+            json!({ "path": path, "dest": dest, "bytes": bytes }),
+        ),
         Event::CommandFailed { what, error } => {
             event("command_failed", json!({ "what": what, "error": error }))
         }

@@ -254,6 +254,10 @@ impl Printer {
                 "  Downloaded {files} files ({bytes} bytes) of task [{task_id}] to {}",
                 dir.display()
             )),
+            Event::FileDownloaded { path, dest, bytes } => line(format!(
+                "  Downloaded {path} ({bytes} bytes) to {}",
+                dest.display()
+            )),
             Event::CommandFailed { what, error } => line(format!("  {what} FAILED: {error}")),
             Event::Finished {
                 ok,

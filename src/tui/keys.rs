@@ -327,18 +327,22 @@ pub const KEYMAP: &[Binding] = &[
         key(
             KeyCode::Char('s'),
             Input::Sort,
-            "s",
-            "sort rows by the next column",
+            "s/S",
+            "sort rows by the next column / reverse the order",
         ),
     ),
     only(
-        PANELS.or(Scope::LISTS),
+        PANELS,
         key(
             KeyCode::Char('S'),
             Input::Reverse,
             "S",
             "reverse the sort order",
         ),
+    ),
+    only(
+        Scope::LISTS,
+        key(KeyCode::Char('S'), Input::Reverse, "", ""),
     ),
     only(
         PANELS,
@@ -481,6 +485,15 @@ pub const KEYMAP: &[Binding] = &[
             "download the selected task's files to --output-dir",
         ),
     ),
+    only(
+        Scope::LISTS.or(Scope::LOG),
+        key(
+            KeyCode::Char('d'),
+            Input::Download,
+            "d",
+            "download the file (or the selected one) to --output-dir",
+        ),
+    ),
     key(KeyCode::Left, Input::Left, "←/→", "choose a dialog button"),
     key(KeyCode::Char('h'), Input::Left, "", ""),
     key(KeyCode::Right, Input::Right, "", ""),
@@ -555,6 +568,7 @@ mod tests {
             (Input::Remove, Input::Reboot),
             (Input::Enable, Input::Disable),
             (Input::Remove, Input::Terminate),
+            (Input::Reverse, Input::Sort),
         ];
         for b in KEYMAP {
             let documented_as =

@@ -16,7 +16,7 @@ use crate::azure::batch::BatchError;
 use crate::azure::models::DisableJobOption;
 use crate::watch::Watch;
 use crate::watch::convert::{POOL_SELECT, pool_view};
-use crate::workflow::events::{Event, Resource};
+use crate::workflow::events::{Event, FilesOf, Resource};
 use crate::workflow::steps::{self, Clients};
 use crate::workflow::wait::node_stderr_tail;
 
@@ -77,6 +77,12 @@ pub enum Command {
         task_id: String,
         dir: std::path::PathBuf,
     },
+    /// Download one file of a task or a node (browsing's `d`) to `dest`, by byte ranges.
+    DownloadFile {
+        of: FilesOf,
+        path: String,
+        dest: std::path::PathBuf,
+    },
     /// Download a run's output blob of a task (one retried after step 7 completed again).
     DownloadOutput {
         task_id: String,
@@ -118,6 +124,7 @@ impl Command {
             Command::ReactivateTasks { .. } => "reactivate failed".into(),
             Command::DownloadTaskFiles { task_id, .. } => format!("files {task_id}"),
             Command::DownloadOutput { task_id, .. } => format!("download output {task_id}"),
+            Command::DownloadFile { of, path, .. } => format!("file {path} of {of}"),
             Command::NodeStderr { node_id, .. } => format!("stderr {node_id}"),
             Command::ReadOutput { task_id, .. } => format!("output {task_id}"),
         }
@@ -172,6 +179,9 @@ impl Command {
                 format!("download the files of task {task_id} to {}", dir.display())
             }
             Command::DownloadOutput { task_id, .. } => format!("download the output of {task_id}"),
+            Command::DownloadFile { of, path, dest } => {
+                format!("download {path} of {of} to {}", dest.display())
+            }
             Command::NodeStderr { node_id, .. } => {
                 format!("read the start task's stderr of node {node_id}")
             }
@@ -421,6 +431,14 @@ impl Controller {
                     bytes,
                 });
             }
+            Command::DownloadFile { of, path, dest } => {
+                let bytes = download_file(batch, of, path, dest).await?;
+                self.send(Event::FileDownloaded {
+                    path: path.clone(),
+                    dest: dest.clone(),
+                    bytes,
+                });
+            }
             Command::DownloadOutput {
                 task_id,
                 container,
@@ -473,14 +491,7 @@ async fn download_task_files(
         if f.is_directory {
             continue;
         }
-        let rel = std::path::Path::new(&f.name);
-        if rel.is_absolute()
-            || rel
-                .components()
-                .any(|c| !matches!(c, std::path::Component::Normal(_)))
-        {
-            return Err(format!("the service named a file {:?} outside the task", f.name).into());
-        }
+        let rel = inside(&f.name, "the task")?;
         let body = batch.task_file(job_id, task_id, &f.name, None).await?;
         let dest = dir.join(rel);
         let data = body.to_vec();
@@ -489,6 +500,60 @@ async fn download_task_files(
         bytes += body.len() as u64;
     }
     Ok((files, bytes))
+}
+
+/// A file's name as the service gave it, as a path under the task's or node's directory;
+/// refused when it would lead outside it (absolute, or with `..`).
+fn inside<'a>(name: &'a str, of: &str) -> Result<&'a std::path::Path, String> {
+    let rel = std::path::Path::new(name);
+    if rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(format!("the service named a file {name:?} outside {of}"));
+    }
+    Ok(rel)
+}
+
+/// Bytes each ranged read of a downloaded file asks for.
+pub const DOWNLOAD_RANGE: u64 = 4 * 1024 * 1024;
+
+/// Downloads a task's or node's file to `dest` by byte ranges of [`DOWNLOAD_RANGE`] (its
+/// length as it was when the download began), into a temporary file beside `dest` that is
+/// renamed over it at the end: an error, or a download cancelled (the task dropped when the
+/// session quits), leaves no partial file. Returns the bytes written.
+pub async fn download_file(
+    batch: &crate::azure::batch::BatchClient,
+    of: &FilesOf,
+    path: &str,
+    dest: &std::path::Path,
+) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+    use tokio::io::AsyncWriteExt as _;
+    inside(path, &of.to_string())?;
+    let len = match of {
+        FilesOf::Task { job, task } => batch.task_file_len(job, task, path).await?,
+        FilesOf::Node { pool, node } => batch.node_file_len(pool, node, path).await?,
+    };
+    let file = crate::util::AtomicFile::create(dest, crate::util::FileAccess::Default)?;
+    let mut out = tokio::fs::File::from_std(file.file().try_clone()?);
+    let mut at = 0;
+    while at < len {
+        let range = Some((at, (at + DOWNLOAD_RANGE).min(len) - 1));
+        let chunk = match of {
+            FilesOf::Task { job, task } => batch.task_file(job, task, path, range).await?,
+            FilesOf::Node { pool, node } => batch.node_file(pool, node, path, range).await?,
+        };
+        if chunk.is_empty() {
+            return Err(format!("{path} of {of} ended at byte {at} of {len}").into());
+        }
+        out.write_all(&chunk).await?;
+        at += chunk.len() as u64;
+    }
+    out.flush().await?;
+    drop(out);
+    tokio::task::spawn_blocking(move || file.commit()).await??;
+    Ok(at)
 }
 
 /// A 404 means the entity is gone; anything else is an error.

@@ -462,6 +462,12 @@ pub enum Event {
         files: usize,
         bytes: u64,
     },
+    /// A file of a task or a node was downloaded (browsing's `d`).
+    FileDownloaded {
+        path: String,
+        dest: PathBuf,
+        bytes: u64,
+    },
     /// Something the user asked for failed; `what` says what it was.
     CommandFailed {
         what: String,

@@ -295,6 +295,20 @@ pub fn installed(var: &str, rel: &str) -> PathBuf {
     p
 }
 
+/// The watcher's intervals made short, so that tests do not wait on the defaults.
+pub fn quick_cadences() -> batchdeck::watch::Cadences {
+    use batchdeck::watch::schedule::Cadence;
+    let ms = std::time::Duration::from_millis;
+    batchdeck::watch::Cadences {
+        pool_steady: Cadence::new(ms(50), ms(200)),
+        pool_moving: Cadence::new(ms(50), ms(100)),
+        job_busy: Cadence::new(ms(50), ms(200)),
+        job_idle: Cadence::new(ms(50), ms(200)),
+        tail: Cadence::new(ms(100), ms(200)),
+        debounce: ms(150),
+    }
+}
+
 /// A pool of `nodes` nodes with `slots` task slots each (no start task).
 pub async fn create_pool(
     b: &batchdeck::azure::batch::BatchClient,

@@ -152,6 +152,10 @@ impl App {
     pub(super) fn key_browse(&mut self, input: Input, actions: &mut Vec<Action>) -> bool {
         match self.view() {
             None => return false,
+            Some(View::Log(..)) if input == Input::Download => {
+                self.download_file(actions);
+                return true;
+            }
             Some(View::Log(..)) => return self.key_log(input),
             Some(View::Details(_)) => return self.key_details(input),
             _ => {}
@@ -288,6 +292,10 @@ impl App {
                     None => self.notify("Nothing selected", true),
                 }
             }
+            Input::Download if list => {
+                self.download_file(actions);
+                return true;
+            }
             _ if Act::of(input, b.view()).is_some() => {
                 if let Some(act) = Act::of(input, b.view()) {
                     self.confirm_act(act);
@@ -306,6 +314,42 @@ impl App {
             _ => return false,
         }
         true
+    }
+
+    /// `d` in the log viewer (its file) or on the files (the selected one): the file to the
+    /// output directory, under the task's or node's id (`./task1/wd/out.txt`).
+    fn download_file(&mut self, actions: &mut Vec<Action>) {
+        let Some(b) = self.browse.as_ref() else {
+            return;
+        };
+        let file = match b.view() {
+            View::Log(of, path) => Some((of.clone(), path.clone())),
+            View::Files(of) => b
+                .files
+                .selected_row()
+                .filter(|f| !f.is_dir)
+                .map(|f| (of.clone(), f.path.clone())),
+            _ => {
+                self.notify("d downloads a file: open a task's or node's files", true);
+                return;
+            }
+        };
+        let Some((of, path)) = file else {
+            self.notify("No file selected (a directory is not downloaded)", true);
+            return;
+        };
+        let id = match &of {
+            FilesOf::Task { task, .. } => task,
+            FilesOf::Node { node, .. } => node,
+        };
+        let dest = self.output_dir.join(id).join(&path);
+        self.notify(
+            format!("Downloading {path} to {}...", dest.display()),
+            false,
+        );
+        actions.push(Action::Run(
+            crate::workflow::controller::Command::DownloadFile { of, path, dest },
+        ));
     }
 
     /// Whose files Enter opens on a pool's nodes or a job's tasks: the selected node's (on

@@ -223,6 +223,10 @@ impl App {
                 ),
                 false,
             ),
+            Event::FileDownloaded { path, dest, bytes } => self.notify(
+                format!("Downloaded {path} ({bytes} bytes) to {}", dest.display()),
+                false,
+            ),
             Event::CommandFailed { what, error } => {
                 if self.quit_after.take().is_some() {
                     self.notify("Not quitting: a deletion failed", true);

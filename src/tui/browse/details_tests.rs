@@ -37,6 +37,20 @@ fn deliver(app: &mut App, of: Entity, json: Value) {
     }));
 }
 
+/// The tasks of tickjob with task1 in `state`, then `i`: task1's details, being read.
+fn task_details(state: TaskState, exit: Option<i32>) -> (App, Entity) {
+    let mut app = browsing(Instant::now());
+    command(&mut app, "job tickjob");
+    app.update(Msg::Event(Event::Tasks(vec![task(1, state, exit)])));
+    key(&mut app, KeyCode::Char('i'));
+    let of = Entity::Task {
+        job: "tickjob".into(),
+        task: "task1".into(),
+    };
+    assert_eq!(app.view(), Some(&View::Details(of.clone())));
+    (app, of)
+}
+
 #[test]
 fn i_shows_the_details_of_a_pool_job_node_or_task_and_esc_goes_back() {
     let t0 = Instant::now();
@@ -142,19 +156,7 @@ fn details_come_from_the_service_and_scroll() {
 /// The failure info of each kind of entity, at the top, before its properties.
 #[test]
 fn the_error_or_failure_info_comes_first() {
-    let t0 = Instant::now();
-    let mut app = browsing(t0);
-    command(&mut app, "job tickjob");
-    app.update(Msg::Event(Event::Tasks(vec![task(
-        1,
-        TaskState::Completed,
-        Some(1),
-    )])));
-    key(&mut app, KeyCode::Char('i'));
-    let of = Entity::Task {
-        job: "tickjob".into(),
-        task: "task1".into(),
-    };
+    let (mut app, of) = task_details(TaskState::Completed, Some(1));
     deliver(&mut app, of, failed_task());
     let d = details(&app);
     let texts: Vec<&str> = d.lines.iter().map(|(_, t)| t.as_str()).collect();
@@ -225,19 +227,7 @@ fn the_error_or_failure_info_comes_first() {
 
 #[test]
 fn sas_signatures_are_redacted_from_the_details() {
-    let t0 = Instant::now();
-    let mut app = browsing(t0);
-    command(&mut app, "job tickjob");
-    app.update(Msg::Event(Event::Tasks(vec![task(
-        1,
-        TaskState::Running,
-        None,
-    )])));
-    key(&mut app, KeyCode::Char('i'));
-    let of = Entity::Task {
-        job: "tickjob".into(),
-        task: "task1".into(),
-    };
+    let (mut app, of) = task_details(TaskState::Running, None);
     let mut json = failed_task();
     json["resourceFiles"] = json!([{"httpUrl":
         "https://acct.blob.core.windows.net/input/a.txt?sv=2022-11-02&se=2026-12-01T00%3A00%3A00Z&sr=b&sp=r&sig=SeCrEtSiGnAtUrE%2B1%3D",
@@ -262,20 +252,8 @@ fn sas_signatures_are_redacted_from_the_details() {
 
 #[test]
 fn snapshots_of_the_details_of_a_failed_task() {
-    let t0 = Instant::now();
-    let mut app = browsing(t0);
-    command(&mut app, "job tickjob");
-    app.update(Msg::Event(Event::Tasks(vec![task(
-        1,
-        TaskState::Completed,
-        Some(1),
-    )])));
-    key(&mut app, KeyCode::Char('i'));
+    let (mut app, of) = task_details(TaskState::Completed, Some(1));
     both_sizes("browse_details_reading", &mut app);
-    let of = Entity::Task {
-        job: "tickjob".into(),
-        task: "task1".into(),
-    };
     deliver(&mut app, of, failed_task());
     both_sizes("browse_details_task", &mut app);
     key(&mut app, KeyCode::Char('?'));

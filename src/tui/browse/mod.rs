@@ -450,4 +450,6 @@ fn common_prefix(words: &[String]) -> String {
 #[cfg(test)]
 mod details_tests;
 #[cfg(test)]
+mod download_tests;
+#[cfg(test)]
 mod tests;

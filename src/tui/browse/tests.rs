@@ -441,7 +441,7 @@ fn snapshots_of_a_jobs_tasks() {
     both_sizes("browse_tasks_failed", &mut app);
 }
 
-fn ticker_files() -> Vec<FileRow> {
+pub(super) fn ticker_files() -> Vec<FileRow> {
     let f = |path: &str, size: u64, is_dir: bool| FileRow {
         path: path.into(),
         is_dir,
@@ -457,7 +457,7 @@ fn ticker_files() -> Vec<FileRow> {
 }
 
 /// The tasks of tickjob, then Enter: its files; Enter on stdout.txt: the log viewer.
-fn in_the_log_viewer(t0: Instant) -> App {
+pub(super) fn in_the_log_viewer(t0: Instant) -> App {
     let mut app = browsing(t0);
     command(&mut app, "job tickjob");
     at(
