@@ -1,5 +1,5 @@
 //! `batchdeck browse` at scale: a frame of each view (1,000 jobs, a pool of 1,000 nodes, a job
-//! of 100,000 tasks; 200x60, ratatui's TestBackend) with nothing changed and while scrolling,
+//! of 100,000 tasks, the details of a task; 200x60, ratatui's TestBackend) with nothing changed and while scrolling,
 //! the peak RSS of the session holding all of it, and opening a 1 GiB stdout in the log viewer
 //! (its length and its last window read by byte range from the embedded emulator, as the
 //! view's watcher reads them). Prints figures and the RESULT lines bench/run collects.
@@ -10,12 +10,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use batchdeck::azure::models::{JobState, NodeState, PoolState, TaskState};
+use batchdeck::azure::models::{JobState, NodeCounts, NodeState, PoolState, TaskState};
 use batchdeck::tui::app::{App, Msg, Target};
 use batchdeck::tui::browse::View;
 use batchdeck::tui::browse::log::{Log, WINDOW};
 use batchdeck::workflow::events::{
-    Event, FilesOf, JobRow, NodeView, PoolRow, PoolView, TaskCounts, TaskView,
+    Event, FilesOf, JobRow, NodeView, PoolRow, PoolView, Properties, TaskCounts, TaskView,
 };
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -136,7 +136,12 @@ fn main() {
         pool: pool_view("bigpool", nodes as u32),
         task_slots: 4,
         created: None,
-        nodes: None,
+        nodes: Some(NodeCounts {
+            running: nodes as u32 / 3,
+            idle: nodes as u32 - nodes as u32 / 3,
+            total: nodes as u32,
+            ..NodeCounts::default()
+        }),
     }])));
     let mut worst = Vec::new();
     worst.push(frames(&mut term, &mut app, &format!("{jobs} jobs"), n));
@@ -171,6 +176,39 @@ fn main() {
         &mut term,
         &mut app,
         &format!("a job of {tasks} tasks"),
+        n,
+    ));
+    // The details of one of its tasks (i): 200 resource files behind SAS URLs, scrolled.
+    app.update(key(KeyCode::Char('i')).expect("key"));
+    let Some(View::Details(of)) = app.view().cloned() else {
+        panic!("i did not open the details: {:?}", app.view());
+    };
+    let files: Vec<serde_json::Value> = (0..200)
+        .map(|i| {
+            serde_json::json!({
+                "httpUrl": format!("https://acct.blob.core.windows.net/input/part-{i:04}.txt?sv=2022-11-02&sr=b&sp=r&sig=c2VjcmV0{i}"),
+                "filePath": format!("in/part-{i:04}.txt"),
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "id": of.to_string(),
+        "state": "completed",
+        "commandLine": "/bin/sh -c 'python3 work.py in/ out/'",
+        "resourceFiles": files,
+        "executionInfo": {"exitCode": 1, "result": "failure", "failureInfo": {
+            "category": "UserError", "code": "FailureExitCode",
+            "message": "The task exited with an exit code representing a failure",
+            "details": [{"name": "Message", "value": "The task exited with exit code 1"}]}},
+    });
+    app.update(Msg::Event(Event::Details {
+        of,
+        properties: Some(Properties::from_service(json)),
+    }));
+    worst.push(frames(
+        &mut term,
+        &mut app,
+        "the details of a task (200 resource files)",
         n,
     ));
     let (rss, peak) = rss_kib();
