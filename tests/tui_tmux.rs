@@ -226,7 +226,9 @@ fn the_tutorial_runs_on_screen_and_keys_delete_the_job_and_the_pool() {
         "✓ 7 Download output ",
         "completed 3 (✓3 ✗0)",
         "taskdata1",
-        "Uploads 4/4 files",
+        // As much of the title as the 120-column screen has room for.
+        "Uploads 4/4 files to applic",
+        "(✓3 ✗0) · PythonTutorialJob ",
         "idle",
         "9 Delete job and pool         kept",
     ] {

@@ -158,10 +158,19 @@ pub fn failed_run(t0: Instant) -> App {
     app
 }
 
-/// A run in the middle of step 6: uploads done, two nodes, three tasks in three states.
-/// Events arrive in time order, as they do from the workflow.
+/// A run of the tutorial in the middle of step 6: uploads done, two nodes, three tasks in
+/// three states. Events arrive in time order, as they do from the workflow, which names its
+/// workload first.
 pub fn mid_run(t0: Instant) -> App {
     let mut app = new_app(t0);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tutorial = crate::workflow::spec::WorkloadSpec::tutorial(root).expect("the tutorial");
+    at(
+        &mut app,
+        t0,
+        0.0,
+        Event::Workload(crate::workflow::plan::view(&tutorial)),
+    );
     at(
         &mut app,
         t0,

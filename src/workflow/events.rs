@@ -73,14 +73,36 @@ pub struct WorkloadView {
 impl WorkloadView {
     /// Its tasks by group: `6 tasks (count ×5, total)`.
     pub fn tasks_text(&self) -> String {
+        let all = self.tasks_count();
+        match self.named_groups() {
+            Some(g) => format!("{all} ({g})"),
+            None => all,
+        }
+    }
+
+    /// `6 tasks`.
+    fn tasks_count(&self) -> String {
         let total: usize = self.groups.iter().map(|(_, n)| n).sum();
         let noun = if total == 1 { "task" } else { "tasks" };
-        let all = format!("{total} {noun}");
-        match crate::workflow::plan::groups_text(&self.groups) {
-            // One group that only a placeholder names (the tutorial's): nothing to add.
-            g if g == all => all,
-            g => format!("{all} ({g})"),
+        format!("{total} {noun}")
+    }
+
+    /// Its task groups by name (`count ×5, total`), or None when one group that only a
+    /// placeholder names (the tutorial's) makes them all: nothing to add to the count.
+    pub fn named_groups(&self) -> Option<String> {
+        let g = crate::workflow::plan::groups_text(&self.groups);
+        (g != self.tasks_count()).then_some(g)
+    }
+
+    /// The containers step 2 uploads to (application and input, once each): `app, input`.
+    pub fn upload_containers(&self) -> String {
+        let mut to: Vec<&str> = Vec::new();
+        for c in self.containers.iter().take(2) {
+            if !to.contains(&c.as_str()) {
+                to.push(c);
+            }
         }
+        to.join(", ")
     }
 
     /// `step`'s title in the workload's words.

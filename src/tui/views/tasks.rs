@@ -56,6 +56,18 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             Style::new().fg(theme::WARN),
         ));
     }
+    // Whose tasks and which groups, once the run named its workload (last: a narrow panel
+    // cuts them first): `· WordCountJob: count ×5, total`.
+    if let Some(w) = &app.workload {
+        let groups = w
+            .named_groups()
+            .map(|g| format!(": {g}"))
+            .unwrap_or_default();
+        title.push(Span::styled(
+            format!("· {}{groups} ", w.job_id),
+            theme::dim(),
+        ));
+    }
     f.render_widget(panel(Line::from(title), focused), area);
     let inside = layout::tasks_panel(area, matches!(app.entry, Some(Entry::Filter(_))));
 

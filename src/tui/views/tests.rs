@@ -548,6 +548,13 @@ fn the_steps_are_named_from_the_workload_and_show_what_the_run_said() {
     );
     let s = screen(&mut app, 120, 36);
     assert!(s.contains("┌ Steps · wordcount "), "{s}");
+    // The uploads and tasks panels too: where step 2 uploads (as much as the panel has room
+    // for), whose tasks and which groups.
+    assert!(s.contains("┌ Uploads 0/0 files to wc-app, w"), "{s}");
+    assert!(
+        s.contains("┌ Tasks 0 · WordCountJob: count ×5, total "),
+        "{s}"
+    );
     assert!(s.contains("· 3 Create pool WordCountPool"), "{s}");
     assert!(s.contains("· 5 Add count ×5, total"), "{s}");
     key(&mut app, KeyCode::Tab);

@@ -103,12 +103,20 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             lines.push(gauge_line(&u.file, u.done, u.total, u.rate(app.now), w));
         }
     }
-    let title = Line::from(vec![
+    let mut title = vec![
         Span::styled(" Uploads ", theme::title()),
         Span::styled(
             format!("{finished}/{} files ", app.uploads.len()),
             theme::dim(),
         ),
-    ]);
+    ];
+    // Where to, once the run named its workload (last: a narrow panel cuts it first).
+    if let Some(w) = &app.workload {
+        title.push(Span::styled(
+            format!("to {} ", w.upload_containers()),
+            theme::title(),
+        ));
+    }
+    let title = Line::from(title);
     f.render_widget(Paragraph::new(lines).block(panel(title, false)), area);
 }
