@@ -1010,3 +1010,187 @@ fn browse_an_sdk_populated_account_read_only() {
     let c = rt.block_on(b.task_counts("bigjob")).unwrap().task_counts;
     assert_eq!((c.completed, c.failed), (2000, 200));
 }
+
+/// `batchdeck browse` acting on an account that azure-batch 15 populated (browse_sdk15.py, then
+/// browse_actions_sdk15.py's jobs and tasks to act on), each action by its key behind its
+/// confirmation, then every effect checked through the SDK: bigpool's resize stopped,
+/// smallpool resized to dedicated and spot targets; a job terminated, one deleted, one disabled
+/// then enabled; tasks reactivated, retried by `F`, terminated, deleted (marked; and one by
+/// another client: both rows go);
+/// smallpool's nodes: scheduling disabled, disabled then enabled, a reboot, a removal (marked).
+/// Allocating takes 8 s here, so that bigpool is still resizing when its resize is stopped.
+#[test]
+fn browse_actions_are_seen_through_the_sdk() {
+    use batchdeck::azure::models::{JobState, SchedulingState, TaskExecutionResult, TaskState};
+    let t = Tmux::new("browse-act");
+    let emu = common::EmulatorProcess::start(&t.path("emu"), &["--allocation-delay", "8s"]);
+    let out = common::run_sdk_script("sdk15", "browse_sdk15.py", &emu, &["20", "600"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("populated"));
+    let okfile = t.path("ok");
+    let ok = okfile.display().to_string();
+    let out = common::run_sdk_script("sdk15", "browse_actions_sdk15.py", &emu, &["setup", &ok]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ready"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let b = emu.batch_client();
+    // Waits until the service shows what a key did.
+    let until = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !check() {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within 60 s:\n{}",
+                t.screen()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // Escape, then a pause: an Escape followed at once by a key reads as Alt-key.
+    let esc = || {
+        t.keys(&["Escape"]);
+        std::thread::sleep(Duration::from_millis(400));
+    };
+    t.start_on(&emu, "browse");
+    t.wait_for("smallpool", 30);
+    // Pools (bigpool selected): resize to 6, stopped before the nodes come; smallpool to 3
+    // dedicated and 1 spot.
+    t.keys(&["R", "6", "Enter"]);
+    t.wait_for("Resize 1 pool: bigpool?", 10);
+    t.keys(&["y"]);
+    t.wait_for("Pool bigpool resizing to 6", 10);
+    t.keys(&["H"]);
+    t.wait_for("Stop resizing 1 pool: bigpool?", 10);
+    t.keys(&["y"]);
+    t.wait_for("Accepted: stop resizing pool bigpool", 10);
+    t.keys(&["Down", "R", "3 1", "Enter"]);
+    t.wait_for("Resize 1 pool: smallpool?", 10);
+    t.keys(&["y"]);
+    t.wait_for("Pool smallpool resizing to 3", 10);
+    // Jobs, each found by the filter: idlejob terminated, sparejob deleted, tickjob disabled
+    // (and shown so), then enabled.
+    let on_job = |id: &str, k: &str| {
+        t.keys(&["/", id, "Enter"]);
+        t.wait_for(&format!("filter \"{id}\": 1 shown"), 10);
+        t.keys(&[k]);
+        t.wait_for(&format!("1 job: {id}?"), 10);
+        t.keys(&["y"]);
+    };
+    t.keys(&[":", "jobs", "Enter"]);
+    t.wait_for("Jobs 5", 30);
+    on_job("idlejob", "T");
+    t.wait_for("Accepted: terminate job idlejob", 10);
+    esc();
+    on_job("sparejob", "J");
+    t.wait_for("Deleted job sparejob", 60);
+    esc();
+    on_job("tickjob", "D");
+    t.wait_for("Accepted: disable job tickjob", 10);
+    until("tickjob disabled", &|| {
+        rt.block_on(b.get_job("tickjob")).unwrap().state == Some(JobState::Disabled)
+    });
+    t.wait_for(" disabled ", 30);
+    t.keys(&["E"]);
+    t.wait_for("Enable 1 job: tickjob?", 10);
+    t.keys(&["y"]);
+    t.wait_for("Accepted: enable job tickjob", 10);
+    esc();
+    // actjob's tasks: once they can succeed, fixme1 reactivated by `r` and fixme2 by `F`
+    // (before sleeper is terminated: `F` would retry it too, a terminated task has failed);
+    // sleeper terminated, doomed marked and deleted (its row goes), and bystander deleted by
+    // another client (its row goes too, within a refresh).
+    t.keys(&[":", "job actjob", "Enter"]);
+    t.wait_for(" Tasks 5 ", 30);
+    let on_task = |id: &str, keys: &[&str], asked: &str| {
+        t.keys(&["/", id, "Enter"]);
+        t.wait_for(&format!("filter \"{id}\": 1 shown"), 10);
+        // The first (the only) task shown.
+        t.keys(&["g"]);
+        t.keys(keys);
+        t.wait_for(asked, 10);
+        t.keys(&["y"]);
+        esc();
+    };
+    std::fs::write(&okfile, b"").unwrap();
+    on_task("fixme1", &["r"], "Reactivate 1 task of job actjob: fixme1?");
+    t.wait_for("Task fixme1 reactivated", 10);
+    until("fixme1 succeeded", &|| {
+        let x = rt.block_on(b.get_task("actjob", "fixme1")).unwrap();
+        x.state == Some(TaskState::Completed)
+            && x.execution_info.and_then(|e| e.result) == Some(TaskExecutionResult::Success)
+    });
+    t.keys(&["F"]);
+    t.wait_for("Retry 1 failed tasks of job actjob?", 10);
+    t.keys(&["y"]);
+    t.wait_for("Task fixme2 reactivated", 10);
+    on_task(
+        "sleeper",
+        &["T"],
+        "Terminate 1 task of job actjob: sleeper?",
+    );
+    t.wait_for("Accepted: terminate task sleeper", 10);
+    on_task(
+        "doomed",
+        &["Space", "X"],
+        "Delete 1 task of job actjob: doomed?",
+    );
+    t.wait_for("Accepted: delete task doomed", 10);
+    t.wait_for(" Tasks 4 ", 10);
+    rt.block_on(b.delete_task("actjob", "bystander")).unwrap();
+    t.wait_for(" Tasks 3 ", 30);
+    // smallpool's four nodes, in the order the service lists them (the table's).
+    let listed = || -> Vec<batchdeck::azure::models::ComputeNode> {
+        rt.block_on(b.list_nodes("smallpool", None)).unwrap()
+    };
+    until("smallpool's four nodes", &|| listed().len() == 4);
+    let nodes: Vec<String> = listed().into_iter().map(|n| n.id).collect();
+    let node = |i: usize| listed().into_iter().find(|n| n.id == nodes[i]);
+    let scheduling = |i: usize| node(i).and_then(|n| n.scheduling_state);
+    t.keys(&[":", "pool smallpool", "Enter"]);
+    t.wait_for("4/4 nodes", 30);
+    let ask = |keys: &[&str], asked: String| {
+        t.keys(keys);
+        t.wait_for(&asked, 10);
+        t.keys(&["y"]);
+    };
+    let on = |i: usize| format!("1 node of pool smallpool: {}?", nodes[i]);
+    ask(&["D"], format!("Disable scheduling on {}", on(0)));
+    until("node 0 disabled", &|| {
+        scheduling(0) == Some(SchedulingState::Disabled)
+    });
+    ask(&["Down", "D"], format!("Disable scheduling on {}", on(1)));
+    until("node 1 disabled", &|| {
+        scheduling(1) == Some(SchedulingState::Disabled)
+    });
+    ask(&["E"], format!("Enable scheduling on {}", on(1)));
+    until("node 1 enabled", &|| {
+        scheduling(1) == Some(SchedulingState::Enabled)
+    });
+    let before_reboot = chrono::Utc::now();
+    ask(&["Down", "B"], format!("Reboot {}", on(2)));
+    until("node 2 rebooted", &|| {
+        node(2)
+            .and_then(|n| n.last_boot_time)
+            .is_some_and(|t| t > before_reboot)
+    });
+    ask(&["Down", "Space", "X"], format!("Remove {}", on(3)));
+    until("node 3 gone", &|| node(3).is_none());
+    t.wait_for("3/3 nodes", 60);
+    t.keys(&["q"]);
+    let s = t.wait_for("EXIT=", 30);
+    assert!(s.contains("EXIT=0"), "{s}");
+    let rebooted_after = before_reboot.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let out = common::run_sdk_script(
+        "sdk15",
+        "browse_actions_sdk15.py",
+        &emu,
+        &[
+            "check",
+            &rebooted_after,
+            &nodes[0],
+            &nodes[1],
+            &nodes[2],
+            &nodes[3],
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("all checks passed"), "{said}");
+}

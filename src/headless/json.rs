@@ -72,6 +72,7 @@ pub fn event_object(e: &Event) -> Value {
             "tasks",
             json!({ "tasks": tasks.iter().map(task).collect::<Vec<_>>() }),
         ),
+        Event::TasksGone(ids) => event("tasks_gone", json!({ "tasks": ids })),
         Event::TaskCounts(c) => event(
             "task_counts",
             json!({

@@ -229,6 +229,9 @@ impl Printer {
                 "  reconnected to Batch after {:.1}s; catching up",
                 after.as_secs_f64()
             )),
+            Event::TasksGone(ids) => {
+                line(format!("  Tasks no longer in the job: {}", ids.join(", ")))
+            }
             Event::Gone(r) if self.deleted.contains(r) => Vec::new(),
             Event::Gone(r) => line(format!("  {r} no longer exists")),
             Event::WatchFailed { error } => line(format!("  watching stopped: {error}")),

@@ -267,6 +267,12 @@ impl News {
                     }
                 }
             }
+            Event::TasksGone(ids) => {
+                for id in ids {
+                    self.seen.remove(id);
+                    self.failed.remove(id);
+                }
+            }
             Event::TaskFileTail {
                 task_id,
                 file: TaskFile::Stdout,

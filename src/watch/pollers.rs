@@ -391,6 +391,8 @@ pub enum JobNews {
     Counts(TaskCounts),
     /// A page of tasks that changed.
     Tasks(Vec<TaskView>),
+    /// Tasks seen before that the job no longer has (deleted, by anyone).
+    Gone(Vec<String>),
 }
 
 /// A job's tasks, at a cost proportional to what changed.
@@ -399,7 +401,9 @@ pub enum JobNews {
 /// list tasks, and then only those whose state changed since the newest transition already
 /// seen (`$filter=stateTransitionTime ge ...`), with `$select` limited to what the panels show.
 /// Each task's view is kept as a fingerprint, enough to tell what changed at a tenth of the
-/// memory of the views themselves (the session keeps those).
+/// memory of the views themselves (the session keeps those). A deleted task is never listed
+/// again: when more tasks have been seen than the counts total, one listing of the ids alone
+/// tells which are gone (no request is added while nothing changes).
 #[derive(Debug, Default)]
 pub struct JobTasks {
     seen: HashMap<String, u64>,
@@ -449,9 +453,45 @@ impl JobTasks {
             }
             r => r?,
         }
+        if self.seen.len() as u64 > counts.total() {
+            let gone = self.drop_deleted(batch, job_id).await?;
+            if !gone.is_empty() {
+                on(JobNews::Gone(gone));
+            }
+        }
         self.newest_transition = newest;
         self.counts = Some(counts);
         Ok((counts, true))
+    }
+
+    /// Lists the job's task ids and forgets the seen tasks not among them; returns those.
+    async fn drop_deleted(
+        &mut self,
+        batch: &BatchClient,
+        job_id: &str,
+    ) -> Result<Vec<String>, BatchError> {
+        let mut ids = std::collections::HashSet::new();
+        batch
+            .list_task_pages(job_id, None, Some("id"), |page| {
+                ids.extend(page.into_iter().map(|t| t.id));
+            })
+            .await?;
+        Ok(self.forget_all_but(&ids))
+    }
+
+    /// Forgets the seen tasks that are not in `ids`; returns them, sorted.
+    fn forget_all_but(&mut self, ids: &std::collections::HashSet<String>) -> Vec<String> {
+        let mut gone: Vec<String> = self
+            .seen
+            .keys()
+            .filter(|id| !ids.contains(*id))
+            .cloned()
+            .collect();
+        gone.sort();
+        for id in &gone {
+            self.seen.remove(id);
+        }
+        gone
     }
 
     async fn list(
@@ -550,6 +590,9 @@ impl JobPoller {
                         seen_previewed = Some(t.clone());
                     }
                     let _ = tx.send(Event::Tasks(page));
+                }
+                JobNews::Gone(ids) => {
+                    let _ = tx.send(Event::TasksGone(ids));
                 }
             })
             .await?;
@@ -753,5 +796,24 @@ mod tests {
             "2026-01-01T00:00:05+00:00"
         );
         assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn tasks_not_listed_any_more_are_forgotten_and_named() {
+        let mut w = JobTasks::default();
+        w.absorb(&[
+            task("a", TaskState::Active, "2026-01-01T00:00:01Z"),
+            task("b", TaskState::Active, "2026-01-01T00:00:02Z"),
+            task("c", TaskState::Active, "2026-01-01T00:00:03Z"),
+        ]);
+        let listed = ["b".to_string()].into_iter().collect();
+        assert_eq!(w.forget_all_but(&listed), ["a", "c"]);
+        assert_eq!(w.len(), 1);
+        // Seen again (an id used anew): reported again.
+        assert_eq!(
+            w.absorb(&[task("a", TaskState::Active, "2026-01-01T00:00:04Z")])
+                .len(),
+            1
+        );
     }
 }

@@ -381,7 +381,9 @@ impl Controller {
                 self.done(cmd, batch.terminate_task(job_id, task_id).await)?
             }
             Command::DeleteTask { job_id, task_id } => {
-                self.done(cmd, batch.delete_task(job_id, task_id).await)?
+                self.done(cmd, batch.delete_task(job_id, task_id).await)?;
+                // Its row goes at once (the watcher would notice within a refresh).
+                self.send(Event::TasksGone(vec![task_id.clone()]));
             }
             Command::ReactivateTask { job_id, task_id } => {
                 batch.reactivate_task(job_id, task_id).await?;

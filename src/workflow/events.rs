@@ -412,6 +412,8 @@ pub enum Event {
     Nodes(Vec<NodeView>),
     /// Tasks that changed since the last report (or all of them the first time).
     Tasks(Vec<TaskView>),
+    /// Tasks reported before that the job no longer has (deleted, here or by another client).
+    TasksGone(Vec<String>),
     TaskCounts(TaskCounts),
     /// Every pool of the account (browsing), when the list changed.
     Pools(Vec<PoolRow>),

@@ -82,6 +82,14 @@ impl App {
                     self.tasks.upsert(t);
                 }
             }
+            Event::TasksGone(ids) => {
+                if let Some(b) = self.browse.as_mut() {
+                    for id in &ids {
+                        b.marked.remove(id);
+                    }
+                }
+                self.tasks.remove(&ids);
+            }
             Event::TaskCounts(c) => {
                 let last = self.completions.last().map(|x| x.1);
                 if last != Some(c.completed) {

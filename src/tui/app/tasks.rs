@@ -52,12 +52,13 @@ pub struct Tasks {
     pub(super) ticking: usize,
 }
 
+/// Whether a row's duration is drawn from its start time (a running task's): the clock moves it.
+fn ticks(t: &TaskView) -> bool {
+    t.duration_ms.is_none() && t.started.is_some() && t.state == TaskState::Running
+}
+
 impl Tasks {
     pub(super) fn upsert(&mut self, t: TaskView) {
-        // A running task's duration is drawn from its start time: the clock moves it.
-        let ticks = |t: &TaskView| {
-            t.duration_ms.is_none() && t.started.is_some() && t.state == TaskState::Running
-        };
         if ticks(&t) {
             self.ticking += 1;
         }
@@ -73,6 +74,24 @@ impl Tasks {
                 self.rows.push(t);
             }
         }
+        self.stale = true;
+    }
+
+    /// Drops the rows of `ids` (tasks that no longer exist).
+    pub(super) fn remove(&mut self, ids: &[String]) {
+        let gone: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let before = self.rows.len();
+        self.rows.retain(|t| !gone.contains(t.id.as_str()));
+        if self.rows.len() == before {
+            return;
+        }
+        self.index = (self.rows.iter().enumerate())
+            .map(|(i, t)| (t.id.clone(), i))
+            .collect();
+        self.ticking = self.rows.iter().filter(|t| ticks(t)).count();
+        // Indices moved: the order and the id ranks are made again.
+        self.order.clear();
+        self.id_rank.clear();
         self.stale = true;
     }
 

@@ -1019,3 +1019,34 @@ fn watching_has_no_steps_panel_and_quits_at_once() {
     assert_eq!(ch(&mut app, 'q'), vec![Action::Quit]);
     assert!(app.quit);
 }
+
+#[test]
+fn tasks_that_no_longer_exist_leave_the_table() {
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    let tasks: Vec<TaskView> = (1..=12)
+        .map(|i| task(i, TaskState::Running, None))
+        .collect();
+    at(&mut app, t0, 6.0, Event::Tasks(tasks));
+    assert_eq!(app.tasks.order.len(), 12);
+    let gone = vec!["task2".to_string(), "task10".to_string()];
+    at(&mut app, t0, 7.0, Event::TasksGone(gone));
+    let ids: Vec<&str> = (app.tasks.order.iter())
+        .map(|&i| app.tasks.rows[i].id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 10);
+    assert_eq!(&ids[..3], ["task1", "task3", "task4"]);
+    assert!(app.tasks.get("task10").is_none());
+    assert_eq!(
+        app.tasks.get("task11").map(|t| t.id.as_str()),
+        Some("task11")
+    );
+    // A task seen again later comes back.
+    at(
+        &mut app,
+        t0,
+        8.0,
+        Event::Tasks(vec![task(2, TaskState::Active, None)]),
+    );
+    assert_eq!(app.tasks.order.len(), 11);
+}
