@@ -1015,7 +1015,7 @@ fn browse_an_sdk_populated_account_read_only() {
 /// browse_actions_sdk15.py's jobs and tasks to act on), each action by its key behind its
 /// confirmation, then every effect checked through the SDK: bigpool's resize stopped,
 /// smallpool resized to dedicated and spot targets; a job terminated, one deleted, one disabled
-/// then enabled; tasks reactivated, retried by `F`, terminated, deleted (marked; and one by
+/// then enabled, one's failed tasks retried by `F`; tasks reactivated, retried by `F`, terminated, deleted (marked; and one by
 /// another client: both rows go);
 /// smallpool's nodes: scheduling disabled, disabled then enabled, a reboot, a removal (marked).
 /// Allocating takes 8 s here, so that bigpool is still resizing when its resize is stopped.
@@ -1075,7 +1075,7 @@ fn browse_actions_are_seen_through_the_sdk() {
         t.keys(&["y"]);
     };
     t.keys(&[":", "jobs", "Enter"]);
-    t.wait_for("Jobs 5", 30);
+    t.wait_for("Jobs 6", 30);
     on_job("idlejob", "T");
     t.wait_for("Accepted: terminate job idlejob", 10);
     esc();
@@ -1093,6 +1093,11 @@ fn browse_actions_are_seen_through_the_sdk() {
     t.keys(&["y"]);
     t.wait_for("Accepted: enable job tickjob", 10);
     esc();
+    // retryjob's failed task retried from the jobs (`F`), now that it can succeed.
+    std::fs::write(&okfile, b"").unwrap();
+    on_job("retryjob", "F");
+    t.wait_for("Accepted: retry 1 failed task of job retryjob", 10);
+    esc();
     // actjob's tasks: once they can succeed, fixme1 reactivated by `r` and fixme2 by `F`
     // (before sleeper is terminated: `F` would retry it too, a terminated task has failed);
     // sleeper terminated, doomed marked and deleted (its row goes), and bystander deleted by
@@ -1109,7 +1114,6 @@ fn browse_actions_are_seen_through_the_sdk() {
         t.keys(&["y"]);
         esc();
     };
-    std::fs::write(&okfile, b"").unwrap();
     on_task("fixme1", &["r"], "Reactivate 1 task of job actjob: fixme1?");
     t.wait_for("Task fixme1 reactivated", 10);
     until("fixme1 succeeded", &|| {

@@ -362,8 +362,8 @@ pub const KEYMAP: &[Binding] = &[
         key(
             KeyCode::Char('J'),
             Input::DeleteJob,
-            "J/T/D/E",
-            "delete, terminate, disable, enable selected/marked jobs",
+            "J/T/D/E/F",
+            "delete/terminate/disable/enable jobs, retry failed tasks",
         ),
     ),
     only(
@@ -392,6 +392,10 @@ pub const KEYMAP: &[Binding] = &[
         key(KeyCode::Char('D'), Input::Disable, "", ""),
     ),
     only(Scope::LISTS, key(KeyCode::Char('E'), Input::Enable, "", "")),
+    only(
+        Scope::LISTS,
+        key(KeyCode::Char('F'), Input::RetryFailed, "", ""),
+    ),
     only(
         Scope::NODES,
         key(
@@ -565,6 +569,7 @@ mod tests {
             (Input::Terminate, Input::DeleteJob),
             (Input::Disable, Input::DeleteJob),
             (Input::Enable, Input::DeleteJob),
+            (Input::RetryFailed, Input::DeleteJob),
             (Input::Remove, Input::Reboot),
             (Input::Enable, Input::Disable),
             (Input::Remove, Input::Terminate),

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::azure::batch::BatchError;
 use crate::azure::models::DisableJobOption;
 use crate::watch::Watch;
-use crate::watch::convert::{POOL_SELECT, pool_view};
+use crate::watch::convert::{POOL_SELECT, TASK_SELECT, pool_view, task_view};
 use crate::workflow::events::{Event, FilesOf, Resource};
 use crate::workflow::steps::{self, Clients};
 use crate::workflow::wait::node_stderr_tail;
@@ -71,6 +71,10 @@ pub enum Command {
         job_id: String,
         task_ids: Vec<String>,
     },
+    /// Put every failed task of these jobs back in the queue (`F` on the jobs).
+    RetryFailedTasks {
+        job_ids: Vec<String>,
+    },
     /// Download a task's files (its output files, stdout, stderr) into `dir` (`d`).
     DownloadTaskFiles {
         job_id: String,
@@ -122,6 +126,7 @@ impl Command {
             Command::DeleteTask { job_id, task_id } => format!("delete {job_id}/{task_id}"),
             Command::ReactivateTask { task_id, .. } => format!("reactivate {task_id}"),
             Command::ReactivateTasks { .. } => "reactivate failed".into(),
+            Command::RetryFailedTasks { job_ids } => format!("retry failed {}", job_ids.join(",")),
             Command::DownloadTaskFiles { task_id, .. } => format!("files {task_id}"),
             Command::DownloadOutput { task_id, .. } => format!("download output {task_id}"),
             Command::DownloadFile { of, path, .. } => format!("file {path} of {of}"),
@@ -175,6 +180,10 @@ impl Command {
             Command::ReactivateTasks { task_ids, .. } => {
                 format!("reactivate {} failed tasks", task_ids.len())
             }
+            Command::RetryFailedTasks { job_ids } => match job_ids.as_slice() {
+                [one] => format!("retry the failed tasks of job {one}"),
+                many => format!("retry the failed tasks of {} jobs", many.len()),
+            },
             Command::DownloadTaskFiles { task_id, dir, .. } => {
                 format!("download the files of task {task_id} to {}", dir.display())
             }
@@ -392,32 +401,35 @@ impl Controller {
                 });
             }
             Command::ReactivateTasks { job_id, task_ids } => {
-                use futures::StreamExt as _;
-                let results: Vec<(String, Result<(), BatchError>)> =
-                    futures::stream::iter(task_ids.iter().cloned())
-                        .map(|t| async move {
-                            let r = batch.reactivate_task(job_id, &t).await;
-                            (t, r)
-                        })
-                        .buffer_unordered(8)
-                        .collect()
-                        .await;
-                let mut done = Vec::new();
-                let mut first_error = None;
-                for (t, r) in results {
-                    match r {
-                        Ok(()) => done.push(t),
-                        Err(e) => {
-                            first_error.get_or_insert((t, e));
-                        }
-                    }
-                }
+                let (done, first_error) = reactivate_tasks(batch, job_id, task_ids).await;
                 if !done.is_empty() {
-                    done.sort();
                     self.send(Event::Reactivated { task_ids: done });
                 }
                 if let Some((t, e)) = first_error {
                     return Err(format!("task {t}: {e}").into());
+                }
+            }
+            Command::RetryFailedTasks { job_ids } => {
+                for job_id in job_ids {
+                    let failed: Vec<String> = batch
+                        .list_tasks(job_id, Some("state eq 'completed'"), Some(TASK_SELECT))
+                        .await?
+                        .iter()
+                        .map(task_view)
+                        .filter(|t| t.failed())
+                        .map(|t| t.id)
+                        .collect();
+                    let (done, first_error) = reactivate_tasks(batch, job_id, &failed).await;
+                    let n = done.len();
+                    self.send(Event::Done {
+                        what: format!(
+                            "retry {n} failed task{} of job {job_id}",
+                            if n == 1 { "" } else { "s" }
+                        ),
+                    });
+                    if let Some((t, e)) = first_error {
+                        return Err(format!("task {t} of job {job_id}: {e}").into());
+                    }
                 }
             }
             Command::DownloadTaskFiles {
@@ -476,6 +488,37 @@ impl Controller {
         }
         Ok(())
     }
+}
+
+/// Reactivates `task_ids` of `job_id`, eight requests at a time: the ones reactivated (in
+/// order) and the first refusal (`F` in a job's tasks, and on the jobs).
+async fn reactivate_tasks(
+    batch: &crate::azure::batch::BatchClient,
+    job_id: &str,
+    task_ids: &[String],
+) -> (Vec<String>, Option<(String, BatchError)>) {
+    use futures::StreamExt as _;
+    let results: Vec<(String, Result<(), BatchError>)> =
+        futures::stream::iter(task_ids.iter().cloned())
+            .map(|t| async move {
+                let r = batch.reactivate_task(job_id, &t).await;
+                (t, r)
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+    let mut done = Vec::new();
+    let mut first_error = None;
+    for (t, r) in results {
+        match r {
+            Ok(()) => done.push(t),
+            Err(e) => {
+                first_error.get_or_insert((t, e));
+            }
+        }
+    }
+    done.sort();
+    (done, first_error)
 }
 
 /// Downloads every file of a task (recursively: `wd/...`, `stdout.txt`, `stderr.txt`) into

@@ -1,15 +1,16 @@
 """Sets up, and afterwards checks through Microsoft's azure-batch 15 SDK (not batchdeck), what
 `batchdeck browse`'s actions do to an account that browse_sdk15.py populated.
 
-  setup OKFILE   adds `sparejob` (no tasks) and `actjob` on bigpool: `sleeper` and `doomed`
+  setup OKFILE   adds `sparejob` (no tasks), `retryjob` on bigpool with `fixme3` (which fails
+                 until OKFILE exists), and `actjob` on bigpool: `sleeper` and `doomed`
                  (sleeping), `fixme1` and `fixme2` (which fail until OKFILE exists),
                  `bystander` (succeeds); waits until the sleepers run, the fixmes failed and
-                 bystander succeeded. Prints "ready".
+                 bystander succeeded, and fixme3 failed. Prints "ready".
   check REBOOTED_AFTER DISABLED ENABLED REBOOTED REMOVED
                  checks every action's effect: bigpool's resize stopped, smallpool resized
                  to 3 dedicated and 1 spot (less the removed node), idlejob terminated,
                  sparejob deleted, tickjob enabled again after it was disabled (its task
-                 requeued), sleeper terminated, doomed and bystander deleted, the fixmes reactivated and
+                 requeued), sleeper terminated, doomed and bystander deleted, retryjob's fixme3 retried and succeeded, the fixmes reactivated and
                  succeeded; the nodes: scheduling disabled on DISABLED, enabled again on
                  ENABLED, REBOOTED booted after REBOOTED_AFTER (RFC 3339), REMOVED gone.
 
@@ -25,7 +26,7 @@ import sdkcheck
 
 def setup(okfile):
     client = sdkcheck.client()
-    for job_id, pool_id in [("sparejob", "smallpool"), ("actjob", "bigpool")]:
+    for job_id, pool_id in [("sparejob", "smallpool"), ("actjob", "bigpool"), ("retryjob", "bigpool")]:
         client.create_job(m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id)))
     tasks = [
         m.BatchTaskCreateOptions(id="sleeper", command_line="/bin/sh -c 'sleep 600'"),
@@ -35,6 +36,9 @@ def setup(okfile):
         for t in ["fixme1", "fixme2"]
     ] + [m.BatchTaskCreateOptions(id="bystander", command_line="/bin/sh -c 'true'")]
     client.create_tasks("actjob", tasks)
+    client.create_task(
+        "retryjob", m.BatchTaskCreateOptions(id="fixme3", command_line="/bin/sh -c 'test -f %s'" % okfile)
+    )
 
     def state(t):
         task = client.get_task("actjob", t)
@@ -44,7 +48,11 @@ def setup(okfile):
         "the sleepers running and the fixmes failed",
         lambda: all(state(t)[0] == "running" for t in ["sleeper", "doomed"])
         and all(state(t) == ("completed", "failure") for t in ["fixme1", "fixme2"])
-        and state("bystander") == ("completed", "success"),
+        and state("bystander") == ("completed", "success")
+        and (lambda t: (t.state, t.execution_info.result if t.execution_info else None))(
+            client.get_task("retryjob", "fixme3")
+        )
+        == ("completed", "failure"),
         timeout=120,
     )
     print("ready", flush=True)
@@ -95,11 +103,11 @@ def check(rebooted_after, disabled, enabled, rebooted, removed):
     sdkcheck.check(sleeper.state == "completed", "sleeper terminated")
     for t in ["doomed", "bystander"]:
         sdkcheck.expect_error(t + " deleted", lambda t=t: client.get_task("actjob", t), 404, "TaskNotFound")
-    for t in ["fixme1", "fixme2"]:
+    for j, t in [("actjob", "fixme1"), ("actjob", "fixme2"), ("retryjob", "fixme3")]:
         sdkcheck.wait_for(
             t + " succeeded",
-            lambda t=t: (lambda x: x.state == "completed" and x.execution_info.result == "success")(
-                client.get_task("actjob", t)
+            lambda j=j, t=t: (lambda x: x.state == "completed" and x.execution_info.result == "success")(
+                client.get_task(j, t)
             ),
         )
 

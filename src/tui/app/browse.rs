@@ -267,13 +267,17 @@ impl App {
                     self.entry = Some(Entry::Resize(String::new()));
                 }
             }
-            Input::StopResize | Input::Terminate | Input::Disable | Input::Enable
+            Input::StopResize
+            | Input::Terminate
+            | Input::Disable
+            | Input::Enable
+            | Input::RetryFailed
                 if list && Act::of(input, b.view()).is_none() =>
             {
-                let on = if input == Input::StopResize {
-                    "H stops pools' resizes: :pools lists them"
-                } else {
-                    "T, D and E act on jobs: :jobs lists them"
+                let on = match input {
+                    Input::StopResize => "H stops pools' resizes: :pools lists them",
+                    Input::RetryFailed => "F retries the failed tasks of jobs: :jobs lists them",
+                    _ => "T, D and E act on jobs: :jobs lists them",
                 };
                 self.notify(on, true);
             }

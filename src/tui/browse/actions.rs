@@ -24,6 +24,8 @@ pub enum Act {
     TerminateJob,
     DisableJob,
     EnableJob,
+    /// Every failed task of the jobs run again (the tasks view's `F`, for whole jobs).
+    RetryFailedTasks,
     RebootNode,
     RemoveNode,
     DisableScheduling,
@@ -43,6 +45,7 @@ impl Act {
             (View::Jobs, Input::Terminate) => Act::TerminateJob,
             (View::Jobs, Input::Disable) => Act::DisableJob,
             (View::Jobs, Input::Enable) => Act::EnableJob,
+            (View::Jobs, Input::RetryFailed) => Act::RetryFailedTasks,
             (View::Nodes(_), Input::Reboot) => Act::RebootNode,
             (View::Nodes(_), Input::Remove) => Act::RemoveNode,
             (View::Nodes(_), Input::Disable) => Act::DisableScheduling,
@@ -58,7 +61,11 @@ impl Act {
     pub fn noun(self) -> &'static str {
         match self {
             Act::DeletePool | Act::ResizePool { .. } | Act::StopResize => "pool",
-            Act::DeleteJob | Act::TerminateJob | Act::DisableJob | Act::EnableJob => "job",
+            Act::DeleteJob
+            | Act::TerminateJob
+            | Act::DisableJob
+            | Act::EnableJob
+            | Act::RetryFailedTasks => "job",
             Act::RebootNode | Act::RemoveNode | Act::DisableScheduling | Act::EnableScheduling => {
                 "node"
             }
@@ -75,6 +82,7 @@ impl Act {
             Act::TerminateJob | Act::TerminateTask => "Terminate",
             Act::DisableJob => "Disable",
             Act::EnableJob => "Enable",
+            Act::RetryFailedTasks => "Retry the failed tasks of",
             Act::RebootNode => "Reboot",
             Act::RemoveNode => "Remove",
             Act::DisableScheduling => "Disable scheduling on",
@@ -95,6 +103,9 @@ impl Act {
             Act::TerminateJob => "Their running tasks are ended; no task starts again.".into(),
             Act::DisableJob => "No task starts; running tasks are requeued.".into(),
             Act::EnableJob => "Their tasks are scheduled again.".into(),
+            Act::RetryFailedTasks => {
+                "Every failed task of theirs runs again from the start.".into()
+            }
             Act::RebootNode => "Tasks running on them are requeued.".into(),
             Act::RemoveNode => {
                 "The pool shrinks by them; tasks running on them are requeued.".into()
@@ -111,18 +122,30 @@ impl Act {
     fn danger(self) -> bool {
         !matches!(
             self,
-            Act::EnableJob | Act::EnableScheduling | Act::ReactivateTask | Act::StopResize
+            Act::EnableJob
+                | Act::EnableScheduling
+                | Act::ReactivateTask
+                | Act::RetryFailedTasks
+                | Act::StopResize
         )
     }
 
     /// The commands that do it to `ids`, whose pool or job (for nodes and tasks) is `parent`.
     pub fn commands(self, parent: &str, ids: &[String]) -> Vec<Command> {
         let p = parent.to_string();
-        if self == Act::RemoveNode {
-            return vec![Command::RemoveNodes {
-                pool_id: p,
-                node_ids: ids.to_vec(),
-            }];
+        match self {
+            Act::RemoveNode => {
+                return vec![Command::RemoveNodes {
+                    pool_id: p,
+                    node_ids: ids.to_vec(),
+                }];
+            }
+            Act::RetryFailedTasks => {
+                return vec![Command::RetryFailedTasks {
+                    job_ids: ids.to_vec(),
+                }];
+            }
+            _ => {}
         }
         ids.iter()
             .cloned()
@@ -159,7 +182,9 @@ impl Act {
                     job_id: p.clone(),
                     task_id: id,
                 },
-                Act::RemoveNode => unreachable!("one command for every node"),
+                Act::RemoveNode | Act::RetryFailedTasks => {
+                    unreachable!("one command for all of them")
+                }
             })
             .collect()
     }

@@ -774,6 +774,12 @@ fn every_action_asks_first_on_cancel_and_applies_to_the_selected_or_marked_rows(
     assert_eq!(confirmed(&mut app, 'T'), [Work::TerminateJob(s("bigjob"))]);
     assert_eq!(confirmed(&mut app, 'D'), [Work::DisableJob(s("bigjob"))]);
     assert_eq!(confirmed(&mut app, 'E'), [Work::EnableJob(s("bigjob"))]);
+    assert_eq!(
+        confirmed(&mut app, 'F'),
+        [Work::RetryFailedTasks {
+            job_ids: vec![s("bigjob")]
+        }]
+    );
     key(&mut app, KeyCode::Char(' '));
     key(&mut app, KeyCode::Char(' '));
     assert_eq!(
@@ -888,7 +894,7 @@ fn read_only_refuses_every_action_with_a_notice() {
         refused(&mut app, k);
     }
     command(&mut app, "jobs");
-    for k in ['J', 'T', 'D', 'E'] {
+    for k in ['J', 'T', 'D', 'E', 'F'] {
         refused(&mut app, k);
     }
     let mut app = on_nodes(true);
@@ -912,6 +918,7 @@ fn each_action_key_is_in_the_help_of_its_view_only() {
         (Scope::LISTS, 'T', Input::Terminate),
         (Scope::LISTS, 'D', Input::Disable),
         (Scope::LISTS, 'E', Input::Enable),
+        (Scope::LISTS, 'F', Input::RetryFailed),
         (Scope::NODES, 'B', Input::Reboot),
         (Scope::NODES, 'X', Input::Remove),
         (Scope::NODES, 'D', Input::Disable),
@@ -930,7 +937,7 @@ fn each_action_key_is_in_the_help_of_its_view_only() {
             "{c}"
         );
         // Not in a run's session.
-        if c != 'r' && c != 'R' {
+        if !['r', 'R', 'F'].contains(&c) {
             assert_eq!(keys::lookup(&ev(c), Scope::SESSION), None, "{c}");
         }
     }
