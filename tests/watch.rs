@@ -58,6 +58,19 @@ fn task(id: &str, cmd: &str) -> Task {
     }
 }
 
+/// An emulator on `data` with a pool `p` of `nodes` nodes (start task `/bin/true`) and a job
+/// `j` on it, and a client of it.
+async fn emulator_with_job(
+    data: &std::path::Path,
+    nodes: i32,
+) -> (common::EmulatorProcess, BatchClient) {
+    let emu = common::EmulatorProcess::start(data, &[]);
+    let b = client(&emu.batch_endpoint);
+    b.create_pool(&pool("p", nodes, "/bin/true")).await.unwrap();
+    b.create_job(&job("j", "p")).await.unwrap();
+    (emu, b)
+}
+
 fn drain(rx: &mut UnboundedReceiver<Event>) -> Vec<Event> {
     let mut out = Vec::new();
     while let Ok(e) = rx.try_recv() {
@@ -134,10 +147,7 @@ async fn a_start_task_failing_everywhere_ends_the_wait_at_once_with_its_failure(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_is_watched_to_completion_and_each_task_is_reported_once_per_change() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = common::EmulatorProcess::start(dir.path(), &[]);
-    let b = client(&emu.batch_endpoint);
-    b.create_pool(&pool("p", 2, "/bin/true")).await.unwrap();
-    b.create_job(&job("j", "p")).await.unwrap();
+    let (_emu, b) = emulator_with_job(dir.path(), 2).await;
     let tasks: Vec<Task> = (0..40)
         .map(|i| {
             task(
@@ -279,10 +289,7 @@ async fn an_outage_is_waited_out_and_the_watch_catches_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_key_ends_the_watch_and_a_deleted_job_ends_the_wait() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = common::EmulatorProcess::start(dir.path(), &[]);
-    let b = client(&emu.batch_endpoint);
-    b.create_pool(&pool("p", 0, "/bin/true")).await.unwrap();
-    b.create_job(&job("j", "p")).await.unwrap();
+    let (emu, b) = emulator_with_job(dir.path(), 0).await;
     b.add_tasks("j", &[task("t1", "/bin/true")]).await.unwrap();
 
     let wrong = BatchClient::new(
@@ -335,10 +342,7 @@ async fn a_refused_key_ends_the_watch_and_a_deleted_job_ends_the_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_task_is_read_as_it_grows_and_its_last_bytes_when_it_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = common::EmulatorProcess::start(&dir.path().join("emu"), &[]);
-    let b = client(&emu.batch_endpoint);
-    b.create_pool(&pool("p", 1, "/bin/true")).await.unwrap();
-    b.create_job(&job("j", "p")).await.unwrap();
+    let (_emu, b) = emulator_with_job(&dir.path().join("emu"), 1).await;
     // The task writes a line, then a second one once it is told to go on, then ends: what the
     // preview shows while it is blocked was read while it ran, whatever the machine's load.
     let (go, more) = (dir.path().join("go"), dir.path().join("more"));
@@ -431,10 +435,7 @@ async fn a_running_task_is_read_as_it_grows_and_its_last_bytes_when_it_completes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_the_session_thinks_waiting_is_read_once_it_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = common::EmulatorProcess::start(&dir.path().join("emu"), &[]);
-    let b = client(&emu.batch_endpoint);
-    b.create_pool(&pool("p", 1, "/bin/true")).await.unwrap();
-    b.create_job(&job("j", "p")).await.unwrap();
+    let (_emu, b) = emulator_with_job(&dir.path().join("emu"), 1).await;
     let go = dir.path().join("go");
     let cmd = format!(
         "/bin/sh -c 'echo line 1; while [ ! -f {go} ]; do sleep 0.05; done'",
@@ -526,10 +527,7 @@ async fn task_until(b: &BatchClient, done: impl Fn(&Task) -> bool) -> Task {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_run_again_shows_running_only_with_its_last_run_s_files_emptied() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = common::EmulatorProcess::start(&dir.path().join("emu"), &[]);
-    let b = client(&emu.batch_endpoint);
-    b.create_pool(&pool("p", 1, "/bin/true")).await.unwrap();
-    b.create_job(&job("j", "p")).await.unwrap();
+    let (_emu, b) = emulator_with_job(&dir.path().join("emu"), 1).await;
     let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (release, released) = tokio::sync::watch::channel(false);
     let url = holding_file_server(hold.clone(), released).await;
@@ -577,10 +575,7 @@ async fn a_task_run_again_shows_running_only_with_its_last_run_s_files_emptied()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_run_again_is_read_from_the_start_of_its_new_files() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = common::EmulatorProcess::start(&dir.path().join("emu"), &[]);
-    let b = client(&emu.batch_endpoint);
-    b.create_pool(&pool("p", 1, "/bin/true")).await.unwrap();
-    b.create_job(&job("j", "p")).await.unwrap();
+    let (_emu, b) = emulator_with_job(&dir.path().join("emu"), 1).await;
     // The first run fails with a line on stderr; the second prints on stdout only.
     let marker = dir.path().join("ran");
     let cmd = format!(
