@@ -14,7 +14,7 @@ use batchdeck::azure::models::{
     Job, NodeState, Pool, PoolInfo, StartTask, Task, TaskAddStatus, TaskState,
 };
 use batchdeck::watch::schedule::Cadence;
-use batchdeck::watch::{Cadences, PreviewTarget, Watch};
+use batchdeck::watch::{CHECK_EVERY, Cadences, JobNews, JobTasks, PreviewTarget, Watch};
 use batchdeck::workflow::events::{Event, Health, Resource, TaskFile};
 use batchdeck::workflow::wait::{WaitError, WaitOptions, wait_for_tasks};
 use common::quick_cadences as quick;
@@ -214,6 +214,68 @@ async fn a_job_is_watched_to_completion_and_each_task_is_reported_once_per_chang
         all.iter().all(|t| t.command_line.is_empty()),
         "$select trims"
     );
+}
+
+/// A task deleted and another added in the same state between two polls leave the task
+/// counts as they were; the watcher still names the deleted one and shows the added one
+/// within `CHECK_EVERY` polls, at one request a poll until then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_deleted_and_another_added_between_two_polls_show_within_a_few_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu =
+        batchdeck::emulator::Emulator::start(batchdeck::emulator::EmulatorConfig::new(dir.path()))
+            .await
+            .unwrap();
+    let b = client(&emu.batch_endpoint);
+    // No nodes: the tasks stay active.
+    b.create_pool(&pool("p", 0, "/bin/true")).await.unwrap();
+    b.create_job(&job("j", "p")).await.unwrap();
+    b.add_tasks("j", &[task("a", "/bin/true"), task("b", "/bin/true")])
+        .await
+        .unwrap();
+    let mut w = JobTasks::default();
+    let poll = async |w: &mut JobTasks| {
+        let mut news = Vec::new();
+        let before = emu.stats.batch.snapshot().0;
+        w.poll(&b, "j", |n| news.push(n)).await.unwrap();
+        (news, emu.stats.batch.snapshot().0 - before)
+    };
+    let (news, _) = poll(&mut w).await;
+    assert!(
+        matches!(&news[..], [JobNews::Counts(c), JobNews::Tasks(t)] if c.active == 2 && t.len() == 2)
+    );
+
+    b.delete_task("j", "a").await.unwrap();
+    b.add_tasks("j", &[task("c", "/bin/true")]).await.unwrap();
+    let (mut gone, mut added) = (Vec::new(), Vec::new());
+    let mut polls = 0;
+    while gone.is_empty() || added.is_empty() {
+        polls += 1;
+        assert!(polls <= CHECK_EVERY, "not shown within {CHECK_EVERY} polls");
+        let (news, requests) = poll(&mut w).await;
+        if polls < CHECK_EVERY {
+            assert_eq!(requests, 1, "only the counts until then");
+        }
+        for n in news {
+            match n {
+                JobNews::Counts(c) => panic!("the counts did not move: {c:?}"),
+                JobNews::Tasks(t) => added.extend(t.into_iter().map(|t| t.id)),
+                JobNews::Gone(ids) => gone.extend(ids),
+            }
+        }
+    }
+    assert_eq!(
+        (gone, added),
+        (vec!["a".to_string()], vec!["c".to_string()])
+    );
+    assert_eq!(w.len(), 2);
+    // The check lists what changed since the newest transition seen: the newest task again,
+    // unchanged, which is no news.
+    for _ in 0..CHECK_EVERY {
+        let (news, _) = poll(&mut w).await;
+        assert!(news.is_empty(), "{news:?}");
+    }
+    emu.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

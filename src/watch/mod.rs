@@ -23,7 +23,7 @@ use crate::azure::retry::RetryPolicy;
 use crate::workflow::events::{Entity, Event, FilesOf, NodeView, PoolView, TaskCounts};
 
 pub use engine::{Cadences, Watcher};
-pub use pollers::{JobNews, JobTasks, TAIL_BYTES};
+pub use pollers::{CHECK_EVERY, JobNews, JobTasks, TAIL_BYTES};
 
 /// The task whose files the preview shows.
 #[derive(Debug, Clone, PartialEq, Eq)]

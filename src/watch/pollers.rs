@@ -21,6 +21,10 @@ use crate::workflow::events::{
 /// Most bytes read from the end of a task file at once.
 pub const TAIL_BYTES: u64 = 16 * 1024;
 
+/// Every how many polls finding a job's task counts unchanged its tasks are listed all the
+/// same: a task deleted and another added between two polls show within this many (`JobTasks`).
+pub const CHECK_EVERY: u32 = 3;
+
 /// What a poll learned, for the engine's schedule and the session's snapshot.
 #[derive(Debug)]
 pub(crate) enum Learned {
@@ -403,10 +407,18 @@ pub enum JobNews {
 /// Each task's view is kept as a fingerprint, enough to tell what changed at a tenth of the
 /// memory of the views themselves (the session keeps those). A deleted task is never listed
 /// again: when more tasks have been seen than the counts total, one listing of the ids alone
-/// tells which are gone (no request is added while nothing changes).
+/// tells which are gone, and the tasks that depend on them are worked out again.
+///
+/// A task deleted and another added in the same state between two polls leave the counts as
+/// they were: so every [`CHECK_EVERY`]th poll that finds the counts unchanged lists with the
+/// transition filter all the same. It returns the added task (and the newest ones already
+/// seen, unchanged: no news, a few hundred bytes); then more tasks seen than the counts total
+/// names the deleted one as above.
 #[derive(Debug, Default)]
 pub struct JobTasks {
     seen: HashMap<String, u64>,
+    /// Polls in a row that found the counts unchanged and listed nothing.
+    unchanged: u32,
     /// What holds the active tasks that depend on others (set on their views as `waits`).
     dependencies: Dependencies,
     newest_transition: Option<DateTime<Utc>>,
@@ -425,11 +437,25 @@ impl JobTasks {
         mut on: impl FnMut(JobNews),
     ) -> Result<(TaskCounts, bool), BatchError> {
         let counts = counts_of(&batch.task_counts(job_id).await?.task_counts);
-        if self.counts == Some(counts) {
-            return Ok((counts, false));
+        let moved = self.counts != Some(counts);
+        if !moved {
+            // Listing everything again to check would cost what the filter saves.
+            let can_check = self.newest_transition.is_some() && !self.no_time_filter;
+            self.unchanged += 1;
+            if !can_check || self.unchanged < CHECK_EVERY {
+                return Ok((counts, false));
+            }
         }
+        self.unchanged = 0;
         // The totals first: a panel can show them while the tasks come a page at a time.
-        on(JobNews::Counts(counts));
+        if moved {
+            on(JobNews::Counts(counts));
+        }
+        let mut news = false;
+        let mut on = |n: JobNews| {
+            news = true;
+            on(n)
+        };
         let mut on_page = |page| on(JobNews::Tasks(page));
         let filter = match (self.newest_transition, self.no_time_filter) {
             (Some(t), false) => Some(format!(
@@ -454,22 +480,25 @@ impl JobTasks {
             r => r?,
         }
         if self.seen.len() as u64 > counts.total() {
-            let gone = self.drop_deleted(batch, job_id).await?;
+            let (gone, waits) = self.drop_deleted(batch, job_id).await?;
             if !gone.is_empty() {
                 on(JobNews::Gone(gone));
+            }
+            if !waits.is_empty() {
+                on(JobNews::Tasks(waits));
             }
         }
         self.newest_transition = newest;
         self.counts = Some(counts);
-        Ok((counts, true))
+        Ok((counts, moved || news))
     }
 
-    /// Lists the job's task ids and forgets the seen tasks not among them; returns those.
+    /// Lists the job's task ids and forgets the seen tasks not among them (`forget_all_but`).
     async fn drop_deleted(
         &mut self,
         batch: &BatchClient,
         job_id: &str,
-    ) -> Result<Vec<String>, BatchError> {
+    ) -> Result<(Vec<String>, Vec<TaskView>), BatchError> {
         let mut ids = std::collections::HashSet::new();
         batch
             .list_task_pages(job_id, None, Some("id"), |page| {
@@ -479,8 +508,12 @@ impl JobTasks {
         Ok(self.forget_all_but(&ids))
     }
 
-    /// Forgets the seen tasks that are not in `ids`; returns them, sorted.
-    fn forget_all_but(&mut self, ids: &std::collections::HashSet<String>) -> Vec<String> {
+    /// Forgets the seen tasks that are not in `ids`; returns them, sorted, and the views of
+    /// the tasks whose dependencies they were, worked out again (see [`Dependencies::gone`]).
+    fn forget_all_but(
+        &mut self,
+        ids: &std::collections::HashSet<String>,
+    ) -> (Vec<String>, Vec<TaskView>) {
         let mut gone: Vec<String> = self
             .seen
             .keys()
@@ -491,7 +524,12 @@ impl JobTasks {
         for id in &gone {
             self.seen.remove(id);
         }
-        gone
+        let mut waits = Vec::new();
+        if !gone.is_empty() {
+            self.dependencies.gone(&gone);
+            self.dependencies.settle(&mut waits, &self.seen);
+        }
+        (gone, waits)
     }
 
     async fn list(
@@ -764,6 +802,7 @@ mod tests {
     use super::*;
 
     use crate::azure::models::TaskState;
+    use crate::workflow::events::Waits;
 
     fn task(id: &str, state: TaskState, at: &str) -> Task {
         Task {
@@ -807,13 +846,78 @@ mod tests {
             task("c", TaskState::Active, "2026-01-01T00:00:03Z"),
         ]);
         let listed = ["b".to_string()].into_iter().collect();
-        assert_eq!(w.forget_all_but(&listed), ["a", "c"]);
+        assert_eq!(w.forget_all_but(&listed).0, ["a", "c"]);
         assert_eq!(w.len(), 1);
         // Seen again (an id used anew): reported again.
         assert_eq!(
             w.absorb(&[task("a", TaskState::Active, "2026-01-01T00:00:04Z")])
                 .len(),
             1
+        );
+    }
+
+    /// A deleted task no longer satisfies, blocks or counts: what named it by id waits for it
+    /// (the service schedules it only once a task of that id exists and completed), what
+    /// covered it by a range goes on without it; each is reported again as it changed.
+    #[test]
+    fn the_tasks_that_depend_on_a_deleted_task_are_worked_out_again() {
+        let t = |v: serde_json::Value| serde_json::from_value::<Task>(v).unwrap();
+        let mut w = JobTasks::default();
+        let first = w.absorb(&[
+            t(
+                serde_json::json!({ "id": "a", "commandLine": "x", "state": "completed",
+                "executionInfo": { "exitCode": 0, "retryCount": 0, "requeueCount": 0,
+                    "result": "success" } }),
+            ),
+            t(
+                serde_json::json!({ "id": "2", "commandLine": "x", "state": "completed",
+                "executionInfo": { "exitCode": 1, "retryCount": 0, "requeueCount": 0,
+                    "result": "failure" } }),
+            ),
+            t(serde_json::json!({ "id": "3", "commandLine": "x", "state": "running" })),
+            t(
+                serde_json::json!({ "id": "by-id", "commandLine": "x", "state": "active",
+                "dependsOn": { "taskIds": ["a"] } }),
+            ),
+            t(
+                serde_json::json!({ "id": "ranged", "commandLine": "x", "state": "active",
+                "dependsOn": { "taskIdRanges": [{ "start": 1, "end": 3 }] } }),
+            ),
+            t(
+                serde_json::json!({ "id": "late", "commandLine": "x", "state": "active",
+                "dependsOn": { "taskIdRanges": [{ "start": 3, "end": 3 }] } }),
+            ),
+        ]);
+        let waits = |views: &[TaskView]| -> Vec<(String, Option<Waits>)> {
+            let mut w: Vec<_> = views
+                .iter()
+                .map(|v| (v.id.clone(), v.waits.clone()))
+                .collect();
+            w.sort_by(|a, b| a.0.cmp(&b.0));
+            w
+        };
+        assert_eq!(
+            waits(&first[3..]),
+            [
+                ("by-id".into(), None),
+                ("late".into(), Some(Waits::On(1))),
+                ("ranged".into(), Some(Waits::Blocked { by: "2".into() })),
+            ]
+        );
+        // a, 2 and 3 deleted.
+        let listed = ["by-id", "ranged", "late"]
+            .map(String::from)
+            .into_iter()
+            .collect();
+        let (gone, changed) = w.forget_all_but(&listed);
+        assert_eq!(gone, ["2", "3", "a"]);
+        assert_eq!(
+            waits(&changed),
+            [
+                ("by-id".into(), Some(Waits::On(1))),
+                ("late".into(), None),
+                ("ranged".into(), None),
+            ]
         );
     }
 }

@@ -51,6 +51,17 @@ impl Dependencies {
         }
     }
 
+    /// Forgets deleted tasks. What depended on them is worked out again by the next `settle`
+    /// as the service schedules it: a task named by id must exist and complete (one deleted
+    /// is waited on until a task of that id is added and completes), while a range covers
+    /// only the tasks the job has (one deleted no longer counts, nor blocks).
+    pub fn gone(&mut self, ids: &[String]) {
+        for id in ids {
+            self.ended.remove(id);
+            self.holding.remove(id);
+        }
+    }
+
     /// Sets `waits` on the views in `changed` and adds the views of the tasks whose `waits`
     /// moved without them changing (a dependency completed). `known`: every task id listed.
     pub fn settle<V>(&mut self, changed: &mut Vec<TaskView>, known: &HashMap<String, V>) {
