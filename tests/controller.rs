@@ -1,13 +1,17 @@
 //! The controller against the in-process emulator: a change in flight is listed by `busy()`
 //! (the TUI's "working" sign) until it ends, reads are not; a downloaded output file is read
-//! again for the preview.
+//! again for the preview. The emulator's node reboot through batchdeck's client, with each
+//! `nodeRebootOption`.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use batchdeck::azure::batch::BatchClient;
+use batchdeck::azure::models::{ComputeNode, NodeRebootOption, NodeState, TaskState};
 use batchdeck::azure::storage::StorageClient;
 use batchdeck::emulator::{Emulator, EmulatorConfig};
 use batchdeck::workflow::controller::{Command, Controller};
@@ -187,7 +191,7 @@ where
 /// documents and is seen in the entity's state afterwards; an error is one line, and says what.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browse_actions_change_pools_nodes_jobs_and_tasks() {
-    use batchdeck::azure::models::{AllocationState, JobState, SchedulingState, TaskState};
+    use batchdeck::azure::models::{AllocationState, JobState, SchedulingState};
     let dir = tempfile::tempdir().unwrap();
     let (emu, c, mut rx) = controller(dir.path()).await;
     let b = common::batch_client(&emu.batch_endpoint);
@@ -335,5 +339,285 @@ async fn browse_actions_change_pools_nodes_jobs_and_tasks() {
             _ => {}
         }
     }
+    emu.shutdown().await;
+}
+
+/// An emulator whose nodes take 2 s to boot (each boot phase half of it, so that a test sees
+/// `rebooting`), pool `p` of one node with two task slots whose start task takes a second,
+/// and job `j` whose task `long` (`sleep SECS`, files kept for `retention`) runs on the node.
+async fn a_node_running_a_task(
+    dir: &std::path::Path,
+    secs: u32,
+    retention: Option<&str>,
+) -> (Emulator, BatchClient, String) {
+    use batchdeck::azure::models::{Job, Pool, PoolInfo, StartTask, Task, TaskConstraints};
+    let mut config = EmulatorConfig::new(dir);
+    config.node_boot_delay = Duration::from_secs(2);
+    let emu = Emulator::start(config).await.expect("emulator");
+    let b = common::batch_client(&emu.batch_endpoint);
+    b.create_pool(&Pool {
+        id: "p".into(),
+        vm_size: Some("standard_d2s_v3".into()),
+        target_dedicated_nodes: Some(1),
+        task_slots_per_node: Some(2),
+        start_task: Some(StartTask {
+            command_line: "/bin/sh -c 'sleep 1'".into(),
+            wait_for_success: Some(true),
+            ..StartTask::default()
+        }),
+        ..Pool::default()
+    })
+    .await
+    .expect("create the pool");
+    b.create_job(&Job {
+        id: "j".into(),
+        pool_info: PoolInfo {
+            pool_id: Some("p".into()),
+            ..PoolInfo::default()
+        },
+        ..Job::default()
+    })
+    .await
+    .expect("create the job");
+    let long = Task {
+        id: "long".into(),
+        command_line: format!("/bin/sh -c 'sleep {secs}'"),
+        constraints: retention.map(|r| TaskConstraints {
+            retention_time: Some(r.into()),
+            ..TaskConstraints::default()
+        }),
+        ..Task::default()
+    };
+    b.add_tasks("j", &[long]).await.expect("add the task");
+    until("the task running", || async {
+        b.get_task("j", "long").await.unwrap().state == Some(TaskState::Running)
+    })
+    .await;
+    let node = b.list_nodes("p", None).await.unwrap()[0].id.clone();
+    (emu, b, node)
+}
+
+/// Adds task `next` (`sleep 30`) to job `j`.
+async fn add_next(b: &BatchClient) {
+    let next = batchdeck::azure::models::Task {
+        id: "next".into(),
+        command_line: "/bin/sh -c 'sleep 30'".into(),
+        ..Default::default()
+    };
+    b.add_tasks("j", &[next]).await.expect("add the task");
+}
+
+/// The node's states, each change once, from now until it is back from a reboot begun after
+/// `since` (booted again, its start task run again and done).
+async fn states_until_rebooted(
+    b: &BatchClient,
+    node: &str,
+    since: DateTime<Utc>,
+) -> (Vec<NodeState>, ComputeNode) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen: Vec<NodeState> = Vec::new();
+    loop {
+        let n = b
+            .list_nodes("p", None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|n| n.id == node)
+            .expect("the node is still in the pool");
+        if seen.last() != Some(&n.state) {
+            seen.push(n.state.clone());
+        }
+        let start_done = n.start_task_info.as_ref().is_some_and(|s| {
+            s.start_time >= since && s.state == batchdeck::azure::models::StartTaskState::Completed
+        });
+        if n.last_boot_time.is_some_and(|t| t >= since)
+            && start_done
+            && matches!(n.state, NodeState::Idle | NodeState::Running)
+        {
+            return (seen, n);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node is not back from its reboot in 30 s: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether `states` holds `want` in this order (others may come between).
+fn went_through(states: &[NodeState], want: &[NodeState]) -> bool {
+    let mut it = states.iter();
+    want.iter().all(|w| it.any(|s| s == w))
+}
+
+fn info(t: &batchdeck::azure::models::Task) -> batchdeck::azure::models::TaskExecutionInfo {
+    t.execution_info.clone().unwrap_or_default()
+}
+
+/// `requeue` (the default): the running task goes back to the queue at once, and the node
+/// reboots (rebooting, its start task run again) and runs it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reboot_with_requeue_requeues_the_running_task_and_reboots_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, b, node) = a_node_running_a_task(dir.path(), 60, None).await;
+    let since = Utc::now();
+    b.reboot_node("p", &node, NodeRebootOption::Requeue)
+        .await
+        .unwrap();
+    let t = b.get_task("j", "long").await.unwrap();
+    assert_eq!(t.state, Some(TaskState::Active), "requeued at once");
+    assert_eq!(info(&t).requeue_count, 1);
+    let (states, _) = states_until_rebooted(&b, &node, since).await;
+    assert!(
+        went_through(
+            &states,
+            &[NodeState::Rebooting, NodeState::WaitingForStartTask]
+        ),
+        "{states:?}"
+    );
+    until("the task running again", || async {
+        b.get_task("j", "long").await.unwrap().state == Some(TaskState::Running)
+    })
+    .await;
+    emu.shutdown().await;
+}
+
+/// `terminate`: the running task completes at once with the service's failure info (no exit
+/// code, `TaskEnded`) and does not run again; the node reboots at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reboot_with_terminate_ends_the_running_task_with_a_failure() {
+    use batchdeck::azure::models::TaskExecutionResult;
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, b, node) = a_node_running_a_task(dir.path(), 60, None).await;
+    let since = Utc::now();
+    b.reboot_node("p", &node, NodeRebootOption::Terminate)
+        .await
+        .unwrap();
+    let t = b.get_task("j", "long").await.unwrap();
+    assert_eq!(t.state, Some(TaskState::Completed));
+    let i = info(&t);
+    assert_eq!(i.result, Some(TaskExecutionResult::Failure));
+    assert_eq!((i.exit_code, i.requeue_count), (None, 0));
+    let failure = i.failure_info.expect("failure info");
+    assert_eq!(failure.code.as_deref(), Some("TaskEnded"));
+    let (states, _) = states_until_rebooted(&b, &node, since).await;
+    assert!(
+        went_through(
+            &states,
+            &[NodeState::Rebooting, NodeState::WaitingForStartTask]
+        ),
+        "{states:?}"
+    );
+    assert_eq!(
+        b.get_task("j", "long").await.unwrap().state,
+        Some(TaskState::Completed),
+        "it does not run again"
+    );
+    emu.shutdown().await;
+}
+
+/// `taskcompletion`: the running task finishes (success), the node takes no new task
+/// meanwhile though it has a free slot, then reboots and runs the waiting one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reboot_with_taskcompletion_lets_the_task_finish_first() {
+    use batchdeck::azure::models::TaskExecutionResult;
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, b, node) = a_node_running_a_task(dir.path(), 3, None).await;
+    let since = Utc::now();
+    b.reboot_node("p", &node, NodeRebootOption::TaskCompletion)
+        .await
+        .unwrap();
+    add_next(&b).await;
+    let (states, n) = states_until_rebooted(&b, &node, since).await;
+    assert_eq!(states[0], NodeState::Running, "{states:?}");
+    assert!(
+        went_through(
+            &states,
+            &[NodeState::Rebooting, NodeState::WaitingForStartTask]
+        ),
+        "{states:?}"
+    );
+    let long = info(&b.get_task("j", "long").await.unwrap());
+    assert_eq!(
+        (long.result, long.exit_code, long.requeue_count),
+        (Some(TaskExecutionResult::Success), Some(0), 0)
+    );
+    let booted = n.last_boot_time.unwrap();
+    assert!(long.end_time.unwrap() <= booted, "rebooted after the task");
+    until("the waiting task running", || async {
+        b.get_task("j", "next").await.unwrap().state == Some(TaskState::Running)
+    })
+    .await;
+    let next = info(&b.get_task("j", "next").await.unwrap());
+    assert!(
+        next.start_time.unwrap() >= booted,
+        "no task started on the node before its reboot"
+    );
+    emu.shutdown().await;
+}
+
+/// `retaineddata`: the running task finishes, then the node waits until its files are past
+/// their retention time (3 s), taking no new task, and only then reboots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reboot_with_retaineddata_waits_for_the_task_s_files_retention() {
+    use batchdeck::azure::models::TaskExecutionResult;
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, b, node) = a_node_running_a_task(dir.path(), 1, Some("PT3S")).await;
+    let since = Utc::now();
+    b.reboot_node("p", &node, NodeRebootOption::RetainedData)
+        .await
+        .unwrap();
+    add_next(&b).await;
+    let (states, n) = states_until_rebooted(&b, &node, since).await;
+    assert!(
+        went_through(
+            &states,
+            &[
+                NodeState::Running,
+                NodeState::Idle,
+                NodeState::Rebooting,
+                NodeState::WaitingForStartTask
+            ]
+        ),
+        "{states:?}"
+    );
+    let long = info(&b.get_task("j", "long").await.unwrap());
+    assert_eq!(long.result, Some(TaskExecutionResult::Success));
+    let booted = n.last_boot_time.unwrap();
+    assert!(
+        booted >= long.end_time.unwrap() + chrono::Duration::seconds(3),
+        "rebooted at {booted}, before the retention of a task ended at {:?} ran out",
+        long.end_time
+    );
+    until("the waiting task running", || async {
+        b.get_task("j", "next").await.unwrap().state == Some(TaskState::Running)
+    })
+    .await;
+    let next = info(&b.get_task("j", "next").await.unwrap());
+    assert!(next.start_time.unwrap() >= booted);
+    emu.shutdown().await;
+}
+
+/// A reboot option the service does not document is refused as the service refuses a bad
+/// property value (400 `InvalidPropertyValue`), and the node is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_reboot_option_is_refused_and_the_node_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, b, node) = a_node_running_a_task(dir.path(), 60, None).await;
+    let e = b
+        .reboot_node("p", &node, NodeRebootOption::Unknown("later".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(400), Some("InvalidPropertyValue")),
+        "{e}"
+    );
+    assert_eq!(
+        b.get_task("j", "long").await.unwrap().state,
+        Some(TaskState::Running)
+    );
+    let n = b.list_nodes("p", None).await.unwrap();
+    assert_eq!(n[0].state, NodeState::Running);
     emu.shutdown().await;
 }

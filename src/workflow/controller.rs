@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::azure::batch::BatchError;
-use crate::azure::models::DisableJobOption;
+use crate::azure::models::{DisableJobOption, NodeDeallocationOption, NodeRebootOption};
 use crate::watch::Watch;
 use crate::watch::convert::{POOL_SELECT, TASK_SELECT, pool_view, task_view};
 use crate::workflow::events::{Event, FilesOf, Resource};
@@ -359,7 +359,7 @@ impl Controller {
                 target,
                 spot,
             } => {
-                batch.resize_pool(pool_id, *target, *spot).await?;
+                batch.resize_pool(pool_id, *target, *spot, None).await?;
                 self.send(Event::Resized {
                     pool_id: pool_id.clone(),
                     target: *target,
@@ -373,10 +373,16 @@ impl Controller {
             }
             Command::EnableJob(id) => self.done(cmd, batch.enable_job(id).await)?,
             Command::RebootNode { pool_id, node_id } => {
-                self.done(cmd, batch.reboot_node(pool_id, node_id).await)?
+                let r = batch
+                    .reboot_node(pool_id, node_id, NodeRebootOption::Requeue)
+                    .await;
+                self.done(cmd, r)?
             }
             Command::RemoveNodes { pool_id, node_ids } => {
-                self.done(cmd, batch.remove_nodes(pool_id, node_ids).await)?
+                let r = batch
+                    .remove_nodes(pool_id, node_ids, NodeDeallocationOption::Requeue)
+                    .await;
+                self.done(cmd, r)?
             }
             Command::NodeScheduling {
                 pool_id,

@@ -53,15 +53,19 @@ impl BatchClient {
             .await
     }
 
+    /// Resizes a pool; a shrink ends the tasks of the nodes it removes as `option` says
+    /// (the service's default, requeue, when `None`).
     pub async fn resize_pool(
         &self,
         id: &str,
         target_dedicated: u32,
         target_low_priority: u32,
+        option: Option<NodeDeallocationOption>,
     ) -> Result<(), BatchError> {
         let body = PoolResize {
             target_dedicated_nodes: Some(target_dedicated),
             target_low_priority_nodes: Some(target_low_priority),
+            node_deallocation_option: option,
         };
         self.post_json(
             &format!("resize pool {id}"),
@@ -81,12 +85,18 @@ impl BatchClient {
         .await
     }
 
-    /// Removes nodes from a pool (at most 100 a request); their running tasks are requeued.
-    pub async fn remove_nodes(&self, pool_id: &str, nodes: &[String]) -> Result<(), BatchError> {
+    /// Removes nodes from a pool (at most 100 a request); their running tasks are ended as
+    /// `option` says.
+    pub async fn remove_nodes(
+        &self,
+        pool_id: &str,
+        nodes: &[String],
+        option: NodeDeallocationOption,
+    ) -> Result<(), BatchError> {
         for chunk in nodes.chunks(100) {
             let body = NodeRemoval {
                 node_list: chunk.to_vec(),
-                node_deallocation_option: Some(NodeDeallocationOption::Requeue),
+                node_deallocation_option: Some(option.clone()),
             };
             self.post_json(
                 &format!("remove nodes from pool {pool_id}"),
@@ -98,10 +108,16 @@ impl BatchClient {
         Ok(())
     }
 
-    /// Reboots a node; its running tasks are requeued.
-    pub async fn reboot_node(&self, pool_id: &str, node_id: &str) -> Result<(), BatchError> {
+    /// Reboots a node; its running tasks are ended as `option` says (requeued, terminated,
+    /// or let finish before the reboot).
+    pub async fn reboot_node(
+        &self,
+        pool_id: &str,
+        node_id: &str,
+        option: NodeRebootOption,
+    ) -> Result<(), BatchError> {
         let body = NodeReboot {
-            node_reboot_option: Some(NodeRebootOption::Requeue),
+            node_reboot_option: Some(option),
         };
         self.post_json(
             &format!("reboot node {node_id}"),

@@ -13,6 +13,9 @@ pub struct PoolResize {
     pub target_dedicated_nodes: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_low_priority_nodes: Option<u32>,
+    /// What happens to the tasks of the nodes a shrink removes (requeue when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_deallocation_option: Option<NodeDeallocationOption>,
 }
 
 /// `BatchNodeRemoveOptions` (`POST /pools/{id}/removenodes`): at most 100 nodes a request.
@@ -65,7 +68,8 @@ mod tests {
         assert_eq!(
             j(&PoolResize {
                 target_dedicated_nodes: Some(2),
-                target_low_priority_nodes: Some(1)
+                target_low_priority_nodes: Some(1),
+                node_deallocation_option: None,
             }),
             r#"{"targetDedicatedNodes":2,"targetLowPriorityNodes":1}"#
         );

@@ -104,6 +104,10 @@ pub struct NodeRec {
     /// User accounts added to the node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<NodeUserRec>,
+    /// A reboot asked with `taskcompletion` or `retaineddata`, waiting for the node's tasks
+    /// (and their files' retention) to end: meanwhile the node takes no new task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_reboot: Option<NodeDeallocationOption>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -241,3 +241,18 @@ pub(super) fn valid_id(id: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
+
+/// A node option of a request (`nodeRebootOption`, `nodeDeallocationOption`: the same four
+/// values, one meaning, see `scheduler::drain_node`), `requeue` when absent; a value the
+/// service does not document answers 400 naming the property.
+pub(super) fn node_option(
+    name: &str,
+    value: Option<&str>,
+) -> Result<crate::azure::models::NodeDeallocationOption, ApiError> {
+    use crate::azure::models::NodeDeallocationOption;
+    match value.map(NodeDeallocationOption::parse) {
+        None => Ok(NodeDeallocationOption::Requeue),
+        Some(NodeDeallocationOption::Unknown(v)) => Err(ApiError::invalid_property(name, v)),
+        Some(o) => Ok(o),
+    }
+}

@@ -233,7 +233,7 @@ fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         (["pools", p, "removenodes"], "POST") => remove_nodes(svc, c, p),
         (["pools", p, "nodes"], "GET") => list_nodes(svc, c, p),
         (["pools", p, "nodes", n], "GET") => get_node(svc, c, p, n),
-        (["pools", p, "nodes", n, "reboot"], "POST") => reboot_node(svc, p, n),
+        (["pools", p, "nodes", n, "reboot"], "POST") => reboot_node(svc, c, p, n),
         (["pools", p, "nodes", n, "users"], "POST") => node_extras::add_user(svc, c, p, n),
         (["pools", p, "nodes", n, "users", u], "PUT") => node_extras::replace_user(svc, c, p, n, u),
         (["pools", p, "nodes", n, "users", u], "DELETE") => node_extras::delete_user(svc, p, n, u),

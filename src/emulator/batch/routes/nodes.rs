@@ -5,7 +5,8 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::common::{Ctx, Reply, Res, accepted, list_reply, seg, with_meta};
+use super::common::{Ctx, Reply, Res, accepted, list_reply, node_option, seg, with_meta};
+use crate::azure::models::NodeRebootOption;
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata;
@@ -53,12 +54,29 @@ pub(super) fn get_node(svc: &Arc<BatchService>, c: &Ctx, p: &str, n: &str) -> Re
     ))
 }
 
-pub(super) fn reboot_node(svc: &Arc<BatchService>, p: &str, n: &str) -> Res {
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RebootBody {
+    node_reboot_option: Option<NodeRebootOption>,
+}
+
+/// `POST /pools/{id}/nodes/{node}/reboot`: the node's tasks are ended as `nodeRebootOption`
+/// says (requeue by default) and it reboots, at once or once they may end.
+pub(super) fn reboot_node(svc: &Arc<BatchService>, c: &Ctx, p: &str, n: &str) -> Res {
+    let body: RebootBody = if c.body.is_empty() {
+        RebootBody::default()
+    } else {
+        c.json()?
+    };
+    let option = node_option(
+        "nodeRebootOption",
+        body.node_reboot_option.as_ref().map(|o| o.as_str()),
+    )?;
     let nk = (key(p), n.to_string());
     if !svc.lock().pools.contains_key(&nk.0) {
         return Err(ApiError::pool_not_found());
     }
-    if !scheduler::reboot(svc, &nk)? {
+    if !scheduler::reboot(svc, &nk, &option)? {
         return Err(ApiError::node_not_found());
     }
     Ok(accepted(None))

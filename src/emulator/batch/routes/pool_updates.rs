@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::common::{Ctx, Reply, Res, accepted};
+use super::common::{Ctx, Reply, Res, accepted, node_option};
 use crate::azure::auth::http_date;
 use crate::azure::models::{
     AllocationState, NodeDeallocationOption, NodeState, Pool, PoolState, StartTask,
@@ -244,18 +244,6 @@ pub(super) fn stop_resize(svc: &Arc<BatchService>, p: &str) -> Res {
     Ok(accepted(None))
 }
 
-/// `nodeDeallocationOption` of a node removal.
-fn deallocation_option(
-    v: Option<NodeDeallocationOption>,
-) -> Result<Option<NodeDeallocationOption>, ApiError> {
-    match v {
-        Some(NodeDeallocationOption::Unknown(o)) => {
-            Err(ApiError::invalid_property("nodeDeallocationOption", o))
-        }
-        o => Ok(o),
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RemoveBody {
@@ -277,7 +265,10 @@ pub(super) fn remove_nodes(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
                 .with("Reason", "At most 100 nodes can be removed per request."),
         );
     }
-    let option = deallocation_option(body.node_deallocation_option)?;
+    let option = node_option(
+        "nodeDeallocationOption",
+        body.node_deallocation_option.as_ref().map(|o| o.as_str()),
+    )?;
     let k = key(p);
     let (mut guard, now) = svc.lock_at();
     let st = &mut *guard;
@@ -314,7 +305,7 @@ pub(super) fn remove_nodes(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
     pool.last_modified = Some(now);
     pool.e_tag = Some(etag(now));
     rec.resize_since = now;
-    rec.deallocation = option;
+    rec.deallocation = Some(option);
     tx.pool(&k, rec);
     for nk in ids {
         // Leaving nodes go first when the pool sheds nodes.

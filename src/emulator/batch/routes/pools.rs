@@ -199,10 +199,15 @@ struct ResizeBody {
     target_dedicated_nodes: Option<i32>,
     target_low_priority_nodes: Option<i32>,
     resize_timeout: Option<String>,
+    node_deallocation_option: Option<crate::azure::models::NodeDeallocationOption>,
 }
 
 pub(super) fn resize_pool(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
     let body: ResizeBody = c.json()?;
+    let option = super::common::node_option(
+        "nodeDeallocationOption",
+        body.node_deallocation_option.as_ref().map(|o| o.as_str()),
+    )?;
     let k = key(p);
     let (mut st, now) = svc.lock_at();
     let rec = st.pools.get_mut(&k).ok_or_else(ApiError::pool_not_found)?;
@@ -236,6 +241,8 @@ pub(super) fn resize_pool(svc: &Arc<BatchService>, c: &Ctx, p: &str) -> Res {
     rec.pool.last_modified = Some(now);
     rec.pool.e_tag = Some(etag(now));
     rec.resize_since = now;
+    // What happens to the tasks of the nodes a shrink removes.
+    rec.deallocation = Some(option);
     let mut tx = Tx::default();
     tx.pool(&k, rec);
     svc.commit(tx)?;

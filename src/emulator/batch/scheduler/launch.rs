@@ -13,8 +13,8 @@ use super::states::{reboot, requeue, set_job_state, set_node_state, set_task_sta
 use super::{Effects, Launch};
 use super::{dependencies, job_tasks};
 use crate::azure::models::{
-    JobAction, JobState, NameValue, NodeState, OnTaskFailure, StartTask, StartTaskInfo,
-    StartTaskState, TaskExecutionInfo, TaskExecutionResult, TaskState,
+    JobAction, JobState, NameValue, NodeDeallocationOption, NodeState, OnTaskFailure, StartTask,
+    StartTaskInfo, StartTaskState, TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::agent::{self, RunOutcome, RunSpec};
@@ -193,7 +193,7 @@ pub(super) async fn node_dies_during(svc: Arc<BatchService>, tk: (String, String
     };
     if let Some(nk) = node {
         tracing::info!(node = %nk.1, task = %tk.1, "fault: node dies while its task runs");
-        if let Err(e) = reboot(&svc, &nk) {
+        if let Err(e) = reboot(&svc, &nk, &NodeDeallocationOption::Requeue) {
             tracing::error!(error = ?e, "fault: node death not recorded");
         }
     }

@@ -106,10 +106,14 @@ fn in_motion(st: &State) -> bool {
         p.pool.allocation_state == Some(AllocationState::Resizing)
             || p.pool.state == Some(PoolState::Deleting)
     }) || st.nodes.values().any(|n| {
-        !matches!(
-            n.node.state,
-            NodeState::Idle | NodeState::StartTaskFailed | NodeState::Unusable | NodeState::Offline
-        )
+        n.pending_reboot.is_some()
+            || !matches!(
+                n.node.state,
+                NodeState::Idle
+                    | NodeState::StartTaskFailed
+                    | NodeState::Unusable
+                    | NodeState::Offline
+            )
     }) || st.tasks.values().any(|t| {
         matches!(
             t.state(),
@@ -153,6 +157,7 @@ fn tick(svc: &Arc<BatchService>) {
         let sample = autoscale::autoscale_step(svc, st, now, &mut fx);
         schedules::schedules_step(svc, st, now, &mut fx);
         pools_step(svc, st, now, &mut fx);
+        states::pending_reboots(st, now, &mut fx.kills, &mut fx.tx);
         nodes_step(svc, st, now, &mut fx);
         jobs_step(svc, st, now, &mut fx);
         schedule_step(svc, st, now, &mut fx);

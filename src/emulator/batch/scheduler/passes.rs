@@ -8,14 +8,16 @@ use chrono::{DateTime, Utc};
 use super::Effects;
 use super::job_tasks as prep_release;
 use super::launch::launch_start;
-use super::states::{requeue, set_job_state, set_node_state, set_task_state, terminate_run};
+use super::states::{
+    drain_node, requeue, set_job_state, set_node_state, set_task_state, terminate_run,
+};
 use crate::azure::models::{
     AllocationState, ComputeNode, FailureInfo, JobState, NodeAgentInfo, NodeDeallocationOption,
     NodeState, OnAllTasksComplete, PoolState, SchedulingState, StartTaskInfo, StartTaskState,
     TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
+use crate::emulator::batch::BatchService;
 use crate::emulator::batch::state::{NodeRec, State, TaskRec, key};
-use crate::emulator::batch::{BatchService, agent};
 
 /// Parses an ISO 8601 duration (`PT1H30M`, `P7D`, `P10675199DT2H48M5.4775807S`) as the
 /// service does; a negative one counts as zero.
@@ -120,14 +122,16 @@ pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
                     start_run: None,
                     start_pgid: None,
                     users: Vec::new(),
+                    pending_reboot: None,
                 };
                 fx.tx.node(&k, &rec);
                 st.nodes.insert(k.clone(), rec);
                 mine.push(k);
             }
             // Shrink: nodes already leaving go first, then idle ones. With taskcompletion or
-            // retaineddata a busy node leaves once its tasks end: until then the pool stays
-            // resizing and the node takes no new task.
+            // retaineddata a busy node leaves once its tasks end (and, for retaineddata, their
+            // files' retention): until then the pool stays resizing and the node, leaving,
+            // takes no new task.
             let dealloc = prec
                 .deallocation
                 .clone()
@@ -145,23 +149,22 @@ pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
             });
             while mine.len() > target {
                 let k = mine.remove(0);
-                let busy = st.tasks.values().any(|t| t.on_node(&k));
-                match dealloc {
-                    NodeDeallocationOption::TaskCompletion
-                    | NodeDeallocationOption::RetainedData
-                        if busy =>
-                    {
-                        if let Some(n) = st.nodes.get_mut(&k) {
-                            set_node_state(&mut n.node, NodeState::LeavingPool, now);
-                            fx.tx.node(&k, n);
-                        }
-                        leaving = true;
+                if drain_node(
+                    st,
+                    &k,
+                    &dealloc,
+                    REMOVAL_ENDED,
+                    now,
+                    &mut fx.kills,
+                    &mut fx.tx,
+                ) {
+                    remove_node(svc, st, &k, now, fx);
+                } else {
+                    if let Some(n) = st.nodes.get_mut(&k) {
+                        set_node_state(&mut n.node, NodeState::LeavingPool, now);
+                        fx.tx.node(&k, n);
                     }
-                    NodeDeallocationOption::Terminate => {
-                        end_tasks_on(st, &k, now, fx);
-                        remove_node(svc, st, &k, now, fx);
-                    }
-                    _ => remove_node(svc, st, &k, now, fx),
+                    leaving = true;
                 }
             }
         }
@@ -184,25 +187,8 @@ pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
     }
 }
 
-/// Ends the tasks a node runs, as the terminate deallocation option does: they complete
-/// with a failure instead of going back to the queue.
-fn end_tasks_on(st: &mut State, nk: &(String, String), now: DateTime<Utc>, fx: &mut Effects) {
-    for (tk, t) in st.tasks.iter_mut() {
-        if t.on_node(nk) {
-            fx.kills.extend(t.runs());
-            end_task(
-                t,
-                None,
-                Some(agent::failure(
-                    "TaskEnded",
-                    "The task was ended because its node was removed from the pool",
-                )),
-                now,
-            );
-            fx.tx.task(tk, t);
-        }
-    }
-}
+/// The failure message of a task a node removal with `terminate` ends.
+const REMOVAL_ENDED: &str = "The task was ended because its node was removed from the pool";
 
 /// Removes a node: kills what runs on it and requeues its tasks.
 fn remove_node(
@@ -459,6 +445,22 @@ pub(super) fn end_task(
     set_task_state(t, TaskState::Completed, now);
 }
 
+/// When a completed task's files on its node are past their retention time (from its end).
+pub(super) fn files_expire_at(t: &TaskRec) -> Option<DateTime<Utc>> {
+    let retention = t
+        .task
+        .constraints
+        .as_ref()
+        .and_then(|c| c.retention_time.as_deref())
+        .and_then(parse_duration)
+        .and_then(|d| chrono::Duration::from_std(d).ok())?;
+    let end = t.task.execution_info.as_ref().and_then(|i| i.end_time)?;
+    Some(
+        end.checked_add_signed(retention)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+    )
+}
+
 pub(super) fn retention_step(
     svc: &BatchService,
     st: &mut State,
@@ -480,21 +482,10 @@ pub(super) fn retention_step(
         if t.files_removed || *t.state() != TaskState::Completed {
             continue;
         }
-        let retention = t
-            .task
-            .constraints
-            .as_ref()
-            .and_then(|c| c.retention_time.as_deref())
-            .and_then(parse_duration);
-        let end = t.task.execution_info.as_ref().and_then(|i| i.end_time);
-        let (Some(retention), Some(end), Some(ni)) = (retention, end, t.task.node_info.as_ref())
-        else {
+        let (Some(expiry), Some(ni)) = (files_expire_at(t), t.task.node_info.as_ref()) else {
             continue;
         };
-        let Ok(retention) = chrono::Duration::from_std(retention) else {
-            continue;
-        };
-        if now < end + retention {
+        if now < expiry {
             continue;
         }
         if let (Some(pool), Some(node)) = (&ni.pool_id, &ni.node_id) {

@@ -31,6 +31,7 @@ pub(super) fn schedule_step(
         };
         let ready = matches!(n.node.state, NodeState::Idle | NodeState::Running)
             && n.node.scheduling_state != Some(SchedulingState::Disabled)
+            && n.pending_reboot.is_none()
             && pool.pool.state == Some(PoolState::Active);
         if ready {
             free.insert(

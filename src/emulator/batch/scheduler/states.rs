@@ -4,12 +4,12 @@
 use chrono::{DateTime, Utc};
 
 use crate::azure::models::{
-    ComputeNode, DisableSchedulingOption, Job, JobState, NodeState, SchedulingState,
-    TaskExecutionInfo, TaskState,
+    ComputeNode, DisableSchedulingOption, Job, JobState, NodeDeallocationOption, NodeState,
+    SchedulingState, TaskExecutionInfo, TaskState,
 };
 use crate::emulator::batch::agent;
 use crate::emulator::batch::error::ApiError;
-use crate::emulator::batch::state::{State, TaskRec, Tx};
+use crate::emulator::batch::state::{State, TaskRec, Tx, key};
 use crate::emulator::batch::{BatchService, etag};
 
 /// Moves an entity's state, keeping the previous one as the service does.
@@ -72,34 +72,88 @@ pub fn terminate_run(rec: &mut TaskRec, now: DateTime<Utc>) {
     );
 }
 
-/// Reboots a node, as a reboot request or a node failure does: what runs on it is killed, its
-/// tasks are requeued (`requeueCount` + 1) and it boots again, start task included. Returns
+/// What a node that reboots or leaves its pool does with the tasks it runs, as `option` says
+/// (`nodeRebootOption` and `nodeDeallocationOption` name the same four, with one meaning):
+/// `requeue` puts them back in the queue and `terminate` completes them with a failure (both
+/// at once, the node may go now); `taskcompletion` lets them finish and `retaineddata` also
+/// waits until the files of the tasks that ran there are past their retention time. Returns
+/// whether the node may go now; what runs is killed through `kills`. `why` is the failure
+/// message of a terminated task.
+pub fn drain_node(
+    st: &mut State,
+    nk: &(String, String),
+    option: &NodeDeallocationOption,
+    why: &'static str,
+    now: DateTime<Utc>,
+    kills: &mut Vec<u64>,
+    tx: &mut Tx,
+) -> bool {
+    match option {
+        NodeDeallocationOption::TaskCompletion => !st.tasks.values().any(|t| t.on_node(nk)),
+        NodeDeallocationOption::RetainedData => !st
+            .tasks
+            .values()
+            .any(|t| t.on_node(nk) || retains_files_on(t, nk, now)),
+        NodeDeallocationOption::Requeue
+        | NodeDeallocationOption::Terminate
+        | NodeDeallocationOption::Unknown(_) => {
+            for (tk, t) in st.tasks.iter_mut() {
+                if !t.on_node(nk) {
+                    continue;
+                }
+                kills.extend(t.runs());
+                if *option == NodeDeallocationOption::Terminate {
+                    super::passes::end_task(t, None, Some(agent::failure("TaskEnded", why)), now);
+                } else {
+                    requeue(t, now);
+                }
+                tx.task(tk, t);
+            }
+            true
+        }
+    }
+}
+
+/// Whether a completed task's files are still kept on node `nk` (its retention time, from its
+/// end, has not passed).
+fn retains_files_on(t: &TaskRec, nk: &(String, String), now: DateTime<Utc>) -> bool {
+    if t.files_removed || *t.state() != TaskState::Completed {
+        return false;
+    }
+    let Some(ni) = t.task.node_info.as_ref() else {
+        return false;
+    };
+    let here = ni.pool_id.as_deref().map(key).as_deref() == Some(nk.0.as_str())
+        && ni.node_id.as_deref() == Some(nk.1.as_str());
+    here && super::passes::files_expire_at(t).is_some_and(|expiry| now < expiry)
+}
+
+/// The failure message of a task a reboot with `terminate` ends.
+const REBOOT_ENDED: &str = "The task was ended because its node was rebooted";
+
+/// Reboots a node at a user's request (`nodeRebootOption`, requeue by default, see
+/// [`drain_node`]), or as a node failure does (requeue): what runs on it is ended as the
+/// option says and it boots again, start task included, at once; with `taskcompletion` or
+/// `retaineddata` it takes no new task and reboots once it may ([`pending_reboots`]). Returns
 /// false if there is no such node.
-pub fn reboot(svc: &BatchService, nk: &(String, String)) -> Result<bool, ApiError> {
+pub fn reboot(
+    svc: &BatchService,
+    nk: &(String, String),
+    option: &NodeDeallocationOption,
+) -> Result<bool, ApiError> {
     let mut kills = Vec::new();
     let mut tx = Tx::default();
     {
         let (mut guard, now) = svc.lock_at();
         let st = &mut *guard;
-        let Some(node) = st.nodes.get_mut(nk) else {
+        if !st.nodes.contains_key(nk) {
             return Ok(false);
-        };
-        if let Some(r) = node.start_run.take() {
-            kills.push(r);
         }
-        node.start_pgid = None;
-        set_node_state(&mut node.node, NodeState::Rebooting, now);
-        node.phase_since = now;
-        node.node.running_tasks_count = 0;
-        node.node.running_task_slots_count = 0;
-        tx.node(nk, node);
-        super::job_tasks::node_rebooted(st, nk, &mut tx);
-        for (tk, t) in st.tasks.iter_mut() {
-            if t.on_node(nk) {
-                kills.extend(t.runs());
-                requeue(t, now);
-                tx.task(tk, t);
-            }
+        if drain_node(st, nk, option, REBOOT_ENDED, now, &mut kills, &mut tx) {
+            restart(st, nk, now, &mut kills, &mut tx);
+        } else if let Some(node) = st.nodes.get_mut(nk) {
+            node.pending_reboot = Some(option.clone());
+            tx.node(nk, node);
         }
         svc.commit(tx)?;
     }
@@ -108,6 +162,57 @@ pub fn reboot(svc: &BatchService, nk: &(String, String)) -> Result<bool, ApiErro
     }
     svc.wake.notify_one();
     Ok(true)
+}
+
+/// Reboots the nodes that waited for their tasks (and their files' retention) to end.
+pub(super) fn pending_reboots(
+    st: &mut State,
+    now: DateTime<Utc>,
+    kills: &mut Vec<u64>,
+    tx: &mut Tx,
+) {
+    let waiting: Vec<((String, String), NodeDeallocationOption)> = st
+        .nodes
+        .iter()
+        .filter_map(|(k, n)| n.pending_reboot.clone().map(|o| (k.clone(), o)))
+        .collect();
+    for (nk, option) in waiting {
+        if drain_node(st, &nk, &option, REBOOT_ENDED, now, kills, tx) {
+            restart(st, &nk, now, kills, tx);
+        }
+    }
+}
+
+/// The reboot itself: the start task's run is killed, tasks still placed there are requeued,
+/// and the node is `rebooting` (then boots as a new one does, start task included).
+fn restart(
+    st: &mut State,
+    nk: &(String, String),
+    now: DateTime<Utc>,
+    kills: &mut Vec<u64>,
+    tx: &mut Tx,
+) {
+    let Some(node) = st.nodes.get_mut(nk) else {
+        return;
+    };
+    if let Some(r) = node.start_run.take() {
+        kills.push(r);
+    }
+    node.start_pgid = None;
+    node.pending_reboot = None;
+    set_node_state(&mut node.node, NodeState::Rebooting, now);
+    node.phase_since = now;
+    node.node.running_tasks_count = 0;
+    node.node.running_task_slots_count = 0;
+    tx.node(nk, node);
+    super::job_tasks::node_rebooted(st, nk, tx);
+    for (tk, t) in st.tasks.iter_mut() {
+        if t.on_node(nk) {
+            kills.extend(t.runs());
+            requeue(t, now);
+            tx.task(tk, t);
+        }
+    }
 }
 
 /// Disables or enables task scheduling on a node. Disabling requeues its running tasks,
@@ -195,6 +300,7 @@ pub fn recover(state: &mut State, now: DateTime<Utc>) -> Tx {
             agent::kill_group(pgid);
         }
         rec.start_run = None;
+        rec.pending_reboot = None;
         rec.node.running_tasks_count = 0;
         rec.node.running_task_slots_count = 0;
         if rec.node.state != NodeState::Creating {

@@ -88,6 +88,7 @@ fn recovery_requeues_running_tasks_and_reboots_nodes() {
             start_run: None,
             start_pgid: None,
             users: Vec::new(),
+            pending_reboot: None,
         },
     );
     recover(&mut st, Utc::now());
