@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use batchdeck::azure::batch::BatchClient;
-use batchdeck::azure::models::{ComputeNode, NodeRebootOption, NodeState, TaskState};
+use batchdeck::azure::models::{
+    ComputeNode, NodeDeallocationOption, NodeRebootOption, NodeState, TaskState,
+};
 use batchdeck::azure::storage::StorageClient;
 use batchdeck::emulator::{Emulator, EmulatorConfig};
 use batchdeck::workflow::controller::{Command, Controller};
@@ -619,5 +621,179 @@ async fn an_unknown_reboot_option_is_refused_and_the_node_left_alone() {
     );
     let n = b.list_nodes("p", None).await.unwrap();
     assert_eq!(n[0].state, NodeState::Running);
+    emu.shutdown().await;
+}
+
+/// How a test makes the pool shed its node.
+enum Shed {
+    Remove,
+    Resize,
+}
+
+/// Sheds the node that runs task `long` (`sleep SECS`, files kept for `retention`) as `how`
+/// says with `option`, and returns the node's states until it is gone, when it was seen gone,
+/// and the task then.
+async fn shed(
+    dir: &std::path::Path,
+    how: Shed,
+    option: NodeDeallocationOption,
+    secs: u32,
+    retention: Option<&str>,
+) -> (
+    Vec<NodeState>,
+    DateTime<Utc>,
+    batchdeck::azure::models::Task,
+) {
+    let (emu, b, node) = a_node_running_a_task(dir, secs, retention).await;
+    match how {
+        Shed::Remove => b.remove_nodes("p", &[node], option).await.unwrap(),
+        Shed::Resize => b.resize_pool("p", 0, 0, Some(option)).await.unwrap(),
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen: Vec<NodeState> = Vec::new();
+    let gone = loop {
+        match b.list_nodes("p", None).await.unwrap().first() {
+            None => break Utc::now(),
+            Some(n) if seen.last() != Some(&n.state) => seen.push(n.state.clone()),
+            Some(_) => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node did not leave: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let t = b.get_task("j", "long").await.unwrap();
+    emu.shutdown().await;
+    (seen, gone, t)
+}
+
+/// Remove Nodes with `requeue` puts the running task back in the queue and the node leaves
+/// at once; with `retaineddata` the node leaves once its task ended and that task's files
+/// are past their retention time (3 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_nodes_requeue_or_wait_for_their_tasks_files_as_asked() {
+    use batchdeck::azure::models::TaskExecutionResult;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, t) = shed(
+        &dir.path().join("requeue"),
+        Shed::Remove,
+        NodeDeallocationOption::Requeue,
+        60,
+        None,
+    )
+    .await;
+    assert_eq!(t.state, Some(TaskState::Active));
+    assert_eq!(info(&t).requeue_count, 1);
+    let (states, gone, t) = shed(
+        &dir.path().join("retained"),
+        Shed::Remove,
+        NodeDeallocationOption::RetainedData,
+        1,
+        Some("PT3S"),
+    )
+    .await;
+    assert_eq!(states, [NodeState::LeavingPool]);
+    let i = info(&t);
+    assert_eq!(i.result, Some(TaskExecutionResult::Success));
+    assert!(
+        gone >= i.end_time.unwrap() + chrono::Duration::seconds(3),
+        "gone at {gone}, before the retention of a task ended at {:?} ran out",
+        i.end_time
+    );
+}
+
+/// A pool resized down with `terminate` ends the task of the node it removes (`TaskEnded`);
+/// with `taskcompletion` the node, leaving, lets its task finish first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_shrunk_terminates_or_lets_tasks_finish_as_asked() {
+    use batchdeck::azure::models::TaskExecutionResult;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, t) = shed(
+        &dir.path().join("terminate"),
+        Shed::Resize,
+        NodeDeallocationOption::Terminate,
+        60,
+        None,
+    )
+    .await;
+    assert_eq!(t.state, Some(TaskState::Completed));
+    let i = info(&t);
+    assert_eq!(
+        (i.result, i.requeue_count),
+        (Some(TaskExecutionResult::Failure), 0)
+    );
+    assert_eq!(
+        i.failure_info.and_then(|f| f.code).as_deref(),
+        Some("TaskEnded")
+    );
+    let (states, gone, t) = shed(
+        &dir.path().join("completion"),
+        Shed::Resize,
+        NodeDeallocationOption::TaskCompletion,
+        2,
+        None,
+    )
+    .await;
+    assert!(states.contains(&NodeState::LeavingPool), "{states:?}");
+    let i = info(&t);
+    assert_eq!(
+        (i.result, i.exit_code),
+        (Some(TaskExecutionResult::Success), Some(0))
+    );
+    assert!(gone >= i.end_time.unwrap());
+}
+
+/// `F` on the jobs: every failed task of the job is reactivated (and runs again), a task that
+/// succeeded is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_failed_tasks_reactivates_the_failed_ones_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, c, mut rx) = controller(dir.path()).await;
+    let b = common::batch_client(&emu.batch_endpoint);
+    common::create_pool(&b, "p", 1, 3).await;
+    let fail = "/bin/sh -c 'exit 3'";
+    common::create_job_with_tasks(
+        &b,
+        "j",
+        "p",
+        &[("bad1", fail), ("ok", "/bin/true"), ("bad2", fail)],
+    )
+    .await;
+    until("two failed tasks and a succeeded one", || async {
+        let c = b.task_counts("j").await.unwrap().task_counts;
+        c.failed == 2 && c.succeeded == 1
+    })
+    .await;
+    let before = |id: &'static str| {
+        let b = &b;
+        async move { b.get_task("j", id).await.unwrap() }
+    };
+    let ok = before("ok").await;
+    let first_ends = [
+        info(&before("bad1").await).end_time.unwrap(),
+        info(&before("bad2").await).end_time.unwrap(),
+    ];
+    c.submit(Command::RetryFailedTasks {
+        job_ids: vec!["j".into()],
+    });
+    accepted(&mut rx, "retry 2 failed tasks of job j").await;
+    for (id, first_end) in ["bad1", "bad2"].into_iter().zip(first_ends) {
+        until(&format!("{id} run again"), || async {
+            let t = b.get_task("j", id).await.unwrap();
+            info(&t).start_time.is_some_and(|s| s > first_end)
+        })
+        .await;
+    }
+    let after = b.get_task("j", "ok").await.unwrap();
+    assert_eq!(after.e_tag, ok.e_tag, "the succeeded task is untouched");
+    // Not even tried: reactivating it would have been refused, and said so.
+    while !c.busy().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    while let Ok(e) = rx.try_recv() {
+        assert!(!matches!(e, Event::CommandFailed { .. }), "{e:?}");
+    }
+    assert_eq!(after.state, Some(TaskState::Completed));
     emu.shutdown().await;
 }
