@@ -1,7 +1,7 @@
 """Node operations through azure-batch 15.x: user accounts (create, replace, delete), remote
 login settings, nodeAgentInfo, VM extensions of a pool that declares them, node logs uploaded
-to a container SAS of the embedded blob service, and disabling and enabling scheduling (each
-option, and the node going offline).
+to a container SAS of the embedded blob service, disabling and enabling scheduling (each
+option, and the node going offline), and rebooting a node running a task with each option.
 
 Env: BATCH_ENDPOINT, BATCH_ACCOUNT, BATCH_KEY, BLOB_ENDPOINT, STORAGE_ACCOUNT, STORAGE_KEY.
 Exits non-zero on any failure.
@@ -10,6 +10,8 @@ import datetime
 import os
 
 from azure.batch import models as m
+# azure-batch 15 takes the reboot options but does not export their type.
+from azure.batch.models._models import BatchNodeRebootOptions as RebootOptions
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
 from sdkcheck import check, client as new_client, expect_error, main, wait_for
@@ -130,6 +132,45 @@ def run():
     t = wait_for("short done", lambda: (lambda t: t if t.state == "completed" else None)(client.get_task("nodejob", "short")))
     check(t.execution_info.exit_code == 0, "and completes")
     wait_for("the node offline after it", lambda: client.get_node("nodepool", node).state == "offline")
+    client.enable_node_scheduling("nodepool", node)
+
+    # Rebooting a node running a task, with each nodeRebootOption.
+    def reboot(node, option):
+        since = datetime.datetime.now(datetime.timezone.utc)
+        client.begin_reboot_node("nodepool", node, RebootOptions(node_reboot_kind=option), polling_interval=1).result()
+        return since
+
+    def back(node, since):
+        return wait_for(node + " booted again", lambda: (lambda n: n if n.last_boot_time and n.last_boot_time >= since and n.state == "idle" else None)(client.get_node("nodepool", node)))
+
+    node = busy("r_requeue", 30)
+    since = reboot(node, "requeue")
+    t = client.get_task("nodejob", "r_requeue")
+    check(t.state in ("active", "running") and t.execution_info.requeue_count == 1, "reboot requeue: the task requeued (%s)" % t.state)
+    client.terminate_task("nodejob", "r_requeue")
+    check(client.get_node("nodepool", back(node, since).id).start_task_info.start_time >= since, "reboot requeue: the start task ran again")
+    node = busy("r_terminate", 30)
+    reboot(node, "terminate")
+    t = client.get_task("nodejob", "r_terminate")
+    check(t.state == "completed" and t.execution_info.failure_info.code == "TaskEnded", "reboot terminate: the task ended")
+    node = busy("r_completion", 2)
+    since = reboot(node, "taskcompletion")
+    check(client.get_task("nodejob", "r_completion").state == "running", "reboot taskcompletion: the task goes on")
+    booted = back(node, since).last_boot_time
+    t = client.get_task("nodejob", "r_completion")
+    check(t.execution_info.exit_code == 0 and t.execution_info.end_time <= booted, "reboot taskcompletion: rebooted after the task")
+    # retaineddata waits for the files of every task that ran on the node (7 days by
+    # default): the tasks so far go, with their files.
+    for t in client.list_tasks("nodejob"):
+        client.delete_task("nodejob", t.id)
+    client.create_task("nodejob", m.BatchTaskCreateOptions(id="r_retained", command_line="sleep 1", constraints=m.BatchTaskConstraints(retention_time=datetime.timedelta(seconds=3))))
+    t = wait_for("r_retained running", lambda: (lambda t: t if t.state == "running" else None)(client.get_task("nodejob", "r_retained")))
+    node = t.node_info.node_id
+    since = reboot(node, "retaineddata")
+    booted = back(node, since).last_boot_time
+    t = client.get_task("nodejob", "r_retained")
+    check(booted >= t.execution_info.end_time + datetime.timedelta(seconds=3), "reboot retaineddata: rebooted after the files' retention (%s, ended %s)" % (booted, t.execution_info.end_time))
+    expect_error("an unknown reboot option", lambda: reboot(node, "later"), 400, "InvalidPropertyValue")
 
 
 if __name__ == "__main__":
