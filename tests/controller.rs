@@ -344,7 +344,7 @@ async fn browse_actions_change_pools_nodes_jobs_and_tasks() {
     emu.shutdown().await;
 }
 
-/// An emulator whose nodes take 2 s to boot (each boot phase half of it, so that a test sees
+/// An emulator whose nodes take 3 s to boot (each boot phase half of it, so that a test sees
 /// `rebooting`), pool `p` of one node with two task slots whose start task takes a second,
 /// and job `j` whose task `long` (`sleep SECS`, files kept for `retention`) runs on the node.
 async fn a_node_running_a_task(
@@ -352,9 +352,9 @@ async fn a_node_running_a_task(
     secs: u32,
     retention: Option<&str>,
 ) -> (Emulator, BatchClient, String) {
-    use batchdeck::azure::models::{Job, Pool, PoolInfo, StartTask, Task, TaskConstraints};
+    use batchdeck::azure::models::{Pool, StartTask, Task, TaskConstraints};
     let mut config = EmulatorConfig::new(dir);
-    config.node_boot_delay = Duration::from_secs(2);
+    config.node_boot_delay = Duration::from_secs(3);
     let emu = Emulator::start(config).await.expect("emulator");
     let b = common::batch_client(&emu.batch_endpoint);
     b.create_pool(&Pool {
@@ -371,16 +371,7 @@ async fn a_node_running_a_task(
     })
     .await
     .expect("create the pool");
-    b.create_job(&Job {
-        id: "j".into(),
-        pool_info: PoolInfo {
-            pool_id: Some("p".into()),
-            ..PoolInfo::default()
-        },
-        ..Job::default()
-    })
-    .await
-    .expect("create the job");
+    common::create_job_with_tasks(&b, "j", "p", &[]).await;
     let long = Task {
         id: "long".into(),
         command_line: format!("/bin/sh -c 'sleep {secs}'"),
@@ -456,20 +447,32 @@ fn info(t: &batchdeck::azure::models::Task) -> batchdeck::azure::models::TaskExe
     t.execution_info.clone().unwrap_or_default()
 }
 
-/// `requeue` (the default): the running task goes back to the queue at once, and the node
-/// reboots (rebooting, its start task run again) and runs it again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reboot_with_requeue_requeues_the_running_task_and_reboots_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (emu, b, node) = a_node_running_a_task(dir.path(), 60, None).await;
+/// What a reboot with an option did: the node's state and task `long` right after the
+/// request, the node's
+/// states until it was back (through `rebooting` and `waitingforstarttask`: its start task
+/// ran again), and the node then. Task `next` was added right after the request.
+struct Rebooted {
+    emu: Emulator,
+    b: BatchClient,
+    node_at_once: NodeState,
+    at_once: batchdeck::azure::models::Task,
+    states: Vec<NodeState>,
+    node: ComputeNode,
+}
+
+async fn reboot_with(
+    dir: &std::path::Path,
+    option: NodeRebootOption,
+    secs: u32,
+    retention: Option<&str>,
+) -> Rebooted {
+    let (emu, b, node) = a_node_running_a_task(dir, secs, retention).await;
     let since = Utc::now();
-    b.reboot_node("p", &node, NodeRebootOption::Requeue)
-        .await
-        .unwrap();
-    let t = b.get_task("j", "long").await.unwrap();
-    assert_eq!(t.state, Some(TaskState::Active), "requeued at once");
-    assert_eq!(info(&t).requeue_count, 1);
-    let (states, _) = states_until_rebooted(&b, &node, since).await;
+    b.reboot_node("p", &node, option).await.unwrap();
+    let node_at_once = b.list_nodes("p", None).await.unwrap()[0].state.clone();
+    let at_once = b.get_task("j", "long").await.unwrap();
+    add_next(&b).await;
+    let (states, node) = states_until_rebooted(&b, &node, since).await;
     assert!(
         went_through(
             &states,
@@ -477,11 +480,38 @@ async fn a_reboot_with_requeue_requeues_the_running_task_and_reboots_at_once() {
         ),
         "{states:?}"
     );
-    until("the task running again", || async {
-        b.get_task("j", "long").await.unwrap().state == Some(TaskState::Running)
+    Rebooted {
+        emu,
+        b,
+        node_at_once,
+        at_once,
+        states,
+        node,
+    }
+}
+
+/// Waits for task `id` of job `j` to run, and returns when it started.
+async fn started(b: &BatchClient, id: &str) -> DateTime<Utc> {
+    until(&format!("{id} running"), || async {
+        b.get_task("j", id).await.unwrap().state == Some(TaskState::Running)
     })
     .await;
-    emu.shutdown().await;
+    info(&b.get_task("j", id).await.unwrap())
+        .start_time
+        .unwrap()
+}
+
+/// `requeue` (the default): the running task goes back to the queue at once, and the node
+/// reboots at once and runs it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reboot_with_requeue_requeues_the_running_task_and_reboots_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = reboot_with(dir.path(), NodeRebootOption::Requeue, 60, None).await;
+    assert_eq!(r.at_once.state, Some(TaskState::Active), "requeued at once");
+    assert_eq!(info(&r.at_once).requeue_count, 1);
+    assert_eq!(r.node_at_once, NodeState::Rebooting);
+    started(&r.b, "long").await;
+    r.emu.shutdown().await;
 }
 
 /// `terminate`: the running task completes at once with the service's failure info (no exit
@@ -490,32 +520,21 @@ async fn a_reboot_with_requeue_requeues_the_running_task_and_reboots_at_once() {
 async fn a_reboot_with_terminate_ends_the_running_task_with_a_failure() {
     use batchdeck::azure::models::TaskExecutionResult;
     let dir = tempfile::tempdir().unwrap();
-    let (emu, b, node) = a_node_running_a_task(dir.path(), 60, None).await;
-    let since = Utc::now();
-    b.reboot_node("p", &node, NodeRebootOption::Terminate)
-        .await
-        .unwrap();
-    let t = b.get_task("j", "long").await.unwrap();
-    assert_eq!(t.state, Some(TaskState::Completed));
-    let i = info(&t);
+    let r = reboot_with(dir.path(), NodeRebootOption::Terminate, 60, None).await;
+    assert_eq!(r.at_once.state, Some(TaskState::Completed));
+    let i = info(&r.at_once);
     assert_eq!(i.result, Some(TaskExecutionResult::Failure));
     assert_eq!((i.exit_code, i.requeue_count), (None, 0));
     let failure = i.failure_info.expect("failure info");
     assert_eq!(failure.code.as_deref(), Some("TaskEnded"));
-    let (states, _) = states_until_rebooted(&b, &node, since).await;
-    assert!(
-        went_through(
-            &states,
-            &[NodeState::Rebooting, NodeState::WaitingForStartTask]
-        ),
-        "{states:?}"
-    );
+    assert_eq!(r.node_at_once, NodeState::Rebooting);
+    started(&r.b, "next").await;
     assert_eq!(
-        b.get_task("j", "long").await.unwrap().state,
+        r.b.get_task("j", "long").await.unwrap().state,
         Some(TaskState::Completed),
         "it does not run again"
     );
-    emu.shutdown().await;
+    r.emu.shutdown().await;
 }
 
 /// `taskcompletion`: the running task finishes (success), the node takes no new task
@@ -524,38 +543,20 @@ async fn a_reboot_with_terminate_ends_the_running_task_with_a_failure() {
 async fn a_reboot_with_taskcompletion_lets_the_task_finish_first() {
     use batchdeck::azure::models::TaskExecutionResult;
     let dir = tempfile::tempdir().unwrap();
-    let (emu, b, node) = a_node_running_a_task(dir.path(), 3, None).await;
-    let since = Utc::now();
-    b.reboot_node("p", &node, NodeRebootOption::TaskCompletion)
-        .await
-        .unwrap();
-    add_next(&b).await;
-    let (states, n) = states_until_rebooted(&b, &node, since).await;
-    assert_eq!(states[0], NodeState::Running, "{states:?}");
-    assert!(
-        went_through(
-            &states,
-            &[NodeState::Rebooting, NodeState::WaitingForStartTask]
-        ),
-        "{states:?}"
-    );
-    let long = info(&b.get_task("j", "long").await.unwrap());
+    let r = reboot_with(dir.path(), NodeRebootOption::TaskCompletion, 3, None).await;
+    assert_eq!(r.node_at_once, NodeState::Running, "no reboot yet");
+    let long = info(&r.b.get_task("j", "long").await.unwrap());
     assert_eq!(
         (long.result, long.exit_code, long.requeue_count),
         (Some(TaskExecutionResult::Success), Some(0), 0)
     );
-    let booted = n.last_boot_time.unwrap();
+    let booted = r.node.last_boot_time.unwrap();
     assert!(long.end_time.unwrap() <= booted, "rebooted after the task");
-    until("the waiting task running", || async {
-        b.get_task("j", "next").await.unwrap().state == Some(TaskState::Running)
-    })
-    .await;
-    let next = info(&b.get_task("j", "next").await.unwrap());
     assert!(
-        next.start_time.unwrap() >= booted,
+        started(&r.b, "next").await >= booted,
         "no task started on the node before its reboot"
     );
-    emu.shutdown().await;
+    r.emu.shutdown().await;
 }
 
 /// `retaineddata`: the running task finishes, then the node waits until its files are past
@@ -564,40 +565,25 @@ async fn a_reboot_with_taskcompletion_lets_the_task_finish_first() {
 async fn a_reboot_with_retaineddata_waits_for_the_task_s_files_retention() {
     use batchdeck::azure::models::TaskExecutionResult;
     let dir = tempfile::tempdir().unwrap();
-    let (emu, b, node) = a_node_running_a_task(dir.path(), 1, Some("PT3S")).await;
-    let since = Utc::now();
-    b.reboot_node("p", &node, NodeRebootOption::RetainedData)
-        .await
-        .unwrap();
-    add_next(&b).await;
-    let (states, n) = states_until_rebooted(&b, &node, since).await;
+    let r = reboot_with(dir.path(), NodeRebootOption::RetainedData, 1, Some("PT3S")).await;
     assert!(
         went_through(
-            &states,
-            &[
-                NodeState::Running,
-                NodeState::Idle,
-                NodeState::Rebooting,
-                NodeState::WaitingForStartTask
-            ]
+            &r.states,
+            &[NodeState::Running, NodeState::Idle, NodeState::Rebooting]
         ),
-        "{states:?}"
+        "{:?}",
+        r.states
     );
-    let long = info(&b.get_task("j", "long").await.unwrap());
+    let long = info(&r.b.get_task("j", "long").await.unwrap());
     assert_eq!(long.result, Some(TaskExecutionResult::Success));
-    let booted = n.last_boot_time.unwrap();
+    let booted = r.node.last_boot_time.unwrap();
     assert!(
         booted >= long.end_time.unwrap() + chrono::Duration::seconds(3),
         "rebooted at {booted}, before the retention of a task ended at {:?} ran out",
         long.end_time
     );
-    until("the waiting task running", || async {
-        b.get_task("j", "next").await.unwrap().state == Some(TaskState::Running)
-    })
-    .await;
-    let next = info(&b.get_task("j", "next").await.unwrap());
-    assert!(next.start_time.unwrap() >= booted);
-    emu.shutdown().await;
+    assert!(started(&r.b, "next").await >= booted);
+    r.emu.shutdown().await;
 }
 
 /// A reboot option the service does not document is refused as the service refuses a bad
