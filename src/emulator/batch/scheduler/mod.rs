@@ -3,7 +3,8 @@
 //!
 //! - `mod.rs`: the loop, and one pass (`tick`) that runs the passes under the state's lock and
 //!   then applies their effects (commit, kills, directories, launches) outside it.
-//! - `states`: state changes the routes share (task and node states, requeue, reboot), and
+//! - `states`: state changes the routes share (task and node states, requeue, reboot, what a
+//!   node that reboots or leaves does with its tasks: `drain_node`), and
 //!   recovery after a restart.
 //! - `passes`: allocation and boot (pools, nodes), jobs (deletion, termination, completion),
 //!   retention of task files.
