@@ -2,7 +2,8 @@
 //! of 100,000 tasks, the details of a task; 200x60, ratatui's TestBackend) with nothing changed and while scrolling,
 //! the peak RSS of the session holding all of it, and opening a 1 GiB stdout in the log viewer
 //! (its length and its last window read by byte range from the embedded emulator, as the
-//! view's watcher reads them). Prints figures and the RESULT lines bench/run collects.
+//! view's watcher reads them), then searching it (`n`) for a match at its end, by ranges of 4
+//! MiB as the view's watcher searches. Prints figures and the RESULT lines bench/run collects.
 //!
 //! cargo bench --bench browse
 
@@ -14,6 +15,8 @@ use batchdeck::azure::models::{JobState, NodeCounts, NodeState, PoolState, TaskS
 use batchdeck::tui::app::{App, Msg, Target};
 use batchdeck::tui::browse::View;
 use batchdeck::tui::browse::log::{Log, WINDOW};
+use batchdeck::tui::browse::search::{Ask, Found, RANGE};
+use batchdeck::tui::browse::watcher::run_search;
 use batchdeck::workflow::events::{
     Event, FilesOf, JobRow, NodeView, PoolRow, PoolView, Properties, TaskCounts, TaskView,
 };
@@ -246,8 +249,11 @@ fn main() {
         let b = common::batch_client(&emu);
         common::pool_and_job(&b, "logpool", "logjob", 1, 1).await;
         let bytes = file_mib * 1024 * 1024;
+        // Whole lines, then one line that only the search at the end finds.
+        let bytes = bytes / 42 * 42;
         let cmd = format!(
-            "/bin/sh -c 'yes \"a line of a long log, as tasks write them\" | head -c {bytes}'"
+            "/bin/sh -c 'yes \"a line of a long log, as tasks write them\" | head -c {bytes}; \
+             echo The End Mark'"
         );
         b.add_tasks(
             "logjob",
@@ -277,12 +283,12 @@ fn main() {
             job: "logjob".into(),
             task: "big".into(),
         };
-        let mut log = Log::open(of, "stdout.txt".into());
+        let mut log = Log::open(of.clone(), "stdout.txt".into());
         let len = b
             .task_file_len("logjob", "big", "stdout.txt")
             .await
             .expect("length");
-        assert_eq!(len, bytes as u64);
+        assert_eq!(len, bytes as u64 + 13);
         let from = len.saturating_sub(WINDOW);
         let text = b
             .task_file("logjob", "big", "stdout.txt", Some((from, len - 1)))
@@ -291,12 +297,30 @@ fn main() {
         log.apply(from, len, &String::from_utf8_lossy(&text));
         let opened = t.elapsed();
         assert!(log.line_count() > 100, "{} lines", log.line_count());
+        // `n` from the start of the file for the line at its end.
+        let ask = Ask::new(of, "stdout.txt".into(), "the end mark".into(), 0, true);
+        let rss_before = rss_kib().0;
+        let t = Instant::now();
+        let found = run_search(&b, &ask, |_, _| true).await.expect("search");
+        let searched = t.elapsed();
+        assert_eq!(found, Found::At(len - 13));
+        let rss_after = rss_kib().0;
         emu.shutdown().await;
-        opened
+        (opened, searched, len, rss_before, rss_after)
     });
+    let (opened, searched, len, rss_before, rss_after) = opened;
     println!(
         "opening a {file_mib} MiB stdout: {:.3} s",
         opened.as_secs_f64()
+    );
+    println!(
+        "searching a {file_mib} MiB stdout for a match at its end (n, by ranges of {} MiB): \
+         {:.2} s, {:.0} MB/s; RSS {:.1} MB before, {:.1} MB after (emulator included)",
+        RANGE >> 20,
+        searched.as_secs_f64(),
+        len as f64 / 1e6 / searched.as_secs_f64(),
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
     );
     result(
         "browse: open a 1 GiB stdout in the log viewer (vs 1 s)",

@@ -1,7 +1,8 @@
 //! Browsing's watchers against the emulator: the details view's (a pool's, a job's, a node's
 //! and a task's properties as the service returns them, with the SAS signature of a resource
 //! file redacted before they leave the watcher, and a failed task's failure info first), and
-//! the pools' nodes by state (one `/nodecounts` request, in the service's shape).
+//! the pools' nodes by state (one `/nodecounts` request, in the service's shape); `d`'s
+//! download and the log viewer's search over a whole file, both by byte ranges.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 use batchdeck::azure::models::{Job, PoolInfo, ResourceFile, Task};
 use batchdeck::tui::browse::details::{Details, Tone};
 use batchdeck::watch::{Watch, Watcher};
-use batchdeck::workflow::events::{Entity, Event, Properties};
+use batchdeck::workflow::events::{Entity, Event, FilesOf, Properties};
 use common::quick_cadences as quick;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -254,4 +255,192 @@ async fn a_file_is_downloaded_by_byte_ranges_and_nothing_partial_is_left() {
     }
     drop(fut);
     assert_eq!(names(again.parent().unwrap()), Vec::<String>::new());
+}
+
+/// The log viewer of a real session (its app and its view's watcher, driven as the TUI's loop
+/// drives them) on a file of the emulator.
+struct Viewer {
+    app: batchdeck::tui::app::App,
+    watch: batchdeck::tui::browse::watcher::ViewWatch,
+}
+
+impl Viewer {
+    fn open(b: &batchdeck::azure::batch::BatchClient, of: FilesOf, path: &str) -> Viewer {
+        use batchdeck::tui::app::{App, Msg, Target};
+        use batchdeck::tui::browse::View;
+        let target = Target {
+            batch_endpoint: "local".into(),
+            storage_endpoint: "local".into(),
+            embedded: true,
+        };
+        let first = View::Log(of, path.into());
+        let mut app = App::browsing(target, false, std::time::Instant::now(), first);
+        app.update(Msg::Resize(120, 36));
+        let watch = batchdeck::tui::browse::watcher::ViewWatch::new(b.clone());
+        let mut v = Viewer { app, watch };
+        v.sync();
+        v
+    }
+
+    fn sync(&mut self) {
+        self.watch.sync(self.app.browse_watching(), None);
+        self.watch.search(self.app.log_search());
+    }
+
+    fn key(&mut self, c: crossterm::event::KeyCode) {
+        let k = crossterm::event::KeyEvent::new(c, crossterm::event::KeyModifiers::NONE);
+        self.app.update(batchdeck::tui::app::Msg::Key(k));
+        self.sync();
+    }
+
+    fn search(&mut self, pattern: &str) {
+        use crossterm::event::KeyCode;
+        self.key(KeyCode::Char('/'));
+        for c in pattern.chars() {
+            self.key(KeyCode::Char(c));
+        }
+        self.key(KeyCode::Enter);
+    }
+
+    fn log(&self) -> &batchdeck::tui::browse::log::Log {
+        self.app.browse.as_ref().unwrap().log.as_ref().unwrap()
+    }
+
+    fn top_line(&self) -> Option<&str> {
+        let l = self.log();
+        (l.top < l.line_count()).then(|| l.line(l.top))
+    }
+
+    /// Runs the loop until `done` (within 60 s); whether a "searching" status was seen.
+    async fn until(&mut self, what: &str, done: impl Fn(&Viewer) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut searching = false;
+        while !done(self) {
+            let msgs = tokio::time::timeout_at(deadline, self.watch.recv())
+                .await
+                .unwrap_or_else(|_| panic!("not {what} in 60 s: {:?}", self.top_line()));
+            for m in msgs {
+                self.app.update(m);
+            }
+            searching |= self
+                .log()
+                .searching
+                .as_ref()
+                .is_some_and(|s| s.total.is_some());
+            self.sync();
+        }
+        searching
+    }
+
+    fn last_notice(&self) -> String {
+        self.app
+            .notices
+            .back()
+            .map(|n| n.text.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// `n` and `N` in the log viewer find a match anywhere in a 13 MiB stdout (the viewer holds at
+/// most 256 KiB of it): `n` from its start finds the one line near its end, reading on by
+/// ranges of 4 MiB; `N` from its end finds the one near its start; a pattern that is not there
+/// is "not found" once the file was searched to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n_and_n_search_the_whole_file_by_byte_ranges_beyond_what_the_viewer_holds() {
+    use batchdeck::tui::browse::log::{KEEP, WINDOW};
+    use batchdeck::tui::browse::search::RANGE;
+    use crossterm::event::KeyCode;
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::EmulatorProcess::start(dir.path(), &[]);
+    let b = emu.batch_client();
+    common::create_pool(&b, "p", 1, 1).await;
+    // Whole lines of 11 bytes.
+    let filler: u64 = 11 * 1_250_000;
+    let cmd = format!(
+        "/bin/sh -c 'echo Near The Start; yes abcdefghij | head -c {filler}; \
+         echo Near The End; yes klmnopqrst | head -c 2000'"
+    );
+    common::create_job_with_tasks(&b, "j", "p", &[("t", &cmd)]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while b.task_counts("j").await.unwrap().task_counts.completed < 1 {
+        assert!(std::time::Instant::now() < deadline, "the task did not end");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let of = FilesOf::Task {
+        job: "j".into(),
+        task: "t".into(),
+    };
+    let len = b.task_file_len("j", "t", "stdout.txt").await.unwrap();
+    assert!(len > filler && filler > 3 * RANGE && len > 10 * KEEP as u64);
+    let mut v = Viewer::open(&b, of, "stdout.txt");
+    v.until("opened", |v| v.log().len.is_some()).await;
+
+    // From the start of the file: the line near its end is not held, n finds it.
+    v.key(KeyCode::Char('g'));
+    v.until("at the start", |v| v.top_line() == Some("Near The Start"))
+        .await;
+    v.search("near the END");
+    assert_eq!(v.top_line(), Some("Near The Start"), "nothing held matches");
+    let requests = || b.stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let before = requests();
+    v.key(KeyCode::Char('n'));
+    assert!(v.app.log_search().is_some(), "n searches the file");
+    let searching = v
+        .until("found near the end", |v| {
+            v.top_line() == Some("Near The End")
+        })
+        .await;
+    assert!(searching, "the viewer said how far the search got");
+    // Its length, a read per range of what was not held, then the window at the match (the
+    // file poller's reads of the window it was on may add a few).
+    let ranges = (len - WINDOW).div_ceil(RANGE);
+    let made = requests() - before;
+    assert!(
+        (1 + ranges..=1 + ranges + 1 + 6).contains(&made),
+        "{made} requests"
+    );
+    assert!(v.log().text.len() <= KEEP);
+    // n again: none further on, to the end of the file.
+    v.key(KeyCode::Char('n'));
+    v.until("not found", |v| v.app.log_search().is_none()).await;
+    assert!(
+        v.last_notice().contains("Pattern not found"),
+        "{}",
+        v.last_notice()
+    );
+    assert_eq!(v.top_line(), Some("Near The End"));
+
+    // From the end of the file: N finds the line near its start.
+    v.key(KeyCode::Char('G'));
+    v.until("at the end", |v| v.log().follow && v.log().start > RANGE)
+        .await;
+    v.key(KeyCode::Esc);
+    v.search("near the start");
+    v.key(KeyCode::Char('N'));
+    assert!(v.app.log_search().is_some_and(|a| !a.forward));
+    v.until("found near the start", |v| {
+        v.top_line() == Some("Near The Start")
+    })
+    .await;
+    assert_eq!(v.log().start, 0);
+
+    // A pattern that is nowhere: searched to the start, "not found"; Esc cancels a search.
+    v.key(KeyCode::Char('G'));
+    v.until("at the end", |v| v.log().start > RANGE).await;
+    v.key(KeyCode::Esc);
+    v.search("nowhere");
+    v.key(KeyCode::Char('N'));
+    v.until("not found", |v| v.app.log_search().is_none()).await;
+    assert!(
+        v.last_notice().contains("Pattern not found"),
+        "{}",
+        v.last_notice()
+    );
+    v.key(KeyCode::Char('N'));
+    assert!(v.app.log_search().is_some());
+    v.key(KeyCode::Esc);
+    assert!(v.app.log_search().is_none());
+    assert!(v.log().searching.is_none());
+    assert_eq!(v.last_notice(), "Search cancelled");
+    v.watch.stop();
 }

@@ -248,7 +248,7 @@ pub const KEYMAP: &[Binding] = &[
             KeyCode::Char('/'),
             Input::Filter,
             "/",
-            "search the lines held (Enter keeps it, Esc clears it)",
+            "search: lines that match marked (Enter keeps it, Esc clears it)",
         ),
     ),
     only(
@@ -257,7 +257,7 @@ pub const KEYMAP: &[Binding] = &[
             KeyCode::Char('n'),
             Input::NextMatch,
             "n/N",
-            "next / previous line that matches",
+            "next / previous match, on through the whole file (Esc cancels)",
         ),
     ),
     only(

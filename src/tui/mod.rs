@@ -323,7 +323,7 @@ pub async fn run(
                 }
                 v
             }
-            v = view_watch.recv() => v.into_iter().map(Msg::Event).collect(),
+            v = view_watch.recv() => v,
             Some((r, reply)) = ask_rx.recv() => {
                 pending_answer = Some(reply);
                 vec![Msg::Ask(r)]
@@ -372,6 +372,7 @@ pub async fn run(
         let target = app.preview_target();
         if app.browse.is_some() {
             view_watch.sync(app.browse_watching(), target);
+            view_watch.search(app.log_search());
         } else if target != previewed {
             watch.preview(target.clone());
             previewed = target;

@@ -13,6 +13,7 @@ use crate::watch::convert::{
     pool_row, pool_view, task_view,
 };
 use crate::watch::waits::Dependencies;
+use crate::workflow::controller::{file_len, read_range};
 use crate::workflow::events::{
     Entity, Event, FileRow, FilesOf, JobRow, NodeView, PoolRow, PoolView, Properties, TaskCounts,
     TaskFile, TaskView,
@@ -346,10 +347,7 @@ impl FilePoller {
         batch: &BatchClient,
         tx: &UnboundedSender<Event>,
     ) -> Result<Polled, BatchError> {
-        let len = match &self.of {
-            FilesOf::Task { job, task } => batch.task_file_len(job, task, &self.path).await?,
-            FilesOf::Node { pool, node } => batch.node_file_len(pool, node, &self.path).await?,
-        };
+        let len = file_len(batch, &self.of, &self.path).await?;
         // A file that shrank (written again) is read from its start.
         let from = match self.from {
             Some(f) if f <= len => f,
@@ -358,15 +356,7 @@ impl FilePoller {
         };
         let end = len.min(from + self.window);
         let text = if end > from {
-            let range = Some((from, end - 1));
-            let bytes = match &self.of {
-                FilesOf::Task { job, task } => {
-                    batch.task_file(job, task, &self.path, range).await?
-                }
-                FilesOf::Node { pool, node } => {
-                    batch.node_file(pool, node, &self.path, range).await?
-                }
-            };
+            let bytes = read_range(batch, &self.of, &self.path, from, end).await?;
             String::from_utf8_lossy(&bytes).into_owned()
         } else {
             String::new()

@@ -567,6 +567,34 @@ fn inside<'a>(name: &'a str, of: &str) -> Result<&'a std::path::Path, String> {
     Ok(rel)
 }
 
+/// The length of a task's or node's file.
+pub async fn file_len(
+    batch: &crate::azure::batch::BatchClient,
+    of: &FilesOf,
+    path: &str,
+) -> Result<u64, BatchError> {
+    match of {
+        FilesOf::Task { job, task } => batch.task_file_len(job, task, path).await,
+        FilesOf::Node { pool, node } => batch.node_file_len(pool, node, path).await,
+    }
+}
+
+/// The bytes `from..to` of a task's or node's file, by one ranged read (the log viewer's
+/// windows and search, and downloads, read through it).
+pub async fn read_range(
+    batch: &crate::azure::batch::BatchClient,
+    of: &FilesOf,
+    path: &str,
+    from: u64,
+    to: u64,
+) -> Result<bytes::Bytes, BatchError> {
+    let range = Some((from, to.max(from + 1) - 1));
+    match of {
+        FilesOf::Task { job, task } => batch.task_file(job, task, path, range).await,
+        FilesOf::Node { pool, node } => batch.node_file(pool, node, path, range).await,
+    }
+}
+
 /// Bytes each ranged read of a downloaded file asks for.
 pub const DOWNLOAD_RANGE: u64 = 4 * 1024 * 1024;
 
@@ -582,19 +610,12 @@ pub async fn download_file(
 ) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
     use tokio::io::AsyncWriteExt as _;
     inside(path, &of.to_string())?;
-    let len = match of {
-        FilesOf::Task { job, task } => batch.task_file_len(job, task, path).await?,
-        FilesOf::Node { pool, node } => batch.node_file_len(pool, node, path).await?,
-    };
+    let len = file_len(batch, of, path).await?;
     let file = crate::util::AtomicFile::create(dest, crate::util::FileAccess::Default)?;
     let mut out = tokio::fs::File::from_std(file.file().try_clone()?);
     let mut at = 0;
     while at < len {
-        let range = Some((at, (at + DOWNLOAD_RANGE).min(len) - 1));
-        let chunk = match of {
-            FilesOf::Task { job, task } => batch.task_file(job, task, path, range).await?,
-            FilesOf::Node { pool, node } => batch.node_file(pool, node, path, range).await?,
-        };
+        let chunk = read_range(batch, of, path, at, (at + DOWNLOAD_RANGE).min(len)).await?;
         if chunk.is_empty() {
             return Err(format!("{path} of {of} ended at byte {at} of {len}").into());
         }

@@ -8,7 +8,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::tui::app::{Action, App, Entry, Panel, Previews, Scroll, Tasks};
 use crate::tui::browse::actions::{self, Act};
 use crate::tui::browse::details::Details;
-use crate::tui::browse::log::Log;
+use crate::tui::browse::log::{Log, Step};
+use crate::tui::browse::search::{self, Found, News};
 use crate::tui::browse::{self, Command, Listing, View, Watching};
 use crate::tui::keys::{Input, Scope};
 use crate::tui::layout;
@@ -432,13 +433,14 @@ impl App {
                 self.entry = Some(Entry::Filter(s));
             }
             Input::NextMatch | Input::PrevMatch => {
-                if !log.next_match(input == Input::NextMatch) {
-                    let what = if log.search.is_empty() {
-                        "Nothing to find: / searches".to_string()
-                    } else {
-                        format!("{:?} is not in the lines held", log.search)
-                    };
-                    self.notify(what, true);
+                let forward = input == Input::NextMatch;
+                match log.next_match(forward) {
+                    Step::Moved | Step::Searching => {}
+                    Step::NoSearch => self.notify("Nothing to find: / searches", true),
+                    Step::Nowhere => {
+                        let what = not_found(&log.search, forward);
+                        self.notify(what, true);
+                    }
                 }
             }
             Input::Toggle => match log.sibling() {
@@ -452,7 +454,9 @@ impl App {
                 None => self.notify("Only stdout.txt and stderr.txt have a sibling", true),
             },
             Input::Back => {
-                if log.search.is_empty() {
+                if log.searching.take().is_some() {
+                    self.notify("Search cancelled", false);
+                } else if log.search.is_empty() {
                     self.back();
                 } else {
                     log.search.clear();
@@ -461,6 +465,43 @@ impl App {
             _ => return false,
         }
         true
+    }
+
+    /// The search over the whole file the log viewer runs, for the watcher.
+    pub fn log_search(&self) -> Option<&search::Ask> {
+        let b = self.browse.as_ref()?;
+        match b.view() {
+            View::Log(..) => b.log.as_ref()?.searching.as_ref().map(|s| &s.ask),
+            _ => None,
+        }
+    }
+
+    /// News of search `id` (of another, cancelled one: dropped).
+    pub(super) fn search_news(&mut self, id: u64, news: News) {
+        let Some(log) = self.browse.as_mut().and_then(|b| b.log.as_mut()) else {
+            return;
+        };
+        let Some(s) = log.searching.as_mut().filter(|s| s.ask.id == id) else {
+            return;
+        };
+        let forward = s.ask.forward;
+        match news {
+            News::Progress { searched, total } => {
+                s.searched = searched;
+                s.total = Some(total);
+            }
+            News::Done(Ok(Found::At(at))) => log.found(at),
+            News::Done(Ok(Found::Nowhere)) => {
+                log.searching = None;
+                let what = not_found(&log.search, forward);
+                self.notify(what, true);
+            }
+            News::Done(Ok(Found::Cancelled)) => log.searching = None,
+            News::Done(Err(e)) => {
+                log.searching = None;
+                self.notify(format!("The search stopped: {e}"), true);
+            }
+        }
     }
 
     /// Esc on a view: the one before it (the first view stays).
@@ -679,4 +720,14 @@ impl App {
             l.apply(from, len, text);
         }
     }
+}
+
+/// "not found" for `n` (to the end of the file) or `N` (back to its start).
+fn not_found(pattern: &str, forward: bool) -> String {
+    let to = if forward {
+        "to the end of the file (g goes to its start)"
+    } else {
+        "back to the start of the file (G goes to its end)"
+    };
+    format!("Pattern not found: {pattern:?} {to}")
 }

@@ -47,6 +47,11 @@ pub enum Msg {
     Resize(u16, u16),
     /// The user's changes in flight (`delete pool X`, ...), as the controller reports them.
     Working(Vec<String>),
+    /// News of the log viewer's search `id` over the whole file.
+    Search {
+        id: u64,
+        news: crate::tui::browse::search::News,
+    },
 }
 
 /// What the state asks the main loop to do.
@@ -512,6 +517,10 @@ impl App {
             }
             Msg::Event(e) => {
                 self.apply(e, &mut actions);
+                self.dirty = true;
+            }
+            Msg::Search { id, news } => {
+                self.search_news(id, news);
                 self.dirty = true;
             }
             Msg::Ask(r) => {

@@ -3,6 +3,7 @@
 //! viewer keeps at most [`KEEP`] bytes; moving past them asks the watcher for another window
 //! ([`Log::want`]); following a file that grows reads only its new bytes.
 
+use crate::tui::browse::search::{self, Needle};
 use crate::workflow::events::FilesOf;
 
 /// Bytes one read asks for.
@@ -42,8 +43,32 @@ pub struct Log {
     pub follow: bool,
     pub wrap: bool,
     pub search: String,
+    /// The search over the file running now (`n` / `N` past the lines held).
+    pub searching: Option<Searching>,
     /// The window asked of the watcher.
     pub want: Want,
+}
+
+/// A search over the file by byte ranges (the watcher runs it; Esc cancels it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Searching {
+    pub ask: search::Ask,
+    /// Bytes searched so far, of `total` (unknown until the file's length is read).
+    pub searched: u64,
+    pub total: Option<u64>,
+}
+
+/// What `n` / `N` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The top line is the next match now.
+    Moved,
+    /// The lines held have none: a search of the file past them started.
+    Searching,
+    /// No match to the end (forward) or the start of the file.
+    Nowhere,
+    /// No search text.
+    NoSearch,
 }
 
 impl Log {
@@ -67,6 +92,7 @@ impl Log {
             follow: true,
             wrap: false,
             search: String::new(),
+            searching: None,
             want,
         }
     }
@@ -182,33 +208,76 @@ impl Log {
         self.want.from = None;
     }
 
-    /// The lines held that contain the search text (case-insensitive).
+    /// The lines held that contain the search text (ASCII case-insensitive).
     pub fn matches(&self) -> Vec<usize> {
-        if self.search.is_empty() {
+        let Some(needle) = Needle::new(&self.search) else {
             return Vec::new();
-        }
-        let needle = self.search.to_lowercase();
+        };
         (0..self.line_count())
-            .filter(|&i| self.line(i).to_lowercase().contains(&needle))
+            .filter(|&i| needle.is_in(self.line(i)))
             .collect()
     }
 
-    /// `n` / `N`: the next or previous line that matches, from the top line; false if none.
-    pub fn next_match(&mut self, forward: bool) -> bool {
+    /// `n` / `N`: the next or previous line that matches after (before) the top line among
+    /// those held; when none is, a search of the file from the end (start) of what is held
+    /// to the end (start) of the file. No wrap-around, as in `less`.
+    pub fn next_match(&mut self, forward: bool) -> Step {
+        let Some(needle) = Needle::new(&self.search) else {
+            return Step::NoSearch;
+        };
+        self.searching = None;
         let m = self.matches();
         let found = if forward {
-            m.iter().find(|&&i| i > self.top).or(m.first())
+            m.iter().find(|&&i| i > self.top)
         } else {
-            m.iter().rev().find(|&&i| i < self.top).or(m.last())
+            m.iter().rev().find(|&&i| i < self.top)
         };
-        match found {
-            Some(&i) => {
-                self.follow = false;
-                self.want.follow = false;
-                self.top = i;
-                true
+        if let Some(&i) = found {
+            self.follow = false;
+            self.want.follow = false;
+            self.top = i;
+            return Step::Moved;
+        }
+        let end = self.start + self.text.len() as u64;
+        let from = if forward {
+            // A match held whole was found above: one that starts in the last
+            // `len - 1` bytes may go on past them.
+            match self.len {
+                Some(len) if end < len => end.saturating_sub(needle.len() as u64 - 1),
+                _ => return Step::Nowhere,
             }
-            None => false,
+        } else if self.start > 0 {
+            // The window starts a line: no match crosses its start.
+            self.start
+        } else {
+            return Step::Nowhere;
+        };
+        self.searching = Some(Searching {
+            ask: search::Ask::new(
+                self.of.clone(),
+                self.path.clone(),
+                self.search.clone(),
+                from,
+                forward,
+            ),
+            searched: 0,
+            total: None,
+        });
+        Step::Searching
+    }
+
+    /// The search found a match at file offset `at`: the window there, that line on top.
+    pub fn found(&mut self, at: u64) {
+        self.searching = None;
+        self.follow = false;
+        self.want.follow = false;
+        let end = self.start + self.text.len() as u64;
+        if (self.start..end).contains(&at) {
+            self.top = self.line_at(at);
+        } else {
+            self.anchor = Some(at);
+            // From a little before, so that the line the match is on is held whole.
+            self.want.from = Some(at.saturating_sub(WINDOW / 4));
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod actions;
 pub mod details;
 pub mod log;
+pub mod search;
 pub mod views;
 pub mod watcher;
 

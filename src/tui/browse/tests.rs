@@ -562,6 +562,116 @@ fn a_tasks_files_open_in_the_log_viewer_which_follows_and_pages_by_byte_range() 
     assert_eq!(app.view(), Some(&View::Tasks("tickjob".into())));
 }
 
+/// `n` / `N` past the lines held: a search of the file by byte ranges, asked of the watcher
+/// (its news moves the viewer to the match's window); Esc cancels it; no wrap-around.
+#[test]
+fn n_and_n_past_the_lines_held_search_the_file_and_esc_cancels() {
+    use crate::tui::browse::search::{Found, News};
+    let t0 = Instant::now();
+    let mut app = in_the_log_viewer(t0);
+    let len: u64 = 1 << 30;
+    let log = |app: &App| app.browse.as_ref().unwrap().log.clone().unwrap();
+    let want = |app: &App| match app.browse_watching() {
+        Some(Watching::File(w)) => w,
+        other => panic!("watching {other:?}"),
+    };
+    // The file's first 900 lines held (from g).
+    key(&mut app, KeyCode::Char('g'));
+    app.update(Msg::Event(Event::FileChunk {
+        path: "stdout.txt".into(),
+        from: 0,
+        len,
+        text: lines(1, 900),
+    }));
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "Needle");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.log_search(), None);
+    // n: none held, so the file from the end of what is held on (less the pattern's length
+    // less one, for a match that starts in the last bytes held).
+    key(&mut app, KeyCode::Char('n'));
+    let ask = app.log_search().cloned().expect("n searches the file");
+    let held = lines(1, 900).len() as u64;
+    assert_eq!(
+        (ask.from, ask.forward, ask.pattern.as_str()),
+        (held - 5, true, "Needle")
+    );
+    // Its progress is on screen; news of another search is dropped.
+    let news = |app: &mut App, id, news| app.update(Msg::Search { id, news });
+    news(
+        &mut app,
+        ask.id,
+        News::Progress {
+            searched: 300 << 20,
+            total: len - held + 5,
+        },
+    );
+    news(&mut app, ask.id + 1000, News::Done(Ok(Found::At(7))));
+    assert_eq!(
+        log(&app).searching.as_ref().map(|s| s.searched),
+        Some(300 << 20)
+    );
+    both_sizes("browse_log_searching", &mut app);
+    // Found near the end: the window from a little before the match, its line on top.
+    let at = len - 1000;
+    news(&mut app, ask.id, News::Done(Ok(Found::At(at))));
+    assert_eq!(app.log_search(), None);
+    let w = want(&app);
+    assert_eq!((w.from, w.follow), (Some(at - 16 * 1024), false));
+    let before = "x".repeat(16 * 1024 - 10);
+    app.update(Msg::Event(Event::FileChunk {
+        path: "stdout.txt".into(),
+        from: at - 16 * 1024,
+        len,
+        text: format!("{before}\nline one\nthe NEEDLE here\n{}", lines(1, 100)),
+    }));
+    assert_eq!(log(&app).line(log(&app).top), "the NEEDLE here");
+    // n again: searched on to the end, "not found"; the viewer stays.
+    key(&mut app, KeyCode::Char('n'));
+    let ask = app.log_search().cloned().expect("n searches on");
+    news(&mut app, ask.id, News::Done(Ok(Found::Nowhere)));
+    assert!(
+        app.notices
+            .back()
+            .unwrap()
+            .text
+            .starts_with("Pattern not found")
+    );
+    assert_eq!(log(&app).line(log(&app).top), "the NEEDLE here");
+    // N: the line before is held, no match there: backward from where the window starts.
+    key(&mut app, KeyCode::Char('N'));
+    let ask = app.log_search().cloned().expect("N searches back");
+    assert_eq!((ask.from, ask.forward), (log(&app).start, false));
+    // Esc cancels the search (the search text stays); Esc again clears it.
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.log_search(), None);
+    assert_eq!(app.notices.back().unwrap().text, "Search cancelled");
+    news(&mut app, ask.id, News::Done(Ok(Found::At(5))));
+    assert_eq!(log(&app).line(log(&app).top), "the NEEDLE here");
+    assert_eq!(log(&app).search, "Needle");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(log(&app).search, "");
+    // The whole file held: no search, "not found" at once.
+    app.update(Msg::Event(Event::FileChunk {
+        path: "stdout.txt".into(),
+        from: 0,
+        len: held,
+        text: lines(1, 900),
+    }));
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "nowhere");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.log_search(), None);
+    assert!(
+        app.notices
+            .back()
+            .unwrap()
+            .text
+            .starts_with("Pattern not found")
+    );
+}
+
 #[test]
 fn snapshots_of_files_and_the_log_viewer() {
     let t0 = Instant::now();

@@ -12,6 +12,7 @@ use crate::azure::models::{NodeCounts, NodeState};
 use crate::tui::app::{App, Entry};
 use crate::tui::browse::details::{Details, Tone};
 use crate::tui::browse::log::Log;
+use crate::tui::browse::search::Needle;
 use crate::tui::browse::{Listing, Row as ListRow, View};
 use crate::tui::layout::{self, Screen};
 use crate::tui::theme;
@@ -367,10 +368,22 @@ fn bytes(n: u64) -> String {
 /// matches marked; the title says which bytes of how many are held and whether it follows.
 fn log_view(app: &App, l: &Log, f: &mut Frame, area: Rect) {
     let filtering = matches!(app.entry, Some(Entry::Filter(_)));
-    let mut title = vec![
-        Span::styled(format!(" {} ", l.path), theme::title()),
-        Span::styled(format!("of {} ", l.of), theme::dim()),
-    ];
+    let mut title = vec![Span::styled(format!(" {} ", l.path), theme::title())];
+    if let Some(s) = &l.searching {
+        let how_far = match s.total {
+            Some(total) => format!("{} of {}", bytes(s.searched), bytes(total)),
+            None => "...".into(),
+        };
+        title.push(Span::styled(
+            format!(
+                "· searching {}/{}: {how_far}, Esc cancels ",
+                if s.ask.forward { "" } else { "back " },
+                s.ask.pattern
+            ),
+            Style::new().fg(theme::ACCENT),
+        ));
+    }
+    title.push(Span::styled(format!("of {} ", l.of), theme::dim()));
     match l.len {
         None => title.push(Span::styled("reading... ", theme::dim())),
         Some(len) => title.push(Span::styled(
@@ -389,7 +402,8 @@ fn log_view(app: &App, l: &Log, f: &mut Frame, area: Rect) {
     if l.wrap {
         title.push(Span::styled("· wrap ", theme::dim()));
     }
-    if !l.search.is_empty() {
+    // A search running is said after the path (where 80 columns show it).
+    if l.searching.is_none() && !l.search.is_empty() {
         title.push(Span::styled(
             format!("· /{} ({} lines) ", l.search, l.matches().len()),
             Style::new().fg(theme::WARN),
@@ -398,12 +412,12 @@ fn log_view(app: &App, l: &Log, f: &mut Frame, area: Rect) {
     f.render_widget(panel(Line::from(title), true), area);
     let inside = layout::list_panel(area, filtering);
     let rows = inside.table.height as usize;
-    let needle = l.search.to_lowercase();
+    let needle = Needle::new(&l.search);
     let end = (l.top + rows).min(l.line_count());
     let lines: Vec<Line> = (l.top.min(end)..end)
         .map(|i| {
             let text = l.line(i);
-            if !needle.is_empty() && text.to_lowercase().contains(&needle) {
+            if needle.as_ref().is_some_and(|n| n.is_in(text)) {
                 Line::styled(text.to_string(), Style::new().fg(theme::WARN))
             } else {
                 Line::raw(text.to_string())

@@ -1,14 +1,20 @@
 //! The watcher of the view on screen: browsing starts one per view (the account's pools, its
 //! jobs with the counts of the rows on screen, a pool and its nodes, a job's tasks), each on
 //! its own channel, so that nothing a former view's watcher was still reading reaches the
-//! next view.
+//! next view. It also runs the log viewer's search over the whole file (one at a time).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::mpsc;
 
 use crate::azure::batch::BatchClient;
+use crate::tui::app::Msg;
 use crate::tui::browse::Watching;
 use crate::tui::browse::log::{WINDOW, Want};
+use crate::tui::browse::search::{self, Ask, Needle, News};
 use crate::watch::{FileWindow, PreviewTarget, Watch};
+use crate::workflow::controller::{file_len, read_range};
 use crate::workflow::events::Event;
 
 /// The window the log viewer wants, for the watcher.
@@ -27,16 +33,52 @@ pub struct ViewWatch {
     current: Option<(Watching, Watch)>,
     rx: Option<mpsc::UnboundedReceiver<Event>>,
     previewed: Option<PreviewTarget>,
+    /// The search running, and what stops it.
+    search: Option<(Ask, Arc<AtomicBool>)>,
+    search_tx: mpsc::UnboundedSender<Msg>,
+    search_rx: mpsc::UnboundedReceiver<Msg>,
 }
 
 impl ViewWatch {
     pub fn new(batch: BatchClient) -> ViewWatch {
+        let (search_tx, search_rx) = mpsc::unbounded_channel();
         ViewWatch {
             batch,
             current: None,
             rx: None,
             previewed: None,
+            search: None,
+            search_tx,
+            search_rx,
         }
+    }
+
+    /// Runs the search the log viewer asks for: a new one stops the one before; `None`
+    /// (Esc, another view, the search ended) stops it.
+    pub fn search(&mut self, ask: Option<&Ask>) {
+        if self.search.as_ref().map(|(a, _)| a) == ask {
+            return;
+        }
+        if let Some((_, stop)) = self.search.take() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let Some(ask) = ask.cloned() else {
+            return;
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        self.search = Some((ask.clone(), stop.clone()));
+        let batch = self.batch.clone();
+        let tx = self.search_tx.clone();
+        tokio::spawn(async move {
+            let id = ask.id;
+            let news = |news| Msg::Search { id, news };
+            let done = run_search(&batch, &ask, |searched, total| {
+                !stop.load(Ordering::Relaxed)
+                    && tx.send(news(News::Progress { searched, total })).is_ok()
+            })
+            .await;
+            let _ = tx.send(news(News::Done(done.map_err(|e| e.to_string()))));
+        });
     }
 
     /// Watches what the view on screen needs (and the task it previews).
@@ -93,30 +135,70 @@ impl ViewWatch {
         }
     }
 
-    /// The next events of the view's watcher (as many as are ready, up to 4,096); never
-    /// returns while there is none.
-    pub async fn recv(&mut self) -> Vec<Event> {
-        let Some(rx) = &mut self.rx else {
-            return std::future::pending().await;
-        };
-        let Some(e) = rx.recv().await else {
-            return std::future::pending().await;
-        };
-        let mut v = vec![e];
-        while v.len() < 4096 {
-            match rx.try_recv() {
-                Ok(e) => v.push(e),
-                Err(_) => break,
+    /// The next events of the view's watcher (as many as are ready, up to 4,096), or news
+    /// of the search; never returns while there is none.
+    pub async fn recv(&mut self) -> Vec<Msg> {
+        let events = async {
+            let Some(rx) = &mut self.rx else {
+                return std::future::pending().await;
+            };
+            let Some(e) = rx.recv().await else {
+                return std::future::pending().await;
+            };
+            let mut v = vec![Msg::Event(e)];
+            while v.len() < 4096 {
+                match rx.try_recv() {
+                    Ok(e) => v.push(Msg::Event(e)),
+                    Err(_) => break,
+                }
             }
+            v
+        };
+        tokio::select! {
+            v = events => v,
+            Some(m) = self.search_rx.recv() => vec![m],
         }
-        v
     }
 
     pub fn stop(&mut self) {
+        self.search(None);
         if let Some((_, w)) = self.current.take() {
             w.stop();
         }
         self.rx = None;
         self.previewed = None;
     }
+}
+
+/// Searches the file `ask` names by ranges read with [`read_range`] (as the viewer's windows
+/// and downloads are), telling `progress(searched, total)` after each (false stops it).
+pub async fn run_search(
+    batch: &BatchClient,
+    ask: &Ask,
+    mut progress: impl FnMut(u64, u64) -> bool,
+) -> Result<search::Found, crate::azure::batch::BatchError> {
+    let Some(needle) = Needle::new(&ask.pattern) else {
+        return Ok(search::Found::Nowhere);
+    };
+    let len = file_len(batch, &ask.of, &ask.path).await?;
+    let total = if ask.forward {
+        len.saturating_sub(ask.from)
+    } else {
+        ask.from.min(len)
+    };
+    if !progress(0, total) {
+        return Ok(search::Found::Cancelled);
+    }
+    let (of, path) = (&ask.of, ask.path.as_str());
+    let read = |a, b| async move { read_range(batch, of, path, a, b).await.map(Vec::from) };
+    search::search(
+        read,
+        len,
+        ask.from,
+        ask.forward,
+        &needle,
+        search::RANGE,
+        |n| progress(n, total),
+    )
+    .await
 }

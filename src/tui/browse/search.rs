@@ -1,0 +1,274 @@
+//! The log viewer's search over the whole file: `n` reads on from where the viewer is to the
+//! end of the file by byte ranges of [`RANGE`], `N` back to its start, each range overlapping
+//! the one before by the pattern's length less one so that a match across a boundary is
+//! found. At most one range is held at a time. Matching is ASCII case-insensitive, as the
+//! viewer's own lines are matched ([`Needle::is_in`]). No wrap-around, as in `less`: at the end
+//! (or start) of the file the search says the pattern is not found.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::workflow::events::FilesOf;
+
+/// Bytes each read of a search asks for.
+pub const RANGE: u64 = 4 * 1024 * 1024;
+
+/// A search the log viewer asks the watcher to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    /// Each search its own, so that news of one cancelled never reaches the next.
+    pub id: u64,
+    pub of: FilesOf,
+    pub path: String,
+    pub pattern: String,
+    /// Forward: from this byte on; backward: for a match that starts before it.
+    pub from: u64,
+    pub forward: bool,
+}
+
+impl Ask {
+    pub fn new(of: FilesOf, path: String, pattern: String, from: u64, forward: bool) -> Ask {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Ask {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            of,
+            path,
+            pattern,
+            from,
+            forward,
+        }
+    }
+}
+
+/// What a search running in the watcher tells the viewer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum News {
+    /// Bytes searched so far, of `total`.
+    Progress { searched: u64, total: u64 },
+    /// It ended (or failed: the error, to show).
+    Done(Result<Found, String>),
+}
+
+/// A search pattern, lower-cased (ASCII) once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needle(Vec<u8>);
+
+impl Needle {
+    /// `None` for an empty pattern.
+    pub fn new(pattern: &str) -> Option<Needle> {
+        (!pattern.is_empty()).then(|| Needle(pattern.as_bytes().to_ascii_lowercase()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `line` contains it (ASCII case-insensitive).
+    pub fn is_in(&self, line: &str) -> bool {
+        self.find(&mut line.as_bytes().to_vec(), true).is_some()
+    }
+
+    /// The first (`forward`) or last match in `hay`, lower-cased in place.
+    fn find(&self, hay: &mut [u8], forward: bool) -> Option<usize> {
+        hay.make_ascii_lowercase();
+        if forward {
+            memchr::memmem::find(hay, &self.0)
+        } else {
+            memchr::memmem::rfind(hay, &self.0)
+        }
+    }
+}
+
+/// How a search ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// A match starts at this byte offset.
+    At(u64),
+    /// None between where it started and the end (or start) of the file.
+    Nowhere,
+    /// `progress` asked to stop.
+    Cancelled,
+}
+
+/// Searches a file of `len` bytes for `needle`: forward, for the first match that starts at
+/// or after `from`; backward, for the last one that starts before `from`. `read(a, b)` reads
+/// the bytes `a..b`, at most `range` of them; `progress(bytes searched)` is told after each
+/// read and stops the search when it returns false (bytes searched: from `from` on).
+pub async fn search<R, F, E>(
+    mut read: R,
+    len: u64,
+    from: u64,
+    forward: bool,
+    needle: &Needle,
+    range: u64,
+    mut progress: impl FnMut(u64) -> bool,
+) -> Result<Found, E>
+where
+    R: FnMut(u64, u64) -> F,
+    F: Future<Output = Result<Vec<u8>, E>>,
+{
+    let overlap = needle.len() as u64 - 1;
+    // Each read moves on by at least one byte, however long the pattern.
+    let range = range.max(overlap + 1);
+    let from = from.min(len);
+    if forward {
+        let mut a = from;
+        while a + overlap < len {
+            let b = len.min(a + range);
+            let mut chunk = read(a, b).await?;
+            if let Some(i) = needle.find(&mut chunk, true) {
+                return Ok(Found::At(a + i as u64));
+            }
+            if !progress(b - from) {
+                return Ok(Found::Cancelled);
+            }
+            if b == len {
+                break;
+            }
+            a = b - overlap;
+        }
+    } else {
+        // A match that starts before `from` may end up to `overlap` bytes after it.
+        let mut b = len.min(from + overlap);
+        while b > overlap {
+            let a = b.saturating_sub(range);
+            let mut chunk = read(a, b).await?;
+            if let Some(i) = needle.find(&mut chunk, false) {
+                return Ok(Found::At(a + i as u64));
+            }
+            if !progress(from - a.min(from)) {
+                return Ok(Found::Cancelled);
+            }
+            if a == 0 {
+                break;
+            }
+            b = a + overlap;
+        }
+    }
+    Ok(Found::Nowhere)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Searches `text` by ranges of `range` bytes, recording each read; `stop_after` reads,
+    /// progress asks to stop.
+    fn run(
+        text: &str,
+        from: u64,
+        forward: bool,
+        pattern: &str,
+        range: u64,
+        stop_after: usize,
+    ) -> (Found, Vec<(u64, u64)>, Vec<u64>) {
+        let mut reads = Vec::new();
+        let mut told = Vec::new();
+        let needle = Needle::new(pattern).unwrap();
+        let found = futures_lite_block_on(search(
+            |a, b| {
+                reads.push((a, b));
+                assert!(b - a <= range, "read {a}..{b} is more than {range} bytes");
+                let chunk = text.as_bytes()[a as usize..b as usize].to_vec();
+                async move { Ok::<_, ()>(chunk) }
+            },
+            text.len() as u64,
+            from,
+            forward,
+            &needle,
+            range,
+            |n| {
+                told.push(n);
+                told.len() < stop_after
+            },
+        ))
+        .unwrap();
+        (found, reads, told)
+    }
+
+    fn futures_lite_block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_match_across_a_range_boundary_is_found() {
+        // 10-byte ranges; "needle" spans bytes 7..13, across the first boundary.
+        let text = "abcdefgNEEDLExxxxxxxxxxxxxxxxxxx";
+        let (found, reads, _) = run(text, 0, true, "needle", 10, usize::MAX);
+        assert_eq!(found, Found::At(7));
+        // The second range starts pattern length - 1 bytes before the first one's end.
+        assert_eq!(reads, vec![(0, 10), (5, 15)]);
+        // Backward from the end, the same.
+        let (found, reads, _) = run(text, text.len() as u64, false, "needle", 10, usize::MAX);
+        assert_eq!(found, Found::At(7));
+        assert_eq!(reads.first(), Some(&(22, 32)));
+        assert!(reads.iter().all(|(a, b)| b - a <= 10));
+    }
+
+    #[test]
+    fn forward_finds_the_first_match_from_where_it_starts() {
+        let text = "one x\ntwo x\nthree x\nfour x\n";
+        let (found, _, _) = run(text, 0, true, "X", 4, usize::MAX);
+        assert_eq!(found, Found::At(4));
+        let (found, _, _) = run(text, 5, true, "x", 4, usize::MAX);
+        assert_eq!(found, Found::At(10));
+    }
+
+    #[test]
+    fn backward_finds_the_last_match_before_where_it_starts() {
+        let text = "one x\ntwo x\nthree x\nfour x\n";
+        let (found, _, _) = run(text, text.len() as u64, false, "x", 4, usize::MAX);
+        assert_eq!(found, Found::At(25));
+        // The last of several in one range.
+        let (found, _, _) = run(text, text.len() as u64, false, "x", 100, usize::MAX);
+        assert_eq!(found, Found::At(25));
+        // Before offset 18 ("three x" has its x at 18): two's x.
+        let (found, _, _) = run(text, 18, false, "x", 4, usize::MAX);
+        assert_eq!(found, Found::At(10));
+        // A match that starts before `from` and ends after it is found.
+        let (found, _, _) = run(text, 13, false, "three", 8, usize::MAX);
+        assert_eq!(found, Found::At(12));
+        let (found, _, _) = run(text, 12, false, "three", 8, usize::MAX);
+        assert_eq!(found, Found::Nowhere);
+    }
+
+    #[test]
+    fn no_match_reads_to_the_end_once_and_says_so() {
+        let text = "a".repeat(95);
+        let (found, reads, told) = run(&text, 0, true, "ab", 10, usize::MAX);
+        assert_eq!(found, Found::Nowhere);
+        assert_eq!(reads.last().map(|r| r.1), Some(95));
+        assert_eq!(told.last(), Some(&95));
+        let (found, reads, told) = run(&text, 95, false, "ab", 10, usize::MAX);
+        assert_eq!(found, Found::Nowhere);
+        assert_eq!(reads.last().map(|r| r.0), Some(0));
+        assert_eq!(told.last(), Some(&95));
+        // Nothing to search past the end.
+        let (found, reads, _) = run(&text, 95, true, "ab", 10, usize::MAX);
+        assert_eq!((found, reads.len()), (Found::Nowhere, 0));
+    }
+
+    #[test]
+    fn a_cancelled_search_stops_reading() {
+        let text = format!("{}needle", "a".repeat(100));
+        let (found, reads, told) = run(&text, 0, true, "needle", 10, 3);
+        assert_eq!(found, Found::Cancelled);
+        assert_eq!(reads.len(), 3);
+        assert_eq!(told, vec![10, 15, 20]);
+    }
+
+    #[test]
+    fn case_is_ignored_as_in_the_viewer_s_lines() {
+        let n = Needle::new("Error").unwrap();
+        assert!(n.is_in("an ERROR here"));
+        assert!(!n.is_in("an err or"));
+        assert!(Needle::new("").is_none());
+    }
+}
