@@ -187,19 +187,19 @@ async fn the_pools_carry_their_nodes_by_state_from_one_node_counts_request() {
     assert_eq!((rows[1].pool.id.as_str(), b_nodes.total), ("b", 0));
 }
 
-/// `d` in the log viewer: a task's 20 MiB stdout downloaded by ranges of 4 MiB into a
-/// temporary file renamed at the end; a missing file and a cancelled download leave nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_file_is_downloaded_by_byte_ranges_and_nothing_partial_is_left() {
-    use batchdeck::workflow::controller::{DOWNLOAD_RANGE, download_file};
-    use batchdeck::workflow::events::FilesOf;
-    let dir = tempfile::tempdir().unwrap();
-    let emu = common::EmulatorProcess::start(dir.path(), &[]);
+/// The emulator with task t of job j on pool p, which ran `cmd` and completed.
+async fn a_completed_task(
+    dir: &std::path::Path,
+    cmd: &str,
+) -> (
+    common::EmulatorProcess,
+    batchdeck::azure::batch::BatchClient,
+    FilesOf,
+) {
+    let emu = common::EmulatorProcess::start(dir, &[]);
     let b = emu.batch_client();
     common::create_pool(&b, "p", 1, 1).await;
-    let size: usize = 20 * 1024 * 1024 + 7;
-    let cmd = format!("/bin/sh -c 'yes abcdefghij | head -c {size}'");
-    common::create_job_with_tasks(&b, "j", "p", &[("t", &cmd)]).await;
+    common::create_job_with_tasks(&b, "j", "p", &[("t", cmd)]).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while b.task_counts("j").await.unwrap().task_counts.completed < 1 {
         assert!(std::time::Instant::now() < deadline, "the task did not end");
@@ -209,6 +209,18 @@ async fn a_file_is_downloaded_by_byte_ranges_and_nothing_partial_is_left() {
         job: "j".into(),
         task: "t".into(),
     };
+    (emu, b, of)
+}
+
+/// `d` in the log viewer: a task's 20 MiB stdout downloaded by ranges of 4 MiB into a
+/// temporary file renamed at the end; a missing file and a cancelled download leave nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_is_downloaded_by_byte_ranges_and_nothing_partial_is_left() {
+    use batchdeck::workflow::controller::{DOWNLOAD_RANGE, download_file};
+    let dir = tempfile::tempdir().unwrap();
+    let size: usize = 20 * 1024 * 1024 + 7;
+    let cmd = format!("/bin/sh -c 'yes abcdefghij | head -c {size}'");
+    let (_emu, b, of) = a_completed_task(dir.path(), &cmd).await;
     let out = tempfile::tempdir().unwrap();
     let dest = out.path().join("t").join("stdout.txt");
     let requests = || b.stats.requests.load(std::sync::atomic::Ordering::Relaxed);
@@ -351,25 +363,13 @@ async fn n_and_n_search_the_whole_file_by_byte_ranges_beyond_what_the_viewer_hol
     use batchdeck::tui::browse::search::RANGE;
     use crossterm::event::KeyCode;
     let dir = tempfile::tempdir().unwrap();
-    let emu = common::EmulatorProcess::start(dir.path(), &[]);
-    let b = emu.batch_client();
-    common::create_pool(&b, "p", 1, 1).await;
     // Whole lines of 11 bytes.
     let filler: u64 = 11 * 1_250_000;
     let cmd = format!(
         "/bin/sh -c 'echo Near The Start; yes abcdefghij | head -c {filler}; \
          echo Near The End; yes klmnopqrst | head -c 2000'"
     );
-    common::create_job_with_tasks(&b, "j", "p", &[("t", &cmd)]).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while b.task_counts("j").await.unwrap().task_counts.completed < 1 {
-        assert!(std::time::Instant::now() < deadline, "the task did not end");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let of = FilesOf::Task {
-        job: "j".into(),
-        task: "t".into(),
-    };
+    let (_emu, b, of) = a_completed_task(dir.path(), &cmd).await;
     let len = b.task_file_len("j", "t", "stdout.txt").await.unwrap();
     assert!(len > filler && filler > 3 * RANGE && len > 10 * KEEP as u64);
     let mut v = Viewer::open(&b, of, "stdout.txt");

@@ -133,7 +133,12 @@ impl App {
             View::Jobs => b.jobs.set_filter(f),
             View::Files(_) => b.files.set_filter(f),
             View::Log(..) => match b.log.as_mut() {
-                Some(l) => l.search = f,
+                Some(l) if l.search != f => {
+                    // A search of the file for the pattern before stops.
+                    l.searching = None;
+                    l.search = f;
+                }
+                Some(_) => {}
                 None => return false,
             },
             _ => return false,

@@ -575,6 +575,7 @@ fn n_and_n_past_the_lines_held_search_the_file_and_esc_cancels() {
         Some(Watching::File(w)) => w,
         other => panic!("watching {other:?}"),
     };
+    let notice = |app: &App| app.notices.back().unwrap().text.clone();
     // The file's first 900 lines held (from g).
     key(&mut app, KeyCode::Char('g'));
     app.update(Msg::Event(Event::FileChunk {
@@ -630,22 +631,24 @@ fn n_and_n_past_the_lines_held_search_the_file_and_esc_cancels() {
     key(&mut app, KeyCode::Char('n'));
     let ask = app.log_search().cloned().expect("n searches on");
     news(&mut app, ask.id, News::Done(Ok(Found::Nowhere)));
-    assert!(
-        app.notices
-            .back()
-            .unwrap()
-            .text
-            .starts_with("Pattern not found")
-    );
+    assert!(notice(&app).starts_with("Pattern not found"));
     assert_eq!(log(&app).line(log(&app).top), "the NEEDLE here");
     // N: the line before is held, no match there: backward from where the window starts.
     key(&mut app, KeyCode::Char('N'));
     let ask = app.log_search().cloned().expect("N searches back");
     assert_eq!((ask.from, ask.forward), (log(&app).start, false));
-    // Esc cancels the search (the search text stays); Esc again clears it.
+    // Another pattern typed stops it; Esc cancels a search (the search text stays), Esc
+    // again clears it.
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "x");
+    assert_eq!(app.log_search(), None);
+    key(&mut app, KeyCode::Backspace);
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('N'));
+    let ask = app.log_search().cloned().expect("N searches back again");
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.log_search(), None);
-    assert_eq!(app.notices.back().unwrap().text, "Search cancelled");
+    assert_eq!(notice(&app), "Search cancelled");
     news(&mut app, ask.id, News::Done(Ok(Found::At(5))));
     assert_eq!(log(&app).line(log(&app).top), "the NEEDLE here");
     assert_eq!(log(&app).search, "Needle");
@@ -663,13 +666,7 @@ fn n_and_n_past_the_lines_held_search_the_file_and_esc_cancels() {
     key(&mut app, KeyCode::Enter);
     key(&mut app, KeyCode::Char('n'));
     assert_eq!(app.log_search(), None);
-    assert!(
-        app.notices
-            .back()
-            .unwrap()
-            .text
-            .starts_with("Pattern not found")
-    );
+    assert!(notice(&app).starts_with("Pattern not found"));
 }
 
 #[test]
