@@ -15,7 +15,9 @@
 //!
 //! To measure some rows only: BATCHDECK_BENCH_ONLY=emulator (or Azurite),
 //! BATCHDECK_BENCH_SETS=many (or big), BATCHDECK_BENCH_SDK=16x1 (the SDK's setting, without
-//! trying the others), BATCHDECK_BENCH_RUNS=5 (runs per median; default 3).
+//! trying the others), BATCHDECK_BENCH_RUNS=5 (runs per median; default 3). To tune
+//! batchdeck's own transfer options: BATCHDECK_BENCH_OURS=8x16 (blocks in flight per file x
+//! block size in MiB) uploads with those instead of the defaults.
 
 mod common;
 
@@ -188,6 +190,22 @@ fn ours(
     container: &str,
     files: &[PathBuf],
 ) -> Duration {
+    // BATCHDECK_BENCH_OURS=PARALLELxBLOCK_MIB (e.g. 8x8) tries other transfer options than
+    // batchdeck's defaults (to tune them; the rows use the defaults).
+    let tuned = std::env::var("BATCHDECK_BENCH_OURS").ok().map(|v| {
+        let (p, b) = v
+            .split_once('x')
+            .and_then(|(p, b)| Some((p.parse().ok()?, b.parse::<u64>().ok()?)))
+            .expect("BATCHDECK_BENCH_OURS is PARALLELxBLOCK_MIB, e.g. 8x8");
+        let mut t = client.transfer_options().clone();
+        t.parallel = p;
+        t.block_size = b * MIB as u64;
+        client
+            .clone()
+            .with_transfer_options(t)
+            .expect("transfer options")
+    });
+    let client = tuned.as_ref().unwrap_or(client);
     rt.block_on(async {
         client.create_container(container).await.unwrap();
         let named = named(files);

@@ -1044,6 +1044,64 @@ async fn listed_names_with_xml_specials_come_back_intact() {
     assert!(under.iter().all(|n| n.starts_with("q/a&b<c>")), "{under:?}");
 }
 
+/// A Put Blob is answered with the Content-MD5 and the CRC64 the service computed, whether the
+/// request carried a checksum or not (values of a recorded real response to a request that
+/// carried neither), and the MD5 is the blob's Content-MD5 from the acknowledgement on.
+#[tokio::test]
+async fn a_put_blob_is_answered_with_its_md5_and_crc64_as_the_service_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    assert_eq!(
+        c.send(Method::PUT, "sums", "restype=container", &[], vec![])
+            .await
+            .status,
+        201
+    );
+    let recorded: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/recorded/put_blob_checksums.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for (i, put) in recorded.as_array().unwrap().iter().enumerate() {
+        let body = put["body"].as_str().unwrap().as_bytes();
+        let (md5, crc64) = (
+            put["content_md5"].as_str().unwrap(),
+            put["x_ms_content_crc64"].as_str().unwrap(),
+        );
+        let path = format!("sums/b{i}");
+        let r = c.put_blob(&path, body, &[]).await;
+        assert_eq!(
+            (
+                r.status,
+                r.header("content-md5"),
+                r.header("x-ms-content-crc64")
+            ),
+            (201, Some(md5), Some(crc64)),
+            "{}",
+            r.text()
+        );
+        // Sent with either checksum, the same answer.
+        for sent in [("content-md5", md5), ("x-ms-content-crc64", crc64)] {
+            let r = c.put_blob(&path, body, &[sent]).await;
+            assert_eq!(
+                (
+                    r.status,
+                    r.header("content-md5"),
+                    r.header("x-ms-content-crc64")
+                ),
+                (201, Some(md5), Some(crc64)),
+                "sent {sent:?}"
+            );
+        }
+        let r = c.send(Method::HEAD, &path, "", &[], vec![]).await;
+        assert_eq!((r.status, r.header("content-md5")), (200, Some(md5)));
+    }
+}
+
 /// `x-ms-content-crc64` as the service handles it: checked on Put Block and Put Blob (400
 /// Crc64Mismatch, with the body Azure sends), a Put Block's computed and returned when no
 /// Content-MD5 was sent, and a range's returned for `x-ms-range-get-content-crc64`.
