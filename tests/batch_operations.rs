@@ -491,6 +491,24 @@ fn pool_updates_stop_resize_remove_nodes_and_node_counts() {
     assert_eq!(p.get("startTask"), None, "{p}");
     assert_eq!(p.get("metadata"), None, "{p}");
 
+    // A node deallocation option the service does not document: 400, naming the property,
+    // and nothing changes.
+    for (path, body) in [
+        (
+            "/pools/p/resize",
+            json!({"targetDedicatedNodes": 3, "nodeDeallocationOption": "later"}),
+        ),
+        (
+            "/pools/p/removenodes",
+            json!({"nodeList": ["n"], "nodeDeallocationOption": "later"}),
+        ),
+    ] {
+        let (s, code, v) = error(&c, "POST", path, Some(&body));
+        assert_eq!((s, code.as_str()), (400, "InvalidPropertyValue"), "{path}");
+        assert!(v.to_string().contains("nodeDeallocationOption"), "{v}");
+    }
+    assert_eq!(get(&c, "/pools/p")["allocationState"], "steady");
+
     // Stop a resize: the pool keeps what it has and says why.
     ok(
         &c,
