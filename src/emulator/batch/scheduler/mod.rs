@@ -81,11 +81,17 @@ pub async fn run(svc: Arc<BatchService>) {
             } else {
                 pause.min(autoscale::sample_period(&svc))
             };
-            // A schedule's next job is created on time.
-            match schedules::next_due(&st) {
-                Some(t) => pause.min((t - Utc::now()).to_std().unwrap_or_default()),
-                None => pause,
-            }
+            // A schedule's next job is created on time, and a node that waits for its tasks'
+            // files to expire reboots on time.
+            [
+                schedules::next_due(&st),
+                states::next_reboot_due(&st, Utc::now()),
+            ]
+            .into_iter()
+            .flatten()
+            .fold(pause, |p, t| {
+                p.min((t - Utc::now()).to_std().unwrap_or_default())
+            })
         };
         tokio::select! {
             _ = svc.wake.notified() => {
@@ -107,14 +113,10 @@ fn in_motion(st: &State) -> bool {
         p.pool.allocation_state == Some(AllocationState::Resizing)
             || p.pool.state == Some(PoolState::Deleting)
     }) || st.nodes.values().any(|n| {
-        n.pending_reboot.is_some()
-            || !matches!(
-                n.node.state,
-                NodeState::Idle
-                    | NodeState::StartTaskFailed
-                    | NodeState::Unusable
-                    | NodeState::Offline
-            )
+        !matches!(
+            n.node.state,
+            NodeState::Idle | NodeState::StartTaskFailed | NodeState::Unusable | NodeState::Offline
+        )
     }) || st.tasks.values().any(|t| {
         matches!(
             t.state(),

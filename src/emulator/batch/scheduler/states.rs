@@ -117,15 +117,30 @@ pub fn drain_node(
 /// Whether a completed task's files are still kept on node `nk` (its retention time, from its
 /// end, has not passed).
 fn retains_files_on(t: &TaskRec, nk: &(String, String), now: DateTime<Utc>) -> bool {
+    files_kept_on(t, nk).is_some_and(|expiry| now < expiry)
+}
+
+/// When a completed task's files kept on node `nk` expire (none if they are not there).
+fn files_kept_on(t: &TaskRec, nk: &(String, String)) -> Option<DateTime<Utc>> {
     if t.files_removed || *t.state() != TaskState::Completed {
-        return false;
+        return None;
     }
-    let Some(ni) = t.task.node_info.as_ref() else {
-        return false;
-    };
+    let ni = t.task.node_info.as_ref()?;
     let here = ni.pool_id.as_deref().map(key).as_deref() == Some(nk.0.as_str())
         && ni.node_id.as_deref() == Some(nk.1.as_str());
-    here && super::passes::files_expire_at(t).is_some_and(|expiry| now < expiry)
+    here.then(|| super::passes::files_expire_at(t)).flatten()
+}
+
+/// When the next reboot waiting for files' retention may happen (the last expiry, still to
+/// come, of the files kept on its node), so that the loop wakes for it without passing while
+/// it waits. (A node waiting for running tasks is woken by their end.)
+pub(super) fn next_reboot_due(st: &State, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    st.nodes
+        .iter()
+        .filter(|(_, n)| n.pending_reboot == Some(NodeDeallocationOption::RetainedData))
+        .filter_map(|(nk, _)| st.tasks.values().filter_map(|t| files_kept_on(t, nk)).max())
+        .filter(|due| *due > now)
+        .min()
 }
 
 /// The failure message of a task a reboot with `terminate` ends.
