@@ -127,6 +127,15 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// A count and its noun, plural past one: `1 failed task`, `3 failed tasks`, `0 nodes`.
+pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) -> String {
+    if n == N::from(1) {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A duration as the Batch service writes one (ISO 8601: `PT1H30M`, `PT0.5S`).
 pub fn iso8601_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -179,6 +188,13 @@ pub fn glob_match(pattern: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_s_noun_is_plural_past_one() {
+        assert_eq!(count(1, "failed task"), "1 failed task");
+        assert_eq!(count(3, "failed task"), "3 failed tasks");
+        assert_eq!(count(0, "node"), "0 nodes");
+    }
 
     #[test]
     fn iso8601_durations() {

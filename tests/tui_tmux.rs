@@ -1122,7 +1122,7 @@ fn browse_actions_are_seen_through_the_sdk() {
             && x.execution_info.and_then(|e| e.result) == Some(TaskExecutionResult::Success)
     });
     t.keys(&["F"]);
-    t.wait_for("Retry 1 failed tasks of job actjob?", 10);
+    t.wait_for("Retry 1 failed task of job actjob?", 10);
     t.keys(&["y"]);
     t.wait_for("Task fixme2 reactivated", 10);
     on_task(

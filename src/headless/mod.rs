@@ -241,7 +241,8 @@ impl Printer {
                 line(format!("  Deleted {r}"))
             }
             Event::Resized { pool_id, target } => {
-                line(format!("  Pool [{pool_id}] resizing to {target} nodes"))
+                let nodes = crate::util::count(*target, "node");
+                line(format!("  Pool [{pool_id}] resizing to {nodes}"))
             }
             Event::Done { what } => line(format!("  {what}: accepted")),
             Event::Reactivated { task_ids } => task_ids
@@ -254,7 +255,8 @@ impl Printer {
                 files,
                 bytes,
             } => line(format!(
-                "  Downloaded {files} files ({bytes} bytes) of task [{task_id}] to {}",
+                "  Downloaded {} ({bytes} bytes) of task [{task_id}] to {}",
+                crate::util::count(*files, "file"),
                 dir.display()
             )),
             Event::FileDownloaded { path, dest, bytes } => line(format!(

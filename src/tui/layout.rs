@@ -21,6 +21,12 @@ pub struct Screen {
     pub status: Rect,
 }
 
+/// Rows of keys the help shows at once in a terminal of `area` (its borders and last line
+/// take the rest); more scroll.
+pub fn help_rows_fit(area: Rect) -> usize {
+    area.height.saturating_sub(4) as usize
+}
+
 /// The panels of a terminal of `area`, or `None` when it is smaller than the minimum. A run
 /// has a left column (steps, uploads); watching existing work (`run` false) does not, and the
 /// pool and tasks get the whole width.

@@ -178,7 +178,10 @@ impl Command {
             Command::DeleteTask { task_id, .. } => format!("delete task {task_id}"),
             Command::ReactivateTask { task_id, .. } => format!("reactivate task {task_id}"),
             Command::ReactivateTasks { task_ids, .. } => {
-                format!("reactivate {} failed tasks", task_ids.len())
+                format!(
+                    "reactivate {}",
+                    crate::util::count(task_ids.len(), "failed task")
+                )
             }
             Command::RetryFailedTasks { job_ids } => match job_ids.as_slice() {
                 [one] => format!("retry the failed tasks of job {one}"),
@@ -429,8 +432,8 @@ impl Controller {
                     let n = done.len();
                     self.send(Event::Done {
                         what: format!(
-                            "retry {n} failed task{} of job {job_id}",
-                            if n == 1 { "" } else { "s" }
+                            "retry {} of job {job_id}",
+                            crate::util::count(n, "failed task")
                         ),
                     });
                     if let Some((t, e)) = first_error {

@@ -83,8 +83,7 @@ impl WorkloadView {
     /// `6 tasks`.
     fn tasks_count(&self) -> String {
         let total: usize = self.groups.iter().map(|(_, n)| n).sum();
-        let noun = if total == 1 { "task" } else { "tasks" };
-        format!("{total} {noun}")
+        crate::util::count(total, "task")
     }
 
     /// Its task groups by name (`count ×5, total`), or None when one group that only a

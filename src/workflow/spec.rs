@@ -248,8 +248,11 @@ impl TaskSpec {
         } else {
             String::new()
         };
-        let noun = if total == 1 { "task" } else { "tasks" };
-        format!("{total} {noun} ({}{more})", names.join(", "))
+        format!(
+            "{} ({}{more})",
+            crate::util::count(total, "task"),
+            names.join(", ")
+        )
     }
 }
 

@@ -56,7 +56,8 @@ pub enum DetailsOf {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
-    Help,
+    /// The keys of the view, from this row on (the help scrolls when they do not fit).
+    Help(usize),
     Dialog(Dialog),
     Details(DetailsOf),
 }
@@ -246,8 +247,8 @@ impl App {
         };
         let lines = vec![
             format!(
-                "Retry {} failed tasks of job {}?",
-                failed.len(),
+                "Retry {} of job {}?",
+                crate::util::count(failed.len(), "failed task"),
                 self.ids.job_id
             ),
             format!("{}{more}", shown.join(", ")),

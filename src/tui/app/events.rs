@@ -208,7 +208,8 @@ impl App {
                 self.notify(format!("Watching stopped: {error}"), true);
             }
             Event::Resized { pool_id, target } => {
-                self.notify(format!("Pool {pool_id} resizing to {target} nodes"), false);
+                let nodes = crate::util::count(target, "node");
+                self.notify(format!("Pool {pool_id} resizing to {nodes}"), false);
             }
             Event::Done { what } => self.notify(format!("Accepted: {what}"), false),
             Event::Reactivated { task_ids } => {
@@ -226,7 +227,8 @@ impl App {
                 bytes,
             } => self.notify(
                 format!(
-                    "Downloaded {files} files ({bytes} bytes) of task {task_id} to {}",
+                    "Downloaded {} ({bytes} bytes) of task {task_id} to {}",
+                    crate::util::count(files, "file"),
                     dir.display()
                 ),
                 false,

@@ -7,6 +7,7 @@ use crate::tui::app::{
     Action, App, DetailsOf, Overlay, Panel, Presence, Scroll, SortKey, task_failed,
 };
 use crate::tui::keys::{self, Input};
+use crate::tui::layout;
 use crate::workflow::controller::Command;
 use crate::workflow::events::Resource;
 
@@ -39,10 +40,20 @@ impl App {
         }
         match self.overlay.take() {
             Some(Overlay::Dialog(d)) => self.key_dialog(d, k, input, actions),
-            Some(Overlay::Help) => {
-                if !matches!(input, Some(Input::Back | Input::Help | Input::Quit)) {
-                    self.overlay = Some(Overlay::Help);
-                }
+            Some(Overlay::Help(top)) => {
+                let fit = layout::help_rows_fit(self.area);
+                let last = keys::help_rows(self.scope()).count().saturating_sub(fit);
+                let top = match input {
+                    Some(Input::Back | Input::Help | Input::Quit) => return,
+                    Some(Input::Down) => top + 1,
+                    Some(Input::Up) => top.saturating_sub(1),
+                    Some(Input::PageDown) => top + fit.max(1),
+                    Some(Input::PageUp) => top.saturating_sub(fit.max(1)),
+                    Some(Input::Top) => 0,
+                    Some(Input::Bottom) => last,
+                    _ => top,
+                };
+                self.overlay = Some(Overlay::Help(top.min(last)));
             }
             Some(Overlay::Details(what)) => match input {
                 Some(Input::Back | Input::Details | Input::Open) => {}
@@ -180,7 +191,7 @@ impl App {
 
     pub(super) fn key_main(&mut self, input: Input, actions: &mut Vec<Action>) {
         match input {
-            Input::Help => self.overlay = Some(Overlay::Help),
+            Input::Help => self.overlay = Some(Overlay::Help(0)),
             Input::Quit => self.ask_quit(actions),
             Input::QuitNow => {}
             Input::NextPanel => self.focus = self.next_panel(1),

@@ -163,7 +163,7 @@ fn a_question_waits_until_the_help_is_closed() {
     let mut app = mid_run(t0);
     ch(&mut app, '?');
     app.update(Msg::Ask(pool_r()));
-    assert_eq!(app.overlay, Some(Overlay::Help));
+    assert_eq!(app.overlay, Some(Overlay::Help(0)));
     press(&mut app, KeyCode::Esc);
     assert!(matches!(app.overlay, Some(Overlay::Dialog(_))));
 }
@@ -929,6 +929,17 @@ fn f_retries_every_failed_task_after_a_confirmation_and_d_downloads_a_task_s_fil
     let mut app = mid_run(t0);
     assert!(shift(&mut app, 'F').is_empty());
     assert_eq!(app.notices.back().unwrap().text, "No failed task to retry");
+    // One failed task is one, not "1 failed tasks".
+    let one = vec![task(10, TaskState::Completed, Some(2))];
+    at(&mut app, t0, 5.5, Event::Tasks(one));
+    assert!(shift(&mut app, 'F').is_empty());
+    let d = dialog(&app).clone();
+    assert!(
+        d.lines[0].starts_with("Retry 1 failed task of job"),
+        "{:?}",
+        d.lines
+    );
+    assert!(ch(&mut app, 'n').is_empty());
     let failed = (10..13)
         .map(|i| task(i, TaskState::Completed, Some(2)))
         .chain([task(1, TaskState::Completed, Some(0))])

@@ -206,9 +206,9 @@ impl Act {
         };
         let lines = vec![
             format!(
-                "{} {} {noun}{plural}{of}: {}{more}?",
+                "{} {}{of}: {}{more}?",
                 self.verb(),
-                ids.len(),
+                crate::util::count(ids.len(), noun),
                 shown.join(", ")
             ),
             self.consequence(),

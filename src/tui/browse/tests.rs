@@ -1049,3 +1049,42 @@ fn each_action_key_is_in_the_help_of_its_view_only() {
         }
     }
 }
+
+/// `?` on a job's tasks at 80x24: the keys that fit, which of how many, and the rest by
+/// scrolling (the last key reached with G); nothing cut off the screen.
+#[test]
+fn the_tasks_view_s_help_fits_80x24_and_scrolls_to_its_last_key() {
+    let t0 = Instant::now();
+    let mut app = browsing(t0);
+    command(&mut app, "job tickjob");
+    app.update(Msg::Resize(80, 24));
+    key(&mut app, KeyCode::Char('?'));
+    let rows: Vec<_> = crate::tui::keys::help_rows(app.scope()).collect();
+    assert!(rows.len() > 20, "{} rows fit anyway", rows.len());
+    let first = screen(&mut app, 80, 24);
+    snap!("browse_tasks_help_80x24", first.clone());
+    assert!(
+        first.contains(&format!("Keys 1-20 of {}", rows.len())),
+        "{first}"
+    );
+    assert!(first.contains("Esc closes"), "{first}");
+    key(&mut app, KeyCode::Char('G'));
+    let last = screen(&mut app, 80, 24);
+    snap!("browse_tasks_help_end_80x24", last.clone());
+    let n = rows.len();
+    assert!(
+        last.contains(&format!("Keys {}-{n} of {n}", n - 19)),
+        "{last}"
+    );
+    let end = rows[n - 1];
+    assert!(last.contains(&end.help[..end.help.len().min(40)]), "{last}");
+    // Up scrolls back one; Esc closes.
+    key(&mut app, KeyCode::Up);
+    let up = screen(&mut app, 80, 24);
+    assert!(
+        up.contains(&format!("Keys {}-{} of {n}", n - 20, n - 1)),
+        "{up}"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay, None);
+}

@@ -7,13 +7,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::tui::app::{App, DetailsOf, Dialog, Entry, Overlay, StepState};
-use crate::tui::keys;
 use crate::tui::theme;
 use crate::tui::views::{centered, fmt_dur};
+use crate::tui::{keys, layout};
 
 pub fn render_overlay(app: &App, f: &mut Frame, area: Rect) {
     match &app.overlay {
-        Some(Overlay::Help) => help(app, f, area),
+        Some(Overlay::Help(top)) => help(app, *top, f, area),
         Some(Overlay::Dialog(d)) => dialog(d, f, area),
         Some(Overlay::Details(what)) => details(app, what, f, area),
         None => {}
@@ -43,11 +43,16 @@ fn overlay_block(title: &str, danger: bool) -> Block<'_> {
         .border_style(Style::new().fg(if danger { theme::BAD } else { theme::ACCENT }))
 }
 
-fn help(app: &App, f: &mut Frame, area: Rect) {
+/// The keys of the view on screen from row `top`, as many as fit; the last line says which
+/// when not all do.
+fn help(app: &App, top: usize, f: &mut Frame, area: Rect) {
     let rows: Vec<&keys::Binding> = keys::help_rows(app.scope()).collect();
-    let r = centered(area, 72, rows.len() as u16 + 4);
+    let fit = layout::help_rows_fit(area);
+    let top = top.min(rows.len().saturating_sub(fit));
+    let shown = &rows[top..rows.len().min(top + fit)];
+    let r = centered(area, 72, shown.len() as u16 + 4);
     f.render_widget(Clear, r);
-    let mut lines: Vec<Line> = rows
+    let mut lines: Vec<Line> = shown
         .iter()
         .map(|b| {
             Line::from(vec![
@@ -56,10 +61,17 @@ fn help(app: &App, f: &mut Frame, area: Rect) {
             ])
         })
         .collect();
-    lines.push(Line::styled(
-        "Actions ask first; their dialog starts on Cancel. Esc closes this help.",
-        theme::dim(),
-    ));
+    let last = if shown.len() < rows.len() {
+        format!(
+            "Keys {}-{} of {} (↑ ↓ PgUp PgDn scroll). Actions ask first. Esc closes.",
+            top + 1,
+            top + shown.len(),
+            rows.len()
+        )
+    } else {
+        "Actions ask first; their dialog starts on Cancel. Esc closes this help.".into()
+    };
+    lines.push(Line::styled(last, theme::dim()));
     f.render_widget(
         Paragraph::new(lines).block(overlay_block(" Keys ", false)),
         r,
