@@ -457,7 +457,11 @@ async fn run_headless(
             }
         })
     });
-    let watch = batchdeck::watch::Watch::spawn(&conn.clients.batch, tx.clone());
+    let watch = batchdeck::watch::Watch::spawn_with(
+        &conn.clients.batch,
+        tx.clone(),
+        batchdeck::watch::Cadences::for_service(embedded_batch),
+    );
     let outcome = steps::run(&conn.clients, spec, tx, ask, &watch).await;
     watch.stop();
     drop(watch);
@@ -586,6 +590,7 @@ async fn watch_on(
         pool_id: pool,
         follow: args.follow.clone(),
         timeout: args.timeout,
+        cadences: batchdeck::watch::Cadences::for_service(conn.batch_is_embedded()),
     };
     if json {
         println!(

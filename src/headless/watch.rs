@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::azure::batch::BatchClient;
 use crate::headless::{Format, json};
-use crate::watch::{PreviewTarget, Snapshot, Watch};
+use crate::watch::{Cadences, PreviewTarget, Snapshot, Watch};
 use crate::workflow::events::{Event, TaskFile, Waits};
 
 /// What to watch.
@@ -25,6 +25,8 @@ pub struct Options {
     /// A task whose stdout is printed as it grows.
     pub follow: Option<String>,
     pub timeout: Option<Duration>,
+    /// How often to poll (quicker on the embedded local Azure).
+    pub cadences: Cadences,
 }
 
 /// How the job's tasks ended.
@@ -77,7 +79,7 @@ pub async fn run(
 ) -> Result<Ended, WatchError> {
     let started = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let watch = Watch::spawn(batch, tx);
+    let watch = Watch::spawn_with(batch, tx, opts.cadences);
     let json = format.is_json();
     let result = follow(&watch, &mut rx, opts, format, out).await;
     watch.stop();

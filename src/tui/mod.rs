@@ -25,7 +25,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::watch::{PreviewTarget, Watch};
+use crate::watch::{Cadences, PreviewTarget, Watch};
 use crate::workflow::controller::Controller;
 use crate::workflow::events::Resource;
 use crate::workflow::spec::WorkloadSpec;
@@ -211,7 +211,11 @@ pub async fn run(
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let (ask_tx, mut ask_rx) = mpsc::unbounded_channel();
     // The session's watcher: from the first step (or the attach) to the end of the session.
-    let watch = Watch::spawn(&clients.batch, ev_tx.clone());
+    let watch = Watch::spawn_with(
+        &clients.batch,
+        ev_tx.clone(),
+        Cadences::for_service(target.embedded),
+    );
     let controller = Controller::new(clients.clone(), ev_tx.clone()).with_watch(watch.clone());
 
     let mut guard = TerminalGuard::enter()?;
