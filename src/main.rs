@@ -487,9 +487,9 @@ fn tasks_failed(tasks: Option<batchdeck::workflow::wait::Outcome>) -> bool {
                 String::new()
             };
             eprintln!(
-                "batchdeck: {} of {} tasks failed{blocked}; their stdout.txt and stderr.txt tell why (keep the job, with --keep-job, to read them)",
+                "batchdeck: {} of {} failed{blocked}; their stdout.txt and stderr.txt tell why (keep the job, with --keep-job, to read them)",
                 t.failed,
-                t.failed + t.succeeded + t.blocked
+                batchdeck::util::count(t.failed + t.succeeded + t.blocked, "task")
             );
             true
         }
@@ -624,9 +624,9 @@ async fn watch_on(
                 names
             };
             let mut line = format!(
-                "batchdeck: {} of {} tasks of job {job} failed",
+                "batchdeck: {} of {} of job {job} failed",
                 end.failed.len(),
-                end.total
+                batchdeck::util::count(end.total, "task")
             );
             if !end.failed.is_empty() {
                 line.push_str(&format!(": {}", names(&end.failed)));

@@ -90,7 +90,7 @@ fn a_job_is_followed_to_its_end_and_the_exit_says_how_its_tasks_ended() {
     ));
     let o = watch(&sb, &emu, &["--job", "ok"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("All 1 tasks of job [ok] completed successfully."));
+    assert!(stdout(&o).contains("All 1 task of job [ok] completed successfully."));
 }
 
 /// `--output json`: every line of a whole watched job is one object of the run's schema

@@ -210,21 +210,21 @@ async fn follow(
             let ts = Local::now().format("%H:%M:%S");
             let summary = if ended.ok() {
                 format!(
-                    "{ts} All {} tasks of job [{job}] completed successfully.",
-                    c.total()
+                    "{ts} All {} of job [{job}] completed successfully.",
+                    crate::util::count(c.total(), "task")
                 )
             } else if !ended.blocked.is_empty() {
                 format!(
-                    "{ts} {} of {} tasks of job [{job}] completed ({} failed); {} will never run: blocked by a failed task they depend on.",
+                    "{ts} {} of {} of job [{job}] completed ({} failed); {} will never run: blocked by a failed task they depend on.",
                     c.completed,
-                    c.total(),
+                    crate::util::count(c.total(), "task"),
                     ended.failed.len(),
                     ended.blocked.len()
                 )
             } else {
                 format!(
-                    "{ts} All {} tasks of job [{job}] completed; {} failed.",
-                    c.total(),
+                    "{ts} All {} of job [{job}] completed; {} failed.",
+                    crate::util::count(c.total(), "task"),
                     ended.failed.len()
                 )
             };

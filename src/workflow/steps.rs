@@ -473,8 +473,8 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
         .await?;
     run.step(Step::AddTasks, async |run| {
         run.info(format!(
-            "Adding {} tasks to job [{}]...",
-            spec.tasks.len(),
+            "Adding {} to job [{}]...",
+            crate::util::count(spec.tasks.len(), "task"),
             spec.job_id
         ));
         let tasks: Vec<Task> = spec
@@ -520,9 +520,12 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
         Ok((
             (),
             if existed > 0 {
-                format!("{} tasks ({existed} were already there)", results.len())
+                format!(
+                    "{} ({existed} were already there)",
+                    crate::util::count(results.len(), "task")
+                )
             } else {
-                format!("{} tasks", results.len())
+                crate::util::count(results.len(), "task")
             },
         ))
     })
@@ -599,7 +602,7 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
             run.downloaded.push(dest);
         }
         run.info("  Download complete!");
-        Ok(((), format!("{} files", run.downloaded.len())))
+        Ok(((), crate::util::count(run.downloaded.len(), "file")))
     })
     .await?;
 
@@ -608,7 +611,8 @@ async fn run_steps(run: &mut Run<'_>) -> Result<(), WorkflowError> {
         let failed = run.tasks.map_or(0, |t| t.failed);
         if failed > 0 && spec.keep_containers_for_retries {
             run.info(format!(
-                "Keeping the containers: {failed} tasks failed, and a retry needs its input (r retries a task, C deletes the containers)"
+                "Keeping the containers: {} failed, and a retry needs its input (r retries a task, C deletes the containers)",
+                crate::util::count(failed, "task")
             ));
             return Ok(((), format!("kept for retries ({failed} failed)")));
         }
