@@ -85,7 +85,8 @@ impl StorageClient {
     /// `parallel × block_size`). Block ids are derived from the block index and the file's
     /// size and modification time, so a second attempt after a failure skips the blocks the
     /// service already holds. Every request carries a checksum of its body that the service
-    /// checks (CRC64, or Content-MD5 on Azurite: see [`TransferChecksum`](super::TransferChecksum));
+    /// checks (CRC64, or on Azurite Content-MD5 on each Put Block and none on a Put Blob: see
+    /// [`TransferChecksum`](super::TransferChecksum));
     /// with `content_md5` (see [`TransferOptions`](super::TransferOptions)) a blob uploaded in
     /// blocks also gets the file's MD5 as its Content-MD5.
     pub async fn upload_file<P>(
@@ -126,19 +127,23 @@ impl StorageClient {
             }
             // One Put Blob: the service computes the blob's Content-MD5 from what it received
             // (as Azure does for Put Blob), so this side does not hash it for that; the body
-            // carries the checksum the service checks in transit. The SDK's upload has no
+            // carries the checksum the service checks in transit (none to Azurite, which
+            // hashes it with MD5 anyway: see `put_blob_checksum`). The SDK's upload has no
             // option for it: the header goes through the call's context.
-            let checksum = self.body_checksum();
-            let (data, sum) = tokio::task::spawn_blocking(move || {
-                let sum = Sum::of(checksum, &data);
-                (data, sum)
-            })
-            .await
-            .map_err(|e| StorageError::file("read", path)(std::io::Error::other(e)))?;
+            let (data, sum) = match self.put_blob_checksum() {
+                Some(checksum) => tokio::task::spawn_blocking(move || {
+                    let sum = Sum::of(checksum, &data);
+                    (data, Some(sum))
+                })
+                .await
+                .map_err(|e| StorageError::file("read", path)(std::io::Error::other(e)))?,
+                None => (data, None),
+            };
             let options = BlockBlobClientUploadOptions {
                 partition_size: NonZero::new(size.max(1)),
                 method_options: ClientMethodOptions {
-                    context: Context::new().with_value(ExtraHeaders(vec![sum.header()])),
+                    context: Context::new()
+                        .with_value(ExtraHeaders(sum.iter().map(Sum::header).collect())),
                 },
                 ..Default::default()
             };
