@@ -27,6 +27,12 @@ async fn controller(
     let emu = Emulator::start(EmulatorConfig::new(dir))
         .await
         .expect("emulator");
+    let (c, rx) = controller_on(&emu);
+    (emu, c, rx)
+}
+
+/// A controller with batchdeck's clients of `emu`, and its events.
+fn controller_on(emu: &Emulator) -> (Controller, mpsc::UnboundedReceiver<Event>) {
     let clients = Clients {
         batch: BatchClient::new(
             url::Url::parse(&emu.batch_endpoint).unwrap(),
@@ -41,7 +47,7 @@ async fn controller(
         service: "test".into(),
     };
     let (tx, rx) = mpsc::unbounded_channel();
-    (emu, Controller::new(Arc::new(clients), tx), rx)
+    (Controller::new(Arc::new(clients), tx), rx)
 }
 
 async fn next_event(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
@@ -291,6 +297,13 @@ async fn browse_actions_change_pools_nodes_jobs_and_tasks() {
     c.submit(sched(&n0, true));
     accepted(&mut rx, &format!("enable scheduling on node {n0}")).await;
     assert_eq!(scheduling(n0.clone()).await, Some(SchedulingState::Enabled));
+    // A node is rebooted only when idle or running (the resize may have added it).
+    until("the node idle or running", || async {
+        let n = b.list_nodes("p", None).await.unwrap();
+        n.iter()
+            .any(|n| n.id == n1 && matches!(n.state, NodeState::Idle | NodeState::Running))
+    })
+    .await;
     c.submit(Command::RebootNode {
         pool_id: "p".into(),
         node_id: n1.clone(),
@@ -607,6 +620,73 @@ async fn an_unknown_reboot_option_is_refused_and_the_node_left_alone() {
     );
     let n = b.list_nodes("p", None).await.unwrap();
     assert_eq!(n[0].state, NodeState::Running);
+    emu.shutdown().await;
+}
+
+/// The node's state, once it is `state` (polled every 20 ms for up to 30 s).
+async fn node_in(b: &BatchClient, node: &str, state: NodeState) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = b.list_nodes("p", None).await.unwrap();
+        if n.iter().any(|n| n.id == node && n.state == state) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node is not {state:?}: {n:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A reboot is accepted only while the node is idle or running, as the service documents
+/// ("You can restart a Compute Node only if it is in an idle or running state"): a node
+/// rebooting already, or starting again after, is refused with the service's 409 for its
+/// state, and browse (the controller) says so in one line; back, it reboots again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reboot_is_refused_while_the_node_reboots_or_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, b, node) = a_node_running_a_task(dir.path(), 60, None).await;
+    let (c, mut rx) = controller_on(&emu);
+    let refused = |want: &'static str| {
+        let (b, node) = (&b, &node);
+        async move {
+            let e = b
+                .reboot_node("p", node, NodeRebootOption::Requeue)
+                .await
+                .unwrap_err();
+            assert_eq!((e.status(), e.code()), (Some(409), Some(want)), "{e}");
+        }
+    };
+    let since = Utc::now();
+    b.reboot_node("p", &node, NodeRebootOption::Requeue)
+        .await
+        .unwrap();
+    refused("NodeBeingRebooted").await;
+    c.submit(Command::RebootNode {
+        pool_id: "p".into(),
+        node_id: node.clone(),
+    });
+    let error = loop {
+        match next_event(&mut rx).await {
+            Event::CommandFailed { what, error } => {
+                assert_eq!(what, format!("reboot node {node}"));
+                break error;
+            }
+            Event::Done { what } => panic!("{what} accepted on a rebooting node"),
+            _ => {}
+        }
+    };
+    assert_eq!(
+        error,
+        format!("reboot node {node}: 409 NodeBeingRebooted: The specified node is being rebooted")
+    );
+    node_in(&b, &node, NodeState::WaitingForStartTask).await;
+    refused("NodeBeingStarted").await;
+    states_until_rebooted(&b, &node, since).await;
+    b.reboot_node("p", &node, NodeRebootOption::Requeue)
+        .await
+        .expect("a reboot once the node is back");
     emu.shutdown().await;
 }
 

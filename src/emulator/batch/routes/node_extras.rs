@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 
 use super::common::{Ctx, Reply, Res, list_reply, seg, with_meta};
 use crate::azure::models::{
-    ComputeNode, DisableSchedulingOption, NodeState, NodeUser, RemoteLoginSettings, SchedulingState,
+    DisableSchedulingOption, NodeState, NodeUser, RemoteLoginSettings, SchedulingState,
 };
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata;
-use crate::emulator::batch::scheduler::disable_scheduling;
+use crate::emulator::batch::scheduler::{disable_scheduling, node_ready};
 use crate::emulator::batch::state::{NodeRec, NodeUserRec, State, Tx, key};
 use crate::emulator::batch::{BatchService, agent};
 
@@ -39,29 +39,6 @@ fn node<'a>(st: &'a mut State, p: &str, n: &str) -> Result<&'a mut NodeRec, ApiE
         .ok_or_else(ApiError::node_not_found)
 }
 
-/// Users can be changed, and scheduling set, only on an idle or running node; otherwise the
-/// service's 409 for the state it is in.
-fn ready(n: &ComputeNode) -> Result<(), ApiError> {
-    let (code, msg) = match n.state {
-        NodeState::Idle | NodeState::Running => return Ok(()),
-        NodeState::Creating => ("NodeBeingCreated", "The specified node is being created"),
-        NodeState::Starting | NodeState::WaitingForStartTask => {
-            ("NodeBeingStarted", "The specified node is being started")
-        }
-        NodeState::Rebooting => ("NodeBeingRebooted", "The specified node is being rebooted"),
-        NodeState::Reimaging => ("NodeBeingReimaged", "The specified node is being reimaged"),
-        NodeState::Unusable => (
-            "NodeStateUnusable",
-            "The state of the specified node is unusable",
-        ),
-        _ => (
-            "OperationNotValidOnNode",
-            "The specified operation is not valid on the node.",
-        ),
-    };
-    Err(ApiError::new(StatusCode::CONFLICT, code, msg).with("NodeState", n.state.as_str()))
-}
-
 fn user_rec(name: String, u: &NodeUser, now: DateTime<Utc>) -> NodeUserRec {
     NodeUserRec {
         name,
@@ -80,7 +57,7 @@ pub(super) fn add_user(svc: &Arc<BatchService>, c: &Ctx, p: &str, n: &str) -> Re
     let now = Utc::now();
     let mut st = svc.lock();
     let rec = node(&mut st, p, n)?;
-    ready(&rec.node)?;
+    node_ready(&rec.node)?;
     if rec
         .users
         .iter()
@@ -110,7 +87,7 @@ pub(super) fn replace_user(svc: &Arc<BatchService>, c: &Ctx, p: &str, n: &str, u
     let now = Utc::now();
     let mut st = svc.lock();
     let rec = node(&mut st, p, n)?;
-    ready(&rec.node)?;
+    node_ready(&rec.node)?;
     let Some(existing) = rec
         .users
         .iter_mut()
@@ -140,7 +117,7 @@ pub(super) fn replace_user(svc: &Arc<BatchService>, c: &Ctx, p: &str, n: &str, u
 pub(super) fn delete_user(svc: &Arc<BatchService>, p: &str, n: &str, user: &str) -> Res {
     let mut st = svc.lock();
     let rec = node(&mut st, p, n)?;
-    ready(&rec.node)?;
+    node_ready(&rec.node)?;
     let before = rec.users.len();
     rec.users.retain(|x| !x.name.eq_ignore_ascii_case(user));
     if rec.users.len() == before {
@@ -364,7 +341,7 @@ pub(super) fn set_scheduling(
         }
         // An offline node (scheduling disabled, nothing running) can be enabled again.
         if rec.node.state != NodeState::Offline {
-            ready(&rec.node)?;
+            node_ready(&rec.node)?;
         }
     }
     disable_scheduling(svc, &nk, enable, &option, now)?;

@@ -61,7 +61,8 @@ struct RebootBody {
 }
 
 /// `POST /pools/{id}/nodes/{node}/reboot`: the node's tasks are ended as `nodeRebootOption`
-/// says (requeue by default) and it reboots, at once or once they may end.
+/// says (requeue by default) and it reboots, at once or once they may end; only an idle or
+/// running node (else the service's 409 for its state).
 pub(super) fn reboot_node(svc: &Arc<BatchService>, c: &Ctx, p: &str, n: &str) -> Res {
     let body: RebootBody = if c.body.is_empty() {
         RebootBody::default()
@@ -76,7 +77,7 @@ pub(super) fn reboot_node(svc: &Arc<BatchService>, c: &Ctx, p: &str, n: &str) ->
     if !svc.lock().pools.contains_key(&nk.0) {
         return Err(ApiError::pool_not_found());
     }
-    if !scheduler::reboot(svc, &nk, &option)? {
+    if !scheduler::reboot(svc, &nk, &option, true)? {
         return Err(ApiError::node_not_found());
     }
     Ok(accepted(None))

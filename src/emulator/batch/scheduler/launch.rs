@@ -193,7 +193,7 @@ pub(super) async fn node_dies_during(svc: Arc<BatchService>, tk: (String, String
     };
     if let Some(nk) = node {
         tracing::info!(node = %nk.1, task = %tk.1, "fault: node dies while its task runs");
-        if let Err(e) = reboot(&svc, &nk, &NodeDeallocationOption::Requeue) {
+        if let Err(e) = reboot(&svc, &nk, &NodeDeallocationOption::Requeue, false) {
             tracing::error!(error = ?e, "fault: node death not recorded");
         }
     }

@@ -45,8 +45,8 @@ pub use autoscale::{
 };
 pub use passes::parse_duration;
 pub use states::{
-    disable_scheduling, reboot, recover, requeue, set_job_state, set_node_state, set_task_state,
-    terminate_run,
+    disable_scheduling, node_ready, reboot, recover, requeue, set_job_state, set_node_state,
+    set_task_state, terminate_run,
 };
 pub use usage::ProcUsage;
 

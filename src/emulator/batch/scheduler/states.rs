@@ -35,6 +35,34 @@ pub fn set_job_state(job: &mut Job, new: JobState, now: DateTime<Utc>) {
     job.e_tag = Some(etag(now));
 }
 
+/// The one check of the node operations the service allows only on an idle or running node
+/// (reboot, and a node user's create, replace and delete; disabling or enabling scheduling,
+/// which an offline node also takes): otherwise the service's 409 for the state the node is in,
+/// from the REST reference's "Batch Status and Error Codes" (`NodeBeingCreated`,
+/// `NodeBeingStarted`, `NodeBeingRebooted`, `NodeBeingReimaged`, `NodeStateUnusable`, else
+/// `OperationNotValidOnNode`), naming the state.
+pub fn node_ready(n: &ComputeNode) -> Result<(), ApiError> {
+    let (code, msg) = match n.state {
+        NodeState::Idle | NodeState::Running => return Ok(()),
+        NodeState::Creating => ("NodeBeingCreated", "The specified node is being created"),
+        NodeState::Starting | NodeState::WaitingForStartTask => {
+            ("NodeBeingStarted", "The specified node is being started")
+        }
+        NodeState::Rebooting => ("NodeBeingRebooted", "The specified node is being rebooted"),
+        NodeState::Reimaging => ("NodeBeingReimaged", "The specified node is being reimaged"),
+        NodeState::Unusable => (
+            "NodeStateUnusable",
+            "The state of the specified node is unusable",
+        ),
+        _ => (
+            "OperationNotValidOnNode",
+            "The specified operation is not valid on the node.",
+        ),
+    };
+    Err(ApiError::new(axum::http::StatusCode::CONFLICT, code, msg)
+        .with("NodeState", n.state.as_str()))
+}
+
 pub fn set_node_state(node: &mut ComputeNode, new: NodeState, now: DateTime<Utc>) {
     if node.state != new {
         node.state = new;
@@ -149,20 +177,25 @@ const REBOOT_ENDED: &str = "The task was ended because its node was rebooted";
 /// Reboots a node at a user's request (`nodeRebootOption`, requeue by default, see
 /// [`drain_node`]), or as a node failure does (requeue): what runs on it is ended as the
 /// option says and it boots again, start task included, at once; with `taskcompletion` or
-/// `retaineddata` it takes no new task and reboots once it may ([`pending_reboots`]). Returns
-/// false if there is no such node.
+/// `retaineddata` it takes no new task and reboots once it may ([`pending_reboots`]). A user's
+/// reboot (`asked`) is refused unless the node is idle or running ([`node_ready`]), as the
+/// service refuses it. Returns false if there is no such node.
 pub fn reboot(
     svc: &BatchService,
     nk: &(String, String),
     option: &NodeDeallocationOption,
+    asked: bool,
 ) -> Result<bool, ApiError> {
     let mut kills = Vec::new();
     let mut tx = Tx::default();
     {
         let (mut guard, now) = svc.lock_at();
         let st = &mut *guard;
-        if !st.nodes.contains_key(nk) {
+        let Some(node) = st.nodes.get(nk) else {
             return Ok(false);
+        };
+        if asked {
+            node_ready(&node.node)?;
         }
         if drain_node(st, nk, option, REBOOT_ENDED, now, &mut kills, &mut tx) {
             restart(st, nk, now, &mut kills, &mut tx);
