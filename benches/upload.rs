@@ -17,7 +17,8 @@
 //! BATCHDECK_BENCH_SETS=many (or big), BATCHDECK_BENCH_SDK=16x1 (the SDK's setting, without
 //! trying the others), BATCHDECK_BENCH_RUNS=5 (runs per median; default 3). To tune
 //! batchdeck's own transfer options: BATCHDECK_BENCH_OURS=8x16 (blocks in flight per file x
-//! block size in MiB) uploads with those instead of the defaults.
+//! block size in MiB) uploads with those instead of the defaults. BATCHDECK_BENCH_PEERS=none
+//! times batchdeck's uploads alone (no peer, no ratio: for a profile of its side).
 
 mod common;
 
@@ -482,6 +483,8 @@ fn main() {
             .expect("BATCHDECK_BENCH_SDK is FILESxCONCURRENCY, e.g. 16x1");
         (f, c)
     });
+    // BATCHDECK_BENCH_PEERS=none: batchdeck's uploads only (for a profile of our side).
+    let peers = std::env::var("BATCHDECK_BENCH_PEERS").map_or(true, |v| v != "none");
     for (set, files) in [("256 x 4 MiB files", &many), ("one 1 GiB file", &big)] {
         let tag = if files.len() > 1 { "many" } else { "big" };
         if sets
@@ -524,6 +527,16 @@ fn main() {
                     rt.block_on(client.delete_container(c)).unwrap();
                     window.unwrap_or(d)
                 };
+            if !peers {
+                let os: Vec<Duration> = (0..runs)
+                    .map(|r| {
+                        let oc = format!("ours-{tag}-{r}");
+                        measure(&oc, false, &mut |_, client| ours(&rt, client, &oc, files))
+                    })
+                    .collect();
+                println!("{set} to {service}: batchdeck {}", rate(total, &os));
+                continue;
+            }
             // The SDK's best setting, from one run of each.
             let mut tried = Vec::new();
             let settings = match &sdk_fixed {

@@ -403,8 +403,14 @@ impl BlockReader {
         use std::io::Read as _;
         let len = usize::try_from(len).map_err(|_| std::io::Error::other("block too large"))?;
         let mut buf = self.spare.pop().unwrap_or_default();
-        buf.clear();
-        buf.resize(len, 0);
+        // A buffer given back holds the last block read into it: it is read over as it is,
+        // and only the part past its length (none but for the first block read into it) is
+        // zeroed first (zeroing every 8 MiB block was 2-3% of an upload's CPU).
+        if buf.len() >= len {
+            buf.truncate(len);
+        } else {
+            buf.resize(len, 0);
+        }
         self.file.read_exact(&mut buf)?;
         if let Some(whole) = &mut self.whole {
             whole.update(&buf);
@@ -443,7 +449,14 @@ mod tests {
         let second = r.read_block(4000).unwrap();
         assert_eq!(second.as_ptr(), at, "the given-back buffer is read into");
         assert_eq!(&second[..], &data[4000..8000]);
+        // A shorter last block is read into the start of a longer buffer given back.
+        r.give_back(second);
         let last = r.read_block(2000).unwrap();
+        assert_eq!(
+            last.as_ptr(),
+            at,
+            "the given-back buffer is read into again"
+        );
         assert_eq!(&last[..], &data[8000..]);
         assert_eq!(
             r.whole.take().unwrap().finalize()[..],
