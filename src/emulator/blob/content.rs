@@ -1,7 +1,7 @@
 //! Blob content on disk: request bodies streamed into new content files (hashed on the way),
 //! and ranges of a blob's segments streamed back out.
 
-use std::io::{SeekFrom, Write};
+use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,17 +12,17 @@ use futures::StreamExt as _;
 use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::direct::{self, Buffers, ContentWriter};
 use super::error::BlobError;
 use super::store::Segment;
 use crate::azure::crc64::Crc64;
 
 /// Chunks handed from the request to the writer thread at once (bounded: back-pressure).
 const WRITE_QUEUE: usize = 16;
-/// Write buffer of the content file. Buffers here stay under glibc's initial mmap threshold
-/// (128 KiB): larger ones, allocated per request on many threads, scattered freed memory over
-/// the allocator's arenas and raised a run's resident memory with the size of its blobs.
-const WRITE_BUFFER: usize = 64 << 10;
-/// Read size when streaming content out (kept small for the same reason).
+/// Read size when streaming content out. Buffers here stay under glibc's initial mmap
+/// threshold (128 KiB): larger ones, allocated per request on many threads, scattered freed
+/// memory over the allocator's arenas and raised a run's resident memory with the size of its
+/// blobs (the writers' larger buffers are kept and reused: see [`Buffers`]).
 const READ_CHUNK: usize = 64 << 10;
 
 /// Which checksums of a body to compute while it is written.
@@ -56,6 +56,8 @@ impl Written {
 /// at a time), instead of one directory fsync per write.
 pub struct ContentDir {
     path: PathBuf,
+    /// The writers' aligned buffers, reused.
+    buffers: Arc<Buffers>,
     state: std::sync::Mutex<DirSyncs>,
     finished: std::sync::Condvar,
 }
@@ -78,6 +80,7 @@ impl ContentDir {
     pub fn new(path: PathBuf) -> ContentDir {
         ContentDir {
             path,
+            buffers: Default::default(),
             state: Default::default(),
             finished: Default::default(),
         }
@@ -85,6 +88,10 @@ impl ContentDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn buffers(&self) -> Arc<Buffers> {
+        self.buffers.clone()
     }
 
     /// Returns once a directory fsync that started after this call has finished without
@@ -140,24 +147,22 @@ pub async fn write_body(
 ) -> Result<Written, BlobError> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let path = dir.path().join(&id);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
+    let (file, direct) = direct::create(&path)
         .map_err(|e| BlobError::internal(format!("create {}: {e}", path.display())))?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
     let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Option<u64>)> {
-        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        // Direct I/O where the file system takes it (see `direct`).
+        let mut out = ContentWriter::new(file, direct, dir.buffers());
         let mut crc64 = sums.crc64.then(Crc64::new);
         let mut len = 0u64;
         while let Some(chunk) = rx.blocking_recv() {
             if let Some(crc64) = crc64.as_mut() {
                 crc64.update(&chunk);
             }
-            out.write_all(&chunk)?;
+            out.write(&chunk)?;
             len += chunk.len() as u64;
         }
-        let file = out.into_inner().map_err(|e| e.into_error())?;
+        let file = out.finish()?;
         file.sync_all()?;
         dir.sync()?;
         Ok((len, crc64.map(|c| c.value())))

@@ -8,6 +8,7 @@
 
 pub(crate) mod auth;
 mod content;
+mod direct;
 mod error;
 pub(crate) mod names;
 pub(crate) mod ops;
