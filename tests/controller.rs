@@ -307,6 +307,7 @@ async fn browse_actions_change_pools_nodes_jobs_and_tasks() {
     c.submit(Command::RebootNode {
         pool_id: "p".into(),
         node_id: n1.clone(),
+        option: NodeRebootOption::Requeue,
     });
     accepted(&mut rx, &format!("reboot node {n1}")).await;
     until("the node back from its reboot", || async {
@@ -328,6 +329,7 @@ async fn browse_actions_change_pools_nodes_jobs_and_tasks() {
     c.submit(Command::RemoveNodes {
         pool_id: "p".into(),
         node_ids: vec![n0.clone()],
+        option: NodeDeallocationOption::Requeue,
     });
     accepted(&mut rx, &format!("remove node {n0} from pool p")).await;
     let p = b.get_pool("p", None).await.unwrap();
@@ -666,6 +668,7 @@ async fn a_reboot_is_refused_while_the_node_reboots_or_starts() {
     c.submit(Command::RebootNode {
         pool_id: "p".into(),
         node_id: node.clone(),
+        option: NodeRebootOption::Requeue,
     });
     let error = loop {
         match next_event(&mut rx).await {
@@ -687,6 +690,52 @@ async fn a_reboot_is_refused_while_the_node_reboots_or_starts() {
     b.reboot_node("p", &node, NodeRebootOption::Requeue)
         .await
         .expect("a reboot once the node is back");
+    emu.shutdown().await;
+}
+
+/// Browse's reboot and removal send the option chosen in their question (`o`): a reboot with
+/// `terminate` ends the running task (requeue, the default, would put it back in the queue),
+/// and a removal with `taskcompletion` lets the next task run on while its node leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browse_s_reboot_and_removal_send_the_option_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, b, node) = a_node_running_a_task(dir.path(), 60, None).await;
+    let (c, mut rx) = controller_on(&emu);
+    let since = Utc::now();
+    c.submit(Command::RebootNode {
+        pool_id: "p".into(),
+        node_id: node.clone(),
+        option: NodeRebootOption::Terminate,
+    });
+    accepted(&mut rx, &format!("reboot node {node} (terminate)")).await;
+    let long = info(&b.get_task("j", "long").await.unwrap());
+    assert_eq!(
+        long.failure_info.and_then(|f| f.code).as_deref(),
+        Some("TaskEnded"),
+        "the task ended, not requeued"
+    );
+    states_until_rebooted(&b, &node, since).await;
+    add_next(&b).await;
+    started(&b, "next").await;
+    c.submit(Command::RemoveNodes {
+        pool_id: "p".into(),
+        node_ids: vec![node.clone()],
+        option: NodeDeallocationOption::TaskCompletion,
+    });
+    accepted(
+        &mut rx,
+        &format!("remove node {node} from pool p (taskcompletion)"),
+    )
+    .await;
+    assert_eq!(
+        b.list_nodes("p", None).await.unwrap()[0].state,
+        NodeState::LeavingPool
+    );
+    assert_eq!(
+        b.get_task("j", "next").await.unwrap().state,
+        Some(TaskState::Running),
+        "the task runs on while its node leaves"
+    );
     emu.shutdown().await;
 }
 

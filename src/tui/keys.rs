@@ -60,6 +60,9 @@ pub enum Input {
     Reboot,
     /// Browsing: remove nodes from their pool, or delete tasks.
     Remove,
+    /// Browsing: in a reboot's or a removal's confirmation, the next option for the tasks
+    /// running on the nodes.
+    NodeOption,
 }
 
 /// The views a binding acts in (a set).
@@ -406,6 +409,15 @@ pub const KEYMAP: &[Binding] = &[
         ),
     ),
     only(Scope::NODES, key(KeyCode::Char('X'), Input::Remove, "", "")),
+    only(
+        Scope::NODES,
+        key(
+            KeyCode::Char('o'),
+            Input::NodeOption,
+            "o",
+            "in B/X's question: requeue, terminate, taskcompletion, retaineddata",
+        ),
+    ),
     only(
         Scope::NODES,
         key(

@@ -276,11 +276,29 @@ pub fn screen(app: &mut App, w: u16, h: u16) -> String {
     t.backend().to_string()
 }
 
-pub fn key(app: &mut App, c: crossterm::event::KeyCode) {
+/// A key press's actions.
+pub fn press(app: &mut App, c: crossterm::event::KeyCode) -> Vec<crate::tui::app::Action> {
     app.update(Msg::Key(crossterm::event::KeyEvent::new(
         c,
         crossterm::event::KeyModifiers::NONE,
-    )));
+    )))
+}
+
+/// A character key's actions.
+pub fn ch(app: &mut App, c: char) -> Vec<crate::tui::app::Action> {
+    press(app, crossterm::event::KeyCode::Char(c))
+}
+
+/// The last notice's text ("" when there is none).
+pub fn last_notice(app: &App) -> String {
+    app.notices
+        .back()
+        .map(|n| n.text.clone())
+        .unwrap_or_default()
+}
+
+pub fn key(app: &mut App, c: crossterm::event::KeyCode) {
+    press(app, c);
 }
 
 /// An insta snapshot of a screen, with node ids, clocks and ports scrubbed.

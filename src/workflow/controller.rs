@@ -38,15 +38,17 @@ pub enum Command {
     /// Disable a job (its running tasks requeued).
     DisableJob(String),
     EnableJob(String),
-    /// Reboot a node (its running tasks requeued).
+    /// Reboot a node; its running tasks are ended as `option` says.
     RebootNode {
         pool_id: String,
         node_id: String,
+        option: NodeRebootOption,
     },
-    /// Remove nodes from their pool (their running tasks requeued).
+    /// Remove nodes from their pool; their running tasks are ended as `option` says.
     RemoveNodes {
         pool_id: String,
         node_ids: Vec<String>,
+        option: NodeDeallocationOption,
     },
     /// Enable or disable task scheduling on a node (disabling requeues its running tasks).
     NodeScheduling {
@@ -160,14 +162,30 @@ impl Command {
             Command::TerminateJob(id) => format!("terminate job {id}"),
             Command::DisableJob(id) => format!("disable job {id}"),
             Command::EnableJob(id) => format!("enable job {id}"),
-            Command::RebootNode { node_id, .. } => format!("reboot node {node_id}"),
-            Command::RemoveNodes { pool_id, node_ids } => format!(
-                "remove {} from pool {pool_id}",
-                match node_ids.as_slice() {
+            Command::RebootNode {
+                node_id, option, ..
+            } => {
+                let how = match option {
+                    NodeRebootOption::Requeue => String::new(),
+                    o => format!(" ({})", o.as_str()),
+                };
+                format!("reboot node {node_id}{how}")
+            }
+            Command::RemoveNodes {
+                pool_id,
+                node_ids,
+                option,
+            } => {
+                let how = match option {
+                    NodeDeallocationOption::Requeue => String::new(),
+                    o => format!(" ({})", o.as_str()),
+                };
+                let nodes = match node_ids.as_slice() {
                     [one] => format!("node {one}"),
                     many => format!("{} nodes", many.len()),
-                }
-            ),
+                };
+                format!("remove {nodes} from pool {pool_id}{how}")
+            }
             Command::NodeScheduling {
                 node_id, enable, ..
             } => format!(
@@ -375,16 +393,20 @@ impl Controller {
                 self.done(cmd, r)?
             }
             Command::EnableJob(id) => self.done(cmd, batch.enable_job(id).await)?,
-            Command::RebootNode { pool_id, node_id } => {
-                let r = batch
-                    .reboot_node(pool_id, node_id, NodeRebootOption::Requeue)
-                    .await;
+            Command::RebootNode {
+                pool_id,
+                node_id,
+                option,
+            } => {
+                let r = batch.reboot_node(pool_id, node_id, option.clone()).await;
                 self.done(cmd, r)?
             }
-            Command::RemoveNodes { pool_id, node_ids } => {
-                let r = batch
-                    .remove_nodes(pool_id, node_ids, NodeDeallocationOption::Requeue)
-                    .await;
+            Command::RemoveNodes {
+                pool_id,
+                node_ids,
+                option,
+            } => {
+                let r = batch.remove_nodes(pool_id, node_ids, option.clone()).await;
                 self.done(cmd, r)?
             }
             Command::NodeScheduling {

@@ -287,6 +287,10 @@ impl App {
                 };
                 self.notify(on, true);
             }
+            Input::NodeOption => self.notify(
+                "o chooses, in B's or X's question, what becomes of the tasks running on the nodes",
+                true,
+            ),
             Input::Mark if !list => {
                 let id = match b.view() {
                     View::Nodes(_) => self.selected_node_view().map(|n| n.id.clone()),

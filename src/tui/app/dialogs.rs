@@ -4,6 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent};
 
 use crate::tui::app::{Action, App, Mode, Presence, natural_cmp, task_failed};
+use crate::tui::browse::actions::ActOn;
 use crate::tui::keys::Input;
 use crate::workflow::controller::Command;
 use crate::workflow::events::{Resource, Step};
@@ -37,6 +38,8 @@ pub struct Dialog {
     pub buttons: Vec<Button>,
     pub focused: usize,
     pub danger: bool,
+    /// A browsing action's confirmation: what it asks, so that `o` can change its option.
+    pub act: Option<ActOn>,
 }
 
 impl Dialog {
@@ -82,6 +85,7 @@ impl App {
                 ],
                 focused: 0,
                 danger: true,
+                act: None,
             }));
         }
     }
@@ -97,6 +101,18 @@ impl App {
             KeyCode::Char(c) => d.buttons.iter().position(|b| b.key == c),
             _ => None,
         };
+        // `o` in a reboot's or a removal's confirmation: the same question, the next option.
+        if direct.is_none() && input == Some(Input::NodeOption) {
+            if let Some(on) = &d.act
+                && let Some(next) = on.act.next_option()
+            {
+                let focused = d.focused;
+                d = next.dialog(&on.parent, &on.ids);
+                d.focused = focused;
+            }
+            self.overlay = Some(Overlay::Dialog(d));
+            return;
+        }
         let chosen = match (direct, input) {
             (Some(i), _) => Some(i),
             (None, Some(Input::Back | Input::Quit)) => Some(0),
@@ -218,6 +234,7 @@ impl App {
             buttons,
             focused: 0,
             danger: !present.is_empty(),
+            act: None,
         }));
     }
 
@@ -270,6 +287,7 @@ impl App {
             ],
             focused: 0,
             danger: false,
+            act: None,
         }));
     }
 
@@ -316,6 +334,7 @@ impl App {
             ],
             focused: 0,
             danger: true,
+            act: None,
         }));
     }
 }

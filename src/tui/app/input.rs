@@ -286,7 +286,8 @@ impl App {
             | Input::Disable
             | Input::Enable
             | Input::Reboot
-            | Input::Remove => {}
+            | Input::Remove
+            | Input::NodeOption => {}
         }
     }
 

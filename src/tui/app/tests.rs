@@ -10,19 +10,11 @@ use crate::tui::testing::*;
 use crate::watch::{PreviewTarget, TAIL_BYTES};
 use crate::workflow::events::TaskFile;
 
-fn press(app: &mut App, c: KeyCode) -> Vec<Action> {
-    app.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
-}
-
 fn shift(app: &mut App, c: char) -> Vec<Action> {
     app.update(Msg::Key(KeyEvent::new(
         KeyCode::Char(c),
         KeyModifiers::SHIFT,
     )))
-}
-
-fn ch(app: &mut App, c: char) -> Vec<Action> {
-    press(app, KeyCode::Char(c))
 }
 
 fn dialog(app: &App) -> &Dialog {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::azure::models::{NodeDeallocationOption, NodeRebootOption};
 use crate::tui::app::{App, Dialog, Outcome, Overlay, button};
 use crate::tui::browse::View;
 use crate::tui::keys::Input;
@@ -26,13 +27,100 @@ pub enum Act {
     EnableJob,
     /// Every failed task of the jobs run again (the tasks view's `F`, for whole jobs).
     RetryFailedTasks,
-    RebootNode,
-    RemoveNode,
+    /// Reboot nodes, or remove them from their pool, ending their running tasks as the option
+    /// chosen in the confirmation says.
+    RebootNode(NodeOption),
+    RemoveNode(NodeOption),
     DisableScheduling,
     EnableScheduling,
     TerminateTask,
     ReactivateTask,
     DeleteTask,
+}
+
+/// What a reboot or a removal does with the tasks running on the nodes: the service's
+/// `nodeRebootOption` and `nodeDeallocationOption` (the same four, with one meaning), chosen
+/// in the confirmation with `o`; requeue (the service's default) unless changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NodeOption {
+    #[default]
+    Requeue,
+    Terminate,
+    TaskCompletion,
+    RetainedData,
+}
+
+impl NodeOption {
+    pub const ALL: [NodeOption; 4] = [
+        NodeOption::Requeue,
+        NodeOption::Terminate,
+        NodeOption::TaskCompletion,
+        NodeOption::RetainedData,
+    ];
+
+    /// The service's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeOption::Requeue => "requeue",
+            NodeOption::Terminate => "terminate",
+            NodeOption::TaskCompletion => "taskcompletion",
+            NodeOption::RetainedData => "retaineddata",
+        }
+    }
+
+    /// The one `o` goes to: the next, and from the last back to the first.
+    pub fn next(self) -> NodeOption {
+        let i = Self::ALL.iter().position(|o| *o == self).unwrap_or(0);
+        Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+
+    pub fn reboot(self) -> NodeRebootOption {
+        NodeRebootOption::parse(self.as_str())
+    }
+
+    pub fn deallocation(self) -> NodeDeallocationOption {
+        NodeDeallocationOption::parse(self.as_str())
+    }
+
+    /// When nodes that `go` (reboot, leave) do so, and what becomes of their tasks.
+    fn when(self, go: &str) -> String {
+        match self {
+            NodeOption::Requeue => format!("They {go} now; tasks running on them are requeued."),
+            NodeOption::Terminate => {
+                format!("They {go} now; tasks running on them end, as failed.")
+            }
+            NodeOption::TaskCompletion => {
+                format!("They {go} once their running tasks end, taking no new task.")
+            }
+            NodeOption::RetainedData => {
+                format!("They {go} once their tasks end and those tasks' files are past retention.")
+            }
+        }
+    }
+
+    /// The confirmation's line of the four, this one in brackets.
+    fn choice(self) -> String {
+        let all: Vec<String> = Self::ALL
+            .iter()
+            .map(|&o| {
+                if o == self {
+                    format!("[{}]", o.as_str())
+                } else {
+                    o.as_str().to_string()
+                }
+            })
+            .collect();
+        format!("Running tasks (o): {}", all.join(" "))
+    }
+}
+
+/// An action's confirmation: the action, on which rows, so that `o` can ask it again with
+/// another option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActOn {
+    pub act: Act,
+    pub parent: String,
+    pub ids: Vec<String>,
 }
 
 impl Act {
@@ -46,8 +134,8 @@ impl Act {
             (View::Jobs, Input::Disable) => Act::DisableJob,
             (View::Jobs, Input::Enable) => Act::EnableJob,
             (View::Jobs, Input::RetryFailed) => Act::RetryFailedTasks,
-            (View::Nodes(_), Input::Reboot) => Act::RebootNode,
-            (View::Nodes(_), Input::Remove) => Act::RemoveNode,
+            (View::Nodes(_), Input::Reboot) => Act::RebootNode(NodeOption::default()),
+            (View::Nodes(_), Input::Remove) => Act::RemoveNode(NodeOption::default()),
             (View::Nodes(_), Input::Disable) => Act::DisableScheduling,
             (View::Nodes(_), Input::Enable) => Act::EnableScheduling,
             (View::Tasks(_), Input::Terminate) => Act::TerminateTask,
@@ -66,9 +154,10 @@ impl Act {
             | Act::DisableJob
             | Act::EnableJob
             | Act::RetryFailedTasks => "job",
-            Act::RebootNode | Act::RemoveNode | Act::DisableScheduling | Act::EnableScheduling => {
-                "node"
-            }
+            Act::RebootNode(_)
+            | Act::RemoveNode(_)
+            | Act::DisableScheduling
+            | Act::EnableScheduling => "node",
             Act::TerminateTask | Act::ReactivateTask | Act::DeleteTask => "task",
         }
     }
@@ -83,8 +172,8 @@ impl Act {
             Act::DisableJob => "Disable",
             Act::EnableJob => "Enable",
             Act::RetryFailedTasks => "Retry the failed tasks of",
-            Act::RebootNode => "Reboot",
-            Act::RemoveNode => "Remove",
+            Act::RebootNode(_) => "Reboot",
+            Act::RemoveNode(_) => "Remove",
             Act::DisableScheduling => "Disable scheduling on",
             Act::EnableScheduling => "Enable scheduling on",
             Act::ReactivateTask => "Reactivate",
@@ -106,10 +195,8 @@ impl Act {
             Act::RetryFailedTasks => {
                 "Every failed task of theirs runs again from the start.".into()
             }
-            Act::RebootNode => "Tasks running on them are requeued.".into(),
-            Act::RemoveNode => {
-                "The pool shrinks by them; tasks running on them are requeued.".into()
-            }
+            Act::RebootNode(o) => o.when("reboot"),
+            Act::RemoveNode(o) => format!("The pool shrinks by them. {}", o.when("leave")),
             Act::DisableScheduling => "No task starts on them; running tasks are requeued.".into(),
             Act::EnableScheduling => "They take tasks again.".into(),
             Act::TerminateTask => "They end now, as failed if they were running.".into(),
@@ -130,14 +217,32 @@ impl Act {
         )
     }
 
+    /// The option chosen, for an action that takes one.
+    fn option(self) -> Option<NodeOption> {
+        match self {
+            Act::RebootNode(o) | Act::RemoveNode(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The same action with the next option (`o` in its confirmation), if it takes one.
+    pub fn next_option(self) -> Option<Act> {
+        match self {
+            Act::RebootNode(o) => Some(Act::RebootNode(o.next())),
+            Act::RemoveNode(o) => Some(Act::RemoveNode(o.next())),
+            _ => None,
+        }
+    }
+
     /// The commands that do it to `ids`, whose pool or job (for nodes and tasks) is `parent`.
     pub fn commands(self, parent: &str, ids: &[String]) -> Vec<Command> {
         let p = parent.to_string();
         match self {
-            Act::RemoveNode => {
+            Act::RemoveNode(o) => {
                 return vec![Command::RemoveNodes {
                     pool_id: p,
                     node_ids: ids.to_vec(),
+                    option: o.deallocation(),
                 }];
             }
             Act::RetryFailedTasks => {
@@ -161,9 +266,10 @@ impl Act {
                 Act::TerminateJob => Command::TerminateJob(id),
                 Act::DisableJob => Command::DisableJob(id),
                 Act::EnableJob => Command::EnableJob(id),
-                Act::RebootNode => Command::RebootNode {
+                Act::RebootNode(o) => Command::RebootNode {
                     pool_id: p.clone(),
                     node_id: id,
+                    option: o.reboot(),
                 },
                 Act::DisableScheduling | Act::EnableScheduling => Command::NodeScheduling {
                     pool_id: p.clone(),
@@ -182,7 +288,7 @@ impl Act {
                     job_id: p.clone(),
                     task_id: id,
                 },
-                Act::RemoveNode | Act::RetryFailedTasks => {
+                Act::RemoveNode(_) | Act::RetryFailedTasks => {
                     unreachable!("one command for all of them")
                 }
             })
@@ -204,15 +310,14 @@ impl Act {
             "task" => format!(" of job {parent}"),
             _ => String::new(),
         };
-        let lines = vec![
-            format!(
-                "{} {}{of}: {}{more}?",
-                self.verb(),
-                crate::util::count(ids.len(), noun),
-                shown.join(", ")
-            ),
-            self.consequence(),
-        ];
+        let mut lines = vec![format!(
+            "{} {}{of}: {}{more}?",
+            self.verb(),
+            crate::util::count(ids.len(), noun),
+            shown.join(", ")
+        )];
+        lines.extend(self.option().map(NodeOption::choice));
+        lines.push(self.consequence());
         let label = self.verb().split(' ').next().unwrap_or("Yes");
         Dialog {
             title: format!("{} {noun}{plural}?", self.verb()),
@@ -223,6 +328,11 @@ impl Act {
             ],
             focused: 0,
             danger: self.danger(),
+            act: Some(ActOn {
+                act: self,
+                parent: parent.to_string(),
+                ids: ids.to_vec(),
+            }),
         }
     }
 }

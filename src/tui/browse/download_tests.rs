@@ -3,29 +3,15 @@
 
 use std::time::Instant;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyCode;
 
 use super::tests::{browsing, in_the_log_viewer, ticker_files};
 use super::*;
-use crate::tui::app::{Action, App, Msg};
+use crate::tui::app::{Action, Msg};
 use crate::tui::keys::{self, Input, Scope};
 use crate::tui::testing::*;
 use crate::workflow::controller::Command;
 use crate::workflow::events::Event;
-
-fn press(app: &mut App, c: char) -> Vec<Action> {
-    app.update(Msg::Key(KeyEvent::new(
-        KeyCode::Char(c),
-        KeyModifiers::NONE,
-    )))
-}
-
-fn last_notice(app: &App) -> String {
-    app.notices
-        .back()
-        .map(|n| n.text.clone())
-        .unwrap_or_default()
-}
 
 #[test]
 fn d_downloads_the_file_in_the_viewer_or_selected_on_the_files() {
@@ -36,7 +22,7 @@ fn d_downloads_the_file_in_the_viewer_or_selected_on_the_files() {
         job: "tickjob".into(),
         task: "task1".into(),
     };
-    let a = press(&mut app, 'd');
+    let a = ch(&mut app, 'd');
     let dest = std::path::PathBuf::from("/tmp/out/task1/stdout.txt");
     assert_eq!(
         a,
@@ -67,7 +53,7 @@ fn d_downloads_the_file_in_the_viewer_or_selected_on_the_files() {
     assert_eq!(app.view(), Some(&View::Files(of.clone())));
     app.update(Msg::Event(Event::Files(ticker_files())));
     key(&mut app, KeyCode::Char('G'));
-    let a = press(&mut app, 'd');
+    let a = ch(&mut app, 'd');
     assert_eq!(
         a,
         [Action::Run(Command::DownloadFile {
@@ -77,7 +63,7 @@ fn d_downloads_the_file_in_the_viewer_or_selected_on_the_files() {
         })]
     );
     key(&mut app, KeyCode::Char('k'));
-    assert!(press(&mut app, 'd').is_empty());
+    assert!(ch(&mut app, 'd').is_empty());
     assert!(
         last_notice(&app).contains("No file selected"),
         "{}",
@@ -94,7 +80,7 @@ fn d_downloads_the_file_in_the_viewer_or_selected_on_the_files() {
 fn d_on_the_pools_or_jobs_says_what_it_downloads() {
     let t0 = Instant::now();
     let mut app = browsing(t0);
-    assert!(press(&mut app, 'd').is_empty());
+    assert!(ch(&mut app, 'd').is_empty());
     assert!(
         last_notice(&app).contains("d downloads a file"),
         "{}",

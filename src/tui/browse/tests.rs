@@ -768,18 +768,10 @@ fn space_marks_rows_and_deleting_them_asks_first_cancel_by_default() {
     );
 }
 
-/// A key press's actions.
-fn press(app: &mut App, c: KeyCode) -> Vec<crate::tui::app::Action> {
-    app.update(Msg::Key(crossterm::event::KeyEvent::new(
-        c,
-        crossterm::event::KeyModifiers::NONE,
-    )))
-}
-
 /// `k` then `y`: the commands the confirmation runs (checking first that it opened on Cancel
 /// and that Enter there runs nothing).
 fn confirmed(app: &mut App, k: char) -> Vec<crate::workflow::controller::Command> {
-    use crate::tui::app::{Action, Overlay};
+    use crate::tui::app::Overlay;
     assert!(press(app, KeyCode::Char(k)).is_empty());
     match &app.overlay {
         Some(Overlay::Dialog(d)) => assert_eq!(d.buttons[d.focused].label, "Cancel", "{k}"),
@@ -791,13 +783,86 @@ fn confirmed(app: &mut App, k: char) -> Vec<crate::workflow::controller::Command
     );
     assert!(app.overlay.is_none());
     press(app, KeyCode::Char(k));
+    answered(app)
+}
+
+/// `y` in the question open: the commands it runs (anything else fails the test).
+fn answered(app: &mut App) -> Vec<crate::workflow::controller::Command> {
     press(app, KeyCode::Char('y'))
         .into_iter()
         .map(|a| match a {
-            Action::Run(c) => c,
-            other => panic!("{k}: {other:?}"),
+            crate::tui::app::Action::Run(c) => c,
+            other => panic!("{other:?}"),
         })
         .collect()
+}
+
+/// `o` in B's or X's question picks what becomes of the nodes' running tasks: the next of
+/// requeue (the first), terminate, taskcompletion and retaineddata, and round again; the
+/// question says which and what follows, stays on Cancel, and yes sends it. Elsewhere in the
+/// nodes view `o` says where it acts.
+#[test]
+fn the_reboot_and_removal_questions_choose_their_option_with_o() {
+    use crate::azure::models::{NodeDeallocationOption, NodeRebootOption};
+    use crate::tui::app::Overlay;
+    use crate::workflow::controller::Command as Work;
+    let mut app = on_nodes(false);
+    let n0 = node(0, NodeState::Running).id;
+    let lines = |app: &App| match &app.overlay {
+        Some(Overlay::Dialog(d)) => {
+            assert_eq!(d.buttons[d.focused].label, "Cancel");
+            d.lines.clone()
+        }
+        other => panic!("no question but {other:?}"),
+    };
+    key(&mut app, KeyCode::Char('B'));
+    assert_eq!(
+        lines(&app)[1..],
+        [
+            "Running tasks (o): [requeue] terminate taskcompletion retaineddata",
+            "They reboot now; tasks running on them are requeued.",
+        ]
+    );
+    key(&mut app, KeyCode::Char('o'));
+    both_sizes("browse_reboot_option", &mut app);
+    key(&mut app, KeyCode::Char('o'));
+    assert_eq!(
+        lines(&app)[1..],
+        [
+            "Running tasks (o): requeue terminate [taskcompletion] retaineddata",
+            "They reboot once their running tasks end, taking no new task.",
+        ]
+    );
+    assert_eq!(
+        answered(&mut app),
+        [Work::RebootNode {
+            pool_id: "bigpool".into(),
+            node_id: n0.clone(),
+            option: NodeRebootOption::TaskCompletion,
+        }]
+    );
+    // Each option in turn, then requeue again.
+    let removal = |option| Work::RemoveNodes {
+        pool_id: "bigpool".into(),
+        node_ids: vec![n0.clone()],
+        option,
+    };
+    for (os, want) in [
+        (1, NodeDeallocationOption::Terminate),
+        (3, NodeDeallocationOption::RetainedData),
+        (4, NodeDeallocationOption::Requeue),
+    ] {
+        key(&mut app, KeyCode::Char('X'));
+        for _ in 0..os {
+            key(&mut app, KeyCode::Char('o'));
+        }
+        assert!(lines(&app)[2].starts_with("The pool shrinks by them. They leave "));
+        assert_eq!(answered(&mut app), [removal(want)]);
+    }
+    // `o` with no question open: where it acts.
+    key(&mut app, KeyCode::Char('o'));
+    assert!(app.overlay.is_none());
+    assert!(last_notice(&app).starts_with("o chooses, in B's or X's question"));
 }
 
 /// A session on bigpool's nodes (three of them).
@@ -900,7 +965,11 @@ fn every_action_asks_first_on_cancel_and_applies_to_the_selected_or_marked_rows(
     let mut app = on_nodes(false);
     let (n0, n1) = (node(0, NodeState::Idle).id, node(1, NodeState::Idle).id);
     let on = |id: &str| (s("bigpool"), id.to_string());
-    let reboot = |(pool_id, node_id)| Work::RebootNode { pool_id, node_id };
+    let reboot = |(pool_id, node_id)| Work::RebootNode {
+        pool_id,
+        node_id,
+        option: crate::azure::models::NodeRebootOption::Requeue,
+    };
     let sched = |(pool_id, node_id), enable| Work::NodeScheduling {
         pool_id,
         node_id,
@@ -919,7 +988,8 @@ fn every_action_asks_first_on_cancel_and_applies_to_the_selected_or_marked_rows(
         confirmed(&mut app, 'X'),
         [Work::RemoveNodes {
             pool_id: s("bigpool"),
-            node_ids: vec![node(2, NodeState::Idle).id]
+            node_ids: vec![node(2, NodeState::Idle).id],
+            option: crate::azure::models::NodeDeallocationOption::Requeue,
         }]
     );
     // Tasks: T, r, X on the selected task, then on the marked ones; F asks about the failed.
