@@ -129,10 +129,14 @@ impl Log {
             self.start = from;
             self.text = text.to_string();
             if from > 0 {
-                // A window that starts mid-line: from the next line on.
+                // A window that starts mid-line: from the next line on, unless the line to
+                // show on top is that one (a match far into a long line, or a line the window
+                // was asked from): then from where the window starts.
                 let cut = self.text.find('\n').map_or(self.text.len(), |i| i + 1);
-                self.text.drain(..cut);
-                self.start += cut as u64;
+                if self.anchor.is_none_or(|at| at >= from + cut as u64) {
+                    self.text.drain(..cut);
+                    self.start += cut as u64;
+                }
             }
         }
         self.index();
@@ -160,9 +164,27 @@ impl Log {
         }
     }
 
-    /// Keeps the top line within what `rows` lines on screen can show.
+    /// Keeps the top line within what `rows` lines on screen can show: the last page is full
+    /// at the end of the file (as `less` shows a match near the end). When fewer than a page
+    /// of lines are held below the top line and the file goes on past them, the window from
+    /// the top line is asked instead, so that the line (a match, say) stays on top.
     pub fn settle(&mut self, rows: usize) {
-        self.top = self.top.min(self.line_count().saturating_sub(rows));
+        let n = self.line_count();
+        let end = self.start + self.text.len() as u64;
+        if self.top < n
+            && self.top + rows > n
+            && !self.follow
+            && self.anchor.is_none()
+            && self.len.is_some_and(|l| end < l)
+        {
+            let at = self.start + self.lines[self.top] as u64;
+            if self.want.from != Some(at) {
+                self.anchor = Some(at);
+                self.want.from = Some(at);
+                return;
+            }
+        }
+        self.top = self.top.min(n.saturating_sub(rows));
     }
 
     /// Moves by `by` lines, `rows` on screen; past what is held, asks for the window there.
@@ -292,5 +314,83 @@ impl Log {
             "stderr.txt" => Some(format!("{dir}stdout.txt")),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> Log {
+        let of = FilesOf::Task {
+            job: "j".into(),
+            task: "t".into(),
+        };
+        let mut l = Log::open(of, "stdout.txt".into());
+        l.start_of_file();
+        l
+    }
+
+    /// The window of `file` from `from`, as the watcher reads it.
+    fn window(l: &mut Log, file: &str, from: u64) {
+        let to = file.len().min(from as usize + WINDOW as usize);
+        l.apply(from, file.len() as u64, &file[from as usize..to]);
+    }
+
+    fn numbered(n: usize) -> String {
+        (0..n).map(|i| format!("line {i:05}\n")).collect()
+    }
+
+    /// A match in the last page of the lines held, the file going on past them: the window from
+    /// its line is asked, and the match is on the top line. A match within a page of the
+    /// file's end: the last page, full, with the match on it (as `less` shows it).
+    #[test]
+    fn a_match_is_on_the_top_line_unless_the_file_ends_within_a_page() {
+        let file = numbered(20_000);
+        let mut l = open();
+        window(&mut l, &file, 0);
+        l.search = "line 05950".into();
+        assert_eq!(l.next_match(true), Step::Moved);
+        l.settle(20);
+        assert_eq!(
+            l.want.from,
+            Some(5950 * 11),
+            "the window from the match's line"
+        );
+        window(&mut l, &file, 5950 * 11);
+        l.settle(20);
+        assert_eq!(l.line(l.top), "line 05950");
+        // Near the end: found past the lines held, the last page.
+        l.search = "line 19995".into();
+        assert_eq!(l.next_match(true), Step::Searching);
+        l.found(19_995 * 11);
+        let from = l.want.from.unwrap();
+        window(&mut l, &file, from);
+        l.settle(20);
+        let n = l.line_count();
+        assert_eq!((l.top, l.line(n - 1)), (n - 20, "line 19999"));
+        assert!((l.top..n).any(|i| l.line(i) == "line 19995"));
+    }
+
+    /// A match more than a quarter window into its line: the window asked starts inside that
+    /// line, which is kept (from there to its end) and on top, not dropped as a partial line.
+    #[test]
+    fn a_match_far_into_a_long_line_keeps_its_line() {
+        let head = numbered(10_000);
+        let long = format!("{}needle{}\n", "x".repeat(40_000), "y".repeat(100));
+        let file = format!("{head}{long}{}", "tail\n".repeat(10_000));
+        let at = file.find("needle").unwrap() as u64;
+        let mut l = open();
+        window(&mut l, &file, 0);
+        l.found(at);
+        let from = l.want.from.unwrap();
+        assert!(from > head.len() as u64 && from < at, "{from}");
+        window(&mut l, &file, from);
+        l.settle(20);
+        let top = l.line(l.top);
+        assert!(top.starts_with('x') && top.contains("needle"), "{top:.40}");
+        // A window that starts mid-line with no line to keep drops the partial one.
+        window(&mut l, &file, from);
+        assert!(l.line(0).starts_with("tail"));
     }
 }

@@ -97,9 +97,13 @@ pub enum Found {
 /// Searches a file of `len` bytes for `needle`: forward, for the first match that starts at
 /// or after `from`; backward, for the last one that starts before `from`. `read(a, b)` reads
 /// the bytes `a..b`, at most `range` of them; `progress(bytes searched)` is told after each
-/// read and stops the search when it returns false (bytes searched: from `from` on).
-pub async fn search<R, F, E>(
+/// read and stops the search when it returns false (bytes searched: from `from` on). Forward,
+/// at the end `len_now()` is asked the file's length again: a file that grew meanwhile (a
+/// followed task's output) is searched on to its new end.
+#[allow(clippy::too_many_arguments)]
+pub async fn search<R, F, L, G, E>(
     mut read: R,
+    mut len_now: L,
     len: u64,
     from: u64,
     forward: bool,
@@ -110,26 +114,37 @@ pub async fn search<R, F, E>(
 where
     R: FnMut(u64, u64) -> F,
     F: Future<Output = Result<Vec<u8>, E>>,
+    L: FnMut() -> G,
+    G: Future<Output = Result<u64, E>>,
 {
     let overlap = needle.len() as u64 - 1;
     // Each read moves on by at least one byte, however long the pattern.
     let range = range.max(overlap + 1);
     let from = from.min(len);
     if forward {
-        let mut a = from;
-        while a + overlap < len {
-            let b = len.min(a + range);
-            let mut chunk = read(a, b).await?;
-            if let Some(i) = needle.find(&mut chunk, true) {
-                return Ok(Found::At(a + i as u64));
+        let (mut a, mut len) = (from, len);
+        loop {
+            while a + overlap < len {
+                let b = len.min(a + range);
+                let mut chunk = read(a, b).await?;
+                if let Some(i) = needle.find(&mut chunk, true) {
+                    return Ok(Found::At(a + i as u64));
+                }
+                if !progress(b - from) {
+                    return Ok(Found::Cancelled);
+                }
+                if b == len {
+                    break;
+                }
+                a = b - overlap;
             }
-            if !progress(b - from) {
-                return Ok(Found::Cancelled);
-            }
-            if b == len {
+            let now = len_now().await?;
+            if now <= len {
                 break;
             }
-            a = b - overlap;
+            // On from the old end (less what a match across it may have there).
+            a = a.max(len.saturating_sub(overlap));
+            len = now;
         }
     } else {
         // A match that starts before `from` may end up to `overlap` bytes after it.
@@ -169,6 +184,7 @@ mod tests {
         let mut reads = Vec::new();
         let mut told = Vec::new();
         let needle = Needle::new(pattern).unwrap();
+        let len = text.len() as u64;
         let found = futures_lite_block_on(search(
             |a, b| {
                 reads.push((a, b));
@@ -176,7 +192,8 @@ mod tests {
                 let chunk = text.as_bytes()[a as usize..b as usize].to_vec();
                 async move { Ok::<_, ()>(chunk) }
             },
-            text.len() as u64,
+            || async move { Ok(len) },
+            len,
             from,
             forward,
             &needle,
@@ -262,6 +279,42 @@ mod tests {
         assert_eq!(found, Found::Cancelled);
         assert_eq!(reads.len(), 3);
         assert_eq!(told, vec![10, 15, 20]);
+    }
+
+    /// A file that grows while it is searched (a followed task's output): at its old end the
+    /// search reads its length again and goes on to the new end, where the match is.
+    #[test]
+    fn a_growing_file_is_searched_to_its_length_at_the_end() {
+        let text = format!("{}needle\n", "a".repeat(40));
+        let first = 20;
+        let mut reads = Vec::new();
+        let mut asked = 0;
+        let needle = Needle::new("needle").unwrap();
+        let found = futures_lite_block_on(search(
+            |a, b| {
+                reads.push((a, b));
+                let chunk = text.as_bytes()[a as usize..b as usize].to_vec();
+                async move { Ok::<_, ()>(chunk) }
+            },
+            || {
+                asked += 1;
+                // Longer once, then no longer growing.
+                let now = if asked == 1 { 30 } else { text.len() as u64 };
+                async move { Ok(now) }
+            },
+            first,
+            0,
+            true,
+            &needle,
+            8,
+            |_| true,
+        ))
+        .unwrap();
+        assert_eq!(found, Found::At(40));
+        // The old end, read on from with the pattern's overlap, then the newer one.
+        assert_eq!(reads[..3], [(0, 8), (3, 11), (6, 14)]);
+        assert!(reads.contains(&(12, 20)) && reads.contains(&(15, 23)));
+        assert_eq!(asked, 2);
     }
 
     #[test]

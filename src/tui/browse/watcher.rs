@@ -4,7 +4,7 @@
 //! next view. It also runs the log viewer's search over the whole file (one at a time).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
@@ -189,16 +189,24 @@ pub async fn run_search(
     if !progress(0, total) {
         return Ok(search::Found::Cancelled);
     }
-    let (of, path) = (&ask.of, ask.path.as_str());
+    // A file that grew by the time the search reaches its end is searched to its new end.
+    let total = &AtomicU64::new(total);
+    let (of, path, from) = (&ask.of, ask.path.as_str(), ask.from);
     let read = |a, b| async move { read_range(batch, of, path, a, b).await.map(Vec::from) };
+    let len_now = || async move {
+        let now = file_len(batch, of, path).await?;
+        total.fetch_max(now.saturating_sub(from), Ordering::Relaxed);
+        Ok(now)
+    };
     search::search(
         read,
+        len_now,
         len,
         ask.from,
         ask.forward,
         &needle,
         search::RANGE,
-        |n| progress(n, total),
+        |n| progress(n, total.load(Ordering::Relaxed)),
     )
     .await
 }
