@@ -122,6 +122,23 @@ impl Tmux {
     }
 
     /// The batchdeck process of this session: by its command line, which names our data dir.
+    /// Waits until the screen no longer shows `needle` (a key was taken); panics with the
+    /// screen after `secs`.
+    fn wait_for_gone(&self, needle: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if !s.contains(needle) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} still on screen after {secs} s:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn batchdeck_pid(&self) -> i32 {
         let marker = self.path("data").display().to_string();
         for e in std::fs::read_dir("/proc").expect("/proc") {
@@ -448,7 +465,10 @@ fn after_the_run_a_resize_shows_its_nodes_and_a_retried_task_its_output() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "ok\n");
-    t.keys(&["Escape", "q"]);
+    // Esc (the filter cleared) taken before `q`: ESC and q read together are Alt-q.
+    t.keys(&["Escape"]);
+    t.wait_for_gone("filter \"failed\"", 10);
+    t.keys(&["q"]);
     t.wait_for("Quit batchdeck?", 10);
     t.keys(&["k"]);
     let end = t.wait_for("EXIT=", 30);
@@ -647,11 +667,18 @@ fn the_session_survives_injected_faults_and_shows_no_secret() {
     // Everywhere a secret could show: details of a task and a node, the help, the quit dialog.
     t.keys(&["Enter"]);
     screens.push(t.wait_for("Esc back", 10));
-    t.keys(&["Escape", "BTab", "Enter"]);
+    // Each Esc taken before the next key (ESC and a key read together are Alt and the key).
+    t.keys(&["Escape"]);
+    t.wait_for_gone("Esc back", 10);
+    t.keys(&["BTab", "Enter"]);
     screens.push(t.wait_for("Esc back", 10));
-    t.keys(&["Escape", "?"]);
-    screens.push(t.wait_for("Keys", 10));
-    t.keys(&["Escape", "q"]);
+    t.keys(&["Escape"]);
+    t.wait_for_gone("Esc back", 10);
+    t.keys(&["?"]);
+    screens.push(t.wait_for(" Keys ", 10));
+    t.keys(&["Escape"]);
+    t.wait_for_gone(" Keys ", 10);
+    t.keys(&["q"]);
     screens.push(t.wait_for("Quit batchdeck?", 10));
     t.keys(&["d"]);
     screens.push(t.wait_for("EXIT=", 60));
@@ -931,8 +958,11 @@ fn browse_an_sdk_populated_account_read_only() {
         ("r", "cannot reactivate tasks"),
         ("X", "cannot delete tasks"),
     ]);
-    // Esc clears the filter, then goes back to the jobs.
-    t.keys(&["Escape", "Escape"]);
+    // Esc clears the filter, then goes back to the jobs. Each Esc once the one before was
+    // taken: two ESC bytes read together are one Esc key (crossterm), as under load.
+    t.keys(&["Escape"]);
+    t.wait_for_gone("filter \"failed\"", 10);
+    t.keys(&["Escape"]);
     t.wait_for("Jobs 3", 10);
     // A pool's nodes, with their address and scheduling state.
     t.keys(&[":", "pool bigpool", "Enter"]);
@@ -981,13 +1011,22 @@ fn browse_an_sdk_populated_account_read_only() {
         "the log viewer did not follow:\n{}",
         t.screen()
     );
-    t.keys(&["Escape", "Escape", "Escape"]);
+    // Back to the files (filtered), the filter cleared, back to the tasks: each Esc once the
+    // one before was taken.
+    t.keys(&["Escape"]);
+    t.wait_for("filter \"stdout\": 1 shown", 10);
+    t.keys(&["Escape"]);
+    t.wait_for_gone("filter \"stdout\"", 10);
+    t.keys(&["Escape"]);
+    t.wait_for_gone("› files", 10);
     t.wait_for("jobs › tickjob › tasks", 10);
     // `?` lists this view's keys.
     t.keys(&["?"]);
     let s = t.wait_for(" Keys ", 10);
     assert!(s.contains("retry every failed task of the job"), "{s}");
-    t.keys(&["Escape", "q"]);
+    t.keys(&["Escape"]);
+    t.wait_for_gone(" Keys ", 10);
+    t.keys(&["q"]);
     let s = t.wait_for("EXIT=", 30);
     assert!(s.contains("EXIT=0"), "{s}");
     // Nothing changed on the service.
