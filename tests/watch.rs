@@ -71,6 +71,18 @@ async fn emulator_with_job(
     (emu, b)
 }
 
+/// The emulator in this process (so that a test can read its request counters), on `data`,
+/// and a client of it.
+async fn in_process_emulator(
+    data: &std::path::Path,
+) -> (batchdeck::emulator::Emulator, BatchClient) {
+    let emu = batchdeck::emulator::Emulator::start(batchdeck::emulator::EmulatorConfig::new(data))
+        .await
+        .unwrap();
+    let b = client(&emu.batch_endpoint);
+    (emu, b)
+}
+
 fn drain(rx: &mut UnboundedReceiver<Event>) -> Vec<Event> {
     let mut out = Vec::new();
     while let Ok(e) = rx.try_recv() {
@@ -222,11 +234,7 @@ async fn a_job_is_watched_to_completion_and_each_task_is_reported_once_per_chang
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_deleted_and_another_added_between_two_polls_show_within_a_few_polls() {
     let dir = tempfile::tempdir().unwrap();
-    let emu =
-        batchdeck::emulator::Emulator::start(batchdeck::emulator::EmulatorConfig::new(dir.path()))
-            .await
-            .unwrap();
-    let b = client(&emu.batch_endpoint);
+    let (emu, b) = in_process_emulator(dir.path()).await;
     // No nodes: the tasks stay active.
     b.create_pool(&pool("p", 0, "/bin/true")).await.unwrap();
     b.create_job(&job("j", "p")).await.unwrap();
@@ -715,11 +723,7 @@ async fn holding_j_over_a_thousand_tasks_reads_the_files_of_the_last_one_only() 
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     let dir = tempfile::tempdir().unwrap();
-    let emu =
-        batchdeck::emulator::Emulator::start(batchdeck::emulator::EmulatorConfig::new(dir.path()))
-            .await
-            .unwrap();
-    let b = client(&emu.batch_endpoint);
+    let (emu, b) = in_process_emulator(dir.path()).await;
     b.create_pool(&Pool {
         task_slots_per_node: Some(32),
         ..pool("p", 2, "/bin/true")
