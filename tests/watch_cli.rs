@@ -22,6 +22,39 @@ fn setup(emu: &EmulatorProcess, nodes: i32, tasks: &[(&str, &str)]) {
 }
 
 fn watch(sb: &Sandbox, emu: &EmulatorProcess, args: &[&str], env: &[(&str, &str)]) -> Output {
+    watch_command(sb, emu, args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// As [`watch`], running `then` once the watch printed its first `Tasks:` line (it has
+/// looked at the job once): what happens after is what it must report as it happens.
+fn watch_then(sb: &Sandbox, emu: &EmulatorProcess, args: &[&str], then: impl FnOnce()) -> Output {
+    use std::io::BufRead;
+    let mut child = watch_command(sb, emu, args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut seen, mut then) = (String::new(), Some(then));
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 {
+        if line.contains("  Tasks: ")
+            && let Some(f) = then.take()
+        {
+            f();
+        }
+        seen.push_str(&line);
+        line.clear();
+    }
+    let mut o = child.wait_with_output().unwrap();
+    o.stdout = seen.into_bytes();
+    o
+}
+
+fn watch_command(sb: &Sandbox, emu: &EmulatorProcess, args: &[&str]) -> std::process::Command {
     let mut all = vec![
         "watch",
         "--headless",
@@ -31,13 +64,20 @@ fn watch(sb: &Sandbox, emu: &EmulatorProcess, args: &[&str], env: &[(&str, &str)
         &emu.blob_endpoint,
     ];
     all.extend_from_slice(args);
-    sb.command(&all).envs(env.iter().copied()).output().unwrap()
+    sb.command(&all)
 }
 
 #[test]
 fn a_job_is_followed_to_its_end_and_the_exit_says_how_its_tasks_ended() {
     let sb = Sandbox::new();
     let emu = EmulatorProcess::start(&sb.path("emu"), &[]);
+    // t2 fails once the watch has looked at the job (at most 30 s on), so that its end is
+    // news however slowly the watch starts.
+    let go = sb.path("go");
+    let t2 = format!(
+        "/bin/sh -c 'i=0; while [ ! -f {go} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; echo broken >&2; exit 3'",
+        go = go.display()
+    );
     setup(
         &emu,
         1,
@@ -46,10 +86,12 @@ fn a_job_is_followed_to_its_end_and_the_exit_says_how_its_tasks_ended() {
                 "t1",
                 "/bin/sh -c 'for i in 1 2 3; do echo line $i; sleep 0.3; done; echo final line'",
             ),
-            ("t2", "/bin/sh -c 'sleep 0.5; echo broken >&2; exit 3'"),
+            ("t2", &t2),
         ],
     );
-    let o = watch(&sb, &emu, &["--job", "j", "--follow", "t1"], &[]);
+    let o = watch_then(&sb, &emu, &["--job", "j", "--follow", "t1"], || {
+        std::fs::write(&go, "").unwrap()
+    });
     let (out, err) = (stdout(&o), stderr(&o));
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     assert_eq!(
