@@ -765,22 +765,46 @@ async fn holding_j_over_a_thousand_tasks_reads_the_files_of_the_last_one_only() 
     // As the session's loop does after each batch of messages.
     let follow = |app: &App| watch.preview(app.preview_target());
     follow(&app);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The first selection's files read (on a loaded machine that takes a while): the file
+    // requests stop.
+    let files = || emu.stats.batch_files.snapshot().0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let was = files();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if was > 0 && files() == was {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first selection was not read"
+        );
+    }
 
-    let before = emu.stats.batch_files.snapshot().0;
+    let before = files();
     let start = Instant::now();
     let j = KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE);
+    // A key later than the debounce after the one before (the test starved on a loaded
+    // machine) lets the selection settle, and be read, as a user pausing would.
+    let (mut last_key, mut pauses) = (Instant::now(), 0);
     while start.elapsed() < Duration::from_secs(3) {
+        if last_key.elapsed() > Duration::from_millis(100) {
+            pauses += 1;
+        }
+        last_key = Instant::now();
         app.update(Msg::Key(j));
         follow(&app);
         tokio::time::sleep(Duration::from_millis(33)).await;
     }
-    let during = emu.stats.batch_files.snapshot().0 - before;
+    let during = files() - before;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let after = emu.stats.batch_files.snapshot().0 - before;
     let last = app.selected_task.clone().unwrap();
     assert!(last.as_str() > "t0050", "the selection moved: {last}");
-    assert_eq!(during, 0, "files read while the selection moved");
+    assert!(
+        during <= 4 * pauses,
+        "{during} files read while the selection moved ({pauses} pauses)"
+    );
     assert!(
         after <= 4,
         "{after} file requests for one settled selection"
