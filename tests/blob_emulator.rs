@@ -1102,6 +1102,95 @@ async fn a_put_blob_is_answered_with_its_md5_and_crc64_as_the_service_does() {
     }
 }
 
+/// Put Blobs in flight at once are hashed together (in SIMD lanes): each is answered with the
+/// MD5 of its own body, whatever its size, before the answer is sent; a Content-MD5 the client
+/// sent is still checked (400 Md5Mismatch) and the blob is not written; its Put Block's MD5 too.
+#[tokio::test]
+async fn put_blobs_in_flight_together_each_get_the_md5_of_their_own_body() {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let md5 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b));
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    assert_eq!(
+        c.send(Method::PUT, "many", "restype=container", &[], vec![])
+            .await
+            .status,
+        201
+    );
+    let wrong = md5(b"not the body");
+    for round in 0..2u8 {
+        // Sizes around a block (64 bytes) and up to a few MiB, 20 in flight: more than a
+        // group of lanes, some of them with a Content-MD5 of their own, right or wrong.
+        let bodies: Vec<Vec<u8>> = (0..20usize)
+            .map(|i| {
+                let n = [0, 1, 63, 64, 65, 4095, 70_001, 1 << 20, 3 << 20, 4 << 20][i % 10];
+                data(n + i * 7, i as u8 ^ round)
+            })
+            .collect();
+        let sent: Vec<Option<String>> = (0..bodies.len())
+            .map(|i| match i % 4 {
+                1 => Some(md5(&bodies[i])),
+                3 => Some(wrong.clone()),
+                _ => None,
+            })
+            .collect();
+        let puts = bodies.iter().zip(&sent).enumerate().map(|(i, (b, sent))| {
+            let c = &c;
+            async move {
+                let headers: Vec<(&str, &str)> =
+                    sent.iter().map(|m| ("content-md5", m.as_str())).collect();
+                c.put_blob(&format!("many/r{round}-{i}"), b, &headers).await
+            }
+        });
+        let answers = futures::future::join_all(puts).await;
+        for (i, r) in answers.iter().enumerate() {
+            if sent[i].as_deref() == Some(wrong.as_str()) {
+                r.assert_error(400, "Md5Mismatch");
+                let path = format!("many/r{round}-{i}");
+                let got = c.send(Method::HEAD, &path, "", &[], vec![]).await;
+                assert_eq!(got.status, 404, "blob {i} was not written");
+            } else {
+                assert_eq!(
+                    (r.status, r.header("content-md5")),
+                    (201, Some(md5(&bodies[i]).as_str())),
+                    "blob {i} of {} bytes: {}",
+                    bodies[i].len(),
+                    r.text()
+                );
+            }
+        }
+    }
+    // A Put Block sent with its MD5 is checked by the same hashing.
+    let q = format!("comp=block&blockid={}", b64("b1").replace('=', "%3D"));
+    let body = data(1 << 20, 5);
+    let r = c
+        .send(
+            Method::PUT,
+            "many/blocks",
+            &q,
+            &[("content-md5", &wrong)],
+            body.clone(),
+        )
+        .await;
+    r.assert_error(400, "Md5Mismatch");
+    let right = md5(&body);
+    let r = c
+        .send(
+            Method::PUT,
+            "many/blocks",
+            &q,
+            &[("content-md5", &right)],
+            body,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("content-md5")),
+        (201, Some(right.as_str()))
+    );
+}
+
 /// `x-ms-content-crc64` as the service handles it: checked on Put Block and Put Blob (400
 /// Crc64Mismatch, with the body Azure sends), a Put Block's computed and returned when no
 /// Content-MD5 was sent, and a range's returned for `x-ms-range-get-content-crc64`.

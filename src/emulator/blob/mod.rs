@@ -10,6 +10,7 @@ pub(crate) mod auth;
 mod content;
 mod direct;
 mod error;
+mod hashing;
 pub(crate) mod names;
 pub(crate) mod ops;
 pub(crate) mod routes;
