@@ -4,13 +4,15 @@
 //! One MD5 is a chain from each 64-byte block to the next, so a single stream cannot go faster
 //! than one core's scalar MD5 (about 0.6 GB/s); the Put Blobs in flight are independent
 //! messages, so one core can hash 8 or 16 of them together at several GB/s. The hasher of each
-//! body hands its chunks to [`Lanes`] and waits until they are hashed: whichever hasher finds no
-//! one hashing takes every stream's pending chunks, hashes them together and wakes the others
-//! (a combiner, not a thread of its own). It never waits for more streams to come: a body alone
-//! is hashed alone, at scalar speed. Each stream hands at most what its own queue to the writer
-//! holds, and waits for it, so memory stays bounded as before.
+//! body hands its chunks to [`Lanes`], whose one thread takes every stream's pending chunks
+//! and hashes them together in one round, while the hashers queue their next chunks for the
+//! next round (the more bodies arrive at once, the fuller the rounds). It never waits for more
+//! streams to come: a body alone is hashed alone, at scalar speed. A stream has at most one
+//! batch of chunks waiting and one being hashed (each batch at most what its queue from the
+//! request holds), so memory stays bounded; its MD5 is read once all of them are hashed.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use md5_many::{Md5Many, Md5State};
@@ -22,14 +24,22 @@ use md5_many::{Md5Many, Md5State};
 const GROUP: usize = 16;
 const HALF_GROUP: usize = 8;
 
-/// A stream's hashing was lost: the hasher hashing it panicked.
+/// How often an idle hashing thread checks whether its lanes are still used (it ends once
+/// they are dropped; the process-wide ones never are).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// A stream's hashing was lost: hashing its chunks panicked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lost;
 
-/// The streams being hashed, shared by the hashers of the bodies in flight.
+/// The streams being hashed, shared by the hashers of the bodies in flight, and the thread
+/// hashing them.
 pub struct Lanes {
     engine: Md5Many,
     shared: Mutex<Shared>,
+    /// Chunks were queued (the hashing thread waits on it).
+    queued: Condvar,
+    /// A round ended (the hashers wait on it).
     hashed: Condvar,
 }
 
@@ -38,38 +48,38 @@ struct Shared {
     /// Open streams by id (`None`: a free id, kept in `free`).
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
-    /// Whether a hasher is hashing pending chunks now.
-    combining: bool,
 }
 
 struct Slot {
     md5: Md5State,
-    /// Chunks handed in and not yet taken by a combiner.
+    /// Chunks handed in and not yet taken for hashing.
     queue: Vec<Bytes>,
-    /// Taken by the combiner running now.
+    /// Taken by the round running now.
     in_flight: bool,
     lost: bool,
 }
 
-impl Default for Lanes {
-    fn default() -> Self {
-        Lanes::new()
-    }
-}
-
 impl Lanes {
-    pub fn new() -> Lanes {
-        Lanes {
+    /// New lanes and their hashing thread (which ends once they are dropped).
+    pub fn new() -> Arc<Lanes> {
+        let lanes = Arc::new(Lanes {
             engine: Md5Many::new(),
             shared: Mutex::default(),
+            queued: Condvar::new(),
             hashed: Condvar::new(),
-        }
+        });
+        let weak = Arc::downgrade(&lanes);
+        std::thread::Builder::new()
+            .name("md5-lanes".into())
+            .spawn(move || Lanes::work(weak))
+            .expect("start the MD5 hashing thread");
+        lanes
     }
 
     /// The lanes shared by every body of the process.
     pub fn global() -> &'static Arc<Lanes> {
         static LANES: OnceLock<Arc<Lanes>> = OnceLock::new();
-        LANES.get_or_init(|| Arc::new(Lanes::new()))
+        LANES.get_or_init(Lanes::new)
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -100,55 +110,11 @@ impl Lanes {
             id,
         }
     }
-}
 
-/// One message being hashed (a request body). Dropping it forgets the message.
-pub struct Md5Stream {
-    lanes: Arc<Lanes>,
-    id: usize,
-}
-
-/// Marks the streams a combiner took as lost if it unwinds, so that their hashers stop
-/// waiting, and lets another hasher combine.
-struct Combining<'a> {
-    lanes: &'a Lanes,
-    ids: Vec<usize>,
-}
-
-impl Drop for Combining<'_> {
-    fn drop(&mut self) {
-        let mut s = self.lanes.lock();
-        for &id in &self.ids {
-            if let Some(slot) = s.slots[id].as_mut() {
-                slot.in_flight = false;
-                slot.lost = true;
-            }
-        }
-        s.combining = false;
-        self.lanes.hashed.notify_all();
-    }
-}
-
-impl Md5Stream {
-    /// Appends `chunks` to the message and returns once they are hashed, together with the
-    /// chunks of the other streams pending meanwhile.
-    pub fn update(&mut self, chunks: Vec<Bytes>) -> Result<(), Lost> {
-        let lanes = &*self.lanes;
-        let mut s = lanes.lock();
-        slot(&mut s, self.id).queue.extend(chunks);
-        loop {
-            let mine = slot(&mut s, self.id);
-            if mine.lost {
-                return Err(Lost);
-            }
-            if mine.queue.is_empty() && !mine.in_flight {
-                return Ok(());
-            }
-            if s.combining {
-                s = lanes.hashed.wait(s).unwrap_or_else(|p| p.into_inner());
-                continue;
-            }
-            s.combining = true;
+    /// The hashing thread: round after round, every stream's pending chunks at once.
+    fn work(weak: Weak<Lanes>) {
+        while let Some(lanes) = weak.upgrade() {
+            let mut s = lanes.lock();
             let mut ids = Vec::new();
             let mut work = Vec::new();
             for (id, slot) in s.slots.iter_mut().enumerate() {
@@ -160,40 +126,82 @@ impl Md5Stream {
                     work.push((slot.md5, std::mem::take(&mut slot.queue)));
                 }
             }
+            if work.is_empty() {
+                let _ = lanes.queued.wait_timeout(s, IDLE_CHECK);
+                continue;
+            }
             drop(s);
-            let guard = Combining {
-                lanes,
-                ids: ids.clone(),
-            };
-            hash(lanes.engine, &mut work);
-            s = lanes.lock();
+            let hashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                hash(lanes.engine, &mut work);
+            }));
+            let mut s = lanes.lock();
             for (id, (md5, _)) in ids.into_iter().zip(work) {
                 let slot = slot(&mut s, id);
                 slot.md5 = md5;
                 slot.in_flight = false;
+                slot.lost |= hashed.is_err();
             }
-            s.combining = false;
-            std::mem::forget(guard);
             lanes.hashed.notify_all();
         }
     }
 
-    /// The MD5 of everything handed in.
-    pub fn finish(self) -> Result<[u8; 16], Lost> {
-        let s = self.lanes.lock();
-        let mine = s.slots[self.id]
-            .as_ref()
-            .expect("an open stream has a slot");
-        if mine.lost {
-            return Err(Lost);
+    fn wait<'a>(&'a self, s: MutexGuard<'a, Shared>) -> MutexGuard<'a, Shared> {
+        self.hashed.wait(s).unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One message being hashed (a request body). Dropping it forgets the message.
+pub struct Md5Stream {
+    lanes: Arc<Lanes>,
+    id: usize,
+}
+
+impl Md5Stream {
+    /// Appends `chunks` to the message. Returns once they are queued for the next round,
+    /// after the stream's previous chunks were taken: a stream has at most one batch waiting
+    /// and one being hashed.
+    pub fn update(&mut self, chunks: Vec<Bytes>) -> Result<(), Lost> {
+        let lanes = &*self.lanes;
+        let mut s = lanes.lock();
+        loop {
+            let mine = slot(&mut s, self.id);
+            if mine.lost {
+                return Err(Lost);
+            }
+            if mine.queue.is_empty() {
+                break;
+            }
+            s = lanes.wait(s);
         }
-        Ok(mine.md5.finalize())
+        slot(&mut s, self.id).queue = chunks;
+        lanes.queued.notify_one();
+        Ok(())
+    }
+
+    /// The MD5 of everything handed in, once it is hashed.
+    pub fn finish(self) -> Result<[u8; 16], Lost> {
+        let lanes = &*self.lanes;
+        let mut s = lanes.lock();
+        loop {
+            let mine = slot(&mut s, self.id);
+            if mine.lost {
+                return Err(Lost);
+            }
+            if mine.queue.is_empty() && !mine.in_flight {
+                return Ok(mine.md5.finalize());
+            }
+            s = lanes.wait(s);
+        }
     }
 }
 
 impl Drop for Md5Stream {
     fn drop(&mut self) {
         let mut s = self.lanes.lock();
+        // Not while its chunks are hashed (it writes the state back to this slot).
+        while s.slots[self.id].as_ref().is_some_and(|m| m.in_flight) {
+            s = self.lanes.wait(s);
+        }
         s.slots[self.id] = None;
         s.free.push(self.id);
     }
@@ -358,7 +366,7 @@ mod tests {
 
     #[test]
     fn bodies_hashed_at_once_on_many_threads_get_their_own_md5() {
-        let lanes = Arc::new(Lanes::new());
+        let lanes = Lanes::new();
         let threads: Vec<_> = (0..20u64)
             .map(|t| {
                 let lanes = lanes.clone();
@@ -396,6 +404,5 @@ mod tests {
         }
         let s = lanes.lock();
         assert!(s.slots.iter().all(Option::is_none), "every stream closed");
-        assert!(!s.combining);
     }
 }
