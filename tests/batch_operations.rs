@@ -714,7 +714,6 @@ fn unimplemented_operations_say_so_and_name_the_operation() {
     let c = Client::new(&emu);
     for (m, path, op) in [
         ("POST", "/pools/p/upgradeos", "Pool - Upgrade OS"),
-        ("POST", "/pools/p/nodes/n/reimage", "Compute Node - Reimage"),
         (
             "GET",
             "/pools/p/nodes/n/rdp",
@@ -735,6 +734,95 @@ fn unimplemented_operations_say_so_and_name_the_operation() {
     assert_eq!((s, code.as_str()), (404, "InvalidUri"));
     let (s, code, _) = error(&c, "POST", "/jobs/j/tasks/t", None);
     assert_eq!((s, code.as_str()), (405, "UnsupportedHttpVerb"));
+}
+
+/// Reimage Node is served in every api-version; Start Node and Deallocate Node from
+/// 2024-07-01.20.0 on (the REST specification's versions), an older version's request being a
+/// URL the service does not know (404 `InvalidUri`). Each takes its option from its own body
+/// property (400 for a value the service does not document), and names a missing pool or
+/// node as the service does.
+#[test]
+fn reimage_start_and_deallocate_are_served_in_the_versions_that_have_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    pool_with_node(&c, "p", 1);
+    let nodes = get(&c, "/pools/p/nodes");
+    let n = nodes["value"][0]["id"].as_str().unwrap().to_string();
+    let state = |c: &Client, want: &'static str| {
+        c.wait(want, &format!("/pools/p/nodes/{n}?{V}"), |v| {
+            v["state"] == want
+        })
+    };
+    let send = |op: &str, v: &str, body: Option<&Value>| {
+        c.send(
+            "POST",
+            &format!("/pools/p/nodes/{n}/{op}?api-version={v}"),
+            body,
+        )
+    };
+    for v in ["2018-12-01.8.0", "2024-02-01.19.0"] {
+        for op in ["deallocate", "start"] {
+            let (s, body) = send(op, v, None);
+            assert_eq!(
+                (s, &body["code"]),
+                (404, &json!("InvalidUri")),
+                "{op} {v}: {body}"
+            );
+        }
+    }
+    let before = get(&c, &format!("/pools/p/nodes/{n}"));
+    assert_eq!(before["state"], "idle");
+    let booted = before["lastBootTime"].clone();
+    for (body, bad) in [
+        (json!({"nodeReimageOption": "later"}), "later"),
+        (json!({"nodeReimageOption": 3}), "3"),
+    ] {
+        let (s, v) = send("reimage", "2025-06-01", Some(&body));
+        assert_eq!(
+            (s, &v["code"]),
+            (400, &json!("InvalidPropertyValue")),
+            "{v}"
+        );
+        assert!(
+            v["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|kv| kv["value"] == bad),
+            "{v}"
+        );
+    }
+    // A reboot's property names nothing to a reimage: requeue, the default.
+    let (s, v) = send(
+        "reimage",
+        "2018-12-01.8.0",
+        Some(&json!({"nodeRebootOption": "later"})),
+    );
+    assert_eq!(s, 202, "{v}");
+    c.wait("booted again", &format!("/pools/p/nodes/{n}?{V}"), |v| {
+        v["state"] == "idle" && v["lastBootTime"] != booted
+    });
+    let (s, v) = send(
+        "deallocate",
+        "2024-07-01.20.0",
+        Some(&json!({"nodeDeallocateOption": "terminate"})),
+    );
+    assert_eq!(s, 202, "{v}");
+    state(&c, "deallocated");
+    let (s, v) = send("start", "2024-07-01.20.0", None);
+    assert_eq!(s, 202, "{v}");
+    state(&c, "idle");
+    for (path, code) in [
+        ("/pools/p/nodes/nope/reimage".to_string(), "NodeNotFound"),
+        ("/pools/p/nodes/nope/deallocate".to_string(), "NodeNotFound"),
+        ("/pools/p/nodes/nope/start".to_string(), "NodeNotFound"),
+        (format!("/pools/nope/nodes/{n}/start"), "PoolNotFound"),
+        (format!("/pools/nope/nodes/{n}/reimage"), "PoolNotFound"),
+    ] {
+        let (s, got, v) = error(&c, "POST", &path, None);
+        assert_eq!((s, got.as_str()), (404, code), "{path}: {v}");
+    }
 }
 
 /// Task dependencies: a dependent task stays `active` (it is not scheduled) until its parents,

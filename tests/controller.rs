@@ -1,7 +1,7 @@
 //! The controller against the in-process emulator: a change in flight is listed by `busy()`
 //! (the TUI's "working" sign) until it ends, reads are not; a downloaded output file is read
 //! again for the preview. The emulator's node reboot through batchdeck's client, with each
-//! `nodeRebootOption`.
+//! `nodeRebootOption`; its reimage, deallocation and start.
 
 mod common;
 
@@ -415,8 +415,8 @@ async fn add_next(b: &BatchClient) {
     b.add_tasks("j", &[next]).await.expect("add the task");
 }
 
-/// The node's states, each change once, from now until it is back from a reboot begun after
-/// `since` (booted again, its start task run again and done).
+/// The node's states, each change once, from now until it is back from a reboot (a reimage,
+/// a start) begun after `since` (booted again, its start task run again and done).
 async fn states_until_rebooted(
     b: &BatchClient,
     node: &str,
@@ -690,6 +690,141 @@ async fn a_reboot_is_refused_while_the_node_reboots_or_starts() {
     b.reboot_node("p", &node, NodeRebootOption::Requeue)
         .await
         .expect("a reboot once the node is back");
+    emu.shutdown().await;
+}
+
+/// A reimage (here with `terminate`: the running task ends with `TaskEnded`) reinstalls the
+/// node: while `reimaging` it is refused another reimage or a reboot (409
+/// `NodeBeingReimaged`); then it starts as a new node does (`starting`,
+/// `waitingforstarttask`: its start task runs again), its directories wiped and made again
+/// (a file left in its shared directory is gone, and so are the files of the task that ran
+/// there), and it takes tasks again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reimage_wipes_the_node_and_starts_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, b, node) = a_node_running_a_task(dir.path(), 60, None).await;
+    let shared = dir.path().join("batch/nodes/p").join(&node).join("shared");
+    std::fs::write(shared.join("left-behind"), b"x").expect("the node's shared directory");
+    let files = b.list_node_files("p", &node, true).await.unwrap();
+    assert!(
+        files.iter().any(|f| f.name == "shared/left-behind"),
+        "{files:?}"
+    );
+    let since = Utc::now();
+    b.reimage_node("p", &node, NodeRebootOption::Terminate)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.list_nodes("p", None).await.unwrap()[0].state,
+        NodeState::Reimaging
+    );
+    let long = info(&b.get_task("j", "long").await.unwrap());
+    assert_eq!(
+        long.failure_info.and_then(|f| f.code).as_deref(),
+        Some("TaskEnded")
+    );
+    for again in [
+        b.reimage_node("p", &node, NodeRebootOption::Requeue).await,
+        b.reboot_node("p", &node, NodeRebootOption::Requeue).await,
+    ] {
+        let e = again.unwrap_err();
+        assert_eq!(
+            (e.status(), e.code()),
+            (Some(409), Some("NodeBeingReimaged")),
+            "{e}"
+        );
+    }
+    add_next(&b).await;
+    let (states, n) = states_until_rebooted(&b, &node, since).await;
+    assert!(
+        went_through(
+            &states,
+            &[
+                NodeState::Reimaging,
+                NodeState::Starting,
+                NodeState::WaitingForStartTask
+            ]
+        ),
+        "{states:?}"
+    );
+    assert!(shared.is_dir(), "the shared directory is made again");
+    assert!(!shared.join("left-behind").exists(), "the disk was wiped");
+    let files = b.list_node_files("p", &node, true).await.unwrap();
+    assert!(
+        !files.iter().any(|f| f.name == "shared/left-behind"),
+        "{files:?}"
+    );
+    let gone = b
+        .list_task_files("j", "long", true)
+        .await
+        .unwrap_or_default();
+    assert!(
+        gone.is_empty(),
+        "the task's files went with the disk: {gone:?}"
+    );
+    assert!(started(&b, "next").await >= n.last_boot_time.unwrap());
+    emu.shutdown().await;
+}
+
+/// A deallocation (the default option, requeue: the running task goes back to the queue)
+/// takes the node through `deallocating` to `deallocated`, where it takes no task and is
+/// refused a reboot, a reimage or another deallocation (409 `OperationNotValidOnNode`); a
+/// start is refused on a running node, and on the deallocated one starts it as a new node
+/// (`starting`, refused a second start with 409 `NodeBeingStarted`; its start task runs
+/// again), and the task runs on it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deallocated_node_takes_no_task_until_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, b, node) = a_node_running_a_task(dir.path(), 60, None).await;
+    let refused = |r: Result<(), batchdeck::azure::batch::BatchError>, want: &str| {
+        let e = r.unwrap_err();
+        assert_eq!((e.status(), e.code()), (Some(409), Some(want)), "{e}");
+    };
+    refused(b.start_node("p", &node).await, "OperationNotValidOnNode");
+    b.deallocate_node("p", &node, NodeRebootOption::Requeue)
+        .await
+        .unwrap();
+    let long = b.get_task("j", "long").await.unwrap();
+    assert_eq!(long.state, Some(TaskState::Active), "requeued at once");
+    assert_eq!(info(&long).requeue_count, 1);
+    node_in(&b, &node, NodeState::Deallocated).await;
+    let n = b.list_nodes("p", None).await.unwrap();
+    assert_eq!(n[0].running_tasks_count, 0, "{n:?}");
+    refused(
+        b.reboot_node("p", &node, NodeRebootOption::Requeue).await,
+        "OperationNotValidOnNode",
+    );
+    refused(
+        b.reimage_node("p", &node, NodeRebootOption::Requeue).await,
+        "OperationNotValidOnNode",
+    );
+    refused(
+        b.deallocate_node("p", &node, NodeRebootOption::Requeue)
+            .await,
+        "OperationNotValidOnNode",
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        b.get_task("j", "long").await.unwrap().state,
+        Some(TaskState::Active),
+        "no task runs on a deallocated node"
+    );
+    let since = Utc::now();
+    b.start_node("p", &node).await.unwrap();
+    assert_eq!(
+        b.list_nodes("p", None).await.unwrap()[0].state,
+        NodeState::Starting
+    );
+    refused(b.start_node("p", &node).await, "NodeBeingStarted");
+    let (states, n) = states_until_rebooted(&b, &node, since).await;
+    assert!(
+        went_through(
+            &states,
+            &[NodeState::Starting, NodeState::WaitingForStartTask]
+        ),
+        "{states:?}"
+    );
+    assert!(started(&b, "long").await >= n.last_boot_time.unwrap());
     emu.shutdown().await;
 }
 

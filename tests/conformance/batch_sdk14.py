@@ -60,6 +60,13 @@ def main():
     check(out == b"t3\n", "task stdout")
     files = [f.name for f in client.file.list_from_task("sdk14job", "t3", recursive=True)]
     check("stdout.txt" in files, "list task files")
+    # Reimage (this version has it; Start and Deallocate came with 2024-07-01.20.0): the node
+    # boots again with its start task, and the files of the tasks that ran there are gone.
+    node = list(client.compute_node.list("sdk14pool"))[0]
+    client.compute_node.reimage("sdk14pool", node.id, node_reimage_option="taskCompletion")
+    n = wait_for("the node back from its reimage", lambda: (lambda n: n if n.state == "idle" and n.last_boot_time > node.last_boot_time else None)(client.compute_node.get("sdk14pool", node.id)))
+    check(n.start_task_info.start_time > node.start_task_info.start_time, "reimage: the start task ran again")
+    check(list(client.file.list_from_task("sdk14job", "t3", recursive=True)) == [], "reimage: the task's files are gone")
     client.job.terminate("sdk14job")
     wait_for("job completed", lambda: client.job.get("sdk14job").state == m.JobState.completed)
     client.job.delete("sdk14job")

@@ -1,7 +1,8 @@
 """Node operations through azure-batch 15.x: user accounts (create, replace, delete), remote
 login settings, nodeAgentInfo, VM extensions of a pool that declares them, node logs uploaded
 to a container SAS of the embedded blob service, disabling and enabling scheduling (each
-option, and the node going offline), and rebooting a node running a task with each option.
+option, and the node going offline), rebooting a node running a task with each option, and
+reimaging, deallocating and starting a node through the SDK's pollers.
 
 Env: BATCH_ENDPOINT, BATCH_ACCOUNT, BATCH_KEY, BLOB_ENDPOINT, STORAGE_ACCOUNT, STORAGE_KEY.
 Exits non-zero on any failure.
@@ -12,6 +13,8 @@ import os
 from azure.batch import models as m
 # azure-batch 15 takes the reboot options but does not export their type.
 from azure.batch.models._models import BatchNodeRebootOptions as RebootOptions
+from azure.batch.models._models import BatchNodeDeallocateOptions as DeallocateOptions
+from azure.batch.models._models import BatchNodeReimageOptions as ReimageOptions
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
 from sdkcheck import check, client as new_client, expect_error, main, wait_for
@@ -171,6 +174,37 @@ def run():
     t = client.get_task("nodejob", "r_retained")
     check(booted >= t.execution_info.end_time + datetime.timedelta(seconds=3), "reboot retaineddata: rebooted after the files' retention (%s, ended %s)" % (booted, t.execution_info.end_time))
     expect_error("an unknown reboot option", lambda: reboot(node, "later"), 400, "InvalidPropertyValue")
+    back(node, since)
+
+    # Reimage (terminate): the running task ends, the node's user accounts go with its disk, and
+    # it starts again with its start task; the poller waits while it is reimaging.
+    node = busy("re_terminate", 30)
+    client.create_node_user("nodepool", node, m.BatchNodeUserCreateOptions(name="carol", password="S3cret!x"))
+    since = datetime.datetime.now(datetime.timezone.utc)
+    client.begin_reimage_node("nodepool", node, ReimageOptions(node_reimage_option="terminate"), polling_interval=1).result()
+    check(client.get_node("nodepool", node).state != "reimaging", "reimage: the poller waited for the reimage")
+    t = client.get_task("nodejob", "re_terminate")
+    check(t.state == "completed" and t.execution_info.failure_info.code == "TaskEnded", "reimage terminate: the task ended")
+    n = back(node, since)
+    check(n.start_task_info.start_time >= since, "reimage: the start task ran again")
+    expect_error("a user the reimage wiped", lambda: client.delete_node_user("nodepool", node, "carol"), 404, "NodeUserNotFound")
+    expect_error("an unknown reimage option", lambda: client.begin_reimage_node("nodepool", node, ReimageOptions(node_reimage_option="later"), polling_interval=1).result(), 400, "InvalidPropertyValue")
+
+    # Deallocate (requeue): the task goes to the other node; the deallocated node is refused a
+    # reboot, then started again.
+    node = busy("de_requeue", 30)
+    client.begin_deallocate_node("nodepool", node, DeallocateOptions(node_deallocate_option="requeue"), polling_interval=1).result()
+    check(client.get_node("nodepool", node).state == "deallocated", "deallocate: the poller waited for deallocated")
+    other = b if node == a else a
+    t = wait_for("de_requeue on the other node", lambda: (lambda t: t if t.state == "running" and t.node_info.node_id == other else None)(client.get_task("nodejob", "de_requeue")))
+    check(t.execution_info.requeue_count == 1, "deallocate requeue: the task requeued")
+    expect_error("a reboot of a deallocated node", lambda: reboot(node, "requeue"), 409, "OperationNotValidOnNode")
+    since = datetime.datetime.now(datetime.timezone.utc)
+    client.begin_start_node("nodepool", node, polling_interval=1).result()
+    check(client.get_node("nodepool", node).state != "starting", "start: the poller waited while it started")
+    back(node, since)
+    expect_error("a start of a started node", lambda: client.begin_start_node("nodepool", node, polling_interval=1).result(), 409, "OperationNotValidOnNode")
+    client.terminate_task("nodejob", "de_requeue")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ use reqwest::Method;
 use super::client::select_query;
 use super::{BatchClient, BatchError, Created, Deleted};
 use crate::azure::models::{
-    ComputeNode, DisableSchedulingOption, NodeDeallocationOption, NodeDisableScheduling,
-    NodeReboot, NodeRebootOption, NodeRemoval, Pool, PoolNodeCounts, PoolResize,
+    ComputeNode, DisableSchedulingOption, NodeDeallocate, NodeDeallocateOption,
+    NodeDeallocationOption, NodeDisableScheduling, NodeReboot, NodeRebootOption, NodeReimage,
+    NodeReimageOption, NodeRemoval, Pool, PoolNodeCounts, PoolResize,
 };
 
 impl BatchClient {
@@ -119,13 +120,61 @@ impl BatchClient {
         let body = NodeReboot {
             node_reboot_option: Some(option),
         };
-        self.post_json(
-            &format!("reboot node {node_id}"),
-            self.url(&["pools", pool_id, "nodes", node_id, "reboot"], &[]),
-            &body,
-        )
-        .await
-        .map(|_| ())
+        self.node_action(pool_id, node_id, "reboot", Some(&body))
+            .await
+    }
+
+    /// Reinstalls a node's operating system: its files and user accounts are gone and it
+    /// starts again, start task included; its running tasks are ended as `option` says.
+    pub async fn reimage_node(
+        &self,
+        pool_id: &str,
+        node_id: &str,
+        option: NodeReimageOption,
+    ) -> Result<(), BatchError> {
+        let body = NodeReimage {
+            node_reimage_option: Some(option),
+        };
+        self.node_action(pool_id, node_id, "reimage", Some(&body))
+            .await
+    }
+
+    /// Deallocates a node (api-version 2024-07-01.20.0 on): it stops, taking no task, until
+    /// started again; its running tasks are ended as `option` says.
+    pub async fn deallocate_node(
+        &self,
+        pool_id: &str,
+        node_id: &str,
+        option: NodeDeallocateOption,
+    ) -> Result<(), BatchError> {
+        let body = NodeDeallocate {
+            node_deallocate_option: Some(option),
+        };
+        self.node_action(pool_id, node_id, "deallocate", Some(&body))
+            .await
+    }
+
+    /// Starts a deallocated node again (api-version 2024-07-01.20.0 on).
+    pub async fn start_node(&self, pool_id: &str, node_id: &str) -> Result<(), BatchError> {
+        self.node_action(pool_id, node_id, "start", None::<&()>)
+            .await
+    }
+
+    /// One node operation (`POST /pools/{pool}/nodes/{node}/{op}`), with its body if it has
+    /// one; reported as "{op} node {node}".
+    async fn node_action(
+        &self,
+        pool_id: &str,
+        node_id: &str,
+        op: &str,
+        body: Option<&impl serde::Serialize>,
+    ) -> Result<(), BatchError> {
+        let what = format!("{op} node {node_id}");
+        let url = self.url(&["pools", pool_id, "nodes", node_id, op], &[]);
+        match body {
+            Some(b) => self.post_json(&what, url, b).await.map(|_| ()),
+            None => self.post_empty(&what, url).await,
+        }
     }
 
     /// Enables or disables task scheduling on a node (disabling requeues its running tasks).

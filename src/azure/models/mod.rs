@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 pub use node_counts::{NodeCounts, PoolNodeCounts};
 pub use node_extras::{NodeAgentInfo, NodeUser, RemoteLoginSettings};
 pub use requests::{
-    JobDisable, JobTerminate, NodeDisableScheduling, NodeReboot, NodeRemoval, PoolResize,
+    JobDisable, JobTerminate, NodeDeallocate, NodeDisableScheduling, NodeReboot, NodeReimage,
+    NodeRemoval, PoolResize,
 };
 pub use schedules::{
     AutoPoolSpecification, JobSchedule, JobScheduleExecutionInfo, JobSpecification, RecentJob,
@@ -27,10 +28,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 pub use states::{
     AllocationState, DependencyAction, DisableJobOption, DisableSchedulingOption, ErrorCategory,
-    JobAction, JobPreparationTaskState, JobScheduleState, JobState, NodeDeallocationOption,
-    NodeRebootOption, NodeState, OnAllTasksComplete, OnTaskFailure, PoolLifetimeOption, PoolState,
-    SchedulingState, StartTaskState, SubtaskState, TaskAddStatus, TaskExecutionResult, TaskState,
-    UploadCondition,
+    JobAction, JobPreparationTaskState, JobScheduleState, JobState, NodeDeallocateOption,
+    NodeDeallocationOption, NodeRebootOption, NodeReimageOption, NodeState, OnAllTasksComplete,
+    OnTaskFailure, PoolLifetimeOption, PoolState, SchedulingState, StartTaskState, SubtaskState,
+    TaskAddStatus, TaskExecutionResult, TaskState, UploadCondition,
 };
 pub use subtasks::{MultiInstanceSettings, Subtask};
 

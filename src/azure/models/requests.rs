@@ -1,9 +1,13 @@
-//! Bodies of the Batch actions batchdeck sends (resize, remove nodes, reboot, scheduling,
+//! Bodies of the Batch actions batchdeck sends (resize, remove nodes, reboot, reimage,
+//! deallocate, scheduling,
 //! disable and terminate a job), as the REST specification names their properties.
 
 use serde::{Deserialize, Serialize};
 
-use super::{DisableJobOption, DisableSchedulingOption, NodeDeallocationOption, NodeRebootOption};
+use super::{
+    DisableJobOption, DisableSchedulingOption, NodeDeallocateOption, NodeDeallocationOption,
+    NodeRebootOption, NodeReimageOption,
+};
 
 /// `BatchPoolResizeOptions` (`POST /pools/{id}/resize`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +37,22 @@ pub struct NodeRemoval {
 pub struct NodeReboot {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_reboot_option: Option<NodeRebootOption>,
+}
+
+/// `BatchNodeReimageOptions` (`POST /pools/{id}/nodes/{node}/reimage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeReimage {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_reimage_option: Option<NodeReimageOption>,
+}
+
+/// `BatchNodeDeallocateOptions` (`POST /pools/{id}/nodes/{node}/deallocate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeDeallocate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_deallocate_option: Option<NodeDeallocateOption>,
 }
 
 /// `BatchNodeDisableSchedulingOptions` (`POST /pools/{id}/nodes/{node}/disablescheduling`).
@@ -85,6 +105,18 @@ mod tests {
                 node_reboot_option: Some(NodeRebootOption::Requeue)
             }),
             r#"{"nodeRebootOption":"requeue"}"#
+        );
+        assert_eq!(
+            j(&NodeReimage {
+                node_reimage_option: Some(NodeReimageOption::TaskCompletion)
+            }),
+            r#"{"nodeReimageOption":"taskcompletion"}"#
+        );
+        assert_eq!(
+            j(&NodeDeallocate {
+                node_deallocate_option: Some(NodeDeallocateOption::RetainedData)
+            }),
+            r#"{"nodeDeallocateOption":"retaineddata"}"#
         );
         assert_eq!(
             j(&NodeDisableScheduling {

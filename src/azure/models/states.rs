@@ -285,6 +285,14 @@ service_enum! {
     }
 }
 
+/// `BatchNodeReimageOption`: what happens to a node's running tasks when it is reimaged (the
+/// same four values, with the same meanings, as a reboot's).
+pub type NodeReimageOption = NodeRebootOption;
+
+/// `BatchNodeDeallocateOption`: what happens to a node's running tasks when it is deallocated
+/// (the same four values, with the same meanings, as a reboot's).
+pub type NodeDeallocateOption = NodeRebootOption;
+
 service_enum! {
     /// `DisableBatchJobOption`: what happens to a job's running tasks when it is disabled.
     DisableJobOption {

@@ -104,10 +104,32 @@ pub struct NodeRec {
     /// User accounts added to the node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<NodeUserRec>,
-    /// A reboot asked with `taskcompletion` or `retaineddata`, waiting for the node's tasks
-    /// (and their files' retention) to end: meanwhile the node takes no new task.
+    /// A reboot (reimage, deallocation: `pending_action`) asked with `taskcompletion` or
+    /// `retaineddata`, waiting for the node's tasks (and their files' retention) to end:
+    /// meanwhile the node takes no new task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_reboot: Option<NodeDeallocationOption>,
+    /// What the node does once `pending_reboot` may happen.
+    #[serde(default, skip_serializing_if = "NodeAction::is_reboot")]
+    pub pending_action: NodeAction,
+}
+
+/// What a user's node operation does to the node once its tasks allow (`drain_node`): boot
+/// again; reinstall its operating system (its disk wiped), then boot; or stop, deallocated,
+/// until started again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeAction {
+    #[default]
+    Reboot,
+    Reimage,
+    Deallocate,
+}
+
+impl NodeAction {
+    pub fn is_reboot(&self) -> bool {
+        *self == NodeAction::Reboot
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -40,7 +40,7 @@ use self::job_updates::{disable_job, enable_job, patch_job, replace_job};
 use self::jobs::{
     add_job, delete_job, get_job, list_jobs, list_prep_release_status, task_counts, terminate_job,
 };
-use self::nodes::{get_node, list_nodes, reboot_node};
+use self::nodes::{act_on_node, get_node, list_nodes, start_node};
 use self::pool_updates::{patch_pool, remove_nodes, stop_resize, update_pool_properties};
 use self::pools::{add_pool, delete_pool, get_pool, list_pools, resize_pool};
 use self::tasks::{
@@ -50,6 +50,7 @@ use self::tasks::{
 use crate::azure::auth::decode_query;
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::error::ApiError;
+use crate::emulator::batch::state::NodeAction;
 use crate::emulator::batch::versions::ApiVersion;
 
 // For the fuzz targets (src/fuzzing.rs, feature `fuzzing`).
@@ -63,6 +64,11 @@ pub(crate) use jobs::new_job_rec;
 const JSON_TYPE: &str = "application/json;odata=minimalmetadata";
 
 const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// The first api-version with Start Node and Deallocate Node (the REST specification's
+/// `stable/2024-07-01.20.0/BatchService.json` has `ComputeNode_Start` and
+/// `ComputeNode_Deallocate`; azure-batch 14.2.0, of 2024-02-01.19.0, has neither).
+const NODE_START_SINCE: &str = "2024-07-01.20.0";
 
 pub fn router(svc: Arc<BatchService>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(svc)
@@ -233,7 +239,22 @@ fn dispatch(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         (["pools", p, "removenodes"], "POST") => remove_nodes(svc, c, p),
         (["pools", p, "nodes"], "GET") => list_nodes(svc, c, p),
         (["pools", p, "nodes", n], "GET") => get_node(svc, c, p, n),
-        (["pools", p, "nodes", n, "reboot"], "POST") => reboot_node(svc, c, p, n),
+        (["pools", p, "nodes", n, "reboot"], "POST") => {
+            act_on_node(svc, c, p, n, NodeAction::Reboot)
+        }
+        (["pools", p, "nodes", n, "reimage"], "POST") => {
+            act_on_node(svc, c, p, n, NodeAction::Reimage)
+        }
+        // Start and Deallocate are in the REST specification from 2024-07-01.20.0 on; an older
+        // version's request names no operation (`unserved`).
+        (["pools", p, "nodes", n, "deallocate"], "POST")
+            if c.version().at_least(NODE_START_SINCE) =>
+        {
+            act_on_node(svc, c, p, n, NodeAction::Deallocate)
+        }
+        (["pools", p, "nodes", n, "start"], "POST") if c.version().at_least(NODE_START_SINCE) => {
+            start_node(svc, p, n)
+        }
         (["pools", p, "nodes", n, "users"], "POST") => node_extras::add_user(svc, c, p, n),
         (["pools", p, "nodes", n, "users", u], "PUT") => node_extras::replace_user(svc, c, p, n, u),
         (["pools", p, "nodes", n, "users", u], "DELETE") => node_extras::delete_user(svc, p, n, u),
@@ -347,9 +368,6 @@ fn unimplemented_operation(s: &[&str], m: &str) -> Option<&'static str> {
         (["certificates"], "GET" | "POST") => "Certificate",
         ([c, ..], _) if c.starts_with("certificates(") => "Certificate",
         (["pools", _, "upgradeos"], "POST") => "Pool - Upgrade OS",
-        (["pools", _, "nodes", _, "reimage"], "POST") => "Compute Node - Reimage",
-        (["pools", _, "nodes", _, "start"], "POST") => "Compute Node - Start",
-        (["pools", _, "nodes", _, "deallocate"], "POST") => "Compute Node - Deallocate",
         (["pools", _, "nodes", _, "rdp"], "GET") => "Compute Node - Get Remote Desktop",
         _ => return None,
     })

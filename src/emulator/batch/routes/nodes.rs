@@ -1,4 +1,4 @@
-//! Compute nodes: list, get, reboot.
+//! Compute nodes: list, get, reboot, reimage, deallocate, start.
 
 use std::sync::Arc;
 
@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::common::{Ctx, Reply, Res, accepted, list_reply, node_option, seg, with_meta};
-use crate::azure::models::NodeRebootOption;
+use crate::azure::models::NodeDeallocationOption;
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::error::ApiError;
 use crate::emulator::batch::odata;
 use crate::emulator::batch::scheduler;
-use crate::emulator::batch::state::{NodeRec, key};
+use crate::emulator::batch::state::{NodeAction, NodeRec, key};
 
 fn render_node(base: &str, pool_id: &str, n: &NodeRec) -> Value {
     let mut node = n.node.clone();
@@ -54,30 +54,58 @@ pub(super) fn get_node(svc: &Arc<BatchService>, c: &Ctx, p: &str, n: &str) -> Re
     ))
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RebootBody {
-    node_reboot_option: Option<NodeRebootOption>,
-}
-
-/// `POST /pools/{id}/nodes/{node}/reboot`: the node's tasks are ended as `nodeRebootOption`
-/// says (requeue by default) and it reboots, at once or once they may end; only an idle or
-/// running node (else the service's 409 for its state).
-pub(super) fn reboot_node(svc: &Arc<BatchService>, c: &Ctx, p: &str, n: &str) -> Res {
-    let body: RebootBody = if c.body.is_empty() {
-        RebootBody::default()
+/// The option a node operation's body names in property `name` (`nodeRebootOption`,
+/// `nodeReimageOption`, `nodeDeallocateOption`): requeue when the body or the property is
+/// absent; 400 for a value the service does not document.
+fn option_in(c: &Ctx, name: &str) -> Result<NodeDeallocationOption, ApiError> {
+    let body: serde_json::Map<String, Value> = if c.body.is_empty() {
+        serde_json::Map::new()
     } else {
         c.json()?
     };
-    let option = node_option(
-        "nodeRebootOption",
-        body.node_reboot_option.as_ref().map(|o| o.as_str()),
-    )?;
+    let value = match body.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(v)) => Some(v.as_str()),
+        Some(other) => return Err(ApiError::invalid_property(name, other.to_string())),
+    };
+    node_option(name, value)
+}
+
+/// `POST /pools/{id}/nodes/{node}/reboot`, `.../reimage` and `.../deallocate`: the node's
+/// tasks are ended as the body's option (`option`) says, requeue by default, and the node
+/// reboots, is reimaged or is deallocated, at once or once they may end; only an idle or
+/// running node (else the service's 409 for its state).
+pub(super) fn act_on_node(
+    svc: &Arc<BatchService>,
+    c: &Ctx,
+    p: &str,
+    n: &str,
+    action: NodeAction,
+) -> Res {
+    let name = match action {
+        NodeAction::Reboot => "nodeRebootOption",
+        NodeAction::Reimage => "nodeReimageOption",
+        NodeAction::Deallocate => "nodeDeallocateOption",
+    };
+    let option = option_in(c, name)?;
     let nk = (key(p), n.to_string());
     if !svc.lock().pools.contains_key(&nk.0) {
         return Err(ApiError::pool_not_found());
     }
-    if !scheduler::reboot(svc, &nk, &option, true)? {
+    if !scheduler::node_action(svc, &nk, action, &option, true)? {
+        return Err(ApiError::node_not_found());
+    }
+    Ok(accepted(None))
+}
+
+/// `POST /pools/{id}/nodes/{node}/start`: a deallocated node boots again (else the service's
+/// 409 for its state).
+pub(super) fn start_node(svc: &Arc<BatchService>, p: &str, n: &str) -> Res {
+    let nk = (key(p), n.to_string());
+    if !svc.lock().pools.contains_key(&nk.0) {
+        return Err(ApiError::pool_not_found());
+    }
+    if !scheduler::start_node(svc, &nk)? {
         return Err(ApiError::node_not_found());
     }
     Ok(accepted(None))

@@ -414,10 +414,12 @@ pub(super) fn needs_restart(job: &JobRec, nk: &(String, String)) -> bool {
 }
 
 /// After a node rebooted: its preparation runs again before the job's next task there
-/// (unless `rerunOnNodeRebootAfterSuccess` is false and it had succeeded).
+/// (unless `rerunOnNodeRebootAfterSuccess` is false and it had succeeded, and the node's disk
+/// was not `wiped` by a reimage).
 pub(super) fn node_rebooted(
     st: &mut State,
     nk: &(String, String),
+    wiped: bool,
     fx_tx: &mut crate::emulator::batch::state::Tx,
 ) {
     let key = node_key(nk);
@@ -432,7 +434,7 @@ pub(super) fn node_rebooted(
             .preparation
             .as_ref()
             .is_some_and(|i| i.result == Some(TaskExecutionResult::Success));
-        if rerun || !succeeded {
+        if rerun || !succeeded || wiped {
             // What it did is kept (the release still runs here); it runs again first.
             entry.rerun = true;
             entry.preparation_run = None;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::passes::end_task;
-use super::states::{reboot, requeue, set_job_state, set_node_state, set_task_state};
+use super::states::{node_action, requeue, set_job_state, set_node_state, set_task_state};
 use super::{Effects, Launch};
 use super::{dependencies, job_tasks};
 use crate::azure::models::{
@@ -18,7 +18,7 @@ use crate::azure::models::{
 };
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::agent::{self, RunOutcome, RunSpec};
-use crate::emulator::batch::state::{NodeRec, State, Tx};
+use crate::emulator::batch::state::{NodeAction, NodeRec, State, Tx};
 
 pub(super) fn node_env(
     svc: &BatchService,
@@ -193,7 +193,13 @@ pub(super) async fn node_dies_during(svc: Arc<BatchService>, tk: (String, String
     };
     if let Some(nk) = node {
         tracing::info!(node = %nk.1, task = %tk.1, "fault: node dies while its task runs");
-        if let Err(e) = reboot(&svc, &nk, &NodeDeallocationOption::Requeue, false) {
+        if let Err(e) = node_action(
+            &svc,
+            &nk,
+            NodeAction::Reboot,
+            &NodeDeallocationOption::Requeue,
+            false,
+        ) {
             tracing::error!(error = ?e, "fault: node death not recorded");
         }
     }

@@ -45,8 +45,8 @@ pub use autoscale::{
 };
 pub use passes::parse_duration;
 pub use states::{
-    disable_scheduling, node_ready, reboot, recover, requeue, set_job_state, set_node_state,
-    set_task_state, terminate_run,
+    disable_scheduling, node_action, node_ready, recover, requeue, set_job_state, set_node_state,
+    set_task_state, start_node, terminate_run,
 };
 pub use usage::ProcUsage;
 
@@ -115,7 +115,11 @@ fn in_motion(st: &State) -> bool {
     }) || st.nodes.values().any(|n| {
         !matches!(
             n.node.state,
-            NodeState::Idle | NodeState::StartTaskFailed | NodeState::Unusable | NodeState::Offline
+            NodeState::Idle
+                | NodeState::StartTaskFailed
+                | NodeState::Unusable
+                | NodeState::Offline
+                | NodeState::Deallocated
         )
     }) || st.tasks.values().any(|t| {
         matches!(
@@ -152,6 +156,22 @@ struct Effects {
     launches: Vec<Launch>,
 }
 
+impl Effects {
+    /// What changes did outside the state, once it is committed and its lock released:
+    /// processes killed, then directories removed, then directories made.
+    fn settle(&mut self, svc: &BatchService) {
+        for r in self.kills.drain(..) {
+            svc.procs.kill(r);
+        }
+        for d in self.remove_dirs.drain(..) {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        for d in self.create_dirs.drain(..) {
+            let _ = std::fs::create_dir_all(d);
+        }
+    }
+}
+
 fn tick(svc: &Arc<BatchService>) {
     let mut fx = Effects::default();
     let sample = {
@@ -160,7 +180,7 @@ fn tick(svc: &Arc<BatchService>) {
         let sample = autoscale::autoscale_step(svc, st, now, &mut fx);
         schedules::schedules_step(svc, st, now, &mut fx);
         pools_step(svc, st, now, &mut fx);
-        states::pending_reboots(st, now, &mut fx.kills, &mut fx.tx);
+        states::pending_reboots(svc, st, now, &mut fx);
         nodes_step(svc, st, now, &mut fx);
         jobs_step(svc, st, now, &mut fx);
         schedule_step(svc, st, now, &mut fx);
@@ -178,15 +198,7 @@ fn tick(svc: &Arc<BatchService>) {
     if let Err(e) = svc.store.sync_all() {
         tracing::error!(error = %e, "scheduler could not commit");
     }
-    for r in fx.kills {
-        svc.procs.kill(r);
-    }
-    for d in fx.remove_dirs {
-        let _ = std::fs::remove_dir_all(d);
-    }
-    for d in fx.create_dirs {
-        let _ = std::fs::create_dir_all(d);
-    }
+    fx.settle(svc);
     for l in fx.launches {
         launch::launch(svc.clone(), l);
     }

@@ -32,6 +32,9 @@ pub(super) fn wall_clock(limit: Option<&str>) -> Option<Duration> {
         .filter(|d| *d < Duration::from_secs(100 * 365 * 86400))
 }
 
+/// The directories a node starts with (under its own).
+pub(super) const NODE_DIRS: [&str; 3] = ["shared", "startup/wd", "workitems"];
+
 fn new_node(
     svc: &BatchService,
     pool: &crate::azure::models::Pool,
@@ -112,7 +115,7 @@ pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
                 let node = new_node(svc, &prec.pool, dedicated, now);
                 let k = (pk.clone(), node.id.clone());
                 let dir = svc.node_dir(&pk, &node.id);
-                for sub in ["shared", "startup/wd", "workitems"] {
+                for sub in NODE_DIRS {
                     fx.create_dirs.push(dir.join(sub));
                 }
                 let rec = NodeRec {
@@ -123,6 +126,7 @@ pub(super) fn pools_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
                     start_pgid: None,
                     users: Vec::new(),
                     pending_reboot: None,
+                    pending_action: Default::default(),
                 };
                 fx.tx.node(&k, &rec);
                 st.nodes.insert(k.clone(), rec);
@@ -234,8 +238,12 @@ pub(super) fn nodes_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
         };
         let before = serde_json::to_string(&rec.node).unwrap_or_default();
         match rec.node.state {
-            NodeState::Creating if now >= rec.phase_since + half => {
+            NodeState::Creating | NodeState::Reimaging if now >= rec.phase_since + half => {
                 set_node_state(&mut rec.node, NodeState::Starting, now);
+                rec.phase_since = now;
+            }
+            NodeState::Deallocating if now >= rec.phase_since + half => {
+                set_node_state(&mut rec.node, NodeState::Deallocated, now);
                 rec.phase_since = now;
             }
             NodeState::Starting | NodeState::Rebooting if now >= rec.phase_since + half => {

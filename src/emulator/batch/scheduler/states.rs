@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, Utc};
 
+use super::Effects;
 use crate::azure::models::{
     ComputeNode, DisableSchedulingOption, Job, JobState, NodeDeallocationOption, NodeState,
     SchedulingState, TaskExecutionInfo, TaskState,
 };
 use crate::emulator::batch::agent;
 use crate::emulator::batch::error::ApiError;
-use crate::emulator::batch::state::{State, TaskRec, Tx, key};
+use crate::emulator::batch::state::{NodeAction, State, TaskRec, Tx, key};
 use crate::emulator::batch::{BatchService, etag};
 
 /// Moves an entity's state, keeping the previous one as the service does.
@@ -36,14 +37,21 @@ pub fn set_job_state(job: &mut Job, new: JobState, now: DateTime<Utc>) {
 }
 
 /// The one check of the node operations the service allows only on an idle or running node
-/// (reboot, and a node user's create, replace and delete; disabling or enabling scheduling,
-/// which an offline node also takes): otherwise the service's 409 for the state the node is in,
-/// from the REST reference's "Batch Status and Error Codes" (`NodeBeingCreated`,
-/// `NodeBeingStarted`, `NodeBeingRebooted`, `NodeBeingReimaged`, `NodeStateUnusable`, else
-/// `OperationNotValidOnNode`), naming the state.
+/// (reboot, reimage, deallocate, and a node user's create, replace and delete; disabling or
+/// enabling scheduling, which an offline node also takes): see [`node_in`].
 pub fn node_ready(n: &ComputeNode) -> Result<(), ApiError> {
+    node_in(n, &[NodeState::Idle, NodeState::Running])
+}
+
+/// Whether node `n` is in one of the states an operation needs (`allowed`): otherwise the
+/// service's 409 for the state the node is in, from the REST reference's "Batch Status and
+/// Error Codes" (`NodeBeingCreated`, `NodeBeingStarted`, `NodeBeingRebooted`,
+/// `NodeBeingReimaged`, `NodeStateUnusable`, else `OperationNotValidOnNode`), naming the state.
+pub fn node_in(n: &ComputeNode, allowed: &[NodeState]) -> Result<(), ApiError> {
+    if allowed.contains(&n.state) {
+        return Ok(());
+    }
     let (code, msg) = match n.state {
-        NodeState::Idle | NodeState::Running => return Ok(()),
         NodeState::Creating => ("NodeBeingCreated", "The specified node is being created"),
         NodeState::Starting | NodeState::WaitingForStartTask => {
             ("NodeBeingStarted", "The specified node is being started")
@@ -148,15 +156,23 @@ fn retains_files_on(t: &TaskRec, nk: &(String, String), now: DateTime<Utc>) -> b
     files_kept_on(t, nk).is_some_and(|expiry| now < expiry)
 }
 
-/// When a completed task's files kept on node `nk` expire (none if they are not there).
+/// When a completed task's files kept on node `nk` expire (none if they are not there, or
+/// are kept for good).
 fn files_kept_on(t: &TaskRec, nk: &(String, String)) -> Option<DateTime<Utc>> {
+    files_on(t, nk)
+        .then(|| super::passes::files_expire_at(t))
+        .flatten()
+}
+
+/// Whether a completed task's files are still on node `nk`.
+fn files_on(t: &TaskRec, nk: &(String, String)) -> bool {
     if t.files_removed || *t.state() != TaskState::Completed {
-        return None;
+        return false;
     }
-    let ni = t.task.node_info.as_ref()?;
-    let here = ni.pool_id.as_deref().map(key).as_deref() == Some(nk.0.as_str())
-        && ni.node_id.as_deref() == Some(nk.1.as_str());
-    here.then(|| super::passes::files_expire_at(t)).flatten()
+    t.task.node_info.as_ref().is_some_and(|ni| {
+        ni.pool_id.as_deref().map(key).as_deref() == Some(nk.0.as_str())
+            && ni.node_id.as_deref() == Some(nk.1.as_str())
+    })
 }
 
 /// When the next reboot waiting for files' retention may happen (the last expiry, still to
@@ -171,23 +187,31 @@ pub(super) fn next_reboot_due(st: &State, now: DateTime<Utc>) -> Option<DateTime
         .min()
 }
 
-/// The failure message of a task a reboot with `terminate` ends.
-const REBOOT_ENDED: &str = "The task was ended because its node was rebooted";
+/// The failure message of a task that a reboot, reimage or deallocation with `terminate`
+/// ends.
+fn ended_by(action: NodeAction) -> &'static str {
+    match action {
+        NodeAction::Reboot => "The task was ended because its node was rebooted",
+        NodeAction::Reimage => "The task was ended because its node was reimaged",
+        NodeAction::Deallocate => "The task was ended because its node was deallocated",
+    }
+}
 
-/// Reboots a node at a user's request (`nodeRebootOption`, requeue by default, see
-/// [`drain_node`]), or as a node failure does (requeue): what runs on it is ended as the
-/// option says and it boots again, start task included, at once; with `taskcompletion` or
-/// `retaineddata` it takes no new task and reboots once it may ([`pending_reboots`]). A user's
-/// reboot (`asked`) is refused unless the node is idle or running ([`node_ready`]), as the
-/// service refuses it. Returns false if there is no such node.
-pub fn reboot(
+/// Reboots, reimages or deallocates a node at a user's request (`asked`: the option of the
+/// request, requeue by default, see [`drain_node`]), or reboots it as a node failure does
+/// (requeue): what runs on it is ended as the option says and the action begins
+/// ([`begin`]) at once; with `taskcompletion` or `retaineddata` the node takes no new task
+/// and the action begins once it may ([`pending_reboots`]). A user's request is refused unless
+/// the node is idle or running ([`node_ready`]), as the service refuses it. Returns false if
+/// there is no such node.
+pub fn node_action(
     svc: &BatchService,
     nk: &(String, String),
+    action: NodeAction,
     option: &NodeDeallocationOption,
     asked: bool,
 ) -> Result<bool, ApiError> {
-    let mut kills = Vec::new();
-    let mut tx = Tx::default();
+    let mut fx = Effects::default();
     {
         let (mut guard, now) = svc.lock_at();
         let st = &mut *guard;
@@ -197,68 +221,116 @@ pub fn reboot(
         if asked {
             node_ready(&node.node)?;
         }
-        if drain_node(st, nk, option, REBOOT_ENDED, now, &mut kills, &mut tx) {
-            restart(st, nk, now, &mut kills, &mut tx);
+        let why = ended_by(action);
+        if drain_node(st, nk, option, why, now, &mut fx.kills, &mut fx.tx) {
+            begin(svc, st, nk, action, now, &mut fx);
         } else if let Some(node) = st.nodes.get_mut(nk) {
             node.pending_reboot = Some(option.clone());
-            tx.node(nk, node);
+            node.pending_action = action;
+            fx.tx.node(nk, node);
         }
-        svc.commit(tx)?;
+        svc.commit(std::mem::take(&mut fx.tx))?;
     }
-    for r in kills {
-        svc.procs.kill(r);
+    fx.settle(svc);
+    svc.wake.notify_one();
+    Ok(true)
+}
+
+/// Starts a deallocated node again (the service's Start Node): it boots as a new node does,
+/// start task included. Refused unless the node is `deallocated` ([`node_in`]). Returns false
+/// if there is no such node.
+pub fn start_node(svc: &BatchService, nk: &(String, String)) -> Result<bool, ApiError> {
+    {
+        let (mut guard, now) = svc.lock_at();
+        let Some(node) = guard.nodes.get_mut(nk) else {
+            return Ok(false);
+        };
+        node_in(&node.node, &[NodeState::Deallocated])?;
+        set_node_state(&mut node.node, NodeState::Starting, now);
+        node.phase_since = now;
+        let mut tx = Tx::default();
+        tx.node(nk, node);
+        svc.commit(tx)?;
     }
     svc.wake.notify_one();
     Ok(true)
 }
 
-/// Reboots the nodes that waited for their tasks (and their files' retention) to end.
+/// Begins the actions of the nodes that waited for their tasks (and their files' retention)
+/// to end.
 pub(super) fn pending_reboots(
+    svc: &BatchService,
     st: &mut State,
     now: DateTime<Utc>,
-    kills: &mut Vec<u64>,
-    tx: &mut Tx,
+    fx: &mut Effects,
 ) {
-    let waiting: Vec<((String, String), NodeDeallocationOption)> = st
+    let waiting: Vec<((String, String), NodeDeallocationOption, NodeAction)> = st
         .nodes
         .iter()
-        .filter_map(|(k, n)| n.pending_reboot.clone().map(|o| (k.clone(), o)))
+        .filter_map(|(k, n)| {
+            n.pending_reboot
+                .clone()
+                .map(|o| (k.clone(), o, n.pending_action))
+        })
         .collect();
-    for (nk, option) in waiting {
-        if drain_node(st, &nk, &option, REBOOT_ENDED, now, kills, tx) {
-            restart(st, &nk, now, kills, tx);
+    for (nk, option, action) in waiting {
+        let why = ended_by(action);
+        if drain_node(st, &nk, &option, why, now, &mut fx.kills, &mut fx.tx) {
+            begin(svc, st, &nk, action, now, fx);
         }
     }
 }
 
-/// The reboot itself: the start task's run is killed, tasks still placed there are requeued,
-/// and the node is `rebooting` (then boots as a new one does, start task included).
-fn restart(
+/// The action itself: the start task's run is killed, tasks still placed there are requeued,
+/// and the node is `rebooting` (then boots as a new one does, start task included),
+/// `reimaging` (its directories, user accounts, start task information and the files of the
+/// tasks that ran there are gone; then it starts as a new one does) or `deallocating` (then
+/// `deallocated`, its files kept, until started again).
+fn begin(
+    svc: &BatchService,
     st: &mut State,
     nk: &(String, String),
+    action: NodeAction,
     now: DateTime<Utc>,
-    kills: &mut Vec<u64>,
-    tx: &mut Tx,
+    fx: &mut Effects,
 ) {
     let Some(node) = st.nodes.get_mut(nk) else {
         return;
     };
     if let Some(r) = node.start_run.take() {
-        kills.push(r);
+        fx.kills.push(r);
     }
     node.start_pgid = None;
     node.pending_reboot = None;
-    set_node_state(&mut node.node, NodeState::Rebooting, now);
+    node.pending_action = NodeAction::Reboot;
+    let state = match action {
+        NodeAction::Reboot => NodeState::Rebooting,
+        NodeAction::Reimage => NodeState::Reimaging,
+        NodeAction::Deallocate => NodeState::Deallocating,
+    };
+    set_node_state(&mut node.node, state, now);
     node.phase_since = now;
     node.node.running_tasks_count = 0;
     node.node.running_task_slots_count = 0;
-    tx.node(nk, node);
-    super::job_tasks::node_rebooted(st, nk, tx);
+    let wiped = action == NodeAction::Reimage;
+    if wiped {
+        node.users.clear();
+        node.node.start_task_info = None;
+        let dir = svc.node_dir(&nk.0, &nk.1);
+        fx.remove_dirs.push(dir.clone());
+        fx.create_dirs
+            .extend(super::passes::NODE_DIRS.iter().map(|d| dir.join(d)));
+    }
+    fx.tx.node(nk, node);
+    super::job_tasks::node_rebooted(st, nk, wiped, &mut fx.tx);
     for (tk, t) in st.tasks.iter_mut() {
         if t.on_node(nk) {
-            kills.extend(t.runs());
+            fx.kills.extend(t.runs());
             requeue(t, now);
-            tx.task(tk, t);
+            fx.tx.task(tk, t);
+        } else if wiped && files_on(t, nk) {
+            t.files_removed = true;
+            fx.tx.task(tk, t);
         }
     }
 }
@@ -331,7 +403,8 @@ pub fn disable_scheduling(
 }
 
 /// After a restart: processes of the previous run are gone (or are killed now), running tasks
-/// are requeued and every node reboots, so that its start task runs again.
+/// are requeued and every node reboots, so that its start task runs again (a deallocated one
+/// stays deallocated).
 pub fn recover(state: &mut State, now: DateTime<Utc>) -> Tx {
     let mut tx = Tx::default();
     for (k, rec) in state.tasks.iter_mut() {
@@ -349,10 +422,16 @@ pub fn recover(state: &mut State, now: DateTime<Utc>) -> Tx {
         }
         rec.start_run = None;
         rec.pending_reboot = None;
+        rec.pending_action = NodeAction::Reboot;
         rec.node.running_tasks_count = 0;
         rec.node.running_task_slots_count = 0;
-        if rec.node.state != NodeState::Creating {
-            set_node_state(&mut rec.node, NodeState::Rebooting, now);
+        match rec.node.state {
+            NodeState::Creating => {}
+            // A deallocated node stays so until started.
+            NodeState::Deallocating | NodeState::Deallocated => {
+                set_node_state(&mut rec.node, NodeState::Deallocated, now)
+            }
+            _ => set_node_state(&mut rec.node, NodeState::Rebooting, now),
         }
         rec.phase_since = now;
         tx.node(k, rec);

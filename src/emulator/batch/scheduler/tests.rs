@@ -89,6 +89,7 @@ fn recovery_requeues_running_tasks_and_reboots_nodes() {
             start_pgid: None,
             users: Vec::new(),
             pending_reboot: None,
+            pending_action: Default::default(),
         },
     );
     recover(&mut st, Utc::now());
