@@ -12,6 +12,7 @@ import threading
 import time
 
 from azure.batch import models as m
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from sdkcheck import check, client as new_client, detail, expect_error, main, wait_for
 
@@ -109,11 +110,17 @@ def run():
     p = client.get_pool("asfixed")
     check(p.enable_auto_scale and p.auto_scale_run.results.startswith("$TargetDedicatedNodes=0.9;"), "autoscale enabled on an existing pool")
     check(p.target_dedicated_nodes == 0, "a fraction of a node is no node")
-    # Let a few samples (0.5 s apart) see the five waiting tasks.
-    time.sleep(2)
 
     def evaluate(formula):
         return client.evaluate_pool_auto_scale("asfixed", m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula))
+
+    # Wait for two more samples (0.5 s apart, later on a loaded machine): the second was
+    # planned after the five tasks were added, so the last sample sees them waiting.
+    def samples():
+        return int(float(evaluate("$TargetDedicatedNodes = $PendingTasks.Count();").results.split(";")[0].split("=")[1]))
+
+    taken = samples()
+    wait_for("two samples after the tasks were added", lambda: samples() >= taken + 2)
 
     table = [
         ("$TargetDedicatedNodes = 3;", 3),
@@ -123,7 +130,11 @@ def run():
         ("$TargetDedicatedNodes = min(2, max($PendingTasks.GetSample(1)));", 2),
         ("tasks = max($ActiveTasks.GetSample(1)); $TargetDedicatedNodes = (tasks + $TaskSlotsPerNode - 1) / $TaskSlotsPerNode;", 2),
         ("$TargetDedicatedNodes = $CurrentDedicatedNodes + 1;", 1),
-        ("$TargetDedicatedNodes = $PendingTasks.GetSamplePercent(TimeInterval_Minute) >= 50 ? 7 : 1;", 7),
+        # The share of the samples a minute (1 s here) should hold, 2 at 0.5 s apart: 100% on a
+        # quiet machine, less when the machine delays the sampler, so it is compared with the
+        # samples the same window holds.
+        ("$TargetDedicatedNodes = $PendingTasks.GetSamplePercent(TimeInterval_Minute)"
+         " == min(100, len($PendingTasks.GetSample(TimeInterval_Minute, 0)) * 50) ? 7 : 1;", 7),
         ("$TargetDedicatedNodes = $PendingTasks.Count() > 2;", 1),
         ("$TargetDedicatedNodes = max($SucceededTasks.GetSample(1)) + max($FailedTasks.GetSample(1));", 0),
         ("$TargetDedicatedNodes = time().year >= 2025 && time().month <= 12 ? 6 : 0;", 6),
@@ -157,8 +168,6 @@ def run():
 
     # Too many enables in 30 s (0.5 s here): 503, unless the client waits. The enables are sent
     # together from threads, so that a loaded machine cannot space them wider than the window.
-    from azure.core.exceptions import HttpResponseError
-
     gate = threading.Barrier(4)
     outcomes = []
 
@@ -202,7 +211,10 @@ def run():
     wait_for("no nodes", lambda: len(list(client.list_nodes("asfixed"))) == 0)
 
     # Resource metrics come from the nodes' processes: a task that keeps a core busy and writes
-    # 8 MiB shows in $CPUPercent, $MemoryBytes and $DiskWriteBytes while it runs.
+    # 8 MiB shows in $CPUPercent, $MemoryBytes and $DiskWriteBytes. The task says when its write
+    # is done and then runs until it is terminated; the formula reads every sample since the
+    # task started, so nothing ages out of its window however slowly the machine goes, and the
+    # test evaluates until a sample has seen the write (samples are 0.5 s apart here).
     client.create_pool(m.BatchPoolCreateOptions(
         id="ascpu", vm_size="standard_d2_v3", virtual_machine_configuration=vm(),
         enable_auto_scale=True, auto_scale_formula="$TargetDedicatedNodes = 1;"))
@@ -210,16 +222,35 @@ def run():
     client.create_job(m.BatchJobCreateOptions(id="cpujob", pool_info=m.BatchPoolInfo(pool_id="ascpu")))
     busy = ("python3 -c \"import os, time\n"
             "f = open('big', 'wb'); f.write(bytes(8 << 20)); f.flush(); os.fsync(f.fileno())\n"
-            "t = time.time()\nwhile time.time() - t < 4: pass\"")
+            "print('written', flush=True)\n"
+            "t = time.time()\nwhile time.time() - t < 120: pass\"")
     client.create_task("cpujob", m.BatchTaskCreateOptions(id="busy", command_line=busy))
     wait_for("busy running", lambda: client.get_task("cpujob", "busy").state == "running")
-    time.sleep(2)
-    run = client.evaluate_pool_auto_scale("ascpu", m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=(
-        "cpu = max($CPUPercent.GetSample(TimeInterval_Minute));"
-        "mem = max($MemoryBytes.GetSample(TimeInterval_Minute));"
-        "w = sum($DiskWriteBytes.GetSample(TimeInterval_Minute * 2));"
-        "$TargetDedicatedNodes = (cpu > 1) + (mem > 1) + (w > 8000000);")))
-    check(run.error is None and run.results.startswith("$TargetDedicatedNodes=3;"), "CPU, memory and writes of the pool's task: %s" % run.results)
+
+    def written():
+        # The emulator marks the task running before its agent has created stdout.txt.
+        try:
+            return b"written" in b"".join(client.download_task_file("cpujob", "busy", "stdout.txt"))
+        except ResourceNotFoundError:
+            return False
+
+    wait_for("busy's 8 MiB written", written)
+    since = client.get_task("cpujob", "busy").execution_info.start_time.isoformat()
+    formula = ("since = time(\"%s\");"
+               "cpu = max($CPUPercent.GetSample(since));"
+               "mem = max($MemoryBytes.GetSample(since));"
+               "w = sum($DiskWriteBytes.GetSample(since));"
+               "$TargetDedicatedNodes = (cpu > 1) + (mem > 1) + (w > 8000000);" % since)
+    deadline = time.time() + 30
+    while True:
+        run = client.evaluate_pool_auto_scale("ascpu", m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula))
+        done = run.error is None and run.results.startswith("$TargetDedicatedNodes=3;")
+        if done or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    check(done, "CPU, memory and writes of the pool's task: %s" % (run.results if run.error is None else run.error))
+    client.terminate_task("cpujob", "busy")
+    wait_for("busy ended", lambda: client.get_task("cpujob", "busy").state == "completed")
 
     client.disable_pool_auto_scale("asfixed")
     p = client.get_pool("asfixed")
