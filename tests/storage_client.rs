@@ -1209,3 +1209,113 @@ async fn a_checksum_chosen_in_the_options_goes_to_any_service() {
     assert_all_carry_crc64(&data_puts_to(AZURITE_SERVER, TransferChecksum::Crc64).await);
     assert_all_carry_md5(&data_puts_to(AZURE_SERVER, TransferChecksum::Md5).await);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Requests in flight across files
+
+/// A blob server that takes every PUT (Get Block List: 404) and holds each data PUT (Put Blob,
+/// Put Block) until `release_at` of them are in flight at once or `hold` has passed; the most
+/// it saw in flight at once.
+async fn in_flight_counting_server(
+    release_at: usize,
+    hold: Duration,
+) -> (String, Arc<AtomicUsize>) {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let released = Arc::new(tokio::sync::Notify::new());
+    let most2 = most.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (in_flight, most, released) = (in_flight.clone(), most2.clone(), released.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let _ = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+            let query = parts.uri.query().unwrap_or("");
+            if parts.method != axum::http::Method::PUT {
+                return (
+                    StatusCode::NOT_FOUND,
+                    [("x-ms-error-code", "BlobNotFound")],
+                    "",
+                )
+                    .into_response();
+            }
+            if !query.contains("comp=blocklist") && !query.contains("restype=container") {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                if now >= release_at {
+                    released.notify_waiters();
+                } else {
+                    let _ = tokio::time::timeout(hold, released.notified()).await;
+                }
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+            (
+                StatusCode::CREATED,
+                [
+                    ("etag", "\"0x1\""),
+                    ("last-modified", "Wed, 01 Jan 2025 00:00:00 GMT"),
+                ],
+                "",
+            )
+                .into_response()
+        }
+    });
+    (serve(app).await, most)
+}
+
+async fn upload_all_to(endpoint: &str, transfer: TransferOptions, files: &[(String, PathBuf)]) {
+    let cred = SharedKeyCredential::new(common::STORAGE_ACCOUNT, common::STORAGE_KEY).expect("key");
+    let client = StorageClient::new(Url::parse(endpoint).expect("url"), cred)
+        .expect("client")
+        .with_retry_policy(fast_retries())
+        .with_transfer_options(transfer)
+        .expect("transfer options");
+    let done = client
+        .upload_files("c", files, |_, _| {}, |_| {})
+        .await
+        .expect("uploads");
+    assert_eq!(done.len(), files.len());
+}
+
+/// Small files (one Put Blob each) go up 16 at once, the same budget of requests in flight as
+/// large files sent 4 blocks at a time by 4 files at once (so the same memory), and never more.
+#[tokio::test]
+async fn small_files_go_up_sixteen_at_once_within_the_budget_of_requests_in_flight() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let small: Vec<(String, PathBuf)> = (0..20)
+        .map(|i| {
+            let name = format!("s{i}");
+            let path = write_file(src.path(), &name, &pseudo_random(1000, i));
+            (name, path)
+        })
+        .collect();
+    let (endpoint, most) = in_flight_counting_server(16, Duration::from_secs(3)).await;
+    upload_all_to(&endpoint, TransferOptions::default(), &small).await;
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        16,
+        "20 small files with 4 blocks per file in flight: 16 Put Blobs at once"
+    );
+
+    // Files in blocks (4 x 1 MiB, 4 in flight each) mixed with small ones: never more than 16
+    // requests at once.
+    let mut mixed = small[..8].to_vec();
+    for i in 0..8 {
+        let name = format!("b{i}");
+        let path = write_file(src.path(), &name, &pseudo_random(4 * MIB as usize, 100 + i));
+        mixed.insert(2 * i as usize, (name, path));
+    }
+    let (endpoint, most) = in_flight_counting_server(17, Duration::from_secs(1)).await;
+    let blocks = TransferOptions {
+        block_size: MIB,
+        max_single_put: MIB,
+        ..TransferOptions::default()
+    };
+    upload_all_to(&endpoint, blocks, &mixed).await;
+    let most = most.load(Ordering::SeqCst);
+    assert!(
+        (8..=16).contains(&most),
+        "8 files of 4 blocks and 8 small ones: at most 16 requests at once, saw {most}"
+    );
+}

@@ -23,7 +23,8 @@ use super::policy::ExtraHeaders;
 use super::{AuthKind, Result, StorageClient, StorageError};
 use crate::azure::crc64;
 
-/// Files uploaded at once by `upload_files` (each with its own block parallelism).
+/// Files in blocks uploaded at once by `upload_files`: its budget of requests in flight is
+/// this many times the blocks in flight per file (`TransferOptions::parallel`).
 const FILES_IN_FLIGHT: usize = 4;
 /// Azure's limit on the blocks of one block blob.
 const MAX_BLOCKS: u64 = 50_000;
@@ -49,9 +50,13 @@ pub struct UploadedBlob {
 }
 
 impl StorageClient {
-    /// Uploads several files (`(blob name, path)`) into `container`, a few at once, each as
-    /// [`StorageClient::upload_file`] does; `progress` hears each file's progress by blob name,
-    /// and `done` each finished upload, as it finishes. Stops at the first failure.
+    /// Uploads several files (`(blob name, path)`) into `container`, each as
+    /// [`StorageClient::upload_file`] does, within one budget of requests in flight (and so of
+    /// memory, a block or a small file each): a file sent in one Put Blob holds one request of
+    /// it, a file sent in blocks holds its `parallel` blocks. So 16 small files go up at once
+    /// (as 16 large ones in blocks would have 16 blocks in flight, 4 files at a time).
+    /// `progress` hears each file's progress by blob name, and `done` each finished upload, as
+    /// it finishes. Stops at the first failure.
     pub async fn upload_files<P, D>(
         &self,
         container: &str,
@@ -65,11 +70,23 @@ impl StorageClient {
     {
         use futures::StreamExt as _;
         let progress = &progress;
+        let parallel = self.transfer.parallel.max(1);
+        let budget = FILES_IN_FLIGHT * parallel;
+        let requests = &tokio::sync::Semaphore::new(budget);
         let mut uploads = futures::stream::iter(files.iter().map(|(name, path)| async move {
+            // A file that cannot be read holds one request until `upload_file` says why.
+            let one_put = tokio::fs::metadata(path)
+                .await
+                .is_ok_and(|m| m.len() <= self.transfer.max_single_put);
+            let held = if one_put { 1 } else { parallel as u32 };
+            let _held = requests
+                .acquire_many(held)
+                .await
+                .expect("the semaphore is never closed");
             self.upload_file(container, name, path, move |p| progress(name, p))
                 .await
         }))
-        .buffer_unordered(FILES_IN_FLIGHT);
+        .buffer_unordered(budget);
         let mut out = Vec::with_capacity(files.len());
         while let Some(r) = uploads.next().await {
             let u = r?;
