@@ -16,7 +16,7 @@ use batchdeck::azure::models::{
 };
 use batchdeck::azure::storage::StorageClient;
 use batchdeck::emulator::{Emulator, EmulatorConfig};
-use batchdeck::workflow::controller::{Command, Controller};
+use batchdeck::workflow::controller::{Command, Controller, NodeOp};
 use batchdeck::workflow::events::Event;
 use batchdeck::workflow::steps::Clients;
 use tokio::sync::mpsc;
@@ -304,10 +304,10 @@ async fn browse_actions_change_pools_nodes_jobs_and_tasks() {
             .any(|n| n.id == n1 && matches!(n.state, NodeState::Idle | NodeState::Running))
     })
     .await;
-    c.submit(Command::RebootNode {
+    c.submit(Command::Node {
         pool_id: "p".into(),
         node_id: n1.clone(),
-        option: NodeRebootOption::Requeue,
+        op: NodeOp::Reboot(NodeRebootOption::Requeue),
     });
     accepted(&mut rx, &format!("reboot node {n1}")).await;
     until("the node back from its reboot", || async {
@@ -665,10 +665,10 @@ async fn a_reboot_is_refused_while_the_node_reboots_or_starts() {
         .await
         .unwrap();
     refused("NodeBeingRebooted").await;
-    c.submit(Command::RebootNode {
+    c.submit(Command::Node {
         pool_id: "p".into(),
         node_id: node.clone(),
-        option: NodeRebootOption::Requeue,
+        op: NodeOp::Reboot(NodeRebootOption::Requeue),
     });
     let error = loop {
         match next_event(&mut rx).await {
@@ -693,7 +693,8 @@ async fn a_reboot_is_refused_while_the_node_reboots_or_starts() {
     emu.shutdown().await;
 }
 
-/// A reimage (here with `terminate`: the running task ends with `TaskEnded`) reinstalls the
+/// A reimage (here with `terminate`, sent by the controller as browse does: the running task
+/// ends with `TaskEnded`) reinstalls the
 /// node: while `reimaging` it is refused another reimage or a reboot (409
 /// `NodeBeingReimaged`); then it starts as a new node does (`starting`,
 /// `waitingforstarttask`: its start task runs again), its directories wiped and made again
@@ -711,9 +712,14 @@ async fn a_reimage_wipes_the_node_and_starts_it_again() {
         "{files:?}"
     );
     let since = Utc::now();
-    b.reimage_node("p", &node, NodeRebootOption::Terminate)
-        .await
-        .unwrap();
+    // Through the controller, as browse's `I` sends it.
+    let (c, mut rx) = controller_on(&emu);
+    c.submit(Command::Node {
+        pool_id: "p".into(),
+        node_id: node.clone(),
+        op: NodeOp::Reimage(NodeRebootOption::Terminate),
+    });
+    accepted(&mut rx, &format!("reimage node {node} (terminate)")).await;
     assert_eq!(
         b.list_nodes("p", None).await.unwrap()[0].state,
         NodeState::Reimaging
@@ -766,7 +772,8 @@ async fn a_reimage_wipes_the_node_and_starts_it_again() {
     emu.shutdown().await;
 }
 
-/// A deallocation (the default option, requeue: the running task goes back to the queue)
+/// A deallocation (sent by the controller as browse does; the default option, requeue: the
+/// running task goes back to the queue)
 /// takes the node through `deallocating` to `deallocated`, where it takes no task and is
 /// refused a reboot, a reimage or another deallocation (409 `OperationNotValidOnNode`); a
 /// start is refused on a running node, and on the deallocated one starts it as a new node
@@ -781,9 +788,14 @@ async fn a_deallocated_node_takes_no_task_until_started() {
         assert_eq!((e.status(), e.code()), (Some(409), Some(want)), "{e}");
     };
     refused(b.start_node("p", &node).await, "OperationNotValidOnNode");
-    b.deallocate_node("p", &node, NodeRebootOption::Requeue)
-        .await
-        .unwrap();
+    // Through the controller, as browse's `A` sends it.
+    let (c, mut rx) = controller_on(&emu);
+    c.submit(Command::Node {
+        pool_id: "p".into(),
+        node_id: node.clone(),
+        op: NodeOp::Deallocate(NodeRebootOption::Requeue),
+    });
+    accepted(&mut rx, &format!("deallocate node {node}")).await;
     let long = b.get_task("j", "long").await.unwrap();
     assert_eq!(long.state, Some(TaskState::Active), "requeued at once");
     assert_eq!(info(&long).requeue_count, 1);
@@ -837,10 +849,10 @@ async fn browse_s_reboot_and_removal_send_the_option_chosen() {
     let (emu, b, node) = a_node_running_a_task(dir.path(), 60, None).await;
     let (c, mut rx) = controller_on(&emu);
     let since = Utc::now();
-    c.submit(Command::RebootNode {
+    c.submit(Command::Node {
         pool_id: "p".into(),
         node_id: node.clone(),
-        option: NodeRebootOption::Terminate,
+        op: NodeOp::Reboot(NodeRebootOption::Terminate),
     });
     accepted(&mut rx, &format!("reboot node {node} (terminate)")).await;
     let long = info(&b.get_task("j", "long").await.unwrap());

@@ -58,10 +58,16 @@ pub enum Input {
     Enable,
     /// Browsing: reboot nodes.
     Reboot,
+    /// Browsing: reimage nodes (their operating system reinstalled).
+    Reimage,
+    /// Browsing: deallocate nodes.
+    Deallocate,
+    /// Browsing: start deallocated nodes.
+    StartNode,
     /// Browsing: remove nodes from their pool, or delete tasks.
     Remove,
-    /// Browsing: in a reboot's or a removal's confirmation, the next option for the tasks
-    /// running on the nodes.
+    /// Browsing: in a reboot's, reimage's, removal's or deallocation's confirmation, the next
+    /// option for the tasks running on the nodes.
     NodeOption,
 }
 
@@ -404,18 +410,35 @@ pub const KEYMAP: &[Binding] = &[
         key(
             KeyCode::Char('B'),
             Input::Reboot,
-            "B/X",
-            "reboot, remove from the pool the selected/marked nodes",
+            "B/I/X",
+            "reboot, reimage, remove from pool: selected/marked nodes",
         ),
     ),
+    only(
+        Scope::NODES,
+        key(KeyCode::Char('I'), Input::Reimage, "", ""),
+    ),
     only(Scope::NODES, key(KeyCode::Char('X'), Input::Remove, "", "")),
+    only(
+        Scope::NODES,
+        key(
+            KeyCode::Char('A'),
+            Input::Deallocate,
+            "A/U",
+            "deallocate, start (up) the selected/marked nodes",
+        ),
+    ),
+    only(
+        Scope::NODES,
+        key(KeyCode::Char('U'), Input::StartNode, "", ""),
+    ),
     only(
         Scope::NODES,
         key(
             KeyCode::Char('o'),
             Input::NodeOption,
             "o",
-            "in B/X's question: requeue, terminate, taskcompletion, retaineddata",
+            "in B/I/X/A: requeue/terminate/taskcompletion/retaineddata",
         ),
     ),
     only(
@@ -583,6 +606,8 @@ mod tests {
             (Input::Enable, Input::DeleteJob),
             (Input::RetryFailed, Input::DeleteJob),
             (Input::Remove, Input::Reboot),
+            (Input::Reimage, Input::Reboot),
+            (Input::StartNode, Input::Deallocate),
             (Input::Enable, Input::Disable),
             (Input::Remove, Input::Terminate),
             (Input::Reverse, Input::Sort),

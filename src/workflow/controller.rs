@@ -13,7 +13,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::azure::batch::BatchError;
-use crate::azure::models::{DisableJobOption, NodeDeallocationOption, NodeRebootOption};
+use crate::azure::models::{
+    DisableJobOption, NodeDeallocateOption, NodeDeallocationOption, NodeRebootOption,
+    NodeReimageOption,
+};
 use crate::watch::Watch;
 use crate::watch::convert::{POOL_SELECT, TASK_SELECT, pool_view, task_view};
 use crate::workflow::events::{Event, FilesOf, Resource};
@@ -38,11 +41,11 @@ pub enum Command {
     /// Disable a job (its running tasks requeued).
     DisableJob(String),
     EnableJob(String),
-    /// Reboot a node; its running tasks are ended as `option` says.
-    RebootNode {
+    /// Reboot, reimage, deallocate or start a node (`op`).
+    Node {
         pool_id: String,
         node_id: String,
-        option: NodeRebootOption,
+        op: NodeOp,
     },
     /// Remove nodes from their pool; their running tasks are ended as `option` says.
     RemoveNodes {
@@ -109,6 +112,35 @@ pub enum Command {
     },
 }
 
+/// An operation on one node, with what becomes of the tasks running on it (none for a
+/// start, which only a deallocated node takes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeOp {
+    Reboot(NodeRebootOption),
+    Reimage(NodeReimageOption),
+    Deallocate(NodeDeallocateOption),
+    Start,
+}
+
+impl NodeOp {
+    /// The service's name for it (the last segment of its URL).
+    pub fn name(&self) -> &'static str {
+        match self {
+            NodeOp::Reboot(_) => "reboot",
+            NodeOp::Reimage(_) => "reimage",
+            NodeOp::Deallocate(_) => "deallocate",
+            NodeOp::Start => "start",
+        }
+    }
+
+    fn option(&self) -> Option<&NodeRebootOption> {
+        match self {
+            NodeOp::Reboot(o) | NodeOp::Reimage(o) | NodeOp::Deallocate(o) => Some(o),
+            NodeOp::Start => None,
+        }
+    }
+}
+
 impl Command {
     /// Requests with the same key are coalesced.
     fn key(&self) -> String {
@@ -121,7 +153,7 @@ impl Command {
             Command::TerminateJob(id) => format!("terminate job {id}"),
             Command::DisableJob(id) => format!("disable job {id}"),
             Command::EnableJob(id) => format!("enable job {id}"),
-            Command::RebootNode { node_id, .. } => format!("reboot {node_id}"),
+            Command::Node { node_id, op, .. } => format!("{} {node_id}", op.name()),
             Command::RemoveNodes { pool_id, .. } => format!("remove nodes {pool_id}"),
             Command::NodeScheduling { node_id, .. } => format!("scheduling {node_id}"),
             Command::TerminateTask { job_id, task_id } => format!("terminate {job_id}/{task_id}"),
@@ -162,14 +194,12 @@ impl Command {
             Command::TerminateJob(id) => format!("terminate job {id}"),
             Command::DisableJob(id) => format!("disable job {id}"),
             Command::EnableJob(id) => format!("enable job {id}"),
-            Command::RebootNode {
-                node_id, option, ..
-            } => {
-                let how = match option {
-                    NodeRebootOption::Requeue => String::new(),
-                    o => format!(" ({})", o.as_str()),
+            Command::Node { node_id, op, .. } => {
+                let how = match op.option() {
+                    None | Some(NodeRebootOption::Requeue) => String::new(),
+                    Some(o) => format!(" ({})", o.as_str()),
                 };
-                format!("reboot node {node_id}{how}")
+                format!("{} node {node_id}{how}", op.name())
             }
             Command::RemoveNodes {
                 pool_id,
@@ -393,12 +423,18 @@ impl Controller {
                 self.done(cmd, r)?
             }
             Command::EnableJob(id) => self.done(cmd, batch.enable_job(id).await)?,
-            Command::RebootNode {
+            Command::Node {
                 pool_id,
                 node_id,
-                option,
+                op,
             } => {
-                let r = batch.reboot_node(pool_id, node_id, option.clone()).await;
+                let (p, n) = (pool_id.as_str(), node_id.as_str());
+                let r = match op {
+                    NodeOp::Reboot(o) => batch.reboot_node(p, n, o.clone()).await,
+                    NodeOp::Reimage(o) => batch.reimage_node(p, n, o.clone()).await,
+                    NodeOp::Deallocate(o) => batch.deallocate_node(p, n, o.clone()).await,
+                    NodeOp::Start => batch.start_node(p, n).await,
+                };
                 self.done(cmd, r)?
             }
             Command::RemoveNodes {

@@ -288,7 +288,7 @@ impl App {
                 self.notify(on, true);
             }
             Input::NodeOption => self.notify(
-                "o chooses, in B's or X's question, what becomes of the tasks running on the nodes",
+                "o chooses, in B's, I's, X's or A's question, what becomes of the tasks running on the nodes",
                 true,
             ),
             Input::Mark if !list => {

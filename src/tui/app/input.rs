@@ -286,6 +286,9 @@ impl App {
             | Input::Disable
             | Input::Enable
             | Input::Reboot
+            | Input::Reimage
+            | Input::Deallocate
+            | Input::StartNode
             | Input::Remove
             | Input::NodeOption => {}
         }

@@ -9,7 +9,7 @@ use crate::azure::models::{NodeDeallocationOption, NodeRebootOption};
 use crate::tui::app::{App, Dialog, Outcome, Overlay, button};
 use crate::tui::browse::View;
 use crate::tui::keys::Input;
-use crate::workflow::controller::Command;
+use crate::workflow::controller::{Command, NodeOp};
 
 /// An action on pools, jobs, nodes or tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +27,14 @@ pub enum Act {
     EnableJob,
     /// Every failed task of the jobs run again (the tasks view's `F`, for whole jobs).
     RetryFailedTasks,
-    /// Reboot nodes, or remove them from their pool, ending their running tasks as the option
-    /// chosen in the confirmation says.
+    /// Reboot, reimage, deallocate nodes, or remove them from their pool, ending their running
+    /// tasks as the option chosen in the confirmation says.
     RebootNode(NodeOption),
+    ReimageNode(NodeOption),
+    DeallocateNode(NodeOption),
     RemoveNode(NodeOption),
+    /// Start deallocated nodes.
+    StartNode,
     DisableScheduling,
     EnableScheduling,
     TerminateTask,
@@ -38,9 +42,10 @@ pub enum Act {
     DeleteTask,
 }
 
-/// What a reboot or a removal does with the tasks running on the nodes: the service's
-/// `nodeRebootOption` and `nodeDeallocationOption` (the same four, with one meaning), chosen
-/// in the confirmation with `o`; requeue (the service's default) unless changed.
+/// What a reboot, reimage, deallocation or removal does with the tasks running on the nodes:
+/// the service's `nodeRebootOption`, `nodeReimageOption`, `nodeDeallocateOption` and
+/// `nodeDeallocationOption` (the same four, with one meaning), chosen in the confirmation with
+/// `o`; requeue (the service's default) unless changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NodeOption {
     #[default]
@@ -82,7 +87,8 @@ impl NodeOption {
         NodeDeallocationOption::parse(self.as_str())
     }
 
-    /// When nodes that `go` (reboot, leave) do so, and what becomes of their tasks.
+    /// When nodes that `go` (reboot, leave, are reimaged, are deallocated) do so, and what
+    /// becomes of their tasks.
     fn when(self, go: &str) -> String {
         match self {
             NodeOption::Requeue => format!("They {go} now; tasks running on them are requeued."),
@@ -135,6 +141,9 @@ impl Act {
             (View::Jobs, Input::Enable) => Act::EnableJob,
             (View::Jobs, Input::RetryFailed) => Act::RetryFailedTasks,
             (View::Nodes(_), Input::Reboot) => Act::RebootNode(NodeOption::default()),
+            (View::Nodes(_), Input::Reimage) => Act::ReimageNode(NodeOption::default()),
+            (View::Nodes(_), Input::Deallocate) => Act::DeallocateNode(NodeOption::default()),
+            (View::Nodes(_), Input::StartNode) => Act::StartNode,
             (View::Nodes(_), Input::Remove) => Act::RemoveNode(NodeOption::default()),
             (View::Nodes(_), Input::Disable) => Act::DisableScheduling,
             (View::Nodes(_), Input::Enable) => Act::EnableScheduling,
@@ -155,7 +164,10 @@ impl Act {
             | Act::EnableJob
             | Act::RetryFailedTasks => "job",
             Act::RebootNode(_)
+            | Act::ReimageNode(_)
+            | Act::DeallocateNode(_)
             | Act::RemoveNode(_)
+            | Act::StartNode
             | Act::DisableScheduling
             | Act::EnableScheduling => "node",
             Act::TerminateTask | Act::ReactivateTask | Act::DeleteTask => "task",
@@ -173,6 +185,9 @@ impl Act {
             Act::EnableJob => "Enable",
             Act::RetryFailedTasks => "Retry the failed tasks of",
             Act::RebootNode(_) => "Reboot",
+            Act::ReimageNode(_) => "Reimage",
+            Act::DeallocateNode(_) => "Deallocate",
+            Act::StartNode => "Start",
             Act::RemoveNode(_) => "Remove",
             Act::DisableScheduling => "Disable scheduling on",
             Act::EnableScheduling => "Enable scheduling on",
@@ -196,6 +211,15 @@ impl Act {
                 "Every failed task of theirs runs again from the start.".into()
             }
             Act::RebootNode(o) => o.when("reboot"),
+            Act::ReimageNode(o) => format!(
+                "{} Their disks are wiped; their start task runs again.",
+                o.when("are reimaged")
+            ),
+            Act::DeallocateNode(o) => format!(
+                "{} They take no task until started (U).",
+                o.when("are deallocated")
+            ),
+            Act::StartNode => "They boot again and run their start task.".into(),
             Act::RemoveNode(o) => format!("The pool shrinks by them. {}", o.when("leave")),
             Act::DisableScheduling => "No task starts on them; running tasks are requeued.".into(),
             Act::EnableScheduling => "They take tasks again.".into(),
@@ -214,13 +238,17 @@ impl Act {
                 | Act::ReactivateTask
                 | Act::RetryFailedTasks
                 | Act::StopResize
+                | Act::StartNode
         )
     }
 
     /// The option chosen, for an action that takes one.
     fn option(self) -> Option<NodeOption> {
         match self {
-            Act::RebootNode(o) | Act::RemoveNode(o) => Some(o),
+            Act::RebootNode(o)
+            | Act::ReimageNode(o)
+            | Act::DeallocateNode(o)
+            | Act::RemoveNode(o) => Some(o),
             _ => None,
         }
     }
@@ -229,6 +257,8 @@ impl Act {
     pub fn next_option(self) -> Option<Act> {
         match self {
             Act::RebootNode(o) => Some(Act::RebootNode(o.next())),
+            Act::ReimageNode(o) => Some(Act::ReimageNode(o.next())),
+            Act::DeallocateNode(o) => Some(Act::DeallocateNode(o.next())),
             Act::RemoveNode(o) => Some(Act::RemoveNode(o.next())),
             _ => None,
         }
@@ -266,10 +296,22 @@ impl Act {
                 Act::TerminateJob => Command::TerminateJob(id),
                 Act::DisableJob => Command::DisableJob(id),
                 Act::EnableJob => Command::EnableJob(id),
-                Act::RebootNode(o) => Command::RebootNode {
+                Act::RebootNode(o) | Act::ReimageNode(o) | Act::DeallocateNode(o) => {
+                    let o = o.reboot();
+                    Command::Node {
+                        pool_id: p.clone(),
+                        node_id: id,
+                        op: match self {
+                            Act::ReimageNode(_) => NodeOp::Reimage(o),
+                            Act::DeallocateNode(_) => NodeOp::Deallocate(o),
+                            _ => NodeOp::Reboot(o),
+                        },
+                    }
+                }
+                Act::StartNode => Command::Node {
                     pool_id: p.clone(),
                     node_id: id,
-                    option: o.reboot(),
+                    op: NodeOp::Start,
                 },
                 Act::DisableScheduling | Act::EnableScheduling => Command::NodeScheduling {
                     pool_id: p.clone(),

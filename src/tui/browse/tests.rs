@@ -804,20 +804,12 @@ fn answered(app: &mut App) -> Vec<crate::workflow::controller::Command> {
 #[test]
 fn the_reboot_and_removal_questions_choose_their_option_with_o() {
     use crate::azure::models::{NodeDeallocationOption, NodeRebootOption};
-    use crate::tui::app::Overlay;
-    use crate::workflow::controller::Command as Work;
+    use crate::workflow::controller::{Command as Work, NodeOp};
     let mut app = on_nodes(false);
     let n0 = node(0, NodeState::Running).id;
-    let lines = |app: &App| match &app.overlay {
-        Some(Overlay::Dialog(d)) => {
-            assert_eq!(d.buttons[d.focused].label, "Cancel");
-            d.lines.clone()
-        }
-        other => panic!("no question but {other:?}"),
-    };
     key(&mut app, KeyCode::Char('B'));
     assert_eq!(
-        lines(&app)[1..],
+        question(&app)[1..],
         [
             "Running tasks (o): [requeue] terminate taskcompletion retaineddata",
             "They reboot now; tasks running on them are requeued.",
@@ -827,7 +819,7 @@ fn the_reboot_and_removal_questions_choose_their_option_with_o() {
     both_sizes("browse_reboot_option", &mut app);
     key(&mut app, KeyCode::Char('o'));
     assert_eq!(
-        lines(&app)[1..],
+        question(&app)[1..],
         [
             "Running tasks (o): requeue terminate [taskcompletion] retaineddata",
             "They reboot once their running tasks end, taking no new task.",
@@ -835,10 +827,10 @@ fn the_reboot_and_removal_questions_choose_their_option_with_o() {
     );
     assert_eq!(
         answered(&mut app),
-        [Work::RebootNode {
+        [Work::Node {
             pool_id: "bigpool".into(),
             node_id: n0.clone(),
-            option: NodeRebootOption::TaskCompletion,
+            op: NodeOp::Reboot(NodeRebootOption::TaskCompletion),
         }]
     );
     // Each option in turn, then requeue again.
@@ -856,13 +848,82 @@ fn the_reboot_and_removal_questions_choose_their_option_with_o() {
         for _ in 0..os {
             key(&mut app, KeyCode::Char('o'));
         }
-        assert!(lines(&app)[2].starts_with("The pool shrinks by them. They leave "));
+        assert!(question(&app)[2].starts_with("The pool shrinks by them. They leave "));
         assert_eq!(answered(&mut app), [removal(want)]);
     }
     // `o` with no question open: where it acts.
     key(&mut app, KeyCode::Char('o'));
     assert!(app.overlay.is_none());
-    assert!(last_notice(&app).starts_with("o chooses, in B's or X's question"));
+    assert!(last_notice(&app).starts_with("o chooses, in B's, I's, X's or A's question"));
+}
+
+/// The lines of the question on screen, which has Cancel focused.
+fn question(app: &App) -> Vec<String> {
+    match &app.overlay {
+        Some(crate::tui::app::Overlay::Dialog(d)) => {
+            assert_eq!(d.buttons[d.focused].label, "Cancel");
+            d.lines.clone()
+        }
+        other => panic!("no question but {other:?}"),
+    }
+}
+
+/// `I` and `A` on the nodes ask to reimage or deallocate them with the reboot's `o` option
+/// cycle and send what was chosen; `U` asks to start them (no option: `o` leaves the question
+/// as it is) and sends a start. The help lists them from the keymap.
+#[test]
+fn reimage_deallocate_and_start_ask_first_and_send_their_operation() {
+    use crate::azure::models::NodeRebootOption;
+    use crate::workflow::controller::{Command as Work, NodeOp};
+    let mut app = on_nodes(false);
+    let n0 = node(0, NodeState::Running).id;
+    let sent = |op| {
+        [Work::Node {
+            pool_id: "bigpool".into(),
+            node_id: n0.clone(),
+            op,
+        }]
+    };
+    key(&mut app, KeyCode::Char('I'));
+    assert_eq!(
+        question(&app),
+        [
+            format!("Reimage 1 node of pool bigpool: {n0}?"),
+            "Running tasks (o): [requeue] terminate taskcompletion retaineddata".into(),
+            "They are reimaged now; tasks running on them are requeued. Their disks are wiped; their start task runs again.".into(),
+        ]
+    );
+    key(&mut app, KeyCode::Char('o'));
+    both_sizes("browse_reimage_option", &mut app);
+    assert_eq!(
+        answered(&mut app),
+        sent(NodeOp::Reimage(NodeRebootOption::Terminate))
+    );
+    key(&mut app, KeyCode::Char('A'));
+    key(&mut app, KeyCode::Char('o'));
+    key(&mut app, KeyCode::Char('o'));
+    assert_eq!(
+        question(&app)[1..],
+        [
+            "Running tasks (o): requeue terminate [taskcompletion] retaineddata",
+            "They are deallocated once their running tasks end, taking no new task. They take no task until started (U).",
+        ]
+    );
+    assert_eq!(
+        answered(&mut app),
+        sent(NodeOp::Deallocate(NodeRebootOption::TaskCompletion))
+    );
+    key(&mut app, KeyCode::Char('U'));
+    let start = [
+        format!("Start 1 node of pool bigpool: {n0}?"),
+        "They boot again and run their start task.".into(),
+    ];
+    assert_eq!(question(&app), start);
+    key(&mut app, KeyCode::Char('o'));
+    assert_eq!(question(&app), start);
+    assert_eq!(answered(&mut app), sent(NodeOp::Start));
+    key(&mut app, KeyCode::Char('?'));
+    both_sizes("browse_nodes_help", &mut app);
 }
 
 /// A session on bigpool's nodes (three of them).
@@ -902,7 +963,7 @@ fn on_tasks(readonly: bool) -> App {
 
 #[test]
 fn every_action_asks_first_on_cancel_and_applies_to_the_selected_or_marked_rows() {
-    use crate::workflow::controller::Command as Work;
+    use crate::workflow::controller::{Command as Work, NodeOp};
     let s = |v: &str| v.to_string();
     // Pools: R opens the form (dedicated, then spot), whose Enter asks.
     let mut app = browsing(Instant::now());
@@ -965,10 +1026,10 @@ fn every_action_asks_first_on_cancel_and_applies_to_the_selected_or_marked_rows(
     let mut app = on_nodes(false);
     let (n0, n1) = (node(0, NodeState::Idle).id, node(1, NodeState::Idle).id);
     let on = |id: &str| (s("bigpool"), id.to_string());
-    let reboot = |(pool_id, node_id)| Work::RebootNode {
+    let reboot = |(pool_id, node_id)| Work::Node {
         pool_id,
         node_id,
-        option: crate::azure::models::NodeRebootOption::Requeue,
+        op: NodeOp::Reboot(crate::azure::models::NodeRebootOption::Requeue),
     };
     let sched = |(pool_id, node_id), enable| Work::NodeScheduling {
         pool_id,
@@ -1075,7 +1136,7 @@ fn read_only_refuses_every_action_with_a_notice() {
         refused(&mut app, k);
     }
     let mut app = on_nodes(true);
-    for k in ['B', 'X', 'D', 'E', 'P', 'R'] {
+    for k in ['B', 'I', 'X', 'A', 'U', 'D', 'E', 'P', 'R'] {
         refused(&mut app, k);
     }
     let mut app = on_tasks(true);
@@ -1097,7 +1158,10 @@ fn each_action_key_is_in_the_help_of_its_view_only() {
         (Scope::LISTS, 'E', Input::Enable),
         (Scope::LISTS, 'F', Input::RetryFailed),
         (Scope::NODES, 'B', Input::Reboot),
+        (Scope::NODES, 'I', Input::Reimage),
         (Scope::NODES, 'X', Input::Remove),
+        (Scope::NODES, 'A', Input::Deallocate),
+        (Scope::NODES, 'U', Input::StartNode),
         (Scope::NODES, 'D', Input::Disable),
         (Scope::NODES, 'E', Input::Enable),
         (Scope::NODES, ' ', Input::Mark),
