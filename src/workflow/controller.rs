@@ -348,8 +348,8 @@ impl Controller {
     }
 
     /// Says that `cmd` was accepted (the session looks again at once), or returns its error.
-    fn done(&self, cmd: &Command, r: Result<(), BatchError>) -> Result<(), BatchError> {
-        r?;
+    fn done(&self, cmd: &Command, r: Result<(), BatchError>) -> Result<(), Refused> {
+        r.map_err(Refused::from)?;
         self.send(Event::Done {
             what: cmd.describe(),
         });
@@ -377,7 +377,7 @@ impl Controller {
         let batch = &self.clients.batch;
         match cmd {
             Command::DeleteJob(id) => {
-                batch.delete_job(id).await?;
+                batch.delete_job(id).await.map_err(Refused::from)?;
                 let r = Resource::Job(id.clone());
                 self.send(Event::Deleting(r.clone()));
                 while batch.get_job(id).await.map(|_| true).or_else(gone)? {
@@ -386,7 +386,7 @@ impl Controller {
                 self.send(Event::Deleted(r));
             }
             Command::DeletePool(id) => {
-                batch.delete_pool(id).await?;
+                batch.delete_pool(id).await.map_err(Refused::from)?;
                 let r = Resource::Pool(id.clone());
                 self.send(Event::Deleting(r.clone()));
                 loop {
@@ -410,7 +410,10 @@ impl Controller {
                 target,
                 spot,
             } => {
-                batch.resize_pool(pool_id, *target, *spot, None).await?;
+                batch
+                    .resize_pool(pool_id, *target, *spot, None)
+                    .await
+                    .map_err(Refused::from)?;
                 self.send(Event::Resized {
                     pool_id: pool_id.clone(),
                     target: *target,
@@ -462,7 +465,10 @@ impl Controller {
                 self.send(Event::TasksGone(vec![task_id.clone()]));
             }
             Command::ReactivateTask { job_id, task_id } => {
-                batch.reactivate_task(job_id, task_id).await?;
+                batch
+                    .reactivate_task(job_id, task_id)
+                    .await
+                    .map_err(Refused::from)?;
                 self.send(Event::Reactivated {
                     task_ids: vec![task_id.clone()],
                 });
@@ -473,7 +479,7 @@ impl Controller {
                     self.send(Event::Reactivated { task_ids: done });
                 }
                 if let Some((t, e)) = first_error {
-                    return Err(format!("task {t}: {e}").into());
+                    return Err(format!("task {t}: {}", e.reason()).into());
                 }
             }
             Command::RetryFailedTasks { job_ids } => {
@@ -495,7 +501,7 @@ impl Controller {
                         ),
                     });
                     if let Some((t, e)) = first_error {
-                        return Err(format!("task {t} of job {job_id}: {e}").into());
+                        return Err(format!("task {t} of job {job_id}: {}", e.reason()).into());
                     }
                 }
             }
@@ -554,6 +560,20 @@ impl Controller {
             }
         }
         Ok(())
+    }
+}
+
+/// The refusal of the request a command is: its line leaves out the operation, which the
+/// notice names already (`reboot node n1 failed: 409 NodeBeingRebooted: ...`, not `reboot node
+/// n1 failed: reboot node n1: 409 ...`). Errors of the other requests a command makes (the
+/// polls that follow a deletion, the listing before a retry) keep theirs.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.reason())]
+struct Refused(Box<BatchError>);
+
+impl From<BatchError> for Refused {
+    fn from(e: BatchError) -> Refused {
+        Refused(Box::new(e))
     }
 }
 

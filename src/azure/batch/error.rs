@@ -30,7 +30,7 @@ impl Default for AuthContext {
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     /// The service answered with an error status.
-    #[error("{}", service_message(*.status, code, message, account, operation, auth))]
+    #[error("{}", service_message(*.status, code, message, account, operation, auth, true))]
     Service {
         operation: String,
         account: String,
@@ -44,9 +44,7 @@ pub enum BatchError {
     /// No Microsoft Entra ID token could be had for the request.
     #[error("cannot authenticate to Batch account '{account}': {message}")]
     Credential { account: String, message: String },
-    #[error(
-        "cannot reach the Batch service at {endpoint} ({operation}): {message}; check AZURE_BATCH_ENDPOINT or --batch-endpoint and your network"
-    )]
+    #[error("{}", transport_line(endpoint, Some(operation), message))]
     Transport {
         operation: String,
         endpoint: String,
@@ -54,7 +52,7 @@ pub enum BatchError {
         /// No connection could be made at all (refused, no such host).
         connect: bool,
     },
-    #[error("unexpected response to {operation}: {path}: {message}")]
+    #[error("{}", decode_line(Some(operation), path, message))]
     Decode {
         operation: String,
         path: String,
@@ -69,6 +67,7 @@ fn service_message(
     account: &str,
     operation: &str,
     auth: &AuthContext,
+    with_operation: bool,
 ) -> String {
     let first_line = message.lines().next().unwrap_or("").trim();
     let shared_key_refused = auth.detail.contains("SharedKey is not allowed");
@@ -86,8 +85,21 @@ fn service_message(
         (403, AuthMode::Entra) => format!(
             "the signed-in identity may not {operation} in Batch account '{account}' ({status} {code}): {first_line} Assign it a Batch data role on the account (e.g. Azure Batch Data Contributor)"
         ),
-        _ => format!("{operation}: {status} {code}: {first_line}"),
+        _ if with_operation => format!("{operation}: {status} {code}: {first_line}"),
+        _ => format!("{status} {code}: {first_line}"),
     }
+}
+
+fn transport_line(endpoint: &str, operation: Option<&str>, message: &str) -> String {
+    let operation = operation.map(|o| format!(" ({o})")).unwrap_or_default();
+    format!(
+        "cannot reach the Batch service at {endpoint}{operation}: {message}; check AZURE_BATCH_ENDPOINT or --batch-endpoint and your network"
+    )
+}
+
+fn decode_line(operation: Option<&str>, path: &str, message: &str) -> String {
+    let operation = operation.map(|o| format!(" to {o}")).unwrap_or_default();
+    format!("unexpected response{operation}: {path}: {message}")
 }
 
 impl BatchError {
@@ -108,6 +120,27 @@ impl BatchError {
 
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
+    }
+
+    /// What went wrong, for a message that names the operation already (`reboot node n1
+    /// failed: 409 NodeBeingRebooted: ...`): the error's line without its operation.
+    pub fn reason(&self) -> String {
+        match self {
+            BatchError::Service {
+                operation,
+                account,
+                status,
+                code,
+                message,
+                auth,
+                ..
+            } => service_message(*status, code, message, account, operation, auth, false),
+            BatchError::Transport {
+                endpoint, message, ..
+            } => transport_line(endpoint, None, message),
+            BatchError::Decode { path, message, .. } => decode_line(None, path, message),
+            BatchError::Credential { .. } => self.to_string(),
+        }
     }
 
     /// What went wrong, in a few words (for a status line): `Connection refused (os error
