@@ -161,36 +161,31 @@ impl Md5Stream {
     /// after the stream's previous chunks were taken: a stream has at most one batch waiting
     /// and one being hashed.
     pub fn update(&mut self, chunks: Vec<Bytes>) -> Result<(), Lost> {
-        let lanes = &*self.lanes;
-        let mut s = lanes.lock();
-        loop {
-            let mine = slot(&mut s, self.id);
-            if mine.lost {
-                return Err(Lost);
-            }
-            if mine.queue.is_empty() {
-                break;
-            }
-            s = lanes.wait(s);
-        }
+        let mut s = self.when(|mine| mine.queue.is_empty())?;
         slot(&mut s, self.id).queue = chunks;
-        lanes.queued.notify_one();
+        self.lanes.queued.notify_one();
         Ok(())
     }
 
     /// The MD5 of everything handed in, once it is hashed.
     pub fn finish(self) -> Result<[u8; 16], Lost> {
-        let lanes = &*self.lanes;
-        let mut s = lanes.lock();
+        let mut s = self.when(|mine| mine.queue.is_empty() && !mine.in_flight)?;
+        Ok(slot(&mut s, self.id).md5.finalize())
+    }
+
+    /// The lock, once `ready` holds for this stream's slot (rounds end until it does); `Lost`
+    /// if hashing its chunks panicked.
+    fn when(&self, ready: impl Fn(&Slot) -> bool) -> Result<MutexGuard<'_, Shared>, Lost> {
+        let mut s = self.lanes.lock();
         loop {
             let mine = slot(&mut s, self.id);
             if mine.lost {
                 return Err(Lost);
             }
-            if mine.queue.is_empty() && !mine.in_flight {
-                return Ok(mine.md5.finalize());
+            if ready(mine) {
+                return Ok(s);
             }
-            s = lanes.wait(s);
+            s = self.lanes.wait(s);
         }
     }
 }
