@@ -94,21 +94,29 @@ pub enum Found {
     Cancelled,
 }
 
-/// Searches a file of `len` bytes for `needle`: forward, for the first match that starts at
-/// or after `from`; backward, for the last one that starts before `from`. `read(a, b)` reads
-/// the bytes `a..b`, at most `range` of them; `progress(bytes searched)` is told after each
-/// read and stops the search when it returns false (bytes searched: from `from` on). Forward,
-/// at the end `len_now()` is asked the file's length again: a file that grew meanwhile (a
+/// A search of a file: what, where from, which way, by reads of what size.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub needle: &'a Needle,
+    /// The file's length when the search starts.
+    pub len: u64,
+    /// Forward: for the first match that starts at or after this byte; backward: for the last
+    /// one that starts before it.
+    pub from: u64,
+    pub forward: bool,
+    /// Bytes each read asks for at most.
+    pub range: u64,
+}
+
+/// Runs `req`: `read(a, b)` reads the bytes `a..b`, at most `req.range` of them;
+/// `progress(bytes searched)` is told after each read and stops the search when it returns
+/// false (bytes searched: from `from` on). Forward, at the end `len_now()` is asked the file's
+/// length again, if anything was read since it was last known: a file that grew meanwhile (a
 /// followed task's output) is searched on to its new end.
-#[allow(clippy::too_many_arguments)]
 pub async fn search<R, F, L, G, E>(
+    req: Request<'_>,
     mut read: R,
     mut len_now: L,
-    len: u64,
-    from: u64,
-    forward: bool,
-    needle: &Needle,
-    range: u64,
     mut progress: impl FnMut(u64) -> bool,
 ) -> Result<Found, E>
 where
@@ -117,6 +125,13 @@ where
     L: FnMut() -> G,
     G: Future<Output = Result<u64, E>>,
 {
+    let Request {
+        needle,
+        len,
+        from,
+        forward,
+        range,
+    } = req;
     let overlap = needle.len() as u64 - 1;
     // Each read moves on by at least one byte, however long the pattern.
     let range = range.max(overlap + 1);
@@ -124,7 +139,9 @@ where
     if forward {
         let (mut a, mut len) = (from, len);
         loop {
+            let mut read_since_len = false;
             while a + overlap < len {
+                read_since_len = true;
                 let b = len.min(a + range);
                 let mut chunk = read(a, b).await?;
                 if let Some(i) = needle.find(&mut chunk, true) {
@@ -137,6 +154,10 @@ where
                     break;
                 }
                 a = b - overlap;
+            }
+            // With nothing read since, the length known is as new as another answer would be.
+            if !read_since_len {
+                break;
             }
             let now = len_now().await?;
             if now <= len {
@@ -185,7 +206,15 @@ mod tests {
         let mut told = Vec::new();
         let needle = Needle::new(pattern).unwrap();
         let len = text.len() as u64;
+        let req = Request {
+            needle: &needle,
+            len,
+            from,
+            forward,
+            range,
+        };
         let found = futures_lite_block_on(search(
+            req,
             |a, b| {
                 reads.push((a, b));
                 assert!(b - a <= range, "read {a}..{b} is more than {range} bytes");
@@ -193,11 +222,6 @@ mod tests {
                 async move { Ok::<_, ()>(chunk) }
             },
             || async move { Ok(len) },
-            len,
-            from,
-            forward,
-            &needle,
-            range,
             |n| {
                 told.push(n);
                 told.len() < stop_after
@@ -290,7 +314,15 @@ mod tests {
         let mut reads = Vec::new();
         let mut asked = 0;
         let needle = Needle::new("needle").unwrap();
+        let req = Request {
+            needle: &needle,
+            len: first,
+            from: 0,
+            forward: true,
+            range: 8,
+        };
         let found = futures_lite_block_on(search(
+            req,
             |a, b| {
                 reads.push((a, b));
                 let chunk = text.as_bytes()[a as usize..b as usize].to_vec();
@@ -302,11 +334,6 @@ mod tests {
                 let now = if asked == 1 { 30 } else { text.len() as u64 };
                 async move { Ok(now) }
             },
-            first,
-            0,
-            true,
-            &needle,
-            8,
             |_| true,
         ))
         .unwrap();
@@ -315,6 +342,44 @@ mod tests {
         assert_eq!(reads[..3], [(0, 8), (3, 11), (6, 14)]);
         assert!(reads.contains(&(12, 20)) && reads.contains(&(15, 23)));
         assert_eq!(asked, 2);
+    }
+
+    /// `n` where nothing is left to read (at the end, or within the pattern's length of it)
+    /// asks no length: the one the search started with is as new. Once it has read, it asks
+    /// once (the file may have grown meanwhile).
+    #[test]
+    fn the_length_is_asked_again_only_after_a_read() {
+        let text = "a".repeat(20);
+        let needle = Needle::new("ab").unwrap();
+        for (from, want_reads, want_asked) in [(20, 0, 0), (19, 0, 0), (12, 1, 1)] {
+            let (mut reads, mut asked) = (0, 0);
+            let req = Request {
+                needle: &needle,
+                len: 20,
+                from,
+                forward: true,
+                range: 8,
+            };
+            let found = futures_lite_block_on(search(
+                req,
+                |a, b| {
+                    reads += 1;
+                    let chunk = text.as_bytes()[a as usize..b as usize].to_vec();
+                    async move { Ok::<_, ()>(chunk) }
+                },
+                || {
+                    asked += 1;
+                    async move { Ok(20) }
+                },
+                |_| true,
+            ))
+            .unwrap();
+            assert_eq!(
+                (found, reads, asked),
+                (Found::Nowhere, want_reads, want_asked),
+                "from {from}"
+            );
+        }
     }
 
     #[test]

@@ -198,15 +198,15 @@ pub async fn run_search(
         total.fetch_max(now.saturating_sub(from), Ordering::Relaxed);
         Ok(now)
     };
-    search::search(
-        read,
-        len_now,
+    let req = search::Request {
+        needle: &needle,
         len,
-        ask.from,
-        ask.forward,
-        &needle,
-        search::RANGE,
-        |n| progress(n, total.load(Ordering::Relaxed)),
-    )
+        from,
+        forward: ask.forward,
+        range: search::RANGE,
+    };
+    search::search(req, read, len_now, |n| {
+        progress(n, total.load(Ordering::Relaxed))
+    })
     .await
 }
