@@ -13,12 +13,14 @@
 //!
 //! cargo bench --bench upload    (bench/run upload installs AzCopy first)
 //!
-//! To measure some rows only: BATCHDECK_BENCH_ONLY=emulator (or Azurite),
-//! BATCHDECK_BENCH_SETS=many (or big), BATCHDECK_BENCH_SDK=16x1 (the SDK's setting, without
-//! trying the others), BATCHDECK_BENCH_RUNS=5 (runs per median; default 3). To tune
-//! batchdeck's own transfer options: BATCHDECK_BENCH_OURS=8x16 (blocks in flight per file x
-//! block size in MiB) uploads with those instead of the defaults. BATCHDECK_BENCH_PEERS=none
-//! times batchdeck's uploads alone (no peer, no ratio: for a profile of its side).
+//! To measure some rows only: BATCHDECK_BENCH_ONLY=emulator (or azurite; Azurite is started
+//! only when measured), BATCHDECK_BENCH_SETS=many (or big), BATCHDECK_BENCH_SDK=16x1 (the
+//! SDK's setting, without trying the others), BATCHDECK_BENCH_RUNS=5 (runs per median;
+//! default 3). To tune batchdeck's own transfer options: BATCHDECK_BENCH_OURS=8x16 (blocks in
+//! flight per file x block size in MiB) uploads with those instead of the defaults.
+//! BATCHDECK_BENCH_PEERS=none times batchdeck's uploads alone (no peer, no ratio: for a
+//! profile of its side). Names are matched in any case; a value not understood stops the
+//! bench at once with one line naming the valid ones.
 
 mod common;
 
@@ -185,22 +187,99 @@ fn named(files: &[PathBuf]) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
+/// The BATCHDECK_BENCH_* settings (the module's header), read and checked before anything is
+/// written or started: a value not understood ends the bench with one line naming the valid
+/// ones, instead of measuring something else (or nothing). Names are matched in any case.
+struct Options {
+    /// Runs per median.
+    runs: usize,
+    /// The services measured (`emulator`, `azurite`), every one when unset.
+    only: Option<Vec<String>>,
+    /// The uploads measured (`many`, `big`), both when unset.
+    sets: Option<Vec<String>>,
+    /// The SDK's setting (files in flight x max_concurrency), instead of a trial of several.
+    sdk: Option<(usize, usize)>,
+    /// batchdeck's blocks in flight per file x block size in MiB, instead of its defaults.
+    ours: Option<(usize, usize)>,
+    /// Whether peers are measured beside batchdeck (`BATCHDECK_BENCH_PEERS=none`: not).
+    peers: bool,
+}
+
+impl Options {
+    fn read() -> Options {
+        let runs = var("BATCHDECK_BENCH_RUNS").map_or(3, |v| match v.parse() {
+            Ok(n) if n > 0 => n,
+            _ => refuse("BATCHDECK_BENCH_RUNS", &v, "a number of runs, 1 or more"),
+        });
+        let peers = names("BATCHDECK_BENCH_PEERS", &["all", "none"], false);
+        Options {
+            runs,
+            only: names("BATCHDECK_BENCH_ONLY", &["emulator", "azurite"], true),
+            sets: names("BATCHDECK_BENCH_SETS", &["many", "big"], true),
+            sdk: pair("BATCHDECK_BENCH_SDK", "FILESxCONCURRENCY, e.g. 16x1"),
+            ours: pair("BATCHDECK_BENCH_OURS", "PARALLELxBLOCK_MIB, e.g. 8x8"),
+            peers: peers.is_none_or(|p| !p.iter().any(|p| p == "none")),
+        }
+    }
+}
+
+/// Whether `name` (a service or a set) is measured: every one when none was chosen.
+fn wanted(chosen: &Option<Vec<String>>, name: &str) -> bool {
+    chosen.as_ref().is_none_or(|c| c.iter().any(|c| c == name))
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// One of `valid` (any case), or a comma-separated list of them where `list`, lower-cased.
+fn names(name: &str, valid: &[&str], list: bool) -> Option<Vec<String>> {
+    let v = var(name)?;
+    let lower = v.to_ascii_lowercase();
+    let chosen: Vec<String> = match list {
+        true => lower.split(',').map(|s| s.trim().to_string()).collect(),
+        false => vec![lower.trim().to_string()],
+    };
+    if chosen.iter().any(|n| !valid.contains(&n.as_str())) {
+        let many = if list {
+            " (or several, comma-separated)"
+        } else {
+            ""
+        };
+        refuse(name, &v, &format!("one of {}{many}", valid.join(", ")));
+    }
+    Some(chosen)
+}
+
+/// Two positive numbers as `AxB`.
+fn pair(name: &str, wanted: &str) -> Option<(usize, usize)> {
+    let v = var(name)?;
+    let parsed = v
+        .to_ascii_lowercase()
+        .split_once('x')
+        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+        .filter(|&(a, b)| a > 0 && b > 0);
+    Some(parsed.unwrap_or_else(|| refuse(name, &v, wanted)))
+}
+
+fn refuse(name: &str, value: &str, wanted: &str) -> ! {
+    eprintln!("{name}={value} is not understood: use {wanted}");
+    std::process::exit(2)
+}
+
 fn ours(
     rt: &tokio::runtime::Runtime,
     client: &StorageClient,
     container: &str,
     files: &[PathBuf],
+    tuned: Option<(usize, usize)>,
 ) -> Duration {
     // BATCHDECK_BENCH_OURS=PARALLELxBLOCK_MIB (e.g. 8x8) tries other transfer options than
     // batchdeck's defaults (to tune them; the rows use the defaults).
-    let tuned = std::env::var("BATCHDECK_BENCH_OURS").ok().map(|v| {
-        let (p, b) = v
-            .split_once('x')
-            .and_then(|(p, b)| Some((p.parse().ok()?, b.parse::<u64>().ok()?)))
-            .expect("BATCHDECK_BENCH_OURS is PARALLELxBLOCK_MIB, e.g. 8x8");
+    let tuned = tuned.map(|(p, b)| {
         let mut t = client.transfer_options().clone();
         t.parallel = p;
-        t.block_size = b * MIB as u64;
+        t.block_size = (b * MIB) as u64;
         client
             .clone()
             .with_transfer_options(t)
@@ -418,13 +497,9 @@ impl Target<'_> {
 }
 
 fn main() {
-    // BATCHDECK_BENCH_RUNS sets how many alternating runs make each median (default 3).
-    let runs_wanted = std::env::var("BATCHDECK_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let opts = Options::read();
     let (total, small, runs) = if common::benchmarking() {
-        (1024 * MIB, 4 * MIB, runs_wanted)
+        (1024 * MIB, 4 * MIB, opts.runs)
     } else {
         (8 * MIB, MIB, 1)
     };
@@ -468,29 +543,25 @@ fn main() {
     .unwrap();
     let body = bytes::Bytes::from(std::fs::read(&many[0]).unwrap());
 
-    // BATCHDECK_BENCH_ONLY=emulator (or Azurite) measures one service, e.g. for a profile.
-    let only = std::env::var("BATCHDECK_BENCH_ONLY").ok();
-    let mut targets = vec![Target::Emulator(&emu), Target::Azurite(Azurite::start())];
-    targets.retain(|t| only.as_deref().is_none_or(|o| o == t.name()));
-    // BATCHDECK_BENCH_SETS=many (or big) measures one of the two uploads.
-    let sets = std::env::var("BATCHDECK_BENCH_SETS").ok();
+    // BATCHDECK_BENCH_ONLY=emulator (or azurite) measures one service, e.g. for a profile:
+    // Azurite is started only when it is measured. (The in-process emulator always runs: the
+    // peers' credentials and the clients come from it; unmeasured, it stays idle.)
+    let mut targets = Vec::new();
+    if wanted(&opts.only, "emulator") {
+        targets.push(Target::Emulator(&emu));
+    }
+    if wanted(&opts.only, "azurite") {
+        targets.push(Target::Azurite(Azurite::start()));
+    }
     // BATCHDECK_BENCH_SDK=16x1 (files in flight x max_concurrency) skips the trial of the SDK's
     // settings and uses that one (from an earlier full run's trial).
-    let sdk_fixed: Option<(usize, usize)> = std::env::var("BATCHDECK_BENCH_SDK").ok().map(|v| {
-        let (f, c) = v
-            .split_once('x')
-            .and_then(|(f, c)| Some((f.parse().ok()?, c.parse().ok()?)))
-            .expect("BATCHDECK_BENCH_SDK is FILESxCONCURRENCY, e.g. 16x1");
-        (f, c)
-    });
+    let sdk_fixed = opts.sdk;
     // BATCHDECK_BENCH_PEERS=none: batchdeck's uploads only (for a profile of our side).
-    let peers = std::env::var("BATCHDECK_BENCH_PEERS").map_or(true, |v| v != "none");
+    let peers = opts.peers;
     for (set, files) in [("256 x 4 MiB files", &many), ("one 1 GiB file", &big)] {
         let tag = if files.len() > 1 { "many" } else { "big" };
-        if sets
-            .as_deref()
-            .is_some_and(|s| !s.split(',').any(|s| s == tag))
-        {
+        // BATCHDECK_BENCH_SETS=many (or big) measures one of the two uploads.
+        if !wanted(&opts.sets, tag) {
             continue;
         }
         let set = if common::benchmarking() {
@@ -531,7 +602,9 @@ fn main() {
                 let os: Vec<Duration> = (0..runs)
                     .map(|r| {
                         let oc = format!("ours-{tag}-{r}");
-                        measure(&oc, false, &mut |_, client| ours(&rt, client, &oc, files))
+                        measure(&oc, false, &mut |_, client| {
+                            ours(&rt, client, &oc, files, opts.ours)
+                        })
                     })
                     .collect();
                 println!("{set} to {service}: batchdeck {}", rate(total, &os));
@@ -568,7 +641,7 @@ fn main() {
                 }
                 let oc = format!("ours-{tag}-{r}");
                 os.push(measure(&oc, false, &mut |_, client| {
-                    ours(&rt, client, &oc, files)
+                    ours(&rt, client, &oc, files, opts.ours)
                 }));
                 let pc = format!("sdk-{tag}-{r}");
                 ps.push(measure(&pc, false, &mut |ep, _| {
