@@ -153,6 +153,19 @@ await failsWith("TaskNotFound", () => client.task.get("jsjob", "bad"));
 check(true, "task reactivate, terminate, delete");
 await client.computeNode.reboot("jspool", node);
 check(true, "node reboot");
+// Reimage (this api-version has it): once back from the reboot, the node is reinstalled and
+// boots again.
+const idle = async () => {
+  const n = await client.computeNode.get("jspool", node);
+  return n.state === "idle" ? n : null;
+};
+const rebooted = await waitFor("the node back from its reboot", idle);
+await client.computeNode.reimage("jspool", node, { nodeReimageOption: "taskcompletion" });
+await waitFor("the node back from its reimage", async () => {
+  const n = await idle();
+  return n && n.lastBootTime.getTime() > rebooted.lastBootTime.getTime();
+});
+check(true, "node reimage");
 await client.job.terminate("jsjob");
 await waitFor("job completed", async () => (await client.job.get("jsjob")).state === "completed");
 const status = await client.job.listPreparationAndReleaseTaskStatus("jsjob");
