@@ -121,7 +121,24 @@ impl Tmux {
         }
     }
 
-    /// The batchdeck process of this session: by its command line, which names our data dir.
+    /// Waits for the line the shell prints once batchdeck has ended (`echo EXIT=$?`) and
+    /// checks its exit code; returns the screen.
+    fn exited(&self, code: i32, secs: u64) -> String {
+        let s = self.wait_for("EXIT=", secs);
+        assert!(s.contains(&format!("EXIT={code}")), "not EXIT={code}:\n{s}");
+        s
+    }
+
+    /// [`Tmux::exited`], with the run's summary saying it left nothing behind.
+    fn exited_leaving_nothing(&self, code: i32) -> String {
+        let end = self.exited(code, 30);
+        assert!(
+            end.contains("nothing the run created is left behind"),
+            "{end}"
+        );
+        end
+    }
+
     /// Waits until the screen no longer shows `needle` (a key was taken); panics with the
     /// screen after `secs`.
     fn wait_for_gone(&self, needle: &str, secs: u64) -> String {
@@ -304,12 +321,7 @@ fn the_tutorial_runs_on_screen_and_keys_delete_the_job_and_the_pool() {
 
     // Nothing is left: q quits without asking, and the summary says so.
     t.keys(&["q"]);
-    let end = t.wait_for("EXIT=", 30);
-    assert!(
-        end.contains("nothing the run created is left behind"),
-        "{end}"
-    );
-    assert!(end.contains("EXIT=0"), "{end}");
+    t.exited_leaving_nothing(0);
 }
 
 #[test]
@@ -330,13 +342,8 @@ fn a_failed_task_is_shown_and_the_exit_after_quitting_says_so() {
     t.keys(&["q"]);
     t.wait_for("container input", 10);
     t.keys(&["d"]);
-    let end = t.wait_for("EXIT=", 30);
+    let end = t.exited_leaving_nothing(1);
     assert!(end.contains("batchdeck: 1 of 3 tasks failed"), "{end}");
-    assert!(
-        end.contains("nothing the run created is left behind"),
-        "{end}"
-    );
-    assert!(end.contains("EXIT=1"), "{end}");
 }
 
 /// A workload of the user's own runs on screen as the tutorial does: the word-count example's
@@ -406,12 +413,7 @@ fn the_word_count_workload_runs_on_screen_and_its_total_is_right() {
     let got = std::fs::read_to_string(t.path("out/total_OUTPUT.txt")).unwrap();
     assert_eq!(got.lines().collect::<Vec<_>>(), want);
     t.keys(&["q"]);
-    let end = t.wait_for("EXIT=", 30);
-    assert!(
-        end.contains("nothing the run created is left behind"),
-        "{end}"
-    );
-    assert!(end.contains("EXIT=0"), "{end}");
+    t.exited_leaving_nothing(0);
 }
 
 /// After the run the session keeps watching: a resize shows the new nodes, and a failed task
@@ -471,11 +473,8 @@ fn after_the_run_a_resize_shows_its_nodes_and_a_retried_task_its_output() {
     t.keys(&["q"]);
     t.wait_for("Quit batchdeck?", 10);
     t.keys(&["k"]);
-    let end = t.wait_for("EXIT=", 30);
-    assert!(
-        end.contains("EXIT=0"),
-        "every task succeeded in the end:\n{end}"
-    );
+    // Every task succeeded in the end.
+    t.exited(0, 30);
 }
 
 #[test]
@@ -681,13 +680,8 @@ fn the_session_survives_injected_faults_and_shows_no_secret() {
     t.keys(&["q"]);
     screens.push(t.wait_for("Quit batchdeck?", 10));
     t.keys(&["d"]);
-    screens.push(t.wait_for("EXIT=", 60));
+    screens.push(t.exited(0, 60));
     let log = std::fs::read_to_string(t.path("data/logs/batchdeck.log")).unwrap();
-    assert!(
-        screens.last().unwrap().contains("EXIT=0"),
-        "{}",
-        screens.last().unwrap()
-    );
     for (i, text) in screens.iter().chain(std::iter::once(&log)).enumerate() {
         for secret in [batch_key, storage_key] {
             assert!(!text.contains(secret), "text {i} shows an account key");
@@ -739,12 +733,7 @@ fn runs_on_entra_id_with_keys_disabled(
         assert!(text.contains(&format!("task {f}\n")), "{text}");
     }
     t.keys(&["q"]);
-    screens.push(t.wait_for("EXIT=", 60));
-    assert!(
-        screens.last().unwrap().contains("EXIT=0"),
-        "{}",
-        screens.last().unwrap()
-    );
+    screens.push(t.exited(0, 60));
     let log = std::fs::read_to_string(t.path("data/logs/batchdeck.log")).unwrap();
     for (i, text) in screens.iter().chain(std::iter::once(&log)).enumerate() {
         assert!(!text.contains("eyJ"), "text {i} shows a token");
@@ -893,8 +882,8 @@ fn watch_follows_an_sdk_job_through_an_outage_to_its_last_line() {
     assert_eq!(job.state, Some(batchdeck::azure::models::JobState::Active));
     // q leaves at once (the session made nothing); the summary says what still exists.
     t.keys(&["q"]);
-    let s = t.wait_for("EXIT=", 30);
-    for needle in ["still present", "pool sdkpool", "job sdkjob", "EXIT=0"] {
+    let s = t.exited(0, 30);
+    for needle in ["still present", "pool sdkpool", "job sdkjob"] {
         assert!(s.contains(needle), "{needle:?} not in:\n{s}");
     }
 }
@@ -1028,8 +1017,7 @@ fn browse_an_sdk_populated_account_read_only() {
     t.keys(&["Escape"]);
     t.wait_for_gone(" Keys ", 10);
     t.keys(&["q"]);
-    let s = t.wait_for("EXIT=", 30);
-    assert!(s.contains("EXIT=0"), "{s}");
+    t.exited(0, 30);
     // Nothing changed on the service.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let b = emu.batch_client();
@@ -1219,8 +1207,7 @@ fn browse_actions_are_seen_through_the_sdk() {
     until("node 3 gone", &|| node(3).is_none());
     t.wait_for("3/3 nodes", 60);
     t.keys(&["q"]);
-    let s = t.wait_for("EXIT=", 30);
-    assert!(s.contains("EXIT=0"), "{s}");
+    t.exited(0, 30);
     let rebooted_after = before_reboot.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let out = common::run_sdk_script(
         "sdk15",
