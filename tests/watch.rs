@@ -640,6 +640,47 @@ async fn a_task_run_again_shows_running_only_with_its_last_run_s_files_emptied()
     assert_eq!(&read("stdout.txt").await[..], b"second\n");
 }
 
+/// A task shows as running only once its stdout.txt and stderr.txt exist: while its first run
+/// still fetches its resource file (held by the test), Get Task File answers 200 with nothing,
+/// both files are in the task's listing, and Get Node File finds them on its node (a script that
+/// polls stdout.txt once the task runs, and the watch's preview, get no 404).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_task_s_stdout_and_stderr_exist_before_its_command_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emu, b) = emulator_with_job(&dir.path().join("emu"), 1).await;
+    let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let url = holding_file_server(hold, released).await;
+    let mut t = task("t1", "/bin/echo done");
+    t.resource_files = vec![batchdeck::azure::models::ResourceFile {
+        http_url: Some(url),
+        file_path: Some("input.txt".into()),
+        ..Default::default()
+    }];
+    b.add_tasks("j", &[t]).await.unwrap();
+    let running = task_until(&b, |t| t.state == Some(TaskState::Running)).await;
+    // The agent waits on the held resource file: the command has not started.
+    for name in ["stdout.txt", "stderr.txt"] {
+        let body = b.task_file("j", "t1", name, None).await;
+        assert_eq!(&body.unwrap()[..], b"", "{name} of the running task");
+    }
+    let files = b.list_task_files("j", "t1", false).await.unwrap();
+    for name in ["stdout.txt", "stderr.txt"] {
+        let f = files.iter().find(|f| f.name == name);
+        assert!(f.is_some_and(|f| !f.is_directory), "{name} in {files:?}");
+    }
+    let node = running.node_info.and_then(|n| n.node_id).unwrap();
+    let on_node = b
+        .node_file("p", &node, "workitems/j/job-1/t1/stdout.txt", None)
+        .await;
+    assert_eq!(&on_node.unwrap()[..], b"");
+
+    release.send_replace(true);
+    task_until(&b, |t| t.state == Some(TaskState::Completed)).await;
+    let out = b.task_file("j", "t1", "stdout.txt", None).await.unwrap();
+    assert_eq!(&out[..], b"done\n");
+}
+
 /// A task run again (reactivated after it failed) starts its files over: the preview follows
 /// the new, shorter files (an empty one included) from their start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

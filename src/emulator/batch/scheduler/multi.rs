@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::launch::{finish_task, record_task_pgid};
-use super::placement::{begin_run, clear_last_output, node_info, occupy, task_run_spec};
+use super::placement::{begin_run, fresh_output, node_info, occupy, task_run_spec};
 use super::states::set_node_state;
 use super::{Effects, Launch};
 use crate::azure::models::{Job, NodeState, Pool, Subtask, SubtaskState, TaskExecutionResult};
@@ -83,8 +83,9 @@ pub(super) fn place_multi(
         let (Some(node), Some(t)) = (st.nodes.get_mut(nk), st.tasks.get_mut(tk)) else {
             return false;
         };
+        // Every instance's stdout.txt and stderr.txt exist once it shows as running.
+        fresh_output(svc, nk, &job.id, &t.task.id);
         if i == 0 {
-            clear_last_output(svc, nk, &job.id, &t.task.id);
             begin_run(pool, job, node, t, run_id, now);
             t.node = Some(nk.clone());
         } else {

@@ -221,7 +221,7 @@ fn start_task_run(
     fx: &mut Effects,
 ) {
     let run_id = svc.next_run_id();
-    clear_last_output(svc, nk, &job.id, &t.task.id);
+    fresh_output(svc, nk, &job.id, &t.task.id);
     begin_run(pool, job, node, t, run_id, now);
     t.node = Some(nk.clone());
     fx.tx.task(tk, t);
@@ -230,14 +230,20 @@ fn start_task_run(
     fx.launches.push(Launch::Task(tk.clone(), spec));
 }
 
-/// Empties the stdout.txt and stderr.txt a task's last run left on this node, under the state's
-/// lock, before the task shows as running again: a reader who sees the new run (its state, its
-/// start time) never reads the last run's bytes as the new run's, even while the agent is still
-/// fetching resource files and has not opened them yet. (A first run has none: two failed opens.)
-pub(super) fn clear_last_output(svc: &BatchService, nk: &(String, String), job: &str, task: &str) {
+/// Makes the task's directory on this node with an empty stdout.txt and stderr.txt, under the
+/// state's lock, before the task shows as running: a reader who sees the run (its state, its
+/// start time) finds both files at once, even while the agent still fetches resource files and
+/// has not started the command, and never reads a last run's bytes as this run's.
+pub(super) fn fresh_output(svc: &BatchService, nk: &(String, String), job: &str, task: &str) {
     let dir = svc.task_dir(&nk.0, &nk.1, job, task);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        // The agent fails the run when it cannot make the directory either.
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot make a task's directory");
+        return;
+    }
     for name in ["stdout.txt", "stderr.txt"] {
         let _ = std::fs::OpenOptions::new()
+            .create(true)
             .write(true)
             .truncate(true)
             .open(dir.join(name));
