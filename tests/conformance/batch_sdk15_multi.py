@@ -1,8 +1,9 @@
 """Multi-instance tasks through azure-batch 15.x: three instances on three distinct nodes, the
 common resource files and the coordination command on each, the command line on the primary
 once every coordination command has ended (what they started in the background lives on),
-list subtasks, a failing subtask failing the task, a task waiting for enough nodes, and the
-settings the service refuses.
+list subtasks, a failing subtask failing the task, a task waiting for enough nodes, the
+settings the service refuses, and the job's preparation task run on every node an instance
+takes before the instance runs (its coordination command and command line read its marker).
 
 Env: BATCH_ENDPOINT, BATCH_ACCOUNT, BATCH_KEY. Exits non-zero on any failure.
 """
@@ -100,6 +101,32 @@ def run():
     expect_error("zero instances", lambda: client.create_task("mpijob", m.BatchTaskCreateOptions(
         id="bad", command_line="/bin/true", multi_instance_settings=m.MultiInstanceSettings(number_of_instances=0, coordination_command_line="/bin/true"))),
         400, "InvalidPropertyValue")
+
+    # A job with a preparation task: it runs on each node before an instance runs there, and
+    # its status lists each of the instances' nodes.
+    client.create_job(m.BatchJobCreateOptions(
+        id="mpiprep", pool_info=m.BatchPoolInfo(pool_id="mpipool"),
+        job_preparation_task=m.BatchJobPreparationTask(
+            command_line="/bin/sh -c 'sleep 0.5; echo prepared $AZ_BATCH_NODE_ID > marker'")))
+    marker = "$AZ_BATCH_JOB_PREP_WORKING_DIR/marker"
+    client.create_task("mpiprep", m.BatchTaskCreateOptions(
+        id="prepped", command_line="/bin/sh -c 'cat %s'" % marker,
+        multi_instance_settings=m.MultiInstanceSettings(
+            number_of_instances=3,
+            coordination_command_line="/bin/sh -c 'cat %s > $AZ_BATCH_TASK_SHARED_DIR/prep.txt'" % marker)))
+    t = wait_for("prepped", lambda: (lambda t: t if t.state == "completed" else None)(client.get_task("mpiprep", "prepped")), timeout=60)
+    check(t.execution_info.result == "success", "every instance read the preparation's marker: %s" % t.execution_info.failure_info)
+    primary = t.node_info.node_id
+    nodes = [s.node_info.node_id for s in client.list_subtasks("mpiprep", "prepped")] + [primary]
+    root = t.node_info.task_root_directory
+    for node in nodes:
+        check(read(client, "mpipool", node, root + "/prep.txt") == "prepared %s\n" % node, "the preparation ran on " + node[-8:] + " before its instance")
+    out = b"".join(client.download_task_file("mpiprep", "prepped", "stdout.txt")).decode()
+    check(out == "prepared %s\n" % primary, "the command line read the primary's marker: %r" % out)
+    status = list(client.list_job_preparation_and_release_task_status("mpiprep"))
+    check(sorted(s.node_id for s in status) == sorted(nodes), "preparation status on the instances' nodes")
+    check(all(s.job_preparation_task_execution_info.state == "completed" and s.job_preparation_task_execution_info.result == "success" for s in status), "each preparation completed")
+    check(all(s.job_preparation_task_execution_info.end_time <= t.execution_info.start_time for s in status), "each preparation ended before the task ran")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@
 //! command (what it starts in the background lives as long as the task); once every
 //! coordination command has ended well, the primary runs the task's command line. The task
 //! ends with its primary: subtasks still running are ended, and a failed subtask fails it.
+//! The job's preparation task has run on every node the instances take (the task stays active
+//! while it runs on the nodes it needs).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::job_tasks::{self, Gate};
 use super::launch::{finish_task, record_task_pgid};
 use super::placement::{begin_run, fresh_output, node_info, occupy, task_run_spec};
 use super::states::set_node_state;
@@ -53,12 +56,25 @@ pub(super) fn place_multi(
         return false;
     };
     let n = settings.number_of_instances.unwrap_or(1).max(1) as usize;
-    let mut nodes: Vec<(String, String)> = free
-        .iter()
-        .filter(|(k, f)| k.0 == pool_key && **f >= slots)
-        .map(|(k, _)| k.clone())
-        .collect();
+    let Some(job_rec) = st.jobs.get(&tk.0) else {
+        return false;
+    };
+    // The job's preparation task runs on a node before any instance runs there: the task takes
+    // only nodes where it has done its part, and waits (active) while it runs on enough others.
+    let (mut nodes, mut preparing) = (Vec::new(), Vec::new());
+    for (k, _) in free.iter().filter(|(k, f)| k.0 == pool_key && **f >= slots) {
+        match job_tasks::gate(job_rec, k) {
+            Gate::Open => nodes.push(k.clone()),
+            Gate::Preparing => preparing.push(k.clone()),
+            Gate::Closed => {}
+        }
+    }
     if nodes.len() < n {
+        if nodes.len() + preparing.len() >= n {
+            for nk in &preparing[..n - nodes.len()] {
+                job_tasks::start_preparation(svc, st, &tk.0, nk, now, fx);
+            }
+        }
         return false;
     }
     nodes.truncate(n);
