@@ -178,3 +178,109 @@ fn requests_naming_what_the_service_checks_get_its_errors() {
         "{e}"
     );
 }
+
+/// A job schedule's job specification gets the checks a job gets on its preparation and release
+/// tasks (the reference: a release task needs a preparation task), on Add, Patch and Update
+/// Job Schedule alike: 400 `InvalidPropertyValue` naming `jobReleaseTask` with the service's
+/// message, `MissingRequiredProperty` for a preparation task without a command line, and a
+/// refused change leaves the schedule as it was.
+#[test]
+fn a_job_schedule_s_job_specification_gets_the_job_s_preparation_and_release_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    let refused = |method: &str, path: &str, body: &Value, code: &str, property: &str| {
+        let (s, e) = c.send(method, &format!("{path}?{V}"), Some(body));
+        assert_eq!(
+            (s, e["code"].as_str()),
+            (400, Some(code)),
+            "{method} {path}: {e}"
+        );
+        let message = match code {
+            "InvalidPropertyValue" => {
+                "The value provided for one of the properties in the request body is invalid."
+            }
+            _ => "A required property was not specified in the request body.",
+        };
+        let got = e["message"]["value"].as_str().unwrap_or("");
+        assert!(got.starts_with(message), "{method} {path}: {e}");
+        let named = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| v["key"] == "PropertyName" && v["value"] == property);
+        assert!(named, "{method} {path} names {property}: {e}");
+    };
+    let spec = |extra: Value| {
+        let mut s = json!({"poolInfo": {"poolId": "p"}});
+        s.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        s
+    };
+    let release_only = spec(json!({"jobReleaseTask": {"commandLine": "/bin/true"}}));
+    let schedule = |js: &Value| json!({"id": "s", "schedule": {}, "jobSpecification": js});
+    // The same body as a job is refused the same way.
+    let mut job = release_only.clone();
+    job["id"] = json!("j");
+    refused(
+        "POST",
+        "/jobs",
+        &job,
+        "InvalidPropertyValue",
+        "jobReleaseTask",
+    );
+    refused(
+        "POST",
+        "/jobschedules",
+        &schedule(&release_only),
+        "InvalidPropertyValue",
+        "jobReleaseTask",
+    );
+    let same_ids = spec(json!({
+        "jobPreparationTask": {"id": "x", "commandLine": "/bin/true"},
+        "jobReleaseTask": {"id": "X", "commandLine": "/bin/true"}}));
+    refused(
+        "POST",
+        "/jobschedules",
+        &schedule(&same_ids),
+        "InvalidPropertyValue",
+        "jobReleaseTask.id",
+    );
+    let no_line = spec(json!({"jobPreparationTask": {"commandLine": " "}}));
+    refused(
+        "POST",
+        "/jobschedules",
+        &schedule(&no_line),
+        "MissingRequiredProperty",
+        "jobPreparationTask.commandLine",
+    );
+    let good = spec(json!({
+        "jobPreparationTask": {"commandLine": "/bin/true"},
+        "jobReleaseTask": {"commandLine": "/bin/true"}}));
+    let (s, e) = c.send(
+        "POST",
+        &format!("/jobschedules?{V}"),
+        Some(&schedule(&good)),
+    );
+    assert_eq!(s, 201, "{e}");
+    refused(
+        "PATCH",
+        "/jobschedules/s",
+        &json!({"jobSpecification": release_only}),
+        "InvalidPropertyValue",
+        "jobReleaseTask",
+    );
+    refused(
+        "PUT",
+        "/jobschedules/s",
+        &json!({"schedule": {}, "jobSpecification": release_only}),
+        "InvalidPropertyValue",
+        "jobReleaseTask",
+    );
+    let (_, got) = c.send("GET", &format!("/jobschedules/s?{V}"), None);
+    assert_eq!(
+        got["jobSpecification"]["jobPreparationTask"]["commandLine"], "/bin/true",
+        "a refused change leaves the schedule: {got}"
+    );
+}

@@ -38,7 +38,7 @@ pub(super) fn add_job(svc: &Arc<BatchService>, c: &Ctx) -> Res {
         job.max_parallel_tasks,
         job.constraints.as_ref(),
     )?;
-    check_job_tasks(&job)?;
+    check_job_tasks(&job.extra)?;
     let k = key(&job.id);
     let (mut st, now) = svc.lock_at();
     if st.jobs.contains_key(&k) {
@@ -252,13 +252,14 @@ pub(super) fn task_counts(svc: &Arc<BatchService>, c: &Ctx, j: &str) -> Res {
     Ok(Reply::json(StatusCode::OK, &body))
 }
 
-/// The checks of a job's preparation and release tasks at add time.
-fn check_job_tasks(job: &Job) -> Result<(), ApiError> {
+/// The checks of a job's preparation and release tasks at add time, on the job's properties
+/// (or a job schedule's job specification's: the same checks).
+pub(super) fn check_job_tasks(props: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
     for (name, default) in [
         ("jobPreparationTask", job_tasks::PREPARATION_ID),
         ("jobReleaseTask", job_tasks::RELEASE_ID),
     ] {
-        let Some(v) = job.extra.get(name).filter(|v| !v.is_null()) else {
+        let Some(v) = props.get(name).filter(|v| !v.is_null()) else {
             continue;
         };
         let line = v.get("commandLine").and_then(Value::as_str).unwrap_or("");
@@ -270,21 +271,24 @@ fn check_job_tasks(job: &Job) -> Result<(), ApiError> {
             return Err(ApiError::invalid_property(&format!("{name}.id"), id));
         }
     }
-    if job_tasks::release(job).is_some() && job_tasks::preparation(job).is_none() {
+    let (prep, release) = (
+        job_tasks::preparation_in(props),
+        job_tasks::release_in(props),
+    );
+    if release.is_some() && prep.is_none() {
         return Err(ApiError::invalid_property("jobReleaseTask", "")
             .with("Reason", "A job release task needs a job preparation task."));
     }
-    let prep = job_tasks::preparation(job).and_then(|p| p.id);
-    let release = job_tasks::release(job).and_then(|r| r.id);
-    if job_tasks::release(job).is_some()
+    let prep = prep.and_then(|p| p.id);
+    if let Some(release) = release
         && prep
             .as_deref()
             .unwrap_or(job_tasks::PREPARATION_ID)
-            .eq_ignore_ascii_case(release.as_deref().unwrap_or(job_tasks::RELEASE_ID))
+            .eq_ignore_ascii_case(release.id.as_deref().unwrap_or(job_tasks::RELEASE_ID))
     {
         return Err(ApiError::invalid_property(
             "jobReleaseTask.id",
-            release.unwrap_or_default(),
+            release.id.unwrap_or_default(),
         ));
     }
     Ok(())

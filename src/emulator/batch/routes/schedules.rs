@@ -15,6 +15,7 @@ use super::common::{
     with_meta,
 };
 use super::job_updates::{check_job_values, with_defaults};
+use super::jobs::check_job_tasks;
 use super::jobs::render_job;
 use crate::azure::models::{
     JobConstraints, JobSchedule, JobScheduleExecutionInfo, JobScheduleState, JobSpecification,
@@ -102,6 +103,7 @@ fn check_schedule(s: &Schedule) -> Result<(), ApiError> {
 /// Checks a job specification and fills the defaults the service shows on it.
 fn check_spec(spec: &mut JobSpecification) -> Result<(), ApiError> {
     check_pool_info(&spec.pool_info, true)?;
+    check_job_tasks(&spec.extra)?;
     let x = &mut spec.extra;
     x.entry("priority").or_insert(Value::from(0));
     x.entry("usesTaskDependencies")

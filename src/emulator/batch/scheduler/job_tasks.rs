@@ -53,14 +53,26 @@ pub struct ReleaseSpec {
 }
 
 pub fn preparation(job: &Job) -> Option<PreparationSpec> {
-    job.extra
+    preparation_in(&job.extra)
+}
+
+pub fn release(job: &Job) -> Option<ReleaseSpec> {
+    release_in(&job.extra)
+}
+
+/// The preparation task of a job's (or a job specification's) properties.
+pub fn preparation_in(
+    props: &serde_json::Map<String, serde_json::Value>,
+) -> Option<PreparationSpec> {
+    props
         .get("jobPreparationTask")
         .filter(|v| !v.is_null())
         .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
-pub fn release(job: &Job) -> Option<ReleaseSpec> {
-    job.extra
+/// The release task of a job's (or a job specification's) properties.
+pub fn release_in(props: &serde_json::Map<String, serde_json::Value>) -> Option<ReleaseSpec> {
+    props
         .get("jobReleaseTask")
         .filter(|v| !v.is_null())
         .and_then(|v| serde_json::from_value(v.clone()).ok())
