@@ -841,6 +841,66 @@ async fn a_deallocated_node_takes_no_task_until_started() {
     emu.shutdown().await;
 }
 
+/// A reimage or a deallocation asked with `taskcompletion` waits for the node's running task;
+/// the emulator stopped meanwhile and started again on the same data, the action is not
+/// dropped: the node is reimaged (`reimaging`, its disk wiped, then back with its start task
+/// run again) or deallocated (and stays so, taking no task).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_reimage_or_deallocation_survives_a_restart() {
+    for reimage in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let (emu, b, node) = a_node_running_a_task(dir.path(), 60, None).await;
+        let shared = dir.path().join("batch/nodes/p").join(&node).join("shared");
+        std::fs::write(shared.join("left-behind"), b"x").expect("the node's shared directory");
+        let wait = NodeRebootOption::TaskCompletion;
+        if reimage {
+            b.reimage_node("p", &node, wait).await.unwrap();
+        } else {
+            b.deallocate_node("p", &node, wait).await.unwrap();
+        }
+        // It waits for the task, which runs on.
+        assert_eq!(
+            b.list_nodes("p", None).await.unwrap()[0].state,
+            NodeState::Running
+        );
+        emu.shutdown().await;
+
+        let since = Utc::now();
+        let mut config = EmulatorConfig::new(dir.path());
+        config.node_boot_delay = Duration::from_secs(3);
+        let emu = Emulator::start(config).await.expect("emulator again");
+        let b = common::batch_client(&emu.batch_endpoint);
+        if reimage {
+            let (states, _) = states_until_rebooted(&b, &node, since).await;
+            assert!(
+                went_through(
+                    &states,
+                    &[
+                        NodeState::Reimaging,
+                        NodeState::Starting,
+                        NodeState::WaitingForStartTask
+                    ]
+                ),
+                "{states:?}"
+            );
+            assert!(!shared.join("left-behind").exists(), "the disk was wiped");
+        } else {
+            node_in(&b, &node, NodeState::Deallocated).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert_eq!(
+                b.list_nodes("p", None).await.unwrap()[0].state,
+                NodeState::Deallocated
+            );
+            assert_ne!(
+                b.get_task("j", "long").await.unwrap().state,
+                Some(TaskState::Running),
+                "no task runs on a deallocated node"
+            );
+        }
+        emu.shutdown().await;
+    }
+}
+
 /// Browse's reboot and removal send the option chosen in their question (`o`): a reboot with
 /// `terminate` ends the running task (requeue, the default, would put it back in the queue),
 /// and a removal with `taskcompletion` lets the next task run on while its node leaves.

@@ -404,7 +404,9 @@ pub fn disable_scheduling(
 
 /// After a restart: processes of the previous run are gone (or are killed now), running tasks
 /// are requeued and every node reboots, so that its start task runs again (a deallocated one
-/// stays deallocated).
+/// stays deallocated). A reimage or deallocation that waited for the node's tasks is kept: the
+/// first pass begins it once they allow (`pending_reboots`), as it would have without the
+/// restart; a waiting reboot is the one the restart does.
 pub fn recover(state: &mut State, now: DateTime<Utc>) -> Tx {
     let mut tx = Tx::default();
     for (k, rec) in state.tasks.iter_mut() {
@@ -421,8 +423,9 @@ pub fn recover(state: &mut State, now: DateTime<Utc>) -> Tx {
             agent::kill_group(pgid);
         }
         rec.start_run = None;
-        rec.pending_reboot = None;
-        rec.pending_action = NodeAction::Reboot;
+        if rec.pending_action == NodeAction::Reboot {
+            rec.pending_reboot = None;
+        }
         rec.node.running_tasks_count = 0;
         rec.node.running_task_slots_count = 0;
         match rec.node.state {
