@@ -450,6 +450,20 @@ fn copy_and_sync(files: &[PathBuf], dest: &Path) -> Duration {
     e
 }
 
+/// CPU seconds used so far by this process (the emulator, and batchdeck's client when it is
+/// the one measured) and by its children that have ended (a peer), from `/proc/self/stat`
+/// (in clock ticks: 100 a second on Linux).
+fn cpu_secs() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // The fields after the command's name, from the state (field 3 of proc_pid_stat(5)).
+    let f: Vec<f64> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split(' ').map(|x| x.parse().unwrap_or(0.0)).collect())
+        .unwrap_or_default();
+    let ticks = |from: usize| f.get(from - 3).unwrap_or(&0.0) + f.get(from - 2).unwrap_or(&0.0);
+    (ticks(14) / 100.0, ticks(16) / 100.0)
+}
+
 fn mb_s(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
 }
@@ -581,7 +595,17 @@ fn main() {
                     let endpoint = target.fresh_endpoint(common::benchmarking());
                     let client = common::storage_client(&endpoint, &emu);
                     emu.stats.blob.reset_window();
+                    let before = cpu_secs();
                     let d = upload(&endpoint, &client);
+                    let after = cpu_secs();
+                    // Batchdeck's client runs in this process; a peer in a child (its CPU
+                    // counts its interpreter's start too); the service in this process or
+                    // (Azurite) in one not waited for.
+                    println!(
+                        "  ({c}: CPU {:.2} s in this process, {:.2} s in the peer's)",
+                        after.0 - before.0,
+                        after.1 - before.1
+                    );
                     let window = match &*target {
                         Target::Azurite(az) if by_server => Some(azurite_window(&az.debug_log, c)),
                         Target::Emulator(_) if by_server => {

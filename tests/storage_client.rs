@@ -603,6 +603,62 @@ async fn interrupted_upload_resumes_with_staged_blocks(b: &Backend) {
     assert_eq!(std::fs::read(&to).expect("read"), data);
 }
 
+/// Many files of mixed sizes in one `upload_files` (more than its requests in flight, so bodies
+/// are read into buffers earlier files gave back, a shorter file into a longer one's): each
+/// blob holds exactly its file's bytes.
+async fn many_files_of_mixed_sizes_each_go_up_whole(b: &Backend) {
+    let c = b.client();
+    c.create_container("mixed").await.expect("create");
+    let src = tempfile::tempdir().expect("tempdir");
+    let sizes = [
+        4 * MIB,
+        1000,
+        3 * MIB + 7,
+        0,
+        1,
+        2 * MIB + 1,
+        5 * MIB + 3,
+        64,
+    ];
+    let files: Vec<(String, PathBuf, Vec<u8>)> = (0..40u64)
+        .map(|i| {
+            let data = pseudo_random(sizes[i as usize % sizes.len()] as usize, 100 + i);
+            let name = format!("f{i:02}");
+            let path = write_file(src.path(), &name, &data);
+            (name, path, data)
+        })
+        .collect();
+    let named: Vec<(String, PathBuf)> = files
+        .iter()
+        .map(|(n, p, _)| (n.clone(), p.clone()))
+        .collect();
+    let done = c
+        .upload_files("mixed", &named, |_, _| {}, |_| {})
+        .await
+        .expect("uploads");
+    assert_eq!(done.len(), files.len());
+    let listed = c.list_blobs("mixed", None).await.expect("list");
+    let dest = tempfile::tempdir().expect("tempdir");
+    for (name, _, data) in &files {
+        let item = listed.iter().find(|i| &i.name == name).expect("listed");
+        assert_eq!(item.size, data.len() as u64, "{name}");
+        if data.len() as u64 <= small_transfers().max_single_put {
+            // One Put Blob: the service's MD5 of what it received.
+            assert_eq!(
+                item.content_md5.as_deref(),
+                Some(md5_b64(data).as_str()),
+                "{name}"
+            );
+        } else {
+            let to = dest.path().join(name);
+            c.download_to_file("mixed", name, &to, false)
+                .await
+                .expect("download");
+            assert_eq!(&std::fs::read(&to).expect("read"), data, "{name}");
+        }
+    }
+}
+
 macro_rules! backend_tests {
     ($backend:ident $(, #[$attr:meta])*) => {
         mod $backend {
@@ -618,6 +674,12 @@ macro_rules! backend_tests {
             $(#[$attr])*
             async fn uploads_list_and_downloads_round_trip() {
                 super::uploads_list_and_downloads_round_trip(&Backend::$backend()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
+            async fn many_files_of_mixed_sizes_each_go_up_whole() {
+                super::many_files_of_mixed_sizes_each_go_up_whole(&Backend::$backend()).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
