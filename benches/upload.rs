@@ -33,13 +33,16 @@ use batchdeck::azure::storage::{SasPermissions, StorageClient};
 
 const MIB: usize = 1024 * 1024;
 
-/// Deterministic text-like bytes (incompressible enough, cheap to make).
-fn write_file(path: &Path, size: usize, seed: u64) {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+/// Deterministic text-like bytes (incompressible enough, cheap to make), `size` of them from
+/// `seed`.
+fn text(size: usize, seed: u64) -> impl Iterator<Item = Vec<u8>> {
     let mut x = seed | 1;
-    let mut buf = vec![0u8; MIB];
     let mut left = size;
-    while left > 0 {
+    std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        let mut buf = vec![0u8; left.min(MIB)];
         for chunk in buf.chunks_mut(8) {
             x ^= x << 13;
             x ^= x >> 7;
@@ -48,9 +51,15 @@ fn write_file(path: &Path, size: usize, seed: u64) {
                 *b = b'a' + ((x >> (i * 8)) % 26) as u8;
             }
         }
-        let n = left.min(MIB);
-        f.write_all(&buf[..n]).unwrap();
-        left -= n;
+        left -= buf.len();
+        Some(buf)
+    })
+}
+
+fn write_file(path: &Path, size: usize, seed: u64) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for piece in text(size, seed) {
+        f.write_all(&piece).unwrap();
     }
 }
 
@@ -524,15 +533,20 @@ fn main() {
         .unwrap();
     std::fs::create_dir_all(work.path().join("many")).unwrap();
     std::fs::create_dir_all(work.path().join("big")).unwrap();
+    // Only the sets measured are written (1 GiB each).
     let many: Vec<PathBuf> = (0..total / small)
+        .filter(|_| wanted(&opts.sets, "many"))
         .map(|i| {
             let p = work.path().join("many").join(format!("part{i:04}.txt"));
             write_file(&p, small, i as u64 + 1);
             p
         })
         .collect();
-    let big = vec![work.path().join("big").join("big.txt")];
-    write_file(&big[0], total, 99);
+    let big: Vec<PathBuf> = [work.path().join("big").join("big.txt")]
+        .into_iter()
+        .filter(|_| wanted(&opts.sets, "big"))
+        .inspect(|p| write_file(p, total, 99))
+        .collect();
     let azcopy_bin = azcopy_bin();
     assert!(
         azcopy_bin.is_some() || !common::benchmarking(),
@@ -555,7 +569,8 @@ fn main() {
         batchdeck::emulator::DEV_STORAGE_KEY,
     )
     .unwrap();
-    let body = bytes::Bytes::from(std::fs::read(&many[0]).unwrap());
+    // The raw loop's body: the bytes of the first of the many files.
+    let body = bytes::Bytes::from(text(small, 1).flatten().collect::<Vec<u8>>());
 
     // BATCHDECK_BENCH_ONLY=emulator (or azurite) measures one service, e.g. for a profile:
     // Azurite is started only when it is measured. (The in-process emulator always runs: the
@@ -572,8 +587,10 @@ fn main() {
     let sdk_fixed = opts.sdk;
     // BATCHDECK_BENCH_PEERS=none: batchdeck's uploads only (for a profile of our side).
     let peers = opts.peers;
-    for (set, files) in [("256 x 4 MiB files", &many), ("one 1 GiB file", &big)] {
-        let tag = if files.len() > 1 { "many" } else { "big" };
+    for (tag, set, files) in [
+        ("many", "256 x 4 MiB files", &many),
+        ("big", "one 1 GiB file", &big),
+    ] {
         // BATCHDECK_BENCH_SETS=many (or big) measures one of the two uploads.
         if !wanted(&opts.sets, tag) {
             continue;
