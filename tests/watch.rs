@@ -681,6 +681,51 @@ async fn a_running_task_s_stdout_and_stderr_exist_before_its_command_starts() {
     assert_eq!(&out[..], b"done\n");
 }
 
+/// The same for a job's preparation task: while it fetches its resource file (held), the task
+/// that waits for it is `preparing` and the preparation's stdout.txt and stderr.txt are on the
+/// node, empty; once released, the task runs after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_preparation_task_s_output_files_exist_before_its_command_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emu, b) = emulator_with_job(&dir.path().join("emu"), 1).await;
+    let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let url = holding_file_server(hold, released).await;
+    let mut j = job("jp", "p");
+    j.extra.insert(
+        "jobPreparationTask".into(),
+        serde_json::json!({"commandLine": "/bin/echo prepared",
+            "resourceFiles": [{"httpUrl": url, "filePath": "input.txt"}]}),
+    );
+    b.create_job(&j).await.unwrap();
+    b.add_tasks("jp", &[task("t1", "/bin/echo ran")])
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while b.get_task("jp", "t1").await.unwrap().state != Some(TaskState::Preparing) {
+        assert!(
+            Instant::now() < deadline,
+            "the task never waited, preparing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let node = b.list_nodes("p", None).await.unwrap()[0].id.clone();
+    for name in ["stdout.txt", "stderr.txt"] {
+        let path = format!("workitems/jp/job-1/jobpreparation/{name}");
+        let body = b.node_file("p", &node, &path, None).await;
+        assert_eq!(&body.unwrap()[..], b"", "{path} of the running preparation");
+    }
+
+    release.send_replace(true);
+    while b.get_task("jp", "t1").await.unwrap().state != Some(TaskState::Completed) {
+        assert!(Instant::now() < deadline, "the task never completed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let path = "workitems/jp/job-1/jobpreparation/stdout.txt";
+    let out = b.node_file("p", &node, path, None).await.unwrap();
+    assert_eq!(&out[..], b"prepared\n");
+}
+
 /// A task run again (reactivated after it failed) starts its files over: the preview follows
 /// the new, shorter files (an empty one included) from their start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

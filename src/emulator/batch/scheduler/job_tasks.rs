@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::launch::{auto_sas, job_task_env, push_dir_env};
 use super::passes::wall_clock;
+use super::placement::fresh_output;
 use super::{Effects, Launch};
 use crate::azure::models::{
     FailureInfo, Job, JobPreparationTaskState, NameValue, Pool, ResourceFile, TaskConstraints,
@@ -293,6 +294,7 @@ pub(super) fn start_preparation(
     info.retry_count = retries;
     entry.preparation = Some(info);
     entry.preparation_run = Some(run.run_id);
+    fresh_output(svc, nk, &job.job.id, &id);
     fx.create_dirs.push(run.task_dir.join("wd"));
     fx.launches
         .push(Launch::JobTask(jk.to_string(), nk.clone(), true, run));
@@ -354,6 +356,7 @@ pub(super) fn releases_pending(
         );
         entry.release = Some(running_info(&job.job, &id, now));
         entry.release_run = Some(run.run_id);
+        fresh_output(svc, &nk, &job.job.id, &id);
         fx.create_dirs.push(run.task_dir.join("wd"));
         fx.launches
             .push(Launch::JobTask(jk.to_string(), nk, false, run));

@@ -231,9 +231,10 @@ fn start_task_run(
 }
 
 /// Makes the task's directory on this node with an empty stdout.txt and stderr.txt, under the
-/// state's lock, before the task shows as running: a reader who sees the run (its state, its
-/// start time) finds both files at once, even while the agent still fetches resource files and
-/// has not started the command, and never reads a last run's bytes as this run's.
+/// state's lock, before the task (or a job's preparation or release task) shows as running: a
+/// reader who sees the run (its state, its start time) finds both files at once, even while the
+/// agent still fetches resource files and has not started the command, and never reads a last
+/// run's bytes as this run's.
 pub(super) fn fresh_output(svc: &BatchService, nk: &(String, String), job: &str, task: &str) {
     let dir = svc.task_dir(&nk.0, &nk.1, job, task);
     if let Err(e) = std::fs::create_dir_all(&dir) {
