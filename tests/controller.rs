@@ -452,6 +452,27 @@ async fn states_until_rebooted(
     }
 }
 
+/// Waits until the node is back from a reimage begun after `since`: it went through
+/// `reimaging`, `starting` and `waitingforstarttask`, and its `shared` directory (where the
+/// test left a file) was wiped and made again.
+async fn reimaged(
+    b: &BatchClient,
+    node: &str,
+    since: DateTime<Utc>,
+    shared: &std::path::Path,
+) -> ComputeNode {
+    let (states, n) = states_until_rebooted(b, node, since).await;
+    let want = [
+        NodeState::Reimaging,
+        NodeState::Starting,
+        NodeState::WaitingForStartTask,
+    ];
+    assert!(went_through(&states, &want), "{states:?}");
+    assert!(shared.is_dir(), "the shared directory is made again");
+    assert!(!shared.join("left-behind").exists(), "the disk was wiped");
+    n
+}
+
 /// Whether `states` holds `want` in this order (others may come between).
 fn went_through(states: &[NodeState], want: &[NodeState]) -> bool {
     let mut it = states.iter();
@@ -742,20 +763,7 @@ async fn a_reimage_wipes_the_node_and_starts_it_again() {
         );
     }
     add_next(&b).await;
-    let (states, n) = states_until_rebooted(&b, &node, since).await;
-    assert!(
-        went_through(
-            &states,
-            &[
-                NodeState::Reimaging,
-                NodeState::Starting,
-                NodeState::WaitingForStartTask
-            ]
-        ),
-        "{states:?}"
-    );
-    assert!(shared.is_dir(), "the shared directory is made again");
-    assert!(!shared.join("left-behind").exists(), "the disk was wiped");
+    let n = reimaged(&b, &node, since, &shared).await;
     let files = b.list_node_files("p", &node, true).await.unwrap();
     assert!(
         !files.iter().any(|f| f.name == "shared/left-behind"),
@@ -871,19 +879,7 @@ async fn a_waiting_reimage_or_deallocation_survives_a_restart() {
         let emu = Emulator::start(config).await.expect("emulator again");
         let b = common::batch_client(&emu.batch_endpoint);
         if reimage {
-            let (states, _) = states_until_rebooted(&b, &node, since).await;
-            assert!(
-                went_through(
-                    &states,
-                    &[
-                        NodeState::Reimaging,
-                        NodeState::Starting,
-                        NodeState::WaitingForStartTask
-                    ]
-                ),
-                "{states:?}"
-            );
-            assert!(!shared.join("left-behind").exists(), "the disk was wiped");
+            reimaged(&b, &node, since, &shared).await;
         } else {
             node_in(&b, &node, NodeState::Deallocated).await;
             tokio::time::sleep(Duration::from_secs(2)).await;
