@@ -681,21 +681,30 @@ async fn a_running_task_s_stdout_and_stderr_exist_before_its_command_starts() {
     assert_eq!(&out[..], b"done\n");
 }
 
-/// The same for a job's preparation task: while it fetches its resource file (held), the task
-/// that waits for it is `preparing` and the preparation's stdout.txt and stderr.txt are on the
-/// node, empty; once released, the task runs after it.
+/// The same for a job's preparation and release tasks: while the preparation fetches its
+/// resource file (held), the task that waits for it is `preparing` and the preparation's
+/// stdout.txt and stderr.txt are on the node, empty; once released, the task runs after it.
+/// The job terminated, the release task's two files appear while its own resource file is
+/// held (they do not before its command starts without the fix), and it ends the job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_job_preparation_task_s_output_files_exist_before_its_command_starts() {
     let dir = tempfile::tempdir().unwrap();
     let (_emu, b) = emulator_with_job(&dir.path().join("emu"), 1).await;
     let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let (release, released) = tokio::sync::watch::channel(false);
-    let url = holding_file_server(hold, released).await;
+    let url = holding_file_server(hold.clone(), released).await;
+    let (release_end, end_released) = tokio::sync::watch::channel(false);
+    let end_url = holding_file_server(hold, end_released).await;
     let mut j = job("jp", "p");
     j.extra.insert(
         "jobPreparationTask".into(),
         serde_json::json!({"commandLine": "/bin/echo prepared",
             "resourceFiles": [{"httpUrl": url, "filePath": "input.txt"}]}),
+    );
+    j.extra.insert(
+        "jobReleaseTask".into(),
+        serde_json::json!({"commandLine": "/bin/echo released",
+            "resourceFiles": [{"httpUrl": end_url, "filePath": "input.txt"}]}),
     );
     b.create_job(&j).await.unwrap();
     b.add_tasks("jp", &[task("t1", "/bin/echo ran")])
@@ -724,6 +733,38 @@ async fn a_running_job_preparation_task_s_output_files_exist_before_its_command_
     let path = "workitems/jp/job-1/jobpreparation/stdout.txt";
     let out = b.node_file("p", &node, path, None).await.unwrap();
     assert_eq!(&out[..], b"prepared\n");
+
+    b.terminate_job("jp").await.unwrap();
+    let release_file = |name: &str| format!("workitems/jp/job-1/jobrelease/{name}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        if let Ok(body) = b
+            .node_file("p", &node, &release_file("stdout.txt"), None)
+            .await
+        {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the release task's stdout.txt never appeared while its resource file was held"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(&first[..], b"", "the running release task's stdout");
+    let err = b
+        .node_file("p", &node, &release_file("stderr.txt"), None)
+        .await;
+    assert_eq!(&err.unwrap()[..], b"", "the running release task's stderr");
+    release_end.send_replace(true);
+    let done = Some(batchdeck::azure::models::JobState::Completed);
+    while b.get_job("jp").await.unwrap().state != done {
+        assert!(Instant::now() < deadline, "the job never completed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = b
+        .node_file("p", &node, &release_file("stdout.txt"), None)
+        .await;
+    assert_eq!(&out.unwrap()[..], b"released\n");
 }
 
 /// A task run again (reactivated after it failed) starts its files over: the preview follows
