@@ -457,10 +457,11 @@ async fn run_headless(
             }
         })
     });
-    let watch = batchdeck::watch::Watch::spawn_with(
+    let watch = batchdeck::watch::Watch::spawn_nudged(
         &conn.clients.batch,
         tx.clone(),
         batchdeck::watch::Cadences::for_service(embedded_batch),
+        conn.batch_changes(),
     );
     let outcome = steps::run(&conn.clients, spec, tx, ask, &watch).await;
     watch.stop();
@@ -591,6 +592,7 @@ async fn watch_on(
         follow: args.follow.clone(),
         timeout: args.timeout,
         cadences: batchdeck::watch::Cadences::for_service(conn.batch_is_embedded()),
+        changes: conn.batch_changes(),
     };
     if json {
         println!(
@@ -669,7 +671,16 @@ async fn run_tui(
         embedded: conn.batch_is_embedded(),
     };
     let clients = Arc::new(conn.clients.clone());
-    let report = tui::run(clients, session, target, tui::Options { readonly }).await?;
+    let report = tui::run(
+        clients,
+        session,
+        target,
+        tui::Options {
+            readonly,
+            changes: conn.batch_changes(),
+        },
+    )
+    .await?;
     // The terminal is back: say how it ended and what is still there (browsing made nothing).
     if browsing {
         return Ok(if report.interrupted {

@@ -948,3 +948,47 @@ async fn holding_j_over_a_thousand_tasks_reads_the_files_of_the_last_one_only() 
     watch.stop();
     emu.shutdown().await;
 }
+
+/// Against the embedded local Azure the watcher hears of each change of the service's state:
+/// a change after a long quiet is polled a quick interval after the last poll, not after the
+/// wait that doubled while nothing moved (the tutorial's last task was seen up to 0.4 s late).
+/// Driven round by round on the test's own clock: no poll happens unless the change was heard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_the_embedded_service_is_polled_at_the_quick_pace_after_a_long_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, b) = in_process_emulator(dir.path()).await;
+    // No nodes: the task stays active, and nothing moves.
+    b.create_pool(&pool("p", 0, "/bin/true")).await.unwrap();
+    b.create_job(&job("j", "p")).await.unwrap();
+    b.add_tasks("j", &[task("t1", "/bin/true")]).await.unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut w = batchdeck::watch::Watcher::new(b.clone(), tx);
+    let s = Duration::from_secs(1);
+    w.cadences = Cadences {
+        job_busy: Cadence::new(s, 3600 * s),
+        job_idle: Cadence::new(s, 3600 * s),
+        ..quick()
+    };
+    w.nudged_by(emu.batch_changes());
+    let snapshot = w.subscribe();
+    let active = || snapshot.borrow().counts.map(|c| c.active);
+    let mut now = Instant::now();
+    w.watch_job("j", now);
+    // Rounds at each due time until the wait has grown past a minute.
+    let mut last = now;
+    for _ in 0..20 {
+        w.round(now).await;
+        last = now;
+        now = w.next_due().expect("the job is watched");
+        if now - last >= 60 * s {
+            break;
+        }
+    }
+    assert!(now - last >= 60 * s, "the wait grew to {:?}", now - last);
+    assert_eq!(active(), Some(1));
+
+    b.add_tasks("j", &[task("t2", "/bin/true")]).await.unwrap();
+    // A quick interval after the last poll, long before the grown wait is over.
+    w.round(last + s).await;
+    assert_eq!(active(), Some(2), "the change was not polled");
+}

@@ -359,6 +359,13 @@ impl Emulator {
         })
     }
 
+    /// Changes each time the Batch service's state changes (a request, a scheduler pass, a
+    /// process ending): a watcher in this process polls on it at once rather than on its
+    /// timer. Only a hint of when to look: what changed is read through the REST API.
+    pub fn batch_changes(&self) -> watch::Receiver<u64> {
+        self.batch.changes()
+    }
+
     /// Stops accepting requests, ends the processes the nodes run and waits for all of it.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

@@ -27,6 +27,8 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// How often to poll (quicker on the embedded local Azure).
     pub cadences: Cadences,
+    /// The embedded local Azure's changes, which the watcher polls on.
+    pub changes: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 /// How the job's tasks ended.
@@ -79,7 +81,7 @@ pub async fn run(
 ) -> Result<Ended, WatchError> {
     let started = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let watch = Watch::spawn_with(batch, tx, opts.cadences);
+    let watch = Watch::spawn_nudged(batch, tx, opts.cadences, opts.changes.clone());
     let json = format.is_json();
     let result = follow(&watch, &mut rx, opts, format, out).await;
     watch.stop();

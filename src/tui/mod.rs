@@ -42,6 +42,9 @@ const TICK: Duration = Duration::from_millis(250);
 pub struct Options {
     /// No deleting, resizing or retrying from the keyboard.
     pub readonly: bool,
+    /// The embedded local Azure's changes, which the watcher polls on (see
+    /// [`Watch::spawn_nudged`]).
+    pub changes: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 /// How the session ended, for what `main` prints once the terminal is back.
@@ -211,10 +214,11 @@ pub async fn run(
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let (ask_tx, mut ask_rx) = mpsc::unbounded_channel();
     // The session's watcher: from the first step (or the attach) to the end of the session.
-    let watch = Watch::spawn_with(
+    let watch = Watch::spawn_nudged(
         &clients.batch,
         ev_tx.clone(),
         Cadences::for_service(target.embedded),
+        opts.changes.clone(),
     );
     let controller = Controller::new(clients.clone(), ev_tx.clone()).with_watch(watch.clone());
 

@@ -111,6 +111,8 @@ struct Slot {
     busy: bool,
     /// Waits until something wakes it (a task that has not started, a tail read to its end).
     parked: bool,
+    /// The service said something changed while a request was in flight, maybe after it read.
+    nudged: bool,
     schedule: Schedule,
     /// Bumped when the slot gets a new target while a request of the old one is in flight.
     generation: u64,
@@ -122,6 +124,7 @@ impl Slot {
             poller: Some(poller),
             busy: false,
             parked: false,
+            nudged: false,
             schedule: Schedule::starting(cadence, at),
             generation: 0,
         }
@@ -196,6 +199,9 @@ pub struct Watcher {
     pool_id: Option<String>,
     /// The nodes' properties asked for: the panels', or browsing's (which shows more).
     node_select: &'static str,
+    /// Changes when the service's state changes, if the service says so (the embedded
+    /// local Azure, in this process).
+    nudges: Option<watch::Receiver<u64>>,
 }
 
 impl Watcher {
@@ -213,6 +219,35 @@ impl Watcher {
             job_id: None,
             pool_id: None,
             node_select: NODE_SELECT,
+            nudges: None,
+        }
+    }
+
+    /// Polls soon after each change `changes` reports (see [`Schedule::nudge`]) rather than
+    /// only on the timer: for the embedded local Azure, whose state changes are known here.
+    pub fn nudged_by(&mut self, changes: watch::Receiver<u64>) {
+        self.nudges = Some(changes);
+    }
+
+    /// The service's state changed: every poller runs a quick interval after its last poll;
+    /// one in flight runs again a quick interval after it returns.
+    pub fn nudge(&mut self, now: Instant) {
+        for s in self.slots.iter_mut().flatten() {
+            if s.busy {
+                s.nudged = true;
+            } else if !s.parked {
+                s.schedule.nudge(now);
+            }
+        }
+    }
+
+    /// Takes a change reported since the last look, if any.
+    fn take_nudge(&mut self, now: Instant) {
+        if let Some(rx) = &mut self.nudges
+            && rx.has_changed().unwrap_or(false)
+        {
+            rx.borrow_and_update();
+            self.nudge(now);
         }
     }
 
@@ -366,6 +401,7 @@ impl Watcher {
 
     /// Starts every poller that is due (during an outage, one probe once its wait is over).
     fn start_due(&mut self, now: Instant) {
+        self.take_nudge(now);
         if let Some(o) = &self.outage {
             if !self.inflight.is_empty() || now < o.retry_at {
                 return;
@@ -469,6 +505,11 @@ impl Watcher {
                         Some(Cmd::Details(of)) => self.watch_details(of, now),
                     }
                 }
+                changed = changed(&mut self.nudges) => match changed {
+                    true => self.nudge(Instant::now()),
+                    // The service stopped: nothing more to hear.
+                    false => self.nudges = None,
+                },
                 _ = sleep_until(wake), if wake.is_some() => {}
             }
         }
@@ -508,6 +549,9 @@ impl Watcher {
                 }
                 if let Some(s) = self.slot(kind) {
                     s.schedule.polled(now, polled.changed);
+                    if std::mem::take(&mut s.nudged) {
+                        s.schedule.nudge(now);
+                    }
                 }
                 self.learn(kind, polled, now);
             }
@@ -745,6 +789,14 @@ impl Watcher {
             f(s);
             s.version += 1;
         });
+    }
+}
+
+/// Whether `rx` reports a change (`false`: its sender is gone); never, without one.
+async fn changed(rx: &mut Option<watch::Receiver<u64>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
     }
 }
 

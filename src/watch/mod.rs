@@ -115,8 +115,23 @@ impl Watch {
         events: mpsc::UnboundedSender<Event>,
         cadences: Cadences,
     ) -> Watch {
+        Self::spawn_nudged(batch, events, cadences, None)
+    }
+
+    /// As [`Watch::spawn_with`], also polling soon after each change `changes` reports (the
+    /// embedded local Azure's [`crate::emulator::Emulator::batch_changes`]).
+    pub fn spawn_nudged(
+        batch: &BatchClient,
+        events: mpsc::UnboundedSender<Event>,
+        cadences: Cadences,
+        changes: Option<watch::Receiver<u64>>,
+    ) -> Watch {
         let batch = batch.clone().with_retry_policy(poll_retry_policy());
-        Self::start(Watcher::new(batch, events), cadences)
+        let mut w = Watcher::new(batch, events);
+        if let Some(c) = changes {
+            w.nudged_by(c);
+        }
+        Self::start(w, cadences)
     }
 
     /// A watcher for browsing the account: its lists, and nodes with their address, size

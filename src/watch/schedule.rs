@@ -35,6 +35,8 @@ pub struct Schedule {
     pub interval: Duration,
     /// When the poller is due next.
     pub next: Instant,
+    /// When it last polled, if it has.
+    pub last: Option<Instant>,
 }
 
 impl Schedule {
@@ -44,6 +46,7 @@ impl Schedule {
             cadence,
             interval: cadence.quick,
             next: at,
+            last: None,
         }
     }
 
@@ -60,6 +63,17 @@ impl Schedule {
             (self.interval * 2).clamp(self.cadence.quick, self.cadence.slow)
         };
         self.next = now + self.interval;
+        self.last = Some(now);
+    }
+
+    /// The service says something changed: poll a quick interval after the last poll (at
+    /// once if that is past), not after a wait that grew while nothing moved. However often
+    /// it says so, the poller runs at most at the quick cadence.
+    pub fn nudge(&mut self, now: Instant) {
+        let soonest = self
+            .last
+            .map_or(now, |last| (last + self.cadence.quick).max(now));
+        self.next = self.next.min(soonest);
     }
 
     /// Something is expected to move (a user action, a related change): poll at `at` at the
@@ -155,6 +169,33 @@ mod tests {
         s.set_cadence(Cadence::new(S, 5 * S), t0);
         assert_eq!(s.next, t0 + 5 * S);
         assert_eq!(s.interval, 5 * S);
+    }
+
+    #[test]
+    fn a_nudge_brings_the_next_poll_to_a_quick_interval_after_the_last() {
+        let now = Instant::now();
+        let mut s = Schedule::starting(Cadence::new(S, 60 * S), now);
+        // Not polled yet: due at once (it already was).
+        s.nudge(now + S);
+        assert_eq!(s.next, now);
+        for i in 0..6 {
+            s.polled(now + i * S, false);
+        }
+        let last = now + 5 * S;
+        assert_eq!(s.next, last + 60 * S);
+        s.nudge(last + S / 2);
+        assert_eq!(s.next, last + S, "a quick interval after the last poll");
+        s.nudge(last + 3 * S);
+        assert_eq!(s.next, last + S, "never later than it was");
+        let mut late = Schedule::starting(Cadence::new(S, 60 * S), now);
+        late.polled(now, false);
+        late.next = now + 60 * S;
+        late.nudge(now + 10 * S);
+        assert_eq!(
+            late.next,
+            now + 10 * S,
+            "at once when the quick interval is past"
+        );
     }
 
     #[test]

@@ -65,6 +65,15 @@ impl Connection {
         })
     }
 
+    /// The embedded Batch service's changes, when the Batch client talks to it (a watcher
+    /// polls on them: [`crate::watch::Watch::spawn_nudged`]).
+    pub fn batch_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.emulator
+            .as_ref()
+            .filter(|_| self.batch_is_embedded())
+            .map(Emulator::batch_changes)
+    }
+
     /// Where the Batch client talks to, for the status line.
     pub fn batch_label(&self) -> String {
         match &self.emulator {

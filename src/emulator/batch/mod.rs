@@ -123,6 +123,11 @@ impl BatchService {
         Ok(svc)
     }
 
+    /// Changes each time a change of the state is queued.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.store.changes()
+    }
+
     /// Stops the scheduler and kills every process the nodes run, by process group.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);

@@ -362,6 +362,9 @@ pub struct Store {
     durable: std::sync::atomic::AtomicU64,
     /// A slow disk, for tests and fault injection: each durable write takes this much longer.
     slow_disk: std::time::Duration,
+    /// The sequence number of the last change queued, for whoever wants to know at once that
+    /// the state changed (a watcher in the same process).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -396,6 +399,7 @@ impl Store {
             writer: std::sync::Mutex::new(()),
             durable: std::sync::atomic::AtomicU64::new(0),
             slow_disk,
+            changes: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -414,7 +418,13 @@ impl Store {
         q.last += 1;
         let seq = q.last;
         MINE.with(|m| m.set(m.get().max(seq)));
+        self.changes.send_replace(seq);
         seq
+    }
+
+    /// Changes each time a change is queued (the state in memory already shows it).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Makes durable what this thread queued (and everything queued before it), if anything.
