@@ -2,20 +2,26 @@
 //! file, to batchdeck's emulator (in-process) and to Azurite, against the best peers used the
 //! way their best users use them, measured alternately in the same run:
 //! - azure-storage-blob with files and blocks in flight (`bench/peers/upload.py`): a few
-//!   settings of FILES_IN_FLIGHT x max_concurrency are tried once, the best is kept;
-//! - AzCopy 10.32 with its defaults (`bench/peers/install-azcopy`), timed by the server: from
-//!   the arrival of its first request to the answer of its last (the emulator's own window;
-//!   Azurite's debug log), so that its 2-second progress tick does not count against it,
-//!   while batchdeck and the SDK are timed by their wall clock;
+//!   settings of FILES_IN_FLIGHT x max_concurrency (x max_block_size, for the large file) are
+//!   tried once, the best is kept;
+//! - AzCopy 10.32 (`bench/peers/install-azcopy`), its defaults and the settings its users
+//!   change for large files (`--block-size-mb`, `AZCOPY_CONCURRENCY_VALUE`) tried once, the
+//!   best kept; timed by the server: from the arrival of its first request to the answer of
+//!   its last (the emulator's own window; Azurite's debug log), so that its 2-second progress
+//!   tick does not count against it, while batchdeck and the SDK are timed by their wall
+//!   clock;
 //! - the limit: a local copy of the same files with each file fsynced (`cp` + `sync`);
 //! - on Azurite, the ceiling of Azurite itself: a raw loop of signed 4 MiB Put Blob requests
-//!   from memory, the best of a few concurrencies.
+//!   from memory, the best of a few concurrencies tried once, then measured alternately with
+//!   the others.
 //!
 //! cargo bench --bench upload    (bench/run upload installs AzCopy first)
 //!
 //! To measure some rows only: BATCHDECK_BENCH_ONLY=emulator (or azurite; Azurite is started
 //! only when measured), BATCHDECK_BENCH_SETS=many (or big), BATCHDECK_BENCH_SDK=16x1 (the
-//! SDK's setting, without trying the others), BATCHDECK_BENCH_RUNS=5 (runs per median;
+//! SDK's setting, FILESxCONCURRENCY or FILESxCONCURRENCYxBLOCK_MIB, without trying the
+//! others), BATCHDECK_BENCH_AZCOPY=default (or BLOCK_MIBxCONCURRENCY, e.g. 16x32: AzCopy's
+//! setting, without trying the others), BATCHDECK_BENCH_RUNS=5 (runs per median;
 //! default 3). To tune batchdeck's own transfer options: BATCHDECK_BENCH_OURS=8x16 (blocks in
 //! flight per file x block size in MiB) uploads with those instead of the defaults.
 //! BATCHDECK_BENCH_PEERS=none times batchdeck's uploads alone (no peer, no ratio: for a
@@ -206,8 +212,10 @@ struct Options {
     only: Option<Vec<String>>,
     /// The uploads measured (`many`, `big`), both when unset.
     sets: Option<Vec<String>>,
-    /// The SDK's setting (files in flight x max_concurrency), instead of a trial of several.
-    sdk: Option<(usize, usize)>,
+    /// The SDK's setting, instead of a trial of several.
+    sdk: Option<SdkSetting>,
+    /// AzCopy's setting, instead of a trial of several.
+    azcopy: Option<AzcopySetting>,
     /// batchdeck's blocks in flight per file x block size in MiB, instead of its defaults.
     ours: Option<(usize, usize)>,
     /// Whether peers are measured beside batchdeck (`BATCHDECK_BENCH_PEERS=none`: not).
@@ -225,7 +233,39 @@ impl Options {
             runs,
             only: names("BATCHDECK_BENCH_ONLY", &["emulator", "azurite"], true),
             sets: names("BATCHDECK_BENCH_SETS", &["many", "big"], true),
-            sdk: pair("BATCHDECK_BENCH_SDK", "FILESxCONCURRENCY, e.g. 16x1"),
+            sdk: var("BATCHDECK_BENCH_SDK").map(|v| {
+                let wanted =
+                    "FILESxCONCURRENCY or FILESxCONCURRENCYxBLOCK_MIB, e.g. 16x1 or 1x8x16";
+                match numbers(&v).as_deref() {
+                    Some(&[files, concurrency]) => SdkSetting {
+                        files,
+                        concurrency,
+                        block_mib: 0,
+                    },
+                    Some(&[files, concurrency, block_mib]) => SdkSetting {
+                        files,
+                        concurrency,
+                        block_mib,
+                    },
+                    _ => refuse("BATCHDECK_BENCH_SDK", &v, wanted),
+                }
+            }),
+            azcopy: var("BATCHDECK_BENCH_AZCOPY").map(|v| {
+                if v.trim().eq_ignore_ascii_case("default") {
+                    return AzcopySetting::default();
+                }
+                match numbers(&v).as_deref() {
+                    Some(&[block_mib, concurrency]) => AzcopySetting {
+                        block_mib,
+                        concurrency,
+                    },
+                    _ => refuse(
+                        "BATCHDECK_BENCH_AZCOPY",
+                        &v,
+                        "default or BLOCK_MIBxCONCURRENCY, e.g. 16x32",
+                    ),
+                }
+            }),
             ours: pair("BATCHDECK_BENCH_OURS", "PARALLELxBLOCK_MIB, e.g. 8x8"),
             peers: peers.is_none_or(|p| !p.iter().any(|p| p == "none")),
         }
@@ -263,12 +303,18 @@ fn names(name: &str, valid: &[&str], list: bool) -> Option<Vec<String>> {
 /// Two positive numbers as `AxB`.
 fn pair(name: &str, wanted: &str) -> Option<(usize, usize)> {
     let v = var(name)?;
-    let parsed = v
-        .to_ascii_lowercase()
-        .split_once('x')
-        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
-        .filter(|&(a, b)| a > 0 && b > 0);
-    Some(parsed.unwrap_or_else(|| refuse(name, &v, wanted)))
+    match numbers(&v).as_deref() {
+        Some(&[a, b]) => Some((a, b)),
+        _ => refuse(name, &v, wanted),
+    }
+}
+
+/// Positive numbers as `AxBx...`, or None.
+fn numbers(v: &str) -> Option<Vec<usize>> {
+    v.to_ascii_lowercase()
+        .split('x')
+        .map(|n| n.trim().parse().ok().filter(|&n: &usize| n > 0))
+        .collect()
 }
 
 fn refuse(name: &str, value: &str, wanted: &str) -> ! {
@@ -307,14 +353,33 @@ fn ours(
     })
 }
 
-/// azure-storage-blob with `files_in_flight` files of `concurrency` blocks each.
+/// A setting of azure-storage-blob: files in flight x max_concurrency (blocks of each file
+/// in flight) x max_block_size in MiB (0: its default, 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SdkSetting {
+    files: usize,
+    concurrency: usize,
+    block_mib: usize,
+}
+
+impl std::fmt::Display for SdkSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.files, self.concurrency)?;
+        match self.block_mib {
+            0 => Ok(()),
+            b => write!(f, " ({b} MiB blocks)"),
+        }
+    }
+}
+
+/// azure-storage-blob with `setting`'s files in flight, blocks in flight and block size.
 fn sdk(
     rt: &tokio::runtime::Runtime,
     env: &[(String, String)],
     endpoint: &str,
     container: &str,
     files: &[PathBuf],
-    (files_in_flight, concurrency): (usize, usize),
+    setting: SdkSetting,
 ) -> Duration {
     let mut cmd = Command::new(common::python("sdk15"));
     cmd.arg(format!("{}/bench/peers/upload.py", common::ROOT))
@@ -322,8 +387,9 @@ fn sdk(
         .envs(env.iter().cloned())
         .env("BLOB_ENDPOINT", endpoint)
         .env("CONTAINER", container)
-        .env("FILES_IN_FLIGHT", files_in_flight.to_string())
-        .env("CONCURRENCY", concurrency.to_string());
+        .env("FILES_IN_FLIGHT", setting.files.to_string())
+        .env("CONCURRENCY", setting.concurrency.to_string())
+        .env("BLOCK_MIB", setting.block_mib.to_string());
     common::run_peer(rt, cmd)
 }
 
@@ -334,7 +400,26 @@ fn azcopy_bin() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// AzCopy with its defaults, `files` (all in one directory, or one file) into `container`
+/// A setting of AzCopy: `--block-size-mb` and `AZCOPY_CONCURRENCY_VALUE` (0: its default,
+/// 8 MiB blocks and 32 connections on 2 cores).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+struct AzcopySetting {
+    block_mib: usize,
+    concurrency: usize,
+}
+
+impl std::fmt::Display for AzcopySetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.block_mib, self.concurrency) {
+            (0, 0) => write!(f, "defaults"),
+            (b, 0) => write!(f, "{b} MiB blocks"),
+            (0, c) => write!(f, "{c} at once"),
+            (b, c) => write!(f, "{b} MiB blocks, {c} at once"),
+        }
+    }
+}
+
+/// AzCopy with `setting`, `files` (all in one directory, or one file) into `container`
 /// through a container SAS; returns when it has exited.
 fn azcopy(
     rt: &tokio::runtime::Runtime,
@@ -343,6 +428,7 @@ fn azcopy(
     container: &str,
     files: &[PathBuf],
     scratch: &Path,
+    setting: AzcopySetting,
 ) {
     let sas = client
         .container_sas_url(
@@ -369,6 +455,12 @@ fn azcopy(
         .env("AZCOPY_LOG_LOCATION", scratch)
         .env("AZCOPY_JOB_PLAN_LOCATION", scratch)
         .stdin(Stdio::null());
+    if setting.block_mib > 0 {
+        cmd.args(["--block-size-mb", &setting.block_mib.to_string()]);
+    }
+    if setting.concurrency > 0 {
+        cmd.env("AZCOPY_CONCURRENCY_VALUE", setting.concurrency.to_string());
+    }
     let out = rt.block_on(async {
         tokio::task::spawn_blocking(move || cmd.output().expect("run azcopy"))
             .await
@@ -559,10 +651,30 @@ fn main() {
         .unwrap();
     let emu = rt.block_on(common::emulator(emu_dir.path()));
     let env = common::peer_env(&emu);
-    let sdk_settings: &[(usize, usize)] = if common::benchmarking() {
-        &[(4, 2), (8, 1), (8, 2), (16, 1), (1, 8), (2, 8)]
-    } else {
-        &[(2, 2)]
+    // The peers' settings tried for each set: for many files, files in flight (each file
+    // goes up in one Put Blob); for one large file, blocks in flight and their size.
+    let sdk_settings = |tag: &str| -> Vec<SdkSetting> {
+        let s = |files, concurrency, block_mib| SdkSetting {
+            files,
+            concurrency,
+            block_mib,
+        };
+        match (common::benchmarking(), tag) {
+            (false, _) => vec![s(2, 2, 0)],
+            (true, "many") => vec![s(4, 2, 0), s(8, 1, 0), s(8, 2, 0), s(16, 1, 0)],
+            _ => vec![s(1, 8, 0), s(1, 16, 0), s(1, 8, 16), s(1, 16, 16)],
+        }
+    };
+    let azcopy_settings = |tag: &str| -> Vec<AzcopySetting> {
+        let s = |block_mib, concurrency| AzcopySetting {
+            block_mib,
+            concurrency,
+        };
+        match (common::benchmarking(), tag) {
+            (false, _) => vec![s(0, 0)],
+            (true, "many") => vec![s(0, 0), s(0, 16), s(0, 64)],
+            _ => vec![s(0, 0), s(16, 0), s(16, 16), s(32, 0)],
+        }
     };
     let cred = batchdeck::azure::auth::SharedKeyCredential::new(
         batchdeck::emulator::DEV_STORAGE_ACCOUNT,
@@ -651,34 +763,89 @@ fn main() {
                 println!("{set} to {service}: batchdeck {}", rate(total, &os));
                 continue;
             }
-            // The SDK's best setting, from one run of each.
-            let mut tried = Vec::new();
-            let settings = match &sdk_fixed {
-                Some(s) => std::slice::from_ref(s),
-                None => sdk_settings,
+            // Each peer's best setting, from one run of each (unless one was given).
+            let settings = match sdk_fixed {
+                Some(s) => vec![s],
+                None => sdk_settings(tag),
             };
-            for (i, s) in settings.iter().enumerate().filter(|_| sdk_fixed.is_none()) {
+            let mut tried = Vec::new();
+            for (i, s) in settings.iter().enumerate().filter(|_| settings.len() > 1) {
                 let c = format!("try-{tag}-{i}");
                 let d = measure(&c, false, &mut |ep, _| sdk(&rt, &env, ep, &c, files, *s));
                 tried.push((d, *s));
             }
             tried.sort();
             let best = tried.first().map_or(settings[0], |t| t.1);
-            println!(
-                "{set} to {service}: azure-storage-blob settings (files in flight, max_concurrency): {}",
-                tried
+            if !tried.is_empty() {
+                println!(
+                    "{set} to {service}: azure-storage-blob settings (files in flight x max_concurrency): {}",
+                    tried
+                        .iter()
+                        .map(|(d, s)| format!("{s} {:.0} MB/s", mb_s(total, *d)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let settings = match opts.azcopy {
+                Some(s) => vec![s],
+                None => azcopy_settings(tag),
+            };
+            let mut tried = Vec::new();
+            for (i, s) in settings.iter().enumerate().filter(|_| settings.len() > 1) {
+                let Some(bin) = &azcopy_bin else { break };
+                let c = format!("try-azcopy-{tag}-{i}");
+                let d = measure(&c, true, &mut |_, client| {
+                    azcopy(&rt, bin, client, &c, files, &work.path().join("azcopy"), *s);
+                    Duration::ZERO
+                });
+                tried.push((d, *s));
+            }
+            tried.sort();
+            let best_azcopy = tried.first().map_or(settings[0], |t| t.1);
+            if !tried.is_empty() {
+                println!(
+                    "{set} to {service}: AzCopy settings (server's window): {}",
+                    tried
+                        .iter()
+                        .map(|(d, s)| format!("{s} {:.0} MB/s", mb_s(total, *d)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            // Azurite's own ceiling: the best of a few concurrencies, from one run of each.
+            let count = total / small;
+            let put_loop = |measure: &mut dyn FnMut(
+                &str,
+                bool,
+                &mut dyn FnMut(&str, &StorageClient) -> Duration,
+            ) -> Duration,
+                            conc: usize,
+                            i: usize| {
+                let c = format!("raw-{tag}-{i}");
+                measure(&c, false, &mut |ep, client| {
+                    rt.block_on(client.create_container(&c)).unwrap();
+                    raw_put_loop(&rt, ep, &cred, &c, &body, count, conc)
+                })
+            };
+            let ceiling_conc = (service == "azurite").then(|| {
+                let mut by_conc: Vec<(Duration, usize)> = [2, 4, 8, 16]
                     .iter()
-                    .map(|(d, (f, c))| format!("{f}x{c} {:.0} MB/s", mb_s(total, *d)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+                    .map(|&n| (put_loop(&mut measure, n, n), n))
+                    .collect();
+                by_conc.sort();
+                by_conc[0].1
+            });
             // Alternating, each into a fresh container of a fresh service.
             let (mut os, mut ps, mut zs) = (Vec::new(), Vec::new(), Vec::new());
-            // The local copy (the limit) alternates with them too, beside the emulator.
-            let mut copies = Vec::new();
+            // The local copy (the limit) alternates with them too, beside the emulator; so
+            // does Azurite's ceiling beside Azurite.
+            let (mut copies, mut ceilings) = (Vec::new(), Vec::new());
             for r in 0..runs {
                 if service == "emulator" {
                     copies.push(copy_and_sync(files, &work.path().join("copy")));
+                }
+                if let Some(conc) = ceiling_conc {
+                    ceilings.push(put_loop(&mut measure, conc, 100 + r));
                 }
                 let oc = format!("ours-{tag}-{r}");
                 os.push(measure(&oc, false, &mut |_, client| {
@@ -691,7 +858,15 @@ fn main() {
                 if let Some(bin) = &azcopy_bin {
                     let zc = format!("azcopy-{tag}-{r}");
                     zs.push(measure(&zc, true, &mut |_, client| {
-                        azcopy(&rt, bin, client, &zc, files, &work.path().join("azcopy"));
+                        azcopy(
+                            &rt,
+                            bin,
+                            client,
+                            &zc,
+                            files,
+                            &work.path().join("azcopy"),
+                            best_azcopy,
+                        );
                         Duration::ZERO
                     }));
                 }
@@ -699,15 +874,16 @@ fn main() {
             let o = common::median(os.clone());
             let p = common::median(ps.clone());
             println!(
-                "{set} to {service}: batchdeck {}, azure-storage-blob {}x{} {}{}",
+                "{set} to {service}: batchdeck {}, azure-storage-blob {best} {}{}",
                 rate(total, &os),
-                best.0,
-                best.1,
                 rate(total, &ps),
                 if zs.is_empty() {
                     String::new()
                 } else {
-                    format!(", AzCopy (server's window) {}", rate(total, &zs))
+                    format!(
+                        ", AzCopy {best_azcopy} (server's window) {}",
+                        rate(total, &zs)
+                    )
                 }
             );
             let (peer_name, peer, peer_runs) = match zs.is_empty() {
@@ -741,21 +917,7 @@ fn main() {
                     ">= 0.70 of its throughput",
                     c >= 0.7,
                 );
-            } else {
-                // Azurite's own ceiling: the best of a few concurrencies, then its median.
-                let count = total / small;
-                let mut put_loop = |conc: usize, i: usize| {
-                    let c = format!("raw-{tag}-{i}");
-                    measure(&c, false, &mut |ep, client| {
-                        rt.block_on(client.create_container(&c)).unwrap();
-                        raw_put_loop(&rt, ep, &cred, &c, &body, count, conc)
-                    })
-                };
-                let mut by_conc: Vec<(Duration, usize)> =
-                    [2, 4, 8, 16].iter().map(|&n| (put_loop(n, n), n)).collect();
-                by_conc.sort();
-                let conc = by_conc[0].1;
-                let ceilings: Vec<Duration> = (0..runs).map(|r| put_loop(conc, 100 + r)).collect();
+            } else if let Some(conc) = ceiling_conc {
                 let ceiling = common::median(ceilings.clone());
                 println!(
                     "{set} to {service}: raw Put Blob loop of {count} x {} MiB, {conc} at once: {}",

@@ -4,7 +4,8 @@ several blocks of each file at once (max_concurrency=CONCURRENCY); prints the se
 (interpreter start-up excluded). The benchmark tries a few settings and keeps the best.
 
 Env: BLOB_ENDPOINT, STORAGE_ACCOUNT, STORAGE_KEY, CONTAINER, FILES_IN_FLIGHT (default 1),
-CONCURRENCY (max_concurrency; 0: the SDK's default, 1); the files are the arguments.
+CONCURRENCY (max_concurrency; 0: the SDK's default, 1), BLOCK_MIB (max_block_size in MiB;
+0: the SDK's default, 4); the files are the arguments.
 """
 import os
 import sys
@@ -15,9 +16,12 @@ from azure.storage.blob import BlobServiceClient
 
 
 def main():
+    block_mib = int(os.environ.get("BLOCK_MIB", "0"))
+    sizes = {"max_block_size": block_mib * 1024 * 1024} if block_mib else {}
     svc = BlobServiceClient(
         os.environ["BLOB_ENDPOINT"],
         credential={"account_name": os.environ["STORAGE_ACCOUNT"], "account_key": os.environ["STORAGE_KEY"]},
+        **sizes,
     )
     container = svc.get_container_client(os.environ["CONTAINER"])
     container.create_container()
