@@ -475,7 +475,7 @@ fn text_file(path: &std::path::Path, mib: usize) {
 
 #[test]
 fn a_large_input_is_streamed_in_constant_memory() {
-    // Memory is bounded by the transfer buffers (8 MiB blocks, 4 at once), not by the file.
+    // Memory is bounded by the transfer buffers (16 MiB blocks, 4 at once), not by the file.
     // Peak RSS of one size varies between runs by up to ~20 MiB (the allocator's per-thread
     // arenas; measured 72-90 MiB for every input from 40 to 600 MiB), so the bound allows
     // 64 MiB of noise: holding the input in memory would add 160 MiB or more.

@@ -1340,8 +1340,9 @@ async fn upload_all_to(endpoint: &str, transfer: TransferOptions, files: &[(Stri
     assert_eq!(done.len(), files.len());
 }
 
-/// Small files (one Put Blob each) go up 16 at once, the same budget of requests in flight as
-/// large files sent 4 blocks at a time by 4 files at once (so the same memory), and never more.
+/// Small files (one Put Blob each) go up 16 at once, the same budget of bodies in flight as
+/// large files sent 4 blocks of up to 8 MiB at a time by 4 files at once (so the same memory),
+/// and never more; blocks over 8 MiB count twice, so fewer of them are in flight.
 #[tokio::test]
 async fn small_files_go_up_sixteen_at_once_within_the_budget_of_requests_in_flight() {
     let src = tempfile::tempdir().expect("tempdir");
@@ -1379,5 +1380,26 @@ async fn small_files_go_up_sixteen_at_once_within_the_budget_of_requests_in_flig
     assert!(
         (8..=16).contains(&most),
         "8 files of 4 blocks and 8 small ones: at most 16 requests at once, saw {most}"
+    );
+
+    // Blocks of 9 MiB (two slots of 8 MiB each), 4 in flight per file: two files at once, 8
+    // requests, never 12 (three files, as a budget of requests would allow).
+    let large: Vec<(String, PathBuf)> = (0..3)
+        .map(|i| {
+            let name = format!("l{i}");
+            let path = write_file(src.path(), &name, &vec![b'a' + i as u8; 36 * MIB as usize]);
+            (name, path)
+        })
+        .collect();
+    let (endpoint, most) = in_flight_counting_server(9, Duration::from_secs(1)).await;
+    let nine = TransferOptions {
+        block_size: 9 * MIB,
+        ..TransferOptions::default()
+    };
+    upload_all_to(&endpoint, nine, &large).await;
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        8,
+        "3 files of 4 blocks of 9 MiB: 2 files at once, 8 blocks in flight"
     );
 }

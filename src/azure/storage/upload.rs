@@ -23,9 +23,12 @@ use super::policy::ExtraHeaders;
 use super::{AuthKind, Result, StorageClient, StorageError};
 use crate::azure::crc64;
 
-/// Files in blocks uploaded at once by `upload_files`: its budget of requests in flight is
-/// this many times the blocks in flight per file (`TransferOptions::parallel`).
-const FILES_IN_FLIGHT: usize = 4;
+/// The budget of `upload_files`: this many requests in flight of up to [`SLOT`] bytes each
+/// (a larger request counts as several), so 16 small files go up at once and memory stays
+/// under 128 MiB of bodies.
+const SLOTS: u32 = 16;
+/// The bytes of one slot of `upload_files`' budget.
+const SLOT: u64 = 8 * 1024 * 1024;
 /// Azure's limit on the blocks of one block blob.
 const MAX_BLOCKS: u64 = 50_000;
 
@@ -51,10 +54,11 @@ pub struct UploadedBlob {
 
 impl StorageClient {
     /// Uploads several files (`(blob name, path)`) into `container`, each as
-    /// [`StorageClient::upload_file`] does, within one budget of requests in flight (and so of
-    /// memory, a block or a small file each): a file sent in one Put Blob holds one request of
-    /// it, a file sent in blocks holds its `parallel` blocks. So 16 small files go up at once
-    /// (as 16 large ones in blocks would have 16 blocks in flight, 4 files at a time).
+    /// [`StorageClient::upload_file`] does, within one budget of bodies in flight (and so of
+    /// memory): 16 requests of up to 8 MiB, a larger one counting as several. A file sent in
+    /// one Put Blob holds its request, a file sent in blocks its blocks in flight (`parallel`,
+    /// or fewer if it has fewer). So 16 small files go up at once, or two large ones in blocks
+    /// of 16 MiB, 4 in flight each; a file larger than the whole budget goes up alone.
     /// `progress` hears each file's progress by blob name, and `done` each finished upload, as
     /// it finishes. Stops at the first failure.
     pub async fn upload_files<P, D>(
@@ -70,19 +74,16 @@ impl StorageClient {
     {
         use futures::StreamExt as _;
         let progress = &progress;
-        let parallel = self.transfer.parallel.max(1);
-        let budget = FILES_IN_FLIGHT * parallel;
-        let requests = &tokio::sync::Semaphore::new(budget);
+        let slots = &tokio::sync::Semaphore::new(SLOTS as usize);
         // A buffer per request in flight at most, read into again from file to file.
-        let buffers = &Buffers::new(budget);
+        let buffers = &Buffers::new(SLOTS as usize);
         let mut uploads = futures::stream::iter(files.iter().map(|(name, path)| async move {
-            // A file that cannot be read holds one request until `upload_one` says why.
+            // A file that cannot be read holds one slot until `upload_one` says why.
             let meta = tokio::fs::metadata(path).await;
-            let one_put = meta
+            let held = meta
                 .as_ref()
-                .is_ok_and(|m| m.len() <= self.transfer.max_single_put);
-            let held = if one_put { 1 } else { parallel as u32 };
-            let _held = requests
+                .map_or(1, |m| self.transfer.slots_held(m.len()));
+            let _held = slots
                 .acquire_many(held)
                 .await
                 .expect("the semaphore is never closed");
@@ -90,7 +91,7 @@ impl StorageClient {
             self.upload_one(container, name, file, buffers, move |p| progress(name, p))
                 .await
         }))
-        .buffer_unordered(budget);
+        .buffer_unordered(SLOTS as usize);
         let mut out = Vec::with_capacity(files.len());
         while let Some(r) = uploads.next().await {
             let u = r?;
@@ -381,6 +382,22 @@ impl StorageClient {
     }
 }
 
+impl super::TransferOptions {
+    /// The slots of `upload_files`' budget that a file of `size` bytes holds while it goes up:
+    /// its Put Blob, or its blocks in flight, each counting one slot per 8 MiB or part of it;
+    /// never more than the whole budget.
+    fn slots_held(&self, size: u64) -> u32 {
+        let slots = |bytes: u64| bytes.div_ceil(SLOT).max(1);
+        let held = if size <= self.max_single_put {
+            slots(size)
+        } else {
+            let blocks = size.div_ceil(self.block_size.max(1));
+            blocks.min(self.parallel.max(1) as u64) * slots(self.block_size)
+        };
+        held.min(u64::from(SLOTS)) as u32
+    }
+}
+
 /// The transactional checksum of one request's body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sum {
@@ -609,6 +626,37 @@ mod tests {
             buffers.give_back(h);
         }
         assert_eq!(buffers.spare.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_file_holds_a_slot_per_8_mib_of_each_body_in_flight_within_the_budget() {
+        const MIB: u64 = 1024 * 1024;
+        let t = crate::azure::storage::TransferOptions::default();
+        assert_eq!(
+            (t.block_size, t.max_single_put, t.parallel),
+            (16 * MIB, 8 * MIB, 4)
+        );
+        // One Put Blob: a slot per 8 MiB or part of it (an empty file holds one).
+        assert_eq!(t.slots_held(0), 1);
+        assert_eq!(t.slots_held(4 * MIB), 1);
+        assert_eq!(t.slots_held(8 * MIB), 1);
+        // In blocks of 16 MiB, two slots each, as many in flight as it has, up to 4.
+        assert_eq!(t.slots_held(8 * MIB + 1), 2);
+        assert_eq!(t.slots_held(17 * MIB), 4);
+        assert_eq!(t.slots_held(1 << 30), 8);
+        // Never more than the whole budget: a file whose blocks in flight exceed it goes alone.
+        let huge = crate::azure::storage::TransferOptions {
+            block_size: 100 * MIB,
+            ..t.clone()
+        };
+        assert_eq!(huge.slots_held(1 << 30), SLOTS);
+        let small_blocks = crate::azure::storage::TransferOptions {
+            block_size: MIB,
+            max_single_put: MIB,
+            ..t
+        };
+        assert_eq!(small_blocks.slots_held(4 * MIB), 4);
+        assert_eq!(small_blocks.slots_held(2 * MIB), 2);
     }
 
     #[test]
