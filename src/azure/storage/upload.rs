@@ -87,7 +87,7 @@ impl StorageClient {
                 .acquire_many(held)
                 .await
                 .expect("the semaphore is never closed");
-            let file = File { path, meta };
+            let file = Source { path, meta };
             self.upload_one(container, name, file, buffers, move |p| progress(name, p))
                 .await
         }))
@@ -121,7 +121,7 @@ impl StorageClient {
     where
         P: Fn(UploadProgress) + Send + Sync,
     {
-        let file = File {
+        let file = Source {
             path,
             meta: tokio::fs::metadata(path).await,
         };
@@ -136,7 +136,7 @@ impl StorageClient {
         &self,
         container: &str,
         blob_name: &str,
-        file: File<'_>,
+        file: Source<'_>,
         buffers: &Arc<Buffers>,
         progress: P,
     ) -> Result<UploadedBlob>
@@ -166,23 +166,12 @@ impl StorageClient {
             // option for it: the header goes through the call's context.
             let checksum = self.put_blob_checksum();
             let (path_buf, reader) = (path.to_path_buf(), buffers.clone());
-            let read = tokio::task::spawn_blocking(move || {
+            let (data, sum) = read_off_runtime(path, size, move || {
                 let data = read_whole(&path_buf, size, &reader)?;
                 let sum = checksum.map(|c| Sum::of(c, &data));
-                Ok::<_, std::io::Error>((data, sum))
+                Ok((data, sum))
             })
-            .await
-            .map_err(|e| StorageError::file("read", path)(std::io::Error::other(e)))?;
-            let (data, sum) = match read {
-                Ok(read) => read,
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Err(StorageError::FileChanged {
-                        path: path.to_path_buf(),
-                        expected: size,
-                    });
-                }
-                Err(e) => return Err(StorageError::file("read", path)(e)),
-            };
+            .await?;
             let options = BlockBlobClientUploadOptions {
                 partition_size: NonZero::new(size.max(1)),
                 method_options: ClientMethodOptions {
@@ -234,47 +223,30 @@ impl StorageClient {
             self.transfer.content_md5,
             buffers.clone(),
         )));
-        let path_buf = path.to_path_buf();
         // Known by now: the block list was asked for.
         let checksum = self.body_checksum();
         let reads = futures::stream::iter(0..n_blocks).then(|index| {
             let reader = reader.clone();
-            let path_buf = path_buf.clone();
             async move {
                 let len = block_size.min(size - index * block_size);
-                let joined = tokio::task::spawn_blocking(move || {
+                let (data, sum) = read_off_runtime(path, size, move || {
                     let data = reader
                         .lock()
                         .map_err(|_| std::io::Error::other("block reader poisoned"))?
                         .read_block(len)?;
                     // Outside the reader's lock: blocks in flight are summed in parallel.
                     let sum = Sum::of(checksum, &data);
-                    Ok::<_, std::io::Error>((data, sum))
+                    Ok((data, sum))
                 })
-                .await
-                .map_err(|e| StorageError::file("read", &path_buf)(std::io::Error::other(e)))?;
-                match joined {
-                    Ok((data, sum)) => Ok((index, data, sum)),
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                        Err(StorageError::FileChanged {
-                            path: path_buf,
-                            expected: size,
-                        })
-                    }
-                    Err(source) => Err(StorageError::file("read", &path_buf)(source)),
-                }
+                .await?;
+                Ok((index, data, sum))
             }
         });
         let ids_ref = &ids;
         let existing_ref = &existing;
         let client_ref = &client;
         let op_ref = &op;
-        let reader_ref = &reader;
-        let give_back = |data| {
-            if let Ok(mut r) = reader_ref.lock() {
-                r.give_back(data);
-            }
-        };
+        let give_back = |data| buffers.give_back(data);
         let staged = reads
             .map(|read| async move {
                 let (index, data, sum) = read?;
@@ -441,7 +413,7 @@ impl BlockIds {
 }
 
 /// A file to upload, and what looking at it said.
-struct File<'a> {
+struct Source<'a> {
     path: &'a Path,
     meta: std::io::Result<std::fs::Metadata>,
 }
@@ -498,6 +470,26 @@ impl Buffers {
     }
 }
 
+/// Runs `read` (of the file at `path`, `size` bytes when looked at) on the blocking thread
+/// pool; a file that is no longer that size (`UnexpectedEof`) is `FileChanged`.
+async fn read_off_runtime<T: Send + 'static>(
+    path: &Path,
+    size: u64,
+    read: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(read)) => Ok(read),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(StorageError::FileChanged {
+                path: path.to_path_buf(),
+                expected: size,
+            })
+        }
+        Ok(Err(e)) => Err(StorageError::file("read", path)(e)),
+        Err(e) => Err(StorageError::file("read", path)(std::io::Error::other(e))),
+    }
+}
+
 /// The whole file at `path`, `size` bytes, read into one of `buffers`; `UnexpectedEof` if it
 /// is no longer `size` bytes long (shorter or longer).
 fn read_whole(path: &Path, size: u64, buffers: &Buffers) -> std::io::Result<azure_core::Bytes> {
@@ -540,11 +532,6 @@ impl BlockReader {
         }
         Ok(buf.freeze())
     }
-
-    /// Takes back a block's buffer once nothing else holds it.
-    fn give_back(&mut self, block: azure_core::Bytes) {
-        self.buffers.give_back(block);
-    }
 }
 
 #[cfg(test)]
@@ -561,17 +548,17 @@ mod tests {
         let first = r.read_block(4000).unwrap();
         let at = first.as_ptr();
         let held = first.clone();
-        r.give_back(first);
+        r.buffers.give_back(first);
         assert!(
             r.buffers.spare.lock().unwrap().is_empty(),
             "a buffer still held elsewhere is not reused"
         );
-        r.give_back(held);
+        r.buffers.give_back(held);
         let second = r.read_block(4000).unwrap();
         assert_eq!(second.as_ptr(), at, "the given-back buffer is read into");
         assert_eq!(&second[..], &data[4000..8000]);
         // A shorter last block is read into the start of a longer buffer given back.
-        r.give_back(second);
+        r.buffers.give_back(second);
         let last = r.read_block(2000).unwrap();
         assert_eq!(
             last.as_ptr(),
