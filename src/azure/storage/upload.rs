@@ -246,7 +246,6 @@ impl StorageClient {
         let existing_ref = &existing;
         let client_ref = &client;
         let op_ref = &op;
-        let give_back = |data| buffers.give_back(data);
         let staged = reads
             .map(|read| async move {
                 let (index, data, sum) = read?;
@@ -256,7 +255,7 @@ impl StorageClient {
                     .iter()
                     .any(|(eid, esize)| *eid == id && *esize == len)
                 {
-                    give_back(data);
+                    buffers.give_back(data);
                     return Ok::<_, StorageError>((len, true));
                 }
                 // The service checks the block's checksum and refuses it (400 Crc64Mismatch
@@ -275,7 +274,7 @@ impl StorageClient {
                     .stage_block(&id, len, data.clone().into(), Some(options))
                     .await
                     .map_err(|e| self.sdk_error(op_ref, e))?;
-                give_back(data);
+                buffers.give_back(data);
                 Ok((len, false))
             })
             .buffer_unordered(self.transfer.parallel);
