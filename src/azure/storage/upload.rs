@@ -225,11 +225,14 @@ impl StorageClient {
         )));
         // Known by now: the block list was asked for.
         let checksum = self.body_checksum();
+        // Owned by each read: a future that borrows the path is not Send for every lifetime
+        // (a limit of the compiler with streams of async blocks).
+        let path_buf = path.to_path_buf();
         let reads = futures::stream::iter(0..n_blocks).then(|index| {
-            let reader = reader.clone();
+            let (reader, path) = (reader.clone(), path_buf.clone());
             async move {
                 let len = block_size.min(size - index * block_size);
-                let (data, sum) = read_off_runtime(path, size, move || {
+                let (data, sum) = read_off_runtime(&path, size, move || {
                     let data = reader
                         .lock()
                         .map_err(|_| std::io::Error::other("block reader poisoned"))?
