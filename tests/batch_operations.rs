@@ -945,6 +945,71 @@ fn task_dependencies_and_exit_conditions() {
     assert_eq!(k["executionInfo"]["terminateReason"], "TaskFailed");
 }
 
+/// A multi-instance task that waits on the nodes it took for the job's preparation task shows
+/// `preparing`, its primary and its subtask, as a task does (`TaskState.Preparing`: assigned to
+/// a compute node, waiting for a required job preparation task to complete there), and runs
+/// once the preparation has completed on both.
+#[test]
+fn a_multi_instance_task_waiting_for_the_job_preparation_task_is_preparing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    pool_with_node(&c, "p", 2);
+    // The preparation holds until the test makes this file.
+    let gate = tmp.path().join("gate");
+    let hold = format!(
+        "/bin/sh -c 'while [ ! -e {} ]; do sleep 0.05; done'",
+        gate.display()
+    );
+    let job = json!({"id": "j", "poolInfo": {"poolId": "p"},
+        "jobPreparationTask": {"commandLine": hold}});
+    ok(&c, "POST", "/jobs", Some(&job), 201);
+    let task = json!({"id": "m", "commandLine": "/bin/true",
+        "multiInstanceSettings": {"numberOfInstances": 2, "coordinationCommandLine": "/bin/true"}});
+    ok(&c, "POST", "/jobs/j/tasks", Some(&task), 201);
+    c.wait("the task preparing", &format!("/jobs/j/tasks/m?{V}"), |v| {
+        v["state"] == "preparing"
+    });
+    let subs = c.wait(
+        "its subtask preparing",
+        &format!("/jobs/j/tasks/m/subtasksinfo?{V}"),
+        |v| v["value"][0]["state"] == "preparing",
+    );
+    let subs = subs["value"].as_array().unwrap();
+    assert_eq!(
+        (subs.len(), subs[0]["id"].as_i64()),
+        (1, Some(1)),
+        "{subs:?}"
+    );
+    let counts = get(&c, "/jobs/j/taskcounts");
+    assert_eq!(
+        counts["taskCounts"]["running"], 1,
+        "preparing counts as running: {counts}"
+    );
+    c.wait(
+        "the preparation on both nodes",
+        &format!("/jobs/j/jobpreparationandreleasetaskstatus?{V}"),
+        |v| v["value"].as_array().is_some_and(|a| a.len() == 2),
+    );
+
+    std::fs::write(&gate, "").unwrap();
+    let t = c.wait("completed", &format!("/jobs/j/tasks/m?{V}"), |v| {
+        v["state"] == "completed"
+    });
+    assert_eq!(t["executionInfo"]["result"], "success", "{t}");
+    let subs = get(&c, "/jobs/j/tasks/m/subtasksinfo");
+    let sub = &subs["value"][0];
+    assert_eq!(
+        (sub["state"].as_str(), sub["exitCode"].as_i64()),
+        (Some("completed"), Some(0)),
+        "{subs}"
+    );
+    assert_ne!(
+        sub["nodeInfo"]["nodeId"], t["nodeInfo"]["nodeId"],
+        "two distinct nodes"
+    );
+}
+
 /// Job preparation and release tasks: the preparation runs on a node before the job's first
 /// task there (the task waits, `preparing`), once per node; tasks are told its directory; a
 /// failed preparation keeps the job's tasks off that node; the release runs on each node at

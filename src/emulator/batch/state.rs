@@ -9,8 +9,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::azure::models::{
-    ComputeNode, Job, JobSchedule, NodeDeallocationOption, Pool, PoolLifetimeOption, Subtask, Task,
-    TaskExecutionResult, TaskState,
+    ComputeNode, Job, JobSchedule, NodeDeallocationOption, Pool, PoolLifetimeOption, Subtask,
+    SubtaskState, Task, TaskExecutionResult, TaskState,
 };
 
 const POOLS: TableDefinition<&str, &[u8]> = TableDefinition::new("pools");
@@ -226,13 +226,32 @@ impl TaskRec {
             .collect()
     }
 
-    /// Whether the task, or one of its subtasks, is on the node.
+    /// Whether the task, or one of its subtasks, is on the node (running, or waiting there for
+    /// the job's preparation task).
     pub fn on_node(&self, nk: &(String, String)) -> bool {
         self.node.as_ref() == Some(nk)
             || self
                 .subtasks
                 .iter()
                 .any(|s| s.run.is_some() && &s.node == nk)
+            || self.waiting_on().contains(&nk)
+    }
+
+    /// The nodes a task waits on, `preparing`, for the job's preparation task: its own, and
+    /// its subtasks' for a multi-instance task. Empty unless it so waits.
+    pub fn waiting_on(&self) -> Vec<&(String, String)> {
+        if *self.state() != TaskState::Preparing || self.run.is_some() {
+            return Vec::new();
+        }
+        self.node
+            .iter()
+            .chain(
+                self.subtasks
+                    .iter()
+                    .filter(|s| s.subtask.state == Some(SubtaskState::Preparing))
+                    .map(|s| &s.node),
+            )
+            .collect()
     }
 
     /// Ends what the task's coordination commands left running, and forgets its subtasks'

@@ -4,8 +4,8 @@
 //! command (what it starts in the background lives as long as the task); once every
 //! coordination command has ended well, the primary runs the task's command line. The task
 //! ends with its primary: subtasks still running are ended, and a failed subtask fails it.
-//! The job's preparation task has run on every node the instances take (the task stays active
-//! while it runs on the nodes it needs).
+//! The job's preparation task has run on every node the instances take: until it has, the task
+//! (the primary and each subtask) waits `preparing` on the nodes it took, as a task does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,9 +16,11 @@ use chrono::{DateTime, Utc};
 use super::job_tasks::{self, Gate};
 use super::launch::{finish_task, record_task_pgid};
 use super::placement::{begin_run, fresh_output, node_info, occupy, task_run_spec};
-use super::states::set_node_state;
+use super::states::{set_node_state, set_task_state};
 use super::{Effects, Launch};
-use crate::azure::models::{Job, NodeState, Pool, Subtask, SubtaskState, TaskExecutionResult};
+use crate::azure::models::{
+    Job, NodeState, Pool, Subtask, SubtaskState, TaskExecutionResult, TaskState,
+};
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::agent::{self, RunOutcome, RunSpec, fetch_resource_files};
 use crate::emulator::batch::state::{State, SubtaskRec, Tx};
@@ -35,7 +37,8 @@ pub struct MultiRun {
 /// The port the primary is reachable on for MPI-style coordination, as the service sets it.
 const MASTER_PORT: u16 = 6000;
 
-/// Places a multi-instance task if enough nodes of its pool are free; `false` if it waits.
+/// Places a multi-instance task if enough nodes of its pool are free (`false`: it waits,
+/// active): it runs, or waits `preparing` on them while the job's preparation task runs on some.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn place_multi(
     svc: &BatchService,
@@ -59,8 +62,8 @@ pub(super) fn place_multi(
     let Some(job_rec) = st.jobs.get(&tk.0) else {
         return false;
     };
-    // The job's preparation task runs on a node before any instance runs there: the task takes
-    // only nodes where it has done its part, and waits (active) while it runs on enough others.
+    // The job's preparation task runs on a node before any instance runs there: nodes where it
+    // has done its part first (the primary on one of them), then nodes where it must run.
     let (mut nodes, mut preparing) = (Vec::new(), Vec::new());
     for (k, _) in free.iter().filter(|(k, f)| k.0 == pool_key && **f >= slots) {
         match job_tasks::gate(job_rec, k) {
@@ -69,20 +72,70 @@ pub(super) fn place_multi(
             Gate::Closed => {}
         }
     }
-    if nodes.len() < n {
-        if nodes.len() + preparing.len() >= n {
-            for nk in &preparing[..n - nodes.len()] {
-                job_tasks::start_preparation(svc, st, &tk.0, nk, now, fx);
-            }
-        }
+    if nodes.len() + preparing.len() < n {
         return false;
     }
     nodes.truncate(n);
+    let prepare: Vec<_> = preparing.into_iter().take(n - nodes.len()).collect();
+    nodes.extend_from_slice(&prepare);
     for nk in &nodes {
         if let Some(f) = free.get_mut(nk) {
             *f -= slots;
         }
     }
+    if prepare.is_empty() {
+        return start_multi(svc, st, pool, job, tk, &nodes, now, fx);
+    }
+    for nk in &prepare {
+        job_tasks::start_preparation(svc, st, &tk.0, nk, now, fx);
+    }
+    // It waits, `preparing`, on every node it took: the primary on the first, a subtask on each
+    // other (preparations_step starts it once the preparation has done its part on all).
+    let Some(t) = st.tasks.get_mut(tk) else {
+        return false;
+    };
+    t.node = Some(nodes[0].clone());
+    t.subtasks = nodes[1..]
+        .iter()
+        .enumerate()
+        .map(|(i, nk)| SubtaskRec {
+            subtask: Subtask {
+                id: i as i32 + 1,
+                state: Some(SubtaskState::Preparing),
+                state_transition_time: Some(now),
+                ..Subtask::default()
+            },
+            node: nk.clone(),
+            run: None,
+            pgid: None,
+        })
+        .collect();
+    set_task_state(t, TaskState::Preparing, now);
+    fx.tx.task(tk, t);
+    true
+}
+
+/// Starts every instance of a multi-instance task on `nodes` (the primary on the first).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn start_multi(
+    svc: &BatchService,
+    st: &mut State,
+    pool: &Pool,
+    job: &Job,
+    tk: &(String, String),
+    nodes: &[(String, String)],
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) -> bool {
+    let n = nodes.len();
+    let Some(settings) = st
+        .tasks
+        .get(tk)
+        .and_then(|t| t.task.multi_instance_settings.clone())
+    else {
+        return false;
+    };
+    let slots = st.tasks.get(tk).map_or(1, |t| t.slots());
     let ips: Vec<String> = nodes
         .iter()
         .map(|nk| {
@@ -105,6 +158,14 @@ pub(super) fn place_multi(
             begin_run(pool, job, node, t, run_id, now);
             t.node = Some(nk.clone());
         } else {
+            // A subtask that waited for the job's preparation task was `preparing`.
+            let waited = t
+                .subtasks
+                .iter()
+                .find(|s| {
+                    s.subtask.id == i as i32 && s.subtask.state == Some(SubtaskState::Preparing)
+                })
+                .and_then(|s| s.subtask.state_transition_time);
             subtasks.push(SubtaskRec {
                 subtask: Subtask {
                     id: i as i32,
@@ -112,6 +173,8 @@ pub(super) fn place_multi(
                     start_time: Some(now),
                     state: Some(SubtaskState::Running),
                     state_transition_time: Some(now),
+                    previous_state: waited.map(|_| SubtaskState::Preparing),
+                    previous_state_transition_time: waited,
                     ..Subtask::default()
                 },
                 node: nk.clone(),

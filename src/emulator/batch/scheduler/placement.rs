@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::dependencies;
 use super::job_tasks::{self, Gate};
 use super::launch::{auto_sas, job_task_env, push_dir_env};
-use super::multi::place_multi;
+use super::multi::{place_multi, start_multi};
 use super::passes::wall_clock;
 use super::states::{set_node_state, set_task_state};
 use super::{Effects, Launch};
@@ -47,13 +47,8 @@ pub(super) fn schedule_step(
     let mut per_job_running: std::collections::HashMap<String, i32> = Default::default();
     for t in st.tasks.values() {
         let mut placed = t.placements();
-        // A task waiting on its node for the job's preparation task holds its slots.
-        if *t.state() == TaskState::Preparing
-            && t.run.is_none()
-            && let Some(n) = &t.node
-        {
-            placed.push(n);
-        }
+        // A task waiting on its nodes for the job's preparation task holds their slots.
+        placed.extend(t.waiting_on());
         for n in &placed {
             if let Some(f) = free.get_mut(*n) {
                 *f -= t.slots();
@@ -163,43 +158,64 @@ pub(super) fn schedule_step(
     }
 }
 
-/// Tasks waiting on a node for the job's preparation task: started once it has done its part,
-/// back to the queue when it failed there (or the job is no longer active); a preparation to
-/// retry is started again.
+/// Tasks waiting on their nodes for the job's preparation task (a multi-instance task on each
+/// node its instances take): started once it has done its part on every one, back to the queue
+/// when it failed on one (or the job is no longer active); a preparation to retry is started
+/// again.
 fn preparations_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Effects) {
-    let waiting: Vec<(String, String)> = st
+    type Key = (String, String);
+    let waiting: Vec<(Key, Vec<Key>)> = st
         .tasks
         .iter()
-        .filter(|(_, t)| *t.state() == TaskState::Preparing && t.run.is_none() && t.node.is_some())
-        .map(|(k, _)| k.clone())
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                t.waiting_on().into_iter().cloned().collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, nodes)| !nodes.is_empty())
         .collect();
-    for tk in waiting {
-        let Some(nk) = st.tasks.get(&tk).and_then(|t| t.node.clone()) else {
-            continue;
-        };
+    for (tk, nodes) in waiting {
         let Some(job_rec) = st.jobs.get(&tk.0) else {
             continue;
         };
         let active = job_rec.job.state == Some(JobState::Active);
-        let gate = job_tasks::gate(job_rec, &nk);
-        let restart = job_tasks::needs_restart(job_rec, &nk);
+        let gates: Vec<Gate> = nodes
+            .iter()
+            .map(|nk| job_tasks::gate(job_rec, nk))
+            .collect();
+        let restart: Vec<(String, String)> = nodes
+            .iter()
+            .filter(|nk| job_tasks::needs_restart(job_rec, nk))
+            .cloned()
+            .collect();
         let job = job_rec.job.clone();
-        let pool = st.pools.get(&nk.0).map(|p| p.pool.clone());
-        match (active, gate, pool) {
-            (true, Gate::Open, Some(pool)) => {
-                let (Some(node), Some(t)) = (st.nodes.get_mut(&nk), st.tasks.get_mut(&tk)) else {
+        let pool = st.pools.get(&nodes[0].0).map(|p| p.pool.clone());
+        let multi = st
+            .tasks
+            .get(&tk)
+            .is_some_and(|t| t.task.multi_instance_settings.is_some());
+        match (active, pool) {
+            (true, Some(pool)) if gates.iter().all(|g| *g == Gate::Open) => {
+                if multi {
+                    start_multi(svc, st, &pool, &job, &tk, &nodes, now, fx);
+                    continue;
+                }
+                let nk = &nodes[0];
+                let (Some(node), Some(t)) = (st.nodes.get_mut(nk), st.tasks.get_mut(&tk)) else {
                     continue;
                 };
-                start_task_run(svc, &pool, &job, &nk, node, &tk, t, now, fx);
+                start_task_run(svc, &pool, &job, nk, node, &tk, t, now, fx);
             }
-            (true, Gate::Preparing, Some(_)) => {
-                if restart {
-                    job_tasks::start_preparation(svc, st, &tk.0, &nk, now, fx);
+            (true, Some(_)) if !gates.contains(&Gate::Closed) => {
+                for nk in &restart {
+                    job_tasks::start_preparation(svc, st, &tk.0, nk, now, fx);
                 }
             }
             _ => {
                 if let Some(t) = st.tasks.get_mut(&tk) {
                     t.node = None;
+                    t.subtasks.clear();
                     set_task_state(t, TaskState::Active, now);
                     fx.tx.task(&tk, t);
                 }
