@@ -1192,6 +1192,12 @@ fn browse_actions_are_seen_through_the_sdk() {
     until("node 1 disabled", &|| {
         scheduling(1) == Some(SchedulingState::Disabled)
     });
+    // The session sends no second change for a node while one is in flight (it drops it): the
+    // service may show the change before its answer comes (a slow disk commit under load).
+    t.wait_for(
+        &format!("Accepted: disable scheduling on node {}", nodes[1]),
+        30,
+    );
     ask(&["E"], format!("Enable scheduling on {}", on(1)));
     until("node 1 enabled", &|| {
         scheduling(1) == Some(SchedulingState::Enabled)
