@@ -637,13 +637,20 @@ async fn an_unknown_reboot_option_is_refused_and_the_node_left_alone() {
         (Some(400), Some("InvalidPropertyValue")),
         "{e}"
     );
-    assert_eq!(
-        b.get_task("j", "long").await.unwrap().state,
-        Some(TaskState::Running)
-    );
+    assert_eq!(task_state(&b, "long").await, Some(TaskState::Running));
     let n = b.list_nodes("p", None).await.unwrap();
     assert_eq!(n[0].state, NodeState::Running);
     emu.shutdown().await;
+}
+
+/// The state of pool p's (first) node.
+async fn node_state(b: &BatchClient) -> NodeState {
+    b.list_nodes("p", None).await.unwrap()[0].state.clone()
+}
+
+/// The state of task `id` of job j.
+async fn task_state(b: &BatchClient, id: &str) -> Option<TaskState> {
+    b.get_task("j", id).await.unwrap().state
 }
 
 /// The node's state, once it is `state` (polled every 20 ms for up to 30 s).
@@ -742,10 +749,7 @@ async fn a_reimage_wipes_the_node_and_starts_it_again() {
         op: NodeOp::Reimage(NodeRebootOption::Terminate),
     });
     accepted(&mut rx, &format!("reimage node {node} (terminate)")).await;
-    assert_eq!(
-        b.list_nodes("p", None).await.unwrap()[0].state,
-        NodeState::Reimaging
-    );
+    assert_eq!(node_state(&b).await, NodeState::Reimaging);
     let long = info(&b.get_task("j", "long").await.unwrap());
     assert_eq!(
         long.failure_info.and_then(|f| f.code).as_deref(),
@@ -826,16 +830,13 @@ async fn a_deallocated_node_takes_no_task_until_started() {
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        b.get_task("j", "long").await.unwrap().state,
+        task_state(&b, "long").await,
         Some(TaskState::Active),
         "no task runs on a deallocated node"
     );
     let since = Utc::now();
     b.start_node("p", &node).await.unwrap();
-    assert_eq!(
-        b.list_nodes("p", None).await.unwrap()[0].state,
-        NodeState::Starting
-    );
+    assert_eq!(node_state(&b).await, NodeState::Starting);
     refused(b.start_node("p", &node).await, "NodeBeingStarted");
     let (states, n) = states_until_rebooted(&b, &node, since).await;
     assert!(
@@ -867,10 +868,7 @@ async fn a_waiting_reimage_or_deallocation_survives_a_restart() {
             b.deallocate_node("p", &node, wait).await.unwrap();
         }
         // It waits for the task, which runs on.
-        assert_eq!(
-            b.list_nodes("p", None).await.unwrap()[0].state,
-            NodeState::Running
-        );
+        assert_eq!(node_state(&b).await, NodeState::Running);
         emu.shutdown().await;
 
         let since = Utc::now();
@@ -883,12 +881,9 @@ async fn a_waiting_reimage_or_deallocation_survives_a_restart() {
         } else {
             node_in(&b, &node, NodeState::Deallocated).await;
             tokio::time::sleep(Duration::from_secs(2)).await;
-            assert_eq!(
-                b.list_nodes("p", None).await.unwrap()[0].state,
-                NodeState::Deallocated
-            );
+            assert_eq!(node_state(&b).await, NodeState::Deallocated);
             assert_ne!(
-                b.get_task("j", "long").await.unwrap().state,
+                task_state(&b, "long").await,
                 Some(TaskState::Running),
                 "no task runs on a deallocated node"
             );
@@ -931,12 +926,9 @@ async fn browse_s_reboot_and_removal_send_the_option_chosen() {
         &format!("remove node {node} from pool p (taskcompletion)"),
     )
     .await;
+    assert_eq!(node_state(&b).await, NodeState::LeavingPool);
     assert_eq!(
-        b.list_nodes("p", None).await.unwrap()[0].state,
-        NodeState::LeavingPool
-    );
-    assert_eq!(
-        b.get_task("j", "next").await.unwrap().state,
+        task_state(&b, "next").await,
         Some(TaskState::Running),
         "the task runs on while its node leaves"
     );

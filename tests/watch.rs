@@ -543,6 +543,16 @@ async fn a_task_the_session_thinks_waiting_is_read_once_it_runs() {
     std::fs::write(&go, "").unwrap();
 }
 
+/// Adds `t` to job j with one resource file, `input.txt`, fetched from `url`.
+async fn add_with_input_from(b: &BatchClient, mut t: Task, url: String) {
+    t.resource_files = vec![batchdeck::azure::models::ResourceFile {
+        http_url: Some(url),
+        file_path: Some("input.txt".into()),
+        ..Default::default()
+    }];
+    b.add_tasks("j", &[t]).await.unwrap();
+}
+
 /// A resource-file server whose answers wait, once `hold` is set, until `release` turns true:
 /// a task's run stays between "running" and its command for as long as the test wants.
 async fn holding_file_server(
@@ -602,19 +612,14 @@ async fn a_task_run_again_shows_running_only_with_its_last_run_s_files_emptied()
     let (release, released) = tokio::sync::watch::channel(false);
     let url = holding_file_server(hold.clone(), released).await;
     let marker = dir.path().join("ran");
-    let mut t = task(
+    let t = task(
         "t1",
         &format!(
             "/bin/sh -c 'if [ -f {m} ]; then echo second; else touch {m}; echo first; echo boom >&2; exit 3; fi'",
             m = marker.display()
         ),
     );
-    t.resource_files = vec![batchdeck::azure::models::ResourceFile {
-        http_url: Some(url),
-        file_path: Some("input.txt".into()),
-        ..Default::default()
-    }];
-    b.add_tasks("j", &[t]).await.unwrap();
+    add_with_input_from(&b, t, url).await;
     let first = task_until(&b, |t| t.state == Some(TaskState::Completed)).await;
     let read = |name: &'static str| {
         let b = &b;
@@ -651,13 +656,8 @@ async fn a_running_task_s_stdout_and_stderr_exist_before_its_command_starts() {
     let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let (release, released) = tokio::sync::watch::channel(false);
     let url = holding_file_server(hold, released).await;
-    let mut t = task("t1", "/bin/echo done");
-    t.resource_files = vec![batchdeck::azure::models::ResourceFile {
-        http_url: Some(url),
-        file_path: Some("input.txt".into()),
-        ..Default::default()
-    }];
-    b.add_tasks("j", &[t]).await.unwrap();
+    let t = task("t1", "/bin/echo done");
+    add_with_input_from(&b, t, url).await;
     let running = task_until(&b, |t| t.state == Some(TaskState::Running)).await;
     // The agent waits on the held resource file: the command has not started.
     for name in ["stdout.txt", "stderr.txt"] {

@@ -808,22 +808,18 @@ fn the_reboot_and_removal_questions_choose_their_option_with_o() {
     let mut app = on_nodes(false);
     let n0 = node(0, NodeState::Running).id;
     key(&mut app, KeyCode::Char('B'));
-    assert_eq!(
-        question(&app)[1..],
-        [
-            "Running tasks (o): [requeue] terminate taskcompletion retaineddata",
-            "They reboot now; tasks running on them are requeued.",
-        ]
+    asks(
+        &app,
+        "Running tasks (o): [requeue] terminate taskcompletion retaineddata",
+        "They reboot now; tasks running on them are requeued.",
     );
     key(&mut app, KeyCode::Char('o'));
     both_sizes("browse_reboot_option", &mut app);
     key(&mut app, KeyCode::Char('o'));
-    assert_eq!(
-        question(&app)[1..],
-        [
-            "Running tasks (o): requeue terminate [taskcompletion] retaineddata",
-            "They reboot once their running tasks end, taking no new task.",
-        ]
+    asks(
+        &app,
+        "Running tasks (o): requeue terminate [taskcompletion] retaineddata",
+        "They reboot once their running tasks end, taking no new task.",
     );
     assert_eq!(
         answered(&mut app),
@@ -868,6 +864,11 @@ fn question(app: &App) -> Vec<String> {
     }
 }
 
+/// The question on screen offers `option` (its line of choices) and says what `follows`.
+fn asks(app: &App, option: &str, follows: &str) {
+    assert_eq!(question(app)[1..], [option, follows]);
+}
+
 /// `I` and `A` on the nodes ask to reimage or deallocate them with the reboot's `o` option
 /// cycle and send what was chosen; `U` asks to start them (no option: `o` leaves the question
 /// as it is) and sends a start. The help lists them from the keymap.
@@ -902,12 +903,10 @@ fn reimage_deallocate_and_start_ask_first_and_send_their_operation() {
     key(&mut app, KeyCode::Char('A'));
     key(&mut app, KeyCode::Char('o'));
     key(&mut app, KeyCode::Char('o'));
-    assert_eq!(
-        question(&app)[1..],
-        [
-            "Running tasks (o): requeue terminate [taskcompletion] retaineddata",
-            "They are deallocated once their running tasks end, taking no new task. They take no task until started (U).",
-        ]
+    asks(
+        &app,
+        "Running tasks (o): requeue terminate [taskcompletion] retaineddata",
+        "They are deallocated once their running tasks end, taking no new task. They take no task until started (U).",
     );
     assert_eq!(
         answered(&mut app),
