@@ -475,25 +475,25 @@ fn text_file(path: &std::path::Path, mib: usize) {
 
 #[test]
 fn a_large_input_is_streamed_in_constant_memory() {
-    // Memory is bounded by the transfer buffers (16 MiB blocks, 4 at once), not by the file.
-    // Peak RSS of one size varies between runs by up to ~20 MiB (the allocator's per-thread
-    // arenas; measured 72-90 MiB for every input from 40 to 600 MiB), so the bound allows
-    // 64 MiB of noise: holding the input in memory would add 160 MiB or more.
+    // Memory is bounded by the transfer buffers (16 MiB blocks, 8 at once: both inputs fill
+    // them), not by the file. Peak RSS of one size varies between runs by up to ~20 MiB (the
+    // allocator's per-thread arenas), so the bound allows 64 MiB of noise: holding the input
+    // in memory would add 144 MiB or more.
     let sb = Sandbox::new();
-    text_file(&sb.path("work/medium.txt"), 40);
-    text_file(&sb.path("work/large.txt"), 200);
+    text_file(&sb.path("work/medium.txt"), 136);
+    text_file(&sb.path("work/large.txt"), 280);
     let medium = peak_rss_of_run(&sb, "medium.txt", "out-medium");
     let large = peak_rss_of_run(&sb, "large.txt", "out-large");
     // Straight to stderr, not through the test harness's capture: CI's log shows the figure.
     let _ = writeln!(
         std::io::stderr(),
-        "peak RSS: {medium} KiB with a 40 MiB input, {large} KiB with a 200 MiB input"
+        "peak RSS: {medium} KiB with a 136 MiB input, {large} KiB with a 280 MiB input"
     );
     assert!(
         large < medium + 64 * 1024,
-        "peak RSS grew from {medium} KiB to {large} KiB with the input (160 MiB more)"
+        "peak RSS grew from {medium} KiB to {large} KiB with the input (144 MiB more)"
     );
     let out = std::fs::read_to_string(sb.path("work/out-large/large_OUTPUT.txt")).unwrap();
-    let lines = (200usize << 20) / 63;
+    let lines = (280usize << 20) / 63;
     assert!(out.contains(&format!("the {}\n", lines * 3)), "{out}");
 }

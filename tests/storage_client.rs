@@ -1382,7 +1382,7 @@ async fn small_files_go_up_sixteen_at_once_within_the_budget_of_requests_in_flig
         "8 files of 4 blocks and 8 small ones: at most 16 requests at once, saw {most}"
     );
 
-    // Blocks of 9 MiB (two slots of 8 MiB each), 4 in flight per file: two files at once, 8
+    // Blocks of 9 MiB (two slots of 8 MiB each), a file's 4 all in flight: two files at once, 8
     // requests, never 12 (three files, as a budget of requests would allow).
     let large: Vec<(String, PathBuf)> = (0..3)
         .map(|i| {

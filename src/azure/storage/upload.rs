@@ -57,8 +57,8 @@ impl StorageClient {
     /// [`StorageClient::upload_file`] does, within one budget of bodies in flight (and so of
     /// memory): 16 requests of up to 8 MiB, a larger one counting as several. A file sent in
     /// one Put Blob holds its request, a file sent in blocks its blocks in flight (`parallel`,
-    /// or fewer if it has fewer). So 16 small files go up at once, or two large ones in blocks
-    /// of 16 MiB, 4 in flight each; a file larger than the whole budget goes up alone.
+    /// or fewer if it has fewer). So 16 small files go up at once, or one large one in blocks of
+    /// 16 MiB, 8 in flight (the whole budget); a file needing more than the budget goes alone.
     /// `progress` hears each file's progress by blob name, and `done` each finished upload, as
     /// it finishes. Stops at the first failure.
     pub async fn upload_files<P, D>(
@@ -623,16 +623,18 @@ mod tests {
         let t = crate::azure::storage::TransferOptions::default();
         assert_eq!(
             (t.block_size, t.max_single_put, t.parallel),
-            (16 * MIB, 8 * MIB, 4)
+            (16 * MIB, 8 * MIB, 8)
         );
         // One Put Blob: a slot per 8 MiB or part of it (an empty file holds one).
         assert_eq!(t.slots_held(0), 1);
         assert_eq!(t.slots_held(4 * MIB), 1);
         assert_eq!(t.slots_held(8 * MIB), 1);
-        // In blocks of 16 MiB, two slots each, as many in flight as it has, up to 4.
+        // In blocks of 16 MiB, two slots each, as many in flight as it has, up to 8: a large
+        // file holds the whole budget.
         assert_eq!(t.slots_held(8 * MIB + 1), 2);
         assert_eq!(t.slots_held(17 * MIB), 4);
-        assert_eq!(t.slots_held(1 << 30), 8);
+        assert_eq!(t.slots_held(100 * MIB), 14);
+        assert_eq!(t.slots_held(1 << 30), SLOTS);
         // Never more than the whole budget: a file whose blocks in flight exceed it goes alone.
         let huge = crate::azure::storage::TransferOptions {
             block_size: 100 * MIB,
