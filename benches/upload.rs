@@ -892,6 +892,11 @@ fn main() {
                 _ => ("azure-storage-blob", p, &ps),
             };
             let r = peer.as_secs_f64() / o.as_secs_f64();
+            // On Azurite the target is either of two: 1.2x the best peer, or 0.9 of Azurite's
+            // own ceiling (when Azurite is the bound); both rows say whether it is met.
+            let c = ceiling_conc
+                .map(|_| common::median(ceilings.clone()).as_secs_f64() / o.as_secs_f64());
+            let met = r >= 1.2 || c.is_some_and(|c| c >= 0.9);
             common::result(
                 "3",
                 &format!(
@@ -900,8 +905,12 @@ fn main() {
                 rate(total, &os),
                 rate(total, peer_runs),
                 r,
-                ">= 1.2x the throughput",
-                r >= 1.2,
+                if c.is_some() {
+                    ">= 1.2x the throughput (or 0.90 of Azurite's ceiling)"
+                } else {
+                    ">= 1.2x the throughput"
+                },
+                met,
             );
             if service == "emulator" {
                 println!("{set}: cp + sync {}", rate(total, &copies));
@@ -916,14 +925,12 @@ fn main() {
                     ">= 0.70 of its throughput",
                     c >= 0.7,
                 );
-            } else if let Some(conc) = ceiling_conc {
-                let ceiling = common::median(ceilings.clone());
+            } else if let (Some(conc), Some(c)) = (ceiling_conc, c) {
                 println!(
                     "{set} to {service}: raw Put Blob loop of {count} x {} MiB, {conc} at once: {}",
                     small / MIB,
                     rate(total, &ceilings)
                 );
-                let c = ceiling.as_secs_f64() / o.as_secs_f64();
                 common::result(
                     "3",
                     &format!(
@@ -932,8 +939,8 @@ fn main() {
                     rate(total, &os),
                     rate(total, &ceilings),
                     c,
-                    ">= 0.90 of it (when not 1.2x the best peer)",
-                    c >= 0.9,
+                    ">= 0.90 of it (or 1.2x the best peer)",
+                    met,
                 );
             }
         }
