@@ -42,6 +42,23 @@ fn pool_with_node(c: &Client, id: &str, nodes: i32) {
     });
 }
 
+/// A boot phase that is due ends in the pass that finds it due, and the next one too if it is
+/// due by then: with no allocation or boot delay (the tests' emulator), a node is idle in the
+/// pass that allocates it (booted, and idle, at its allocation time), not passes later.
+#[test]
+fn nodes_that_take_no_time_to_boot_are_idle_once_allocated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    pool_with_node(&c, "p", 2);
+    let nodes = get(&c, "/pools/p/nodes");
+    for n in nodes["value"].as_array().unwrap() {
+        assert!(n["allocationTime"].is_string(), "{n}");
+        assert_eq!(n["lastBootTime"], n["allocationTime"], "{n}");
+        assert_eq!(n["stateTransitionTime"], n["allocationTime"], "{n}");
+    }
+}
+
 /// What `az batch ... --target-dedicated-nodes 1 --priority 3 ...` sends: numbers and
 /// booleans as JSON strings, converted as the service converts them; durations in any valid
 /// form come back canonical.

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use self::passes::{jobs_step, nodes_step, pools_step, retention_step};
 use self::placement::schedule_step;
@@ -65,9 +65,13 @@ pub async fn run(svc: Arc<BatchService>) {
         // A pass holds the state's lock for its in-memory work and then waits for the disk:
         // neither may stall the runtime's threads, which serve both services.
         let s = svc.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || tick(&s)).await {
-            tracing::error!(error = %e, "scheduler pass panicked");
-        }
+        let passed = match tokio::task::spawn_blocking(move || tick(&s)).await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::error!(error = %e, "scheduler pass panicked");
+                Utc::now()
+            }
+        };
         let pause = {
             let st = svc.lock();
             let pause = if in_motion(&st) {
@@ -81,16 +85,8 @@ pub async fn run(svc: Arc<BatchService>) {
             } else {
                 pause.min(autoscale::sample_period(&svc))
             };
-            // A schedule's next job is created on time, and a node that waits for its tasks'
-            // files to expire reboots on time.
-            [
-                schedules::next_due(&st),
-                states::next_reboot_due(&st, Utc::now()),
-            ]
-            .into_iter()
-            .flatten()
-            .fold(pause, |p, t| {
-                p.min((t - Utc::now()).to_std().unwrap_or_default())
+            next_due(&svc.config, &st, passed).map_or(pause, |t| {
+                pause.min((t - Utc::now()).to_std().unwrap_or_default())
             })
         };
         tokio::select! {
@@ -103,6 +99,25 @@ pub async fn run(svc: Arc<BatchService>) {
             _ = stop.changed() => {}
         }
     }
+}
+
+/// When the state next needs a pass that nobody asks for, after the pass at `passed` (which
+/// did what was due by then): a schedule's next job is created on time, a pool allocates its
+/// nodes and a node ends each boot phase on time, and a node that waits for its tasks' files to
+/// expire reboots on time.
+fn next_due(
+    config: &crate::emulator::EmulatorConfig,
+    st: &State,
+    passed: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    [
+        schedules::next_due(st),
+        passes::next_boot_due(config, st, passed),
+        states::next_reboot_due(st, passed),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
 }
 
 /// Whether a later pass may change something without anyone asking: a pool resizing or being
@@ -172,9 +187,10 @@ impl Effects {
     }
 }
 
-fn tick(svc: &Arc<BatchService>) {
+/// One pass; returns its time.
+fn tick(svc: &Arc<BatchService>) -> DateTime<Utc> {
     let mut fx = Effects::default();
-    let sample = {
+    let (sample, now) = {
         let (mut guard, now) = svc.lock_at();
         let st = &mut *guard;
         let sample = autoscale::autoscale_step(svc, st, now, &mut fx);
@@ -187,7 +203,7 @@ fn tick(svc: &Arc<BatchService>) {
         retention_step(svc, st, now, &mut fx);
         // Queued under the lock, so that the disk takes changes in the order memory did.
         svc.store.enqueue(std::mem::take(&mut fx.tx));
-        sample
+        (sample, now)
     };
     // Processes and directories are read for the metrics without the state's lock.
     if let Some(plan) = sample {
@@ -202,4 +218,5 @@ fn tick(svc: &Arc<BatchService>) {
     for l in fx.launches {
         launch::launch(svc.clone(), l);
     }
+    now
 }

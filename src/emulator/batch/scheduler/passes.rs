@@ -16,6 +16,7 @@ use crate::azure::models::{
     NodeState, OnAllTasksComplete, PoolState, SchedulingState, StartTaskInfo, StartTaskState,
     TaskExecutionInfo, TaskExecutionResult, TaskState,
 };
+use crate::emulator::EmulatorConfig;
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::state::{NodeRec, State, TaskRec, key};
 
@@ -218,8 +219,46 @@ fn remove_node(
     }
 }
 
+/// Half the node boot delay: the time of each of a node's two boot phases (`creating` or
+/// `reimaging`, then `starting` or `rebooting`; `deallocating` takes one too).
+fn half_boot(config: &EmulatorConfig) -> chrono::Duration {
+    chrono::Duration::from_std(config.node_boot_delay / 2).unwrap_or_default()
+}
+
+/// When node `rec`'s current boot phase ends (none outside them): the phase began at
+/// `phase_since` and lasts `half`.
+fn phase_due(rec: &NodeRec, half: chrono::Duration) -> Option<DateTime<Utc>> {
+    matches!(
+        rec.node.state,
+        NodeState::Creating
+            | NodeState::Reimaging
+            | NodeState::Deallocating
+            | NodeState::Starting
+            | NodeState::Rebooting
+    )
+    .then(|| rec.phase_since + half)
+}
+
+/// When the next pool allocation or node boot phase falls due after `after` (the time of the
+/// pass that just ran, which advanced what was due by then), so that the loop wakes for it.
+pub(super) fn next_boot_due(
+    config: &EmulatorConfig,
+    st: &State,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let delay = chrono::Duration::from_std(config.allocation_delay).unwrap_or_default();
+    let half = half_boot(config);
+    let allocations = st
+        .pools
+        .values()
+        .filter(|p| p.pool.allocation_state == Some(AllocationState::Resizing))
+        .map(|p| p.resize_since + delay);
+    let phases = st.nodes.values().filter_map(|n| phase_due(n, half));
+    allocations.chain(phases).filter(|due| *due > after).min()
+}
+
 pub(super) fn nodes_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>, fx: &mut Effects) {
-    let half = chrono::Duration::from_std(svc.config.node_boot_delay / 2).unwrap_or_default();
+    let half = half_boot(&svc.config);
     if st.nodes.is_empty() {
         return;
     }
@@ -237,68 +276,81 @@ pub(super) fn nodes_step(svc: &BatchService, st: &mut State, now: DateTime<Utc>,
             continue;
         };
         let before = serde_json::to_string(&rec.node).unwrap_or_default();
-        match rec.node.state {
-            NodeState::Creating | NodeState::Reimaging if now >= rec.phase_since + half => {
-                set_node_state(&mut rec.node, NodeState::Starting, now);
-                rec.phase_since = now;
-            }
-            NodeState::Deallocating if now >= rec.phase_since + half => {
-                set_node_state(&mut rec.node, NodeState::Deallocated, now);
-                rec.phase_since = now;
-            }
-            NodeState::Starting | NodeState::Rebooting if now >= rec.phase_since + half => {
-                rec.node.last_boot_time = Some(now);
-                // The node agent is batchdeck's own, installed when the node first boots.
-                rec.node
-                    .node_agent_info
-                    .get_or_insert_with(|| NodeAgentInfo {
-                        version: concat!("batchdeck ", env!("CARGO_PKG_VERSION")).into(),
-                        last_update_time: now,
-                    });
-                rec.node.start_task = pool.pool.start_task.clone();
-                match pool.pool.start_task.clone() {
-                    Some(start) => {
-                        let wait = start.wait_for_success.unwrap_or(true);
-                        set_node_state(
-                            &mut rec.node,
-                            if wait {
-                                NodeState::WaitingForStartTask
-                            } else {
-                                NodeState::Idle
-                            },
-                            now,
-                        );
-                        rec.node.start_task_info = Some(StartTaskInfo {
-                            state: StartTaskState::Running,
-                            start_time: now,
-                            ..StartTaskInfo::default()
-                        });
-                        launch_start(svc, nk, rec, &start, &pool.pool.id, fx);
-                    }
-                    None => set_node_state(&mut rec.node, NodeState::Idle, now),
+        // Every phase that is due ends in this pass, each where the previous one was due to
+        // end, so that a node reaches idle on its configured times, not on the passes'.
+        while let Some(due) = phase_due(rec, half).filter(|due| *due <= now) {
+            rec.phase_since = due;
+            match rec.node.state {
+                NodeState::Creating | NodeState::Reimaging => {
+                    set_node_state(&mut rec.node, NodeState::Starting, now);
                 }
+                NodeState::Deallocating => {
+                    set_node_state(&mut rec.node, NodeState::Deallocated, now);
+                }
+                _ => boot(svc, nk, rec, &pool.pool, now, fx),
             }
-            NodeState::Idle | NodeState::Running | NodeState::Offline => {
-                let (count, slots) = running.get(nk).copied().unwrap_or((0, 0));
-                rec.node.running_tasks_count = count;
-                rec.node.running_task_slots_count = slots;
-                // A node whose scheduling is disabled goes offline once nothing runs on it.
-                let disabled = rec.node.scheduling_state == Some(SchedulingState::Disabled);
-                set_node_state(
-                    &mut rec.node,
-                    match (count > 0, disabled) {
-                        (true, _) => NodeState::Running,
-                        (false, true) => NodeState::Offline,
-                        (false, false) => NodeState::Idle,
-                    },
-                    now,
-                );
-            }
-            _ => {}
+        }
+        if let NodeState::Idle | NodeState::Running | NodeState::Offline = rec.node.state {
+            let (count, slots) = running.get(nk).copied().unwrap_or((0, 0));
+            rec.node.running_tasks_count = count;
+            rec.node.running_task_slots_count = slots;
+            // A node whose scheduling is disabled goes offline once nothing runs on it.
+            let disabled = rec.node.scheduling_state == Some(SchedulingState::Disabled);
+            set_node_state(
+                &mut rec.node,
+                match (count > 0, disabled) {
+                    (true, _) => NodeState::Running,
+                    (false, true) => NodeState::Offline,
+                    (false, false) => NodeState::Idle,
+                },
+                now,
+            );
         }
         if serde_json::to_string(&rec.node).unwrap_or_default() != before {
             fx.tx.node(nk, rec);
         }
+    }
+}
+
+/// The end of a node's boot (`starting` or `rebooting`): its start task runs (the node waits
+/// for it, `waitingforstarttask`, unless told not to), or it is idle.
+fn boot(
+    svc: &BatchService,
+    nk: &(String, String),
+    rec: &mut NodeRec,
+    pool: &crate::azure::models::Pool,
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) {
+    rec.node.last_boot_time = Some(now);
+    // The node agent is batchdeck's own, installed when the node first boots.
+    rec.node
+        .node_agent_info
+        .get_or_insert_with(|| NodeAgentInfo {
+            version: concat!("batchdeck ", env!("CARGO_PKG_VERSION")).into(),
+            last_update_time: now,
+        });
+    rec.node.start_task = pool.start_task.clone();
+    match pool.start_task.clone() {
+        Some(start) => {
+            let wait = start.wait_for_success.unwrap_or(true);
+            set_node_state(
+                &mut rec.node,
+                if wait {
+                    NodeState::WaitingForStartTask
+                } else {
+                    NodeState::Idle
+                },
+                now,
+            );
+            rec.node.start_task_info = Some(StartTaskInfo {
+                state: StartTaskState::Running,
+                start_time: now,
+                ..StartTaskInfo::default()
+            });
+            launch_start(svc, nk, rec, &start, &pool.id, fx);
+        }
+        None => set_node_state(&mut rec.node, NodeState::Idle, now),
     }
 }
 

@@ -1,13 +1,17 @@
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
+use super::next_due;
 use super::passes::{end_task, parse_duration, wall_clock};
 use super::states::recover;
 use super::states::requeue;
-use crate::azure::models::{ComputeNode, NodeState, TaskExecutionResult, TaskState};
+use crate::azure::models::{
+    AllocationState, ComputeNode, NodeState, Pool, TaskExecutionResult, TaskState,
+};
+use crate::emulator::EmulatorConfig;
 use crate::emulator::batch::agent;
-use crate::emulator::batch::state::{NodeRec, State, TaskRec};
+use crate::emulator::batch::state::{NodeRec, PoolRec, State, TaskRec};
 
 #[test]
 fn iso_durations() {
@@ -18,6 +22,24 @@ fn iso_durations() {
     assert_eq!(parse_duration("PT5X"), None);
     assert!(wall_clock(Some("P10675199DT2H48M5.4775807S")).is_none());
     assert_eq!(wall_clock(Some("PT2S")), Some(Duration::from_secs(2)));
+}
+
+/// Node `n` of pool `p`, in `state` since `since`.
+fn node(state: NodeState, since: DateTime<Utc>) -> NodeRec {
+    NodeRec {
+        pool_key: "p".into(),
+        node: ComputeNode {
+            id: "n".into(),
+            state,
+            ..Default::default()
+        },
+        phase_since: since,
+        start_run: None,
+        start_pgid: None,
+        users: Vec::new(),
+        pending_reboot: None,
+        pending_action: Default::default(),
+    }
 }
 
 fn task(state: TaskState) -> TaskRec {
@@ -75,23 +97,8 @@ fn recovery_requeues_running_tasks_and_reboots_nodes() {
     if let Some(t) = st.tasks.get_mut(&("j".to_string(), "u".to_string())) {
         t.run = None;
     }
-    st.nodes.insert(
-        ("p".into(), "n".into()),
-        NodeRec {
-            pool_key: "p".into(),
-            node: ComputeNode {
-                id: "n".into(),
-                state: NodeState::Idle,
-                ..Default::default()
-            },
-            phase_since: Utc::now(),
-            start_run: None,
-            start_pgid: None,
-            users: Vec::new(),
-            pending_reboot: None,
-            pending_action: Default::default(),
-        },
-    );
+    st.nodes
+        .insert(("p".into(), "n".into()), node(NodeState::Idle, Utc::now()));
     recover(&mut st, Utc::now());
     assert_eq!(
         *st.tasks[&("j".to_string(), "t".to_string())].state(),
@@ -105,4 +112,37 @@ fn recovery_requeues_running_tasks_and_reboots_nodes() {
         st.nodes[&("p".to_string(), "n".to_string())].node.state,
         NodeState::Rebooting
     );
+}
+
+/// The loop wakes when a pool's allocation or a node's boot phase falls due (half the boot
+/// delay each: `creating`, then `starting`), not on its next tick; what was due by the last
+/// pass (which advanced it) and nodes out of their boot phases do not count.
+#[test]
+fn the_next_pass_is_due_when_an_allocation_or_a_boot_phase_is() {
+    let ms = chrono::Duration::milliseconds;
+    let t = Utc::now();
+    let mut config = EmulatorConfig::new("unused");
+    config.allocation_delay = Duration::from_millis(500);
+    config.node_boot_delay = Duration::from_secs(2);
+    let mut st = State::default();
+    let mut pool = PoolRec::new(Pool::default(), t);
+    pool.pool.allocation_state = Some(AllocationState::Resizing);
+    st.pools.insert("p".into(), pool);
+    st.nodes.insert(
+        ("p".into(), "idle".into()),
+        node(NodeState::Idle, t - ms(5000)),
+    );
+    assert_eq!(next_due(&config, &st, t), Some(t + ms(500)));
+    st.nodes.insert(
+        ("p".into(), "n".into()),
+        node(NodeState::Creating, t - ms(900)),
+    );
+    assert_eq!(next_due(&config, &st, t), Some(t + ms(100)));
+    assert_eq!(next_due(&config, &st, t + ms(100)), Some(t + ms(500)));
+    assert_eq!(next_due(&config, &st, t + ms(500)), None);
+    st.nodes.insert(
+        ("p".into(), "n".into()),
+        node(NodeState::Starting, t + ms(100)),
+    );
+    assert_eq!(next_due(&config, &st, t + ms(500)), Some(t + ms(1100)));
 }
