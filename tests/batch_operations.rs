@@ -7,6 +7,8 @@
 //! implemented.
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use common::EmulatorProcess;
 use common::batch_raw::Client;
 use serde_json::{Value, json};
@@ -962,6 +964,33 @@ fn task_dependencies_and_exit_conditions() {
     assert_eq!(k["executionInfo"]["terminateReason"], "TaskFailed");
 }
 
+/// Pool `p` of two nodes, job `j` whose preparation task holds until the file this returns
+/// exists, and its multi-instance task `m` (two instances) waiting for it, `preparing`, its
+/// subtask too (the subtasks listed then).
+fn a_multi_instance_task_preparing(c: &Client, dir: &Path) -> (PathBuf, Value) {
+    pool_with_node(c, "p", 2);
+    let gate = dir.join("gate");
+    let hold = format!(
+        "/bin/sh -c 'while [ ! -e {} ]; do sleep 0.05; done'",
+        gate.display()
+    );
+    let job = json!({"id": "j", "poolInfo": {"poolId": "p"},
+        "jobPreparationTask": {"commandLine": hold}});
+    ok(c, "POST", "/jobs", Some(&job), 201);
+    let task = json!({"id": "m", "commandLine": "/bin/true",
+        "multiInstanceSettings": {"numberOfInstances": 2, "coordinationCommandLine": "/bin/true"}});
+    ok(c, "POST", "/jobs/j/tasks", Some(&task), 201);
+    c.wait("the task preparing", &format!("/jobs/j/tasks/m?{V}"), |v| {
+        v["state"] == "preparing"
+    });
+    let subs = c.wait(
+        "its subtask preparing",
+        &format!("/jobs/j/tasks/m/subtasksinfo?{V}"),
+        |v| v["value"][0]["state"] == "preparing",
+    );
+    (gate, subs)
+}
+
 /// A multi-instance task that waits on the nodes it took for the job's preparation task shows
 /// `preparing`, its primary and its subtask, as a task does (`TaskState.Preparing`: assigned to
 /// a compute node, waiting for a required job preparation task to complete there), and runs
@@ -971,27 +1000,7 @@ fn a_multi_instance_task_waiting_for_the_job_preparation_task_is_preparing() {
     let tmp = tempfile::tempdir().unwrap();
     let emu = EmulatorProcess::start(tmp.path(), &[]);
     let c = Client::new(&emu);
-    pool_with_node(&c, "p", 2);
-    // The preparation holds until the test makes this file.
-    let gate = tmp.path().join("gate");
-    let hold = format!(
-        "/bin/sh -c 'while [ ! -e {} ]; do sleep 0.05; done'",
-        gate.display()
-    );
-    let job = json!({"id": "j", "poolInfo": {"poolId": "p"},
-        "jobPreparationTask": {"commandLine": hold}});
-    ok(&c, "POST", "/jobs", Some(&job), 201);
-    let task = json!({"id": "m", "commandLine": "/bin/true",
-        "multiInstanceSettings": {"numberOfInstances": 2, "coordinationCommandLine": "/bin/true"}});
-    ok(&c, "POST", "/jobs/j/tasks", Some(&task), 201);
-    c.wait("the task preparing", &format!("/jobs/j/tasks/m?{V}"), |v| {
-        v["state"] == "preparing"
-    });
-    let subs = c.wait(
-        "its subtask preparing",
-        &format!("/jobs/j/tasks/m/subtasksinfo?{V}"),
-        |v| v["value"][0]["state"] == "preparing",
-    );
+    let (gate, subs) = a_multi_instance_task_preparing(&c, tmp.path());
     let subs = subs["value"].as_array().unwrap();
     assert_eq!(
         (subs.len(), subs[0]["id"].as_i64()),
@@ -1025,6 +1034,45 @@ fn a_multi_instance_task_waiting_for_the_job_preparation_task_is_preparing() {
         sub["nodeInfo"]["nodeId"], t["nodeInfo"]["nodeId"],
         "two distinct nodes"
     );
+}
+
+/// The subtasks of a terminated multi-instance task are completed, as the service shows them
+/// (`SubtaskState`: "A subtask is also marked as completed ... when the subtask has been
+/// terminated"; Terminate Task: "subtasks are then terminated asynchronously in the
+/// background"), whether they waited `preparing` for the job's preparation task or ran.
+#[test]
+fn the_subtasks_of_a_terminated_multi_instance_task_are_completed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(tmp.path(), &[]);
+    let c = Client::new(&emu);
+    let (gate, _) = a_multi_instance_task_preparing(&c, tmp.path());
+    ok(&c, "POST", "/jobs/j/tasks/m/terminate", None, 204);
+    let completed = |task: &str, was: &str| {
+        let t = get(&c, &format!("/jobs/j/tasks/{task}"));
+        assert_eq!(t["state"], "completed", "{t}");
+        let subs = c.wait(
+            "the subtask completed",
+            &format!("/jobs/j/tasks/{task}/subtasksinfo?{V}"),
+            |v| v["value"][0]["state"] == "completed",
+        );
+        let sub = &subs["value"][0];
+        assert_eq!(sub["previousState"], was, "{subs}");
+        assert!(sub["endTime"].is_string(), "{subs}");
+    };
+    completed("m", "preparing");
+
+    // Running: its coordination commands (and so the task) would take a minute.
+    let task = json!({"id": "r", "commandLine": "/bin/true",
+        "multiInstanceSettings": {"numberOfInstances": 2, "coordinationCommandLine": "/bin/sh -c 'sleep 60'"}});
+    ok(&c, "POST", "/jobs/j/tasks", Some(&task), 201);
+    std::fs::write(&gate, "").unwrap();
+    c.wait(
+        "its subtask running",
+        &format!("/jobs/j/tasks/r/subtasksinfo?{V}"),
+        |v| v["value"][0]["state"] == "running",
+    );
+    ok(&c, "POST", "/jobs/j/tasks/r/terminate", None, 204);
+    completed("r", "running");
 }
 
 /// Job preparation and release tasks: the preparation runs on a node before the job's first

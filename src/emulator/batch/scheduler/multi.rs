@@ -23,7 +23,7 @@ use crate::azure::models::{
 };
 use crate::emulator::batch::BatchService;
 use crate::emulator::batch::agent::{self, RunOutcome, RunSpec, fetch_resource_files};
-use crate::emulator::batch::state::{State, SubtaskRec, Tx};
+use crate::emulator::batch::state::{State, SubtaskRec, TaskRec, Tx};
 
 /// What a multi-instance task runs: the primary's two commands, and each subtask's.
 pub struct MultiRun {
@@ -418,11 +418,7 @@ fn finish_subtask(
         };
         s.run = None;
         let sub = &mut s.subtask;
-        sub.previous_state = sub.state.take();
-        sub.previous_state_transition_time = sub.state_transition_time;
-        sub.state = Some(SubtaskState::Completed);
-        sub.state_transition_time = Some(now);
-        sub.end_time = Some(now);
+        complete(sub, now);
         sub.exit_code = outcome.exit_code;
         sub.result = Some(if outcome.succeeded() {
             TaskExecutionResult::Success
@@ -441,5 +437,28 @@ fn finish_subtask(
             tx.node(&nk, n);
         }
         svc.store.enqueue(tx);
+    }
+}
+
+/// A subtask ends: `completed`, keeping the state it leaves.
+fn complete(sub: &mut Subtask, now: DateTime<Utc>) {
+    sub.previous_state = sub.state.take();
+    sub.previous_state_transition_time = sub.state_transition_time;
+    sub.state = Some(SubtaskState::Completed);
+    sub.state_transition_time = Some(now);
+    sub.end_time = Some(now);
+}
+
+/// The subtasks of a task that ended (terminated, or ended with its primary) that had not:
+/// `completed` too, as the service shows them (`SubtaskState.completed`: "A subtask is also
+/// marked as completed ... when the subtask has been terminated"; Terminate Task: "For
+/// multi-instance Tasks, the terminate Task operation applies synchronously to the primary
+/// task; subtasks are then terminated asynchronously in the background"), whether they ran
+/// or waited `preparing` for the job's preparation task. Their runs are ended by the caller.
+pub(super) fn end_subtasks(t: &mut TaskRec, now: DateTime<Utc>) {
+    for s in &mut t.subtasks {
+        if s.subtask.state != Some(SubtaskState::Completed) {
+            complete(&mut s.subtask, now);
+        }
     }
 }

@@ -502,6 +502,7 @@ pub(super) fn end_task(
     t.pgid = None;
     t.node = None;
     t.end_instances();
+    super::multi::end_subtasks(t, now);
     set_task_state(t, TaskState::Completed, now);
 }
 
