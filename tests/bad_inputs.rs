@@ -476,24 +476,25 @@ fn text_file(path: &std::path::Path, mib: usize) {
 #[test]
 fn a_large_input_is_streamed_in_constant_memory() {
     // Memory is bounded by the transfer buffers (16 MiB blocks, 8 at once: both inputs fill
-    // them), not by the file. Peak RSS of one size varies between runs by up to ~20 MiB (the
-    // allocator's per-thread arenas), so the bound allows 64 MiB of noise: holding the input
-    // in memory would add 144 MiB or more.
+    // them), not by the file. Peak RSS varies between runs (the allocator's per-thread arenas,
+    // and the embedded emulator's write queues, up to 16 chunks per block received, fuller the
+    // longer the upload: 118-202 MB in release builds for 128 MiB to 1 GiB inputs), so the
+    // bound allows 96 MiB of noise: holding the input in memory would add 224 MiB or more.
     let sb = Sandbox::new();
     text_file(&sb.path("work/medium.txt"), 136);
-    text_file(&sb.path("work/large.txt"), 280);
+    text_file(&sb.path("work/large.txt"), 360);
     let medium = peak_rss_of_run(&sb, "medium.txt", "out-medium");
     let large = peak_rss_of_run(&sb, "large.txt", "out-large");
     // Straight to stderr, not through the test harness's capture: CI's log shows the figure.
     let _ = writeln!(
         std::io::stderr(),
-        "peak RSS: {medium} KiB with a 136 MiB input, {large} KiB with a 280 MiB input"
+        "peak RSS: {medium} KiB with a 136 MiB input, {large} KiB with a 360 MiB input"
     );
     assert!(
-        large < medium + 64 * 1024,
-        "peak RSS grew from {medium} KiB to {large} KiB with the input (144 MiB more)"
+        large < medium + 96 * 1024,
+        "peak RSS grew from {medium} KiB to {large} KiB with the input (224 MiB more)"
     );
     let out = std::fs::read_to_string(sb.path("work/out-large/large_OUTPUT.txt")).unwrap();
-    let lines = (280usize << 20) / 63;
+    let lines = (360usize << 20) / 63;
     assert!(out.contains(&format!("the {}\n", lines * 3)), "{out}");
 }
