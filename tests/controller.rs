@@ -979,6 +979,16 @@ async fn shed(
     (seen, gone, t)
 }
 
+/// Task `long` (`sleep 60`) after its node was shed as `how` says with `option` (a requeue or
+/// a termination: the node leaves at once).
+async fn shed_a_long_task(
+    dir: &std::path::Path,
+    how: Shed,
+    option: NodeDeallocationOption,
+) -> batchdeck::azure::models::Task {
+    shed(dir, how, option, 60, None).await.2
+}
+
 /// Remove Nodes with `requeue` puts the running task back in the queue and the node leaves
 /// at once; with `retaineddata` the node leaves once its task ended and that task's files
 /// are past their retention time (3 s).
@@ -986,12 +996,10 @@ async fn shed(
 async fn removed_nodes_requeue_or_wait_for_their_tasks_files_as_asked() {
     use batchdeck::azure::models::TaskExecutionResult;
     let dir = tempfile::tempdir().unwrap();
-    let (_, _, t) = shed(
+    let t = shed_a_long_task(
         &dir.path().join("requeue"),
         Shed::Remove,
         NodeDeallocationOption::Requeue,
-        60,
-        None,
     )
     .await;
     assert_eq!(t.state, Some(TaskState::Active));
@@ -1020,12 +1028,10 @@ async fn removed_nodes_requeue_or_wait_for_their_tasks_files_as_asked() {
 async fn a_pool_shrunk_terminates_or_lets_tasks_finish_as_asked() {
     use batchdeck::azure::models::TaskExecutionResult;
     let dir = tempfile::tempdir().unwrap();
-    let (_, _, t) = shed(
+    let t = shed_a_long_task(
         &dir.path().join("terminate"),
         Shed::Resize,
         NodeDeallocationOption::Terminate,
-        60,
-        None,
     )
     .await;
     assert_eq!(t.state, Some(TaskState::Completed));
