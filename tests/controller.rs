@@ -1,6 +1,8 @@
 //! The controller against the in-process emulator: a change in flight is listed by `busy()`
 //! (the TUI's "working" sign) until it ends, reads are not; a downloaded output file is read
-//! again for the preview. The emulator's node reboot through batchdeck's client, with each
+//! again for the preview; requests on two jobs' tasks of one id both run; a change asked
+//! while another for its target is in flight waits (the latest stands) or, the same, is sent
+//! once, and either is said. The emulator's node reboot through batchdeck's client, with each
 //! `nodeRebootOption`; its reimage, deallocation and start.
 
 mod common;
@@ -17,7 +19,7 @@ use batchdeck::azure::models::{
 use batchdeck::azure::storage::StorageClient;
 use batchdeck::emulator::{Emulator, EmulatorConfig};
 use batchdeck::workflow::controller::{Command, Controller, NodeOp};
-use batchdeck::workflow::events::Event;
+use batchdeck::workflow::events::{Event, Held, Resource};
 use batchdeck::workflow::steps::Clients;
 use tokio::sync::mpsc;
 
@@ -1112,5 +1114,206 @@ async fn retry_failed_tasks_reactivates_the_failed_ones_only() {
         assert!(!matches!(e, Event::CommandFailed { .. }), "{e:?}");
     }
     assert_eq!(after.state, Some(TaskState::Completed));
+    emu.shutdown().await;
+}
+
+/// Waits until nothing is in flight or waiting, and returns the events sent meanwhile.
+async fn events_until_idle(c: &Controller, rx: &mut mpsc::UnboundedReceiver<Event>) -> Vec<Event> {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        while let Ok(e) = rx.try_recv() {
+            seen.push(e);
+        }
+        if c.busy().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still busy: {:?}", c.busy());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // What the last command sent before it ended.
+    while let Ok(e) = rx.try_recv() {
+        seen.push(e);
+    }
+    seen
+}
+
+// One thread (as below): what `submit` spawns runs only once the test awaits, so every
+// request is submitted while the first for its target is still in flight.
+
+/// Two jobs may share task ids: a task's requests name its job too, so downloading the files
+/// of task `t` of two jobs, then reactivating both, runs all four (a key of the task id alone
+/// held the second of each behind the first, and dropped it).
+#[tokio::test(flavor = "current_thread")]
+async fn two_jobs_tasks_of_one_id_are_both_acted_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, c, mut rx) = controller(&dir.path().join("emu")).await;
+    let b = common::batch_client(&emu.batch_endpoint);
+    common::create_pool(&b, "p", 1, 2).await;
+    let jobs = ["j1", "j2"];
+    for j in jobs {
+        let cmd = format!("/bin/sh -c 'echo {j}; exit 3'");
+        common::create_job_with_tasks(&b, j, "p", &[("t", cmd.as_str())]).await;
+    }
+    until("both tasks failed", || async {
+        let mut failed = 0;
+        for j in jobs {
+            failed += b.task_counts(j).await.unwrap().task_counts.failed;
+        }
+        failed == 2
+    })
+    .await;
+    for j in jobs {
+        c.submit(Command::DownloadTaskFiles {
+            job_id: j.into(),
+            task_id: "t".into(),
+            dir: dir.path().join(j),
+        });
+    }
+    let events = events_until_idle(&c, &mut rx).await;
+    let downloaded = events
+        .iter()
+        .filter(|e| matches!(e, Event::TaskFilesDownloaded { .. }))
+        .count();
+    assert_eq!(downloaded, 2, "{events:?}");
+    for j in jobs {
+        let out = std::fs::read_to_string(dir.path().join(j).join("stdout.txt")).unwrap();
+        assert_eq!(out, format!("{j}\n"));
+    }
+    for j in jobs {
+        c.submit(Command::ReactivateTask {
+            job_id: j.into(),
+            task_id: "t".into(),
+        });
+    }
+    let events = events_until_idle(&c, &mut rx).await;
+    let reactivated: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Reactivated { .. }))
+        .collect();
+    assert_eq!(reactivated.len(), 2, "{events:?}");
+    emu.shutdown().await;
+}
+
+/// A change asked while another for the same target is in flight waits and runs after it; a
+/// later one replaces the one waiting; each is said. Resize to 2, 4 and 5 sends 2 then 5 and
+/// ends with 5; scheduling off then on ends on.
+#[tokio::test(flavor = "current_thread")]
+async fn a_differing_change_waits_and_the_latest_stands() {
+    use batchdeck::azure::models::SchedulingState;
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, c, mut rx) = controller(dir.path()).await;
+    let b = common::batch_client(&emu.batch_endpoint);
+    common::create_pool(&b, "p", 1, 1).await;
+    until("an idle node", || async {
+        let n = b.list_nodes("p", None).await.unwrap();
+        n.iter().any(|n| n.state == NodeState::Idle)
+    })
+    .await;
+    let node = b.list_nodes("p", None).await.unwrap()[0].id.clone();
+    let resize = |target| Command::ResizePool {
+        pool_id: "p".into(),
+        target,
+        spot: 0,
+    };
+    let sched = |enable| Command::NodeScheduling {
+        pool_id: "p".into(),
+        node_id: node.clone(),
+        enable,
+    };
+    for cmd in [resize(2), resize(4), resize(5), sched(false), sched(true)] {
+        c.submit(cmd);
+    }
+    let what = |c: Command| c.describe();
+    let mut want_busy = vec![
+        what(resize(2)),
+        what(resize(5)),
+        what(sched(false)),
+        what(sched(true)),
+    ];
+    want_busy.sort();
+    assert_eq!(c.busy(), want_busy, "in flight and waiting");
+    let events = events_until_idle(&c, &mut rx).await;
+    let held: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Held { .. }))
+        .collect();
+    let waits = |cmd, behind, replaced: Option<Command>| Event::Held {
+        what: what(cmd),
+        how: Held::Waiting {
+            behind: what(behind),
+            replaced: replaced.map(what),
+        },
+    };
+    assert_eq!(
+        held,
+        [
+            &waits(resize(4), resize(2), None),
+            &waits(resize(5), resize(2), Some(resize(4))),
+            &waits(sched(true), sched(false), None),
+        ]
+    );
+    let resized: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Resized { target, .. } => Some(*target),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resized, [2, 5], "4 was replaced before it was sent");
+    let done: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Done { what } => Some(what.as_str()),
+            Event::CommandFailed { what, error } => panic!("{what} failed: {error}"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done, [what(sched(false)), what(sched(true))]);
+    let p = b.get_pool("p", None).await.unwrap();
+    assert_eq!(p.target_dedicated_nodes, Some(5));
+    let n = b.list_nodes("p", None).await.unwrap();
+    let n = n.iter().find(|n| n.id == node).expect("the node");
+    assert_eq!(n.scheduling_state, Some(SchedulingState::Enabled));
+    emu.shutdown().await;
+}
+
+/// The same change asked again while it is in flight is sent once, and the second is said
+/// (`already in progress`), never dropped silently: `P` twice deletes the pool once.
+#[tokio::test(flavor = "current_thread")]
+async fn a_change_asked_twice_is_sent_once_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, mut c, mut rx) = controller(dir.path()).await;
+    c.gone_poll = Duration::from_millis(50);
+    let b = common::batch_client(&emu.batch_endpoint);
+    common::create_pool(&b, "p", 0, 1).await;
+    c.submit(Command::DeletePool("p".into()));
+    c.submit(Command::DeletePool("p".into()));
+    assert_eq!(c.busy(), ["delete pool p"]);
+    let events = events_until_idle(&c, &mut rx).await;
+    let said: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Held { .. }
+                    | Event::Deleting(_)
+                    | Event::Deleted(_)
+                    | Event::CommandFailed { .. }
+            )
+        })
+        .collect();
+    let pool = Resource::Pool("p".into());
+    assert_eq!(
+        said,
+        [
+            &Event::Held {
+                what: "delete pool p".into(),
+                how: Held::InProgress,
+            },
+            &Event::Deleting(pool.clone()),
+            &Event::Deleted(pool),
+        ]
+    );
     emu.shutdown().await;
 }

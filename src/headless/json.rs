@@ -8,7 +8,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::workflow::events::{Event, Health, NodeView, PoolView, Resource, Step, TaskView, Waits};
+use crate::workflow::events::{
+    Event, Health, Held, NodeView, PoolView, Resource, Step, TaskView, Waits,
+};
 
 /// The schema version every line carries as `v`.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -132,6 +134,16 @@ pub fn event_object(e: &Event) -> Value {
             event("resized", json!({ "pool_id": pool_id, "target": target }))
         }
         Event::Done { what } => event("done", json!({ "what": what })),
+        Event::Held { what, how } => {
+            let (behind, replaced) = match how {
+                Held::Waiting { behind, replaced } => (Some(behind), replaced.as_ref()),
+                _ => (None, None),
+            };
+            event(
+                "held",
+                json!({ "what": what, "how": how.name(), "behind": behind, "replaced": replaced }),
+            )
+        }
         Event::Reactivated { task_ids } => event("reactivated", json!({ "task_ids": task_ids })),
         Event::TaskFilesDownloaded {
             task_id,
@@ -393,5 +405,18 @@ mod tests {
         .unwrap();
         assert_eq!(f["remaining"], json!([{ "kind": "pool", "id": "p" }]));
         assert_eq!(f["ok"], false);
+        let h: Value = serde_json::from_str(&line(&Event::Held {
+            what: "resize pool p to 5 dedicated and 0 spot nodes".into(),
+            how: Held::Waiting {
+                behind: "resize pool p to 3 dedicated and 0 spot nodes".into(),
+                replaced: None,
+            },
+        }))
+        .unwrap();
+        assert_eq!(
+            (&h["event"], &h["how"], &h["replaced"]),
+            (&json!("held"), &json!("waiting"), &Value::Null)
+        );
+        assert_eq!(h["behind"], "resize pool p to 3 dedicated and 0 spot nodes");
     }
 }

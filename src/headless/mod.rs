@@ -245,6 +245,7 @@ impl Printer {
                 line(format!("  Pool [{pool_id}] resizing to {nodes}"))
             }
             Event::Done { what } => line(format!("  {what}: accepted")),
+            Event::Held { what, how } => line(format!("  {}", how.notice(what))),
             Event::Reactivated { task_ids } => task_ids
                 .iter()
                 .map(|t| format!("{ts}   Task [{t}] reactivated"))

@@ -2,9 +2,12 @@
 //! reactivate a task, read a node's start task stderr) against the clients, and reports the
 //! results as `Event`s. (Task files are the watcher's: see `crate::watch`.)
 //!
-//! Requests are coalesced per target: while one is in flight for a target, a second read of the
-//! same file replaces any waiting one (at most one waits), and a second delete of the same
-//! resource is dropped. Nothing here touches the terminal.
+//! Requests are coalesced per target (`Command::key`): one is in flight for a target at a time,
+//! and at most one waits behind it. A read (a node's stderr, an output file) replaces the one
+//! waiting. A change (delete, resize, scheduling, ...) the same as the one in flight, or as the
+//! one waiting, is dropped; one that differs waits, replacing a change that waited, and runs
+//! once the one in flight ended: the user's latest change is the one that stands. Dropping or
+//! holding a change is said (`Event::Held`), never silent. Nothing here touches the terminal.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +22,7 @@ use crate::azure::models::{
 };
 use crate::watch::Watch;
 use crate::watch::convert::{POOL_SELECT, TASK_SELECT, pool_view, task_view};
-use crate::workflow::events::{Event, FilesOf, Resource};
+use crate::workflow::events::{Event, FilesOf, Held, Resource};
 use crate::workflow::steps::{self, Clients};
 use crate::workflow::wait::node_stderr_tail;
 
@@ -141,36 +144,68 @@ impl NodeOp {
     }
 }
 
+/// What a request acts on (a kind and the ids that name its target fully, each a part of its
+/// own, so that no id can run into another): requests with the same key are coalesced.
+type Key = (&'static str, Vec<String>);
+
 impl Command {
-    /// Requests with the same key are coalesced.
-    fn key(&self) -> String {
+    /// Its target, named fully: a task by its job and id (two jobs may share task ids), a node
+    /// by its pool and id, containers by their names. Changes that set one property of a target
+    /// share a key (a resize and its stop, a job's enabling, disabling and termination, a node's
+    /// operations, its scheduling on and off), so that they run in the order they were asked.
+    fn key(&self) -> Key {
+        let ids = |ids: &[&String]| -> Vec<String> { ids.iter().map(|s| s.to_string()).collect() };
         match self {
-            Command::DeleteJob(id) => format!("job {id}"),
-            Command::DeletePool(id) => format!("pool {id}"),
-            Command::DeleteContainers(_) => "containers".into(),
-            Command::ResizePool { pool_id, .. } => format!("resize {pool_id}"),
-            Command::StopResize(id) => format!("stop resize {id}"),
-            Command::TerminateJob(id) => format!("terminate job {id}"),
-            Command::DisableJob(id) => format!("disable job {id}"),
-            Command::EnableJob(id) => format!("enable job {id}"),
-            Command::Node { node_id, op, .. } => format!("{} {node_id}", op.name()),
-            Command::RemoveNodes { pool_id, .. } => format!("remove nodes {pool_id}"),
-            Command::NodeScheduling { node_id, .. } => format!("scheduling {node_id}"),
-            Command::TerminateTask { job_id, task_id } => format!("terminate {job_id}/{task_id}"),
-            Command::DeleteTask { job_id, task_id } => format!("delete {job_id}/{task_id}"),
-            Command::ReactivateTask { task_id, .. } => format!("reactivate {task_id}"),
-            Command::ReactivateTasks { .. } => "reactivate failed".into(),
-            Command::RetryFailedTasks { job_ids } => format!("retry failed {}", job_ids.join(",")),
-            Command::DownloadTaskFiles { task_id, .. } => format!("files {task_id}"),
-            Command::DownloadOutput { task_id, .. } => format!("download output {task_id}"),
-            Command::DownloadFile { of, path, .. } => format!("file {path} of {of}"),
-            Command::NodeStderr { node_id, .. } => format!("stderr {node_id}"),
-            Command::ReadOutput { task_id, .. } => format!("output {task_id}"),
+            Command::DeleteJob(id) => ("delete job", ids(&[id])),
+            Command::DeletePool(id) => ("delete pool", ids(&[id])),
+            Command::DeleteContainers(names) => ("delete containers", names.clone()),
+            Command::ResizePool { pool_id: id, .. } | Command::StopResize(id) => {
+                ("size of pool", ids(&[id]))
+            }
+            Command::TerminateJob(id) | Command::DisableJob(id) | Command::EnableJob(id) => {
+                ("state of job", ids(&[id]))
+            }
+            Command::Node {
+                pool_id, node_id, ..
+            } => ("node", ids(&[pool_id, node_id])),
+            Command::RemoveNodes { pool_id, .. } => ("remove nodes of pool", ids(&[pool_id])),
+            Command::NodeScheduling {
+                pool_id, node_id, ..
+            } => ("scheduling of node", ids(&[pool_id, node_id])),
+            Command::TerminateTask { job_id, task_id } => {
+                ("terminate task", ids(&[job_id, task_id]))
+            }
+            Command::DeleteTask { job_id, task_id } => ("delete task", ids(&[job_id, task_id])),
+            Command::ReactivateTask { job_id, task_id } => {
+                ("reactivate task", ids(&[job_id, task_id]))
+            }
+            Command::ReactivateTasks { job_id, .. } => {
+                ("reactivate failed tasks of job", ids(&[job_id]))
+            }
+            Command::RetryFailedTasks { job_ids } => {
+                ("retry failed tasks of jobs", job_ids.clone())
+            }
+            Command::DownloadTaskFiles {
+                job_id, task_id, ..
+            } => ("download files of task", ids(&[job_id, task_id])),
+            Command::DownloadOutput {
+                container, blob, ..
+            } => ("download blob", ids(&[container, blob])),
+            Command::DownloadFile { of, path, .. } => match of {
+                FilesOf::Task { job, task } => ("download task file", ids(&[job, task, path])),
+                FilesOf::Node { pool, node } => ("download node file", ids(&[pool, node, path])),
+            },
+            Command::NodeStderr { pool_id, node_id } => {
+                ("stderr of node", ids(&[pool_id, node_id]))
+            }
+            Command::ReadOutput { path, .. } => {
+                ("read output", vec![path.to_string_lossy().into_owned()])
+            }
         }
     }
 
-    /// Whether a newer request replaces a waiting one (reads) or is dropped (changes).
-    fn replaces(&self) -> bool {
+    /// Whether it only reads: a newer read replaces a waiting one, unsaid.
+    fn is_read(&self) -> bool {
         matches!(
             self,
             Command::NodeStderr { .. } | Command::ReadOutput { .. }
@@ -251,13 +286,46 @@ impl Command {
 }
 
 /// A target with work in flight.
-#[derive(Default)]
 struct Slot {
-    /// What the change in flight does (`None` for reads), for the "working" sign. A change is
-    /// never queued behind another, so it describes the slot until it ends.
-    change: Option<String>,
-    /// The one read waiting behind the one in flight.
+    /// The request in flight.
+    running: Command,
+    /// The one request waiting behind it: the latest read, or the latest change asked that
+    /// differs from the one in flight.
     waiting: Option<Command>,
+}
+
+impl Slot {
+    /// Puts `cmd` (of this slot's key) behind the request in flight, or drops it: a read
+    /// replaces the read waiting; a change the same as the one waiting, or as the one in flight
+    /// with none waiting, is dropped; any other change waits, instead of the one that waited
+    /// (so a change asked again after another was asked runs again, last). Returns what the
+    /// user is told of a change (nothing of a read).
+    fn hold(&mut self, cmd: Command) -> Option<Event> {
+        if cmd.is_read() {
+            self.waiting = Some(cmd);
+            return None;
+        }
+        let what = cmd.describe();
+        let how = if self.waiting.as_ref() == Some(&cmd) {
+            Held::AlreadyWaiting
+        } else if self.waiting.is_none() && self.running == cmd {
+            Held::InProgress
+        } else {
+            Held::Waiting {
+                behind: self.running.describe(),
+                replaced: self.waiting.replace(cmd).map(|c| c.describe()),
+            }
+        };
+        Some(Event::Held { what, how })
+    }
+
+    /// The changes it holds (in flight, then waiting), for the "working" sign.
+    fn changes(&self) -> impl Iterator<Item = String> + '_ {
+        std::iter::once(&self.running)
+            .chain(&self.waiting)
+            .filter(|c| !c.is_read())
+            .map(Command::describe)
+    }
 }
 
 /// Runs commands in the background.
@@ -266,7 +334,7 @@ pub struct Controller {
     clients: Arc<Clients>,
     tx: mpsc::UnboundedSender<Event>,
     /// Keys in flight, each with the one request waiting behind it, if any.
-    slots: Arc<Mutex<HashMap<String, Slot>>>,
+    slots: Arc<Mutex<HashMap<Key, Slot>>>,
     /// How often a deleted pool or job is checked until it is gone.
     pub gone_poll: Duration,
     /// The session's watcher, told to look again once a command changed something.
@@ -290,19 +358,20 @@ impl Controller {
         self
     }
 
-    /// The changes in flight (`delete pool X`, ...), sorted, for the "working" sign; reads
-    /// (tails, a node's stderr) are not listed.
+    /// The changes in flight or waiting (`delete pool X`, ...), sorted, for the "working"
+    /// sign; reads (tails, a node's stderr) are not listed.
     pub fn busy(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .slots
             .lock()
-            .map(|s| s.values().filter_map(|s| s.change.clone()).collect())
+            .map(|s| s.values().flat_map(Slot::changes).collect())
             .unwrap_or_default();
         v.sort();
         v
     }
 
-    /// Starts `cmd`, or queues/drops it behind one in flight for the same target.
+    /// Starts `cmd`, or holds or drops it behind the one in flight for the same target (see
+    /// [`Slot::hold`]), and says so.
     pub fn submit(&self, cmd: Command) {
         let key = cmd.key();
         {
@@ -310,16 +379,17 @@ impl Controller {
                 return;
             };
             if let Some(slot) = slots.get_mut(&key) {
-                if cmd.replaces() {
-                    slot.waiting = Some(cmd);
+                let said = slot.hold(cmd);
+                drop(slots);
+                if let Some(e) = said {
+                    self.send(e);
                 }
                 return;
             }
-            let change = (!cmd.replaces()).then(|| cmd.describe());
             slots.insert(
                 key.clone(),
                 Slot {
-                    change,
+                    running: cmd.clone(),
                     waiting: None,
                 },
             );
@@ -329,16 +399,21 @@ impl Controller {
             let mut next = Some(cmd);
             while let Some(cmd) = next.take() {
                 this.execute(&cmd).await;
-                next = match this.slots.lock() {
-                    Ok(mut slots) => match slots.get_mut(&key).and_then(|s| s.waiting.take()) {
-                        Some(c) => Some(c),
-                        None => {
-                            slots.remove(&key);
-                            None
-                        }
-                    },
-                    Err(_) => None,
+                let Ok(mut slots) = this.slots.lock() else {
+                    return;
                 };
+                let Some(slot) = slots.get_mut(&key) else {
+                    return;
+                };
+                match slot.waiting.take() {
+                    Some(c) => {
+                        slot.running = c.clone();
+                        next = Some(c);
+                    }
+                    None => {
+                        slots.remove(&key);
+                    }
+                }
             }
         });
     }
@@ -712,4 +787,184 @@ pub async fn download_file(
 /// A 404 means the entity is gone; anything else is an error.
 fn gone(e: BatchError) -> Result<bool, BatchError> {
     if e.is_not_found() { Ok(false) } else { Err(e) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resize(pool_id: &str, target: u32) -> Command {
+        Command::ResizePool {
+            pool_id: pool_id.into(),
+            target,
+            spot: 0,
+        }
+    }
+
+    fn scheduling(pool_id: &str, node_id: &str, enable: bool) -> Command {
+        Command::NodeScheduling {
+            pool_id: pool_id.into(),
+            node_id: node_id.into(),
+            enable,
+        }
+    }
+
+    /// Requests on different targets never share a key (one would be held behind the other):
+    /// two jobs' tasks of one id, two pools' nodes of one id, other containers, other jobs.
+    #[test]
+    fn keys_name_their_target_fully() {
+        let task = |job: &str| Command::ReactivateTask {
+            job_id: job.into(),
+            task_id: "t".into(),
+        };
+        let tasks = |job: &str| Command::ReactivateTasks {
+            job_id: job.into(),
+            task_ids: vec!["t".into()],
+        };
+        let files = |job: &str| Command::DownloadTaskFiles {
+            job_id: job.into(),
+            task_id: "t".into(),
+            dir: "out/t".into(),
+        };
+        let file = |job: &str| Command::DownloadFile {
+            of: FilesOf::Task {
+                job: job.into(),
+                task: "t".into(),
+            },
+            path: "stdout.txt".into(),
+            dest: "stdout.txt".into(),
+        };
+        let output = |container: &str| Command::DownloadOutput {
+            task_id: "t".into(),
+            container: container.into(),
+            blob: "t_OUTPUT.txt".into(),
+            dest: "t_OUTPUT.txt".into(),
+        };
+        let read = |path: &str| Command::ReadOutput {
+            task_id: "t".into(),
+            path: path.into(),
+        };
+        let node = |pool: &str| Command::Node {
+            pool_id: pool.into(),
+            node_id: "n".into(),
+            op: NodeOp::Start,
+        };
+        let stderr = |pool: &str| Command::NodeStderr {
+            pool_id: pool.into(),
+            node_id: "n".into(),
+        };
+        let containers = |names: &[&str]| {
+            Command::DeleteContainers(names.iter().map(|s| s.to_string()).collect())
+        };
+        let different = [
+            (task("j1"), task("j2")),
+            (tasks("j1"), tasks("j2")),
+            (files("j1"), files("j2")),
+            (file("j1"), file("j2")),
+            (output("out1"), output("out2")),
+            (read("a/t_OUTPUT.txt"), read("b/t_OUTPUT.txt")),
+            (node("p1"), node("p2")),
+            (scheduling("p1", "n", true), scheduling("p2", "n", true)),
+            (stderr("p1"), stderr("p2")),
+            (containers(&["a"]), containers(&["b"])),
+            (resize("p1", 3), resize("p2", 3)),
+            (
+                Command::DisableJob("j1".into()),
+                Command::DisableJob("j2".into()),
+            ),
+        ];
+        for (a, b) in different {
+            assert_ne!(a.key(), b.key(), "{a:?} and {b:?}");
+        }
+    }
+
+    /// Changes of one property of one target share a key, so that they run in order.
+    #[test]
+    fn changes_of_one_property_share_a_key() {
+        let same = [
+            (resize("p", 3), resize("p", 5)),
+            (resize("p", 3), Command::StopResize("p".into())),
+            (scheduling("p", "n", true), scheduling("p", "n", false)),
+            (
+                Command::DisableJob("j".into()),
+                Command::EnableJob("j".into()),
+            ),
+        ];
+        for (a, b) in same {
+            assert_eq!(a.key(), b.key(), "{a:?} and {b:?}");
+        }
+    }
+
+    /// A change the same as the one in flight is dropped, and said; one that differs waits,
+    /// replacing the one that waited; asking again for the change in flight after another
+    /// was asked puts it last again. Reads replace the waiting read, unsaid.
+    #[test]
+    fn a_slot_holds_the_latest_differing_change_and_says_so() {
+        let mut slot = Slot {
+            running: resize("p", 3),
+            waiting: None,
+        };
+        let what = |c: &Command| c.describe();
+        let held = |cmd: &Command, how| {
+            Some(Event::Held {
+                what: what(cmd),
+                how,
+            })
+        };
+        assert_eq!(
+            slot.hold(resize("p", 3)),
+            held(&resize("p", 3), Held::InProgress)
+        );
+        assert_eq!(slot.waiting, None);
+        assert_eq!(
+            slot.hold(resize("p", 4)),
+            held(
+                &resize("p", 4),
+                Held::Waiting {
+                    behind: what(&resize("p", 3)),
+                    replaced: None
+                }
+            )
+        );
+        assert_eq!(
+            slot.hold(resize("p", 5)),
+            held(
+                &resize("p", 5),
+                Held::Waiting {
+                    behind: what(&resize("p", 3)),
+                    replaced: Some(what(&resize("p", 4)))
+                }
+            )
+        );
+        assert_eq!(
+            slot.hold(resize("p", 5)),
+            held(&resize("p", 5), Held::AlreadyWaiting)
+        );
+        assert_eq!(
+            slot.hold(resize("p", 3)),
+            held(
+                &resize("p", 3),
+                Held::Waiting {
+                    behind: what(&resize("p", 3)),
+                    replaced: Some(what(&resize("p", 5)))
+                }
+            )
+        );
+        assert_eq!(slot.waiting, Some(resize("p", 3)));
+        assert_eq!(
+            slot.changes().collect::<Vec<_>>(),
+            [what(&resize("p", 3)), what(&resize("p", 3))]
+        );
+        let stderr = |node: &str| Command::NodeStderr {
+            pool_id: "p".into(),
+            node_id: node.into(),
+        };
+        let mut read = Slot {
+            running: stderr("n"),
+            waiting: None,
+        };
+        assert_eq!(read.hold(stderr("n")), None);
+        assert_eq!(read.waiting, Some(stderr("n")));
+        assert_eq!(read.changes().count(), 0, "reads are not listed");
+    }
 }

@@ -379,6 +379,48 @@ pub enum Health {
     Reconnected { after: Duration },
 }
 
+/// What became of a change asked while another for the same target was in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// The same change is in flight: this one is dropped.
+    InProgress,
+    /// The same change waits already: this one is dropped.
+    AlreadyWaiting,
+    /// It runs once `behind` (in flight) ended; `replaced`, which waited, no longer runs.
+    Waiting {
+        behind: String,
+        replaced: Option<String>,
+    },
+}
+
+impl Held {
+    /// The notice that says it of `what`: `resize pool p to 5 ...: waits for resize pool p
+    /// to 3 ...`.
+    pub fn notice(&self, what: &str) -> String {
+        match self {
+            Held::InProgress => format!("{what}: already in progress"),
+            Held::AlreadyWaiting => format!("{what}: already waiting"),
+            Held::Waiting {
+                behind,
+                replaced: None,
+            } => format!("{what}: waits for {behind}"),
+            Held::Waiting {
+                behind,
+                replaced: Some(r),
+            } => format!("{what}: waits for {behind}, instead of {r}"),
+        }
+    }
+
+    /// Its name in JSON lines.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Held::InProgress => "in_progress",
+            Held::AlreadyWaiting => "already_waiting",
+            Held::Waiting { .. } => "waiting",
+        }
+    }
+}
+
 /// Everything the workflow, the watcher and the controller report.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -473,6 +515,12 @@ pub enum Event {
     /// The service accepted what the user asked (`what` describes it: "terminate job j1").
     Done {
         what: String,
+    },
+    /// A change the user asked for met another for the same target in flight (the controller
+    /// runs one at a time a target): `what` was dropped, or waits, as `how` says.
+    Held {
+        what: String,
+        how: Held,
     },
     /// Failed tasks were put back in the queue.
     Reactivated {

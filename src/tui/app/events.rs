@@ -212,6 +212,7 @@ impl App {
                 self.notify(format!("Pool {pool_id} resizing to {nodes}"), false);
             }
             Event::Done { what } => self.notify(format!("Accepted: {what}"), false),
+            Event::Held { what, how } => self.notify(how.notice(&what), false),
             Event::Reactivated { task_ids } => {
                 match task_ids.as_slice() {
                     [one] => self.notify(format!("Task {one} reactivated"), false),

@@ -213,6 +213,52 @@ fn delete_and_quit_waits_for_every_deletion_to_be_accepted() {
     assert!(app.quit);
 }
 
+/// A change the controller held behind another for its target, or dropped as the same, is a
+/// notice, not silence; the run's screen shows it.
+#[test]
+fn a_held_change_is_a_notice() {
+    use crate::workflow::events::Held;
+    let t0 = Instant::now();
+    let mut app = mid_run(t0);
+    let resize =
+        |n: u32| format!("resize pool PythonTutorialPool to {n} dedicated and 0 spot nodes");
+    at(
+        &mut app,
+        t0,
+        7.0,
+        Event::Held {
+            what: resize(5),
+            how: Held::Waiting {
+                behind: resize(3),
+                replaced: Some(resize(4)),
+            },
+        },
+    );
+    let n = app.notices.back().expect("a notice");
+    assert_eq!(
+        n.text,
+        format!(
+            "{}: waits for {}, instead of {}",
+            resize(5),
+            resize(3),
+            resize(4)
+        )
+    );
+    assert!(!n.error);
+    at(
+        &mut app,
+        t0,
+        8.0,
+        Event::Held {
+            what: "delete pool PythonTutorialPool".into(),
+            how: Held::InProgress,
+        },
+    );
+    let text = "delete pool PythonTutorialPool: already in progress";
+    assert_eq!(last_notice(&app), text);
+    assert!(screen(&mut app, 120, 36).contains(text));
+}
+
 #[test]
 fn a_failed_deletion_cancels_the_quit() {
     let t0 = Instant::now();

@@ -1099,6 +1099,20 @@ fn every_action_asks_first_on_cancel_and_applies_to_the_selected_or_marked_rows(
     assert!(app.browse.as_ref().unwrap().marked.is_empty());
 }
 
+/// Browsing shows what the controller says of a change held or dropped, as the run does.
+#[test]
+fn a_held_change_is_a_notice_while_browsing() {
+    use crate::workflow::events::Held;
+    let mut app = on_nodes(false);
+    app.update(Msg::Event(Event::Held {
+        what: "enable scheduling on node tvm-1".into(),
+        how: Held::AlreadyWaiting,
+    }));
+    let text = "enable scheduling on node tvm-1: already waiting";
+    assert_eq!(last_notice(&app), text);
+    assert!(screen(&mut app, 120, 36).contains(text));
+}
+
 #[test]
 fn read_only_refuses_every_action_with_a_notice() {
     let refused = |app: &mut App, k: char| {
