@@ -1142,8 +1142,8 @@ async fn events_until_idle(c: &Controller, rx: &mut mpsc::UnboundedReceiver<Even
 // request is submitted while the first for its target is still in flight.
 
 /// Two jobs may share task ids: a task's requests name its job too, so downloading the files
-/// of task `t` of two jobs, then reactivating both, runs all four (a key of the task id alone
-/// held the second of each behind the first, and dropped it).
+/// of task `t` of two jobs, then reactivating both, runs all four at once (a key of the task
+/// id alone dropped the second of each, or would hold it behind the first).
 #[tokio::test(flavor = "current_thread")]
 async fn two_jobs_tasks_of_one_id_are_both_acted_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -1176,6 +1176,8 @@ async fn two_jobs_tasks_of_one_id_are_both_acted_on() {
         .filter(|e| matches!(e, Event::TaskFilesDownloaded { .. }))
         .count();
     assert_eq!(downloaded, 2, "{events:?}");
+    let held = |events: &[Event]| events.iter().any(|e| matches!(e, Event::Held { .. }));
+    assert!(!held(&events), "neither waited for the other: {events:?}");
     for j in jobs {
         let out = std::fs::read_to_string(dir.path().join(j).join("stdout.txt")).unwrap();
         assert_eq!(out, format!("{j}\n"));
@@ -1192,6 +1194,7 @@ async fn two_jobs_tasks_of_one_id_are_both_acted_on() {
         .filter(|e| matches!(e, Event::Reactivated { .. }))
         .collect();
     assert_eq!(reactivated.len(), 2, "{events:?}");
+    assert!(!held(&events), "neither waited for the other: {events:?}");
     emu.shutdown().await;
 }
 
