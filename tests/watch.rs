@@ -543,14 +543,7 @@ async fn a_task_the_session_thinks_waiting_is_read_once_it_runs() {
     // The task ends before its directory goes with the test: else it would wait for `go`
     // forever, outliving the test.
     std::fs::write(&go, "").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while b.get_task("j", "t1").await.unwrap().state != Some(TaskState::Completed) {
-        assert!(
-            Instant::now() < deadline,
-            "the task did not end once told to"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    task_until(&b, |t| t.state == Some(TaskState::Completed)).await;
 }
 
 /// Adds `t` to job j with one resource file, `input.txt`, fetched from `url`.
